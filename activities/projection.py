@@ -1,0 +1,134 @@
+"""Read-model writes: one transaction per transition, idempotent under retries and replays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+
+from store import models
+from store.db import Database
+from workflows.models import CaseState, ProjectionRequest
+
+log = structlog.get_logger(__name__)
+
+
+def insert_ignoring_duplicates(
+    session: AsyncSession, table: Any, rows: dict[str, Any] | list[dict[str, Any]], keys: list[str]
+) -> Any:
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING`` for whichever backend the session is on."""
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).values(rows).on_conflict_do_nothing(index_elements=keys)
+
+
+def _case_snapshot(case: CaseState) -> dict[str, Any]:
+    return {
+        "status": case.status.value,
+        "category": case.category,
+        "agencies": [t.agency for t in case.tasks],
+        "handler_id": case.handler,
+        "outcome": case.outcome,
+        "expected_by": case.expected_by,
+        "closed_at": case.closed_at,
+        "last_seq": case.seq,
+    }
+
+
+def _intake_row(req: ProjectionRequest) -> dict[str, Any]:
+    complaint = req.complaint or {}
+    person = complaint.get("complainant") or {}
+    place = complaint.get("location") or {}
+    case = req.case
+    return {
+        "case_id": case.case_id,
+        "tracking_code": case.tracking_code,
+        "workflow_id": f"complaint-{case.case_id}",
+        "channel": case.channel,
+        "subject": complaint.get("subject"),
+        "description": complaint.get("description", ""),
+        "complainant_name": person.get("name"),
+        "complainant_citizen_id": person.get("citizen_id"),
+        "complainant_phone": person.get("phone"),
+        "complainant_email": person.get("email"),
+        "complainant_line_user_id": person.get("line_user_id"),
+        "preferred_channels": person.get("preferred_channels") or ["web"],
+        "confidential": bool(person.get("confidential")),
+        "province": place.get("province"),
+        "district": place.get("district"),
+        "subdistrict": place.get("subdistrict"),
+        "address": place.get("address"),
+        "latitude": place.get("latitude"),
+        "longitude": place.get("longitude"),
+        "attachments": complaint.get("attachments") or [],
+        "received_at": case.received_at,
+        "updated_at": req.event.at,
+        **_case_snapshot(case),
+    }
+
+
+class ReadModelActivities:
+    """Activities that project workflow transitions into the SQL read model."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @activity.defn(name="project_event")
+    async def project_event(self, req: ProjectionRequest) -> None:
+        """Write the case snapshot, the timeline row and the agency tasks of one transition."""
+        event, case = req.event, req.case
+        async with self.db.session() as session:
+            if req.complaint is not None:
+                await session.execute(insert_ignoring_duplicates(session, models.Case, _intake_row(req), ["case_id"]))
+            # ``last_seq < seq`` makes the write idempotent and keeps an older retry from undoing a newer one.
+            await session.execute(
+                update(models.Case)
+                .where(models.Case.case_id == case.case_id, models.Case.last_seq < case.seq)
+                .values(updated_at=event.at, **_case_snapshot(case))
+            )
+            await session.execute(
+                insert_ignoring_duplicates(
+                    session,
+                    models.CaseEvent,
+                    {
+                        "case_id": event.case_id,
+                        "seq": event.seq,
+                        "event": event.event,
+                        "from_state": event.from_state.value if event.from_state else None,
+                        "to_state": event.to_state.value,
+                        "actor_id": event.actor.id,
+                        "actor_role": event.actor.role.value,
+                        "actor_agency": event.actor.agency,
+                        "at": event.at,
+                        "public": event.public,
+                        "data": event.data,
+                    },
+                    ["case_id", "seq"],
+                )
+            )
+            for task in case.tasks:
+                values = {
+                    "status": task.status.value,
+                    "assigned_at": task.assigned_at,
+                    "accepted_at": task.accepted_at,
+                    "responded_at": task.responded_at,
+                    "outcome": task.outcome,
+                }
+                await session.execute(
+                    insert_ignoring_duplicates(
+                        session,
+                        models.AgencyTask,
+                        {"case_id": case.case_id, "agency": task.agency, **values},
+                        ["case_id", "agency"],
+                    )
+                )
+                await session.execute(
+                    update(models.AgencyTask)
+                    .where(models.AgencyTask.case_id == case.case_id, models.AgencyTask.agency == task.agency)
+                    .values(**values)
+                )
+        log.info("projected", case_id=case.case_id, seq=event.seq, event_name=event.event, state=case.status.value)

@@ -1,0 +1,152 @@
+"""How cases look to each audience: staff, agencies (confidential identities hidden) and the public."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from config.agencies import Agency
+from store import models
+from workflows.process import (
+    FILED_LABEL,
+    STATE_LABELS,
+    TRANSITIONS,
+    Actor,
+    Role,
+    State,
+    TaskStatus,
+    TaskView,
+    allowed_events,
+)
+
+BANGKOK = ZoneInfo("Asia/Bangkok")
+_EVENT_LABELS = {t.event: t.label for t in TRANSITIONS} | {"filed": FILED_LABEL}
+
+
+def expected_date(due_at: datetime | None) -> date | None:
+    """The calendar day a deadline falls in: deadlines are the midnight that ends their last working day."""
+    return (due_at.astimezone(BANGKOK) - timedelta(microseconds=1)).date() if due_at else None
+
+
+def state_view(status: str) -> dict[str, str]:
+    en, th = STATE_LABELS[State(status)]
+    return {"code": status, "label_en": en, "label_th": th}
+
+
+def agency_view(code: str, agencies: dict[str, Agency]) -> dict[str, str]:
+    agency = agencies.get(code)
+    return {
+        "code": code,
+        "name_th": agency.name_th if agency else code,
+        "name_en": agency.name_en if agency else code,
+    }
+
+
+def event_view(event: models.CaseEvent, *, public: bool) -> dict[str, Any]:
+    en, th = _EVENT_LABELS.get(event.event, (event.event, event.event))
+    out: dict[str, Any] = {
+        "seq": event.seq,
+        "event": event.event,
+        "label_en": en,
+        "label_th": th,
+        "at": event.at.astimezone(BANGKOK).isoformat(),
+        "state": event.to_state,
+    }
+    if public:
+        out["by"] = event.actor_role if event.actor_role != Role.AGENCY else event.actor_agency
+        return out
+    out |= {
+        "from_state": event.from_state,
+        "actor": {"id": event.actor_id, "role": event.actor_role, "agency": event.actor_agency},
+        "data": event.data,
+    }
+    return out
+
+
+def allowed_actions_view(case: models.Case, tasks: list[models.AgencyTask], actor: Actor) -> list[dict[str, Any]]:
+    views = [TaskView(t.agency, TaskStatus(t.status)) for t in tasks]
+    return [
+        {
+            "action": t.event,
+            "label_en": t.label[0],
+            "label_th": t.label[1],
+            "leads_to": t.target.value,
+            "fields": [f.describe() for f in t.fields],
+        }
+        for t in allowed_events(State(case.status), actor, views)
+    ]
+
+
+def case_view(
+    case: models.Case,
+    *,
+    events: list[models.CaseEvent],
+    tasks: list[models.AgencyTask],
+    actor: Actor,
+    agencies: dict[str, Agency],
+) -> dict[str, Any]:
+    """The full case for staff and agencies, with the timeline and what ``actor`` may do next."""
+    hide_identity = actor.role is Role.AGENCY and case.confidential
+    complainant = (
+        {"confidential": True}
+        if hide_identity
+        else {
+            "name": case.complainant_name,
+            "citizen_id": case.complainant_citizen_id,
+            "phone": case.complainant_phone,
+            "email": case.complainant_email,
+            "line_user_id": case.complainant_line_user_id,
+            "preferred_channels": case.preferred_channels,
+            "confidential": case.confidential,
+        }
+    )
+    return {
+        "case_id": case.case_id,
+        "tracking_code": case.tracking_code if not hide_identity else None,
+        "status": state_view(case.status),
+        "channel": case.channel,
+        "subject": case.subject,
+        "description": case.description,
+        "category": case.category,
+        "complainant": complainant,
+        "location": {
+            "province": case.province,
+            "district": case.district,
+            "subdistrict": case.subdistrict,
+            "address": None if hide_identity else case.address,
+            "latitude": case.latitude,
+            "longitude": case.longitude,
+        },
+        "attachments": case.attachments,
+        "agencies": [agency_view(code, agencies) | {"task": _task(tasks, code)} for code in case.agencies or []],
+        "handler_id": case.handler_id,
+        "outcome": case.outcome,
+        "received_at": case.received_at.astimezone(BANGKOK).isoformat(),
+        "expected_by": expected_date(case.expected_by),
+        "due_at": case.expected_by.astimezone(BANGKOK).isoformat() if case.expected_by else None,
+        "closed_at": case.closed_at.astimezone(BANGKOK).isoformat() if case.closed_at else None,
+        "timeline": [event_view(e, public=False) for e in events],
+        "allowed_actions": allowed_actions_view(case, tasks, actor),
+    }
+
+
+def _task(tasks: list[models.AgencyTask], code: str) -> dict[str, Any] | None:
+    task = next((t for t in tasks if t.agency == code), None)
+    if task is None:
+        return None
+    return {"status": task.status, "outcome": task.outcome}
+
+
+def tracking_view(case: models.Case, *, events: list[models.CaseEvent], agencies: dict[str, Agency]) -> dict[str, Any]:
+    """What anyone holding the tracking code may see: no personal data, no internal notes."""
+    return {
+        "tracking_code": case.tracking_code,
+        "status": state_view(case.status),
+        "handled_by": [agency_view(code, agencies) for code in case.agencies or []],
+        "received_at": case.received_at.astimezone(BANGKOK).isoformat(),
+        "expected_by": expected_date(case.expected_by),
+        "closed_at": case.closed_at.astimezone(BANGKOK).isoformat() if case.closed_at else None,
+        "outcome": case.outcome,
+        "timeline": [event_view(e, public=True) for e in events if e.public],
+    }

@@ -1,0 +1,118 @@
+"""The ``rongtuk`` command line: run the pieces, manage the database, check the calendar."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.devserver import ProcessGroup, temporal_command, wait_for_port
+from config.settings import get_settings
+from sla.cli import app as sla_app
+
+app = typer.Typer(help="Rongtuk: durable complaint handling on Temporal.", no_args_is_help=True)
+db_app = typer.Typer(help="The SQL read model.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sla_app, name="sla")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the Alembic migrations to the configured database."""
+    from store.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker (connects to RONGTUK_TEMPORAL_ADDRESS; run as many as you like)."""
+    import worker as worker_module
+
+    asyncio.run(worker_module.main())
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    workers: Annotated[int, typer.Option(help="Uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the HTTP API (and console)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+@app.command()
+def dev(
+    temporal_port: Annotated[int, typer.Option(help="Temporal frontend port")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
+    api_port: Annotated[int, typer.Option(help="API port")] = 8000,
+) -> None:
+    """Start the embedded set: Temporal dev server (SQLite file under data/), a worker and the API."""
+    from store.migrate import upgrade
+
+    settings = get_settings()
+    data = settings.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    env = {
+        "RONGTUK_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "RONGTUK_DATA_DIR": str(data),
+        "RONGTUK_DATABASE_URL": settings.database_url,
+    }
+    group = ProcessGroup()
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        server = group.start(
+            "temporal",
+            temporal_command(db_file=data / "temporal.db", port=temporal_port, ui_port=ui_port),
+            log=data / "temporal.log",
+        )
+        wait_for_port(temporal_port, proc=server)
+        group.start("worker", [sys.executable, "-m", "worker"], env=env)
+        api_proc = group.start("api", [sys.executable, "-m", "cli.main", "api", "--port", str(api_port)], env=env)
+        wait_for_port(api_port, proc=api_proc)
+        typer.echo(
+            "\nRongtuk is running:\n"
+            f"  API docs     http://127.0.0.1:{api_port}/docs\n"
+            f"  Temporal UI  http://127.0.0.1:{ui_port}\n"
+            f"  Data         {Path(data).resolve()} (cases survive restarts)\n"
+            "Press Ctrl-C to stop.\n"
+        )
+        while not stopping:
+            for name, proc in group.procs:
+                if proc.poll() is not None:
+                    typer.echo(f"{name} exited with {proc.returncode}; stopping", err=True)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        typer.echo("stopping...")
+        group.stop()
+
+
+if __name__ == "__main__":
+    app()

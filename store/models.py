@@ -1,0 +1,141 @@
+"""The SQL read model: a projection of the case workflows for the API, dashboards and reports.
+
+Temporal history is the source of truth; every row here is written by an activity, keyed so that a retried
+or replayed write changes nothing (cases by id and ``last_seq``, events by ``(case_id, seq)``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes on every backend: SQLite keeps no offset, so store UTC and say so on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the read model")
+        return value.astimezone(UTC).replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tracking_code: Mapped[str] = mapped_column(String(16), unique=True)
+    workflow_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(100))
+    # Personal data: shown to staff who need it, hidden from agencies when ``confidential``; never logged.
+    complainant_name: Mapped[str | None] = mapped_column(String(200))
+    complainant_citizen_id: Mapped[str | None] = mapped_column(String(13))
+    complainant_phone: Mapped[str | None] = mapped_column(String(32))
+    complainant_email: Mapped[str | None] = mapped_column(String(320))
+    complainant_line_user_id: Mapped[str | None] = mapped_column(String(64))
+    preferred_channels: Mapped[list[Any]] = mapped_column(default=list)
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    province: Mapped[str | None] = mapped_column(String(100), index=True)
+    district: Mapped[str | None] = mapped_column(String(100))
+    subdistrict: Mapped[str | None] = mapped_column(String(100))
+    address: Mapped[str | None] = mapped_column(String(500))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    attachments: Mapped[list[Any]] = mapped_column(default=list)
+    agencies: Mapped[list[Any]] = mapped_column(default=list)
+    handler_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime]
+    expected_by: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CaseEvent(Base):
+    __tablename__ = "case_events"
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_events_case_seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
+    seq: Mapped[int]
+    event: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    actor_agency: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime]
+    public: Mapped[bool] = mapped_column(Boolean, default=True)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class AgencyTask(Base):
+    __tablename__ = "agency_tasks"
+    __table_args__ = (UniqueConstraint("case_id", "agency", name="uq_agency_tasks_case_agency"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
+    agency: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    assigned_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(32))
+
+
+class Notification(Base):
+    """The outbox: one row per transition, audience and channel; delivery gateways drain it."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq", "audience", "channel", "recipient", name="uq_notifications_key"),
+        Index("ix_notifications_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
+    seq: Mapped[int]
+    event: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(32))
+    audience: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(
+        String(64)
+    )  # "complainant", an agency code or "supervisors": never an address
+    expected_by: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")

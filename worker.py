@@ -1,0 +1,67 @@
+"""The worker: composition root that wires workflows to real activities. Run any number of these."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.notifications import NotificationActivities
+from activities.projection import ReadModelActivities
+from activities.sla import SlaActivities
+from config.logging import configure_logging
+from config.settings import Settings, get_settings
+from config.temporal import connect
+from sla.calendar import WorkingCalendar
+from sla.policy import load_policy
+from store.db import Database
+from workflows.complaint import ComplaintWorkflow
+
+log = structlog.get_logger(__name__)
+
+WORKFLOWS = [ComplaintWorkflow]
+
+
+def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any]]:
+    """The activity callables this worker serves, bound to their dependencies."""
+    calendar = WorkingCalendar(
+        extra_holidays=settings.extra_holidays,
+        removed_holidays=settings.removed_holidays,
+        office_close=settings.office_close,
+    )
+    sla = SlaActivities(calendar, load_policy(settings.sla_policy_file))
+    read_model = ReadModelActivities(db)
+    notifications = NotificationActivities(db)
+    return [read_model.project_event, notifications.notify, sla.due_at]
+
+
+def build_worker(client: Client, settings: Settings, db: Database, *, task_queue: str | None = None) -> Worker:
+    """A worker for the case workflows on ``task_queue`` (default: the configured one)."""
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=build_activities(settings, db),
+        max_cached_workflows=2000,
+    )
+
+
+async def main(settings: Settings | None = None) -> None:
+    """Connect, serve until cancelled, and close the database cleanly."""
+    settings = settings or get_settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    db = Database(settings.database_url)
+    client = await connect(settings)
+    log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    try:
+        await build_worker(client, settings, db).run()
+    finally:
+        await db.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
