@@ -56,6 +56,14 @@ INITIAL_STATE = State.RECEIVED
 TERMINAL_STATES = frozenset({State.CLOSED, State.WITHDRAWN})
 OPEN_STATES = frozenset(State) - TERMINAL_STATES
 
+# The SLA rule (see sla/policy.py) whose deadline runs while a case waits in each state; the workflow arms
+# these timers and the BPMN export draws them as timer boundary events.
+STATE_DEADLINES: Mapping[State, str] = {
+    State.SCREENING: "screening",
+    State.ASSIGNMENT: "agency_acceptance",
+    State.STAGE1: "stage1_response",
+}
+
 STATE_LABELS: Mapping[State, tuple[str, str]] = {
     State.RECEIVED: ("Received", "รับเรื่องแล้ว"),
     State.SCREENING: ("Being screened", "กำลังตรวจสอบเรื่อง"),
