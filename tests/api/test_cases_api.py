@@ -1,0 +1,141 @@
+"""The JSON API end to end through the real app, the dev server and the real activities."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from store import models
+from store.db import Database
+from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, complaint
+
+TRACKING = re.compile(r"^[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$")
+
+
+async def file(api: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
+    response = await api.post("/api/v1/complaints", json=complaint(**overrides))
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def act(api: httpx.AsyncClient, case_id: str, action: str, headers: dict[str, str],
+              body: dict[str, Any] | None = None) -> httpx.Response:
+    return await api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body or {}, headers=headers)
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["message"] and error["message_th"]
+    if code:
+        assert error["code"] == code
+    assert "Traceback" not in response.text
+    return error
+
+
+async def test_file_track_and_close_over_http(api: httpx.AsyncClient, db: Database) -> None:
+    receipt = await file(api)
+    assert TRACKING.match(receipt["tracking_code"])
+    assert receipt["case_id"].startswith("RT-")
+    assert receipt["status"]["code"] == "received"
+    assert re.match(r"^\d{4}-\d{2}-\d{2}$", receipt["expected_by"])
+    case_id, code = receipt["case_id"], receipt["tracking_code"]
+
+    tracked = (await api.get(f"/api/v1/track/{code.lower().replace('-', ' ')}")).json()
+    assert tracked["status"]["code"] == "received" and tracked["expected_by"] == receipt["expected_by"]
+    assert [e["event"] for e in tracked["timeline"]] == ["filed"]
+    assert "สมหญิง" not in str(tracked) and "+66812345678" not in str(tracked)
+
+    case = (await api.get(f"/api/v1/cases/{case_id}", headers=OFFICER)).json()
+    assert case["complainant"]["phone"] == "+66812345678"
+    assert [a["action"] for a in case["allowed_actions"]] == ["screen", "withdraw"]
+
+    assert (await act(api, case_id, "screen", OFFICER)).status_code == 200
+    accepted = await act(api, case_id, "accept", OFFICER, {"category": "street-lights", "agencies": ["BMA"]})
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"]["code"] == "assignment"
+
+    bma = agency("BMA")
+    seen_by_agency = (await api.get(f"/api/v1/cases/{case_id}", headers=bma)).json()
+    assert [a["action"] for a in seen_by_agency["allowed_actions"]] == ["agency_accept"]
+    assert (await act(api, case_id, "agency_accept", bma)).status_code == 200
+    responded = await act(api, case_id, "respond", bma,
+                          {"outcome": "resolved", "response": "เปลี่ยนหลอดไฟเรียบร้อยแล้ว"})
+    assert responded.status_code == 200, responded.text
+    closed = await act(api, case_id, "close", SUPERVISOR)
+    assert closed.json()["status"]["code"] == "closed" and closed.json()["allowed_actions"] == []
+
+    tracked = (await api.get(f"/api/v1/track/{code}")).json()
+    assert tracked["status"]["code"] == "closed" and tracked["outcome"] == "resolved"
+    assert tracked["handled_by"][0]["code"] == "BMA"
+    assert [e["event"] for e in tracked["timeline"]] == ["filed", "screen", "accept", "agency_accept", "respond",
+                                                         "close"]
+    async with db.session() as s:
+        rows = await s.scalar(select(func.count()).where(models.CaseEvent.case_id == case_id))
+    assert rows == 6
+
+
+async def test_confidential_identity_hidden_from_agency(api: httpx.AsyncClient) -> None:
+    receipt = await file(api, complainant={"name": "ผู้แจ้ง ลับ", "phone": "0812345678", "confidential": True,
+                                           "preferred_channels": ["sms"]})
+    case_id = receipt["case_id"]
+    await act(api, case_id, "screen", OFFICER)
+    await act(api, case_id, "accept", OFFICER, {"category": "police", "agencies": ["RTP"]})
+    seen = (await api.get(f"/api/v1/cases/{case_id}", headers=agency("RTP"))).json()
+    assert seen["complainant"] == {"confidential": True}
+    assert "0812345678" not in str(seen) and "+66812345678" not in str(seen) and seen["tracking_code"] is None
+
+
+async def test_action_in_wrong_state_is_409_and_leaves_no_trace(api: httpx.AsyncClient, db: Database) -> None:
+    case_id = (await file(api))["case_id"]
+    error = assert_error(await act(api, case_id, "close", OFFICER), 409, "not_allowed_in_state")
+    assert "received" in error["message"]
+    async with db.session() as s:
+        assert await s.scalar(select(func.count()).where(models.CaseEvent.case_id == case_id)) == 1
+
+
+async def test_bad_requests_get_clear_errors(api: httpx.AsyncClient) -> None:
+    case_id = (await file(api))["case_id"]
+    body = complaint()
+    del body["description"]
+    error = assert_error(await api.post("/api/v1/complaints", json=body), 422, "validation_failed")
+    assert error["details"][0]["field"] == "description"
+
+    huge = await api.post("/api/v1/complaints", json=complaint(description="ก" * 1_000_000))
+    assert_error(huge, 422)
+    assert len(huge.content) < 5000
+
+    assert_error(await api.post("/api/v1/complaints", json=complaint(channel=5)), 422)
+    assert_error(await api.post("/api/v1/complaints", content=b"{not json", headers={"content-type":
+                                                                                      "application/json"}), 422)
+    assert_error(await act(api, case_id, "teleport", OFFICER), 422, "unknown_action")
+    assert_error(await api.get("/api/v1/cases/RT-20260101-NOPE00", headers=OFFICER), 404)
+    assert_error(await act(api, "RT-20260101-NOPE00", "screen", OFFICER), 404)
+    assert_error(await api.get("/api/v1/track/AAAAA-AAAAA"), 404)
+    assert_error(await api.get("/api/v1/track/not-a-code"), 404)
+    assert_error(await api.get(f"/api/v1/cases/{case_id}"), 401)
+    assert_error(await api.get(f"/api/v1/cases/{case_id}", headers={"X-Actor-Id": "x", "X-Actor-Role": "king"}), 401)
+    # An agency with no task on the case cannot even see that it exists.
+    assert_error(await api.get(f"/api/v1/cases/{case_id}", headers=agency("DOL")), 404)
+    assert_error(await act(api, case_id, "screen", AUDITOR), 403, "role_not_allowed")
+
+    await act(api, case_id, "screen", OFFICER)
+    error = assert_error(await act(api, case_id, "accept", OFFICER, {"category": "roads"}), 422)
+    assert error["details"][0]["field"] == "agencies"
+    error = assert_error(await act(api, case_id, "accept", OFFICER, {"category": "roads", "agencies": ["NOPE"]}),
+                         422, "unknown_agency")
+    assert_error(await act(api, case_id, "accept", OFFICER, {"category": "roads", "agencies": ["DOL"],
+                                                             "colour": "red"}), 422)
+    assert_error(await act(api, case_id, "accept", OFFICER, {"category": ["x"], "agencies": "DOL"}), 422)
+    # Nothing of the refused attempts reached the case.
+    case = (await api.get(f"/api/v1/cases/{case_id}", headers=OFFICER)).json()
+    assert case["status"]["code"] == "screening" and [e["event"] for e in case["timeline"]] == ["filed", "screen"]
+
+
+async def test_docs_and_openapi_are_served(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/docs")).status_code == 200
+    spec = (await api.get("/openapi.json")).json()
+    assert "/api/v1/complaints" in spec["paths"] and "/api/v1/track/{tracking_code}" in spec["paths"]

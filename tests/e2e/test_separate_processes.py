@@ -1,0 +1,111 @@
+"""End to end: the real dev server, worker and API as separate processes; the worker is killed mid-case."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
+
+pytestmark = pytest.mark.e2e
+
+OFFICER = {"X-Actor-Id": "officer-e2e", "X-Actor-Role": "officer"}
+DOPA = {"X-Actor-Id": "dopa-e2e", "X-Actor-Role": "agency", "X-Actor-Agency": "DOPA"}
+
+
+class Stack:
+    def __init__(self, tmp: Path, database_url: str) -> None:
+        self.tmp = tmp
+        self.group = ProcessGroup()
+        self.temporal_port, self.api_port = free_port(), free_port()
+        self.env = {
+            "RONGTUK_ENV": "test",
+            "RONGTUK_TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
+            "RONGTUK_DATABASE_URL": database_url,
+            "RONGTUK_DATA_DIR": str(tmp),
+            "RONGTUK_TASK_QUEUE": "rongtuk-e2e",
+            "RONGTUK_LOG_FORMAT": "json",
+        }
+
+    def start_worker(self) -> None:
+        self.group.start("worker", [sys.executable, "-m", "worker"], env=self.env, log=self.tmp / "worker.log")
+
+    def start(self) -> None:
+        server = self.group.start("temporal", temporal_command(db_file=self.tmp / "temporal.db",
+                                                               port=self.temporal_port, ui_port=None),
+                                  log=self.tmp / "temporal.log")
+        wait_for_port(self.temporal_port, proc=server)
+        self.start_worker()
+        api = self.group.start("api", [sys.executable, "-m", "cli.main", "api", "--port", str(self.api_port)],
+                               env=self.env, log=self.tmp / "api.log")
+        wait_for_port(self.api_port, proc=api)
+
+
+@pytest.fixture
+def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
+    s = Stack(tmp_path, database_url)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.group.stop()
+
+
+def post(client: httpx.Client, path: str, body: dict[str, object], headers: dict[str, str] | None = None
+         ) -> httpx.Response:
+    response = client.post(path, json=body, headers=headers or {})
+    assert response.status_code in (200, 201), response.text
+    return response
+
+
+async def read_rows(database_url: str, case_id: str) -> tuple[list[Any], list[Any]]:
+    engine = create_async_engine(database_url)
+    async with engine.connect() as conn:
+        events = (await conn.execute(text("SELECT seq, event FROM case_events WHERE case_id = :c ORDER BY seq"),
+                                     {"c": case_id})).all()
+        notifications = (await conn.execute(text(
+            "SELECT seq, audience, channel, recipient, count(*) FROM notifications WHERE case_id = :c "
+            "GROUP BY seq, audience, channel, recipient"), {"c": case_id})).all()
+    await engine.dispose()
+    return list(events), list(notifications)
+
+
+def test_case_survives_worker_sigkill(stack: Stack, database_url: str) -> None:
+    with httpx.Client(base_url=f"http://127.0.0.1:{stack.api_port}", timeout=60) as client:
+        receipt = post(client, "/api/v1/complaints", {
+            "channel": "hotline",
+            "description": "เจ้าหน้าที่ที่ว่าการอำเภอเรียกเก็บเงินค่าทำบัตรประชาชนเกินอัตรา",
+            "complainant": {"name": "ประชา สุขใจ", "phone": "0899999999", "preferred_channels": ["sms"]},
+            "location": {"province": "เชียงใหม่"},
+        }, OFFICER).json()
+        case_id = receipt["case_id"]
+        post(client, f"/api/v1/cases/{case_id}/actions/screen", {}, OFFICER)
+        post(client, f"/api/v1/cases/{case_id}/actions/accept", {"category": "fees", "agencies": ["DOPA"]}, OFFICER)
+
+        stack.group.stop("worker", sig=signal.SIGKILL)
+        stack.start_worker()
+
+        post(client, f"/api/v1/cases/{case_id}/actions/agency_accept", {}, DOPA)
+        post(client, f"/api/v1/cases/{case_id}/actions/respond",
+             {"outcome": "upheld", "response": "คืนเงินส่วนเกินและตักเตือนเจ้าหน้าที่แล้ว"}, DOPA)
+        post(client, f"/api/v1/cases/{case_id}/actions/close", {}, OFFICER)
+        tracked = client.get(f"/api/v1/track/{receipt['tracking_code']}").json()
+    assert tracked["status"]["code"] == "closed"
+
+    events, notifications = asyncio.run(read_rows(database_url, case_id))
+    assert [e.event for e in events] == ["filed", "screen", "accept", "agency_accept", "respond", "close"]
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6]
+    assert all(row[4] == 1 for row in notifications), "a notification was recorded twice"
+    complainant_notices = sorted(row[0] for row in notifications if row[1] == "complainant")
+    assert complainant_notices == [1, 2, 3, 4, 5, 6], "every transition tells the complainant exactly once"
+    logs = "".join(p.read_text(errors="replace") for p in stack.tmp.glob("*.log"))
+    assert "0899999999" not in logs and "+66899999999" not in logs and "ประชา" not in logs
