@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -153,3 +154,16 @@ async def test_withdraw_ends_the_workflow(time_worker: Client, task_queue: str) 
     _, handle = await file(time_worker, task_queue)
     await act(handle, "withdraw", CITIZEN, reason="แก้ไขได้แล้ว")
     assert (await handle.result()).status is State.WITHDRAWN
+
+
+async def test_personal_data_never_reaches_temporal_in_clear(time_worker: Client, task_queue: str) -> None:
+    _, handle = await file(time_worker, task_queue)
+    await act(handle, "screen", OFFICER)
+    history = await handle.fetch_history()
+    raw = b"".join(event.SerializeToString() for event in history.events)
+    assert b"ComplaintWorkflow" in raw  # the bytes searched are the real history
+    for secret in ("สมชาย", "+66812345678", "ถนนหน้าบ้าน"):
+        assert secret.encode() not in raw
+        assert json.dumps(secret).strip('"').encode() not in raw  # nor as JSON \u escapes
+    description = await handle.describe()
+    assert "สมชาย" not in str(description.search_attributes)

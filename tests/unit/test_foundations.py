@@ -1,0 +1,73 @@
+"""Settings, tracking codes, the payload codec and log redaction: small pieces with sharp edges."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from datetime import UTC, datetime
+
+import pytest
+import structlog
+from temporalio.api.common.v1 import Payload
+
+from api.ids import ALPHABET, new_case_id, new_tracking_code, normalise_tracking_code
+from config.logging import configure_logging
+from config.settings import DEV_PAYLOAD_KEY, Settings
+from config.temporal import EncryptionCodec
+
+
+def test_prod_refuses_the_dev_payload_key() -> None:
+    with pytest.raises(ValueError, match="PAYLOAD_KEY"):
+        Settings(env="prod")
+    key = base64.b64encode(os.urandom(32)).decode()
+    settings = Settings(env="prod", payload_key=key)
+    assert settings.log_format == "json"
+
+
+def test_database_defaults_to_a_sqlite_file_in_the_data_dir(tmp_path: object) -> None:
+    settings = Settings(data_dir="somewhere")
+    assert settings.database_url == "sqlite+aiosqlite:///somewhere/rongtuk.db"
+    assert settings.is_sqlite
+    assert Settings(database_url="postgresql+asyncpg://db/x").database_url == "postgresql+asyncpg://db/x"
+
+
+def test_extra_holidays_come_from_json_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RONGTUK_EXTRA_HOLIDAYS", '{"2026-12-07": "Cabinet bridge day"}')
+    assert str(next(iter(Settings().extra_holidays))) == "2026-12-07"
+
+
+def test_tracking_codes_are_readable_and_forgiving() -> None:
+    codes = {new_tracking_code() for _ in range(2000)}
+    assert len(codes) == 2000
+    for code in list(codes)[:50]:
+        assert len(code) == 11 and code[5] == "-"
+        assert all(ch in ALPHABET for ch in code.replace("-", ""))
+        assert normalise_tracking_code(code.lower().replace("-", " ")) == code
+    assert normalise_tracking_code("oooo1-iiiil") == "00001-11111"
+    assert normalise_tracking_code("ABCDE-FGHJ") is None
+    assert normalise_tracking_code("ABCDE-FGHJU") is None
+
+
+def test_case_ids_carry_the_bangkok_date() -> None:
+    # 20:00 UTC on 31 Dec is already 1 Jan in Bangkok.
+    assert new_case_id(datetime(2026, 12, 31, 20, 0, tzinfo=UTC)).startswith("RT-20270101-")
+
+
+async def test_codec_encrypts_and_round_trips() -> None:
+    codec = EncryptionCodec(DEV_PAYLOAD_KEY)
+    plain = Payload(metadata={"encoding": b"json/plain"}, data=json.dumps({"name": "สมชาย"}).encode())
+    (encoded,) = await codec.encode([plain])
+    assert "สมชาย".encode() not in encoded.data and encoded.metadata["encoding"] == b"binary/encrypted"
+    (decoded,) = await codec.decode([encoded])
+    assert decoded == plain
+    other = EncryptionCodec(base64.b64encode(b"x" * 32).decode())
+    with pytest.raises(Exception):  # noqa: B017 - any failure to decrypt is right; what matters is no plaintext
+        await other.decode([encoded])
+
+
+def test_personal_keys_are_redacted_from_logs(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(fmt="json", level="INFO")
+    structlog.get_logger("t").info("filed", case_id="RT-1", phone="+66812345678", name="สมชาย")
+    out = capsys.readouterr().err
+    assert "RT-1" in out and "+66812345678" not in out and "สมชาย" not in out

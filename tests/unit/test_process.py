@@ -1,0 +1,118 @@
+"""The process table, transition by transition, without any server."""
+
+from __future__ import annotations
+
+import pytest
+
+from workflows.process import (
+    EVENTS,
+    INITIAL_STATE,
+    OPEN_STATES,
+    STATE_LABELS,
+    TERMINAL_STATES,
+    TRANSITIONS,
+    Actor,
+    Role,
+    State,
+    TaskStatus,
+    TaskView,
+    allowed_events,
+    decide,
+    transition_for,
+)
+
+OFFICER = Actor("o", Role.OFFICER)
+SUPERVISOR = Actor("s", Role.SUPERVISOR)
+CITIZEN = Actor("c", Role.CITIZEN)
+DOPA = Actor("a", Role.AGENCY, "DOPA")
+BMA = Actor("b", Role.AGENCY, "BMA")
+
+MAIN_PATH = [
+    (State.RECEIVED, "screen", OFFICER, {}, State.SCREENING),
+    (State.SCREENING, "accept", OFFICER, {"category": "roads", "agencies": ["DOPA"]}, State.ASSIGNMENT),
+    (State.ASSIGNMENT, "agency_accept", DOPA, {}, State.STAGE1),
+    (State.STAGE1, "respond", DOPA, {"outcome": "resolved", "response": "done"}, State.RESPONDED),
+    (State.RESPONDED, "close", SUPERVISOR, {}, State.CLOSED),
+]
+
+
+def test_every_state_has_labels_in_both_languages() -> None:
+    for state in State:
+        en, th = STATE_LABELS[state]
+        assert en and th and en != th
+
+
+def test_every_open_state_can_be_left_and_terminal_states_cannot() -> None:
+    sources = {t.source for t in TRANSITIONS}
+    assert sources == set(OPEN_STATES)
+    assert not sources & TERMINAL_STATES
+    assert INITIAL_STATE is State.RECEIVED
+
+
+def test_edges_are_unique_and_labelled() -> None:
+    edges = [(t.source, t.event) for t in TRANSITIONS]
+    assert len(edges) == len(set(edges))
+    assert all(t.label[0] and t.label[1] and t.roles and t.notify for t in TRANSITIONS)
+
+
+@pytest.mark.parametrize(("state", "event", "actor", "payload", "target"), MAIN_PATH)
+def test_main_path(state: State, event: str, actor: Actor, payload: dict[str, object], target: State) -> None:
+    tasks = [TaskView("DOPA", TaskStatus.ASSIGNED if state is State.ASSIGNMENT else TaskStatus.ACCEPTED)]
+    decision = decide(state, event, actor, payload, tasks)
+    assert decision.allowed, decision.reason
+    assert decision.target is target
+
+
+def test_respond_moves_on_when_the_only_task_is_answered() -> None:
+    decision = decide(State.STAGE1, "respond", DOPA, {"outcome": "resolved", "response": "ok"},
+                      [TaskView("DOPA", TaskStatus.ACCEPTED)])
+    assert decision.allowed and decision.target is State.RESPONDED
+
+
+def test_per_agency_event_waits_for_the_other_agencies() -> None:
+    tasks = [TaskView("DOPA", TaskStatus.ASSIGNED), TaskView("BMA", TaskStatus.ASSIGNED)]
+    first = decide(State.ASSIGNMENT, "agency_accept", DOPA, {}, tasks)
+    assert first.allowed and first.target is State.ASSIGNMENT
+    tasks = [TaskView("DOPA", TaskStatus.ACCEPTED), TaskView("BMA", TaskStatus.ASSIGNED)]
+    last = decide(State.ASSIGNMENT, "agency_accept", BMA, {}, tasks)
+    assert last.allowed and last.target is State.STAGE1
+    again = decide(State.ASSIGNMENT, "agency_accept", DOPA, {}, tasks)
+    assert not again.allowed and again.code == "task_done"
+
+
+@pytest.mark.parametrize(
+    ("state", "event", "actor", "payload", "code"),
+    [
+        (State.RECEIVED, "fly", OFFICER, {}, "unknown_event"),
+        (State.RECEIVED, "close", OFFICER, {}, "not_allowed_in_state"),
+        (State.CLOSED, "withdraw", CITIZEN, {}, "not_allowed_in_state"),
+        (State.RECEIVED, "screen", CITIZEN, {}, "role_not_allowed"),
+        (State.RECEIVED, "screen", DOPA, {}, "role_not_allowed"),
+        (State.SCREENING, "accept", OFFICER, {"category": "roads"}, "missing_fields"),
+        (State.SCREENING, "accept", OFFICER, {"category": "", "agencies": ["X"]}, "missing_fields"),
+        (State.ASSIGNMENT, "agency_accept", Actor("x", Role.AGENCY, "RTP"), {}, "no_task"),
+        (State.STAGE1, "respond", DOPA, {"outcome": "resolved"}, "missing_fields"),
+    ],
+)
+def test_refusals_say_why(state: State, event: str, actor: Actor, payload: dict[str, object], code: str) -> None:
+    decision = decide(state, event, actor, payload, [TaskView("DOPA", TaskStatus.ASSIGNED)])
+    assert not decision.allowed
+    assert decision.code == code
+    assert decision.reason
+
+
+def test_withdraw_is_possible_from_every_open_state_and_only_there() -> None:
+    for state in State:
+        edge = transition_for(state, "withdraw")
+        assert (edge is not None) == (state in OPEN_STATES)
+        if edge:
+            assert edge.target is State.WITHDRAWN and Role.CITIZEN in edge.roles
+
+
+def test_allowed_events_offers_only_what_the_actor_may_do() -> None:
+    assert [t.event for t in allowed_events(State.RECEIVED, OFFICER)] == ["screen", "withdraw"]
+    assert [t.event for t in allowed_events(State.RECEIVED, DOPA)] == []
+    tasks = [TaskView("DOPA", TaskStatus.ASSIGNED)]
+    assert [t.event for t in allowed_events(State.ASSIGNMENT, DOPA, tasks)] == ["agency_accept"]
+    assert [t.event for t in allowed_events(State.ASSIGNMENT, BMA, tasks)] == []
+    assert "agency_accept" in EVENTS
