@@ -51,6 +51,7 @@ class Base(DeclarativeBase):
 
 class Case(Base):
     __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_status_due_at", "status", "due_at"),)
 
     case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tracking_code: Mapped[str] = mapped_column(String(16), unique=True)
@@ -83,6 +84,22 @@ class Case(Base):
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # The deadline of the step the case is in now (None while the clock is paused or the case is finished);
+    # the overdue and at-risk boards are range scans on (status, due_at).
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    due_rule: Mapped[str | None] = mapped_column(String(32))
+    breached_at: Mapped[datetime | None]
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    stage: Mapped[int | None] = mapped_column(Integer)  # SPSO stage 1 or 2 once it has started
+    closure_reason: Mapped[str | None] = mapped_column(String(32))
+    duplicate_of: Mapped[str | None] = mapped_column(String(32))
+    root_cause: Mapped[str | None] = mapped_column(Text)
+    action_taken: Mapped[str | None] = mapped_column(Text)
+    stage1_closed_at: Mapped[datetime | None]
+    stage2_started_at: Mapped[datetime | None]
+    stage2_closed_at: Mapped[datetime | None]
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str | None] = mapped_column(Text)
 
 
 class CaseEvent(Base):
@@ -115,6 +132,10 @@ class AgencyTask(Base):
     accepted_at: Mapped[datetime | None]
     responded_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(String(32))
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    breached_at: Mapped[datetime | None]
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Notification(Base):

@@ -1,0 +1,72 @@
+"""sla and review columns
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-21 08:20:02.657354
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+
+    with op.batch_alter_table("agency_tasks", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("due_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("breached_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("escalation_level", sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(sa.Column("reason", sa.Text(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_agency_tasks_due_at"), ["due_at"], unique=False)
+
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("due_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("due_rule", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("breached_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("escalation_level", sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(sa.Column("stage", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("closure_reason", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("duplicate_of", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("root_cause", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("action_taken", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("stage1_closed_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("stage2_started_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("stage2_closed_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("rating", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("rating_comment", sa.Text(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_cases_due_at"), ["due_at"], unique=False)
+        batch_op.create_index("ix_cases_status_due_at", ["status", "due_at"], unique=False)
+
+
+def downgrade() -> None:
+
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_status_due_at")
+        batch_op.drop_index(batch_op.f("ix_cases_due_at"))
+        batch_op.drop_column("rating_comment")
+        batch_op.drop_column("rating")
+        batch_op.drop_column("stage2_closed_at")
+        batch_op.drop_column("stage2_started_at")
+        batch_op.drop_column("stage1_closed_at")
+        batch_op.drop_column("action_taken")
+        batch_op.drop_column("root_cause")
+        batch_op.drop_column("duplicate_of")
+        batch_op.drop_column("closure_reason")
+        batch_op.drop_column("stage")
+        batch_op.drop_column("escalation_level")
+        batch_op.drop_column("breached_at")
+        batch_op.drop_column("due_rule")
+        batch_op.drop_column("due_at")
+
+    with op.batch_alter_table("agency_tasks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_agency_tasks_due_at"))
+        batch_op.drop_column("reason")
+        batch_op.drop_column("escalation_level")
+        batch_op.drop_column("breached_at")
+        batch_op.drop_column("due_at")
