@@ -16,27 +16,29 @@ from activities.sla import SlaActivities
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
 from config.temporal import connect
-from sla.calendar import WorkingCalendar
 from sla.policy import load_policy
 from store.db import Database
+from workflows.agency_task import AgencyTaskWorkflow
 from workflows.complaint import ComplaintWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS = [ComplaintWorkflow]
+WORKFLOWS = [ComplaintWorkflow, AgencyTaskWorkflow]
 
 
 def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any]]:
     """The activity callables this worker serves, bound to their dependencies."""
-    calendar = WorkingCalendar(
-        extra_holidays=settings.extra_holidays,
-        removed_holidays=settings.removed_holidays,
-        office_close=settings.office_close,
-    )
-    sla = SlaActivities(calendar, load_policy(settings.sla_policy_file))
+    sla = SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file))
     read_model = ReadModelActivities(db)
     notifications = NotificationActivities(db)
-    return [read_model.project_event, notifications.notify, sla.due_at]
+    return [
+        read_model.project_event,
+        notifications.notify,
+        sla.due_at,
+        sla.sla_schedule,
+        sla.working_days_left,
+        sla.sla_policy,
+    ]
 
 
 def build_worker(client: Client, settings: Settings, db: Database, *, task_queue: str | None = None) -> Worker:

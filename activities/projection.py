@@ -30,12 +30,31 @@ def _case_snapshot(case: CaseState) -> dict[str, Any]:
     return {
         "status": case.status.value,
         "category": case.category,
-        "agencies": [t.agency for t in case.tasks],
+        "agencies": list(
+            dict.fromkeys(t.agency for t in case.tasks if t.status.value not in {"rejected", "cancelled"})
+        ),
         "handler_id": case.handler,
         "outcome": case.outcome,
         "expected_by": case.expected_by,
         "closed_at": case.closed_at,
         "last_seq": case.seq,
+        "due_at": case.due_at(),
+        "due_rule": case.due_rule(),
+        "breached_at": case.breached_at,
+        "escalation_level": case.escalation_level,
+        "stage": case.stage,
+        "closure_reason": case.closure_reason,
+        "duplicate_of": case.duplicate_of,
+        "root_cause": case.root_cause,
+        "action_taken": case.action_taken,
+        "stage1_closed_at": case.stage1_closed_at,
+        "stage2_started_at": case.stage2_started_at,
+        "stage2_closed_at": case.stage2_closed_at,
+        "rating": case.rating,
+        "rating_comment": case.rating_comment,
+        "rejections": case.rejections,
+        "review_deadline": case.review_deadline,
+        "late_review_allowed": case.late_review_allowed,
     }
 
 
@@ -111,12 +130,19 @@ class ReadModelActivities:
                 )
             )
             for task in case.tasks:
+                open_task = task.status.value in {"assigned", "accepted"}
                 values = {
                     "status": task.status.value,
                     "assigned_at": task.assigned_at,
                     "accepted_at": task.accepted_at,
                     "responded_at": task.responded_at,
                     "outcome": task.outcome,
+                    "due_at": task.deadline.due_at if task.deadline and open_task else None,
+                    "breached_at": task.breached_at,
+                    "escalation_level": task.escalation_level,
+                    "reason": task.reason,
+                    "extension_pending": task.extension_pending,
+                    "extended_by": task.extended_by,
                 }
                 await session.execute(
                     insert_ignoring_duplicates(

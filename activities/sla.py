@@ -1,4 +1,8 @@
-"""Deadline computation as a local activity, so the workflow records the result and replays it exactly."""
+"""Deadline computation as local activities, so the workflow records the results and replays them exactly.
+
+The calendar (Thai holidays plus the configured ones) lives in the worker; when the Cabinet adds a day off,
+the workers restart with the new setting and ``recalculate`` moves running cases' deadlines.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from temporalio import activity
 
 from sla.calendar import WorkingCalendar
 from sla.policy import SlaPolicy
-from workflows.models import DueRequest
+from workflows.models import Alarm, DaysLeftRequest, Deadline, PolicySnapshot, ScheduleRequest
+from workflows.process import Audience
 
 
 class SlaActivities:
@@ -19,6 +24,57 @@ class SlaActivities:
         self.policy = policy
 
     @activity.defn(name="due_at")
-    async def due_at(self, req: DueRequest) -> datetime:
+    async def due_at(self, req: ScheduleRequest) -> datetime:
         """The end of the working day that is ``rule``'s allowance after ``start``."""
-        return self.calendar.add_working_days(req.start, self.policy.working_days(req.rule))
+        return self.schedule_for(req).due_at
+
+    @activity.defn(name="sla_schedule")
+    async def sla_schedule(self, req: ScheduleRequest) -> Deadline:
+        """The deadline of ``rule`` from ``start`` with its reminder, breach and escalation alarms."""
+        return self.schedule_for(req)
+
+    @activity.defn(name="working_days_left")
+    async def working_days_left(self, req: DaysLeftRequest) -> int:
+        """Whole working days between now and the deadline (0 if it has passed)."""
+        return self.calendar.working_days_between(req.now, req.due_at)
+
+    @activity.defn(name="sla_policy")
+    async def sla_policy(self) -> PolicySnapshot:
+        """The policy figures the workflow keeps in its state."""
+        p = self.policy
+        return PolicySnapshot(
+            max_rejections=p.max_rejections,
+            stage1_response=p.stage1_response,
+            stage1_extension_max=p.stage1_extension_max,
+            review_request_months=p.review_request_months,
+            complaint_months=p.complaint_months,
+            ombudsman_months=p.ombudsman_months,
+            retention_days=p.retention_days,
+        )
+
+    def schedule_for(self, req: ScheduleRequest) -> Deadline:
+        """Pure helper behind the activities (also used by the benchmark)."""
+        days = req.working_days if req.working_days is not None else self.policy.working_days(req.rule)
+        at = self.calendar.add_working_days
+        due = at(req.start, days)
+        if req.rule == "awaiting_info_lapse":
+            alarms = [Alarm("lapse", due)]
+            warn = days - self.policy.awaiting_info_warning
+            if 0 < warn < days:
+                alarms.insert(0, Alarm("info_reminder", at(req.start, warn)))
+            return Deadline(req.rule, req.start, days, due, alarms)
+        alarms = [
+            Alarm("reminder", at(req.start, days - before))
+            for before in self.policy.reminders_before
+            if 0 < days - before < days
+        ]
+        for level, step in enumerate(self.policy.escalation, start=1):
+            alarms.append(
+                Alarm(
+                    "breach" if step.after_working_days == 0 else "escalation",
+                    due if step.after_working_days == 0 else at(req.start, days + step.after_working_days),
+                    level=level,
+                    audiences=[Audience(a) for a in step.to],
+                )
+            )
+        return Deadline(req.rule, req.start, days, due, sorted(alarms, key=lambda a: (a.at, a.level)))

@@ -14,6 +14,7 @@ from config.agencies import load_agencies
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
 from config.temporal import connect
+from sla.policy import load_policy
 from store.db import Database
 
 
@@ -28,6 +29,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         app.state.db = Database(settings.database_url)
         app.state.temporal = temporal or await connect(settings)
         app.state.agencies = load_agencies(settings.agencies_file)
+        app.state.policy = load_policy(settings.sla_policy_file)
+        app.state.calendar = settings.calendar()
         try:
             yield
         finally:

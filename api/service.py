@@ -38,7 +38,13 @@ def temporal_unavailable() -> AppError:
 
 
 async def file_complaint(
-    *, client: Client, task_queue: str, complaint: ComplaintIn, actor: Actor, wait_seconds: float
+    *,
+    client: Client,
+    task_queue: str,
+    complaint: ComplaintIn,
+    actor: Actor,
+    wait_seconds: float,
+    search_attributes: bool = True,
 ) -> tuple[CaseSummary | None, str, str]:
     """Start the case workflow and wait for its receipt; returns (summary or None if still filing, id, code).
 
@@ -54,6 +60,7 @@ async def file_complaint(
             tracking_code=tracking_code,
             complaint=complaint.model_dump(mode="json"),
             filed_by=actor,
+            search_attributes=search_attributes,
         ),
         id=workflow_id_for(case_id),
         task_queue=task_queue,

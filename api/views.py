@@ -7,12 +7,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from config.agencies import Agency
+from sla.policy import SlaPolicy
 from store import models
 from workflows.process import (
     FILED_LABEL,
     STATE_LABELS,
     TRANSITIONS,
     Actor,
+    Context,
     Role,
     State,
     TaskStatus,
@@ -64,8 +66,22 @@ def event_view(event: models.CaseEvent, *, public: bool) -> dict[str, Any]:
     return out
 
 
-def allowed_actions_view(case: models.Case, tasks: list[models.AgencyTask], actor: Actor) -> list[dict[str, Any]]:
-    views = [TaskView(t.agency, TaskStatus(t.status)) for t in tasks]
+def context_of(case: models.Case, tasks: list[models.AgencyTask], policy: SlaPolicy, now: datetime) -> Context:
+    """The guards' view of a case as the read model has it (the workflow builds the same from its state)."""
+    room = policy.stage1_extension_max - policy.stage1_response
+    return Context(
+        tasks=tuple(
+            TaskView(t.agency, TaskStatus(t.status), t.extension_pending > 0, room - t.extended_by) for t in tasks
+        ),
+        now=now,
+        rejections=case.rejections,
+        max_rejections=policy.max_rejections,
+        review_deadline=case.review_deadline,
+        late_review_allowed=case.late_review_allowed,
+    )
+
+
+def allowed_actions_view(case: models.Case, ctx: Context, actor: Actor) -> list[dict[str, Any]]:
     return [
         {
             "action": t.event,
@@ -74,7 +90,7 @@ def allowed_actions_view(case: models.Case, tasks: list[models.AgencyTask], acto
             "leads_to": t.target.value,
             "fields": [f.describe() for f in t.fields],
         }
-        for t in allowed_events(State(case.status), actor, views)
+        for t in allowed_events(State(case.status), actor, ctx)
     ]
 
 
@@ -85,6 +101,7 @@ def case_view(
     tasks: list[models.AgencyTask],
     actor: Actor,
     agencies: dict[str, Agency],
+    ctx: Context,
 ) -> dict[str, Any]:
     """The full case for staff and agencies, with the timeline and what ``actor`` may do next."""
     hide_identity = actor.role is Role.AGENCY and case.confidential
@@ -127,7 +144,7 @@ def case_view(
         "due_at": case.expected_by.astimezone(BANGKOK).isoformat() if case.expected_by else None,
         "closed_at": case.closed_at.astimezone(BANGKOK).isoformat() if case.closed_at else None,
         "timeline": [event_view(e, public=False) for e in events],
-        "allowed_actions": allowed_actions_view(case, tasks, actor),
+        "allowed_actions": allowed_actions_view(case, ctx, actor),
     }
 
 

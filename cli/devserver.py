@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SEARCH_ATTRIBUTES: dict[str, str] = {}
+from workflows.search_attributes import CLI_TYPES as SEARCH_ATTRIBUTES
 
 
 def temporal_binary() -> str:

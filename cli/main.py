@@ -14,11 +14,14 @@ import typer
 from cli.devserver import ProcessGroup, temporal_command, wait_for_port
 from config.settings import get_settings
 from sla.cli import app as sla_app
+from workflows.export import ExportFormat, export
 
 app = typer.Typer(help="Rongtuk: durable complaint handling on Temporal.", no_args_is_help=True)
 db_app = typer.Typer(help="The SQL read model.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sla_app, name="sla")
+process_app = typer.Typer(help="The complaint process table.", no_args_is_help=True)
+app.add_typer(process_app, name="process")
 
 
 @db_app.command("upgrade")
@@ -29,6 +32,20 @@ def db_upgrade() -> None:
     settings = get_settings()
     upgrade(settings.database_url)
     typer.echo("database is up to date")
+
+
+@process_app.command("export")
+def process_export(
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="What to render the table as")] = ExportFormat.JSON,
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
+) -> None:
+    """Print the process table as BPMN 2.0 XML, a Mermaid state diagram or JSON."""
+    text = export(fmt)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
 
 
 @app.command()

@@ -11,6 +11,8 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sla.calendar import WorkingCalendar
+
 DEV_PAYLOAD_KEY = "ZGV2LW9ubHktcm9uZ3R1ay1wYXlsb2FkLWtleS0wMDA="  # base64 of 32 bytes, for dev and tests only
 
 
@@ -35,6 +37,8 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
     temporal_api_key: str | None = None
     task_queue: str = "rongtuk"
+    # Cases upsert RongtukStatus/Agency/DueAt/Overdue; the namespace must have them (rongtuk dev registers them).
+    search_attributes: bool = True
     payload_key: str = DEV_PAYLOAD_KEY
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -64,6 +68,14 @@ class Settings(BaseSettings):
         if self.env is Environment.PROD and self.log_format != "json":
             self.log_format = "json"
         return self
+
+    def calendar(self) -> WorkingCalendar:
+        """The working-day calendar with this deployment's extra and removed holidays."""
+        return WorkingCalendar(
+            extra_holidays=self.extra_holidays,
+            removed_holidays=self.removed_holidays,
+            office_close=self.office_close,
+        )
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,4 +1,4 @@
-"""Service-level policy: how many working days each step of the process may take."""
+"""Service-level policy: working-day allowances per step, reminders, the escalation ladder, time limits."""
 
 from __future__ import annotations
 
@@ -6,9 +6,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent.parent / "config" / "sla.yaml"
+
+Audiences = list[str]
+
+
+class EscalationStep(BaseModel):
+    """One rung of the ladder: ``after_working_days`` past the deadline, tell ``to``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    after_working_days: int = Field(ge=0, le=60)
+    to: Audiences = Field(min_length=1)
 
 
 class SlaPolicy(BaseModel):
@@ -16,20 +27,48 @@ class SlaPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    screening: int = Field(1, ge=0, le=60)
-    agency_acceptance: int = Field(2, ge=0, le=60)
+    screening: int = Field(1, ge=1, le=60)
+    agency_acceptance: int = Field(2, ge=1, le=60)
     stage1_response: int = Field(5, ge=1, le=60)
     stage1_extension_max: int = Field(10, ge=1, le=60)
     stage2_acknowledge: int = Field(3, ge=1, le=60)
     stage2_response: int = Field(20, ge=1, le=120)
     awaiting_info_lapse: int = Field(10, ge=1, le=120)
+    awaiting_info_warning: int = Field(2, ge=0, le=60)
+    reminders_before: list[int] = Field(default_factory=lambda: [1])
+    escalation: list[EscalationStep] = Field(
+        default_factory=lambda: [
+            EscalationStep(after_working_days=0, to=["supervisor"]),
+            EscalationStep(after_working_days=2, to=["supervisor", "agency_head"]),
+        ]
+    )
+    max_rejections: int = Field(2, ge=1, le=20)
+    review_request_months: int = Field(2, ge=0, le=24)
+    complaint_months: int = Field(6, ge=0, le=60)
+    ombudsman_months: int = Field(12, ge=0, le=60)
+    retention_days: int = Field(30, ge=0, le=3650)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SlaPolicy:
+        if self.stage1_extension_max < self.stage1_response:
+            raise ValueError("stage1_extension_max must be at least stage1_response")
+        if self.awaiting_info_warning >= self.awaiting_info_lapse:
+            raise ValueError("awaiting_info_warning must be shorter than awaiting_info_lapse")
+        known = {"supervisor", "agency_head", "agency"}
+        for step in self.escalation:
+            if unknown := set(step.to) - known:
+                raise ValueError(f"unknown escalation audience(s) {sorted(unknown)}; known: {sorted(known)}")
+        afters = [s.after_working_days for s in self.escalation]
+        if afters != sorted(set(afters)):
+            raise ValueError("escalation steps must be in increasing after_working_days order")
+        return self
 
     def working_days(self, rule: str) -> int:
         """The allowance named ``rule``; ``answer`` is what a complainant is promised at intake."""
         if rule == "answer":
             return self.screening + self.agency_acceptance + self.stage1_response
         value = getattr(self, rule, None)
-        if not isinstance(value, int):
+        if not isinstance(value, int) or rule.endswith(("_months", "_days", "rejections")):
             raise KeyError(f"unknown SLA rule {rule!r}")
         return value
 

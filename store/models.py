@@ -100,6 +100,10 @@ class Case(Base):
     stage2_closed_at: Mapped[datetime | None]
     rating: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str | None] = mapped_column(Text)
+    # What the process table's guards need, so the API offers exactly the actions the workflow will accept.
+    rejections: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    review_deadline: Mapped[datetime | None]
+    late_review_allowed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class CaseEvent(Base):
@@ -136,6 +140,8 @@ class AgencyTask(Base):
     breached_at: Mapped[datetime | None]
     escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     reason: Mapped[str | None] = mapped_column(Text)
+    extension_pending: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    extended_by: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Notification(Base):

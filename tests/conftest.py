@@ -25,6 +25,7 @@ from config.temporal import data_converter
 from store.db import Database
 from store.migrate import upgrade
 from worker import build_worker
+from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
 
@@ -90,6 +91,7 @@ async def dev_env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=_binary("temporal"),
         data_converter=data_converter(settings),
         dev_server_extra_args=["--log-level", "error"],
+        search_attributes=search_attributes.ALL,
     )
     yield env
     await env.shutdown()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -32,6 +31,8 @@ PROCESS_ID = "complaint_process"
 
 
 class ExportFormat(StrEnum):
+    """What ``rongtuk process export --format`` accepts."""
+
     JSON = "json"
     MERMAID = "mermaid"
     BPMN = "bpmn"
@@ -53,15 +54,20 @@ def _label(state: State) -> tuple[str, str]:
 
 
 def _walk(transitions: Sequence[Transition]) -> list[State]:
-    """The states the table mentions, breadth-first from the initial state, then any it cannot reach."""
-    order: list[State] = [INITIAL_STATE]
-    queue = deque([INITIAL_STATE])
-    while queue:
-        state = queue.popleft()
+    """The states the table mentions, depth-first from the initial state in table order, then any unreached.
+
+    The table lists each state's main way forward first, so depth-first puts the main line of the process
+    first and side paths (waiting for information, withdrawal) after it.
+    """
+    order: list[State] = []
+
+    def visit(state: State) -> None:
+        order.append(state)
         for t in transitions:
             if t.source == state and t.target not in order:
-                order.append(t.target)
-                queue.append(t.target)
+                visit(t.target)
+
+    visit(INITIAL_STATE)
     for t in transitions:
         for state in (t.source, t.target):
             if state not in order:
@@ -95,13 +101,21 @@ def _mermaid_text(text: str) -> str:
 
 
 def to_mermaid(transitions: Sequence[Transition] = TRANSITIONS) -> str:
-    """The table as a Mermaid ``stateDiagram-v2``: one line per transition, English state labels."""
+    """The table as a Mermaid ``stateDiagram-v2``: one line per pair of states, English state labels.
+
+    Rows that join the same two states share a line, their events joined by ", ".
+    """
     states = _walk(transitions)
     lines = ["stateDiagram-v2", f"    [*] --> {INITIAL_STATE.value}"]
     lines += [f"    {state.value} : {_mermaid_text(_label(state)[0])}" for state in states]
-    # Mermaid draws parallel edges between the same two states on its own, so every row keeps its own line
-    # and stays greppable as "source --> target : event".
-    lines += [f"    {t.source.value} --> {t.target.value} : {t.event}" for t in transitions]
+    # Mermaid draws edges between the same two states on top of each other (and keeps one self-loop per
+    # state), so each pair gets one edge carrying all its events.
+    events: dict[tuple[State, State], list[str]] = {}
+    for t in transitions:
+        events.setdefault((t.source, t.target), []).append(t.event)
+    lines += [
+        f"    {source.value} --> {target.value} : {', '.join(names)}" for (source, target), names in events.items()
+    ]
     reached = {t.target for t in transitions}
     lines += [f"    {state.value} --> [*]" for state in states if state in TERMINAL_STATES and state in reached]
     return "\n".join(lines) + "\n"
@@ -115,8 +129,12 @@ DC_NS = "http://www.omg.org/spec/DD/20100524/DC"
 DI_NS = "http://www.omg.org/spec/DD/20100524/DI"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 
-for _prefix, _uri in (("bpmndi", BPMNDI_NS), ("dc", DC_NS), ("di", DI_NS), ("xsi", XSI_NS)):
+for _prefix, _uri in (("bpmn", BPMN_NS), ("bpmndi", BPMNDI_NS), ("dc", DC_NS), ("di", DI_NS), ("xsi", XSI_NS)):
     ET.register_namespace(_prefix, _uri)
+
+
+# The xsi:type value is a QName, so it carries the prefix the elements are written with.
+_FORMAL = {f"{{{XSI_NS}}}type": "bpmn:tFormalExpression"}
 
 
 @dataclass(frozen=True)
@@ -131,7 +149,7 @@ _LANES = (
     _Lane("psc", "PSC", frozenset({Role.OFFICER, Role.SUPERVISOR, Role.SYSTEM})),
     _Lane("agency", "Agency", frozenset({Role.AGENCY})),
 )
-_LANE_INDEX = {lane.key: i for i, lane in enumerate(_LANES)}
+_LANE_BY_KEY = {lane.key: lane for lane in _LANES}
 
 
 def _lane_for(roles: Iterable[Role]) -> str:
@@ -140,7 +158,7 @@ def _lane_for(roles: Iterable[Role]) -> str:
     # Withdrawal is open to the citizen and PSC staff almost everywhere, so it must not pull a step into
     # their lane when an agency (or PSC) is the one expected to act.
     for key in ("agency", "psc", "citizen"):
-        if present & _LANES[_LANE_INDEX[key]].roles:
+        if present & _LANE_BY_KEY[key].roles:
             return key
     return "psc"
 
@@ -161,6 +179,9 @@ class _Node:
     incoming: list[str] = field(default_factory=list)
     outgoing: list[str] = field(default_factory=list)
     attrs: dict[str, str] = field(default_factory=dict)
+    # Where the node sits in its column: "main" row, or the escalation chain "timer", "escalate", "notified".
+    slot: str = "main"
+    deadline: tuple[str, int] | None = None  # SLA rule and working days, on timers
     # Bounds, set by the layout.
     x: float = 0
     y: float = 0
@@ -199,7 +220,8 @@ _SIZES = {
 # Horizontal room each kind of column takes; a task column also holds its gateway.
 _COLUMN_WIDTH = {"startEvent": 110.0, "userTask": 260.0, "endEvent": 130.0}
 _GATEWAY_OFFSET = 150.0  # task left edge to gateway left edge
-_TRACK_GAP = 18.0
+_TRACK_GAP = 18.0  # between horizontal tracks of flows that skip columns
+_LOOP_GAP = 16.0  # between nested self-loops of one task
 _LANE_HEADER = 30.0
 
 
@@ -209,7 +231,6 @@ class _Model:
     def __init__(self, transitions: Sequence[Transition], policy: SlaPolicy) -> None:
         self.nodes: list[_Node] = []
         self.flows: list[_Flow] = []
-        self.policy = policy
         states = _walk(transitions)
         reached = {t.target for t in transitions}
         tasks = [s for s in states if s not in TERMINAL_STATES]
@@ -220,8 +241,15 @@ class _Model:
         self.exit: dict[State, _Node] = {}
         self.end: dict[State, _Node] = {}
         column = 0
+        # The start event shares the first task's lane so the process opens with a straight line.
+        start_lane = _lane_for(r for t in outgoing.get(INITIAL_STATE, []) for r in t.roles)
         start = self._node(
-            "start_complaint", "startEvent", FILED_LABEL[0], "psc", column, f"{FILED_LABEL[1]}\nThe complaint is filed."
+            "start_complaint",
+            "startEvent",
+            FILED_LABEL[0],
+            start_lane,
+            column,
+            f"{FILED_LABEL[1]}\nThe complaint is filed.",
         )
         for state in tasks:
             column += 1
@@ -246,12 +274,18 @@ class _Model:
                 )
                 self.exit[state] = gateway
                 self._flow(_ncname("flow", state.value, "choice"), task, gateway)
+        # The end reached from the latest steps comes first, so the main line ends next to its last task and
+        # escape routes (reached from many steps) run past it.
+        source_columns = {
+            s: [self.task[t.source].column for t in transitions if t.target == s and t.source in self.task]
+            for s in ends
+        }
+        ends.sort(key=lambda s: (max(source_columns[s], default=0), -min(source_columns[s], default=0)))
         for state in ends:
             column += 1
             roles = {r for t in transitions if t.target == state for r in t.roles}
             en, th = _label(state)
             self.end[state] = self._node(_ncname("end", state.value), "endEvent", en, _lane_for(roles), column, th)
-        start.lane = self.task[INITIAL_STATE].lane if INITIAL_STATE in self.task else "psc"
         if INITIAL_STATE in self.task:
             self._flow(_ncname("flow_start", INITIAL_STATE.value), start, self.task[INITIAL_STATE])
 
@@ -263,10 +297,10 @@ class _Model:
             gateway_exit = source is not self.task[t.source]
             doc = f"{t.label[0]} / {t.label[1]}\nRoles: {', '.join(sorted(r.value for r in t.roles))}"
             if t.per_agency:
-                doc += (
-                    "\nFired by each assigned agency for its own task; the case moves on once every agency has "
-                    "done it and waits in this step until then."
-                )
+                doc += "\nFired by an assigned agency on its own task"
+                if t.target != t.source:
+                    doc += "; the case moves on once every agency's task has caught up and waits here until then"
+                doc += "."
             self._flow(
                 _ncname("flow", t.source.value, t.event, t.target.value),
                 source,
@@ -292,17 +326,20 @@ class _Model:
                 "Non-interrupting: the case stays in this step while the deadline is escalated.",
                 attrs={"attachedToRef": task.id, "cancelActivity": "false"},
             )
+            timer.slot, timer.deadline = "timer", (rule, days)
             escalate = self._node(
                 _ncname("escalate", state.value),
                 "intermediateThrowEvent",
                 f"Escalate: {rule}",
                 task.lane,
                 task.column,
-                "The supervisor and the agency are told the deadline has passed.",
+                f"Raised when the '{rule}' deadline passes; the case stays in its step.",
             )
+            escalate.slot = "escalate"
             notified = self._node(
                 _ncname("end_escalation", state.value), "endEvent", "Escalation notified", task.lane, task.column
             )
+            notified.slot = "notified"
             self._flow(_ncname("flow", state.value, "deadline"), timer, escalate)
             self._flow(_ncname("flow", state.value, "escalated"), escalate, notified)
 
@@ -328,10 +365,6 @@ class _Model:
         source.outgoing.append(flow_id)
         target.incoming.append(flow_id)
 
-    def deadline(self, state: State) -> tuple[str, int] | None:
-        rule = STATE_DEADLINES.get(state)
-        return (rule, self.policy.working_days(rule)) if rule is not None else None
-
 
 def _text_width(text: str) -> float:
     return max(30.0, 6.5 * len(text))
@@ -349,9 +382,18 @@ class _Layout:
 
     def __init__(self, model: _Model) -> None:
         self.model = model
-        self.main = [n for n in model.nodes if n.tag in _COLUMN_WIDTH]
-        self.column_of = {n.id: n.column for n in model.nodes}
+        self.main = [n for n in model.nodes if n.slot == "main" and n.tag in _COLUMN_WIDTH]
         self.tracks: dict[str, dict[str, int]] = {lane.key: {} for lane in _LANES}
+        # Flows with the same ends share a route; their rank spreads their labels (and nests self-loops).
+        self.rank: dict[str, int] = {}
+        seen: dict[tuple[str, str], int] = {}
+        for flow in model.flows:
+            key = (flow.source.id, flow.target.id)
+            self.rank[flow.id] = seen[key] = seen.get(key, -1) + 1
+        self.loops = {lane.key: 0 for lane in _LANES}
+        for flow in model.flows:
+            if self._kind(flow) == "loop":
+                self.loops[flow.target.lane] = max(self.loops[flow.target.lane], self.rank[flow.id] + 1)
         for flow in model.flows:
             if self._kind(flow) == "track":
                 lane_tracks = self.tracks[flow.target.lane]
@@ -364,7 +406,7 @@ class _Layout:
 
     def _kind(self, flow: _Flow) -> str:
         source, target = flow.source, flow.target
-        if source.tag == "boundaryEvent" or source.tag == "intermediateThrowEvent":
+        if source.slot != "main":
             return "escalation"
         if target.tag == "exclusiveGateway" or source.tag == "startEvent":
             return "straight"
@@ -386,10 +428,10 @@ class _Layout:
         for lane in _LANES:
             nodes = [n for n in self.model.nodes if n.lane == lane.key]
             n_tracks = len(self.tracks[lane.key])
-            task_top = y + 20 + _TRACK_GAP * n_tracks + 35
+            task_top = y + 20 + _TRACK_GAP * n_tracks + 15 + _LOOP_GAP * self.loops[lane.key] + 20
             cy = task_top + 40
             bottom = task_top + 80
-            if any(n.tag == "boundaryEvent" for n in nodes):
+            if any(n.slot == "timer" for n in nodes):
                 escalation_cy = bottom + 70
                 bottom = escalation_cy + 60
             else:
@@ -399,19 +441,24 @@ class _Layout:
                 bottom = y + 100
             for node in nodes:
                 left = column_x[node.column]
+                # The escalation chain hangs below the task's left half, clear of the vertical line that
+                # leaves the gateway.
                 if node.tag == "exclusiveGateway":
                     node.x, node.y = left + _GATEWAY_OFFSET, cy - node.h / 2
-                elif node.tag == "boundaryEvent":
+                elif node.slot == "timer":
                     node.x, node.y = left + 25 - node.w / 2, cy + 40 - node.h / 2
-                elif node.tag == "intermediateThrowEvent":
+                elif node.slot == "escalate":
                     node.x, node.y = left + 25 - node.w / 2, escalation_cy - node.h / 2
-                elif node.tag == "endEvent" and node.id in {f.target.id for f in self.model.flows if f.source.tag == "intermediateThrowEvent"}:
-                    node.x, node.y = left + 105 - node.w / 2, escalation_cy - node.h / 2
+                elif node.slot == "notified":
+                    node.x, node.y = left + 115 - node.w / 2, escalation_cy - node.h / 2
                 else:
                     node.x, node.y = left, cy - node.h / 2
             self.lane_bounds[lane.key] = (lanes_x, y, width, bottom - y)
             y = bottom
         self.pool = (100.0, 80.0, width + _LANE_HEADER, y - 80.0)
+
+    def _parallel(self, flow: _Flow) -> list[_Flow]:
+        return [f for f in self.model.flows if f.source is flow.source and f.target is flow.target]
 
     def _track_y(self, flow: _Flow) -> float:
         lane_top = self.lane_bounds[flow.target.lane][1]
@@ -422,15 +469,17 @@ class _Layout:
         kind = self._kind(flow)
         width = _text_width(flow.name)
         if kind == "escalation":
-            if source.tag == "boundaryEvent":
+            if source.slot == "timer":
                 flow.waypoints = [(source.cx, source.y + source.h), (target.cx, target.y)]
             else:
                 flow.waypoints = [(source.x + source.w, source.cy), (target.x, target.cy)]
             return
+        rank = self.rank[flow.id]
         if kind == "straight":
             flow.waypoints = [(source.x + source.w, source.cy), (target.x, target.cy)]
             mid = (source.x + source.w + target.x) / 2
-            flow.label = (mid - width / 2, source.cy - 20, width, 14)
+            if flow.name:
+                flow.label = (mid - width / 2, source.cy - 20 - 14 * rank, width, 14)
             return
         # Flows leave a gateway from its top or bottom; a task without a gateway first steps right to where
         # its gateway would be, so the exit column stays clear of escalation nodes.
@@ -445,20 +494,22 @@ class _Layout:
                 points.append((exit_x, source.y if towards_y < source.cy else source.y + source.h))
 
         if kind == "loop":
-            loop_y = target.y - 20
+            loop_y = target.y - 20 - _LOOP_GAP * rank
             leave(loop_y)
             entry_x = target.x + 80
             points += [(exit_x, loop_y), (entry_x, loop_y), (entry_x, target.y)]
-            flow.label = (entry_x + 5, loop_y - 16, width, 14)
+            flow.label = (exit_x + 4, loop_y - 14, width, 14)
         elif kind == "bend":
             leave(target.cy)
             points += [(exit_x, target.cy), (target.x, target.cy)]
-            flow.label = (exit_x + 6, target.cy - 18, width, 14)
+            flow.label = (exit_x + 6, target.cy - 18 - 14 * rank, width, 14)
         else:
             track_y = self._track_y(flow)
             leave(track_y)
             points += [(exit_x, track_y), (target.cx, track_y), (target.cx, target.y)]
-            flow.label = (exit_x + 4, track_y - 15, width, 14)
+            # Parallel flows run on one track, so their names line up along it.
+            offset = sum(_text_width(f.name) + 8 for f in self._parallel(flow)[:rank])
+            flow.label = (exit_x + 4 + offset, track_y - 15, width, 14)
         flow.waypoints = points
 
 
@@ -527,12 +578,11 @@ def to_bpmn(transitions: Sequence[Transition] = TRANSITIONS, policy: SlaPolicy |
             _sub(element, BPMN_NS, "incoming", text=flow_id)
         for flow_id in node.outgoing:
             _sub(element, BPMN_NS, "outgoing", text=flow_id)
-        if node.tag == "boundaryEvent":
+        if node.deadline is not None:
+            rule, days = node.deadline
             timer = _sub(element, BPMN_NS, "timerEventDefinition", {"id": _ncname(node.id, "definition")})
-            days = next(d for s, t in model.task.items() if t.id == node.attrs["attachedToRef"] for d in [model.deadline(s)])
-            assert days is not None
-            timer.append(ET.Comment(f" {days[0]}: {days[1]} Thai working days, not calendar days "))
-            _sub(timer, BPMN_NS, "timeDuration", {f"{{{XSI_NS}}}type": "tFormalExpression"}, f"P{days[1]}D")
+            timer.append(ET.Comment(f" SLA rule {rule}: {days} Thai working days, not calendar days "))
+            _sub(timer, BPMN_NS, "timeDuration", _FORMAL, f"P{days}D")
 
     for flow in model.flows:
         attrs = {"id": flow.id, "sourceRef": flow.source.id, "targetRef": flow.target.id}
@@ -542,7 +592,7 @@ def to_bpmn(transitions: Sequence[Transition] = TRANSITIONS, policy: SlaPolicy |
         if flow.documentation:
             _sub(element, BPMN_NS, "documentation", text=flow.documentation)
         if flow.condition:
-            _sub(element, BPMN_NS, "conditionExpression", {f"{{{XSI_NS}}}type": "tFormalExpression"}, flow.condition)
+            _sub(element, BPMN_NS, "conditionExpression", _FORMAL, flow.condition)
 
     diagram = _sub(root, BPMNDI_NS, "BPMNDiagram", {"id": "diagram_complaints"})
     plane = _sub(diagram, BPMNDI_NS, "BPMNPlane", {"id": "plane_complaints", "bpmnElement": "collaboration_complaints"})
@@ -550,12 +600,18 @@ def to_bpmn(transitions: Sequence[Transition] = TRANSITIONS, policy: SlaPolicy |
         plane,
         BPMNDI_NS,
         "BPMNShape",
-        {"id": "shape_participant_complaint_centre", "bpmnElement": "participant_complaint_centre", "isHorizontal": "true"},
+        {
+            "id": "shape_participant_complaint_centre",
+            "bpmnElement": "participant_complaint_centre",
+            "isHorizontal": "true",
+        },
     )
     _bounds(pool, *layout.pool)
     for lane in _LANES:
         lane_id = _ncname("lane", lane.key)
-        shape = _sub(plane, BPMNDI_NS, "BPMNShape", {"id": f"shape_{lane_id}", "bpmnElement": lane_id, "isHorizontal": "true"})
+        shape = _sub(
+            plane, BPMNDI_NS, "BPMNShape", {"id": f"shape_{lane_id}", "bpmnElement": lane_id, "isHorizontal": "true"}
+        )
         _bounds(shape, *layout.lane_bounds[lane.key])
     for node in model.nodes:
         attrs = {"id": f"shape_{node.id}", "bpmnElement": node.id}
@@ -564,9 +620,12 @@ def to_bpmn(transitions: Sequence[Transition] = TRANSITIONS, policy: SlaPolicy |
         shape = _sub(plane, BPMNDI_NS, "BPMNShape", attrs)
         _bounds(shape, node.x, node.y, node.w, node.h)
         if node.tag.endswith("Event") and node.name:
-            width = 90.0
             label = _sub(shape, BPMNDI_NS, "BPMNLabel")
-            _bounds(label, node.cx - width / 2, node.y + node.h + 4, width, 27)
+            if node.slot == "timer":
+                # Below the timer sits the flow to its escalation; the name goes beside it instead.
+                _bounds(label, node.x + node.w + 4, node.y + node.h - 12, 90, 27)
+            else:
+                _bounds(label, node.cx - 40, node.y + node.h + 4, 80, 27)
     for flow in model.flows:
         edge = _sub(plane, BPMNDI_NS, "BPMNEdge", {"id": f"edge_{flow.id}", "bpmnElement": flow.id})
         for px, py in flow.waypoints:
@@ -575,5 +634,5 @@ def to_bpmn(transitions: Sequence[Transition] = TRANSITIONS, policy: SlaPolicy |
             _bounds(_sub(edge, BPMNDI_NS, "BPMNLabel"), *flow.label)
 
     ET.indent(root)
-    body = ET.tostring(root, encoding="unicode", default_namespace=BPMN_NS)
+    body = ET.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"

@@ -18,16 +18,83 @@ class CaseInput:
     tracking_code: str
     complaint: dict[str, Any]
     filed_by: Actor
+    # Custom search attributes need registering on the server; test servers that cannot are told not to.
+    search_attributes: bool = True
+
+
+@dataclass
+class Alarm:
+    """A moment a deadline's timer fires: ``reminder`` before it, ``breach`` at it, ``escalation`` after it
+    (``level`` counts the ladder's rungs), or ``info_reminder``/``lapse`` while waiting for the complainant."""
+
+    kind: str
+    at: datetime
+    level: int = 0
+    audiences: list[Audience] = field(default_factory=list)
+    fired: bool = False
+
+
+@dataclass
+class Deadline:
+    """``working_days`` of ``rule`` counted from ``start``: due at ``due_at``, with its alarms."""
+
+    rule: str
+    start: datetime
+    working_days: int
+    due_at: datetime
+    alarms: list[Alarm] = field(default_factory=list)
+
+    def next_alarm(self) -> Alarm | None:
+        pending = [a for a in self.alarms if not a.fired]
+        return min(pending, key=lambda a: a.at) if pending else None
+
+
+@dataclass
+class ScheduleRequest:
+    """Compute ``rule``'s deadline from ``start`` (``working_days`` overrides the policy's allowance)."""
+
+    start: datetime
+    rule: str
+    working_days: int | None = None
+
+
+@dataclass
+class PolicySnapshot:
+    """The policy figures the workflow needs beyond deadlines, fetched once and on recalculation."""
+
+    max_rejections: int = 2
+    stage1_response: int = 5
+    stage1_extension_max: int = 10
+    review_request_months: int = 2
+    complaint_months: int = 6
+    ombudsman_months: int = 12
+    retention_days: int = 30
 
 
 @dataclass
 class AgencyTask:
     agency: str
     status: TaskStatus = TaskStatus.ASSIGNED
+    workflow_id: str = ""
     assigned_at: datetime | None = None
     accepted_at: datetime | None = None
     responded_at: datetime | None = None
     outcome: str | None = None
+    reason: str | None = None
+    deadline: Deadline | None = None
+    extension_pending: int = 0  # working days asked for, 0 if no request is waiting
+    extended_by: int = 0
+    breached_at: datetime | None = None
+    escalation_level: int = 0
+
+
+@dataclass
+class PausedClock:
+    """What was left of the deadlines when the case started waiting for the complainant."""
+
+    rule: str
+    remaining: int
+    answer_remaining: int
 
 
 @dataclass
@@ -39,13 +106,56 @@ class CaseState:
     status: State
     received_at: datetime
     channel: str
+    occurred_on: str | None = None
     seq: int = 0
     category: str | None = None
     tasks: list[AgencyTask] = field(default_factory=list)
     expected_by: datetime | None = None
+    deadline: Deadline | None = None
+    stage2_response: Deadline | None = None
+    paused: PausedClock | None = None
     handler: str | None = None
+    stage: int | None = None
     outcome: str | None = None
+    closure_reason: str | None = None
+    duplicate_of: str | None = None
+    root_cause: str | None = None
+    action_taken: str | None = None
+    rejections: int = 0
+    escalation_level: int = 0
+    breached_at: datetime | None = None
     closed_at: datetime | None = None
+    stage1_closed_at: datetime | None = None
+    stage2_started_at: datetime | None = None
+    stage2_closed_at: datetime | None = None
+    review_deadline: datetime | None = None
+    late_review_allowed: bool = False
+    retain_until: datetime | None = None
+    rating: int | None = None
+    rating_comment: str | None = None
+    task_counter: int = 0
+
+    def due_at(self) -> datetime | None:
+        """The deadline of the step the case is in: its own, or the earliest of its open agency tasks."""
+        if self.deadline is not None:
+            return self.deadline.due_at
+        dues = [
+            t.deadline.due_at
+            for t in self.tasks
+            if t.deadline is not None and t.status in (TaskStatus.ASSIGNED, TaskStatus.ACCEPTED)
+        ]
+        return min(dues) if dues else None
+
+    def due_rule(self) -> str | None:
+        if self.deadline is not None:
+            return self.deadline.rule
+        open_tasks = [
+            t for t in self.tasks if t.deadline is not None and t.status in (TaskStatus.ASSIGNED, TaskStatus.ACCEPTED)
+        ]
+        if not open_tasks:
+            return None
+        first = min(open_tasks, key=lambda t: t.deadline.due_at if t.deadline else self.received_at)
+        return first.deadline.rule if first.deadline else None
 
 
 @dataclass
@@ -67,6 +177,7 @@ class CaseSummary:
     seq: int
     expected_by: datetime | None
     agencies: list[str]
+    due_at: datetime | None = None
 
 
 @dataclass
@@ -107,8 +218,28 @@ class NotificationRequest:
 
 
 @dataclass
-class DueRequest:
-    """When is ``rule`` of the SLA policy (e.g. ``answer``, ``stage1_response``) due, counted from ``start``."""
+class DaysLeftRequest:
+    """How many working days are left from ``now`` until ``due_at``."""
 
-    start: datetime
-    rule: str
+    now: datetime
+    due_at: datetime
+
+
+@dataclass
+class TaskInput:
+    """What a case hands to the child workflow that keeps one agency task's clock."""
+
+    case_id: str
+    agency: str
+    parent_workflow_id: str
+    deadline: Deadline | None
+
+
+@dataclass
+class TaskAlarm:
+    """A child's timer fired: the case records it on the timeline and notifies."""
+
+    agency: str
+    workflow_id: str
+    alarm: Alarm
+    due_at: datetime

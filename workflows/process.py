@@ -2,13 +2,18 @@
 
 This module is the single source of truth for allowed actions. ``ComplaintWorkflow`` executes it, the API
 reads it for ``allowed_actions`` and its 409s, the console draws its buttons from it and the exporters render
-it as BPMN and Mermaid. It is pure: no Temporal, no SQL, no clock.
+it as BPMN and Mermaid. It is pure: no Temporal, no SQL, no clock (``now`` comes in through ``Context``).
+
+The review model is the Scottish Public Services Ombudsman's two-stage procedure: stage 1 (frontline response
+by the agency, 5 working days), stage 2 (investigation: acknowledge in 3, respond in 20), then the right to go
+to the Office of the Ombudsman.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -16,10 +21,15 @@ from typing import Any
 class State(StrEnum):
     RECEIVED = "received"
     SCREENING = "screening"
+    AWAITING_INFO = "awaiting_info"
     ASSIGNMENT = "assignment"
     STAGE1 = "stage1"
     RESPONDED = "responded"
     CLOSED = "closed"
+    STAGE2 = "stage2"
+    STAGE2_INVESTIGATION = "stage2_investigation"
+    CLOSED_STAGE2 = "closed_stage2"
+    REFERRED = "referred"
     WITHDRAWN = "withdrawn"
 
 
@@ -36,6 +46,7 @@ class Audience(StrEnum):
     COMPLAINANT = "complainant"
     AGENCY = "agency"
     SUPERVISOR = "supervisor"
+    AGENCY_HEAD = "agency_head"
 
 
 class Outcome(StrEnum):
@@ -50,27 +61,45 @@ class TaskStatus(StrEnum):
     ASSIGNED = "assigned"
     ACCEPTED = "accepted"
     RESPONDED = "responded"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
 
+
+ACTIVE_TASK = frozenset({TaskStatus.ASSIGNED, TaskStatus.ACCEPTED, TaskStatus.RESPONDED})
 
 INITIAL_STATE = State.RECEIVED
-TERMINAL_STATES = frozenset({State.CLOSED, State.WITHDRAWN})
-OPEN_STATES = frozenset(State) - TERMINAL_STATES
+# No action leaves these; the workflow ends as soon as it reaches one.
+TERMINAL_STATES = frozenset({State.REFERRED, State.WITHDRAWN})
+# Finished for the complainant's purposes, but the workflow stays open for rating, a stage 2 request, a
+# referral to the Ombudsman or a supervisor's reopening, until the policy's window for those has passed.
+SETTLED_STATES = frozenset({State.CLOSED, State.CLOSED_STAGE2})
+OPEN_STATES = frozenset(State) - TERMINAL_STATES - SETTLED_STATES
 
-# The SLA rule (see sla/policy.py) whose deadline runs while a case waits in each state; the workflow arms
-# these timers and the BPMN export draws them as timer boundary events.
+# The SLA rule (see sla/policy.py) whose deadline runs while a case waits in each state. The workflow arms
+# the case-level ones; agency tasks carry their own (acceptance, then response) in child workflows. The BPMN
+# export draws all of them as timer boundary events.
 STATE_DEADLINES: Mapping[State, str] = {
+    State.RECEIVED: "screening",
     State.SCREENING: "screening",
+    State.AWAITING_INFO: "awaiting_info_lapse",
     State.ASSIGNMENT: "agency_acceptance",
     State.STAGE1: "stage1_response",
+    State.STAGE2: "stage2_acknowledge",
+    State.STAGE2_INVESTIGATION: "stage2_response",
 }
 
 STATE_LABELS: Mapping[State, tuple[str, str]] = {
     State.RECEIVED: ("Received", "รับเรื่องแล้ว"),
     State.SCREENING: ("Being screened", "กำลังตรวจสอบเรื่อง"),
+    State.AWAITING_INFO: ("Waiting for more information from you", "รอข้อมูลเพิ่มเติมจากผู้ร้อง"),
     State.ASSIGNMENT: ("Sent to the responsible agency", "ส่งเรื่องให้หน่วยงานที่รับผิดชอบ"),
     State.STAGE1: ("Agency is handling it", "หน่วยงานกำลังดำเนินการ"),
     State.RESPONDED: ("Agency has responded", "หน่วยงานตอบกลับแล้ว"),
     State.CLOSED: ("Closed", "ยุติเรื่อง"),
+    State.STAGE2: ("Review requested (stage 2)", "ขอให้ทบทวนเรื่อง (ขั้นที่ 2)"),
+    State.STAGE2_INVESTIGATION: ("Under investigation (stage 2)", "อยู่ระหว่างการตรวจสอบ (ขั้นที่ 2)"),
+    State.CLOSED_STAGE2: ("Closed after review", "ยุติเรื่องหลังการทบทวน"),
+    State.REFERRED: ("Taken to the Office of the Ombudsman", "ผู้ร้องยื่นเรื่องต่อผู้ตรวจการแผ่นดิน"),
     State.WITHDRAWN: ("Withdrawn by the complainant", "ผู้ร้องถอนเรื่อง"),
 }
 
@@ -80,10 +109,12 @@ class FieldSpec:
     """One input an action needs; the API builds its request model from these."""
 
     name: str
-    kind: str  # "text" | "code" | "choice" | "agencies"
+    kind: str  # "text" | "code" | "choice" | "agencies" | "agency" | "int" | "case"
     required: bool = True
     max_length: int = 2000
     choices: tuple[str, ...] = ()
+    minimum: int = 0
+    maximum: int = 0
     help: str = ""
 
     def describe(self) -> dict[str, Any]:
@@ -91,6 +122,8 @@ class FieldSpec:
         out: dict[str, Any] = {"name": self.name, "kind": self.kind, "required": self.required}
         if self.kind in {"text", "code"}:
             out["max_length"] = self.max_length
+        if self.kind == "int":
+            out["minimum"], out["maximum"] = self.minimum, self.maximum
         if self.choices:
             out["choices"] = list(self.choices)
         if self.help:
@@ -102,8 +135,10 @@ class FieldSpec:
 class Transition:
     """An edge of the process: ``event`` fired by one of ``roles`` moves ``source`` to ``target``.
 
-    ``per_agency`` edges are fired by each assigned agency for its own task; the case follows ``target`` once
-    every task has reached ``task_status`` and stays in ``source`` until then.
+    ``task_from``/``task_to``: the event is fired by an assigned agency on its own task, which must be in
+    ``task_from`` and moves to ``task_to``. If ``task_to`` is set, the case's state then follows from all its
+    tasks (``phase_of``): ``target`` is where it goes once every active task has caught up, and it stays in
+    ``source`` until then. ``guard`` names a check in ``GUARDS`` that needs more than the state.
     """
 
     event: str
@@ -114,38 +149,94 @@ class Transition:
     fields: tuple[FieldSpec, ...] = ()
     notify: frozenset[Audience] = frozenset({Audience.COMPLAINANT})
     public: bool = True
-    per_agency: bool = False
-    task_status: TaskStatus | None = None
+    task_from: TaskStatus | None = None
+    task_to: TaskStatus | None = None
+    guard: str | None = None
+
+    @property
+    def per_agency(self) -> bool:
+        return self.task_from is not None
 
 
 NOTE = FieldSpec("note", "text", required=False, help="Free text kept on the timeline")
+REASON = FieldSpec("reason", "text", max_length=1000)
 _STAFF = frozenset({Role.OFFICER, Role.SUPERVISOR})
-_ALL = frozenset(Audience)
+_SUPERVISOR = frozenset({Role.SUPERVISOR})
+_AGENCY = frozenset({Role.AGENCY})
+_SYSTEM = frozenset({Role.SYSTEM})
+_CITIZEN_OR_STAFF = frozenset({Role.CITIZEN, Role.OFFICER, Role.SUPERVISOR})
+_ALL = frozenset(Audience) - {Audience.AGENCY_HEAD}
+_COMPLAINANT = frozenset({Audience.COMPLAINANT})
+_PSC = frozenset({Audience.SUPERVISOR})
+_AGENCIES = frozenset({Audience.AGENCY})
+_AGENCIES_AND_PSC = frozenset({Audience.AGENCY, Audience.SUPERVISOR})
+AGENCIES_FIELD = FieldSpec("agencies", "agencies", help="Codes of the agencies that must act (one task each)")
+OUTCOME = FieldSpec("outcome", "choice", choices=tuple(Outcome))
+RESPONSE_FIELDS = (
+    OUTCOME,
+    FieldSpec("response", "text", max_length=5000, help="What was found and done, as the complainant will read it"),
+    FieldSpec("root_cause", "text", required=False),
+    FieldSpec("action_taken", "text", required=False),
+)
+RATING_FIELDS = (
+    FieldSpec("rating", "int", minimum=1, maximum=5, help="1 (very unhappy) to 5 (very happy)"),
+    FieldSpec("comment", "text", required=False, max_length=1000),
+)
 
 
-def _withdrawals() -> list[Transition]:
+def _each(states: Iterable[State], make: Callable[[State], Transition]) -> list[Transition]:
+    return [make(state) for state in states]
+
+
+def _withdraw(state: State) -> Transition:
+    agencies_involved = state in {State.ASSIGNMENT, State.STAGE1, State.RESPONDED}
+    return Transition(
+        "withdraw",
+        state,
+        State.WITHDRAWN,
+        _CITIZEN_OR_STAFF,
+        ("Withdrawn", "ถอนเรื่อง"),
+        fields=(FieldSpec("reason", "text", required=False, max_length=1000),),
+        notify=_ALL if agencies_involved else _COMPLAINANT | _PSC,
+    )
+
+
+def _sla_events(state: State) -> list[Transition]:
+    """Reminder, breach and escalation: timers of the workflow, recorded on the timeline as system events."""
+    to = _AGENCIES if state in {State.ASSIGNMENT, State.STAGE1} else _PSC
     return [
         Transition(
-            "withdraw",
+            "sla_reminder", state, state, _SYSTEM, ("Deadline reminder", "แจ้งเตือนใกล้ครบกำหนด"), notify=to, public=False
+        ),
+        Transition(
+            "sla_breach", state, state, _SYSTEM, ("Deadline passed", "เกินกำหนดเวลา"), notify=to | _PSC, public=False
+        ),
+        Transition(
+            "sla_escalation",
             state,
-            State.WITHDRAWN,
-            frozenset({Role.CITIZEN, Role.OFFICER, Role.SUPERVISOR}),
-            ("Withdrawn", "ถอนเรื่อง"),
-            fields=(FieldSpec("reason", "text", required=False, max_length=1000),),
-            notify=_ALL if state in {State.ASSIGNMENT, State.STAGE1} else frozenset({Audience.COMPLAINANT}),
-        )
-        for state in (State.RECEIVED, State.SCREENING, State.ASSIGNMENT, State.STAGE1, State.RESPONDED)
+            state,
+            _SYSTEM,
+            ("Escalated", "ยกระดับเรื่อง"),
+            notify=to | _PSC | {Audience.AGENCY_HEAD},
+            public=False,
+        ),
+        Transition(
+            "escalate",
+            state,
+            state,
+            _SUPERVISOR,
+            ("Escalated by a supervisor", "ผู้บังคับบัญชายกระดับเรื่อง"),
+            fields=(REASON,),
+            notify=to | _PSC | {Audience.AGENCY_HEAD},
+            public=False,
+        ),
     ]
 
 
 TRANSITIONS: tuple[Transition, ...] = (
+    # Screening by PSC officers.
     Transition(
-        "screen",
-        State.RECEIVED,
-        State.SCREENING,
-        _STAFF,
-        ("Screening started", "เริ่มตรวจสอบเรื่อง"),
-        fields=(NOTE,),
+        "screen", State.RECEIVED, State.SCREENING, _STAFF, ("Screening started", "เริ่มตรวจสอบเรื่อง"), fields=(NOTE,)
     ),
     Transition(
         "accept",
@@ -155,37 +246,183 @@ TRANSITIONS: tuple[Transition, ...] = (
         ("Accepted and sent to the agency", "รับเรื่องและส่งต่อหน่วยงาน"),
         fields=(
             FieldSpec("category", "code", max_length=100, help="Complaint category code"),
-            FieldSpec("agencies", "agencies", help="Codes of the agencies that must act (one task each)"),
+            AGENCIES_FIELD,
             FieldSpec("summary", "text", required=False, help="Officer's summary for the agency"),
         ),
         notify=_ALL,
     ),
     Transition(
+        "need_info",
+        State.SCREENING,
+        State.AWAITING_INFO,
+        _STAFF,
+        ("More information needed from you", "ขอข้อมูลเพิ่มเติมจากผู้ร้อง"),
+        fields=(FieldSpec("question", "text", max_length=2000, help="What the complainant must tell us"),),
+    ),
+    Transition(
+        "out_of_scope",
+        State.SCREENING,
+        State.CLOSED,
+        _STAFF,
+        ("Closed: not for this centre", "ยุติเรื่อง: ไม่อยู่ในขอบเขตของศูนย์"),
+        fields=(FieldSpec("advice", "text", max_length=2000, help="Where the complainant should go instead"),),
+    ),
+    Transition(
+        "duplicate",
+        State.SCREENING,
+        State.CLOSED,
+        _STAFF,
+        ("Closed: already being handled in another case", "ยุติเรื่อง: ซ้ำกับเรื่องที่กำลังดำเนินการ"),
+        fields=(FieldSpec("original_case_id", "case", max_length=32, help="The case that carries on"),),
+    ),
+    Transition(
+        "escalate_stage2",
+        State.SCREENING,
+        State.STAGE2,
+        _STAFF,
+        ("Sent straight to investigation (stage 2)", "ส่งตรวจสอบเชิงลึก (ขั้นที่ 2) ทันที"),
+        fields=(REASON,),
+        notify=_COMPLAINANT | _PSC,
+    ),
+    # Waiting for the complainant: the SLA clock is paused.
+    Transition(
+        "reply",
+        State.AWAITING_INFO,
+        State.SCREENING,
+        _CITIZEN_OR_STAFF,
+        ("Information received", "ได้รับข้อมูลเพิ่มเติมแล้ว"),
+        fields=(FieldSpec("answer", "text", max_length=5000),),
+        notify=_COMPLAINANT | _PSC,
+    ),
+    Transition(
+        "info_reminder",
+        State.AWAITING_INFO,
+        State.AWAITING_INFO,
+        _SYSTEM,
+        ("Reminder: we still need your information", "แจ้งเตือน: ยังรอข้อมูลเพิ่มเติมจากท่าน"),
+    ),
+    Transition(
+        "lapse",
+        State.AWAITING_INFO,
+        State.CLOSED,
+        _SYSTEM,
+        ("Closed: the information we asked for did not come", "ยุติเรื่อง: ไม่ได้รับข้อมูลเพิ่มเติมตามกำหนด"),
+        notify=_COMPLAINANT | _PSC,
+    ),
+    # Agencies, one task each.
+    Transition(
         "agency_accept",
         State.ASSIGNMENT,
         State.STAGE1,
-        frozenset({Role.AGENCY}),
+        _AGENCY,
         ("Agency accepted the case", "หน่วยงานรับเรื่องแล้ว"),
         fields=(NOTE,),
         notify=_ALL,
-        per_agency=True,
-        task_status=TaskStatus.ACCEPTED,
+        task_from=TaskStatus.ASSIGNED,
+        task_to=TaskStatus.ACCEPTED,
+    ),
+    Transition(
+        "agency_reject",
+        State.ASSIGNMENT,
+        State.ASSIGNMENT,
+        _AGENCY,
+        ("Agency says it is not within its authority", "หน่วยงานแจ้งว่าไม่อยู่ในอำนาจหน้าที่"),
+        fields=(REASON,),
+        notify=_PSC,
+        task_from=TaskStatus.ASSIGNED,
+        task_to=TaskStatus.REJECTED,
+    ),
+    Transition(
+        "assign",
+        State.ASSIGNMENT,
+        State.ASSIGNMENT,
+        _STAFF,
+        ("Sent to another agency", "ส่งต่อหน่วยงานอื่น"),
+        fields=(AGENCIES_FIELD, NOTE),
+        notify=_ALL,
+        guard="reroute_allowed",
+    ),
+    Transition(
+        "reassign",
+        State.STAGE1,
+        State.ASSIGNMENT,
+        _SUPERVISOR,
+        ("Reassigned to another agency", "มอบหมายหน่วยงานใหม่"),
+        fields=(AGENCIES_FIELD, REASON),
+        notify=_ALL,
+    ),
+    Transition(
+        "proceed",
+        State.ASSIGNMENT,
+        State.STAGE1,
+        _SUPERVISOR,
+        ("Supervisor decided to go on with the agencies that accepted", "ผู้บังคับบัญชาให้ดำเนินการต่อกับหน่วยงานที่รับเรื่อง"),
+        fields=(REASON,),
+        notify=_ALL,
+        guard="some_task_at_least_accepted",
+    ),
+    Transition(
+        "progress",
+        State.STAGE1,
+        State.STAGE1,
+        _AGENCY,
+        ("Progress update from the agency", "หน่วยงานแจ้งความคืบหน้า"),
+        fields=(FieldSpec("note", "text", max_length=2000),),
+        task_from=TaskStatus.ACCEPTED,
+    ),
+    Transition(
+        "request_extension",
+        State.STAGE1,
+        State.STAGE1,
+        _AGENCY,
+        ("Agency asked for more time", "หน่วยงานขอขยายเวลา"),
+        fields=(REASON, FieldSpec("working_days", "int", minimum=1, maximum=10, help="Extra working days")),
+        notify=_PSC,
+        public=False,
+        task_from=TaskStatus.ACCEPTED,
+        guard="extension_possible",
+    ),
+    Transition(
+        "approve_extension",
+        State.STAGE1,
+        State.STAGE1,
+        _SUPERVISOR,
+        ("Extension approved", "อนุมัติขยายเวลา"),
+        fields=(FieldSpec("agency", "agency", help="Whose request"), NOTE),
+        notify=_ALL,
+        guard="extension_pending",
+    ),
+    Transition(
+        "refuse_extension",
+        State.STAGE1,
+        State.STAGE1,
+        _SUPERVISOR,
+        ("Extension refused", "ไม่อนุมัติขยายเวลา"),
+        fields=(FieldSpec("agency", "agency", help="Whose request"), REASON),
+        notify=_AGENCIES_AND_PSC,
+        public=False,
+        guard="extension_pending",
     ),
     Transition(
         "respond",
         State.STAGE1,
         State.RESPONDED,
-        frozenset({Role.AGENCY}),
+        _AGENCY,
         ("Agency responded", "หน่วยงานแจ้งผลการดำเนินการ"),
-        fields=(
-            FieldSpec("outcome", "choice", choices=tuple(Outcome)),
-            FieldSpec("response", "text", max_length=5000, help="What was done, as the complainant will read it"),
-            FieldSpec("root_cause", "text", required=False),
-            FieldSpec("action_taken", "text", required=False),
-        ),
+        fields=RESPONSE_FIELDS,
         notify=_ALL,
-        per_agency=True,
-        task_status=TaskStatus.RESPONDED,
+        task_from=TaskStatus.ACCEPTED,
+        task_to=TaskStatus.RESPONDED,
+    ),
+    Transition(
+        "proceed",
+        State.STAGE1,
+        State.RESPONDED,
+        _SUPERVISOR,
+        ("Supervisor closed the agencies' work with the answers given", "ผู้บังคับบัญชาสรุปผลจากคำตอบที่ได้รับ"),
+        fields=(REASON,),
+        notify=_ALL,
+        guard="some_task_responded",
     ),
     Transition(
         "close",
@@ -193,13 +430,110 @@ TRANSITIONS: tuple[Transition, ...] = (
         State.CLOSED,
         _STAFF,
         ("Case closed", "ยุติเรื่อง"),
-        fields=(NOTE,),
+        fields=(FieldSpec("outcome", "choice", required=False, choices=tuple(Outcome)), NOTE),
         notify=_ALL,
     ),
-    *_withdrawals(),
+    # After stage 1: rating, a request for stage 2, a supervisor's decisions.
+    Transition(
+        "rate",
+        State.CLOSED,
+        State.CLOSED,
+        frozenset({Role.CITIZEN}),
+        ("Complainant rated the service", "ผู้ร้องประเมินความพึงพอใจ"),
+        fields=RATING_FIELDS,
+        notify=_PSC,
+    ),
+    Transition(
+        "request_review",
+        State.CLOSED,
+        State.STAGE2,
+        _CITIZEN_OR_STAFF,
+        ("Complainant asked for a review (stage 2)", "ผู้ร้องขอให้ทบทวน (ขั้นที่ 2)"),
+        fields=(REASON, FieldSpec("outcome_wanted", "text", required=False, max_length=1000)),
+        notify=_COMPLAINANT | _PSC,
+        guard="review_in_time",
+    ),
+    Transition(
+        "allow_late_review",
+        State.CLOSED,
+        State.CLOSED,
+        _SUPERVISOR,
+        ("Supervisor allowed a late review request", "ผู้บังคับบัญชาอนุญาตให้ขอทบทวนหลังพ้นกำหนด"),
+        fields=(REASON,),
+        public=False,
+    ),
+    Transition(
+        "reopen",
+        State.CLOSED,
+        State.SCREENING,
+        _SUPERVISOR,
+        ("Case reopened", "เปิดเรื่องใหม่"),
+        fields=(REASON,),
+        notify=_COMPLAINANT | _PSC,
+    ),
+    # Stage 2: investigation by PSC.
+    Transition(
+        "acknowledge",
+        State.STAGE2,
+        State.STAGE2_INVESTIGATION,
+        _STAFF,
+        ("Review acknowledged: investigation started", "รับเรื่องทบทวนและเริ่มการตรวจสอบ"),
+        fields=(
+            FieldSpec("points", "text", max_length=3000, help="The points that will be investigated"),
+            FieldSpec("outcome_wanted", "text", max_length=1000, help="What the complainant wants"),
+        ),
+    ),
+    Transition(
+        "extend_stage2",
+        State.STAGE2_INVESTIGATION,
+        State.STAGE2_INVESTIGATION,
+        _SUPERVISOR,
+        ("Investigation needs more time: new date", "ขยายเวลาการตรวจสอบ: กำหนดวันใหม่"),
+        fields=(REASON, FieldSpec("working_days", "int", minimum=1, maximum=40, help="Extra working days")),
+    ),
+    Transition(
+        "respond_stage2",
+        State.STAGE2_INVESTIGATION,
+        State.CLOSED_STAGE2,
+        _STAFF,
+        ("Final response after investigation", "แจ้งผลการตรวจสอบขั้นสุดท้าย"),
+        fields=RESPONSE_FIELDS,
+        notify=_ALL,
+    ),
+    Transition(
+        "rate",
+        State.CLOSED_STAGE2,
+        State.CLOSED_STAGE2,
+        frozenset({Role.CITIZEN}),
+        ("Complainant rated the service", "ผู้ร้องประเมินความพึงพอใจ"),
+        fields=RATING_FIELDS,
+        notify=_PSC,
+    ),
+    Transition(
+        "refer",
+        State.CLOSED_STAGE2,
+        State.REFERRED,
+        _CITIZEN_OR_STAFF,
+        ("Complainant went to the Office of the Ombudsman", "ผู้ร้องยื่นเรื่องต่อผู้ตรวจการแผ่นดิน"),
+        fields=(FieldSpec("ombudsman_reference", "text", required=False, max_length=100), NOTE),
+        notify=_COMPLAINANT | _PSC,
+    ),
+    *_each(sorted(OPEN_STATES, key=list(State).index), _withdraw),
+    *_each(
+        sorted(OPEN_STATES, key=list(State).index),
+        lambda state: Transition(
+            "deadlines_moved",
+            state,
+            state,
+            _SYSTEM,
+            ("Dates recalculated (public holidays changed)", "คำนวณกำหนดวันใหม่ (วันหยุดราชการเปลี่ยน)"),
+        ),
+    ),
+    *(t for state in STATE_DEADLINES if state is not State.AWAITING_INFO for t in _sla_events(state)),
 )
 
 EVENTS: frozenset[str] = frozenset(t.event for t in TRANSITIONS)
+SYSTEM_EVENTS: frozenset[str] = frozenset(t.event for t in TRANSITIONS if t.roles == _SYSTEM)
 _BY_EDGE: Mapping[tuple[State, str], Transition] = {(t.source, t.event): t for t in TRANSITIONS}
 FILED_LABEL = ("Complaint received", "ได้รับเรื่องร้องทุกข์")
 
@@ -219,6 +553,20 @@ class TaskView:
 
     agency: str
     status: TaskStatus
+    extension_pending: bool = False
+    extension_room: int = 0  # working days still grantable
+
+
+@dataclass(frozen=True)
+class Context:
+    """Facts about the case beyond its state that guards need; the workflow builds it from its state."""
+
+    tasks: tuple[TaskView, ...] = ()
+    now: datetime | None = None
+    rejections: int = 0
+    max_rejections: int = 2
+    review_deadline: datetime | None = None
+    late_review_allowed: bool = False
 
 
 @dataclass(frozen=True)
@@ -228,7 +576,7 @@ class Decision:
     allowed: bool
     reason: str = ""
     # Why not, for callers that answer differently: unknown_event, not_allowed_in_state, role_not_allowed,
-    # missing_fields, no_task, task_done.
+    # missing_fields, no_task, task_done, and the guards' codes.
     code: str = ""
     transition: Transition | None = None
     target: State | None = None
@@ -245,8 +593,88 @@ def events_from(state: State) -> list[Transition]:
     return [t for t in TRANSITIONS if t.source == state]
 
 
+def phase_of(tasks: Sequence[TaskView]) -> State:
+    """The agency phase a case is in, given its tasks: all accepted -> stage1, all answered -> responded."""
+    active = [t for t in tasks if t.status in ACTIVE_TASK]
+    if not active or any(t.status is TaskStatus.ASSIGNED for t in active):
+        return State.ASSIGNMENT
+    if any(t.status is TaskStatus.ACCEPTED for t in active):
+        return State.STAGE1
+    return State.RESPONDED
+
+
 def _refusal(code: str, reason: str) -> Decision:
     return Decision(allowed=False, reason=reason, code=code)
+
+
+Guard = Callable[[Actor, Mapping[str, Any], Context], Decision | None]
+
+
+def _reroute_allowed(actor: Actor, _payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    if ctx.rejections >= ctx.max_rejections and actor.role is not Role.SUPERVISOR:
+        return _refusal(
+            "needs_supervisor",
+            f"agencies have refused this case {ctx.rejections} times: a supervisor must decide where it goes",
+        )
+    return None
+
+
+def _some_task(status: TaskStatus) -> Guard:
+    def guard(_actor: Actor, _payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+        if not any(t.status is status for t in ctx.tasks):
+            return _refusal("no_task_ready", f"no agency task is {status.value} yet")
+        return None
+
+    return guard
+
+
+def _own_task(actor: Actor, ctx: Context) -> TaskView | None:
+    return next((t for t in ctx.tasks if t.agency == actor.agency and t.status in ACTIVE_TASK), None)
+
+
+def _extension_possible(actor: Actor, payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    task = _own_task(actor, ctx)
+    if task is None:
+        return None
+    if task.extension_pending:
+        return _refusal("extension_pending", "an extension request of this agency is already waiting for a decision")
+    wanted = payload.get("working_days")
+    if isinstance(wanted, int) and wanted > task.extension_room:
+        return _refusal(
+            "extension_too_long", f"at most {task.extension_room} more working days can be granted for this task"
+        )
+    return None
+
+
+def _extension_pending(_actor: Actor, payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    agency = payload.get("agency")
+    if agency is None:
+        return None  # the missing field is reported by the field check
+    if not any(t.agency == agency and t.extension_pending for t in ctx.tasks):
+        return _refusal("no_extension_pending", f"agency {agency} has no extension request waiting")
+    return None
+
+
+def _review_in_time(actor: Actor, _payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    if ctx.review_deadline is None:
+        return _refusal("no_stage1_response", "a review can be asked for once the agency has responded (stage 1)")
+    if ctx.now is not None and ctx.now > ctx.review_deadline and not ctx.late_review_allowed:
+        return _refusal(
+            "review_time_limit",
+            "the time limit for asking for a review has passed "
+            f"({ctx.review_deadline.date().isoformat()}); a supervisor may still allow it",
+        )
+    return None
+
+
+GUARDS: Mapping[str, Guard] = {
+    "reroute_allowed": _reroute_allowed,
+    "some_task_at_least_accepted": _some_task(TaskStatus.ACCEPTED),
+    "some_task_responded": _some_task(TaskStatus.RESPONDED),
+    "extension_possible": _extension_possible,
+    "extension_pending": _extension_pending,
+    "review_in_time": _review_in_time,
+}
 
 
 def decide(
@@ -254,57 +682,67 @@ def decide(
     event: str,
     actor: Actor,
     payload: Mapping[str, Any] | None = None,
-    tasks: Sequence[TaskView] = (),
+    ctx: Context | None = None,
 ) -> Decision:
     """Whether ``actor`` may fire ``event`` in ``state`` with ``payload``, and where the case goes if so."""
+    ctx = ctx or Context()
     if event not in EVENTS:
         return _refusal("unknown_event", f"'{event}' is not an action of the complaint process")
     transition = transition_for(state, event)
     if transition is None:
-        allowed = ", ".join(t.event for t in events_from(state)) or "none"
+        allowed = ", ".join(t.event for t in events_from(state) if t.roles != _SYSTEM) or "none"
         return _refusal(
             "not_allowed_in_state",
             f"'{event}' is not allowed while the case is {state.value}; allowed now: {allowed}",
         )
     if actor.role not in transition.roles:
         roles = ", ".join(sorted(r.value for r in transition.roles))
-        return _refusal("role_not_allowed", f"'{event}' needs one of the roles {roles}, not {actor.role.value}")
+        return _refusal("role_not_allowed", f"'{event}' needs one of the roles {roles}, not {actor.role.value}.")
     payload = payload or {}
     missing = tuple(f.name for f in transition.fields if f.required and payload.get(f.name) in (None, "", []))
     if missing:
         return Decision(
-            False,
-            f"'{event}' needs: {', '.join(missing)}",
-            "missing_fields",
-            transition,
-            missing_fields=missing,
+            False, f"'{event}' needs: {', '.join(missing)}", "missing_fields", transition, missing_fields=missing
         )
-    if not transition.per_agency:
-        return Decision(True, transition=transition, target=transition.target)
-    own = [t for t in tasks if t.agency == actor.agency]
-    if not own:
-        return _refusal("no_task", f"agency {actor.agency or '(none)'} has no task on this case")
-    required_before = _TASK_BEFORE[transition.task_status] if transition.task_status else None
-    if own[0].status != required_before:
-        return _refusal("task_done", f"agency {actor.agency} has already done '{event}' on this case")
-    others_done = all(t.status == transition.task_status for t in tasks if t.agency != actor.agency)
-    return Decision(True, transition=transition, target=transition.target if others_done else state)
+    if transition.task_from is not None:
+        own = _own_task(actor, ctx)
+        if own is None:
+            return _refusal("no_task", f"agency {actor.agency or '(none)'} has no task on this case")
+        if own.status is not transition.task_from:
+            return _refusal(
+                "task_done", f"the task of agency {actor.agency} is {own.status.value}: '{event}' is not possible now"
+            )
+    if transition.guard is not None:
+        refused = GUARDS[transition.guard](actor, payload, ctx)
+        if refused is not None:
+            return replace(refused, transition=transition)
+    target = transition.target
+    if transition.task_to is not None:
+        after = [
+            replace(t, status=transition.task_to) if t.agency == actor.agency and t.status in ACTIVE_TASK else t
+            for t in ctx.tasks
+        ]
+        target = phase_of(after)
+    return Decision(True, transition=transition, target=target)
 
 
-_TASK_BEFORE: Mapping[TaskStatus, TaskStatus] = {
-    TaskStatus.ACCEPTED: TaskStatus.ASSIGNED,
-    TaskStatus.RESPONDED: TaskStatus.ACCEPTED,
-}
-
-
-def allowed_events(state: State, actor: Actor, tasks: Sequence[TaskView] = ()) -> list[Transition]:
+def allowed_events(state: State, actor: Actor, ctx: Context | None = None) -> list[Transition]:
     """The edges ``actor`` could fire now (payload aside): what the UI offers as buttons."""
     out = []
     for t in events_from(state):
-        decision = decide(state, t.event, actor, {f.name: "x" for f in t.fields}, tasks)
-        if decision.allowed:
+        sample = {f.name: _sample(f, ctx) for f in t.fields}
+        if decide(state, t.event, actor, sample, ctx).allowed:
             out.append(t)
     return out
+
+
+def _sample(spec: FieldSpec, ctx: Context | None) -> Any:
+    if spec.kind == "int":
+        return spec.minimum
+    if spec.kind == "agency" and ctx is not None:
+        pending = [t.agency for t in ctx.tasks if t.extension_pending]
+        return pending[0] if pending else None
+    return "x"
 
 
 def as_table(transitions: Iterable[Transition] = TRANSITIONS) -> list[dict[str, Any]]:
@@ -320,6 +758,8 @@ def as_table(transitions: Iterable[Transition] = TRANSITIONS) -> list[dict[str, 
             "fields": [f.describe() for f in t.fields],
             "notify": sorted(a.value for a in t.notify),
             "per_agency": t.per_agency,
+            "guard": t.guard,
+            "public": t.public,
         }
         for t in transitions
     ]

@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
 
 from api.actions import action_model
 from api.deps import CurrentActor, CurrentCase, SessionDep, TemporalDep
 from api.errors import AppError, ErrorDetail, conflict
 from api.service import perform_action
-from api.views import case_view
+from api.views import case_view, context_of
 from store import models
 from workflows.models import ActionRequest
-from workflows.process import EVENTS, State, TaskStatus, TaskView, decide
+from workflows.process import EVENTS, SYSTEM_EVENTS, Actor, Context, State, decide
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+ACTIONS = sorted(EVENTS - SYSTEM_EVENTS)
 
 
-async def _load(session: SessionDep, case_id: str) -> tuple[list[models.CaseEvent], list[models.AgencyTask]]:
+async def load_case_parts(
+    session: AsyncSession, case: models.Case, request: Request
+) -> tuple[list[models.CaseEvent], list[models.AgencyTask], Context]:
+    """The case's timeline, its agency tasks and the guards' context, from the read model."""
     events = (
         (
             await session.execute(
-                select(models.CaseEvent).where(models.CaseEvent.case_id == case_id).order_by(models.CaseEvent.seq)
+                select(models.CaseEvent).where(models.CaseEvent.case_id == case.case_id).order_by(models.CaseEvent.seq)
             )
         )
         .scalars()
@@ -34,20 +41,101 @@ async def _load(session: SessionDep, case_id: str) -> tuple[list[models.CaseEven
     tasks = (
         (
             await session.execute(
-                select(models.AgencyTask).where(models.AgencyTask.case_id == case_id).order_by(models.AgencyTask.id)
+                select(models.AgencyTask)
+                .where(models.AgencyTask.case_id == case.case_id)
+                .order_by(models.AgencyTask.id)
             )
         )
         .scalars()
         .all()
     )
-    return list(events), list(tasks)
+    ctx = context_of(case, list(tasks), request.app.state.policy, datetime.now(UTC))
+    return list(events), list(tasks), ctx
+
+
+async def render(session: AsyncSession, case: models.Case, actor: Actor, request: Request) -> dict[str, Any]:
+    events, tasks, ctx = await load_case_parts(session, case, request)
+    return case_view(case, events=events, tasks=tasks, actor=actor, agencies=request.app.state.agencies, ctx=ctx)
+
+
+def _unknown_action(action: str) -> AppError:
+    listed = ", ".join(ACTIONS)
+    return AppError(
+        status=422,
+        code="unknown_action",
+        message=f"'{action}' is not an action. Actions: {listed}.",
+        message_th=f"ไม่มีการดำเนินการ '{action}' การดำเนินการที่มี: {listed}",
+    )
+
+
+async def run_action(
+    *,
+    case: models.Case,
+    action: str,
+    actor: Actor,
+    body: dict[str, Any] | None,
+    session: AsyncSession,
+    client: Client,
+    request: Request,
+) -> None:
+    """Validate ``action`` against the table and its field specs, then send it to the case's workflow."""
+    if action not in EVENTS or action in SYSTEM_EVENTS:
+        raise _unknown_action(action)
+    _, _, ctx = await load_case_parts(session, case, request)
+    # The workflow's validator has the last word; this early check answers from the read model without a
+    # round trip and gives the same reasons.
+    early = decide(State(case.status), action, actor, None, ctx)
+    if not early.allowed and early.code != "missing_fields":
+        if early.code in {"role_not_allowed", "no_task"}:
+            raise AppError(status=403, code=early.code, message=early.reason, message_th="ท่านไม่มีสิทธิ์ดำเนินการนี้กับเรื่องนี้")
+        raise conflict(early.reason, "ไม่สามารถดำเนินการนี้ได้ในสถานะปัจจุบันของเรื่อง", code=early.code)
+    try:
+        payload = action_model(action).model_validate(body or {})
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+    data = payload.model_dump(mode="json", exclude_none=True)
+    await _check_references(data, case, session, request)
+    await perform_action(client=client, case_id=case.case_id, request=ActionRequest(action, actor, data))
+
+
+async def _check_references(data: dict[str, Any], case: models.Case, session: AsyncSession, request: Request) -> None:
+    """Agency codes and case numbers named in the payload must exist."""
+    known = request.app.state.agencies
+    codes = list(data.get("agencies", [])) + ([data["agency"]] if "agency" in data else [])
+    if unknown := [code for code in codes if code not in known]:
+        field = "agencies" if "agencies" in data else "agency"
+        raise AppError(
+            status=422,
+            code="unknown_agency",
+            message=f"Unknown agency code(s): {', '.join(unknown)}.",
+            message_th=f"ไม่พบรหัสหน่วยงาน: {', '.join(unknown)}",
+            details=[
+                ErrorDetail(
+                    field=field, message=f"Unknown: {', '.join(unknown)}.", message_th=f"ไม่พบ: {', '.join(unknown)}"
+                )
+            ],
+        )
+    if "agencies" in data:
+        data["agencies"] = list(dict.fromkeys(data["agencies"]))
+    original = data.get("original_case_id")
+    if original is not None and (original == case.case_id or await session.get(models.Case, original) is None):
+        raise AppError(
+            status=422,
+            code="unknown_case",
+            message=f"Case {original} does not exist or is this case itself.",
+            message_th=f"ไม่พบเรื่องเลขที่ {original} หรือเป็นเรื่องเดียวกัน",
+            details=[
+                ErrorDetail(
+                    field="original_case_id", message="Name another existing case.", message_th="ระบุเลขที่เรื่องอื่นที่มีอยู่"
+                )
+            ],
+        )
 
 
 @router.get("/{case_id}")
 async def get_case(case: CurrentCase, actor: CurrentActor, session: SessionDep, request: Request) -> dict[str, Any]:
     """The case, its timeline and the actions the caller may take now (with the fields each needs)."""
-    events, tasks = await _load(session, case.case_id)
-    return case_view(case, events=events, tasks=tasks, actor=actor, agencies=request.app.state.agencies)
+    return await render(session, case, actor, request)
 
 
 @router.post("/{case_id}/actions/{action}")
@@ -60,46 +148,7 @@ async def act(
     request: Request,
     body: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> dict[str, Any]:
-    """Perform ``action`` (screen, accept, agency_accept, respond, close, withdraw) on the case."""
-    if action not in EVENTS:
-        raise AppError(
-            status=422,
-            code="unknown_action",
-            message=f"'{action}' is not an action. Actions: {', '.join(sorted(EVENTS))}.",
-            message_th=f"ไม่มีการดำเนินการ '{action}' การดำเนินการที่มี: {', '.join(sorted(EVENTS))}",
-        )
-    _, tasks = await _load(session, case.case_id)
-    # The workflow's validator has the last word; this early check answers from the read model without a
-    # round trip and gives the same reasons.
-    early = decide(State(case.status), action, actor, None, [TaskView(t.agency, TaskStatus(t.status)) for t in tasks])
-    if not early.allowed and early.code not in {"missing_fields"}:
-        if early.code in {"role_not_allowed", "no_task"}:
-            raise AppError(status=403, code=early.code, message=early.reason, message_th="ท่านไม่มีสิทธิ์ดำเนินการนี้กับเรื่องนี้")
-        raise conflict(early.reason, "ไม่สามารถดำเนินการนี้ได้ในสถานะปัจจุบันของเรื่อง", code=early.code)
-    try:
-        payload = action_model(action).model_validate(body or {})
-    except ValidationError as exc:
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
-    data = payload.model_dump(mode="json", exclude_none=True)
-    if "agencies" in data:
-        known = request.app.state.agencies
-        unknown = [code for code in data["agencies"] if code not in known]
-        if unknown:
-            raise AppError(
-                status=422,
-                code="unknown_agency",
-                message=f"Unknown agency code(s): {', '.join(unknown)}.",
-                message_th=f"ไม่พบรหัสหน่วยงาน: {', '.join(unknown)}",
-                details=[
-                    ErrorDetail(
-                        field="agencies",
-                        message=f"Unknown: {', '.join(unknown)}.",
-                        message_th=f"ไม่พบ: {', '.join(unknown)}",
-                    )
-                ],
-            )
-        data["agencies"] = list(dict.fromkeys(data["agencies"]))
-    await perform_action(client=client, case_id=case.case_id, request=ActionRequest(action, actor, data))
+    """Perform ``action`` (screen, accept, agency_accept, respond, close, ...) on the case."""
+    await run_action(case=case, action=action, actor=actor, body=body, session=session, client=client, request=request)
     await session.refresh(case)
-    events, tasks = await _load(session, case.case_id)
-    return case_view(case, events=events, tasks=tasks, actor=actor, agencies=request.app.state.agencies)
+    return await render(session, case, actor, request)

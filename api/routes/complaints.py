@@ -30,6 +30,7 @@ async def create_complaint(
         complaint=body,
         actor=filed_by,
         wait_seconds=settings.intake_wait_seconds,
+        search_attributes=settings.search_attributes,
     )
     response.headers["Location"] = f"/api/v1/track/{tracking_code}"
     if summary is None:

@@ -23,15 +23,17 @@ def agency(code: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def api(dev_env: WorkflowEnvironment, settings: Settings, db: Database,
-              task_queue: str) -> AsyncIterator[httpx.AsyncClient]:
+async def api(
+    dev_env: WorkflowEnvironment, settings: Settings, db: Database, task_queue: str
+) -> AsyncIterator[httpx.AsyncClient]:
     app_settings = settings.model_copy(update={"task_queue": task_queue})
     app = create_app(app_settings, temporal=dev_env.client)
     async with (
         build_worker(dev_env.client, app_settings, db, task_queue=task_queue),
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                          base_url="http://rongtuk") as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://rongtuk"
+        ) as client,
     ):
         yield client
 

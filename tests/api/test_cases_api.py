@@ -21,8 +21,9 @@ async def file(api: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
     return response.json()
 
 
-async def act(api: httpx.AsyncClient, case_id: str, action: str, headers: dict[str, str],
-              body: dict[str, Any] | None = None) -> httpx.Response:
+async def act(
+    api: httpx.AsyncClient, case_id: str, action: str, headers: dict[str, str], body: dict[str, Any] | None = None
+) -> httpx.Response:
     return await api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body or {}, headers=headers)
 
 
@@ -60,27 +61,36 @@ async def test_file_track_and_close_over_http(api: httpx.AsyncClient, db: Databa
 
     bma = agency("BMA")
     seen_by_agency = (await api.get(f"/api/v1/cases/{case_id}", headers=bma)).json()
-    assert [a["action"] for a in seen_by_agency["allowed_actions"]] == ["agency_accept"]
+    assert [a["action"] for a in seen_by_agency["allowed_actions"]] == ["agency_accept", "agency_reject"]
     assert (await act(api, case_id, "agency_accept", bma)).status_code == 200
-    responded = await act(api, case_id, "respond", bma,
-                          {"outcome": "resolved", "response": "เปลี่ยนหลอดไฟเรียบร้อยแล้ว"})
+    responded = await act(api, case_id, "respond", bma, {"outcome": "resolved", "response": "เปลี่ยนหลอดไฟเรียบร้อยแล้ว"})
     assert responded.status_code == 200, responded.text
     closed = await act(api, case_id, "close", SUPERVISOR)
-    assert closed.json()["status"]["code"] == "closed" and closed.json()["allowed_actions"] == []
+    assert closed.json()["status"]["code"] == "closed"
+    # Settled, not finished: the complainant may still ask for a review, a supervisor may reopen.
+    assert [a["action"] for a in closed.json()["allowed_actions"]] == ["request_review", "allow_late_review",
+                                                                       "reopen"]
 
     tracked = (await api.get(f"/api/v1/track/{code}")).json()
     assert tracked["status"]["code"] == "closed" and tracked["outcome"] == "resolved"
     assert tracked["handled_by"][0]["code"] == "BMA"
-    assert [e["event"] for e in tracked["timeline"]] == ["filed", "screen", "accept", "agency_accept", "respond",
-                                                         "close"]
+    assert [e["event"] for e in tracked["timeline"]] == [
+        "filed",
+        "screen",
+        "accept",
+        "agency_accept",
+        "respond",
+        "close",
+    ]
     async with db.session() as s:
         rows = await s.scalar(select(func.count()).where(models.CaseEvent.case_id == case_id))
     assert rows == 6
 
 
 async def test_confidential_identity_hidden_from_agency(api: httpx.AsyncClient) -> None:
-    receipt = await file(api, complainant={"name": "ผู้แจ้ง ลับ", "phone": "0812345678", "confidential": True,
-                                           "preferred_channels": ["sms"]})
+    receipt = await file(
+        api, complainant={"name": "ผู้แจ้ง ลับ", "phone": "0812345678", "confidential": True, "preferred_channels": ["sms"]}
+    )
     case_id = receipt["case_id"]
     await act(api, case_id, "screen", OFFICER)
     await act(api, case_id, "accept", OFFICER, {"category": "police", "agencies": ["RTP"]})
@@ -109,8 +119,9 @@ async def test_bad_requests_get_clear_errors(api: httpx.AsyncClient) -> None:
     assert len(huge.content) < 5000
 
     assert_error(await api.post("/api/v1/complaints", json=complaint(channel=5)), 422)
-    assert_error(await api.post("/api/v1/complaints", content=b"{not json", headers={"content-type":
-                                                                                      "application/json"}), 422)
+    assert_error(
+        await api.post("/api/v1/complaints", content=b"{not json", headers={"content-type": "application/json"}), 422
+    )
     assert_error(await act(api, case_id, "teleport", OFFICER), 422, "unknown_action")
     assert_error(await api.get("/api/v1/cases/RT-20260101-NOPE00", headers=OFFICER), 404)
     assert_error(await act(api, "RT-20260101-NOPE00", "screen", OFFICER), 404)
@@ -125,10 +136,12 @@ async def test_bad_requests_get_clear_errors(api: httpx.AsyncClient) -> None:
     await act(api, case_id, "screen", OFFICER)
     error = assert_error(await act(api, case_id, "accept", OFFICER, {"category": "roads"}), 422)
     assert error["details"][0]["field"] == "agencies"
-    error = assert_error(await act(api, case_id, "accept", OFFICER, {"category": "roads", "agencies": ["NOPE"]}),
-                         422, "unknown_agency")
-    assert_error(await act(api, case_id, "accept", OFFICER, {"category": "roads", "agencies": ["DOL"],
-                                                             "colour": "red"}), 422)
+    error = assert_error(
+        await act(api, case_id, "accept", OFFICER, {"category": "roads", "agencies": ["NOPE"]}), 422, "unknown_agency"
+    )
+    assert_error(
+        await act(api, case_id, "accept", OFFICER, {"category": "roads", "agencies": ["DOL"], "colour": "red"}), 422
+    )
     assert_error(await act(api, case_id, "accept", OFFICER, {"category": ["x"], "agencies": "DOL"}), 422)
     # Nothing of the refused attempts reached the case.
     case = (await api.get(f"/api/v1/cases/{case_id}", headers=OFFICER)).json()

@@ -40,13 +40,19 @@ class Stack:
         self.group.start("worker", [sys.executable, "-m", "worker"], env=self.env, log=self.tmp / "worker.log")
 
     def start(self) -> None:
-        server = self.group.start("temporal", temporal_command(db_file=self.tmp / "temporal.db",
-                                                               port=self.temporal_port, ui_port=None),
-                                  log=self.tmp / "temporal.log")
+        server = self.group.start(
+            "temporal",
+            temporal_command(db_file=self.tmp / "temporal.db", port=self.temporal_port, ui_port=None),
+            log=self.tmp / "temporal.log",
+        )
         wait_for_port(self.temporal_port, proc=server)
         self.start_worker()
-        api = self.group.start("api", [sys.executable, "-m", "cli.main", "api", "--port", str(self.api_port)],
-                               env=self.env, log=self.tmp / "api.log")
+        api = self.group.start(
+            "api",
+            [sys.executable, "-m", "cli.main", "api", "--port", str(self.api_port)],
+            env=self.env,
+            log=self.tmp / "api.log",
+        )
         wait_for_port(self.api_port, proc=api)
 
 
@@ -60,8 +66,9 @@ def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
         s.group.stop()
 
 
-def post(client: httpx.Client, path: str, body: dict[str, object], headers: dict[str, str] | None = None
-         ) -> httpx.Response:
+def post(
+    client: httpx.Client, path: str, body: dict[str, object], headers: dict[str, str] | None = None
+) -> httpx.Response:
     response = client.post(path, json=body, headers=headers or {})
     assert response.status_code in (200, 201), response.text
     return response
@@ -70,23 +77,37 @@ def post(client: httpx.Client, path: str, body: dict[str, object], headers: dict
 async def read_rows(database_url: str, case_id: str) -> tuple[list[Any], list[Any]]:
     engine = create_async_engine(database_url)
     async with engine.connect() as conn:
-        events = (await conn.execute(text("SELECT seq, event FROM case_events WHERE case_id = :c ORDER BY seq"),
-                                     {"c": case_id})).all()
-        notifications = (await conn.execute(text(
-            "SELECT seq, audience, channel, recipient, count(*) FROM notifications WHERE case_id = :c "
-            "GROUP BY seq, audience, channel, recipient"), {"c": case_id})).all()
+        events = (
+            await conn.execute(
+                text("SELECT seq, event FROM case_events WHERE case_id = :c ORDER BY seq"), {"c": case_id}
+            )
+        ).all()
+        notifications = (
+            await conn.execute(
+                text(
+                    "SELECT seq, audience, channel, recipient, count(*) FROM notifications WHERE case_id = :c "
+                    "GROUP BY seq, audience, channel, recipient"
+                ),
+                {"c": case_id},
+            )
+        ).all()
     await engine.dispose()
     return list(events), list(notifications)
 
 
 def test_case_survives_worker_sigkill(stack: Stack, database_url: str) -> None:
     with httpx.Client(base_url=f"http://127.0.0.1:{stack.api_port}", timeout=60) as client:
-        receipt = post(client, "/api/v1/complaints", {
-            "channel": "hotline",
-            "description": "เจ้าหน้าที่ที่ว่าการอำเภอเรียกเก็บเงินค่าทำบัตรประชาชนเกินอัตรา",
-            "complainant": {"name": "ประชา สุขใจ", "phone": "0899999999", "preferred_channels": ["sms"]},
-            "location": {"province": "เชียงใหม่"},
-        }, OFFICER).json()
+        receipt = post(
+            client,
+            "/api/v1/complaints",
+            {
+                "channel": "hotline",
+                "description": "เจ้าหน้าที่ที่ว่าการอำเภอเรียกเก็บเงินค่าทำบัตรประชาชนเกินอัตรา",
+                "complainant": {"name": "ประชา สุขใจ", "phone": "0899999999", "preferred_channels": ["sms"]},
+                "location": {"province": "เชียงใหม่"},
+            },
+            OFFICER,
+        ).json()
         case_id = receipt["case_id"]
         post(client, f"/api/v1/cases/{case_id}/actions/screen", {}, OFFICER)
         post(client, f"/api/v1/cases/{case_id}/actions/accept", {"category": "fees", "agencies": ["DOPA"]}, OFFICER)
@@ -95,8 +116,12 @@ def test_case_survives_worker_sigkill(stack: Stack, database_url: str) -> None:
         stack.start_worker()
 
         post(client, f"/api/v1/cases/{case_id}/actions/agency_accept", {}, DOPA)
-        post(client, f"/api/v1/cases/{case_id}/actions/respond",
-             {"outcome": "upheld", "response": "คืนเงินส่วนเกินและตักเตือนเจ้าหน้าที่แล้ว"}, DOPA)
+        post(
+            client,
+            f"/api/v1/cases/{case_id}/actions/respond",
+            {"outcome": "upheld", "response": "คืนเงินส่วนเกินและตักเตือนเจ้าหน้าที่แล้ว"},
+            DOPA,
+        )
         post(client, f"/api/v1/cases/{case_id}/actions/close", {}, OFFICER)
         tracked = client.get(f"/api/v1/track/{receipt['tracking_code']}").json()
     assert tracked["status"]["code"] == "closed"

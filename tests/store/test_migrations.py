@@ -13,8 +13,11 @@ from store.models import Base
 async def test_migrated_schema_matches_the_models(db: Database) -> None:
     def diff(connection: Connection) -> list[object]:
         context = MigrationContext.configure(connection)
-        return [d for d in compare_metadata(context, Base.metadata) if d[0] != "remove_table" or
-                d[1].name != "alembic_version"]
+        return [
+            d
+            for d in compare_metadata(context, Base.metadata)
+            if d[0] != "remove_table" or d[1].name != "alembic_version"
+        ]
 
     async with db.engine.connect() as conn:
         assert await conn.run_sync(diff) == []

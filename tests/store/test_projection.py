@@ -20,10 +20,24 @@ OFFICER = Actor("o-1", Role.OFFICER)
 
 
 def request(case_id: str, seq: int, status: State, *, intake: bool = False) -> ProjectionRequest:
-    case = CaseState(case_id=case_id, tracking_code=uuid.uuid4().hex[:10], status=status, received_at=T0,
-                     channel="hotline", seq=seq, tasks=[AgencyTask("DOPA", TaskStatus.ASSIGNED, T0)] if seq > 1 else [])
-    event = CaseEvent(case_id=case_id, seq=seq, event="filed" if intake else f"e{seq}", from_state=None,
-                      to_state=status, actor=OFFICER, at=T0 + timedelta(minutes=seq))
+    case = CaseState(
+        case_id=case_id,
+        tracking_code=uuid.uuid4().hex[:10],
+        status=status,
+        received_at=T0,
+        channel="hotline",
+        seq=seq,
+        tasks=[AgencyTask("DOPA", TaskStatus.ASSIGNED, T0)] if seq > 1 else [],
+    )
+    event = CaseEvent(
+        case_id=case_id,
+        seq=seq,
+        event="filed" if intake else f"e{seq}",
+        from_state=None,
+        to_state=status,
+        actor=OFFICER,
+        at=T0 + timedelta(minutes=seq),
+    )
     complaint = {"channel": "hotline", "description": "ทดสอบ", "complainant": {"preferred_channels": ["sms", "line"]}}
     return ProjectionRequest(event=event, case=case, complaint=complaint if intake else None)
 
@@ -59,13 +73,24 @@ async def test_notifications_are_recorded_once_per_recipient(db: Database) -> No
     case_id = f"RT-N-{uuid.uuid4().hex[:8]}"
     await ReadModelActivities(db).project_event(request(case_id, 1, State.RECEIVED, intake=True))
     notify = NotificationActivities(db).notify
-    req = NotificationRequest(case_id=case_id, seq=1, event="filed", state=State.RECEIVED,
-                              audiences=[Audience.COMPLAINANT, Audience.AGENCY, Audience.SUPERVISOR],
-                              agencies=["DOPA", "BMA"])
+    req = NotificationRequest(
+        case_id=case_id,
+        seq=1,
+        event="filed",
+        state=State.RECEIVED,
+        audiences=[Audience.COMPLAINANT, Audience.AGENCY, Audience.SUPERVISOR],
+        agencies=["DOPA", "BMA"],
+    )
     assert await notify(req) == 5  # sms + line, two agencies, supervisors
     await notify(req)
     async with db.session() as s:
-        rows = (await s.execute(select(models.Notification.channel, models.Notification.recipient)
-                                .where(models.Notification.case_id == case_id))).all()
-    assert sorted(rows) == sorted([("sms", "complainant"), ("line", "complainant"), ("web", "DOPA"), ("web", "BMA"),
-                                   ("web", "supervisors")])
+        rows = (
+            await s.execute(
+                select(models.Notification.channel, models.Notification.recipient).where(
+                    models.Notification.case_id == case_id
+                )
+            )
+        ).all()
+    assert sorted(rows) == sorted(
+        [("sms", "complainant"), ("line", "complainant"), ("web", "DOPA"), ("web", "BMA"), ("web", "supervisors")]
+    )

@@ -8,10 +8,12 @@ from workflows.process import (
     EVENTS,
     INITIAL_STATE,
     OPEN_STATES,
+    SETTLED_STATES,
     STATE_LABELS,
     TERMINAL_STATES,
     TRANSITIONS,
     Actor,
+    Context,
     Role,
     State,
     TaskStatus,
@@ -44,8 +46,10 @@ def test_every_state_has_labels_in_both_languages() -> None:
 
 def test_every_open_state_can_be_left_and_terminal_states_cannot() -> None:
     sources = {t.source for t in TRANSITIONS}
-    assert sources == set(OPEN_STATES)
+    assert sources == set(OPEN_STATES) | set(SETTLED_STATES)
     assert not sources & TERMINAL_STATES
+    targets = {t.target for t in TRANSITIONS}
+    assert targets | {INITIAL_STATE} == set(State), "every state is reachable"
     assert INITIAL_STATE is State.RECEIVED
 
 
@@ -58,25 +62,30 @@ def test_edges_are_unique_and_labelled() -> None:
 @pytest.mark.parametrize(("state", "event", "actor", "payload", "target"), MAIN_PATH)
 def test_main_path(state: State, event: str, actor: Actor, payload: dict[str, object], target: State) -> None:
     tasks = [TaskView("DOPA", TaskStatus.ASSIGNED if state is State.ASSIGNMENT else TaskStatus.ACCEPTED)]
-    decision = decide(state, event, actor, payload, tasks)
+    decision = decide(state, event, actor, payload, Context(tasks=tuple(tasks)))
     assert decision.allowed, decision.reason
     assert decision.target is target
 
 
 def test_respond_moves_on_when_the_only_task_is_answered() -> None:
-    decision = decide(State.STAGE1, "respond", DOPA, {"outcome": "resolved", "response": "ok"},
-                      [TaskView("DOPA", TaskStatus.ACCEPTED)])
+    decision = decide(
+        State.STAGE1,
+        "respond",
+        DOPA,
+        {"outcome": "resolved", "response": "ok"},
+        Context(tasks=(TaskView("DOPA", TaskStatus.ACCEPTED),)),
+    )
     assert decision.allowed and decision.target is State.RESPONDED
 
 
 def test_per_agency_event_waits_for_the_other_agencies() -> None:
     tasks = [TaskView("DOPA", TaskStatus.ASSIGNED), TaskView("BMA", TaskStatus.ASSIGNED)]
-    first = decide(State.ASSIGNMENT, "agency_accept", DOPA, {}, tasks)
+    first = decide(State.ASSIGNMENT, "agency_accept", DOPA, {}, Context(tasks=tuple(tasks)))
     assert first.allowed and first.target is State.ASSIGNMENT
     tasks = [TaskView("DOPA", TaskStatus.ACCEPTED), TaskView("BMA", TaskStatus.ASSIGNED)]
-    last = decide(State.ASSIGNMENT, "agency_accept", BMA, {}, tasks)
+    last = decide(State.ASSIGNMENT, "agency_accept", BMA, {}, Context(tasks=tuple(tasks)))
     assert last.allowed and last.target is State.STAGE1
-    again = decide(State.ASSIGNMENT, "agency_accept", DOPA, {}, tasks)
+    again = decide(State.ASSIGNMENT, "agency_accept", DOPA, {}, Context(tasks=tuple(tasks)))
     assert not again.allowed and again.code == "task_done"
 
 
@@ -95,7 +104,7 @@ def test_per_agency_event_waits_for_the_other_agencies() -> None:
     ],
 )
 def test_refusals_say_why(state: State, event: str, actor: Actor, payload: dict[str, object], code: str) -> None:
-    decision = decide(state, event, actor, payload, [TaskView("DOPA", TaskStatus.ASSIGNED)])
+    decision = decide(state, event, actor, payload, Context(tasks=(TaskView("DOPA", TaskStatus.ASSIGNED),)))
     assert not decision.allowed
     assert decision.code == code
     assert decision.reason
@@ -112,7 +121,7 @@ def test_withdraw_is_possible_from_every_open_state_and_only_there() -> None:
 def test_allowed_events_offers_only_what_the_actor_may_do() -> None:
     assert [t.event for t in allowed_events(State.RECEIVED, OFFICER)] == ["screen", "withdraw"]
     assert [t.event for t in allowed_events(State.RECEIVED, DOPA)] == []
-    tasks = [TaskView("DOPA", TaskStatus.ASSIGNED)]
-    assert [t.event for t in allowed_events(State.ASSIGNMENT, DOPA, tasks)] == ["agency_accept"]
-    assert [t.event for t in allowed_events(State.ASSIGNMENT, BMA, tasks)] == []
+    ctx = Context(tasks=(TaskView("DOPA", TaskStatus.ASSIGNED),))
+    assert [t.event for t in allowed_events(State.ASSIGNMENT, DOPA, ctx)] == ["agency_accept", "agency_reject"]
+    assert [t.event for t in allowed_events(State.ASSIGNMENT, BMA, ctx)] == []
     assert "agency_accept" in EVENTS

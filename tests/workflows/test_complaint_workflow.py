@@ -45,6 +45,7 @@ async def file(client: Client, task_queue: str) -> tuple[str, Any]:
             tracking_code=uuid.uuid4().hex[:10].upper(),
             complaint=complaint(),
             filed_by=CITIZEN,
+            search_attributes=False,
         ),
         id=workflow_id_for(case_id),
         task_queue=task_queue,

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-21 08:20:02.657354
+Create Date: 2026-11-21 08:24:56.156159
 """
 
 from collections.abc import Sequence
@@ -23,6 +23,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("breached_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("escalation_level", sa.Integer(), server_default="0", nullable=False))
         batch_op.add_column(sa.Column("reason", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("extension_pending", sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(sa.Column("extended_by", sa.Integer(), server_default="0", nullable=False))
         batch_op.create_index(batch_op.f("ix_agency_tasks_due_at"), ["due_at"], unique=False)
 
     with op.batch_alter_table("cases", schema=None) as batch_op:
@@ -40,6 +42,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("stage2_closed_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("rating", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("rating_comment", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("rejections", sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(sa.Column("review_deadline", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("late_review_allowed", sa.Boolean(), server_default="0", nullable=False))
         batch_op.create_index(batch_op.f("ix_cases_due_at"), ["due_at"], unique=False)
         batch_op.create_index("ix_cases_status_due_at", ["status", "due_at"], unique=False)
 
@@ -49,6 +54,9 @@ def downgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index("ix_cases_status_due_at")
         batch_op.drop_index(batch_op.f("ix_cases_due_at"))
+        batch_op.drop_column("late_review_allowed")
+        batch_op.drop_column("review_deadline")
+        batch_op.drop_column("rejections")
         batch_op.drop_column("rating_comment")
         batch_op.drop_column("rating")
         batch_op.drop_column("stage2_closed_at")
@@ -66,6 +74,8 @@ def downgrade() -> None:
 
     with op.batch_alter_table("agency_tasks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_agency_tasks_due_at"))
+        batch_op.drop_column("extended_by")
+        batch_op.drop_column("extension_pending")
         batch_op.drop_column("reason")
         batch_op.drop_column("escalation_level")
         batch_op.drop_column("breached_at")
