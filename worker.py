@@ -26,9 +26,10 @@ log = structlog.get_logger(__name__)
 WORKFLOWS = [ComplaintWorkflow, AgencyTaskWorkflow]
 
 
-def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any]]:
-    """The activity callables this worker serves, bound to their dependencies."""
-    sla = SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file))
+def build_activities(settings: Settings, db: Database, *, sla: SlaActivities | None = None) -> list[Callable[..., Any]]:
+    """The activity callables this worker serves, bound to their dependencies (tests may bring their own
+    calendar and policy in ``sla``)."""
+    sla = sla or SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file))
     read_model = ReadModelActivities(db)
     notifications = NotificationActivities(db)
     return [
@@ -41,13 +42,20 @@ def build_activities(settings: Settings, db: Database) -> list[Callable[..., Any
     ]
 
 
-def build_worker(client: Client, settings: Settings, db: Database, *, task_queue: str | None = None) -> Worker:
+def build_worker(
+    client: Client,
+    settings: Settings,
+    db: Database,
+    *,
+    task_queue: str | None = None,
+    sla: SlaActivities | None = None,
+) -> Worker:
     """A worker for the case workflows on ``task_queue`` (default: the configured one)."""
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
-        activities=build_activities(settings, db),
+        activities=build_activities(settings, db, sla=sla),
         max_cached_workflows=2000,
     )
 

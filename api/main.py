@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.errors import install_error_handlers
-from api.routes import cases, complaints, public
+from api.routes import board, cases, complaints, public
 from config.agencies import load_agencies
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     install_error_handlers(app)
     app.include_router(complaints.router)
     app.include_router(public.router)
+    app.include_router(board.router)
+    app.include_router(board.metrics_router)
     app.include_router(cases.router)
 
     @app.get("/healthz", tags=["ops"])

@@ -23,6 +23,10 @@ from workflows.process import (
 )
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
+# Event inputs the complainant should read on their own timeline; everything else stays internal.
+PUBLIC_DATA = frozenset(
+    {"question", "advice", "response", "outcome", "original_case_id", "expected_by", "ombudsman_until"}
+)
 _EVENT_LABELS = {t.event: t.label for t in TRANSITIONS} | {"filed": FILED_LABEL}
 
 
@@ -57,6 +61,16 @@ def event_view(event: models.CaseEvent, *, public: bool) -> dict[str, Any]:
     }
     if public:
         out["by"] = event.actor_role if event.actor_role != Role.AGENCY else event.actor_agency
+        out |= {k: v for k, v in (event.data or {}).items() if k in PUBLIC_DATA}
+        if "ombudsman_until" in out:
+            until = out["ombudsman_until"]
+            out["notice_en"] = (
+                f"If you are still not satisfied you may take your complaint to the Office of the "
+                f"Ombudsman (hotline 1676) until {until}."
+            )
+            out["notice_th"] = (
+                f"หากท่านยังไม่พอใจผลการพิจารณา ท่านมีสิทธิ์ร้องเรียนต่อสำนักงานผู้ตรวจการแผ่นดิน (สายด่วน 1676) ได้ภายในวันที่ {until}"
+            )
         return out
     out |= {
         "from_state": event.from_state,
@@ -155,8 +169,11 @@ def _task(tasks: list[models.AgencyTask], code: str) -> dict[str, Any] | None:
     return {"status": task.status, "outcome": task.outcome}
 
 
-def tracking_view(case: models.Case, *, events: list[models.CaseEvent], agencies: dict[str, Agency]) -> dict[str, Any]:
+def tracking_view(
+    case: models.Case, *, events: list[models.CaseEvent], agencies: dict[str, Agency], ctx: Context
+) -> dict[str, Any]:
     """What anyone holding the tracking code may see: no personal data, no internal notes."""
+    citizen = Actor(id=f"citizen:{case.tracking_code}", role=Role.CITIZEN)
     return {
         "tracking_code": case.tracking_code,
         "status": state_view(case.status),
@@ -165,5 +182,9 @@ def tracking_view(case: models.Case, *, events: list[models.CaseEvent], agencies
         "expected_by": expected_date(case.expected_by),
         "closed_at": case.closed_at.astimezone(BANGKOK).isoformat() if case.closed_at else None,
         "outcome": case.outcome,
+        "closure_reason": case.closure_reason,
+        "duplicate_of": case.duplicate_of,
+        "review_deadline": case.review_deadline.astimezone(BANGKOK).isoformat() if case.review_deadline else None,
         "timeline": [event_view(e, public=True) for e in events if e.public],
+        "allowed_actions": allowed_actions_view(case, ctx, citizen),
     }

@@ -16,15 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from config.settings import Settings
 from config.temporal import data_converter
 from store.db import Database
 from store.migrate import upgrade
-from worker import build_worker
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
@@ -100,13 +97,3 @@ async def dev_env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 def task_queue() -> str:
     return f"tq-{uuid.uuid4()}"
-
-
-@pytest.fixture
-async def time_worker(
-    time_env: WorkflowEnvironment, settings: Settings, db: Database, task_queue: str
-) -> AsyncIterator[Client]:
-    """A worker with the real activities on a fresh task queue; yields the client to drive it."""
-    worker: Worker = build_worker(time_env.client, settings, db, task_queue=task_queue)
-    async with worker:
-        yield time_env.client

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 from workflows.models import Alarm, Deadline, TaskAlarm, TaskInput
 
@@ -37,15 +38,13 @@ class AgencyTaskWorkflow:
                 if alarm is None or self._deadline is None or alarm not in self._deadline.alarms:
                     continue
                 alarm.fired = True
-                await parent.signal(
-                    TASK_ALARM_SIGNAL,
-                    TaskAlarm(
-                        agency=inp.agency,
-                        workflow_id=workflow.info().workflow_id,
-                        alarm=alarm,
-                        due_at=self._deadline.due_at,
-                    ),
-                )
+                signal = TaskAlarm(inp.agency, workflow.info().workflow_id, alarm, self._deadline.due_at)
+                try:
+                    await parent.signal(TASK_ALARM_SIGNAL, signal)
+                except ApplicationError:
+                    # The case ended (terminated or reset) without telling this task: nothing left to time.
+                    workflow.logger.warning("case workflow gone; the task's clock stops")
+                    return
         await workflow.wait_condition(workflow.all_handlers_finished)
 
     @workflow.signal

@@ -377,15 +377,13 @@ class ComplaintWorkflow:
                 case.stage2_response = case.deadline
                 case.expected_by = case.deadline.due_at
             case "respond_stage2":
+                until = now + relativedelta(months=self._policy.ombudsman_months)
+                payload["ombudsman_until"] = until.date().isoformat()
                 case.outcome = str(payload["outcome"])
                 case.root_cause = payload.get("root_cause") or case.root_cause
                 case.action_taken = payload.get("action_taken") or case.action_taken
                 case.stage2_closed_at = case.closed_at = now
-                case.retain_until = (
-                    now
-                    + relativedelta(months=self._policy.ombudsman_months)
-                    + timedelta(days=self._policy.retention_days)
-                )
+                case.retain_until = until + timedelta(days=self._policy.retention_days)
             case "withdraw":
                 await self._end_tasks(OPEN_TASK, TaskStatus.CANCELLED)
             case "escalate":
@@ -402,10 +400,10 @@ class ComplaintWorkflow:
         if transition is None:
             return
         if alarm.kind in {"breach", "escalation"}:
-            holder: AgencyTask | CaseState = task if task is not None else case
-            holder.breached_at = holder.breached_at or workflow.now()
-            holder.escalation_level = max(holder.escalation_level, alarm.level)
-            case.escalation_level = max(case.escalation_level, alarm.level)
+            # The case keeps its first breach and highest rung whichever clock it was; a task keeps its own.
+            for holder in (case, task) if task is not None else (case,):
+                holder.breached_at = holder.breached_at or workflow.now()
+                holder.escalation_level = max(holder.escalation_level, alarm.level)
         data: dict[str, Any] = {"rule": deadline.rule, "due_at": deadline.due_at.isoformat()}
         if alarm.level:
             data["level"] = alarm.level
@@ -462,8 +460,12 @@ class ComplaintWorkflow:
         """Stage 2 may be asked for within N months of the stage 1 reply or M of the event, whichever is later."""
         case = self.case
         by_reply: datetime = replied + relativedelta(months=self._policy.review_request_months)
-        occurred = date.fromisoformat(case.occurred_on) if case.occurred_on else case.received_at.date()
-        by_event: datetime = datetime.combine(occurred, replied.timetz()) + relativedelta(months=self._policy.complaint_months)
+        if not case.occurred_on:  # the event's date is unknown: the reply's limit alone applies
+            return by_reply
+        occurred = date.fromisoformat(case.occurred_on)
+        by_event: datetime = datetime.combine(occurred, replied.timetz()) + relativedelta(
+            months=self._policy.complaint_months
+        )
         return max(by_reply, by_event)
 
     def _latest_due(self) -> datetime | None:

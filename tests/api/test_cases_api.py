@@ -68,8 +68,7 @@ async def test_file_track_and_close_over_http(api: httpx.AsyncClient, db: Databa
     closed = await act(api, case_id, "close", SUPERVISOR)
     assert closed.json()["status"]["code"] == "closed"
     # Settled, not finished: the complainant may still ask for a review, a supervisor may reopen.
-    assert [a["action"] for a in closed.json()["allowed_actions"]] == ["request_review", "allow_late_review",
-                                                                       "reopen"]
+    assert [a["action"] for a in closed.json()["allowed_actions"]] == ["request_review", "allow_late_review", "reopen"]
 
     tracked = (await api.get(f"/api/v1/track/{code}")).json()
     assert tracked["status"]["code"] == "closed" and tracked["outcome"] == "resolved"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -13,45 +12,9 @@ from temporalio.exceptions import ApplicationError
 
 from store import models
 from store.db import Database
-from workflows.complaint import ComplaintWorkflow, workflow_id_for
-from workflows.models import ActionRequest, CaseInput
+from tests.workflows.paths import CITIZEN, DOPA, OFFICER, act, file
+from workflows.complaint import ComplaintWorkflow
 from workflows.process import Actor, Role, State
-
-OFFICER = Actor("officer-1", Role.OFFICER)
-DOPA = Actor("dopa-1", Role.AGENCY, "DOPA")
-CITIZEN = Actor("citizen:web", Role.CITIZEN)
-
-
-def complaint() -> dict[str, Any]:
-    return {
-        "channel": "web",
-        "description": "ถนนหน้าบ้านเป็นหลุมลึก รถจักรยานยนต์ล้มหลายครั้ง",
-        "complainant": {
-            "name": "สมชาย ใจดี",
-            "phone": "+66812345678",
-            "preferred_channels": ["sms", "web"],
-            "confidential": False,
-        },
-        "location": {"province": "กรุงเทพมหานคร"},
-    }
-
-
-async def file(client: Client, task_queue: str) -> tuple[str, Any]:
-    case_id = f"RT-TEST-{uuid.uuid4().hex[:8]}"
-    handle = await client.start_workflow(
-        ComplaintWorkflow.run,
-        CaseInput(
-            case_id=case_id,
-            tracking_code=uuid.uuid4().hex[:10].upper(),
-            complaint=complaint(),
-            filed_by=CITIZEN,
-            search_attributes=False,
-        ),
-        id=workflow_id_for(case_id),
-        task_queue=task_queue,
-    )
-    await handle.execute_update(ComplaintWorkflow.receipt)
-    return case_id, handle
 
 
 async def case_history(handle: Any) -> list[int]:
@@ -59,10 +22,6 @@ async def case_history(handle: Any) -> list[int]:
     the real server drops, the test server keeps) but must add no update, activity or marker event."""
     history = await handle.fetch_history()
     return [e.event_type for e in history.events if e.event_type not in (5, 6, 7)]
-
-
-async def act(handle: Any, event: str, actor: Actor, **payload: Any) -> Any:
-    return await handle.execute_update(ComplaintWorkflow.act, ActionRequest(event, actor, payload))
 
 
 async def drive_to_closure(handle: Any) -> None:

@@ -1,0 +1,214 @@
+"""The supervisor board (cases, most late first) and the Prometheus metrics, both read from the read model.
+
+Neither keeps state in the process: every replica of the API answers from the same tables, so the board
+and the metrics agree whichever replica is asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, time
+from functools import lru_cache
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+
+from api.deps import CurrentActor, SessionDep, forbidden
+from api.views import BANGKOK, agency_view, expected_date
+from config.agencies import Agency
+from config.settings import Settings
+from sla.calendar import WorkingCalendar
+from store.queries import CaseItem, event_totals, list_cases, open_cases_by_state, overdue_tasks_by_agency
+from workflows.process import STATE_LABELS, Actor, Role, State
+
+__all__ = ["CalendarDep", "board_item_view", "get_calendar", "list_board", "metrics", "metrics_router", "router"]
+
+router = APIRouter(prefix="/api/v1/cases", tags=["supervisor"])
+metrics_router = APIRouter(tags=["ops"])
+
+# Staff who oversee all cases; agency staff see their own agency's work only, citizens none of it.
+_ALL_CASES_ROLES = frozenset({Role.SUPERVISOR, Role.OFFICER, Role.AUDITOR})
+
+
+# --- the working-day calendar ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=8)
+def _calendar(extra: tuple[tuple[date, str], ...], removed: tuple[date, ...], office_close: time) -> WorkingCalendar:
+    # Cached because a calendar fills its holiday tables lazily, year by year: building one per request
+    # would redo that work on every call.
+    return WorkingCalendar(extra_holidays=dict(extra), removed_holidays=removed, office_close=office_close)
+
+
+def get_calendar(request: Request) -> WorkingCalendar:
+    """The working-day calendar: the app's own when it has one, else one built from the settings."""
+    calendar = getattr(request.app.state, "calendar", None)
+    if isinstance(calendar, WorkingCalendar):
+        return calendar
+    settings: Settings = request.app.state.settings
+    return _calendar(
+        tuple(sorted(settings.extra_holidays.items())),
+        tuple(sorted(settings.removed_holidays)),
+        settings.office_close,
+    )
+
+
+CalendarDep = Annotated[WorkingCalendar, Depends(get_calendar)]
+
+
+# --- the board ---------------------------------------------------------------------------------------------
+
+
+def _scope(actor: Actor, agency: str | None) -> str | None:
+    """The agency filter the caller may use: agency staff are held to their own agency."""
+    if actor.role in _ALL_CASES_ROLES:
+        return agency
+    if actor.role is Role.AGENCY:
+        if agency is not None and agency != actor.agency:
+            raise forbidden(
+                f"Agency staff see their own agency's cases only; leave out 'agency' or use {actor.agency}.",
+                f"เจ้าหน้าที่หน่วยงานดูได้เฉพาะเรื่องของหน่วยงานตนเอง โปรดไม่ระบุ agency หรือระบุ {actor.agency}",
+            )
+        return actor.agency
+    raise forbidden(
+        "The case board is for complaint-centre and agency staff. "
+        "Citizens follow their case with its tracking code at /api/v1/track/{code}.",
+        "รายการเรื่องร้องทุกข์สำหรับเจ้าหน้าที่ศูนย์และหน่วยงานเท่านั้น ผู้ร้องติดตามเรื่องได้ด้วยรหัสติดตามที่ /api/v1/track/{code}",
+    )
+
+
+def _status_view(status: str) -> dict[str, str]:
+    # A state added to the process before its labels must not break the whole board.
+    try:
+        en, th = STATE_LABELS[State(status)]
+    except (KeyError, ValueError):
+        en = th = status
+    return {"code": status, "label_en": en, "label_th": th}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(BANGKOK).isoformat() if moment else None
+
+
+def board_item_view(item: CaseItem, *, actor: Actor, agencies: Mapping[str, Agency]) -> dict[str, Any]:
+    """One board row as the API shows it: deadline facts, never the complainant's identity."""
+    expected = expected_date(item.due_at)
+    return {
+        "case_id": item.case_id,
+        # Agencies never see a confidential complainant's tracking code (as on the case page).
+        "tracking_code": None if actor.role is Role.AGENCY and item.confidential else item.tracking_code,
+        "status": _status_view(item.status),
+        "stage": item.stage,
+        "province": item.province,
+        "agencies": [agency_view(code, dict(agencies)) for code in item.agencies],
+        "received_at": _iso(item.received_at),
+        "due_at": _iso(item.due_at),
+        "expected_by": expected.isoformat() if expected else None,
+        "due_rule": item.due_rule,
+        "overdue": item.overdue,
+        # Whole working days after the deadline's date: 0 on the day a case falls due at midnight, though
+        # it is already overdue then.
+        "working_days_late": item.working_days_late,
+        "escalation_level": item.escalation_level,
+    }
+
+
+@router.get("")
+async def list_board(
+    actor: CurrentActor,
+    session: SessionDep,
+    calendar: CalendarDep,
+    request: Request,
+    overdue: Annotated[bool | None, Query(description="Open cases past their deadline (false: all others)")] = None,
+    at_risk: Annotated[
+        bool | None, Query(description="Open cases due by the end of the next working day, not yet overdue")
+    ] = None,
+    agency: Annotated[
+        str | None, Query(max_length=32, description="Cases with a task this agency has not answered yet")
+    ] = None,
+    stage: Annotated[int | None, Query(ge=1, le=2, description="SPSO stage")] = None,
+    province: Annotated[str | None, Query(max_length=100)] = None,
+    status: Annotated[State | None, Query(description="Process state")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Cases most late first, for supervisors, officers and auditors (all) and agency staff (their own)."""
+    scoped_agency = _scope(actor, agency)
+    now = datetime.now(UTC)
+    result = await list_cases(
+        session,
+        now=now,
+        calendar=calendar,
+        overdue=overdue,
+        at_risk=at_risk,
+        agency=scoped_agency,
+        stage=stage,
+        province=province,
+        status=status.value if status is not None else None,
+        page=page,
+        page_size=page_size,
+    )
+    agencies: Mapping[str, Agency] = getattr(request.app.state, "agencies", None) or {}
+    return {
+        "items": [board_item_view(item, actor=actor, agencies=agencies) for item in result.items],
+        "total": result.total,
+        "page": result.page,
+        "page_size": result.page_size,
+        "as_of": now.astimezone(BANGKOK).isoformat(),
+    }
+
+
+# --- metrics -----------------------------------------------------------------------------------------------
+
+
+class _ReadModelCollector(Collector):
+    """Figures read from the read model at scrape time, served as Prometheus metric families."""
+
+    def __init__(self, open_cases: Mapping[str, int], overdue_tasks: Mapping[str, int], totals: Mapping[str, int]):
+        self._open_cases = open_cases
+        self._overdue_tasks = overdue_tasks
+        self._totals = totals
+
+    def collect(self) -> Iterable[Metric]:
+        open_cases = GaugeMetricFamily("rongtuk_open_cases", "Cases in progress, by process state.", labels=["state"])
+        for state, n in sorted(self._open_cases.items()):
+            open_cases.add_metric([state], n)
+        yield open_cases
+        overdue = GaugeMetricFamily(
+            "rongtuk_overdue_tasks",
+            "Agency tasks not answered yet (assigned or accepted) whose deadline has passed, by agency.",
+            labels=["agency"],
+        )
+        for agency, n in sorted(self._overdue_tasks.items()):
+            overdue.add_metric([agency], n)
+        yield overdue
+        # Counters named without "_total": the client library appends it.
+        yield CounterMetricFamily(
+            "rongtuk_sla_breaches", "SLA breaches recorded on case timelines.", value=self._totals["sla_breaches"]
+        )
+        yield CounterMetricFamily(
+            "rongtuk_escalations",
+            "Escalations recorded on case timelines, by the system and by hand.",
+            value=self._totals["escalations"],
+        )
+
+
+@metrics_router.get("/metrics", response_class=Response)
+async def metrics(session: SessionDep, request: Request) -> Response:
+    """Prometheus metrics computed from the read model, so that every replica reports the same figures."""
+    now = datetime.now(UTC)
+    collector = _ReadModelCollector(
+        await open_cases_by_state(session),
+        await overdue_tasks_by_agency(session, now=now),
+        await event_totals(session),
+    )
+    # A registry per scrape: the figures belong to this request, and no process metric (which would differ
+    # between replicas) slips in from the global registry.
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encoder(registry), media_type=content_type)

@@ -1,0 +1,377 @@
+"""The supervisor board and /metrics over read-model rows written straight into the database.
+
+These routes only read the read model, so the app here has no Temporal: the error handlers, the two routers
+and the shared ``db``/``settings`` (SQLite by default, PostgreSQL with RONGTUK_TEST_DATABASE_URL). Every test
+makes its own province and agency codes, so its assertions are exact whatever else the database holds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import delete
+
+from api.errors import install_error_handlers
+from api.routes import board
+from api.views import BANGKOK
+from config.settings import Settings
+from sla.calendar import WorkingCalendar
+from store import models
+from store.db import Database
+from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency
+from workflows.process import OPEN_STATES, State
+
+CITIZEN = {"X-Actor-Id": "citizen-1", "X-Actor-Role": "citizen"}
+NAME, PHONE, CITIZEN_ID, EMAIL = "สมชาย ใจดีมาก", "0899999999", "1103700012345", "somchai.board@example.com"
+DESCRIPTION = "ถนนหน้าบ้านเลขที่ 99 เป็นหลุมลึก รถจักรยานยนต์ล้มทุกวัน"
+
+
+@pytest.fixture
+def calendar(settings: Settings) -> WorkingCalendar:
+    # The same configuration the route's get_calendar builds from.
+    return WorkingCalendar(
+        extra_holidays=settings.extra_holidays,
+        removed_holidays=settings.removed_holidays,
+        office_close=settings.office_close,
+    )
+
+
+@pytest.fixture
+async def client(db: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(board.router)
+    app.include_router(board.metrics_router)
+    app.state.db = db
+    app.state.settings = settings
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://rongtuk") as c:
+        yield c
+
+
+def overdue_by(calendar: WorkingCalendar, now: datetime, working_days: int) -> datetime:
+    """A midnight deadline that lies ``working_days`` working days before ``now`` (as the board counts)."""
+    day = now.astimezone(BANGKOK).date()
+    counted = 0
+    while counted < working_days:
+        if calendar.is_working_day(day):
+            counted += 1
+        day -= timedelta(days=1)
+    return datetime.combine(day, time(0), tzinfo=BANGKOK)
+
+
+@dataclass
+class World:
+    """One test's cases: its own province and agency codes, so filters select exactly these rows."""
+
+    province: str
+    a1: str
+    a2: str
+    now: datetime
+    cases: dict[str, models.Case] = field(default_factory=dict)
+
+    def id(self, name: str) -> str:
+        return self.cases[name].case_id
+
+
+async def make_world(db: Database, calendar: WorkingCalendar) -> World:
+    """Insert seven cases around now: overdue by 3 and 1 working days, at risk, due later, paused, finished."""
+    tag = uuid.uuid4().hex[:10]
+    w = World(province=f"BoardTest-{tag}", a1=f"A1-{tag}", a2=f"A2-{tag}", now=datetime.now(UTC))
+    now = w.now
+    late3, late1, late5 = (overdue_by(calendar, now, n) for n in (3, 1, 5))
+    risk, later = calendar.add_working_days(now, 1), calendar.add_working_days(now, 10)
+    Tasks = dict[str, tuple[str, datetime | None]]
+    # name: (status, due_at, stage, confidential, escalation_level, {agency: (task status, task due_at)})
+    specs: dict[str, tuple[State, datetime | None, int | None, bool, int, Tasks]] = {
+        "late3": (State.STAGE1, late3, 1, False, 1, {w.a1: ("accepted", late3), w.a2: ("responded", late3)}),
+        "late1": (State.ASSIGNMENT, late1, None, False, 0, {w.a1: ("assigned", late1), w.a2: ("assigned", late1)}),
+        "risk": (State.STAGE1, risk, 1, True, 0, {w.a1: ("accepted", risk)}),
+        "later": (State.STAGE2, later, 2, False, 0, {w.a2: ("accepted", None)}),
+        "paused": (State.STAGE1, None, 1, False, 0, {w.a1: ("cancelled", late3)}),
+        "closed": (State.CLOSED, None, 1, False, 2, {w.a1: ("responded", late3)}),
+        # A finished case whose deadline was never cleared must still not count as overdue.
+        "stale": (State.WITHDRAWN, late5, None, False, 0, {}),
+    }
+    async with db.session() as session:
+        for i, (name, (status, due_at, stage, confidential, level, tasks)) in enumerate(specs.items()):
+            case = models.Case(
+                case_id=f"RT-T{tag}-{i}",
+                tracking_code=f"{tag}{i:02d}".upper(),
+                workflow_id=f"complaint-RT-T{tag}-{i}",
+                status=str(status),
+                channel="hotline",
+                description=DESCRIPTION,
+                complainant_name=NAME,
+                complainant_phone=PHONE,
+                complainant_citizen_id=CITIZEN_ID,
+                complainant_email=EMAIL,
+                confidential=confidential,
+                province=w.province,
+                agencies=list(tasks),
+                received_at=now - timedelta(days=20, hours=i),
+                updated_at=now,
+                due_at=due_at,
+                due_rule="stage1_response" if due_at else None,
+                stage=stage,
+                escalation_level=level,
+            )
+            session.add(case)
+            w.cases[name] = case
+            await session.flush()  # the tasks' foreign key needs the case row first on PostgreSQL
+            for code, (task_status, task_due) in tasks.items():
+                session.add(models.AgencyTask(case_id=case.case_id, agency=code, status=task_status, due_at=task_due))
+    return w
+
+
+async def remove_world(db: Database, w: World) -> None:
+    async with db.session() as session:
+        case_ids = [c.case_id for c in w.cases.values()]
+        for table in (models.CaseEvent, models.AgencyTask):
+            await session.execute(delete(table).where(table.case_id.in_(case_ids)))
+        await session.execute(delete(models.Case).where(models.Case.case_id.in_(case_ids)))
+
+
+@pytest.fixture
+async def world(db: Database, calendar: WorkingCalendar) -> AsyncIterator[World]:
+    w = await make_world(db, calendar)
+    yield w
+    await remove_world(db, w)
+
+
+async def board_get(client: httpx.AsyncClient, headers: dict[str, str], **params: Any) -> dict[str, Any]:
+    response = await client.get("/api/v1/cases", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def ids(body: dict[str, Any]) -> list[str]:
+    return [item["case_id"] for item in body["items"]]
+
+
+def assert_error(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["message"] and error["message_th"] and error["message"] != error["message_th"]
+    return error
+
+
+# --- the board ----------------------------------------------------------------------------------------------
+
+
+async def test_overdue_and_at_risk_filters(client: httpx.AsyncClient, world: World, calendar: WorkingCalendar) -> None:
+    body = await board_get(client, SUPERVISOR, overdue="true", province=world.province)
+    assert ids(body) == [world.id("late3"), world.id("late1")]  # most late first; finished "stale" left out
+    assert body["total"] == 2
+    as_of = datetime.fromisoformat(body["as_of"])
+    late3, late1 = body["items"]
+    assert late3["overdue"] is late1["overdue"] is True
+    assert late3["working_days_late"] == calendar.working_days_between(world.cases["late3"].due_at, as_of) == 3
+    assert late1["working_days_late"] == 1
+
+    body = await board_get(client, SUPERVISOR, at_risk="true", province=world.province)
+    assert ids(body) == [world.id("risk")]
+    assert body["items"][0]["overdue"] is False and body["items"][0]["working_days_late"] == 0
+
+    body = await board_get(client, SUPERVISOR, overdue="false", province=world.province)
+    assert set(ids(body)) == {world.id(n) for n in ("risk", "later", "paused", "closed", "stale")}
+    body = await board_get(client, SUPERVISOR, at_risk="false", province=world.province)
+    assert world.id("risk") not in ids(body) and body["total"] == 6
+    body = await board_get(client, SUPERVISOR, overdue="true", at_risk="true", province=world.province)
+    assert body["items"] == [] and body["total"] == 0
+
+
+async def test_everything_sorted_most_late_first_and_paginated(client: httpx.AsyncClient, world: World) -> None:
+    expected = [world.id(n) for n in ("stale", "late3", "late1", "risk", "later")] + sorted(
+        [world.id("paused"), world.id("closed")]  # no deadline: last, by case id
+    )
+    body = await board_get(client, OFFICER, province=world.province)
+    assert ids(body) == expected and body["total"] == 7
+    assert (body["page"], body["page_size"]) == (1, 50)
+
+    page2 = await board_get(client, AUDITOR, province=world.province, page_size=2, page=2)
+    assert ids(page2) == expected[2:4]
+    assert (page2["total"], page2["page"], page2["page_size"]) == (7, 2, 2)
+    last = await board_get(client, SUPERVISOR, province=world.province, page_size=2, page=4)
+    assert ids(last) == expected[6:] and last["total"] == 7
+    beyond = await board_get(client, SUPERVISOR, province=world.province, page_size=2, page=9)
+    assert beyond["items"] == [] and beyond["total"] == 7
+
+
+async def test_stage_status_and_agency_filters(client: httpx.AsyncClient, world: World) -> None:
+    body = await board_get(client, SUPERVISOR, stage=2, province=world.province)
+    assert ids(body) == [world.id("later")]
+    body = await board_get(client, SUPERVISOR, stage=1, province=world.province)
+    assert set(ids(body)) == {world.id("late3"), world.id("risk"), world.id("paused"), world.id("closed")}
+    body = await board_get(client, SUPERVISOR, status="stage1", province=world.province)
+    assert ids(body) == [world.id("late3"), world.id("risk"), world.id("paused")]
+    body = await board_get(client, SUPERVISOR, overdue="true", status="stage1", province=world.province)
+    assert ids(body) == [world.id("late3")]
+    body = await board_get(client, SUPERVISOR, overdue="true", status="closed", province=world.province)
+    assert body["items"] == [] and body["total"] == 0
+
+    # Only tasks the agency still owes count: a1's cancelled and responded tasks do not.
+    body = await board_get(client, SUPERVISOR, agency=world.a1)
+    assert ids(body) == [world.id("late3"), world.id("late1"), world.id("risk")]
+    body = await board_get(client, SUPERVISOR, agency=world.a2)
+    assert ids(body) == [world.id("late1"), world.id("later")]
+    body = await board_get(client, OFFICER, agency=world.a1, overdue="true")
+    assert ids(body) == [world.id("late3"), world.id("late1")]
+
+
+async def test_agency_staff_see_only_their_own_agency(client: httpx.AsyncClient, world: World) -> None:
+    staff = agency(world.a1)
+    body = await board_get(client, staff)  # no filter given: held to a1 anyway
+    assert ids(body) == [world.id("late3"), world.id("late1"), world.id("risk")] and body["total"] == 3
+    again = await board_get(client, staff, agency=world.a1)  # naming their own agency is fine
+    assert ids(again) == ids(body) and again["total"] == 3
+    by_id = {item["case_id"]: item for item in body["items"]}
+    assert by_id[world.id("risk")]["tracking_code"] is None  # confidential complainant
+    assert by_id[world.id("late3")]["tracking_code"] == world.cases["late3"].tracking_code
+    supervisor_view = await board_get(client, SUPERVISOR, agency=world.a1)
+    assert {i["case_id"]: i["tracking_code"] for i in supervisor_view["items"]}[world.id("risk")] is not None
+
+    error = assert_error(await client.get("/api/v1/cases", params={"agency": world.a2}, headers=staff), 403)
+    assert error["code"] == "forbidden"
+    assert world.a1 in error["message"] and world.a1 in error["message_th"]
+
+
+async def test_citizens_and_strangers_are_refused(client: httpx.AsyncClient, world: World) -> None:
+    assert_error(await client.get("/api/v1/cases", headers=CITIZEN), 403)
+    assert_error(await client.get("/api/v1/cases"), 401)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"stage": 3},
+        {"stage": 0},
+        {"page": 0},
+        {"page_size": 0},
+        {"page_size": 201},
+        {"status": "lost"},
+        {"overdue": "maybe"},
+    ],
+)
+async def test_bad_parameters_are_422_in_both_languages(client: httpx.AsyncClient, params: dict[str, Any]) -> None:
+    response = await client.get("/api/v1/cases", params=params, headers=SUPERVISOR)
+    error = assert_error(response, 422)
+    assert error["details"][0]["field"] == f"query.{next(iter(params))}"
+    assert error["details"][0]["message_th"]
+
+
+async def test_items_carry_deadlines_in_bangkok_time_and_no_personal_data(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    response = await client.get("/api/v1/cases", params={"province": world.province}, headers=SUPERVISOR)
+    assert response.status_code == 200
+    for secret in (NAME, PHONE, CITIZEN_ID, EMAIL, DESCRIPTION):
+        assert secret not in response.text
+    body = response.json()
+    assert all("complainant" not in item and "description" not in item for item in body["items"])
+    assert body["as_of"].endswith("+07:00")
+    item = next(i for i in body["items"] if i["case_id"] == world.id("late3"))
+    due = world.cases["late3"].due_at
+    assert due is not None
+    assert item["due_at"] == due.astimezone(BANGKOK).isoformat() and item["due_at"].endswith("+07:00")
+    # A deadline is the midnight that ends its last working day: the day before on the calendar.
+    assert item["expected_by"] == (due.astimezone(BANGKOK) - timedelta(days=1)).date().isoformat()
+    assert item["received_at"].endswith("+07:00")
+    assert item["status"] == {
+        "code": "stage1",
+        "label_en": item["status"]["label_en"],
+        "label_th": item["status"]["label_th"],
+    }
+    assert item["agencies"][0]["code"] == world.a1
+    assert (item["stage"], item["province"], item["due_rule"], item["escalation_level"]) == (
+        1,
+        world.province,
+        "stage1_response",
+        1,
+    )
+    paused = next(i for i in body["items"] if i["case_id"] == world.id("paused"))
+    assert paused["due_at"] is None and paused["expected_by"] is None and paused["overdue"] is False
+
+
+def test_get_calendar_prefers_the_apps_calendar(settings: Settings) -> None:
+    own = WorkingCalendar()
+    request: Any = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(calendar=own, settings=settings)))
+    assert board.get_calendar(request) is own
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(settings=settings)))
+    built = board.get_calendar(request)
+    assert isinstance(built, WorkingCalendar) and board.get_calendar(request) is built  # built once, reused
+
+
+# --- metrics ---------------------------------------------------------------------------------------------------
+
+
+async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+async def test_metrics_count_the_read_model(client: httpx.AsyncClient, db: Database, calendar: WorkingCalendar) -> None:
+    before = await scrape(client)
+    w = await make_world(db, calendar)
+    try:
+        events = [
+            ("sla_breach", "late3"),
+            ("sla_breach", "late1"),
+            ("sla_escalation", "late3"),
+            ("escalate", "late1"),
+            ("screen", "late1"),
+            ("sla_warning", "risk"),
+        ]
+        async with db.session() as session:
+            for seq, (event, name) in enumerate(events, start=1):
+                session.add(
+                    models.CaseEvent(
+                        case_id=w.id(name),
+                        seq=seq,
+                        event=event,
+                        from_state="stage1",
+                        to_state="stage1",
+                        actor_id="system",
+                        actor_role="system",
+                        at=w.now,
+                    )
+                )
+        after = await scrape(client)
+    finally:
+        await remove_world(db, w)
+
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert delta("rongtuk_sla_breaches_total") == 2
+    assert delta("rongtuk_escalations_total") == 2  # one by the system, one by hand
+    assert delta("rongtuk_open_cases", state="stage1") == 3  # late3, risk, paused
+    assert delta("rongtuk_open_cases", state="assignment") == 1
+    assert delta("rongtuk_open_cases", state="stage2") == 1
+    assert ("rongtuk_open_cases", (("state", "closed"),)) not in after
+    # Every open state is reported, at 0 if need be, so that dashboards keep their series.
+    assert {dict(labels)["state"] for name, labels in after if name == "rongtuk_open_cases"} == {
+        str(s) for s in OPEN_STATES
+    }
+    # Owed and past due: a1 on late3 (accepted) and late1 (assigned); a2 on late1 only (late3 answered).
+    assert after[("rongtuk_overdue_tasks", (("agency", w.a1),))] == 2
+    assert after[("rongtuk_overdue_tasks", (("agency", w.a2),))] == 1
+
+    gone = await scrape(client)
+    assert ("rongtuk_overdue_tasks", (("agency", w.a1),)) not in gone
