@@ -24,6 +24,24 @@ process_app = typer.Typer(help="The complaint process table.", no_args_is_help=T
 app.add_typer(process_app, name="process")
 
 
+@sla_app.command("recalculate")
+def sla_recalculate() -> None:
+    """Move the deadlines of every running case after a calendar or policy change (restart workers first)."""
+    from config.temporal import connect
+    from workflows.complaint import ComplaintWorkflow
+
+    async def run() -> int:
+        client = await connect(get_settings())
+        count = 0
+        query = "WorkflowType = 'ComplaintWorkflow' AND ExecutionStatus = 'Running'"
+        async for execution in client.list_workflows(query):
+            await client.get_workflow_handle(execution.id).signal(ComplaintWorkflow.recalculate)
+            count += 1
+        return count
+
+    typer.echo(f"asked {asyncio.run(run())} running case(s) to recalculate their deadlines")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the Alembic migrations to the configured database."""
@@ -46,6 +64,30 @@ def process_export(
     else:
         output.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {output}", err=True)
+
+
+@process_app.command("docs")
+def process_docs(
+    check: Annotated[bool, typer.Option(help="Only check that the docs match the table (exit 1 if not)")] = False,
+) -> None:
+    """Regenerate docs/process.md (diagram and tables) and docs/process.bpmn from the table."""
+    from workflows.export import render_docs, to_bpmn
+
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    wanted = {
+        docs / "process.md": render_docs((docs / "process.md").read_text(encoding="utf-8")),
+        docs / "process.bpmn": to_bpmn(),
+    }
+    stale = [path.name for path, text in wanted.items() if path.read_text(encoding="utf-8") != text]
+    if check:
+        if stale:
+            typer.echo(f"out of date: {', '.join(stale)}; run `rongtuk process docs`", err=True)
+            raise typer.Exit(1)
+        typer.echo("docs match the process table")
+        return
+    for path, text in wanted.items():
+        path.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {', '.join(p.name for p in wanted)}")
 
 
 @app.command()

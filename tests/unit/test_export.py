@@ -366,3 +366,8 @@ def test_cli_writes_to_a_file(tmp_path: Path) -> None:
 def test_cli_rejects_an_unknown_format() -> None:
     result = runner.invoke(app, ["process", "export", "--format", "nope"])
     assert result.exit_code == 2
+
+
+def test_committed_docs_match_the_table() -> None:
+    result = CliRunner().invoke(app, ["process", "docs", "--check"])
+    assert result.exit_code == 0, result.output

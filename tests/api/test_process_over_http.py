@@ -1,0 +1,108 @@
+"""The process through the HTTP API: 409 for what a state does not allow, search attributes, citizen actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from tests.api.conftest import OFFICER, SUPERVISOR, agency, complaint
+from workflows import search_attributes as sa
+from workflows.complaint import workflow_id_for
+from workflows.process import EVENTS, SYSTEM_EVENTS, State, events_from
+
+DOPA = agency("DOPA")
+RESPONSE = {"outcome": "resolved", "response": "ดำเนินการแก้ไขแล้ว"}
+# (who, action, body) from intake to each state; "citizen" acts through the tracking code.
+STEPS: list[tuple[State, str, str, dict[str, Any]]] = [
+    (State.SCREENING, "officer", "screen", {}),
+    (State.ASSIGNMENT, "officer", "accept", {"category": "roads", "agencies": ["DOPA"]}),
+    (State.STAGE1, "dopa", "agency_accept", {}),
+    (State.RESPONDED, "dopa", "respond", RESPONSE),
+    (State.CLOSED, "supervisor", "close", {}),
+    (State.STAGE2, "citizen", "request_review", {"reason": "ยังไม่ได้รับการแก้ไข"}),
+    (State.STAGE2_INVESTIGATION, "officer", "acknowledge", {"points": "งานซ่อม", "outcome_wanted": "ซ่อมใหม่"}),
+    (State.CLOSED_STAGE2, "supervisor", "respond_stage2", RESPONSE),
+    (State.REFERRED, "citizen", "refer", {}),
+]
+HEADERS = {"officer": OFFICER, "supervisor": SUPERVISOR, "dopa": DOPA}
+
+
+async def do(api: httpx.AsyncClient, receipt: dict[str, Any], who: str, action: str,
+             body: dict[str, Any]) -> httpx.Response:
+    if who == "citizen":
+        return await api.post(f"/api/v1/track/{receipt['tracking_code']}/actions/{action}", json=body)
+    return await api.post(f"/api/v1/cases/{receipt['case_id']}/actions/{action}", json=body, headers=HEADERS[who])
+
+
+async def timeline(api: httpx.AsyncClient, case_id: str) -> list[int]:
+    case = (await api.get(f"/api/v1/cases/{case_id}", headers=SUPERVISOR)).json()
+    return [e["seq"] for e in case["timeline"]]
+
+
+async def test_every_state_refuses_what_the_table_does_not_allow_with_409(api: httpx.AsyncClient) -> None:
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    case_id = receipt["case_id"]
+    state = State.RECEIVED
+    for next_state, who, action, body in [(State.RECEIVED, "", "", {}), *STEPS]:
+        if action:
+            response = await do(api, receipt, who, action, body)
+            assert response.status_code == 200, response.text
+            state = next_state
+        before = await timeline(api, case_id)
+        for event in sorted(EVENTS - SYSTEM_EVENTS - {t.event for t in events_from(state)}):
+            refused = await api.post(f"/api/v1/cases/{case_id}/actions/{event}", json={}, headers=SUPERVISOR)
+            assert refused.status_code == 409, (state, event, refused.text)
+            assert refused.json()["error"]["message_th"]
+        assert await timeline(api, case_id) == before, f"a refused action left a trace in {state}"
+
+
+async def test_citizen_tracks_replies_and_rates_with_the_tracking_code(api: httpx.AsyncClient) -> None:
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    code = receipt["tracking_code"]
+    await do(api, receipt, "officer", "screen", {})
+    await do(api, receipt, "officer", "need_info", {"question": "เกิดเหตุที่ซอยอะไร"})
+    tracked = (await api.get(f"/api/v1/track/{code}")).json()
+    assert tracked["status"]["code"] == "awaiting_info"
+    assert tracked["timeline"][-1]["question"] == "เกิดเหตุที่ซอยอะไร"
+    assert [a["action"] for a in tracked["allowed_actions"]] == ["reply", "withdraw"]
+    replied = await api.post(f"/api/v1/track/{code}/actions/reply", json={"answer": "ซอยสุขุมวิท 101"})
+    assert replied.status_code == 200 and replied.json()["status"]["code"] == "screening"
+    wrong = await api.post(f"/api/v1/track/{code}/actions/close", json={})
+    assert wrong.status_code == 409
+    not_mine = await api.post(f"/api/v1/track/{code}/actions/accept", json={})
+    assert not_mine.status_code == 403
+    bad = await api.post(f"/api/v1/track/{code}/actions/reply", json={"answer": ""})
+    assert bad.status_code in (409, 422)
+
+
+async def test_duplicate_must_name_an_existing_other_case(api: httpx.AsyncClient) -> None:
+    first = (await api.post("/api/v1/complaints", json=complaint())).json()
+    second = (await api.post("/api/v1/complaints", json=complaint())).json()
+    await do(api, second, "officer", "screen", {})
+    for original in ("RT-19990101-XXXXXX", second["case_id"]):
+        response = await do(api, second, "officer", "duplicate", {"original_case_id": original})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["details"][0]["field"] == "original_case_id"
+    ok = await do(api, second, "officer", "duplicate", {"original_case_id": first["case_id"]})
+    assert ok.status_code == 200
+    tracked = (await api.get(f"/api/v1/track/{second['tracking_code']}")).json()
+    assert tracked["duplicate_of"] == first["case_id"] and tracked["closure_reason"] == "duplicate"
+
+
+@pytest.mark.parametrize("confidential", [False])
+async def test_search_attributes_show_state_agency_and_deadline_without_personal_data(
+    api: httpx.AsyncClient, dev_env: WorkflowEnvironment, confidential: bool
+) -> None:
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    await do(api, receipt, "officer", "screen", {})
+    await do(api, receipt, "officer", "accept", {"category": "roads", "agencies": ["DOPA"]})
+    described = await dev_env.client.get_workflow_handle(workflow_id_for(receipt["case_id"])).describe()
+    attrs = described.typed_search_attributes
+    assert attrs.get(sa.STATUS) == "assignment"
+    assert attrs.get(sa.AGENCY) == ["DOPA"]
+    assert attrs.get(sa.DUE_AT) is not None and attrs.get(sa.OVERDUE) is False
+    raw = str(described.raw_description)
+    assert "สมหญิง" not in raw and "812345678" not in raw
