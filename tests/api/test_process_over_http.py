@@ -30,8 +30,9 @@ STEPS: list[tuple[State, str, str, dict[str, Any]]] = [
 HEADERS = {"officer": OFFICER, "supervisor": SUPERVISOR, "dopa": DOPA}
 
 
-async def do(api: httpx.AsyncClient, receipt: dict[str, Any], who: str, action: str,
-             body: dict[str, Any]) -> httpx.Response:
+async def do(
+    api: httpx.AsyncClient, receipt: dict[str, Any], who: str, action: str, body: dict[str, Any]
+) -> httpx.Response:
     if who == "citizen":
         return await api.post(f"/api/v1/track/{receipt['tracking_code']}/actions/{action}", json=body)
     return await api.post(f"/api/v1/cases/{receipt['case_id']}/actions/{action}", json=body, headers=HEADERS[who])
