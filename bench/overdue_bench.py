@@ -63,20 +63,6 @@ FINISHED_WEIGHTS = {"closed": 8.0, "withdrawn": 1.0}
 PROVINCES = [f"Province-{i:02d}" for i in range(77)]
 AGENCIES = ["DOPA", "BMA", "RTP", "DLT", "DOH", "PEA", "MEA", "PWA", "MWA", "DLA"]
 
-# The columns the board reads (store.queries selects the same ones).
-BOARD_COLUMNS = (
-    Case.case_id,
-    Case.tracking_code,
-    Case.status,
-    Case.stage,
-    Case.province,
-    Case.agencies,
-    Case.due_at,
-    Case.due_rule,
-    Case.escalation_level,
-    Case.received_at,
-    Case.confidential,
-)
 
 COLUMNS = (
     "case_id",
@@ -360,7 +346,7 @@ async def bench_queries(
     lookup_columns = (Case.case_id, Case.status, Case.due_at, Case.province, Case.agencies)
     # For comparison: the page as one "status IN (...) AND due_at < now" range, which list_cases avoids.
     single_range = (
-        select(*BOARD_COLUMNS)
+        select(*queries.BOARD_COLUMNS)
         .where(Case.status.in_(queries.open_state_codes()), Case.due_at < now)
         .order_by(Case.due_at, Case.case_id)
         .limit(50)

@@ -108,7 +108,10 @@ class Case(Base):
 
 class CaseEvent(Base):
     __tablename__ = "case_events"
-    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_case_events_case_seq"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq", name="uq_case_events_case_seq"),
+        Index("ix_case_events_event", "event"),  # breach and escalation totals for /metrics
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
@@ -126,7 +129,10 @@ class CaseEvent(Base):
 
 class AgencyTask(Base):
     __tablename__ = "agency_tasks"
-    __table_args__ = (UniqueConstraint("case_id", "agency", name="uq_agency_tasks_case_agency"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "agency", name="uq_agency_tasks_case_agency"),
+        Index("ix_agency_tasks_status_due_at_agency", "status", "due_at", "agency"),  # overdue by agency
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)

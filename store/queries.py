@@ -76,7 +76,7 @@ def open_state_codes() -> list[str]:
     return sorted(str(s) for s in OPEN_STATES)
 
 
-_BOARD_COLUMNS = (
+BOARD_COLUMNS = (
     Case.case_id,
     Case.tracking_code,
     Case.status,
@@ -170,7 +170,7 @@ def _page_query(where: _Filter, *, offset: int, limit: int) -> tuple[Select[Any]
     if where.states is None or len(where.states) < 2 or where.others:
         # NULLS LAST only where due_at may be NULL: it changes nothing otherwise.
         due = Case.due_at.asc() if where.bounds else Case.due_at.asc().nulls_last()
-        query = select(*_BOARD_COLUMNS).where(*where.where()).order_by(due, Case.case_id)
+        query = select(*BOARD_COLUMNS).where(*where.where()).order_by(due, Case.case_id)
         return query.limit(limit).offset(offset), {}
     params: dict[str, Any] = {f"due_{name}": value for name, value in where.bounds.items()}
     params |= {"branch_limit": offset + limit, "page_limit": limit, "page_offset": offset}
@@ -189,7 +189,7 @@ def _merged_page_query(states: tuple[str, ...], bounds: tuple[str, ...]) -> Sele
     # them.
     due_range = [_BOUNDS[name](Case.due_at, bindparam(f"due_{name}")) for name in bounds]
     branches = [
-        select(*_BOARD_COLUMNS)
+        select(*BOARD_COLUMNS)
         .where(Case.status == state, *due_range)
         .order_by(Case.due_at, Case.case_id)
         .limit(bindparam("branch_limit", type_=Integer))

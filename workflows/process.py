@@ -201,6 +201,18 @@ def _withdraw(state: State) -> Transition:
     )
 
 
+def _rate(state: State) -> Transition:
+    return Transition(
+        "rate",
+        state,
+        state,
+        frozenset({Role.CITIZEN}),
+        ("Complainant rated the service", "ผู้ร้องประเมินความพึงพอใจ"),
+        fields=RATING_FIELDS,
+        notify=_PSC,
+    )
+
+
 def _sla_events(state: State) -> list[Transition]:
     """Reminder, breach and escalation: timers of the workflow, recorded on the timeline as system events."""
     to = _AGENCIES if state in {State.ASSIGNMENT, State.STAGE1} else _PSC
@@ -434,15 +446,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         notify=_ALL,
     ),
     # After stage 1: rating, a request for stage 2, a supervisor's decisions.
-    Transition(
-        "rate",
-        State.CLOSED,
-        State.CLOSED,
-        frozenset({Role.CITIZEN}),
-        ("Complainant rated the service", "ผู้ร้องประเมินความพึงพอใจ"),
-        fields=RATING_FIELDS,
-        notify=_PSC,
-    ),
+    _rate(State.CLOSED),
     Transition(
         "request_review",
         State.CLOSED,
@@ -500,15 +504,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         fields=RESPONSE_FIELDS,
         notify=_ALL,
     ),
-    Transition(
-        "rate",
-        State.CLOSED_STAGE2,
-        State.CLOSED_STAGE2,
-        frozenset({Role.CITIZEN}),
-        ("Complainant rated the service", "ผู้ร้องประเมินความพึงพอใจ"),
-        fields=RATING_FIELDS,
-        notify=_PSC,
-    ),
+    _rate(State.CLOSED_STAGE2),
     Transition(
         "refer",
         State.CLOSED_STAGE2,

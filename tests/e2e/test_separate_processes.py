@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,6 +118,21 @@ def test_case_survives_worker_sigkill(stack: Stack, database_url: str) -> None:
         stack.start_worker()
 
         post(client, f"/api/v1/cases/{case_id}/actions/agency_accept", {}, DOPA)
+        # The operator's command after a Cabinet holiday: finds the running case through Temporal visibility.
+        recalc = subprocess.run(
+            [sys.executable, "-m", "cli.main", "sla", "recalculate"],
+            env={**os.environ, **stack.env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert recalc.returncode == 0, recalc.stderr
+        assert "asked 1 running case" in recalc.stdout
+        board = client.get(
+            "/api/v1/cases", params={"agency": "DOPA", "province": "เชียงใหม่", "page_size": 200}, headers=OFFICER
+        ).json()
+        assert case_id in [item["case_id"] for item in board["items"]]
         post(
             client,
             f"/api/v1/cases/{case_id}/actions/respond",

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-21 08:24:56.156159
+Create Date: 2026-11-21 08:57:43.436978
 """
 
 from collections.abc import Sequence
@@ -26,6 +26,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("extension_pending", sa.Integer(), server_default="0", nullable=False))
         batch_op.add_column(sa.Column("extended_by", sa.Integer(), server_default="0", nullable=False))
         batch_op.create_index(batch_op.f("ix_agency_tasks_due_at"), ["due_at"], unique=False)
+        batch_op.create_index("ix_agency_tasks_status_due_at_agency", ["status", "due_at", "agency"], unique=False)
+
+    with op.batch_alter_table("case_events", schema=None) as batch_op:
+        batch_op.create_index("ix_case_events_event", ["event"], unique=False)
 
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.add_column(sa.Column("due_at", sa.DateTime(timezone=True), nullable=True))
@@ -72,7 +76,11 @@ def downgrade() -> None:
         batch_op.drop_column("due_rule")
         batch_op.drop_column("due_at")
 
+    with op.batch_alter_table("case_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_case_events_event")
+
     with op.batch_alter_table("agency_tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_agency_tasks_status_due_at_agency")
         batch_op.drop_index(batch_op.f("ix_agency_tasks_due_at"))
         batch_op.drop_column("extended_by")
         batch_op.drop_column("extension_pending")
