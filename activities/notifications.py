@@ -78,4 +78,6 @@ def _recipients(audience: Audience, channels: list[str], agencies: list[str]) ->
         return [(channel, "complainant") for channel in channels]
     if audience is Audience.AGENCY:
         return [("web", agency) for agency in agencies]
+    if audience is Audience.AGENCY_HEAD:
+        return [("web", f"{agency}:head") for agency in agencies]
     return [("web", "supervisors")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -40,6 +41,15 @@ def sla_recalculate() -> None:
         return count
 
     typer.echo(f"asked {asyncio.run(run())} running case(s) to recalculate their deadlines")
+    _exit_skipping_finalisation(0)
+
+
+def _exit_skipping_finalisation(code: int) -> None:
+    """End a short-lived Temporal client process without interpreter teardown: the SDK's Rust threads can
+    abort it with "PyGILState_Release" during finalisation (temporalio/sdk-python#300, still open)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @db_app.command("upgrade")

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import uuid
 from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from temporalio.testing import WorkflowEnvironment
 
+from api.main import create_app
+from config.settings import Settings
 from store import models
 from store.db import Database
 from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, complaint
+from worker import build_worker
 
 TRACKING = re.compile(r"^[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$")
 
@@ -151,3 +157,27 @@ async def test_docs_and_openapi_are_served(api: httpx.AsyncClient) -> None:
     assert (await api.get("/docs")).status_code == 200
     spec = (await api.get("/openapi.json")).json()
     assert "/api/v1/complaints" in spec["paths"] and "/api/v1/track/{tracking_code}" in spec["paths"]
+
+
+async def test_intake_answers_202_when_no_worker_is_there_and_the_case_is_filed_later(
+    dev_env: WorkflowEnvironment, settings: Settings, db: Database
+) -> None:
+    queue = f"tq-{uuid.uuid4()}"
+    slow = settings.model_copy(update={"task_queue": queue, "intake_wait_seconds": 1.0})
+    app = create_app(slow, temporal=dev_env.client)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rongtuk") as client,
+    ):
+        response = await client.post("/api/v1/complaints", json=complaint())
+        assert response.status_code == 202, response.text
+        receipt = response.json()
+        assert TRACKING.match(receipt["tracking_code"]) and receipt["expected_by"] is None
+        assert (await client.get(f"/api/v1/track/{receipt['tracking_code']}")).status_code == 404
+        async with build_worker(dev_env.client, slow, db, task_queue=queue):
+            for _ in range(100):
+                tracked = await client.get(f"/api/v1/track/{receipt['tracking_code']}")
+                if tracked.status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+        assert tracked.status_code == 200 and tracked.json()["status"]["code"] == "received"

@@ -78,10 +78,10 @@ async def test_notifications_are_recorded_once_per_recipient(db: Database) -> No
         seq=1,
         event="filed",
         state=State.RECEIVED,
-        audiences=[Audience.COMPLAINANT, Audience.AGENCY, Audience.SUPERVISOR],
+        audiences=[Audience.COMPLAINANT, Audience.AGENCY, Audience.SUPERVISOR, Audience.AGENCY_HEAD],
         agencies=["DOPA", "BMA"],
     )
-    assert await notify(req) == 5  # sms + line, two agencies, supervisors
+    assert await notify(req) == 7  # sms + line, two agencies, supervisors, the two agencies' heads
     await notify(req)
     async with db.session() as s:
         rows = (
@@ -92,5 +92,13 @@ async def test_notifications_are_recorded_once_per_recipient(db: Database) -> No
             )
         ).all()
     assert sorted(rows) == sorted(
-        [("sms", "complainant"), ("line", "complainant"), ("web", "DOPA"), ("web", "BMA"), ("web", "supervisors")]
+        [
+            ("sms", "complainant"),
+            ("line", "complainant"),
+            ("web", "DOPA"),
+            ("web", "BMA"),
+            ("web", "supervisors"),
+            ("web", "DOPA:head"),
+            ("web", "BMA:head"),
+        ]
     )
