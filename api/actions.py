@@ -15,10 +15,12 @@ _CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 def _annotation(spec: FieldSpec) -> Any:
     if spec.kind == "choice":
         return Literal[spec.choices]
+    if spec.kind == "int":
+        return Annotated[int, Field(ge=spec.minimum, le=spec.maximum, strict=True)]
     if spec.kind == "agencies":
         code = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32, pattern=_CODE_PATTERN)]
         return Annotated[list[code], Field(min_length=1, max_length=10)]
-    pattern = _CODE_PATTERN if spec.kind == "code" else None
+    pattern = _CODE_PATTERN if spec.kind in {"code", "agency", "case"} else None
     return Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=spec.max_length, pattern=pattern),

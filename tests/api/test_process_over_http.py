@@ -107,3 +107,31 @@ async def test_search_attributes_show_state_agency_and_deadline_without_personal
     assert attrs.get(sa.DUE_AT) is not None and attrs.get(sa.OVERDUE) is False
     raw = str(described.raw_description)
     assert "สมหญิง" not in raw and "812345678" not in raw
+
+
+async def test_every_field_kind_of_the_table_is_accepted_and_checked(api: httpx.AsyncClient) -> None:
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    for who, action, body in [
+        ("officer", "screen", {}),
+        ("officer", "accept", {"category": "roads", "agencies": ["DOPA"]}),
+        ("dopa", "agency_accept", {}),
+    ]:
+        assert (await do(api, receipt, who, action, body)).status_code == 200
+    too_long = await do(api, receipt, "dopa", "request_extension", {"reason": "งบประมาณ", "working_days": 99})
+    assert too_long.status_code == 422 and too_long.json()["error"]["details"][0]["field"] == "working_days"
+    as_text = await do(api, receipt, "dopa", "request_extension", {"reason": "งบประมาณ", "working_days": "3"})
+    assert as_text.status_code == 422
+    asked = await do(api, receipt, "dopa", "request_extension", {"reason": "งบประมาณ", "working_days": 3})
+    assert asked.status_code == 200, asked.text
+    case = (await api.get(f"/api/v1/cases/{receipt['case_id']}", headers=SUPERVISOR)).json()
+    approve = next(a for a in case["allowed_actions"] if a["action"] == "approve_extension")
+    assert {f["name"]: f["kind"] for f in approve["fields"]} == {"agency": "agency", "note": "text"}
+    bad_agency = await do(api, receipt, "supervisor", "approve_extension", {"agency": "NOPE"})
+    assert bad_agency.status_code == 422
+    assert (await do(api, receipt, "supervisor", "approve_extension", {"agency": "DOPA"})).status_code == 200
+    for who, action, body in [("dopa", "respond", RESPONSE), ("officer", "close", {})]:
+        assert (await do(api, receipt, who, action, body)).status_code == 200
+    for rating in (0, 6, "5"):
+        assert (await do(api, receipt, "citizen", "rate", {"rating": rating})).status_code == 422
+    rated = await do(api, receipt, "citizen", "rate", {"rating": 5, "comment": "ขอบคุณค่ะ"})
+    assert rated.status_code == 200, rated.text
