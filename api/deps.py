@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Header, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
@@ -92,6 +93,7 @@ async def get_current_case(
 ) -> models.Case:
     """The case named in the path, if it exists and the caller may see it (404 otherwise, also for agencies
     that have no task on it, so they cannot probe for other agencies' cases)."""
+    structlog.contextvars.bind_contextvars(case_id=case_id)
     case = await session.get(models.Case, case_id)
     if case is None or (actor.role is Role.AGENCY and actor.agency not in (case.agencies or [])):
         raise not_found(f"No case {case_id}.", f"ไม่พบเรื่องเลขที่ {case_id}")
