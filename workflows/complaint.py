@@ -282,6 +282,8 @@ class ComplaintWorkflow:
         """Apply a transition: its effects on the case, then record, project and notify it."""
         case, now = self.case, workflow.now()
         from_state = case.status
+        # Agencies whose task this transition ends (reassign, proceed, withdraw) still hear of it.
+        involved = [t.agency for t in self._open_tasks()]
         case.status = target
         await self._effects(transition.event, actor, payload, now)
         if target not in CASE_CLOCK_STATES:
@@ -296,8 +298,13 @@ class ComplaintWorkflow:
             data=recorded,
             audiences=sorted(set(transition.notify) | (audiences or set())),
             public=transition.public,
-            agencies=agencies,
+            agencies=agencies if agencies is not None else self._involved(involved),
         )
+
+    def _involved(self, before: list[str]) -> list[str]:
+        """Agencies to tell of a transition: those working on the case before or after it, or that answered."""
+        now_working = [t.agency for t in self.case.tasks if t.status in (*OPEN_TASK, TaskStatus.RESPONDED)]
+        return list(dict.fromkeys([*before, *now_working]))
 
     async def _effects(self, event: str, actor: Actor, payload: dict[str, Any], now: datetime) -> None:
         """What each event does to the case beyond its state (the table says where it goes)."""
@@ -483,9 +490,7 @@ class ComplaintWorkflow:
     async def _assign(self, agencies: list[str], now: datetime) -> None:
         """One task, with its own clock in a child workflow, per agency not already working on the case."""
         case = self.case
-        busy = {t.agency for t in self._open_tasks()} | {
-            t.agency for t in case.tasks if t.status is TaskStatus.RESPONDED
-        }
+        busy = {t.agency for t in self._open_tasks()}
         parent_id = workflow.info().workflow_id
         for agency in agencies:
             if agency in busy:
@@ -561,9 +566,7 @@ class ComplaintWorkflow:
                 event=event,
                 state=case.status,
                 audiences=audiences,
-                agencies=agencies
-                if agencies is not None
-                else [t.agency for t in self._open_tasks()] or [t.agency for t in case.tasks],
+                agencies=agencies if agencies is not None else self._involved([]),
                 expected_by=case.expected_by,
             ),
             start_to_close_timeout=timedelta(seconds=30),
