@@ -625,7 +625,8 @@ def _some_task(status: TaskStatus) -> Guard:
 
 
 def _own_task(actor: Actor, ctx: Context) -> TaskView | None:
-    return next((t for t in ctx.tasks if t.agency == actor.agency and t.status in ACTIVE_TASK), None)
+    # The agency's latest task: after a reopening it may have an answered one from before.
+    return next((t for t in reversed(ctx.tasks) if t.agency == actor.agency and t.status in ACTIVE_TASK), None)
 
 
 def _extension_possible(actor: Actor, payload: Mapping[str, Any], ctx: Context) -> Decision | None:
@@ -714,10 +715,8 @@ def decide(
             return replace(refused, transition=transition)
     target = transition.target
     if transition.task_to is not None:
-        after = [
-            replace(t, status=transition.task_to) if t.agency == actor.agency and t.status in ACTIVE_TASK else t
-            for t in ctx.tasks
-        ]
+        own = _own_task(actor, ctx)
+        after = [replace(t, status=transition.task_to) if t is own else t for t in ctx.tasks]
         target = phase_of(after)
     return Decision(True, transition=transition, target=target)
 

@@ -355,3 +355,14 @@ async def test_supervisor_goes_on_without_an_agency_that_never_answers(rig: Rig,
     assert (await act(handle, "proceed", SUPERVISOR, reason="BMA ไม่ตอบ")).status is State.STAGE1
     tasks = await tasks_of(db, case_id)
     assert (tasks["DOPA"].status, tasks["BMA"].status) == ("accepted", "cancelled")
+
+
+async def test_reopened_case_can_go_back_to_the_same_agency(rig: Rig, db: Database) -> None:
+    case_id, handle = await reach(rig.client, rig.task_queue, State.CLOSED)
+    await act(handle, "reopen", SUPERVISOR, reason="ปัญหาเกิดซ้ำ")
+    await act(handle, "accept", OFFICER, category="roads", agencies=["DOPA"])
+    state = await handle.query(ComplaintWorkflow.state)
+    assert [(t.agency, t.status.value) for t in state.tasks] == [("DOPA", "responded"), ("DOPA", "assigned")]
+    assert (await act(handle, "agency_accept", DOPA)).status is State.STAGE1
+    assert (await act(handle, "respond", DOPA, **RESPONSE)).status is State.RESPONDED
+    assert (await case_row(db, case_id)).due_at is None
