@@ -208,16 +208,21 @@ async def test_awaiting_information_lapses_with_a_notice_first(rig: Rig, db: Dat
     assert row.status == "closed" and row.closure_reason == "lapsed"
 
 
-async def test_recalculation_after_a_new_holiday_moves_running_deadlines(rig: Rig, db: Database) -> None:
-    case_id, handle = await reach(rig.client, rig.task_queue, State.STAGE1)
-    before = (await case_row(db, case_id)).due_at
-    assert before is not None
+async def announce_holiday_and_recalculate(rig: Rig, handle: object) -> None:
+    """The Cabinet makes the next working day a holiday; the worker gets the new calendar; the case is told."""
     now = await rig.env.get_current_time()
     day = now.astimezone(BANGKOK).date() + timedelta(days=1)
     while not CALENDAR.is_working_day(day):
         day += timedelta(days=1)
     rig.sla.calendar = WorkingCalendar(extra_holidays={day: "Cabinet bridge day"})
-    await handle.signal(ComplaintWorkflow.recalculate)
+    await handle.signal(ComplaintWorkflow.recalculate)  # type: ignore[attr-defined]
+
+
+async def test_recalculation_after_a_new_holiday_moves_running_deadlines(rig: Rig, db: Database) -> None:
+    case_id, handle = await reach(rig.client, rig.task_queue, State.STAGE1)
+    before = (await case_row(db, case_id)).due_at
+    assert before is not None
+    await announce_holiday_and_recalculate(rig, handle)
     moved = await eventually(lambda: events_named(db, case_id, "deadlines_moved"))
     assert moved[0].actor_role == "system"
     after = (await case_row(db, case_id)).due_at
@@ -230,12 +235,7 @@ async def test_recalculation_after_a_new_holiday_moves_running_deadlines(rig: Ri
 @pytest.mark.parametrize("state", sorted(OPEN_STATES, key=list(State).index))
 async def test_recalculation_is_recorded_in_every_open_state(rig: Rig, db: Database, state: State) -> None:
     case_id, handle = await reach(rig.client, rig.task_queue, state)
-    now = await rig.env.get_current_time()
-    day = now.astimezone(BANGKOK).date() + timedelta(days=1)
-    while not CALENDAR.is_working_day(day):
-        day += timedelta(days=1)
-    rig.sla.calendar = WorkingCalendar(extra_holidays={day: "Cabinet bridge day"})
-    await handle.signal(ComplaintWorkflow.recalculate)
+    await announce_holiday_and_recalculate(rig, handle)
     await eventually(lambda: events_named(db, case_id, "deadlines_moved"))
 
 
