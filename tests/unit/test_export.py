@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from sla.policy import SlaPolicy
-from workflows.export import PROCESS_ID, to_bpmn, to_json, to_mermaid
+from workflows.export import PROCESS_ID, is_bookkeeping, to_bpmn, to_json, to_mermaid
 from workflows.process import (
     INITIAL_STATE,
     STATE_DEADLINES,
@@ -188,11 +188,28 @@ def test_bpmn_layout_has_no_overlapping_nodes(table: tuple[Transition, ...]) -> 
             assert lx <= x and x + w <= lx + lw and ly <= y and y + h <= ly + lh, f"{ref.text} outside its lane"
 
 
+def test_bookkeeping_rows_are_the_systems_own_self_loops() -> None:
+    kept = [t for t in TRANSITIONS if is_bookkeeping(t)]
+    assert kept, "today's table has SLA bookkeeping rows"
+    assert all(t.source == t.target and t.roles == frozenset({Role.SYSTEM}) for t in kept)
+    # A system row that moves the case (a lapse to closed) is a real step and stays a flow.
+    assert any(t.roles == frozenset({Role.SYSTEM}) and t.source != t.target for t in TRANSITIONS)
+    assert not any(is_bookkeeping(t) for t in TRANSITIONS if t.roles != frozenset({Role.SYSTEM}))
+
+
 @TABLES
-def test_every_transition_is_a_flow_named_by_its_event(table: tuple[Transition, ...]) -> None:
+def test_every_transition_is_a_flow_or_documented_on_its_task(table: tuple[Transition, ...]) -> None:
+    """Every row but the system's bookkeeping self-loops is a flow named by its event; those are on the task."""
     xml = to_bpmn(table)
+    by_id = _by_id(xml)
     flows = {(f.get("sourceRef"), f.get("name"), f.get("targetRef")): f for f in _flows(xml)}
+    drawn = [t for t in table if not is_bookkeeping(t)]
     for t in table:
+        if is_bookkeeping(t):
+            doc = by_id[f"task_{t.source.value}"].find("bpmn:documentation", NS)
+            assert doc is not None and f"- {t.event}: {t.label[0]}" in (doc.text or ""), t.event
+            assert (f"gateway_{t.source.value}", t.event, f"task_{t.source.value}") not in flows
+            continue
         gateway, task = f"gateway_{t.source.value}", f"task_{t.source.value}"
         target = f"end_{t.target.value}" if t.target in TERMINAL_STATES else f"task_{t.target.value}"
         flow = flows.get((gateway, t.event, target)) or flows.get((task, t.event, target))
@@ -202,7 +219,7 @@ def test_every_transition_is_a_flow_named_by_its_event(table: tuple[Transition, 
             assert condition is not None
             assert condition.text == f'event == "{t.event}"'
     named = [f for f in _flows(xml) if f.get("name")]
-    assert len(named) == len(table)
+    assert len(named) == len(drawn)
 
 
 @TABLES
@@ -256,11 +273,93 @@ def test_bpmn_facts_of_todays_table() -> None:
     assert lanes["task_screening"] == "PSC"
     assert lanes["task_assignment"] == lanes["task_stage1"] == "Agency"
     assert lanes["task_responded"] == lanes["end_withdrawn"] == "PSC"
+    # The complainant is the one who acts while information is awaited, and after the review's outcome.
+    assert lanes["task_awaiting_info"] == lanes["task_closed_stage2"] == lanes["end_referred"] == "Citizen"
+    assert lanes["task_closed"] == "PSC"  # staff may allow a late review or reopen: not the citizen's alone
     duration = by_id["timer_screening"].find("bpmn:timerEventDefinition/bpmn:timeDuration", NS)
     assert duration is not None and duration.text == "P1D"
     assert by_id["timer_stage1"].get("attachedToRef") == "task_stage1"
     # Every step that can be withdrawn has another way out too, hence a gateway.
     assert {f"gateway_{t.source.value}" for t in TRANSITIONS if t.event == "withdraw"} <= set(by_id)
+    # SLA bookkeeping is listed on the task instead of looping back to it.
+    stage1_doc = by_id["task_stage1"].find("bpmn:documentation", NS)
+    assert stage1_doc is not None and "- sla_reminder: " in (stage1_doc.text or "")
+    assert not [f for f in flows.values() if f.get("name") in {"sla_reminder", "sla_breach", "deadlines_moved"}]
+
+
+def _label_bounds(xml: str) -> dict[str, tuple[float, float, float, float]]:
+    root = ET.fromstring(xml)
+    labels = {}
+    for tag in ("BPMNShape", "BPMNEdge"):
+        for di in root.iter(f"{{{NS['bpmndi']}}}{tag}"):
+            label = di.find("bpmndi:BPMNLabel", NS)
+            if label is not None:
+                labels[di.get("bpmnElement", "")] = _bounds(label)
+    return labels
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+@TABLES
+def test_bpmn_names_sit_clear_of_nodes_and_of_each_other(table: tuple[Transition, ...]) -> None:
+    xml = to_bpmn(table)
+    process = _process(xml)
+    shapes = _shapes(xml)
+    labels = _label_bounds(xml)
+    # Events and flows carry their names outside the shape; every one is placed, none left to bpmn-js.
+    named = {el.get("id", "") for el in process.iter() if el.get("name") and el.tag.endswith(("Event", "sequenceFlow"))}
+    assert named and named <= set(labels), sorted(named - set(labels))
+    nodes = [el.get("id", "") for tag in FLOW_NODES for el in process.findall(f"bpmn:{tag}", NS)]
+    for owner, box in labels.items():
+        for node in nodes:
+            assert not _overlap(box, shapes[node]), f"name of {owner} on {node}"
+    items = sorted(labels.items())
+    for i, (a, box_a) in enumerate(items):
+        for b, box_b in items[i + 1 :]:
+            assert not _overlap(box_a, box_b), f"names of {a} and {b} overlap"
+    for lane in process.findall("bpmn:laneSet/bpmn:lane", NS):
+        _, ly, _, lh = shapes[lane.get("id", "")]
+        for ref in lane.findall("bpmn:flowNodeRef", NS):
+            if ref.text in labels:
+                _, y, _, h = labels[ref.text or ""]
+                assert ly <= y and y + h <= ly + lh, f"name of {ref.text} leaves its lane"
+
+
+@TABLES
+def test_bpmn_flows_between_the_same_nodes_are_drawn_apart(table: tuple[Transition, ...]) -> None:
+    xml = to_bpmn(table)
+    root = ET.fromstring(xml)
+    points = {
+        e.get("bpmnElement"): [(w.get("x"), w.get("y")) for w in e.findall("di:waypoint", NS)]
+        for e in root.iter(f"{{{NS['bpmndi']}}}BPMNEdge")
+    }
+    pairs: dict[tuple[str | None, str | None], list[str]] = {}
+    for flow in _flows(xml):
+        pairs.setdefault((flow.get("sourceRef"), flow.get("targetRef")), []).append(flow.get("id", ""))
+    assert any(len(ids) > 1 for ids in pairs.values())  # the check has something to check
+    for ids in pairs.values():
+        # Parallel flows may leave together but arrive apart: their last segments do not lie on each other.
+        tails = {(tuple(points[i][-2]), tuple(points[i][-1])) for i in ids}
+        assert len(tails) == len(ids), ids
+
+
+@TABLES
+def test_escalate_events_throw_an_escalation_per_rule(table: tuple[Transition, ...]) -> None:
+    xml = to_bpmn(table)
+    root = ET.fromstring(xml)
+    escalations = {e.get("id"): e for e in root.findall("bpmn:escalation", NS)}
+    assert {e.get("escalationCode") for e in escalations.values()} == {
+        STATE_DEADLINES[s] for s in _deadline_states(table)
+    }
+    throws = _process(xml).findall("bpmn:intermediateThrowEvent", NS)
+    assert len(throws) == len(_deadline_states(table))
+    for event in throws:
+        definition = event.find("bpmn:escalationEventDefinition", NS)
+        assert definition is not None, event.get("id")
+        escalation = escalations[definition.get("escalationRef")]
+        assert event.get("name") == f"Escalate: {escalation.get('escalationCode')}"
 
 
 def test_bpmn_self_loop_returns_from_the_gateway_to_its_task() -> None:
