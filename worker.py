@@ -71,7 +71,7 @@ async def main(settings: Settings | None = None) -> None:
     """Connect, serve until cancelled, and close the database cleanly."""
     settings = settings or get_settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, writer=True)
     client = await connect(settings)
     log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     try:

@@ -783,7 +783,7 @@ async def bench(args: argparse.Namespace, tmp: Path, port: int, server_pid: int)
         task_queue=CASE_QUEUE,
         log_level=args.log_level,
     )
-    db = Database(url)
+    db = Database(url, writer=True)
     timer = ActivityTimer()
     connected = await connect(settings)
     config = connected.config()

@@ -14,13 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 class Database:
     """One engine and session factory per process."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, writer: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
             _ensure_parent_dir(url)
             kwargs["connect_args"] = {"timeout": 30}
+            if writer:
+                # SQLite has one write lock: writers that contend for it back off in sleeps of up to 100 ms.
+                # The worker's writes queue for a single connection instead (bench/README.md).
+                kwargs.update(pool_size=1, max_overflow=0)
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
