@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         configure_logging(fmt=settings.log_format, level=settings.log_level)
         app.state.settings = settings
         app.state.db = Database(settings.database_url)
-        app.state.temporal = temporal or await connect(settings)
+        app.state.temporal = temporal or await connect(settings, lazy=True)
         app.state.agencies = load_agencies(settings.agencies_file)
         app.state.policy = load_policy(settings.sla_policy_file)
         app.state.calendar = settings.calendar()

@@ -79,8 +79,18 @@ async def file_complaint(
     except RPCError as exc:
         log.error("intake_failed", status=exc.status.name)
         raise temporal_unavailable() from None
+    except RuntimeError as exc:
+        if not _connect_failure(exc):
+            raise
+        log.error("intake_failed", status="connect_failed")
+        raise temporal_unavailable() from None
     log.info("complaint_filed", channel=complaint.channel.value, status=summary.status.value)
     return summary, case_id, tracking_code
+
+
+def _connect_failure(exc: RuntimeError) -> bool:
+    # A lazily connected client reports an unreachable server as a RuntimeError, not an RPCError.
+    return str(exc).startswith("Failed client connect")
 
 
 async def _exists(client: Client, workflow_id: str) -> bool:
@@ -88,6 +98,10 @@ async def _exists(client: Client, workflow_id: str) -> bool:
         await client.get_workflow_handle(workflow_id).describe()
     except RPCError:
         return False
+    except RuntimeError as exc:
+        if _connect_failure(exc):
+            return False
+        raise
     return True
 
 
@@ -114,6 +128,10 @@ async def perform_action(*, client: Client, case_id: str, request: ActionRequest
                 code="case_finished",
             ) from None
         if exc.status in {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}:
+            raise temporal_unavailable() from None
+        raise
+    except RuntimeError as exc:
+        if _connect_failure(exc):
             raise temporal_unavailable() from None
         raise
 

@@ -64,10 +64,15 @@ def data_converter(settings: Settings) -> DataConverter:
     return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(settings.payload_key))
 
 
-async def connect(settings: Settings) -> Client:
-    """A Temporal client for this deployment (dev server, self-hosted cluster or Temporal Cloud)."""
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    """A Temporal client for this deployment (dev server, self-hosted cluster or Temporal Cloud).
+
+    ``lazy`` connects on first use: the API starts, and serves what the read model can, while Temporal is
+    still coming up or away; calls that need it answer 503 meanwhile.
+    """
     return await Client.connect(
         settings.temporal_address,
         data_converter=data_converter(settings),
+        lazy=lazy,
         **settings.temporal_connect_kwargs(),
     )

@@ -11,12 +11,15 @@ import httpx
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
+from activities.projection import ReadModelActivities
 from api.main import create_app
 from config.settings import Settings
 from store import models
 from store.db import Database
 from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, complaint
+from tests.store.test_projection import request
 from worker import build_worker
+from workflows.process import State
 
 TRACKING = re.compile(r"^[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$")
 
@@ -181,3 +184,27 @@ async def test_intake_answers_202_when_no_worker_is_there_and_the_case_is_filed_
                     break
                 await asyncio.sleep(0.1)
         assert tracked.status_code == 200 and tracked.json()["status"]["code"] == "received"
+
+
+async def test_without_temporal_intake_answers_503_and_reads_still_work(settings: Settings, db: Database) -> None:
+    from cli.devserver import free_port
+    from config.temporal import connect
+
+    away = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}", "intake_wait_seconds": 3.0})
+    client = await connect(away, lazy=True)
+    app = create_app(away, temporal=client)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://rongtuk"
+        ) as http,
+    ):
+        refused = await http.post("/api/v1/complaints", json=complaint())
+        error = assert_error(refused, 503, "temporarily_unavailable")
+        assert "nothing was saved" in error["message"]
+        assert (await http.get("/api/v1/track/AAAAA-AAAAA")).status_code == 404
+        assert (await http.get("/healthz")).status_code == 200
+        case_id = f"RT-DOWN-{uuid.uuid4().hex[:8]}"
+        await ReadModelActivities(db).project_event(request(case_id, 1, State.RECEIVED, intake=True))
+        assert (await http.get(f"/api/v1/cases/{case_id}", headers=OFFICER)).status_code == 200
+        assert_error(await act(http, case_id, "screen", OFFICER), 503, "temporarily_unavailable")
