@@ -37,7 +37,6 @@ def build_activities(settings: Settings, db: Database, *, sla: SlaActivities | N
     return [
         read_model.project_event,
         notifications.notify,
-        sla.due_at,
         sla.sla_schedule,
         sla.working_days_left,
         sla.sla_policy,

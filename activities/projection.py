@@ -13,33 +13,43 @@ from temporalio import activity
 from store import models
 from store.db import Database
 from workflows.models import CaseState, ProjectionRequest
+from workflows.process import ACTIVE_TASK, OPEN_TASK
 
 log = structlog.get_logger(__name__)
+
+
+def _insert(session: AsyncSession, table: Any, rows: dict[str, Any] | list[dict[str, Any]]) -> Any:
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).values(rows)
 
 
 def insert_ignoring_duplicates(
     session: AsyncSession, table: Any, rows: dict[str, Any] | list[dict[str, Any]], keys: list[str]
 ) -> Any:
     """``INSERT ... ON CONFLICT (keys) DO NOTHING`` for whichever backend the session is on."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).values(rows).on_conflict_do_nothing(index_elements=keys)
+    return _insert(session, table, rows).on_conflict_do_nothing(index_elements=keys)
+
+
+def upsert(session: AsyncSession, table: Any, row: dict[str, Any], keys: list[str]) -> Any:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` of every column but the keys, in one statement."""
+    values = {k: v for k, v in row.items() if k not in keys}
+    return _insert(session, table, row).on_conflict_do_update(index_elements=keys, set_=values)
 
 
 def _case_snapshot(case: CaseState) -> dict[str, Any]:
+    current = case.current_deadline()
     return {
         "status": case.status.value,
         "category": case.category,
-        "agencies": list(
-            dict.fromkeys(t.agency for t in case.tasks if t.status.value not in {"rejected", "cancelled"})
-        ),
+        "agencies": list(dict.fromkeys(t.agency for t in case.tasks if t.status in ACTIVE_TASK)),
         "handler_id": case.handler,
         "outcome": case.outcome,
         "expected_by": case.expected_by,
         "closed_at": case.closed_at,
         "last_seq": case.seq,
-        "due_at": case.due_at(),
-        "due_rule": case.due_rule(),
+        "due_at": current.due_at if current else None,
+        "due_rule": current.rule if current else None,
         "breached_at": case.breached_at,
         "escalation_level": case.escalation_level,
         "stage": case.stage,
@@ -130,31 +140,19 @@ class ReadModelActivities:
                 )
             )
             for task in case.tasks:
-                open_task = task.status.value in {"assigned", "accepted"}
                 values = {
                     "status": task.status.value,
                     "assigned_at": task.assigned_at,
                     "accepted_at": task.accepted_at,
                     "responded_at": task.responded_at,
                     "outcome": task.outcome,
-                    "due_at": task.deadline.due_at if task.deadline and open_task else None,
+                    "due_at": task.deadline.due_at if task.deadline and task.status in OPEN_TASK else None,
                     "breached_at": task.breached_at,
                     "escalation_level": task.escalation_level,
                     "reason": task.reason,
                     "extension_pending": task.extension_pending,
                     "extended_by": task.extended_by,
                 }
-                await session.execute(
-                    insert_ignoring_duplicates(
-                        session,
-                        models.AgencyTask,
-                        {"case_id": case.case_id, "agency": task.agency, **values},
-                        ["case_id", "agency"],
-                    )
-                )
-                await session.execute(
-                    update(models.AgencyTask)
-                    .where(models.AgencyTask.case_id == case.case_id, models.AgencyTask.agency == task.agency)
-                    .values(**values)
-                )
+                row = {"case_id": case.case_id, "agency": task.agency, **values}
+                await session.execute(upsert(session, models.AgencyTask, row, ["case_id", "agency"]))
         log.info("projected", case_id=case.case_id, seq=event.seq, event_name=event.event, state=case.status.value)

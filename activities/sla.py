@@ -6,7 +6,7 @@ the workers restart with the new setting and ``recalculate`` moves running cases
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import fields
 
 from temporalio import activity
 
@@ -23,11 +23,6 @@ class SlaActivities:
         self.calendar = calendar
         self.policy = policy
 
-    @activity.defn(name="due_at")
-    async def due_at(self, req: ScheduleRequest) -> datetime:
-        """The end of the working day that is ``rule``'s allowance after ``start``."""
-        return self.schedule_for(req).due_at
-
     @activity.defn(name="sla_schedule")
     async def sla_schedule(self, req: ScheduleRequest) -> Deadline:
         """The deadline of ``rule`` from ``start`` with its reminder, breach and escalation alarms."""
@@ -41,16 +36,7 @@ class SlaActivities:
     @activity.defn(name="sla_policy")
     async def sla_policy(self) -> PolicySnapshot:
         """The policy figures the workflow keeps in its state."""
-        p = self.policy
-        return PolicySnapshot(
-            max_rejections=p.max_rejections,
-            stage1_response=p.stage1_response,
-            stage1_extension_max=p.stage1_extension_max,
-            review_request_months=p.review_request_months,
-            complaint_months=p.complaint_months,
-            ombudsman_months=p.ombudsman_months,
-            retention_days=p.retention_days,
-        )
+        return PolicySnapshot(**{f.name: getattr(self.policy, f.name) for f in fields(PolicySnapshot)})
 
     def schedule_for(self, req: ScheduleRequest) -> Deadline:
         """Pure helper behind the activities (also used by the benchmark)."""

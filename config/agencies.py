@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,3 @@ def load_agencies(path: Path | None = None) -> dict[str, Agency]:
             Agency(code, f"ศาลากลางจังหวัด{province.name_th}", f"{province.name_en} Provincial Office"),
         )
     return agencies
-
-
-@lru_cache
-def default_agencies() -> dict[str, Agency]:
-    """The registry from the packaged file, read once per process."""
-    return load_agencies()

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sla.calendar import WorkingCalendar
 from store.models import AgencyTask, Case, CaseEvent
-from workflows.process import OPEN_STATES
+from workflows.process import OPEN_STATES, OPEN_TASK
 
 __all__ = [
     "BREACH_EVENTS",
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 # Task statuses in which the agency still owes work; the others (responded, rejected, cancelled) are done.
-OPEN_TASK_STATUSES: tuple[str, ...] = ("assigned", "accepted")
+OPEN_TASK_STATUSES: tuple[str, ...] = tuple(sorted(s.value for s in OPEN_TASK))
 BREACH_EVENTS: tuple[str, ...] = ("sla_breach",)
 # System-made escalations and escalations by hand count alike.
 ESCALATION_EVENTS: tuple[str, ...] = ("sla_escalation", "escalate")

@@ -12,6 +12,7 @@ escalations are transitions of the table like any other, made by the system.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -46,6 +47,7 @@ from workflows.models import (
 from workflows.process import (
     FILED_LABEL,
     INITIAL_STATE,
+    OPEN_TASK,
     SETTLED_STATES,
     TERMINAL_STATES,
     Actor,
@@ -77,7 +79,6 @@ ALARM_EVENTS = {
     "info_reminder": "info_reminder",
     "lapse": "lapse",
 }
-OPEN_TASK = (TaskStatus.ASSIGNED, TaskStatus.ACCEPTED)
 
 
 def workflow_id_for(case_id: str) -> str:
@@ -228,7 +229,7 @@ class ComplaintWorkflow:
             for task in self._open_tasks():
                 if task.deadline:
                     task.deadline = await self._reschedule(task.deadline)
-                    await self._signal_task(task, "set_deadline", task.deadline)
+                    await self._move_task_deadline(task)
             if case.stage == 2 and case.stage2_response:
                 case.expected_by = case.stage2_response.due_at
             elif case.paused is None:
@@ -335,11 +336,11 @@ class ComplaintWorkflow:
                 own.status, own.accepted_at = TaskStatus.ACCEPTED, now
                 own.deadline = await self._schedule(now, "stage1_response")
                 own.breached_at, own.escalation_level = None, 0
-                await self._signal_task(own, "set_deadline", own.deadline)
+                await self._move_task_deadline(own)
             case "agency_reject" if own is not None:
                 own.status, own.reason = TaskStatus.REJECTED, payload.get("reason")
                 case.rejections += 1
-                await self._signal_task(own, "finish")
+                await self._finish_task(own)
             case "proceed":
                 waiting = (TaskStatus.ASSIGNED,) if case.status is State.STAGE1 else OPEN_TASK
                 await self._end_tasks(waiting, TaskStatus.CANCELLED)
@@ -352,7 +353,7 @@ class ComplaintWorkflow:
                     task.deadline = await self._reschedule(
                         task.deadline, working_days=self._policy.stage1_response + task.extended_by
                     )
-                    await self._signal_task(task, "set_deadline", task.deadline)
+                    await self._move_task_deadline(task)
                     if case.expected_by is None or task.deadline.due_at > case.expected_by:
                         case.expected_by = task.deadline.due_at
                 task.extension_pending = 0
@@ -361,7 +362,7 @@ class ComplaintWorkflow:
                 case.outcome = own.outcome
                 case.root_cause = payload.get("root_cause") or case.root_cause
                 case.action_taken = payload.get("action_taken") or case.action_taken
-                await self._signal_task(own, "finish")
+                await self._finish_task(own)
             case "close":
                 case.outcome = payload.get("outcome") or case.outcome
                 case.stage1_closed_at = now
@@ -508,18 +509,21 @@ class ComplaintWorkflow:
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
             )
 
-    async def _end_tasks(self, statuses: tuple[TaskStatus, ...], to: TaskStatus) -> None:
+    async def _end_tasks(self, statuses: Collection[TaskStatus], to: TaskStatus) -> None:
         for task in self.case.tasks:
             if task.status in statuses:
                 task.status = to
-                await self._signal_task(task, "finish")
+                await self._finish_task(task)
 
-    async def _signal_task(self, task: AgencyTask, signal: str, arg: Any = None) -> None:
-        handle = workflow.get_external_workflow_handle(task.workflow_id)
-        if arg is None and signal == "finish":
-            await handle.signal(AgencyTaskWorkflow.finish)
-        else:
-            await handle.signal(AgencyTaskWorkflow.set_deadline, arg)
+    async def _move_task_deadline(self, task: AgencyTask) -> None:
+        """Tell the task's child that its deadline moved (acceptance, extension, recalculation)."""
+        await workflow.get_external_workflow_handle(task.workflow_id).signal(
+            AgencyTaskWorkflow.set_deadline, task.deadline
+        )
+
+    async def _finish_task(self, task: AgencyTask) -> None:
+        """Tell the task's child its work is over, so its clock stops."""
+        await workflow.get_external_workflow_handle(task.workflow_id).signal(AgencyTaskWorkflow.finish)
 
     # --- recording -----------------------------------------------------------------------------------------
 

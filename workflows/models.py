@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from workflows.process import Actor, Audience, State, TaskStatus
+from workflows.process import OPEN_TASK, Actor, Audience, State, TaskStatus
 
 
 @dataclass
@@ -135,27 +135,16 @@ class CaseState:
     rating_comment: str | None = None
     task_counter: int = 0
 
-    def due_at(self) -> datetime | None:
+    def current_deadline(self) -> Deadline | None:
         """The deadline of the step the case is in: its own, or the earliest of its open agency tasks."""
         if self.deadline is not None:
-            return self.deadline.due_at
-        dues = [
-            t.deadline.due_at
-            for t in self.tasks
-            if t.deadline is not None and t.status in (TaskStatus.ASSIGNED, TaskStatus.ACCEPTED)
-        ]
-        return min(dues) if dues else None
+            return self.deadline
+        running = [t.deadline for t in self.tasks if t.deadline is not None and t.status in OPEN_TASK]
+        return min(running, key=lambda d: d.due_at) if running else None
 
-    def due_rule(self) -> str | None:
-        if self.deadline is not None:
-            return self.deadline.rule
-        open_tasks = [
-            t for t in self.tasks if t.deadline is not None and t.status in (TaskStatus.ASSIGNED, TaskStatus.ACCEPTED)
-        ]
-        if not open_tasks:
-            return None
-        first = min(open_tasks, key=lambda t: t.deadline.due_at if t.deadline else self.received_at)
-        return first.deadline.rule if first.deadline else None
+    def due_at(self) -> datetime | None:
+        current = self.current_deadline()
+        return current.due_at if current else None
 
 
 @dataclass

@@ -65,7 +65,9 @@ class TaskStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-ACTIVE_TASK = frozenset({TaskStatus.ASSIGNED, TaskStatus.ACCEPTED, TaskStatus.RESPONDED})
+# Tasks whose agency still owes work; with the answered ones, the tasks that count for the case's phase.
+OPEN_TASK = frozenset({TaskStatus.ASSIGNED, TaskStatus.ACCEPTED})
+ACTIVE_TASK = OPEN_TASK | {TaskStatus.RESPONDED}
 
 INITIAL_STATE = State.RECEIVED
 # No action leaves these; the workflow ends as soon as it reaches one.
