@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.errors import AppError, not_found, unauthorized
+from api.errors import forbidden, not_found, unauthorized
 from config.settings import Settings
 from store import models
 from store.db import Database
@@ -82,10 +82,6 @@ def get_optional_actor(
 
 CurrentActor = Annotated[Actor, Depends(get_current_actor)]
 OptionalActor = Annotated[Actor | None, Depends(get_optional_actor)]
-
-
-def forbidden(message: str, message_th: str) -> AppError:
-    return AppError(status=403, code="forbidden", message=message, message_th=message_th)
 
 
 async def get_current_case(

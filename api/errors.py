@@ -189,6 +189,16 @@ def conflict(
     return AppError(HTTPStatus.CONFLICT, code, message, message_th, all_details)
 
 
+def forbidden(
+    message: str = "You may not do this.",
+    message_th: str = "ท่านไม่มีสิทธิ์ดำเนินการนี้",
+    *,
+    code: str = "forbidden",
+) -> AppError:
+    """A 403 for a caller who is known but whose role or agency does not allow the request."""
+    return AppError(HTTPStatus.FORBIDDEN, code, message, message_th)
+
+
 def unauthorized(
     message: str = "You need to sign in to do this.",
     message_th: str = "กรุณาเข้าสู่ระบบก่อนดำเนินการ",

@@ -16,7 +16,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import AppError, conflict, not_found
+from api.errors import AppError, conflict, forbidden
 from api.ids import new_case_id, new_tracking_code
 from api.schemas import ComplaintIn
 from workflows.complaint import ACTION_NOT_ALLOWED, ComplaintWorkflow, workflow_id_for
@@ -105,6 +105,13 @@ async def _exists(client: Client, workflow_id: str) -> bool:
     return True
 
 
+def refusal(code: str, reason: str) -> AppError:
+    """The HTTP answer to a refusal of the process table: 403 for who is asking, 409 for the case's state."""
+    if code in _FORBIDDEN_CODES:
+        return forbidden(reason, "ท่านไม่มีสิทธิ์ดำเนินการนี้กับเรื่องนี้", code=code)
+    return conflict(reason, "ไม่สามารถดำเนินการนี้ได้ในสถานะปัจจุบันของเรื่อง", code=code)
+
+
 async def perform_action(*, client: Client, case_id: str, request: ActionRequest) -> CaseSummary:
     """Send the action to the case workflow's ``act`` update; map refusals to 409/403 and gone cases to 404."""
     handle = client.get_workflow_handle_for(ComplaintWorkflow.run, workflow_id_for(case_id))
@@ -114,11 +121,7 @@ async def perform_action(*, client: Client, case_id: str, request: ActionRequest
         cause = exc.cause
         if isinstance(cause, ApplicationError) and cause.type == ACTION_NOT_ALLOWED:
             code = str(cause.details[0]) if cause.details else "not_allowed_in_state"
-            if code in _FORBIDDEN_CODES:
-                raise AppError(
-                    status=403, code=code, message=cause.message, message_th="ท่านไม่มีสิทธิ์ดำเนินการนี้กับเรื่องนี้"
-                ) from None
-            raise conflict(cause.message, "ไม่สามารถดำเนินการนี้ได้ในสถานะปัจจุบันของเรื่อง", code=code) from None
+            raise refusal(code, cause.message) from None
         raise
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
@@ -134,7 +137,3 @@ async def perform_action(*, client: Client, case_id: str, request: ActionRequest
         if _connect_failure(exc):
             raise temporal_unavailable() from None
         raise
-
-
-def case_not_found(case_id: str) -> AppError:
-    return not_found(f"No case {case_id}.", f"ไม่พบเรื่องเลขที่ {case_id}")

@@ -7,8 +7,7 @@ and the metrics agree whichever replica is asked.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, time
-from functools import lru_cache
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -17,10 +16,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
-from api.deps import CurrentActor, SessionDep, forbidden
+from api.deps import CurrentActor, SessionDep
+from api.errors import forbidden
 from api.views import BANGKOK, agency_view, expected_date
 from config.agencies import Agency
-from config.settings import Settings
 from sla.calendar import WorkingCalendar
 from store.queries import CaseItem, event_totals, list_cases, open_cases_by_state, overdue_tasks_by_agency
 from workflows.process import STATE_LABELS, Actor, Role, State
@@ -37,24 +36,9 @@ _ALL_CASES_ROLES = frozenset({Role.SUPERVISOR, Role.OFFICER, Role.AUDITOR})
 # --- the working-day calendar ------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8)
-def _calendar(extra: tuple[tuple[date, str], ...], removed: tuple[date, ...], office_close: time) -> WorkingCalendar:
-    # Cached because a calendar fills its holiday tables lazily, year by year: building one per request
-    # would redo that work on every call.
-    return WorkingCalendar(extra_holidays=dict(extra), removed_holidays=removed, office_close=office_close)
-
-
 def get_calendar(request: Request) -> WorkingCalendar:
-    """The working-day calendar: the app's own when it has one, else one built from the settings."""
-    calendar = getattr(request.app.state, "calendar", None)
-    if isinstance(calendar, WorkingCalendar):
-        return calendar
-    settings: Settings = request.app.state.settings
-    return _calendar(
-        tuple(sorted(settings.extra_holidays.items())),
-        tuple(sorted(settings.removed_holidays)),
-        settings.office_close,
-    )
+    """The app's working-day calendar (built once, at start-up, from the settings)."""
+    return request.app.state.calendar  # type: ignore[no-any-return]
 
 
 CalendarDep = Annotated[WorkingCalendar, Depends(get_calendar)]
@@ -152,7 +136,7 @@ async def list_board(
         page=page,
         page_size=page_size,
     )
-    agencies: Mapping[str, Agency] = getattr(request.app.state, "agencies", None) or {}
+    agencies: Mapping[str, Agency] = request.app.state.agencies
     return {
         "items": [board_item_view(item, actor=actor, agencies=agencies) for item in result.items],
         "total": result.total,

@@ -14,8 +14,8 @@ from temporalio.client import Client
 
 from api.actions import action_model
 from api.deps import CurrentActor, CurrentCase, SessionDep, TemporalDep
-from api.errors import AppError, ErrorDetail, conflict
-from api.service import perform_action
+from api.errors import AppError, ErrorDetail
+from api.service import perform_action, refusal
 from api.views import case_view, context_of
 from store import models
 from workflows.models import ActionRequest
@@ -25,36 +25,24 @@ router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 ACTIONS = sorted(EVENTS - SYSTEM_EVENTS)
 
 
-async def load_case_parts(
+async def timeline_of(session: AsyncSession, case: models.Case) -> list[models.CaseEvent]:
+    """The case's transitions, in order."""
+    query = select(models.CaseEvent).where(models.CaseEvent.case_id == case.case_id).order_by(models.CaseEvent.seq)
+    return list((await session.execute(query)).scalars().all())
+
+
+async def tasks_and_context(
     session: AsyncSession, case: models.Case, request: Request
-) -> tuple[list[models.CaseEvent], list[models.AgencyTask], Context]:
-    """The case's timeline, its agency tasks and the guards' context, from the read model."""
-    events = (
-        (
-            await session.execute(
-                select(models.CaseEvent).where(models.CaseEvent.case_id == case.case_id).order_by(models.CaseEvent.seq)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    tasks = (
-        (
-            await session.execute(
-                select(models.AgencyTask)
-                .where(models.AgencyTask.case_id == case.case_id)
-                .order_by(models.AgencyTask.id)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    ctx = context_of(case, list(tasks), request.app.state.policy, datetime.now(UTC))
-    return list(events), list(tasks), ctx
+) -> tuple[list[models.AgencyTask], Context]:
+    """The case's agency tasks and the guards' context, from the read model."""
+    query = select(models.AgencyTask).where(models.AgencyTask.case_id == case.case_id).order_by(models.AgencyTask.id)
+    tasks = list((await session.execute(query)).scalars().all())
+    return tasks, context_of(case, tasks, request.app.state.policy, datetime.now(UTC))
 
 
 async def render(session: AsyncSession, case: models.Case, actor: Actor, request: Request) -> dict[str, Any]:
-    events, tasks, ctx = await load_case_parts(session, case, request)
+    tasks, ctx = await tasks_and_context(session, case, request)
+    events = await timeline_of(session, case)
     return case_view(case, events=events, tasks=tasks, actor=actor, agencies=request.app.state.agencies, ctx=ctx)
 
 
@@ -81,14 +69,12 @@ async def run_action(
     """Validate ``action`` against the table and its field specs, then send it to the case's workflow."""
     if action not in EVENTS or action in SYSTEM_EVENTS:
         raise _unknown_action(action)
-    _, _, ctx = await load_case_parts(session, case, request)
+    _, ctx = await tasks_and_context(session, case, request)
     # The workflow's validator has the last word; this early check answers from the read model without a
     # round trip and gives the same reasons.
     early = decide(State(case.status), action, actor, None, ctx)
     if not early.allowed and early.code != "missing_fields":
-        if early.code in {"role_not_allowed", "no_task"}:
-            raise AppError(status=403, code=early.code, message=early.reason, message_th="ท่านไม่มีสิทธิ์ดำเนินการนี้กับเรื่องนี้")
-        raise conflict(early.reason, "ไม่สามารถดำเนินการนี้ได้ในสถานะปัจจุบันของเรื่อง", code=early.code)
+        raise refusal(early.code, early.reason)
     try:
         payload = action_model(action).model_validate(body or {})
     except ValidationError as exc:

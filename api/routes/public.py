@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import SessionDep, TemporalDep
 from api.errors import not_found
 from api.ids import normalise_tracking_code
-from api.routes.cases import load_case_parts, run_action
+from api.routes.cases import run_action, tasks_and_context, timeline_of
 from api.views import tracking_view
 from store import models
 from workflows.process import Actor, Role
@@ -35,17 +35,9 @@ async def _case_by_code(session: AsyncSession, tracking_code: str) -> models.Cas
 
 
 async def _tracking(session: AsyncSession, case: models.Case, request: Request) -> dict[str, Any]:
-    events = (
-        (
-            await session.execute(
-                select(models.CaseEvent).where(models.CaseEvent.case_id == case.case_id).order_by(models.CaseEvent.seq)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    _, _, ctx = await load_case_parts(session, case, request)
-    return tracking_view(case, events=list(events), agencies=request.app.state.agencies, ctx=ctx)
+    _, ctx = await tasks_and_context(session, case, request)
+    events = await timeline_of(session, case)
+    return tracking_view(case, events=events, agencies=request.app.state.agencies, ctx=ctx)
 
 
 @router.get("/{tracking_code}")

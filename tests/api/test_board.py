@@ -11,17 +11,14 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete
 
-from api.errors import install_error_handlers
-from api.routes import board
+from api.main import create_app
 from api.views import BANGKOK
 from config.settings import Settings
 from sla.calendar import WorkingCalendar
@@ -37,24 +34,15 @@ DESCRIPTION = "ถนนหน้าบ้านเลขที่ 99 เป็�
 
 @pytest.fixture
 def calendar(settings: Settings) -> WorkingCalendar:
-    # The same configuration the route's get_calendar builds from.
-    return WorkingCalendar(
-        extra_holidays=settings.extra_holidays,
-        removed_holidays=settings.removed_holidays,
-        office_close=settings.office_close,
-    )
+    return settings.calendar()  # the configuration the app builds its own from
 
 
 @pytest.fixture
-async def client(db: Database, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(board.router)
-    app.include_router(board.metrics_router)
-    app.state.db = db
-    app.state.settings = settings
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app; the board and the metrics read only the read model, so Temporal is never reached."""
+    app = create_app(settings)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://rongtuk") as c:
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://rongtuk") as c:
         yield c
 
 
@@ -300,15 +288,6 @@ async def test_items_carry_deadlines_in_bangkok_time_and_no_personal_data(
     )
     paused = next(i for i in body["items"] if i["case_id"] == world.id("paused"))
     assert paused["due_at"] is None and paused["expected_by"] is None and paused["overdue"] is False
-
-
-def test_get_calendar_prefers_the_apps_calendar(settings: Settings) -> None:
-    own = WorkingCalendar()
-    request: Any = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(calendar=own, settings=settings)))
-    assert board.get_calendar(request) is own
-    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(settings=settings)))
-    built = board.get_calendar(request)
-    assert isinstance(built, WorkingCalendar) and board.get_calendar(request) is built  # built once, reused
 
 
 # --- metrics ---------------------------------------------------------------------------------------------------
