@@ -32,7 +32,6 @@ import cProfile
 import json
 import logging
 import os
-import platform
 import pstats
 import shutil
 import signal
@@ -69,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
     from api.ids import new_case_id, new_tracking_code
+    from bench import machine
     from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
     from config.logging import configure_logging
     from config.settings import Settings
@@ -637,29 +637,13 @@ async def histories(client: Client, workflow_id: str, child_id: str) -> dict[str
 
 
 def machine_info(server: list[str]) -> dict[str, Any]:
-    """What the figures were measured on."""
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """What the figures were measured on, with the Temporal SDK and CLI versions."""
     try:
         cli = subprocess.run([server[0], "--version"], capture_output=True, text=True, check=True, timeout=30)
         cli_version = cli.stdout.strip()
     except (OSError, subprocess.SubprocessError) as exc:
         cli_version = f"unknown ({exc})"
-    return {
-        "cores": os.cpu_count(),
-        "cpu": cpu,
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "temporalio": temporalio.__version__,
-        "temporal_cli": cli_version,
-        "loadavg_at_start": os.getloadavg(),
-    }
+    return {**machine.machine_info(), "temporalio": temporalio.__version__, "temporal_cli": cli_version}
 
 
 def _ratio(case: float, base: float) -> str:

@@ -22,14 +22,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import random
 import re
 import shutil
 import sqlite3
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -42,6 +39,7 @@ import asyncpg
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 
+from bench import machine
 from sla.calendar import BANGKOK, WorkingCalendar
 from store import queries
 from store.db import Database
@@ -458,28 +456,8 @@ async def _pg_size(db: Database) -> int:
 
 
 def machine_info() -> dict[str, Any]:
-    """What the figures were measured on."""
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = None
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        pass
-    return {
-        "cores": os.cpu_count(),
-        "cpu": cpu,
-        "memory_bytes": mem,
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "sqlite": sqlite3.sqlite_version,
-    }
+    """What the figures were measured on, with the SQLite library version."""
+    return {**machine.machine_info(), "sqlite": sqlite3.sqlite_version}
 
 
 def _print_calendar(result: dict[str, Any]) -> None:

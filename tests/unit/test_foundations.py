@@ -25,7 +25,7 @@ def test_prod_refuses_the_dev_payload_key() -> None:
     assert settings.log_format == "json"
 
 
-def test_database_defaults_to_a_sqlite_file_in_the_data_dir(tmp_path: object) -> None:
+def test_database_defaults_to_a_sqlite_file_in_the_data_dir() -> None:
     settings = Settings(data_dir="somewhere")
     assert settings.database_url == "sqlite+aiosqlite:///somewhere/rongtuk.db"
     assert settings.is_sqlite
