@@ -82,14 +82,12 @@ def event_view(event: models.CaseEvent, *, public: bool) -> dict[str, Any]:
 
 def context_of(case: models.Case, tasks: list[models.AgencyTask], policy: SlaPolicy, now: datetime) -> Context:
     """The guards' view of a case as the read model has it (the workflow builds the same from its state)."""
-    room = policy.stage1_extension_max - policy.stage1_response
     return Context(
-        tasks=tuple(
-            TaskView(t.agency, TaskStatus(t.status), t.extension_pending > 0, room - t.extended_by) for t in tasks
-        ),
+        tasks=tuple(TaskView(t.agency, TaskStatus(t.status), t.extension_pending > 0, t.extended_by) for t in tasks),
         now=now,
         rejections=case.rejections,
         max_rejections=policy.max_rejections,
+        extension_allowance=policy.extension_allowance,
         review_deadline=case.review_deadline,
         late_review_allowed=case.late_review_allowed,
     )

@@ -63,6 +63,11 @@ class SlaPolicy(BaseModel):
             raise ValueError("escalation steps must be in increasing after_working_days order")
         return self
 
+    @property
+    def extension_allowance(self) -> int:
+        """Extra working days a stage 1 task may be granted in all."""
+        return self.stage1_extension_max - self.stage1_response
+
     def working_days(self, rule: str) -> int:
         """The allowance named ``rule``; ``answer`` is what a complainant is promised at intake."""
         if rule == "answer":

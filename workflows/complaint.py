@@ -45,6 +45,7 @@ from workflows.models import (
     TaskInput,
 )
 from workflows.process import (
+    ACTIVE_TASK,
     FILED_LABEL,
     INITIAL_STATE,
     OPEN_TASK,
@@ -254,14 +255,12 @@ class ComplaintWorkflow:
 
     def _context(self) -> Context:
         case = self.case
-        room = self._policy.stage1_extension_max - self._policy.stage1_response
         return Context(
-            tasks=tuple(
-                TaskView(t.agency, t.status, t.extension_pending > 0, room - t.extended_by) for t in case.tasks
-            ),
+            tasks=tuple(TaskView(t.agency, t.status, t.extension_pending > 0, t.extended_by) for t in case.tasks),
             now=workflow.now(),
             rejections=case.rejections,
             max_rejections=self._policy.max_rejections,
+            extension_allowance=self._policy.extension_allowance,
             review_deadline=case.review_deadline,
             late_review_allowed=case.late_review_allowed,
         )
@@ -304,7 +303,7 @@ class ComplaintWorkflow:
 
     def _involved(self, before: list[str]) -> list[str]:
         """Agencies to tell of a transition: those working on the case before or after it, or that answered."""
-        now_working = [t.agency for t in self.case.tasks if t.status in (*OPEN_TASK, TaskStatus.RESPONDED)]
+        now_working = [t.agency for t in self.case.tasks if t.status in ACTIVE_TASK]
         return list(dict.fromkeys([*before, *now_working]))
 
     async def _effects(self, event: str, actor: Actor, payload: dict[str, Any], now: datetime) -> None:
@@ -613,6 +612,6 @@ class ComplaintWorkflow:
             status=case.status,
             seq=case.seq,
             expected_by=case.expected_by,
-            agencies=[t.agency for t in case.tasks if t.status in OPEN_TASK or t.status is TaskStatus.RESPONDED],
+            agencies=[t.agency for t in case.tasks if t.status in ACTIVE_TASK],
             due_at=case.due_at(),
         )

@@ -64,7 +64,7 @@ class PolicySnapshot:
 
     max_rejections: int = 2
     stage1_response: int = 5
-    stage1_extension_max: int = 10
+    extension_allowance: int = 5
     review_request_months: int = 2
     complaint_months: int = 6
     ombudsman_months: int = 12

@@ -552,7 +552,7 @@ class TaskView:
     agency: str
     status: TaskStatus
     extension_pending: bool = False
-    extension_room: int = 0  # working days still grantable
+    extended_by: int = 0  # working days already granted
 
 
 @dataclass(frozen=True)
@@ -563,6 +563,7 @@ class Context:
     now: datetime | None = None
     rejections: int = 0
     max_rejections: int = 2
+    extension_allowance: int = 5  # extra working days a stage 1 task may be granted in all
     review_deadline: datetime | None = None
     late_review_allowed: bool = False
 
@@ -638,10 +639,9 @@ def _extension_possible(actor: Actor, payload: Mapping[str, Any], ctx: Context) 
     if task.extension_pending:
         return _refusal("extension_pending", "an extension request of this agency is already waiting for a decision")
     wanted = payload.get("working_days")
-    if isinstance(wanted, int) and wanted > task.extension_room:
-        return _refusal(
-            "extension_too_long", f"at most {task.extension_room} more working days can be granted for this task"
-        )
+    room = ctx.extension_allowance - task.extended_by
+    if isinstance(wanted, int) and wanted > room:
+        return _refusal("extension_too_long", f"at most {room} more working days can be granted for this task")
     return None
 
 
