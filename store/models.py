@@ -104,6 +104,10 @@ class Case(Base):
     rejections: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     review_deadline: Mapped[datetime | None]
     late_review_allowed: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Set when a transition could not be written for good (bad data, a constraint): the supervisors' board and
+    # /metrics show it; a later successful write clears it.
+    stuck_at: Mapped[datetime | None] = mapped_column(index=True)
+    stuck_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class CaseEvent(Base):
@@ -125,6 +129,10 @@ class CaseEvent(Base):
     at: Mapped[datetime]
     public: Mapped[bool] = mapped_column(Boolean, default=True)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Hash chain for auditors: each row's hash covers its own content and its predecessor's hash
+    # (store/chain.py), so an edited or deleted row shows.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class AgencyTask(Base):
