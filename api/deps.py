@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import hmac
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.errors import forbidden, not_found, unauthorized
+from api.auth import SESSION, Authenticator, Principal, StaffRole, invalid_token, principal_of, redeem
+from api.errors import AppError, forbidden, not_found, unauthorized
 from config.settings import Settings
 from store import models
 from store.db import Database
@@ -39,49 +42,99 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 
-def get_current_actor(
-    x_actor_id: Annotated[str | None, Header(max_length=64)] = None,
-    x_actor_role: Annotated[str | None, Header(max_length=16)] = None,
-    x_actor_agency: Annotated[str | None, Header(max_length=32)] = None,
-) -> Actor:
-    """Who is calling. Until authentication lands it is read from ``X-Actor-*`` headers; authentication will
-    replace this one function and nothing else."""
-    if not x_actor_id or not x_actor_role:
-        raise unauthorized(
-            "Say who you are with the X-Actor-Id and X-Actor-Role headers.",
-            "กรุณาระบุผู้ใช้งานด้วยส่วนหัว X-Actor-Id และ X-Actor-Role",
-        )
+SESSION_COOKIE = "rongtuk_session"
+CSRF_COOKIE = "rongtuk_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def _principal_from_cookie(request: Request, session: AsyncSession, cookie: str) -> Principal | None:
     try:
-        role = Role(x_actor_role)
-    except ValueError:
-        roles = ", ".join(r.value for r in Role if r is not Role.SYSTEM)
-        raise unauthorized(
-            f"Unknown role '{x_actor_role}'. Known roles: {roles}.",
-            f"ไม่รู้จักบทบาท '{x_actor_role}' บทบาทที่ใช้ได้: {roles}",
-        ) from None
-    if role is Role.SYSTEM:
-        raise unauthorized("The system role cannot be used over the API.", "ไม่สามารถใช้บทบาทระบบผ่าน API ได้")
-    if role is Role.AGENCY and not x_actor_agency:
-        raise unauthorized(
-            "Agency staff must send X-Actor-Agency with their agency code.",
-            "เจ้าหน้าที่หน่วยงานต้องระบุรหัสหน่วยงานในส่วนหัว X-Actor-Agency",
-        )
-    return Actor(id=x_actor_id, role=role, agency=x_actor_agency if role is Role.AGENCY else None)
-
-
-def get_optional_actor(
-    x_actor_id: Annotated[str | None, Header(max_length=64)] = None,
-    x_actor_role: Annotated[str | None, Header(max_length=16)] = None,
-    x_actor_agency: Annotated[str | None, Header(max_length=32)] = None,
-) -> Actor | None:
-    """The caller if they said who they are; citizens filing on the web need not."""
-    if not x_actor_id and not x_actor_role:
+        _, user = await redeem(session, token=cookie, kind=SESSION, now=datetime.now(UTC))
+    except AppError:
         return None
-    return get_current_actor(x_actor_id, x_actor_role, x_actor_agency)
+    # A cookie rides along with any request the browser makes: changes also need the CSRF token, which a
+    # page of another site cannot read.
+    if request.method not in _SAFE_METHODS:
+        sent, expected = request.headers.get(CSRF_HEADER, ""), request.cookies.get(CSRF_COOKIE, "")
+        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+            raise forbidden(
+                "This change needs the page's CSRF token; reload the page and try again.",
+                "คำขอนี้ต้องมีรหัส CSRF ของหน้าเว็บ กรุณาโหลดหน้าใหม่แล้วลองอีกครั้ง",
+                code="csrf_failed",
+            )
+    return principal_of(user)
+
+
+async def get_optional_principal(request: Request, session: SessionDep) -> Principal | None:
+    """The signed-in staff member (bearer token, or the login page's session cookie), or None."""
+    if hasattr(request.state, "principal"):
+        return request.state.principal  # type: ignore[no-any-return]
+    principal: Principal | None = None
+    if header := request.headers.get("authorization"):
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise invalid_token()
+        authenticator: Authenticator = request.app.state.authenticator
+        principal = await authenticator.principal(token.strip())
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        principal = await _principal_from_cookie(request, session, cookie)
+    request.state.principal = principal
+    if principal is not None:
+        structlog.contextvars.bind_contextvars(user=principal.subject)
+    return principal
+
+
+async def get_principal(principal: Annotated[Principal | None, Depends(get_optional_principal)]) -> Principal:
+    """The signed-in staff member, or 401."""
+    if principal is None:
+        raise unauthorized(
+            "Sign in first: send 'Authorization: Bearer <token>' from POST /api/v1/auth/login.",
+            "กรุณาเข้าสู่ระบบก่อน โดยส่ง 'Authorization: Bearer <token>' ที่ได้จาก POST /api/v1/auth/login",
+        )
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
+
+
+def _actor_of(principal: Principal) -> Actor:
+    actor = principal.actor
+    if actor is None:
+        raise forbidden(
+            "Administrators manage users; case work needs a staff role.",
+            "ผู้ดูแลระบบจัดการผู้ใช้งานเท่านั้น การทำงานกับเรื่องร้องทุกข์ต้องใช้บทบาทเจ้าหน้าที่",
+            code="role_not_allowed",
+        )
+    return actor
+
+
+def get_current_actor(principal: CurrentPrincipal) -> Actor:
+    """The process table's actor for the signed-in user (403 for administrators)."""
+    return _actor_of(principal)
+
+
+def get_optional_actor(principal: OptionalPrincipal) -> Actor | None:
+    """The signed-in user's actor if there is one; citizens filing on the web need not sign in."""
+    return _actor_of(principal) if principal is not None else None
 
 
 CurrentActor = Annotated[Actor, Depends(get_current_actor)]
 OptionalActor = Annotated[Actor | None, Depends(get_optional_actor)]
+
+
+def require_roles(*roles: StaffRole) -> Callable[[Principal], Principal]:
+    """A dependency that lets only ``roles`` through (403 for other staff, 401 for anonymous callers)."""
+    allowed = frozenset(roles)
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise forbidden(f"Only these roles may do this: {names}.", f"เฉพาะบทบาทต่อไปนี้เท่านั้นที่ทำได้: {names}")
+        return principal
+
+    return check
 
 
 async def get_current_case(
@@ -93,11 +146,6 @@ async def get_current_case(
     case = await session.get(models.Case, case_id)
     if case is None or (actor.role is Role.AGENCY and actor.agency not in (case.agencies or [])):
         raise not_found(f"No case {case_id}.", f"ไม่พบเรื่องเลขที่ {case_id}")
-    if actor.role is Role.CITIZEN:
-        raise forbidden(
-            "Citizens follow their case with its tracking code at /api/v1/track/{code}.",
-            "ผู้ร้องติดตามเรื่องได้ด้วยรหัสติดตามที่ /api/v1/track/{code}",
-        )
     return case
 
 

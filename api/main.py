@@ -8,8 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
+from api.auth import Authenticator
 from api.errors import install_error_handlers
-from api.routes import board, cases, complaints, public
+from api.limits import RateLimiter
+from api.middleware import GuardMiddleware
+from api.routes import auth, board, cases, complaints, public
 from config.agencies import load_agencies
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
@@ -31,6 +34,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         app.state.agencies = load_agencies(settings.agencies_file)
         app.state.policy = load_policy(settings.sla_policy_file)
         app.state.calendar = settings.calendar()
+        app.state.authenticator = Authenticator(settings)
+        app.state.rate_limiter = RateLimiter()
         try:
             yield
         finally:
@@ -43,6 +48,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, hsts=bool(settings.cookie_secure))
+    app.include_router(auth.router)
     app.include_router(complaints.router)
     app.include_router(public.router)
     app.include_router(board.router)

@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 
 from cli.devserver import ProcessGroup, temporal_command, wait_for_port
+from cli.users import app as users_app
+from cli.users import print_demo_users
 from config.settings import get_settings
 from sla.cli import app as sla_app
 from workflows.export import ExportFormat, export
@@ -23,6 +25,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(sla_app, name="sla")
 process_app = typer.Typer(help="The complaint process table.", no_args_is_help=True)
 app.add_typer(process_app, name="process")
+app.add_typer(users_app, name="users")
 
 
 @sla_app.command("recalculate")
@@ -141,6 +144,7 @@ def dev(
     data = settings.data_dir
     data.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
+    print_demo_users(settings.env.value)
     env = {
         "RONGTUK_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
         "RONGTUK_DATA_DIR": str(data),

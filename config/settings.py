@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import date, time
 from enum import StrEnum
 from functools import lru_cache
@@ -14,6 +16,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sla.calendar import WorkingCalendar
 
 DEV_PAYLOAD_KEY = "ZGV2LW9ubHktcm9uZ3R1ay1wYXlsb2FkLWtleS0wMDA="  # base64 of 32 bytes, for dev and tests only
+DEV_JWT_SECRET = "dev-only-rongtuk-jwt-secret-change-me-in-prod-0000"  # noqa: S105 (dev and tests only)
+_MIN_SECRET_BYTES = 32
+
+
+class Access(StrEnum):
+    """Who may open an operational page (API docs, /metrics)."""
+
+    PUBLIC = "public"
+    STAFF = "staff"
+    OFF = "off"
 
 
 class Environment(StrEnum):
@@ -25,7 +37,8 @@ class Environment(StrEnum):
 class Settings(BaseSettings):
     """Configuration for the worker, the API and the CLI."""
 
-    model_config = SettingsConfigDict(env_prefix="RONGTUK_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused setting must not print the secret it was given.
+    model_config = SettingsConfigDict(env_prefix="RONGTUK_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     env: Environment = Environment.DEV
     data_dir: Path = Path("data")
@@ -51,6 +64,35 @@ class Settings(BaseSettings):
     sla_policy_file: Path | None = None
     agencies_file: Path | None = None
     traffy_csv: Path = Path("../shared/data/traffy/complaints-sample.csv")
+    # --- identity and access (api/auth.py) ---
+    jwt_secret: str = DEV_JWT_SECRET  # signs the API's own access tokens (HS256)
+    access_token_minutes: int = Field(default=15, ge=1, le=120)
+    refresh_token_days: int = Field(default=7, ge=1, le=90)
+    session_hours: int = Field(default=8, ge=1, le=24)  # the login page's cookie session
+    # Secure cookies need HTTPS; None means "in prod only".
+    cookie_secure: bool | None = None
+    # OpenID Connect: set the issuer, audience and JWKS URL to accept the identity provider's tokens.
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    oidc_subject_claim: str = "preferred_username"
+    oidc_role_claim: str = "rongtuk_role"  # dotted paths reach nested claims, e.g. "realm_access.roles"
+    oidc_agency_claim: str = "rongtuk_agency"
+    oidc_unit_claim: str = "rongtuk_unit"
+    oidc_jwks_timeout_seconds: float = 5.0
+    oidc_jwks_cache_seconds: int = 300
+    # None means "public" in dev and test, "staff" in prod.
+    docs_access: Access | None = None
+    metrics_access: Access | None = None
+    # Abuse limits on the public endpoints, per client address and minute (0 switches a limit off).
+    rate_intake_per_minute: int = Field(default=20, ge=0)
+    rate_tracking_per_minute: int = Field(default=120, ge=0)
+    rate_citizen_action_per_minute: int = Field(default=20, ge=0)
+    rate_login_per_minute: int = Field(default=10, ge=0)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Origins allowed to call /codec (the Temporal Web UI), e.g. ["http://127.0.0.1:8233"].
+    codec_cors_origins: list[str] = Field(default_factory=list)
 
     @field_validator("log_format")
     @classmethod
@@ -63,11 +105,22 @@ class Settings(BaseSettings):
     def _defaults_and_safety(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'rongtuk.db'}"
-        if self.env is Environment.PROD and self.payload_key == DEV_PAYLOAD_KEY:
-            raise ValueError("RONGTUK_PAYLOAD_KEY must be set to a secret key outside dev and test")
-        if self.env is Environment.PROD and self.log_format != "json":
-            self.log_format = "json"
+        prod = self.env is Environment.PROD
+        if prod:
+            _refuse_weak_payload_key(self.payload_key)
+            _refuse_weak_jwt_secret(self.jwt_secret)
+            if self.log_format != "json":
+                self.log_format = "json"
+        default_access = Access.STAFF if prod else Access.PUBLIC
+        self.docs_access = self.docs_access or default_access
+        self.metrics_access = self.metrics_access or default_access
+        if self.cookie_secure is None:
+            self.cookie_secure = prod
         return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_jwks_url)
 
     def calendar(self) -> WorkingCalendar:
         """The working-day calendar with this deployment's extra and removed holidays."""
@@ -97,6 +150,30 @@ class Settings(BaseSettings):
         if self.temporal_api_key:
             kwargs["api_key"] = self.temporal_api_key
         return kwargs
+
+
+def _weak_bytes(raw: bytes) -> bool:
+    """All one byte value (zeros, "aaaa...") or shorter than a 256-bit key."""
+    return len(raw) < _MIN_SECRET_BYTES or len(set(raw)) <= 2
+
+
+def _refuse_weak_payload_key(key: str) -> None:
+    # Messages name the variable, never its value: settings errors end up in logs and terminals.
+    if key == DEV_PAYLOAD_KEY:
+        raise ValueError("RONGTUK_PAYLOAD_KEY must be set to a secret key outside dev and test")
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("RONGTUK_PAYLOAD_KEY must be 32 random bytes, base64-encoded") from None
+    if len(raw) != _MIN_SECRET_BYTES or _weak_bytes(raw):
+        raise ValueError("RONGTUK_PAYLOAD_KEY must be 32 random bytes, base64-encoded (this one is weak)")
+
+
+def _refuse_weak_jwt_secret(secret: str) -> None:
+    if secret == DEV_JWT_SECRET:
+        raise ValueError("RONGTUK_JWT_SECRET must be set to a secret outside dev and test")
+    if _weak_bytes(secret.encode()):
+        raise ValueError("RONGTUK_JWT_SECRET must be at least 32 random bytes (this one is weak)")
 
 
 @lru_cache

@@ -180,3 +180,50 @@ class Notification(Base):
     expected_by: Mapped[datetime | None]
     created_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16), default="pending")
+
+
+class User(Base):
+    """A staff member who signs in with a password (the embedded default; OpenID Connect users have no row)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # api.auth.StaffRole
+    agency: Mapped[str | None] = mapped_column(String(32))
+    unit: Mapped[str | None] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AuthToken(Base):
+    """A refresh token or a page session, stored as its SHA-256 only, so a database leak signs nobody in."""
+
+    __tablename__ = "auth_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "refresh" or "session"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class AccessLog(Base):
+    """Who read a case's personal data, when and why (PDPA): rows are only ever inserted."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor_id: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    actor_agency: Mapped[str | None] = mapped_column(String(32))
+    case_id: Mapped[str] = mapped_column(String(32), index=True)
+    what: Mapped[str] = mapped_column(String(32))  # "case", "history", "export"
+    reason: Mapped[str | None] = mapped_column(String(200))

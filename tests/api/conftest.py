@@ -3,23 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from api.auth import Principal, StaffRole, issue_access_token
 from api.main import create_app
 from config.settings import Settings
 from store.db import Database
 from worker import build_worker
 
-OFFICER = {"X-Actor-Id": "officer-7", "X-Actor-Role": "officer"}
-SUPERVISOR = {"X-Actor-Id": "sup-1", "X-Actor-Role": "supervisor"}
-AUDITOR = {"X-Actor-Id": "aud-1", "X-Actor-Role": "auditor"}
+# Long enough for the whole suite: these headers are built once, at import.
+_TOKENS = Settings(env="test", access_token_minutes=120)
 
 
-def agency(code: str) -> dict[str, str]:
-    return {"X-Actor-Id": f"{code.lower()}-staff", "X-Actor-Role": "agency", "X-Actor-Agency": code}
+def bearer(subject: str, role: str, agency: str | None = None) -> dict[str, str]:
+    """An Authorization header as the app issues it at sign-in (the tests share the app's dev secret)."""
+    principal = Principal(subject=subject, role=StaffRole(role), agency=agency)
+    token, _ = issue_access_token(_TOKENS, principal, now=datetime.now(UTC))
+    return {"Authorization": f"Bearer {token}"}
+
+
+OFFICER = bearer("officer-7", "officer")
+SUPERVISOR = bearer("sup-1", "supervisor")
+AUDITOR = bearer("aud-1", "auditor")
+
+
+def agency(code: str, *, head: bool = False) -> dict[str, str]:
+    return bearer(f"{code.lower()}-{'head' if head else 'staff'}", "agency_head" if head else "agency", code)
 
 
 @pytest.fixture

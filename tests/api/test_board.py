@@ -24,10 +24,10 @@ from config.settings import Settings
 from sla.calendar import WorkingCalendar
 from store import models
 from store.db import Database
-from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency
+from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, bearer
 from workflows.process import OPEN_STATES, State
 
-CITIZEN = {"X-Actor-Id": "citizen-1", "X-Actor-Role": "citizen"}
+ADMIN = bearer("admin-1", "admin")
 NAME, PHONE, CITIZEN_ID, EMAIL = "สมชาย ใจดีมาก", "0899999999", "1103700012345", "somchai.board@example.com"
 DESCRIPTION = "ถนนหน้าบ้านเลขที่ 99 เป็นหลุมลึก รถจักรยานยนต์ล้มทุกวัน"
 
@@ -233,9 +233,11 @@ async def test_agency_staff_see_only_their_own_agency(client: httpx.AsyncClient,
     assert world.a1 in error["message"] and world.a1 in error["message_th"]
 
 
-async def test_citizens_and_strangers_are_refused(client: httpx.AsyncClient, world: World) -> None:
-    assert_error(await client.get("/api/v1/cases", headers=CITIZEN), 403)
+async def test_administrators_and_strangers_are_refused(client: httpx.AsyncClient, world: World) -> None:
+    assert_error(await client.get("/api/v1/cases", headers=ADMIN), 403)
     assert_error(await client.get("/api/v1/cases"), 401)
+    forged = {"Authorization": "Bearer " + bearer("sup-1", "supervisor")["Authorization"].split()[1][:-4] + "AAAA"}
+    assert_error(await client.get("/api/v1/cases", headers=forged), 401)
 
 
 @pytest.mark.parametrize(

@@ -20,8 +20,7 @@ from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_po
 
 pytestmark = pytest.mark.e2e
 
-OFFICER = {"X-Actor-Id": "officer-e2e", "X-Actor-Role": "officer"}
-DOPA = {"X-Actor-Id": "dopa-e2e", "X-Actor-Role": "agency", "X-Actor-Agency": "DOPA"}
+PASSWORD = "e2e-password-not-for-prod"
 
 
 class Stack:
@@ -68,6 +67,26 @@ def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
         s.group.stop()
 
 
+def add_user(stack: Stack, username: str, *options: str) -> None:
+    """Through the operator's command, as a deployment would."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "users", "add", username, *options, "--password-stdin"],
+        env={**os.environ, **stack.env},
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def sign_in(client: httpx.Client, username: str) -> dict[str, str]:
+    response = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
 def post(
     client: httpx.Client, path: str, body: dict[str, object], headers: dict[str, str] | None = None
 ) -> httpx.Response:
@@ -81,7 +100,7 @@ async def read_rows(database_url: str, case_id: str) -> tuple[list[Any], list[An
     async with engine.connect() as conn:
         events = (
             await conn.execute(
-                text("SELECT seq, event FROM case_events WHERE case_id = :c ORDER BY seq"), {"c": case_id}
+                text("SELECT seq, event, actor_id FROM case_events WHERE case_id = :c ORDER BY seq"), {"c": case_id}
             )
         ).all()
         notifications = (
@@ -98,7 +117,10 @@ async def read_rows(database_url: str, case_id: str) -> tuple[list[Any], list[An
 
 
 def test_case_survives_worker_sigkill(stack: Stack, database_url: str) -> None:
+    add_user(stack, "officer-e2e", "--role", "officer")
+    add_user(stack, "dopa-e2e", "--role", "agency", "--agency", "DOPA")
     with httpx.Client(base_url=f"http://127.0.0.1:{stack.api_port}", timeout=60) as client:
+        OFFICER, DOPA = sign_in(client, "officer-e2e"), sign_in(client, "dopa-e2e")
         receipt = post(
             client,
             "/api/v1/complaints",
@@ -145,6 +167,7 @@ def test_case_survives_worker_sigkill(stack: Stack, database_url: str) -> None:
 
     events, notifications = asyncio.run(read_rows(database_url, case_id))
     assert [e.event for e in events] == ["filed", "screen", "accept", "agency_accept", "respond", "close"]
+    assert [e.actor_id for e in events[1:]] == ["officer-e2e", "officer-e2e", "dopa-e2e", "dopa-e2e", "officer-e2e"]
     assert [e.seq for e in events] == [1, 2, 3, 4, 5, 6]
     assert all(row[4] == 1 for row in notifications), "a notification was recorded twice"
     complainant_notices = sorted(row[0] for row in notifications if row[1] == "complainant")
