@@ -137,6 +137,12 @@ def require_roles(*roles: StaffRole) -> Callable[[Principal], Principal]:
     return check
 
 
+def access_reason(request: Request) -> str | None:
+    """Why the reader opened the case, if they said so (``X-Access-Reason`` header or ``reason`` query)."""
+    reason = request.headers.get("x-access-reason") or request.query_params.get("reason")
+    return reason.strip()[:200] or None if reason else None
+
+
 async def get_current_case(
     case_id: Annotated[str, Path(max_length=32)], session: SessionDep, actor: CurrentActor
 ) -> models.Case:

@@ -21,27 +21,30 @@ _MAX_KEYS = 50_000  # beyond this, forget idle clients rather than grow without 
 
 
 class RateLimiter:
-    """A sliding one-minute window per (bucket, client)."""
+    """A sliding window (a minute unless told) per (bucket, client)."""
 
     def __init__(self) -> None:
         self._hits: dict[tuple[str, str], deque[float]] = {}
 
-    def check(self, bucket: str, client: str, per_minute: int, *, now: float | None = None) -> int | None:
-        """Count a request; None if it may pass, else the seconds to wait."""
+    def check(
+        self, bucket: str, client: str, per_minute: int, *, now: float | None = None, window: float = _WINDOW
+    ) -> int | None:
+        """Count a request; None if it may pass, else the seconds to wait. ``per_minute`` counts per window."""
         if per_minute <= 0:
             return None
         now = time.monotonic() if now is None else now
         if len(self._hits) > _MAX_KEYS:
             self._forget_idle(now)
         hits = self._hits.setdefault((bucket, client), deque())
-        while hits and hits[0] <= now - _WINDOW:
+        while hits and hits[0] <= now - window:
             hits.popleft()
         if len(hits) >= per_minute:
-            return max(1, math.ceil(hits[0] + _WINDOW - now))
+            return max(1, math.ceil(hits[0] + window - now))
         hits.append(now)
         return None
 
     def _forget_idle(self, now: float) -> None:
+        # Longer windows (second-factor failures) lose their counts early under this pressure only.
         for key in [k for k, v in self._hits.items() if not v or v[-1] <= now - _WINDOW]:
             del self._hits[key]
 

@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
 
 from api.auth import Authenticator
 from api.errors import install_error_handlers
 from api.limits import RateLimiter
 from api.middleware import GuardMiddleware
-from api.routes import auth, board, cases, complaints, public
+from api.routes import audit, auth, board, cases, complaints, public
 from config.agencies import load_agencies
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
@@ -54,7 +55,18 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(public.router)
     app.include_router(board.router)
     app.include_router(board.metrics_router)
+    app.include_router(audit.router)  # before cases: /cases/{id}/history is more specific than /cases/{id}
+    app.include_router(audit.codec_router)
     app.include_router(cases.router)
+    if settings.codec_cors_origins:
+        # The Temporal Web UI calls the codec from its own origin, with the user's token.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.codec_cors_origins,
+            allow_methods=["POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+            allow_credentials=True,
+        )
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -529,13 +529,32 @@ class Location(BaseModel):
 # --- complaint -------------------------------------------------------------------------------------------
 
 
+# A reference with a scheme must use one of these: no javascript:, data:, file: or the like on a staff screen.
+_SAFE_SCHEMES = frozenset({"https", "http", "s3", "urn", "upload"})  # upload: our own store's references
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+
+
+def _safe_reference(value: str) -> str:
+    scheme = _SCHEME.match(value)
+    if scheme is None:
+        return value  # a plain reference, such as a scanned letter's registry number
+    name = scheme.group(1).lower()
+    if name not in _SAFE_SCHEMES or (name in {"http", "https"} and not value[len(name) :].startswith("//")):
+        allowed = ", ".join(sorted(_SAFE_SCHEMES))
+        raise BilingualError(
+            f"A link must start with one of: {allowed} (or be a plain reference without a scheme).",
+            f"ลิงก์ต้องขึ้นต้นด้วย {allowed} (หรือเป็นเลขอ้างอิงที่ไม่มี scheme)",
+        )
+    return value
+
+
 class Attachment(BaseModel):
     """A file that comes with the complaint (photo, letter scan), stored elsewhere and referred to here."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, _text(1, 255)]
-    url_or_ref: Annotated[str, _text(1, 2000)]
+    url_or_ref: Annotated[str, _text(1, 2000), AfterValidator(_safe_reference)]
     content_type: Annotated[str, _text(1, 255)] | None = None
     size_bytes: NonNegativeInt | None = None
 

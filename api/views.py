@@ -49,7 +49,7 @@ def agency_view(code: str, agencies: dict[str, Agency]) -> dict[str, str]:
     }
 
 
-def event_view(event: models.CaseEvent, *, public: bool) -> dict[str, Any]:
+def event_view(event: models.CaseEvent, *, public: bool, hide_complainant: bool = False) -> dict[str, Any]:
     en, th = _EVENT_LABELS.get(event.event, (event.event, event.event))
     out: dict[str, Any] = {
         "seq": event.seq,
@@ -72,10 +72,16 @@ def event_view(event: models.CaseEvent, *, public: bool) -> dict[str, Any]:
                 f"หากท่านยังไม่พอใจผลการพิจารณา ท่านมีสิทธิ์ร้องเรียนต่อสำนักงานผู้ตรวจการแผ่นดิน (สายด่วน 1676) ได้ภายในวันที่ {until}"
             )
         return out
+    # The complainant's own entries carry their tracking code as actor id and their own words.
+    masked = hide_complainant and event.actor_role == Role.CITIZEN
     out |= {
         "from_state": event.from_state,
-        "actor": {"id": event.actor_id, "role": event.actor_role, "agency": event.actor_agency},
-        "data": event.data,
+        "actor": {
+            "id": Role.CITIZEN.value if masked else event.actor_id,
+            "role": event.actor_role,
+            "agency": event.actor_agency,
+        },
+        "data": {k: v for k, v in (event.data or {}).items() if k in PUBLIC_DATA} if masked else event.data,
     }
     return out
 
@@ -106,6 +112,19 @@ def allowed_actions_view(case: models.Case, ctx: Context, actor: Actor) -> list[
     ]
 
 
+def complainant_view(case: models.Case) -> dict[str, Any]:
+    """The complainant's identity and contact details: personal data (PDPA)."""
+    return {
+        "name": case.complainant_name,
+        "citizen_id": case.complainant_citizen_id,
+        "phone": case.complainant_phone,
+        "email": case.complainant_email,
+        "line_user_id": case.complainant_line_user_id,
+        "preferred_channels": case.preferred_channels,
+        "confidential": case.confidential,
+    }
+
+
 def case_view(
     case: models.Case,
     *,
@@ -117,19 +136,7 @@ def case_view(
 ) -> dict[str, Any]:
     """The full case for staff and agencies, with the timeline and what ``actor`` may do next."""
     hide_identity = actor.role is Role.AGENCY and case.confidential
-    complainant = (
-        {"confidential": True}
-        if hide_identity
-        else {
-            "name": case.complainant_name,
-            "citizen_id": case.complainant_citizen_id,
-            "phone": case.complainant_phone,
-            "email": case.complainant_email,
-            "line_user_id": case.complainant_line_user_id,
-            "preferred_channels": case.preferred_channels,
-            "confidential": case.confidential,
-        }
-    )
+    complainant = {"confidential": True} if hide_identity else complainant_view(case)
     return {
         "case_id": case.case_id,
         "tracking_code": case.tracking_code if not hide_identity else None,
@@ -144,10 +151,12 @@ def case_view(
             "district": case.district,
             "subdistrict": case.subdistrict,
             "address": None if hide_identity else case.address,
-            "latitude": case.latitude,
-            "longitude": case.longitude,
+            # A confidential complainant's exact spot may be their home: about 1 km is enough to act on.
+            "latitude": _coarse(case.latitude) if hide_identity else case.latitude,
+            "longitude": _coarse(case.longitude) if hide_identity else case.longitude,
         },
-        "attachments": case.attachments,
+        # Photos and scans may show or name the complainant; agencies ask the centre when they need them.
+        "attachments": [] if hide_identity else case.attachments,
         "agencies": [agency_view(code, agencies) | {"task": _task(tasks, code)} for code in case.agencies or []],
         "handler_id": case.handler_id,
         "outcome": case.outcome,
@@ -155,9 +164,13 @@ def case_view(
         "expected_by": expected_date(case.expected_by),
         "due_at": case.expected_by.astimezone(BANGKOK).isoformat() if case.expected_by else None,
         "closed_at": case.closed_at.astimezone(BANGKOK).isoformat() if case.closed_at else None,
-        "timeline": [event_view(e, public=False) for e in events],
+        "timeline": [event_view(e, public=False, hide_complainant=hide_identity) for e in events],
         "allowed_actions": allowed_actions_view(case, ctx, actor),
     }
+
+
+def _coarse(degrees: float | None) -> float | None:
+    return round(degrees, 2) if degrees is not None else None
 
 
 def _task(tasks: list[models.AgencyTask], code: str) -> dict[str, Any] | None:

@@ -13,15 +13,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api.actions import action_model
-from api.deps import CurrentActor, CurrentCase, SessionDep, TemporalDep
-from api.errors import AppError, ErrorDetail
+from api.deps import CurrentActor, CurrentCase, SessionDep, TemporalDep, access_reason
+from api.errors import AppError, ErrorDetail, forbidden
 from api.service import perform_action, refusal
 from api.views import case_view, context_of
-from store import models
+from store import audit, models
 from workflows.models import ActionRequest
-from workflows.process import EVENTS, SYSTEM_EVENTS, Actor, Context, State, decide
+from workflows.process import EVENTS, SYSTEM_EVENTS, Actor, Context, Role, State, decide
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+# Documented here, read by access_reason(): why the reader opens the case, for the access log.
+REASON_PARAMETER: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "X-Access-Reason",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 200},
+            "description": "Why you open this case (kept in the access log auditors read)",
+        }
+    ]
+}
 ACTIONS = sorted(EVENTS - SYSTEM_EVENTS)
 
 
@@ -41,6 +53,18 @@ async def tasks_and_context(
 
 
 async def render(session: AsyncSession, case: models.Case, actor: Actor, request: Request) -> dict[str, Any]:
+    """The staff view of the case; the read goes into the access log (PDPA: who saw what)."""
+    principal = request.state.principal
+    await audit.record_access(
+        session,
+        at=datetime.now(UTC),
+        actor_id=principal.subject,
+        actor_role=principal.role.value,
+        actor_agency=principal.agency,
+        case_id=case.case_id,
+        what="case",
+        reason=access_reason(request),
+    )
     tasks, ctx = await tasks_and_context(session, case, request)
     events = await timeline_of(session, case)
     return case_view(case, events=events, tasks=tasks, actor=actor, agencies=request.app.state.agencies, ctx=ctx)
@@ -118,7 +142,7 @@ async def _check_references(data: dict[str, Any], case: models.Case, session: As
         )
 
 
-@router.get("/{case_id}")
+@router.get("/{case_id}", openapi_extra=REASON_PARAMETER)
 async def get_case(case: CurrentCase, actor: CurrentActor, session: SessionDep, request: Request) -> dict[str, Any]:
     """The case, its timeline and the actions the caller may take now (with the fields each needs)."""
     return await render(session, case, actor, request)
@@ -135,6 +159,12 @@ async def act(
     body: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> dict[str, Any]:
     """Perform ``action`` (screen, accept, agency_accept, respond, close, ...) on the case."""
+    if actor.role is Role.AUDITOR:
+        raise forbidden(
+            "Auditors read cases; they never act on them.",
+            "ผู้ตรวจสอบอ่านข้อมูลเรื่องได้เท่านั้น ไม่สามารถดำเนินการกับเรื่องได้",
+            code="role_not_allowed",
+        )
     await run_action(case=case, action=action, actor=actor, body=body, session=session, client=client, request=request)
     await session.refresh(case)
     return await render(session, case, actor, request)

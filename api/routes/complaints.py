@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 
 from api.deps import OptionalActor, SettingsDep, TemporalDep
+from api.errors import forbidden, unauthorized
+from api.limits import limit
 from api.schemas import Channel, ComplaintIn
 from api.service import file_complaint
 from api.views import expected_date, state_view
@@ -14,15 +16,40 @@ from workflows.process import Actor, Role
 
 router = APIRouter(prefix="/api/v1/complaints", tags=["intake"])
 
-# Channels where a PSC officer keys the complaint in; citizens file themselves on the others.
+# Channels where a PSC officer keys the complaint in; citizens file themselves on the others, and staff who
+# work cases (officers, supervisors) may file those on a citizen's behalf.
 _STAFF_CHANNELS = {Channel.walk_in, Channel.letter, Channel.hotline}
+_FILERS = frozenset({Role.OFFICER, Role.SUPERVISOR})
 
 
-@router.post("", status_code=201, responses={202: {"description": "Accepted; the receipt is still being made"}})
+def _check_filer(channel: Channel, actor: Actor | None) -> None:
+    """Staff channels need a signed-in officer; citizens' channels take anyone but staff who do no filing."""
+    staff_channel = channel in _STAFF_CHANNELS
+    if staff_channel and actor is None:
+        raise unauthorized(
+            "Complaints from the hotline, the counter and letters are keyed in by a signed-in officer.",
+            "เรื่องจากสายด่วน เคาน์เตอร์ และจดหมาย ต้องบันทึกโดยเจ้าหน้าที่ที่เข้าสู่ระบบแล้ว",
+        )
+    if actor is None or (actor.role is Role.OFFICER) or (not staff_channel and actor.role in _FILERS):
+        return
+    raise forbidden(
+        "Only officers key in complaints from the hotline, the counter and letters; citizens file the others.",
+        "เฉพาะเจ้าหน้าที่รับเรื่องเท่านั้นที่บันทึกเรื่องจากสายด่วน เคาน์เตอร์ และจดหมายได้ ช่องทางอื่นผู้ร้องยื่นเอง",
+        code="role_not_allowed",
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses={202: {"description": "Accepted; the receipt is still being made"}},
+    dependencies=[Depends(limit("intake"))],
+)
 async def create_complaint(
     body: ComplaintIn, response: Response, client: TemporalDep, settings: SettingsDep, actor: OptionalActor
 ) -> dict[str, Any]:
     """File a complaint; answers with its case number, tracking code and the date to expect an answer."""
+    _check_filer(body.channel, actor)
     filed_by = actor or Actor(id=f"citizen:{body.channel.value}", role=Role.CITIZEN)
     summary, case_id, tracking_code = await file_complaint(
         client=client,

@@ -1,18 +1,25 @@
-"""Public tracking by tracking code: no sign-in, no personal data."""
+"""Public tracking by tracking code: no sign-in; personal data of the case only with a second factor.
+
+The second factor is the last four digits of the phone number given at intake, sent as ``X-Phone-Last4``
+(a header, so it stays out of URLs and access logs). Wrong guesses are counted per case: after
+``_FACTOR_TRIES`` in ``_FACTOR_WINDOW`` seconds the case answers 429 to further tries.
+"""
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep, TemporalDep
-from api.errors import not_found
+from api.errors import forbidden, not_found
 from api.ids import normalise_tracking_code
+from api.limits import RateLimiter, limit, too_many_requests
 from api.routes.cases import run_action, tasks_and_context, timeline_of
-from api.views import tracking_view
+from api.views import complainant_view, tracking_view
 from store import models
 from workflows.process import Actor, Role
 
@@ -34,21 +41,53 @@ async def _case_by_code(session: AsyncSession, tracking_code: str) -> models.Cas
     return case
 
 
-async def _tracking(session: AsyncSession, case: models.Case, request: Request) -> dict[str, Any]:
+_FACTOR_TRIES, _FACTOR_WINDOW = 5, 900.0
+PhoneLast4 = Annotated[str | None, Header(alias="X-Phone-Last4", max_length=8)]
+
+
+def _second_factor(case: models.Case, last4: str | None, request: Request) -> bool:
+    """True if the caller proved the phone's last four digits; 403 for a wrong answer, None sent: False."""
+    if last4 is None:
+        return False
+    limiter: RateLimiter = request.app.state.rate_limiter
+    wait = limiter.check("second_factor", case.tracking_code, _FACTOR_TRIES, window=_FACTOR_WINDOW)
+    if wait is not None:
+        raise too_many_requests(wait)
+    phone = case.complainant_phone or ""
+    if not (last4.isdigit() and len(last4) == 4 and phone and hmac.compare_digest(phone[-4:], last4)):
+        raise forbidden(
+            "These are not the last four digits of the phone number given with the complaint.",
+            "เลข 4 หลักท้ายไม่ตรงกับหมายเลขโทรศัพท์ที่ให้ไว้ตอนยื่นเรื่อง",
+            code="second_factor_failed",
+        )
+    return True
+
+
+async def _tracking(
+    session: AsyncSession, case: models.Case, request: Request, *, personal: bool = False
+) -> dict[str, Any]:
     _, ctx = await tasks_and_context(session, case, request)
     events = await timeline_of(session, case)
-    return tracking_view(case, events=events, agencies=request.app.state.agencies, ctx=ctx)
+    view = tracking_view(case, events=events, agencies=request.app.state.agencies, ctx=ctx)
+    if personal:
+        view["complainant"] = complainant_view(case) | {"address": case.address}
+    return view
 
 
-@router.get("/{tracking_code}")
+@router.get("/{tracking_code}", dependencies=[Depends(limit("tracking"))])
 async def track(
-    tracking_code: Annotated[str, Path(max_length=32)], session: SessionDep, request: Request
+    tracking_code: Annotated[str, Path(max_length=32)],
+    session: SessionDep,
+    request: Request,
+    last4: PhoneLast4 = None,
 ) -> dict[str, Any]:
-    """Where a case stands: status, who handles it, the expected date, the public timeline, what you can do."""
-    return await _tracking(session, await _case_by_code(session, tracking_code), request)
+    """Where a case stands: status, who handles it, the expected date, the public timeline, what you can do.
+    With ``X-Phone-Last4`` (the last four digits of the phone given at intake) also your own details."""
+    case = await _case_by_code(session, tracking_code)
+    return await _tracking(session, case, request, personal=_second_factor(case, last4, request))
 
 
-@router.post("/{tracking_code}/actions/{action}")
+@router.post("/{tracking_code}/actions/{action}", dependencies=[Depends(limit("citizen_action"))])
 async def citizen_action(
     tracking_code: Annotated[str, Path(max_length=32)],
     action: Annotated[str, Path(max_length=32)],

@@ -1,0 +1,177 @@
+"""A case's timeline as Temporal's event history tells it: who did what, when, which deadline fired.
+
+The history is the source of truth; its payloads are encrypted by the project's codec (config/temporal.py), so
+they are decoded here with the client's data converter. The complaint itself (personal data) is left out:
+the history view says who acted, not what the complainant wrote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.api.common.v1 import Payloads
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import not_found
+from api.service import temporal_unavailable
+from workflows.complaint import workflow_id_for
+
+_E = EventType
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    event_id: int
+    at: datetime
+    kind: str
+    detail: dict[str, Any]
+    state: str | None = None  # the case's state after this entry, when the history says it
+
+
+async def fetch_history(client: Client, *, case_id: str) -> WorkflowHistory:
+    """The case workflow's full event history (404 if Temporal has none, 503 if it is away)."""
+    try:
+        return await client.get_workflow_handle(workflow_id_for(case_id)).fetch_history()
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise not_found(
+                f"Temporal has no history for case {case_id}.", f"ไม่พบประวัติของเรื่อง {case_id} ใน Temporal"
+            ) from None
+        raise temporal_unavailable() from None
+    except RuntimeError:
+        raise temporal_unavailable() from None
+
+
+async def _decode(converter: DataConverter, payloads: Payloads) -> list[Any]:
+    if not payloads.payloads:
+        return []
+    return await converter.decode(payloads.payloads)
+
+
+def _actor(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    return {"id": value.get("id"), "role": value.get("role"), "agency": value.get("agency")}
+
+
+async def _entry(event: HistoryEvent, converter: DataConverter) -> HistoryEntry | None:
+    at = event.event_time.ToDatetime(tzinfo=UTC)
+    t = event.event_type
+    if t == _E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+        inputs = await _decode(converter, event.workflow_execution_started_event_attributes.input)
+        first = inputs[0] if inputs and isinstance(inputs[0], dict) else {}
+        return HistoryEntry(
+            event.event_id,
+            at,
+            "filed",
+            {"case_id": first.get("case_id"), "by": _actor(first.get("filed_by"))},
+            state="received",
+        )
+    if t == _E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+        request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+        args = await _decode(converter, request.input.args)
+        detail: dict[str, Any] = {"update": request.input.name, "update_id": request.meta.update_id}
+        if args and isinstance(args[0], dict):
+            detail |= {"action": args[0].get("event"), "by": _actor(args[0].get("actor"))}
+            detail["fields"] = sorted((args[0].get("payload") or {}).keys())
+        return HistoryEntry(event.event_id, at, "action_accepted", detail)
+    if t == _E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
+        if event.workflow_execution_update_completed_event_attributes.outcome.HasField("failure"):
+            return HistoryEntry(
+                event.event_id,
+                at,
+                "action_failed",
+                {
+                    "update_id": event.workflow_execution_update_completed_event_attributes.meta.update_id,
+                    "reason": event.workflow_execution_update_completed_event_attributes.outcome.failure.message,
+                },
+            )
+        result = await _decode(converter, event.workflow_execution_update_completed_event_attributes.outcome.success)
+        summary = result[0] if result and isinstance(result[0], dict) else {}
+        return HistoryEntry(
+            event.event_id,
+            at,
+            "action_completed",
+            {
+                "update_id": event.workflow_execution_update_completed_event_attributes.meta.update_id,
+                "seq": summary.get("seq"),
+            },
+            state=summary.get("status"),
+        )
+    if t == _E.EVENT_TYPE_TIMER_STARTED:
+        return HistoryEntry(
+            event.event_id,
+            at,
+            "deadline_set",
+            {
+                "timer_id": event.timer_started_event_attributes.timer_id,
+                "fires_in_seconds": event.timer_started_event_attributes.start_to_fire_timeout.ToSeconds(),
+            },
+        )
+    if t == _E.EVENT_TYPE_TIMER_FIRED:
+        return HistoryEntry(
+            event.event_id, at, "deadline_fired", {"timer_id": event.timer_fired_event_attributes.timer_id}
+        )
+    if t == _E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+        return HistoryEntry(
+            event.event_id, at, "signal", {"name": event.workflow_execution_signaled_event_attributes.signal_name}
+        )
+    if t == _E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        return HistoryEntry(
+            event.event_id, at, "activity", {"name": event.activity_task_scheduled_event_attributes.activity_type.name}
+        )
+    if t == _E.EVENT_TYPE_MARKER_RECORDED:
+        return HistoryEntry(
+            event.event_id, at, "local_activity", {"marker": event.marker_recorded_event_attributes.marker_name}
+        )
+    if t == _E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+        return HistoryEntry(
+            event.event_id,
+            at,
+            "agency_task_started",
+            {"workflow_id": event.start_child_workflow_execution_initiated_event_attributes.workflow_id},
+        )
+    if t == _E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
+        return HistoryEntry(
+            event.event_id,
+            at,
+            "agency_task_ended",
+            {"workflow_id": event.child_workflow_execution_completed_event_attributes.workflow_execution.workflow_id},
+        )
+    if t in (_E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, _E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW):
+        return HistoryEntry(
+            event.event_id,
+            at,
+            "workflow_" + EventType.Name(t).removeprefix("EVENT_TYPE_WORKFLOW_EXECUTION_").lower(),
+            {},
+        )
+    return None  # workflow tasks and other engine bookkeeping
+
+
+async def history_entries(history: WorkflowHistory, converter: DataConverter) -> list[HistoryEntry]:
+    """The history's events that tell the case's story, decoded."""
+    entries = [await _entry(event, converter) for event in history.events]
+    return [e for e in entries if e is not None]
+
+
+def state_as_of(entries: list[HistoryEntry], moment: datetime) -> str | None:
+    """The last state the history states at or before ``moment`` (None before the case was filed)."""
+    state = None
+    for entry in entries:
+        if entry.at > moment:
+            break
+        if entry.state is not None:
+            state = entry.state
+    return state
+
+
+def history_json(history: WorkflowHistory) -> dict[str, Any]:
+    """The history as ``temporal workflow show --output json`` writes it (what ``WorkflowHistory.from_json``
+    and ``rongtuk replay --history-file`` read); payloads stay encrypted."""
+    return history.to_json_dict()
