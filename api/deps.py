@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import unquote
 
 import structlog
 from fastapi import Depends, Path, Request
@@ -45,6 +47,7 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 SESSION_COOKIE = "rongtuk_session"
 CSRF_COOKIE = "rongtuk_csrf"
 CSRF_HEADER = "X-CSRF-Token"
+_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -139,8 +142,12 @@ def require_roles(*roles: StaffRole) -> Callable[[Principal], Principal]:
 
 def access_reason(request: Request) -> str | None:
     """Why the reader opened the case, if they said so (``X-Access-Reason`` header or ``reason`` query)."""
-    reason = request.headers.get("x-access-reason") or request.query_params.get("reason")
-    return reason.strip()[:200] or None if reason else None
+    # Header values are Latin-1, so a Thai reason arrives percent-encoded there.
+    header = request.headers.get("x-access-reason")
+    reason = unquote(header) if header else request.query_params.get("reason")
+    if not reason:
+        return None
+    return _CONTROL_CHARACTERS.sub("", reason).strip()[:200] or None
 
 
 async def get_current_case(

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from cli.audit import app as audit_app
 from cli.devserver import ProcessGroup, temporal_command, wait_for_port
 from cli.users import app as users_app
 from cli.users import print_demo_users
@@ -26,6 +27,7 @@ app.add_typer(sla_app, name="sla")
 process_app = typer.Typer(help="The complaint process table.", no_args_is_help=True)
 app.add_typer(process_app, name="process")
 app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 
 
 @sla_app.command("recalculate")

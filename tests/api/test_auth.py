@@ -25,7 +25,7 @@ from api.main import create_app
 from config.settings import DEV_JWT_SECRET, Settings
 from store.db import Database
 
-PASSWORD = "correct horse battery"  # noqa: S105
+PASSWORD = "correct horse battery"
 
 
 async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
