@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI
+import swagger_ui_bundle
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from api.auth import Authenticator
 from api.errors import install_error_handlers
 from api.limits import RateLimiter
 from api.middleware import GuardMiddleware
-from api.routes import audit, auth, board, cases, complaints, public
+from api.routes import audit, auth, board, cases, complaints, pages, public
 from config.agencies import load_agencies
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
@@ -47,14 +50,21 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         summary="Durable complaint handling for Thailand's government complaint centres",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by api/routes/pages.py instead: local Swagger UI assets, and access by configuration.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, hsts=bool(settings.cookie_secure))
     app.include_router(auth.router)
+    app.include_router(pages.router)
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(complaints.router)
     app.include_router(public.router)
     app.include_router(board.router)
-    app.include_router(board.metrics_router)
+    app.include_router(board.metrics_router, dependencies=[Depends(pages.ops_gate("metrics_access"))])
     app.include_router(audit.router)  # before cases: /cases/{id}/history is more specific than /cases/{id}
     app.include_router(audit.codec_router)
     app.include_router(cases.router)

@@ -1,0 +1,224 @@
+"""Server-rendered pages: the Thai login page (English on request), the signed-in home, and the API docs.
+
+The session is an opaque random cookie (HttpOnly, SameSite=Lax, Secure in prod) stored hashed like a refresh
+token, so signing out revokes it. Forms carry a CSRF token that must equal the ``rongtuk_csrf`` cookie
+(double submit): another site can make a browser post, but cannot read the cookie to copy it into the form.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api.auth import SESSION, new_token, sign_in, token_digest
+from api.deps import CSRF_COOKIE, SESSION_COOKIE, OptionalPrincipal, SessionDep, SettingsDep
+from api.errors import AppError, forbidden, not_found, unauthorized
+from api.limits import limit
+from config.settings import Access, Settings
+from store import users
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+LANG_COOKIE = "rongtuk_lang"
+
+TEXTS: dict[str, dict[str, Any]] = {
+    "th": {
+        "app": "ระบบรับเรื่องร้องทุกข์",
+        "language": "ภาษา",
+        "sign_in": "เข้าสู่ระบบสำหรับเจ้าหน้าที่",
+        "sign_in_lead": "ศูนย์รับเรื่องร้องทุกข์และหน่วยงานที่เกี่ยวข้อง",
+        "username": "ชื่อผู้ใช้",
+        "password": "รหัสผ่าน",
+        "submit": "เข้าสู่ระบบ",
+        "citizen_hint": "ประชาชนไม่ต้องเข้าสู่ระบบ: ติดตามเรื่องด้วยรหัสติดตามบนใบรับเรื่อง",
+        "bad_credentials": "ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง",
+        "bad_form": "แบบฟอร์มหมดอายุ กรุณาลองอีกครั้ง",
+        "welcome": "สวัสดี",
+        "signed_in_as": "เข้าสู่ระบบในชื่อ",
+        "api_docs": "เอกสาร API",
+        "sign_out": "ออกจากระบบ",
+        "footer": "ข้อมูลส่วนบุคคลได้รับความคุ้มครองตาม พ.ร.บ. คุ้มครองข้อมูลส่วนบุคคล พ.ศ. 2562",
+        "roles": {
+            "officer": "เจ้าหน้าที่รับเรื่อง",
+            "supervisor": "หัวหน้างาน",
+            "agency": "เจ้าหน้าที่หน่วยงาน",
+            "agency_head": "หัวหน้าหน่วยงาน",
+            "auditor": "ผู้ตรวจสอบ",
+            "admin": "ผู้ดูแลระบบ",
+        },
+    },
+    "en": {
+        "app": "Rongtuk complaint centre",
+        "language": "Language",
+        "sign_in": "Staff sign-in",
+        "sign_in_lead": "Complaint centre and agency staff",
+        "username": "User name",
+        "password": "Password",
+        "submit": "Sign in",
+        "citizen_hint": "Citizens need no account: follow your case with the tracking code on your receipt.",
+        "bad_credentials": "The user name or password is not correct.",
+        "bad_form": "The form has expired; please try again.",
+        "welcome": "Welcome",
+        "signed_in_as": "Signed in as",
+        "api_docs": "API documentation",
+        "sign_out": "Sign out",
+        "footer": "Personal data is protected under the Personal Data Protection Act B.E. 2562 (2019).",
+        "roles": {
+            "officer": "Officer",
+            "supervisor": "Supervisor",
+            "agency": "Agency staff",
+            "agency_head": "Agency head",
+            "auditor": "Auditor",
+            "admin": "Administrator",
+        },
+    },
+}
+
+
+def _lang(request: Request) -> str:
+    wanted = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "th"
+    return wanted if wanted in TEXTS else "th"
+
+
+def _safe_next(target: str | None) -> str:
+    # Only paths on this site: "//evil.example" and "https://..." would send the user elsewhere.
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _cookie(response: Response, settings: Settings, name: str, value: str, *, http_only: bool, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=http_only,
+        secure=bool(settings.cookie_secure),
+        samesite="lax",
+    )
+
+
+def _render(request: Request, settings: Settings, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    lang = _lang(request)
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = templates.TemplateResponse(
+        request, template, {"lang": lang, "t": TEXTS[lang], "csrf_token": csrf, **context}, status_code=status
+    )
+    # Readable by the page's own scripts (they send it as X-CSRF-Token), never by another site.
+    _cookie(response, settings, CSRF_COOKIE, csrf, http_only=False, max_age=settings.session_hours * 3600)
+    if "lang" in request.query_params:
+        _cookie(response, settings, LANG_COOKIE, lang, http_only=True, max_age=365 * 86400)
+    return response
+
+
+def _csrf_ok(request: Request, sent: str) -> bool:
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, settings: SettingsDep, next: str | None = None) -> HTMLResponse:
+    """The staff sign-in page (Thai; ``?lang=en`` for English)."""
+    return _render(request, settings, "login.html", next=_safe_next(next), username="", error=None)
+
+
+@router.post("/login", response_class=HTMLResponse, dependencies=[Depends(limit("login"))])
+async def login_form(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+    next: Annotated[str, Form(max_length=512)] = "/",
+) -> Response:
+    """Check the credentials, start a session cookie and go where the user was heading."""
+    t = TEXTS[_lang(request)]
+    if not _csrf_ok(request, csrf_token):
+        return _render(request, settings, "login.html", 403, next=_safe_next(next), username="", error=t["bad_form"])
+    try:
+        user = await sign_in(session, username=username, password=password)
+    except AppError:
+        return _render(
+            request, settings, "login.html", 401, next=_safe_next(next), username="", error=t["bad_credentials"]
+        )
+    lifetime = timedelta(hours=settings.session_hours)
+    token = await new_token(session, user=user, kind=SESSION, now=datetime.now(UTC), lifetime=lifetime)
+    await session.commit()
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    _cookie(response, settings, SESSION_COOKIE, token, http_only=True, max_age=int(lifetime.total_seconds()))
+    # A fresh CSRF token with the new session, so a value planted before sign-in is useless after it.
+    _cookie(
+        response,
+        settings,
+        CSRF_COOKIE,
+        secrets.token_urlsafe(24),
+        http_only=False,
+        max_age=int(lifetime.total_seconds()),
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout_form(
+    request: Request, session: SessionDep, csrf_token: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
+    """End the page session (revoked in the database, cookie removed)."""
+    if not _csrf_ok(request, csrf_token):
+        raise forbidden("The form has expired; reload the page.", "แบบฟอร์มหมดอายุ กรุณาโหลดหน้าใหม่", code="csrf_failed")
+    if cookie := request.cookies.get(SESSION_COOKIE):
+        stored = await users.token_by_hash(session, token_hash=token_digest(cookie), kind=SESSION)
+        if stored is not None:
+            await users.revoke_token(session, token=stored, now=datetime.now(UTC))
+            await session.commit()
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request, settings: SettingsDep, principal: OptionalPrincipal) -> Response:
+    """The signed-in staff member's start page (the consoles will hang off it)."""
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    return _render(request, settings, "home.html", user=principal)
+
+
+# --- API docs and other operational pages, by configuration -----------------------------------------------
+
+
+def ops_gate(setting: str) -> Any:
+    """A dependency for an operational page: open, staff only (401 without sign-in) or off (404)."""
+
+    def check(request: Request, principal: OptionalPrincipal) -> None:
+        access: Access = getattr(request.app.state.settings, setting)
+        if access == Access.OFF:
+            raise not_found()
+        if access == Access.STAFF and principal is None:
+            raise unauthorized()
+
+    return check
+
+
+@router.get("/openapi.json", dependencies=[Depends(ops_gate("docs_access"))])
+async def openapi_spec(request: Request) -> JSONResponse:
+    """The OpenAPI description of the API."""
+    return JSONResponse(request.app.openapi())
+
+
+@router.get("/docs", response_class=HTMLResponse)
+async def docs(request: Request, settings: SettingsDep, principal: OptionalPrincipal) -> Response:
+    """Swagger UI, served from the swagger-ui-bundle package."""
+    if settings.docs_access == Access.OFF:
+        raise not_found()
+    if settings.docs_access == Access.STAFF and principal is None:
+        return RedirectResponse("/login?next=/docs", status_code=303)
+    return templates.TemplateResponse(request, "docs.html", {})
