@@ -21,7 +21,7 @@ def test_prod_refuses_the_dev_payload_key() -> None:
     with pytest.raises(ValueError, match="PAYLOAD_KEY"):
         Settings(env="prod")
     key = base64.b64encode(os.urandom(32)).decode()
-    settings = Settings(env="prod", payload_key=key)
+    settings = Settings(env="prod", payload_key=key, jwt_secret=os.urandom(32).hex())
     assert settings.log_format == "json"
 
 
