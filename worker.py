@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.notifications import NotificationActivities
@@ -16,7 +16,7 @@ from activities.projection import ReadModelActivities
 from activities.sla import SlaActivities
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
-from config.temporal import connect
+from config.temporal import connect, data_converter
 from sla.policy import load_policy
 from store.db import Database
 from workflows.agency_task import AgencyTaskWorkflow
@@ -58,12 +58,22 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=build_activities(settings, db, sla=sla),
         max_cached_workflows=2000,
-        workflow_runner=SandboxedWorkflowRunner(
-            # Pure, immutable modules: importing them afresh for every workflow cost ~30% of the worker's
-            # CPU (bench/README.md); passed through, the sandbox still guards the workflow code itself.
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-        ),
+        workflow_runner=workflow_runner(),
     )
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox the workflows run in, the same for workers and replayers."""
+    # Pure, immutable modules: importing them afresh for every workflow cost ~30% of the worker's CPU
+    # (bench/README.md); passed through, the sandbox still guards the workflow code itself.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
+
+
+def build_replayer(settings: Settings) -> Replayer:
+    """A replayer with exactly the workers' workflows, sandbox and payload codec (for ``rongtuk replay``)."""
+    return Replayer(workflows=WORKFLOWS, data_converter=data_converter(settings), workflow_runner=workflow_runner())
 
 
 async def main(settings: Settings | None = None) -> None:
