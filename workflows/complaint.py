@@ -219,7 +219,8 @@ class ComplaintWorkflow:
             self._changed = False
             timeout = max(min(wake) - workflow.now(), timedelta(0)) if wake else None
             try:
-                await workflow.wait_condition(lambda: self._changed, timeout=timeout)
+                # History grows with refused updates too on servers without speculative workflow tasks.
+                await workflow.wait_condition(lambda: self._changed or self._over_limit(), timeout=timeout)
             except TimeoutError:
                 if alarm is None:
                     continue
@@ -228,12 +229,14 @@ class ComplaintWorkflow:
                     if case.deadline and any(a is alarm for a in case.deadline.alarms) and not alarm.fired:
                         await self._fire(alarm, case.deadline, task=None)
 
-    def _history_too_long(self) -> bool:
+    def _over_limit(self) -> bool:
         info = workflow.info()
-        too_long = (
+        return (
             info.is_continue_as_new_suggested() or info.get_current_history_length() > self.rules.policy.history_limit
         )
-        return too_long and workflow.patched(PATCH_CONTINUE_AS_NEW)
+
+    def _history_too_long(self) -> bool:
+        return self._over_limit() and workflow.patched(PATCH_CONTINUE_AS_NEW)
 
     async def _continue_as_new(self) -> None:
         """Hand the whole case to a fresh run: its history starts again from one event."""
