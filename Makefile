@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit install clean bench
+.PHONY: run test lint typecheck unit install clean bench record-histories
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: lint typecheck
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
+
+# Record golden histories of today's workflow code into tests/workflows/histories/$(VERSION) (e.g. v2).
+record-histories: $(STAMP)
+	@test -n "$(VERSION)" || (echo "usage: make record-histories VERSION=v2" && exit 2)
+	RONGTUK_RECORD_HISTORIES=tests/workflows/histories/$(VERSION) $(BIN)/pytest -q -p no:cacheprovider tests/workflows
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.overdue_bench

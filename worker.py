@@ -8,15 +8,16 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.notifications import NotificationActivities
 from activities.projection import ReadModelActivities
+from activities.rebuild import HistoryReader
 from activities.sla import SlaActivities
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
-from config.temporal import connect
+from config.temporal import connect, data_converter
 from sla.policy import load_policy
 from store.db import Database
 from workflows.agency_task import AgencyTaskWorkflow
@@ -24,17 +25,30 @@ from workflows.complaint import ComplaintWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS = [ComplaintWorkflow, AgencyTaskWorkflow]
-PASSTHROUGH_MODULES = ("workflows.process", "workflows.models", "workflows.search_attributes", "dateutil")
+WORKFLOWS: list[type] = [ComplaintWorkflow, AgencyTaskWorkflow]
+PASSTHROUGH_MODULES = (
+    "workflows.process",
+    "workflows.models",
+    "workflows.case_rules",
+    "workflows.search_attributes",
+    "domain",
+    "sla.rules",
+    "dateutil",
+)
 
 
-def build_activities(settings: Settings, db: Database, *, sla: SlaActivities | None = None) -> list[Callable[..., Any]]:
+def build_activities(
+    settings: Settings, db: Database, *, client: Client | None = None, sla: SlaActivities | None = None
+) -> list[Callable[..., Any]]:
     """The activity callables this worker serves, bound to their dependencies (tests may bring their own
-    calendar and policy in ``sla``)."""
+    calendar and policy in ``sla``). With a ``client``, the projection re-projects cases it finds behind."""
     sla = sla or SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file))
-    read_model = ReadModelActivities(db)
+    history = HistoryReader(client, WORKFLOWS).transitions if client is not None else None
+    read_model = ReadModelActivities(db, history=history)
     notifications = NotificationActivities(db)
     return [
+        read_model.record_transition,
+        # Version 1 of the write, for cases whose histories were recorded before record_transition.
         read_model.project_event,
         notifications.notify,
         sla.sla_schedule,
@@ -56,14 +70,24 @@ def build_worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
-        activities=build_activities(settings, db, sla=sla),
+        activities=build_activities(settings, db, client=client, sla=sla),
         max_cached_workflows=2000,
-        workflow_runner=SandboxedWorkflowRunner(
-            # Pure, immutable modules: importing them afresh for every workflow cost ~30% of the worker's
-            # CPU (bench/README.md); passed through, the sandbox still guards the workflow code itself.
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
-        ),
+        workflow_runner=workflow_runner(),
     )
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox the workflows run in, the same for workers and replayers."""
+    # Pure, immutable modules: importing them afresh for every workflow cost ~30% of the worker's CPU
+    # (bench/README.md); passed through, the sandbox still guards the workflow code itself.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
+
+
+def build_replayer(settings: Settings) -> Replayer:
+    """A replayer with exactly the workers' workflows, sandbox and payload codec (for ``rongtuk replay``)."""
+    return Replayer(workflows=WORKFLOWS, data_converter=data_converter(settings), workflow_runner=workflow_runner())
 
 
 async def main(settings: Settings | None = None) -> None:

@@ -1,21 +1,43 @@
-"""Read-model writes: one transaction per transition, idempotent under retries and replays."""
+"""Read-model writes: one transaction per transition, idempotent under retries, replays and rebuilds.
+
+``record_transition`` writes everything a transition changes (the case's snapshot, its hash-chained timeline
+row, its agency tasks and the notification outbox rows) in one transaction. Keyed by case and sequence
+number, a retry or a rebuild writes nothing twice and an older write never undoes a newer one.
+
+When it meets a case it does not know, or one whose rows are behind (a lost or restored database), it first
+re-projects the whole case from its Temporal history. Errors that can never succeed (a constraint, bad data)
+are non-retryable: the case is marked stuck on the supervisors' board and in /metrics, never silently.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from domain.complaint import Complaint
 from store import models
+from store.chain import event_hash
 from store.db import Database
-from workflows.models import CaseState, ProjectionRequest
-from workflows.process import ACTIVE_TASK, OPEN_TASK
+from workflows.models import CaseEvent, CaseState, ProjectionRequest, TransitionRecord, workflow_id_for
+from workflows.process import ACTIVE_TASK, OPEN_TASK, Audience
 
 log = structlog.get_logger(__name__)
+
+PROJECTION_REFUSED = "ProjectionRefused"
+# Errors a retry cannot cure: the data itself is refused by the database.
+PERMANENT_ERRORS = (IntegrityError, DataError, ProgrammingError, ValueError, TypeError)
+
+# Re-projection source: every transition of a case as its Temporal history records it (activities/rebuild.py).
+HistorySource = Callable[[str], Awaitable[list[TransitionRecord]]]
 
 
 def _insert(session: AsyncSession, table: Any, rows: dict[str, Any] | list[dict[str, Any]]) -> Any:
@@ -37,7 +59,8 @@ def upsert(session: AsyncSession, table: Any, row: dict[str, Any], keys: list[st
     return _insert(session, table, row).on_conflict_do_update(index_elements=keys, set_=values)
 
 
-def _case_snapshot(case: CaseState) -> dict[str, Any]:
+def case_snapshot(case: CaseState) -> dict[str, Any]:
+    """The case row's columns that follow the workflow's state."""
     current = case.current_deadline()
     return {
         "status": case.status.value,
@@ -49,7 +72,7 @@ def _case_snapshot(case: CaseState) -> dict[str, Any]:
         "closed_at": case.closed_at,
         "last_seq": case.seq,
         "due_at": current.due_at if current else None,
-        "due_rule": current.rule if current else None,
+        "due_rule": current.rule.value if current else None,
         "breached_at": case.breached_at,
         "escalation_level": case.escalation_level,
         "stage": case.stage,
@@ -68,91 +91,233 @@ def _case_snapshot(case: CaseState) -> dict[str, Any]:
     }
 
 
-def _intake_row(req: ProjectionRequest) -> dict[str, Any]:
-    complaint = req.complaint or {}
-    person = complaint.get("complainant") or {}
-    place = complaint.get("location") or {}
-    case = req.case
+def intake_row(case: CaseState, complaint: Complaint, at: datetime) -> dict[str, Any]:
+    """The case row as intake creates it: the complaint's fields and the first snapshot."""
+    person, place = complaint.complainant, complaint.location
     return {
         "case_id": case.case_id,
         "tracking_code": case.tracking_code,
-        "workflow_id": f"complaint-{case.case_id}",
+        "workflow_id": workflow_id_for(case.case_id),
         "channel": case.channel,
-        "subject": complaint.get("subject"),
-        "description": complaint.get("description", ""),
-        "complainant_name": person.get("name"),
-        "complainant_citizen_id": person.get("citizen_id"),
-        "complainant_phone": person.get("phone"),
-        "complainant_email": person.get("email"),
-        "complainant_line_user_id": person.get("line_user_id"),
-        "preferred_channels": person.get("preferred_channels") or ["web"],
-        "confidential": bool(person.get("confidential")),
-        "province": place.get("province"),
-        "district": place.get("district"),
-        "subdistrict": place.get("subdistrict"),
-        "address": place.get("address"),
-        "latitude": place.get("latitude"),
-        "longitude": place.get("longitude"),
-        "attachments": complaint.get("attachments") or [],
+        "subject": complaint.subject,
+        "description": complaint.description,
+        "complainant_name": person.name,
+        "complainant_citizen_id": person.citizen_id,
+        "complainant_phone": person.phone,
+        "complainant_email": person.email,
+        "complainant_line_user_id": person.line_user_id,
+        "preferred_channels": [c.value for c in person.preferred_channels] or ["web"],
+        "confidential": person.confidential,
+        "province": place.province if place else None,
+        "district": place.district if place else None,
+        "subdistrict": place.subdistrict if place else None,
+        "address": place.address if place else None,
+        "latitude": place.latitude if place else None,
+        "longitude": place.longitude if place else None,
+        "attachments": [a.model_dump(mode="json") for a in complaint.attachments],
         "received_at": case.received_at,
-        "updated_at": req.event.at,
-        **_case_snapshot(case),
+        "updated_at": at,
+        **case_snapshot(case),
     }
+
+
+def event_row(event: CaseEvent) -> dict[str, Any]:
+    """The timeline row of a transition (without its hashes)."""
+    return {
+        "case_id": event.case_id,
+        "seq": event.seq,
+        "event": event.event,
+        "from_state": event.from_state.value if event.from_state else None,
+        "to_state": event.to_state.value,
+        "actor_id": event.actor.id,
+        "actor_role": event.actor.role.value,
+        "actor_agency": event.actor.agency,
+        "at": event.at,
+        "public": event.public,
+        "data": event.data,
+    }
+
+
+def recipients(audience: Audience, channels: list[str], agencies: list[str]) -> list[tuple[str, str]]:
+    """(channel, recipient) pairs for one audience: never an address, the gateway resolves it when sending."""
+    if audience is Audience.COMPLAINANT:
+        return [(channel, "complainant") for channel in channels]
+    if audience is Audience.AGENCY:
+        return [("web", agency) for agency in agencies]
+    if audience is Audience.AGENCY_HEAD:
+        return [("web", f"{agency}:head") for agency in agencies]
+    return [("web", "supervisors")]
+
+
+def outbox_rows(
+    *,
+    case_id: str,
+    seq: int,
+    event: str,
+    state: str,
+    audiences: list[Audience],
+    agencies: list[str],
+    channels: list[str],
+    expected_by: datetime | None,
+) -> list[dict[str, Any]]:
+    """One outbox row per recipient of a transition."""
+    created = datetime.now(UTC)
+    return [
+        {
+            "case_id": case_id,
+            "seq": seq,
+            "event": event,
+            "state": state,
+            "audience": audience.value,
+            "channel": channel,
+            "recipient": recipient,
+            "expected_by": expected_by,
+            "created_at": created,
+            "status": "pending",
+        }
+        for audience in audiences
+        for channel, recipient in recipients(audience, channels, agencies)
+    ]
+
+
+async def insert_outbox(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(
+            insert_ignoring_duplicates(
+                session, models.Notification, rows, ["case_id", "seq", "audience", "channel", "recipient"]
+            )
+        )
+
+
+async def write_snapshot(session: AsyncSession, event: CaseEvent, case: CaseState, complaint: Complaint | None) -> None:
+    """The case row, its timeline row (hash-chained) and its tasks, for one transition."""
+    if complaint is not None:
+        row = intake_row(case, complaint, event.at)
+        await session.execute(insert_ignoring_duplicates(session, models.Case, row, ["case_id"]))
+    # ``last_seq < seq`` makes the write idempotent and keeps an older retry from undoing a newer one.
+    await session.execute(
+        update(models.Case)
+        .where(models.Case.case_id == case.case_id, models.Case.last_seq < case.seq)
+        .values(updated_at=event.at, **case_snapshot(case))
+    )
+    timeline = event_row(event)
+    prev = (
+        await session.execute(
+            select(models.CaseEvent.hash).where(
+                models.CaseEvent.case_id == event.case_id, models.CaseEvent.seq == event.seq - 1
+            )
+        )
+    ).scalar_one_or_none()
+    timeline["prev_hash"] = prev
+    timeline["hash"] = event_hash(prev, timeline)
+    await session.execute(insert_ignoring_duplicates(session, models.CaseEvent, timeline, ["case_id", "seq"]))
+    for task in case.tasks:
+        values = {
+            "status": task.status.value,
+            "assigned_at": task.assigned_at,
+            "accepted_at": task.accepted_at,
+            "responded_at": task.responded_at,
+            "outcome": task.outcome,
+            "due_at": task.deadline.due_at if task.deadline and task.status in OPEN_TASK else None,
+            "breached_at": task.breached_at,
+            "escalation_level": task.escalation_level,
+            "reason": task.reason,
+            "extension_pending": task.extension_pending,
+            "extended_by": task.extended_by,
+        }
+        row = {"case_id": case.case_id, "agency": task.agency, **values}
+        await session.execute(upsert(session, models.AgencyTask, row, ["case_id", "agency"]))
+
+
+async def write_transition(session: AsyncSession, rec: TransitionRecord) -> None:
+    """Everything one transition writes: snapshot, timeline, tasks and outbox."""
+    event, case = rec.event, rec.case
+    await write_snapshot(session, event, case, rec.complaint)
+    if rec.complaint is not None:
+        channels = [c.value for c in rec.complaint.complainant.preferred_channels] or ["web"]
+    else:
+        stored = await session.execute(
+            select(models.Case.preferred_channels).where(models.Case.case_id == case.case_id)
+        )
+        channels = stored.scalar_one_or_none() or ["web"]
+    rows = outbox_rows(
+        case_id=case.case_id,
+        seq=case.seq,
+        event=event.event,
+        state=case.status.value,
+        audiences=rec.audiences,
+        agencies=rec.agencies,
+        channels=channels,
+        expected_by=case.expected_by,
+    )
+    await insert_outbox(session, rows)
 
 
 class ReadModelActivities:
     """Activities that project workflow transitions into the SQL read model."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, history: HistorySource | None = None) -> None:
         self.db = db
+        self.history = history
+
+    @activity.defn(name="record_transition")
+    async def record_transition(self, rec: TransitionRecord) -> None:
+        """Write one transition (read model and outbox) in one transaction; re-project the case if behind."""
+        case = rec.case
+        try:
+            if await self._behind(rec):
+                await self.reproject(case.case_id)
+            async with self.db.session() as session:
+                await write_transition(session, rec)
+                await session.execute(
+                    update(models.Case)
+                    .where(models.Case.case_id == case.case_id, models.Case.stuck_at.is_not(None))
+                    .values(stuck_at=None, stuck_reason=None)
+                )
+        except PERMANENT_ERRORS as exc:
+            await self._mark_stuck(case.case_id, exc)
+            raise ApplicationError(
+                f"the read model refused transition {case.seq}: {type(exc).__name__}",
+                type=PROJECTION_REFUSED,
+                non_retryable=True,
+            ) from None
+        log.info("recorded", case_id=case.case_id, seq=case.seq, event_name=rec.event.event, state=case.status.value)
+
+    async def _behind(self, rec: TransitionRecord) -> bool:
+        """Whether the read model lacks this case or some of its earlier transitions."""
+        if rec.complaint is not None or self.history is None:
+            return False
+        async with self.db.sessions() as session:
+            last = (
+                await session.execute(select(models.Case.last_seq).where(models.Case.case_id == rec.case.case_id))
+            ).scalar_one_or_none()
+        return last is None or last < rec.case.seq - 1
+
+    async def reproject(self, case_id: str) -> int:
+        """Write every transition the case's history holds (idempotently); returns how many there were."""
+        if self.history is None:
+            return 0
+        records = await self.history(case_id)
+        for rec in records:
+            async with self.db.session() as session:
+                await write_transition(session, rec)
+        log.warning("case_reprojected", case_id=case_id, transitions=len(records))
+        return len(records)
+
+    async def _mark_stuck(self, case_id: str, exc: Exception) -> None:
+        reason = f"{type(exc).__name__} writing the read model"
+        async with self.db.session() as session:
+            await session.execute(
+                update(models.Case)
+                .where(models.Case.case_id == case_id)
+                .values(stuck_at=datetime.now(UTC), stuck_reason=reason)
+            )
+        # The exception text may quote bound values (personal data): log its type only.
+        log.error("projection_refused", case_id=case_id, error=type(exc).__name__)
 
     @activity.defn(name="project_event")
     async def project_event(self, req: ProjectionRequest) -> None:
-        """Write the case snapshot, the timeline row and the agency tasks of one transition."""
-        event, case = req.event, req.case
+        """Version 1 of the write (histories recorded before ``record_transition``): no outbox rows."""
         async with self.db.session() as session:
-            if req.complaint is not None:
-                await session.execute(insert_ignoring_duplicates(session, models.Case, _intake_row(req), ["case_id"]))
-            # ``last_seq < seq`` makes the write idempotent and keeps an older retry from undoing a newer one.
-            await session.execute(
-                update(models.Case)
-                .where(models.Case.case_id == case.case_id, models.Case.last_seq < case.seq)
-                .values(updated_at=event.at, **_case_snapshot(case))
-            )
-            await session.execute(
-                insert_ignoring_duplicates(
-                    session,
-                    models.CaseEvent,
-                    {
-                        "case_id": event.case_id,
-                        "seq": event.seq,
-                        "event": event.event,
-                        "from_state": event.from_state.value if event.from_state else None,
-                        "to_state": event.to_state.value,
-                        "actor_id": event.actor.id,
-                        "actor_role": event.actor.role.value,
-                        "actor_agency": event.actor.agency,
-                        "at": event.at,
-                        "public": event.public,
-                        "data": event.data,
-                    },
-                    ["case_id", "seq"],
-                )
-            )
-            for task in case.tasks:
-                values = {
-                    "status": task.status.value,
-                    "assigned_at": task.assigned_at,
-                    "accepted_at": task.accepted_at,
-                    "responded_at": task.responded_at,
-                    "outcome": task.outcome,
-                    "due_at": task.deadline.due_at if task.deadline and task.status in OPEN_TASK else None,
-                    "breached_at": task.breached_at,
-                    "escalation_level": task.escalation_level,
-                    "reason": task.reason,
-                    "extension_pending": task.extension_pending,
-                    "extended_by": task.extended_by,
-                }
-                row = {"case_id": case.case_id, "agency": task.agency, **values}
-                await session.execute(upsert(session, models.AgencyTask, row, ["case_id", "agency"]))
-        log.info("projected", case_id=case.case_id, seq=event.seq, event_name=event.event, state=case.status.value)
+            await write_snapshot(session, req.event, req.case, req.complaint)
+        log.info("projected", case_id=req.case.case_id, seq=req.event.seq, event_name=req.event.event)

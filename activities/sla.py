@@ -12,6 +12,7 @@ from temporalio import activity
 
 from sla.calendar import WorkingCalendar
 from sla.policy import SlaPolicy
+from sla.rules import AlarmKind, DeadlineRule
 from workflows.models import Alarm, DaysLeftRequest, Deadline, PolicySnapshot, ScheduleRequest
 from workflows.process import Audience
 
@@ -43,21 +44,21 @@ class SlaActivities:
         days = req.working_days if req.working_days is not None else self.policy.working_days(req.rule)
         at = self.calendar.add_working_days
         due = at(req.start, days)
-        if req.rule == "awaiting_info_lapse":
-            alarms = [Alarm("lapse", due)]
+        if req.rule is DeadlineRule.AWAITING_INFO_LAPSE:
+            alarms = [Alarm(AlarmKind.LAPSE, due)]
             warn = days - self.policy.awaiting_info_warning
             if 0 < warn < days:
-                alarms.insert(0, Alarm("info_reminder", at(req.start, warn)))
+                alarms.insert(0, Alarm(AlarmKind.INFO_REMINDER, at(req.start, warn)))
             return Deadline(req.rule, req.start, days, due, alarms)
         alarms = [
-            Alarm("reminder", at(req.start, days - before))
+            Alarm(AlarmKind.REMINDER, at(req.start, days - before))
             for before in self.policy.reminders_before
             if 0 < days - before < days
         ]
         for level, step in enumerate(self.policy.escalation, start=1):
             alarms.append(
                 Alarm(
-                    "breach" if step.after_working_days == 0 else "escalation",
+                    AlarmKind.BREACH if step.after_working_days == 0 else AlarmKind.ESCALATION,
                     due if step.after_working_days == 0 else at(req.start, days + step.after_working_days),
                     level=level,
                     audiences=[Audience(a) for a in step.to],

@@ -9,7 +9,6 @@ Geography comes from ``geothai`` (data: GeoThai, CC-BY-4.0, https://github.com/G
 import re
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
-from enum import StrEnum
 from functools import cache
 from typing import Annotated, Self, TypeVar
 
@@ -32,6 +31,7 @@ from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, 
 from stdnum.th import pin
 
 from api.errors import BilingualError
+from domain.complaint import Channel, Complaint, NotifyChannel
 
 __all__ = [
     "Attachment",
@@ -59,26 +59,6 @@ def _thai_digits_to_arabic(value: object) -> object:
 
 def _text(min_length: int, max_length: int) -> StringConstraints:
     return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
-
-
-class Channel(StrEnum):
-    """How the complaint reached the centre: the six PSC 1111 intake channels."""
-
-    walk_in = "walk_in"  # counter "1111 service point", including mobile counters in provinces
-    letter = "letter"  # PO Box 1111
-    hotline = "hotline"  # call centre 1111 (or 1567 at Damrongdham)
-    web = "web"
-    app = "app"  # mobile app "PSC 1111"
-    line = "line"  # LINE official account @PSC1111
-
-
-class NotifyChannel(StrEnum):
-    """How the complainant wants to receive progress reports."""
-
-    sms = "sms"
-    line = "line"
-    email = "email"
-    web = "web"  # tracking page with the case number: needs no contact details
 
 
 # --- complainant ---------------------------------------------------------------------------------------
@@ -582,3 +562,7 @@ class ComplaintIn(BaseModel):
     category: Annotated[str, _text(1, 100)] | None = None
     attachments: Annotated[list[Attachment], Field(max_length=20)] = Field(default_factory=list)
     occurred_on: Annotated[date, AfterValidator(_not_in_future)] | None = None
+
+    def to_complaint(self) -> Complaint:
+        """The validated complaint as the case carries it (workflow input, read model)."""
+        return Complaint.model_validate(self.model_dump())

@@ -58,7 +58,7 @@ async def file_complaint(
         CaseInput(
             case_id=case_id,
             tracking_code=tracking_code,
-            complaint=complaint.model_dump(mode="json"),
+            complaint=complaint.to_complaint(),
             filed_by=actor,
             search_attributes=search_attributes,
         ),

@@ -8,6 +8,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sla.rules import DeadlineRule
+
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parent.parent / "config" / "sla.yaml"
 
 Audiences = list[str]
@@ -47,6 +49,15 @@ class SlaPolicy(BaseModel):
     complaint_months: int = Field(6, ge=0, le=60)
     ombudsman_months: int = Field(12, ge=0, le=60)
     retention_days: int = Field(30, ge=0, le=3650)
+    # Limits on repeatable actions, so that no one (a citizen with a tracking code included) can grow a case's
+    # history without end.
+    max_rating_changes: int = Field(3, ge=0, le=20)  # a rating per stage, amendable this many times
+    max_progress_notes: int = Field(50, ge=1, le=500)  # per agency task
+    max_info_requests: int = Field(5, ge=1, le=50)  # requests for information per case
+    max_reopens: int = Field(3, ge=0, le=20)
+    max_manual_escalations: int = Field(10, ge=1, le=100)
+    # A case's workflow continues as new (same case, fresh history) past this many history events.
+    history_limit: int = Field(2000, ge=100, le=40000)
 
     @model_validator(mode="after")
     def _consistent(self) -> SlaPolicy:
@@ -68,13 +79,15 @@ class SlaPolicy(BaseModel):
         """Extra working days a stage 1 task may be granted in all."""
         return self.stage1_extension_max - self.stage1_response
 
-    def working_days(self, rule: str) -> int:
-        """The allowance named ``rule``; ``answer`` is what a complainant is promised at intake."""
-        if rule == "answer":
+    def working_days(self, rule: DeadlineRule | str) -> int:
+        """The allowance of ``rule``; ``answer`` is what a complainant is promised at intake."""
+        try:
+            rule = DeadlineRule(rule)
+        except ValueError:
+            raise KeyError(f"unknown SLA rule {rule!r}") from None
+        if rule is DeadlineRule.ANSWER:
             return self.screening + self.agency_acceptance + self.stage1_response
-        value = getattr(self, rule, None)
-        if not isinstance(value, int) or rule.endswith(("_months", "_days", "rejections")):
-            raise KeyError(f"unknown SLA rule {rule!r}")
+        value: int = getattr(self, rule.value)
         return value
 
 

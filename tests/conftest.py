@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.testing import WorkflowEnvironment
 
+from config.logging import configure_logging
 from config.settings import Settings
 from config.temporal import data_converter
 from store.db import Database
@@ -25,6 +26,8 @@ from store.migrate import upgrade
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
+# Loggers bound before any test runs must not keep a stream the test runner later closes.
+configure_logging()
 
 
 def _binary(name: str) -> str:

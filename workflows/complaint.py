@@ -1,31 +1,42 @@
 """``ComplaintWorkflow``: one durable workflow per case, executing the process table.
 
 Human actions arrive as the ``act`` update. Its validator asks the table (``process.decide``) whether the
-action is allowed now, so a refused action never reaches the history. Every transition is projected into the
-read model (local activity) and fires the notification activity before the update returns.
+action is allowed now, so a refused action never reaches the history. What a transition does to the case is
+:class:`workflows.case_rules.CaseRules`' business; this class keeps the messages, the timers and the effects on
+the outside world: one local activity per transition writes the read model and the notification outbox in one
+transaction, before the update returns.
 
 Deadlines are timers in the workflow: the case's own (screening, waiting for information, stage 2) here, and
 each agency task's in an ``AgencyTaskWorkflow`` child that signals its alarms back. Reminders, breaches and
 escalations are transitions of the table like any other, made by the system.
+
+A case lives for months; its history stays bounded: repeatable actions have limits (the table's guards) and
+the workflow continues as new, carrying its whole state, when its history grows past the policy's limit.
+Changes of behaviour are patched (``workflow.patched``) and proven against golden histories
+(``tests/workflows/histories``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
-from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from dateutil.relativedelta import relativedelta
+    from activities.notifications import NotificationActivities
+    from activities.projection import ReadModelActivities
+    from activities.sla import SlaActivities
 
+from sla.rules import DeadlineRule
 from workflows import search_attributes as sa
 from workflows.agency_task import TASK_ALARM_SIGNAL, AgencyTaskWorkflow
+from workflows.case_rules import SYSTEM, AlarmTransition, CaseRules
 from workflows.models import (
     ActionRequest,
     AgencyTask,
@@ -37,63 +48,111 @@ from workflows.models import (
     DaysLeftRequest,
     Deadline,
     NotificationRequest,
-    PausedClock,
     PolicySnapshot,
     ProjectionRequest,
     ScheduleRequest,
     TaskAlarm,
     TaskInput,
+    TransitionRecord,
+    workflow_id_for,
 )
 from workflows.process import (
     ACTIVE_TASK,
     FILED_LABEL,
     INITIAL_STATE,
-    OPEN_TASK,
     SETTLED_STATES,
     TERMINAL_STATES,
     Actor,
     Audience,
-    Context,
-    Decision,
     Role,
     State,
-    TaskStatus,
-    TaskView,
     Transition,
-    decide,
     transition_for,
 )
 
-T = TypeVar("T")
+__all__ = ["ACTION_NOT_ALLOWED", "ComplaintWorkflow", "workflow_id_for"]
+
 ACTION_NOT_ALLOWED = "ActionNotAllowed"
-SYSTEM = Actor("rongtuk", Role.SYSTEM)
+LOCAL_TIMEOUT = timedelta(seconds=10)
 LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-# States whose deadline belongs to the case itself; in the agency phase the tasks carry theirs.
-CASE_CLOCK_STATES = frozenset(
-    {State.RECEIVED, State.SCREENING, State.AWAITING_INFO, State.STAGE2, State.STAGE2_INVESTIGATION}
-)
-ALARM_EVENTS = {
-    "reminder": "sla_reminder",
-    "breach": "sla_breach",
-    "escalation": "sla_escalation",
-    "info_reminder": "info_reminder",
-    "lapse": "lapse",
-}
+# The read-model write retries as long as it can succeed (database away), backing off to 30 s; errors that
+# never can (bad data) are non-retryable and leave the case marked stuck.
+RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
+
+# Changes of behaviour since the first recorded version (v1 in tests/workflows/histories):
+# - one local activity writes the read model and the outbox (v1: a local activity, then the notify activity);
+PATCH_ONE_WRITE = "one-write-per-transition"
+# - task children are abandoned rather than cancelled when a run closes, so they outlive continue-as-new;
+PATCH_ABANDON_TASKS = "task-children-outlive-runs"
+# - a case continues as new when its history passes the policy's limit.
+PATCH_CONTINUE_AS_NEW = "continue-as-new"
 
 
-def workflow_id_for(case_id: str) -> str:
-    """The workflow id of a case: derived from the case number, so any process can address it."""
-    return f"complaint-{case_id}"
+@dataclass
+class _Scheduler:
+    """Deadlines from the worker's calendar, as local activities: recorded once, replayed exactly."""
+
+    async def schedule(self, start: datetime, rule: DeadlineRule, working_days: int | None = None) -> Deadline:
+        return await workflow.execute_local_activity_method(
+            SlaActivities.sla_schedule,
+            ScheduleRequest(start, rule, working_days),
+            start_to_close_timeout=LOCAL_TIMEOUT,
+            retry_policy=LOCAL_RETRY,
+        )
+
+    async def days_left(self, now: datetime, due_at: datetime) -> int:
+        return await workflow.execute_local_activity_method(
+            SlaActivities.working_days_left,
+            DaysLeftRequest(now, due_at),
+            start_to_close_timeout=LOCAL_TIMEOUT,
+            retry_policy=LOCAL_RETRY,
+        )
+
+
+async def _policy() -> PolicySnapshot:
+    """The policy figures of this worker's configuration (recorded, so replays see what the case saw)."""
+    return await workflow.execute_local_activity_method(
+        SlaActivities.sla_policy, start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=LOCAL_RETRY
+    )
+
+
+@dataclass
+class _TaskClocks:
+    """Each agency task's clock is an ``AgencyTaskWorkflow`` child, told by signals when it moves or ends."""
+
+    case_id: str
+    parent_id: str
+
+    async def start(self, task: AgencyTask) -> None:
+        close = ParentClosePolicy.REQUEST_CANCEL
+        if workflow.patched(PATCH_ABANDON_TASKS):
+            close = ParentClosePolicy.ABANDON
+        await workflow.start_child_workflow(
+            AgencyTaskWorkflow.run,
+            TaskInput(
+                case_id=self.case_id, agency=task.agency, parent_workflow_id=self.parent_id, deadline=task.deadline
+            ),
+            id=task.workflow_id,
+            parent_close_policy=close,
+        )
+
+    async def move(self, task: AgencyTask) -> None:
+        await workflow.get_external_workflow_handle(task.workflow_id).signal(
+            AgencyTaskWorkflow.set_deadline, task.deadline
+        )
+
+    async def finish(self, task: AgencyTask) -> None:
+        await workflow.get_external_workflow_handle(task.workflow_id).signal(AgencyTaskWorkflow.finish)
 
 
 @workflow.defn
 class ComplaintWorkflow:
     def __init__(self) -> None:
-        self._case: CaseState | None = None
+        self._rules: CaseRules | None = None
+        self._input: CaseInput | None = None
         self._filed = False
         self._changed = False
-        self._policy = PolicySnapshot()
         self._search_attributes = True
         # Serialises transitions (updates, alarms, signals) so they take sequence numbers and reach the read
         # model in order.
@@ -103,34 +162,46 @@ class ComplaintWorkflow:
 
     @workflow.run
     async def run(self, inp: CaseInput) -> CaseSummary:
-        now = workflow.now()
+        self._input = inp
         self._search_attributes = inp.search_attributes
-        self._policy = await self._local("sla_policy", None, PolicySnapshot)
-        channel = str(inp.complaint.get("channel", "web"))
-        case = self._case = CaseState(
+        workflow_id = workflow.info().workflow_id
+        clocks = _TaskClocks(inp.case_id, workflow_id)
+        if inp.state is not None:
+            # Continued as new: the case carries on from the state the previous run handed over.
+            self._rules = CaseRules(inp.state, inp.policy or PolicySnapshot(), _Scheduler(), clocks, workflow_id)
+            self._filed = True
+        else:
+            await self._file(inp, clocks, workflow_id)
+        await self._run_clock()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._summary()
+
+    async def _file(self, inp: CaseInput, clocks: _TaskClocks, workflow_id: str) -> None:
+        now = workflow.now()
+        policy = await _policy()
+        complaint = inp.complaint
+        case = CaseState(
             case_id=inp.case_id,
             tracking_code=inp.tracking_code,
             status=INITIAL_STATE,
             received_at=now,
-            channel=channel,
-            category=inp.complaint.get("category"),
-            occurred_on=inp.complaint.get("occurred_on"),
+            channel=complaint.channel.value,
+            category=complaint.category,
+            occurred_on=complaint.occurred_on.isoformat() if complaint.occurred_on else None,
         )
+        self._rules = CaseRules(case, policy, _Scheduler(), clocks, workflow_id)
         async with self._lock:
-            case.expected_by = (await self._schedule(now, "answer")).due_at
-            case.deadline = await self._schedule(now, "screening")
+            await self._rules.file(now)
             await self._record(
                 event="filed",
                 from_state=None,
                 actor=inp.filed_by,
-                data={"channel": channel, "label": list(FILED_LABEL)},
+                data={"channel": case.channel, "label": list(FILED_LABEL)},
                 audiences=[Audience.COMPLAINANT],
-                complaint=inp.complaint,
+                agencies=[],
+                complaint=complaint,
             )
         self._filed = True
-        await self._run_clock()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._summary()
 
     async def _run_clock(self) -> None:
         """Sleep until the case's next alarm (or the end of its retention) unless something changes first."""
@@ -141,12 +212,15 @@ class ComplaintWorkflow:
             settled = case.status in SETTLED_STATES
             if settled and case.retain_until is not None and workflow.now() >= case.retain_until:
                 return
+            if self._history_too_long():
+                await self._continue_as_new()
             alarm = case.deadline.next_alarm() if case.deadline else None
             wake = [t for t in (alarm.at if alarm else None, case.retain_until if settled else None) if t]
             self._changed = False
             timeout = max(min(wake) - workflow.now(), timedelta(0)) if wake else None
             try:
-                await workflow.wait_condition(lambda: self._changed, timeout=timeout)
+                # History grows with refused updates too on servers without speculative workflow tasks.
+                await workflow.wait_condition(lambda: self._changed or self._over_limit(), timeout=timeout)
             except TimeoutError:
                 if alarm is None:
                     continue
@@ -155,11 +229,42 @@ class ComplaintWorkflow:
                     if case.deadline and any(a is alarm for a in case.deadline.alarms) and not alarm.fired:
                         await self._fire(alarm, case.deadline, task=None)
 
+    def _over_limit(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested() or info.get_current_history_length() > self.rules.policy.history_limit
+        )
+
+    def _history_too_long(self) -> bool:
+        return self._over_limit() and workflow.patched(PATCH_CONTINUE_AS_NEW)
+
+    async def _continue_as_new(self) -> None:
+        """Hand the whole case to a fresh run: its history starts again from one event."""
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() and not self._lock.locked())
+        inp = self._input
+        assert inp is not None
+        workflow.logger.info("continuing as new at seq %s", self.case.seq)
+        workflow.continue_as_new(
+            CaseInput(
+                case_id=inp.case_id,
+                tracking_code=inp.tracking_code,
+                complaint=inp.complaint,
+                filed_by=inp.filed_by,
+                search_attributes=inp.search_attributes,
+                state=self.case,
+                policy=self.rules.policy,
+            )
+        )
+
+    @property
+    def rules(self) -> CaseRules:
+        if self._rules is None:  # only before the first workflow task has run
+            raise ApplicationError("the case is still being filed", "not_filed", type=ACTION_NOT_ALLOWED)
+        return self._rules
+
     @property
     def case(self) -> CaseState:
-        if self._case is None:  # only before the first workflow task has run
-            raise ApplicationError("the case is still being filed", "not_filed", type=ACTION_NOT_ALLOWED)
-        return self._case
+        return self.rules.case
 
     # --- messages ------------------------------------------------------------------------------------------
 
@@ -174,7 +279,7 @@ class ComplaintWorkflow:
         """Perform a human action of the process table (screen, accept, agency_accept, respond, ...)."""
         async with self._lock:
             # Re-check under the lock: an update that waited for it may find the case has moved on.
-            decision = self._decide(req)
+            decision = self.rules.decide(req, workflow.now())
             if not decision.allowed or decision.transition is None or decision.target is None:
                 raise ApplicationError(decision.reason, decision.code, type=ACTION_NOT_ALLOWED, non_retryable=True)
             await self._perform(decision.transition, decision.target, req.actor, req.payload)
@@ -186,7 +291,7 @@ class ComplaintWorkflow:
             raise ApplicationError("the case is still being filed", "not_filed", type=ACTION_NOT_ALLOWED)
         if req.actor.role is Role.SYSTEM:
             raise ApplicationError("system events are not actions", "role_not_allowed", type=ACTION_NOT_ALLOWED)
-        decision = self._decide(req)
+        decision = self.rules.decide(req, workflow.now())
         if not decision.allowed:
             raise ApplicationError(decision.reason, decision.code, type=ACTION_NOT_ALLOWED)
 
@@ -195,19 +300,10 @@ class ComplaintWorkflow:
         """An agency task's deadline alarm fired in its child workflow."""
         await workflow.wait_condition(lambda: self._filed)
         async with self._lock:
-            task = next((t for t in self.case.tasks if t.workflow_id == signal.workflow_id), None)
-            if task is None or task.status not in OPEN_TASK or task.deadline is None:
-                return  # the task ended while the signal was on its way
-            alarm = next(
-                (
-                    a
-                    for a in task.deadline.alarms
-                    if (a.kind, a.level, a.at) == (signal.alarm.kind, signal.alarm.level, signal.alarm.at)
-                    and not a.fired
-                ),
-                None,
-            )
-            if alarm is not None:
+            found = self.rules.task_alarm(signal.workflow_id, signal.alarm)
+            if found is not None:
+                task, alarm = found
+                assert task.deadline is not None
                 await self._fire(alarm, task.deadline, task=task)
 
     @workflow.signal
@@ -215,31 +311,13 @@ class ComplaintWorkflow:
         """The calendar or policy changed (e.g. the Cabinet added a holiday): move every running deadline."""
         await workflow.wait_condition(lambda: self._filed)
         async with self._lock:
-            case = self.case
-            if case.status in TERMINAL_STATES | SETTLED_STATES:
+            if self.case.status in TERMINAL_STATES | SETTLED_STATES:
                 return
-            self._policy = await self._local("sla_policy", None, PolicySnapshot)
-            before = (case.expected_by, case.due_at())
-            acknowledged = case.deadline is not None and case.deadline is case.stage2_response
-            if case.deadline:
-                case.deadline = await self._reschedule(case.deadline)
-            if acknowledged:
-                case.stage2_response = case.deadline
-            elif case.stage2_response:
-                case.stage2_response = await self._reschedule(case.stage2_response)
-            for task in self._open_tasks():
-                if task.deadline:
-                    task.deadline = await self._reschedule(task.deadline)
-                    await self._move_task_deadline(task)
-            if case.stage == 2 and case.stage2_response:
-                case.expected_by = case.stage2_response.due_at
-            elif case.paused is None:
-                promise = (await self._schedule(case.received_at, "answer")).due_at
-                case.expected_by = max(promise, self._latest_due() or promise)
-            if (case.expected_by, case.due_at()) != before:
-                transition = transition_for(case.status, "deadlines_moved")
+            policy = await _policy()
+            if await self.rules.recalculate(policy):
+                transition = transition_for(self.case.status, "deadlines_moved")
                 if transition is not None:
-                    await self._perform(transition, case.status, SYSTEM, {})
+                    await self._perform(transition, self.case.status, SYSTEM, {})
 
     @workflow.query
     def summary(self) -> CaseSummary:
@@ -251,22 +329,7 @@ class ComplaintWorkflow:
         """The whole workflow state, for auditors and debugging."""
         return self.case
 
-    # --- the table -----------------------------------------------------------------------------------------
-
-    def _context(self) -> Context:
-        case = self.case
-        return Context(
-            tasks=tuple(TaskView(t.agency, t.status, t.extension_pending > 0, t.extended_by) for t in case.tasks),
-            now=workflow.now(),
-            rejections=case.rejections,
-            max_rejections=self._policy.max_rejections,
-            extension_allowance=self._policy.extension_allowance,
-            review_deadline=case.review_deadline,
-            late_review_allowed=case.late_review_allowed,
-        )
-
-    def _decide(self, req: ActionRequest) -> Decision:
-        return decide(self.case.status, req.event, req.actor, req.payload, self._context())
+    # --- transitions -----------------------------------------------------------------------------------------
 
     async def _perform(
         self,
@@ -279,250 +342,33 @@ class ComplaintWorkflow:
         audiences: set[Audience] | None = None,
         agencies: list[str] | None = None,
     ) -> None:
-        """Apply a transition: its effects on the case, then record, project and notify it."""
-        case, now = self.case, workflow.now()
-        from_state = case.status
-        # Agencies whose task this transition ends (reassign, proceed, withdraw) still hear of it.
-        involved = [t.agency for t in self._open_tasks()]
-        case.status = target
-        await self._effects(transition.event, actor, payload, now)
-        if target not in CASE_CLOCK_STATES:
-            case.deadline = None
-        if target in TERMINAL_STATES | SETTLED_STATES and case.closed_at is None:
-            case.closed_at = now
-        recorded = {k: v for k, v in payload.items() if v not in (None, "", [])} | (data or {})
+        """Apply a transition: its effects on the case (the rules), then record, project and notify it."""
+        from_state = self.case.status
+        involved = await self.rules.apply(transition, target, actor, payload, workflow.now())
         await self._record(
             event=transition.event,
             from_state=from_state,
             actor=actor,
-            data=recorded,
+            data=self.rules.recorded | (data or {}),
             audiences=sorted(set(transition.notify) | (audiences or set())),
             public=transition.public,
-            agencies=agencies if agencies is not None else self._involved(involved),
+            agencies=agencies if agencies is not None else involved,
         )
-
-    def _involved(self, before: list[str]) -> list[str]:
-        """Agencies to tell of a transition: those working on the case before or after it, or that answered."""
-        now_working = [t.agency for t in self.case.tasks if t.status in ACTIVE_TASK]
-        return list(dict.fromkeys([*before, *now_working]))
-
-    async def _effects(self, event: str, actor: Actor, payload: dict[str, Any], now: datetime) -> None:
-        """What each event does to the case beyond its state (the table says where it goes)."""
-        case = self.case
-        own = next((t for t in case.tasks if t.agency == actor.agency and t.status in OPEN_TASK), None)
-        match event:
-            case "screen":
-                case.handler = actor.id
-            case "accept":
-                case.category, case.stage = str(payload["category"]), 1
-                await self._assign(list(payload["agencies"]), now)
-            case "assign":
-                await self._assign(list(payload["agencies"]), now)
-            case "reassign":
-                await self._end_tasks(OPEN_TASK, TaskStatus.CANCELLED)
-                await self._assign(list(payload["agencies"]), now)
-            case "need_info":
-                await self._pause(now)
-            case "reply":
-                await self._resume(now)
-            case "out_of_scope" | "duplicate" | "lapse":
-                case.closure_reason = {"lapse": "lapsed"}.get(event, event)
-                case.duplicate_of = payload.get("original_case_id")
-                case.retain_until = now + timedelta(days=self._policy.retention_days)
-            case "escalate_stage2" | "request_review":
-                await self._start_stage2(now)
-            case "agency_accept" if own is not None:
-                own.status, own.accepted_at = TaskStatus.ACCEPTED, now
-                own.deadline = await self._schedule(now, "stage1_response")
-                own.breached_at, own.escalation_level = None, 0
-                await self._move_task_deadline(own)
-            case "agency_reject" if own is not None:
-                own.status, own.reason = TaskStatus.REJECTED, payload.get("reason")
-                case.rejections += 1
-                await self._finish_task(own)
-            case "proceed":
-                waiting = (TaskStatus.ASSIGNED,) if case.status is State.STAGE1 else OPEN_TASK
-                await self._end_tasks(waiting, TaskStatus.CANCELLED)
-            case "request_extension" if own is not None:
-                own.extension_pending = int(payload["working_days"])
-            case "approve_extension" | "refuse_extension":
-                task = next(t for t in case.tasks if t.agency == payload["agency"] and t.extension_pending)
-                if event == "approve_extension" and task.accepted_at and task.deadline:
-                    task.extended_by += task.extension_pending
-                    task.deadline = await self._reschedule(
-                        task.deadline, working_days=self._policy.stage1_response + task.extended_by
-                    )
-                    await self._move_task_deadline(task)
-                    if case.expected_by is None or task.deadline.due_at > case.expected_by:
-                        case.expected_by = task.deadline.due_at
-                task.extension_pending = 0
-            case "respond" if own is not None:
-                own.status, own.responded_at, own.outcome = TaskStatus.RESPONDED, now, str(payload["outcome"])
-                case.outcome = own.outcome
-                case.root_cause = payload.get("root_cause") or case.root_cause
-                case.action_taken = payload.get("action_taken") or case.action_taken
-                await self._finish_task(own)
-            case "close":
-                case.outcome = payload.get("outcome") or case.outcome
-                case.stage1_closed_at = now
-                case.review_deadline = self._review_deadline(now)
-                case.retain_until = case.review_deadline + timedelta(days=self._policy.retention_days)
-            case "rate":
-                case.rating, case.rating_comment = int(payload["rating"]), payload.get("comment")
-            case "allow_late_review":
-                case.late_review_allowed = True
-            case "reopen":
-                case.closed_at = case.closure_reason = case.retain_until = None
-                case.deadline = await self._schedule(now, "screening")
-                case.expected_by = (await self._schedule(now, "answer")).due_at
-            case "acknowledge":
-                case.deadline = case.stage2_response
-            case "extend_stage2" if case.deadline is not None:
-                case.deadline = await self._reschedule(
-                    case.deadline, working_days=case.deadline.working_days + int(payload["working_days"])
-                )
-                case.stage2_response = case.deadline
-                case.expected_by = case.deadline.due_at
-            case "respond_stage2":
-                until = now + relativedelta(months=self._policy.ombudsman_months)
-                payload["ombudsman_until"] = until.date().isoformat()
-                case.outcome = str(payload["outcome"])
-                case.root_cause = payload.get("root_cause") or case.root_cause
-                case.action_taken = payload.get("action_taken") or case.action_taken
-                case.stage2_closed_at = case.closed_at = now
-                case.retain_until = until + timedelta(days=self._policy.retention_days)
-            case "withdraw":
-                await self._end_tasks(OPEN_TASK, TaskStatus.CANCELLED)
-            case "escalate":
-                case.escalation_level += 1
-
-    # --- deadlines -----------------------------------------------------------------------------------------
 
     async def _fire(self, alarm: Alarm, deadline: Deadline, *, task: AgencyTask | None) -> None:
         """A deadline's alarm went off: record it as the system's transition and notify."""
-        alarm.fired = True
-        case = self.case
-        event = ALARM_EVENTS[alarm.kind]
-        transition = transition_for(case.status, event)
-        if transition is None:
+        fired: AlarmTransition | None = self.rules.fire(alarm, deadline, task, workflow.now())
+        if fired is None:
             return
-        if alarm.kind in {"breach", "escalation"}:
-            # The case keeps its first breach and highest rung whichever clock it was; a task keeps its own.
-            for holder in (case, task) if task is not None else (case,):
-                holder.breached_at = holder.breached_at or workflow.now()
-                holder.escalation_level = max(holder.escalation_level, alarm.level)
-        data: dict[str, Any] = {"rule": deadline.rule, "due_at": deadline.due_at.isoformat()}
-        if alarm.level:
-            data["level"] = alarm.level
-        if task is not None:
-            data["agency"] = task.agency
         await self._perform(
-            transition,
-            transition.target,
+            fired.transition,
+            fired.transition.target,
             SYSTEM,
             {},
-            data=data,
-            audiences=set(alarm.audiences),
-            agencies=[task.agency] if task else None,
+            data=fired.data,
+            audiences=fired.audiences,
+            agencies=fired.agencies,
         )
-
-    async def _schedule(self, start: datetime, rule: str, working_days: int | None = None) -> Deadline:
-        return await self._local("sla_schedule", ScheduleRequest(start, rule, working_days), Deadline)
-
-    async def _reschedule(self, deadline: Deadline, *, working_days: int | None = None) -> Deadline:
-        """The same deadline computed again (new calendar or allowance); alarms already fired stay fired."""
-        fresh = await self._schedule(deadline.start, deadline.rule, working_days or deadline.working_days)
-        fired = {(a.kind, a.level) for a in deadline.alarms if a.fired}
-        for alarm in fresh.alarms:
-            alarm.fired = (alarm.kind, alarm.level) in fired
-        return fresh
-
-    async def _pause(self, now: datetime) -> None:
-        """Stop the clocks while the complainant is asked for information; keep what was left of them."""
-        case = self.case
-        running = case.deadline
-        left = await self._days_left(now, running.due_at) if running else 0
-        answer_left = await self._days_left(now, case.expected_by) if case.expected_by else 0
-        case.paused = PausedClock(running.rule if running else "screening", left, answer_left)
-        case.deadline = await self._schedule(now, "awaiting_info_lapse")
-
-    async def _resume(self, now: datetime) -> None:
-        """Restart the clocks with the working days that were left when they stopped."""
-        case = self.case
-        paused = case.paused or PausedClock("screening", 1, 0)
-        case.deadline = await self._schedule(now, paused.rule, max(paused.remaining, 1))
-        promise = await self._schedule(now, "answer", max(paused.answer_remaining, 1))
-        case.expected_by = max(promise.due_at, case.deadline.due_at)
-        case.paused = None
-
-    async def _start_stage2(self, now: datetime) -> None:
-        case = self.case
-        case.stage, case.stage2_started_at = 2, now
-        case.closed_at = case.retain_until = None
-        case.deadline = await self._schedule(now, "stage2_acknowledge")
-        case.stage2_response = await self._schedule(now, "stage2_response")
-        case.expected_by = case.stage2_response.due_at
-
-    def _review_deadline(self, replied: datetime) -> datetime:
-        """Stage 2 may be asked for within N months of the stage 1 reply or M of the event, whichever is later."""
-        case = self.case
-        by_reply: datetime = replied + relativedelta(months=self._policy.review_request_months)
-        if not case.occurred_on:  # the event's date is unknown: the reply's limit alone applies
-            return by_reply
-        occurred = date.fromisoformat(case.occurred_on)
-        by_event: datetime = datetime.combine(occurred, replied.timetz()) + relativedelta(
-            months=self._policy.complaint_months
-        )
-        return max(by_reply, by_event)
-
-    def _latest_due(self) -> datetime | None:
-        dues = [t.deadline.due_at for t in self._open_tasks() if t.deadline]
-        return max(dues) if dues else None
-
-    async def _days_left(self, now: datetime, due_at: datetime) -> int:
-        return await self._local("working_days_left", DaysLeftRequest(now, due_at), int)
-
-    # --- agency tasks --------------------------------------------------------------------------------------
-
-    def _open_tasks(self) -> list[AgencyTask]:
-        return [t for t in self.case.tasks if t.status in OPEN_TASK]
-
-    async def _assign(self, agencies: list[str], now: datetime) -> None:
-        """One task, with its own clock in a child workflow, per agency not already working on the case."""
-        case = self.case
-        busy = {t.agency for t in self._open_tasks()}
-        parent_id = workflow.info().workflow_id
-        for agency in agencies:
-            if agency in busy:
-                continue
-            case.task_counter += 1
-            deadline = await self._schedule(now, "agency_acceptance")
-            task = AgencyTask(
-                agency=agency, workflow_id=f"{parent_id}-task-{case.task_counter}", assigned_at=now, deadline=deadline
-            )
-            case.tasks.append(task)
-            await workflow.start_child_workflow(
-                AgencyTaskWorkflow.run,
-                TaskInput(case_id=case.case_id, agency=agency, parent_workflow_id=parent_id, deadline=deadline),
-                id=task.workflow_id,
-                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-            )
-
-    async def _end_tasks(self, statuses: Collection[TaskStatus], to: TaskStatus) -> None:
-        for task in self.case.tasks:
-            if task.status in statuses:
-                task.status = to
-                await self._finish_task(task)
-
-    async def _move_task_deadline(self, task: AgencyTask) -> None:
-        """Tell the task's child that its deadline moved (acceptance, extension, recalculation)."""
-        await workflow.get_external_workflow_handle(task.workflow_id).signal(
-            AgencyTaskWorkflow.set_deadline, task.deadline
-        )
-
-    async def _finish_task(self, task: AgencyTask) -> None:
-        """Tell the task's child its work is over, so its clock stops."""
-        await workflow.get_external_workflow_handle(task.workflow_id).signal(AgencyTaskWorkflow.finish)
 
     # --- recording -----------------------------------------------------------------------------------------
 
@@ -534,11 +380,11 @@ class ComplaintWorkflow:
         actor: Actor,
         data: dict[str, Any],
         audiences: list[Audience],
+        agencies: list[str],
         public: bool = True,
-        complaint: dict[str, Any] | None = None,
-        agencies: list[str] | None = None,
+        complaint: Any = None,
     ) -> None:
-        """Give the transition its sequence number, project it, mark it in search attributes, notify."""
+        """Give the transition its sequence number, write it (read model and outbox), mark search attributes."""
         case = self.case
         case.seq += 1
         self._changed = True
@@ -554,32 +400,48 @@ class ComplaintWorkflow:
             public=public,
         )
         workflow.logger.info("transition %s -> %s (%s)", from_state, case.status, event)
-        await workflow.execute_local_activity(
-            "project_event",
+        if not workflow.patched(PATCH_ONE_WRITE):
+            await self._record_v1(record, audiences, agencies, complaint)
+            return
+        try:
+            await workflow.execute_local_activity_method(
+                ReadModelActivities.record_transition,
+                TransitionRecord(event=record, case=case, audiences=audiences, agencies=agencies, complaint=complaint),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RECORD_RETRY,
+            )
+        except ActivityError:
+            # Only non-retryable errors end up here; the activity marked the case stuck on the board and in
+            # /metrics. The case itself goes on: its history holds the transition, and a rebuild re-projects it.
+            workflow.logger.warning("read model refused transition %s of the case: marked stuck", case.seq)
+        self._upsert_search_attributes()
+
+    async def _record_v1(
+        self, record: CaseEvent, audiences: list[Audience], agencies: list[str], complaint: Any
+    ) -> None:
+        """Version 1: project (local activity), then queue notifications (activity) in a second transaction."""
+        case = self.case
+        await workflow.execute_local_activity_method(
+            ReadModelActivities.project_event,
             ProjectionRequest(event=record, case=case, complaint=complaint),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=LOCAL_RETRY,
         )
         self._upsert_search_attributes()
-        await workflow.execute_activity(
-            "notify",
+        await workflow.execute_activity_method(
+            NotificationActivities.notify,
             NotificationRequest(
                 case_id=case.case_id,
                 seq=case.seq,
-                event=event,
+                event=record.event,
                 state=case.status,
                 audiences=audiences,
-                agencies=agencies if agencies is not None else self._involved([]),
+                agencies=agencies,
                 expected_by=case.expected_by,
             ),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=NOTIFY_RETRY,
-            result_type=int,
         )
-
-    def _overdue(self) -> bool:
-        deadlines = [self.case.deadline] + [t.deadline for t in self._open_tasks()]
-        return any(a.fired and a.kind in {"breach", "escalation"} for d in deadlines if d for a in d.alarms)
 
     def _upsert_search_attributes(self) -> None:
         if not self._search_attributes:
@@ -588,20 +450,10 @@ class ComplaintWorkflow:
         workflow.upsert_search_attributes(
             [
                 sa.STATUS.value_set(case.status.value),
-                sa.AGENCY.value_set([t.agency for t in self._open_tasks()]),
+                sa.AGENCY.value_set([t.agency for t in self.rules.open_tasks()]),
                 sa.DUE_AT.value_set(due) if due else sa.DUE_AT.value_unset(),
-                sa.OVERDUE.value_set(self._overdue()),
+                sa.OVERDUE.value_set(self.rules.overdue()),
             ]
-        )
-
-    async def _local(self, name: str, arg: Any, result_type: type[T]) -> T:
-        args = [] if arg is None else [arg]
-        return await workflow.execute_local_activity(  # type: ignore[no-any-return]
-            name,
-            args=args,
-            start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=LOCAL_RETRY,
-            result_type=result_type,
         )
 
     def _summary(self) -> CaseSummary:

@@ -6,20 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from domain.complaint import Complaint
+from sla.rules import AlarmKind, DeadlineRule
 from workflows.process import OPEN_TASK, Actor, Audience, State, TaskStatus
-
-
-@dataclass
-class CaseInput:
-    """What intake hands to a new ``ComplaintWorkflow``. ``complaint`` holds personal data: the payload
-    codec encrypts it in Temporal's history, and it never goes into search attributes or logs."""
-
-    case_id: str
-    tracking_code: str
-    complaint: dict[str, Any]
-    filed_by: Actor
-    # Custom search attributes need registering on the server; test servers that cannot are told not to.
-    search_attributes: bool = True
 
 
 @dataclass
@@ -27,7 +16,7 @@ class Alarm:
     """A moment a deadline's timer fires: ``reminder`` before it, ``breach`` at it, ``escalation`` after it
     (``level`` counts the ladder's rungs), or ``info_reminder``/``lapse`` while waiting for the complainant."""
 
-    kind: str
+    kind: AlarmKind
     at: datetime
     level: int = 0
     audiences: list[Audience] = field(default_factory=list)
@@ -38,7 +27,7 @@ class Alarm:
 class Deadline:
     """``working_days`` of ``rule`` counted from ``start``: due at ``due_at``, with its alarms."""
 
-    rule: str
+    rule: DeadlineRule
     start: datetime
     working_days: int
     due_at: datetime
@@ -54,7 +43,7 @@ class ScheduleRequest:
     """Compute ``rule``'s deadline from ``start`` (``working_days`` overrides the policy's allowance)."""
 
     start: datetime
-    rule: str
+    rule: DeadlineRule
     working_days: int | None = None
 
 
@@ -69,6 +58,12 @@ class PolicySnapshot:
     complaint_months: int = 6
     ombudsman_months: int = 12
     retention_days: int = 30
+    max_rating_changes: int = 3
+    max_progress_notes: int = 50
+    max_info_requests: int = 5
+    max_reopens: int = 3
+    max_manual_escalations: int = 10
+    history_limit: int = 2000
 
 
 @dataclass
@@ -86,13 +81,14 @@ class AgencyTask:
     extended_by: int = 0
     breached_at: datetime | None = None
     escalation_level: int = 0
+    notes: int = 0  # progress notes posted
 
 
 @dataclass
 class PausedClock:
     """What was left of the deadlines when the case started waiting for the complainant."""
 
-    rule: str
+    rule: DeadlineRule
     remaining: int
     answer_remaining: int
 
@@ -134,6 +130,11 @@ class CaseState:
     rating: int | None = None
     rating_comment: str | None = None
     task_counter: int = 0
+    # Repeatable actions taken so far (their limits are the policy's).
+    ratings: int = 0  # in the current stage
+    info_requests: int = 0
+    reopens: int = 0
+    manual_escalations: int = 0
 
     def current_deadline(self) -> Deadline | None:
         """The deadline of the step the case is in: its own, or the earliest of its open agency tasks."""
@@ -145,6 +146,25 @@ class CaseState:
     def due_at(self) -> datetime | None:
         current = self.current_deadline()
         return current.due_at if current else None
+
+
+@dataclass
+class CaseInput:
+    """What starts a ``ComplaintWorkflow`` run. ``complaint`` holds personal data: the payload codec encrypts it
+    in Temporal's history, and it never goes into search attributes or logs.
+
+    A run that continues as new passes the whole ``state`` (and the ``policy`` it had) to the next run, which
+    carries on from there without filing anything again.
+    """
+
+    case_id: str
+    tracking_code: str
+    complaint: Complaint
+    filed_by: Actor
+    # Custom search attributes need registering on the server; test servers that cannot are told not to.
+    search_attributes: bool = True
+    state: CaseState | None = None
+    policy: PolicySnapshot | None = None
 
 
 @dataclass
@@ -186,11 +206,11 @@ class CaseEvent:
 
 @dataclass
 class ProjectionRequest:
-    """A read-model write: the event plus the case's new snapshot; ``complaint`` only on intake."""
+    """A read-model write (workflow version 1; kept so that its histories replay and rebuild)."""
 
     event: CaseEvent
     case: CaseState
-    complaint: dict[str, Any] | None = None
+    complaint: Complaint | None = None
 
 
 @dataclass
@@ -204,6 +224,18 @@ class NotificationRequest:
     audiences: list[Audience]
     agencies: list[str]
     expected_by: datetime | None = None
+
+
+@dataclass
+class TransitionRecord:
+    """Everything one transition writes, in one transaction: the case's new snapshot, the timeline row and the
+    notification outbox rows for ``audiences`` (``complaint`` only on intake)."""
+
+    event: CaseEvent
+    case: CaseState
+    audiences: list[Audience]
+    agencies: list[str]
+    complaint: Complaint | None = None
 
 
 @dataclass
@@ -232,3 +264,13 @@ class TaskAlarm:
     workflow_id: str
     alarm: Alarm
     due_at: datetime
+
+
+def workflow_id_for(case_id: str) -> str:
+    """The workflow id of a case: derived from the case number, so any process can address it."""
+    return f"complaint-{case_id}"
+
+
+def task_workflow_id(case_workflow_id: str, number: int) -> str:
+    """The workflow id of a case's ``number``-th agency task."""
+    return f"{case_workflow_id}-task-{number}"

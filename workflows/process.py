@@ -17,6 +17,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from sla.rules import DeadlineRule
+
 
 class State(StrEnum):
     RECEIVED = "received"
@@ -80,14 +82,14 @@ OPEN_STATES = frozenset(State) - TERMINAL_STATES - SETTLED_STATES
 # The SLA rule (see sla/policy.py) whose deadline runs while a case waits in each state. The workflow arms
 # the case-level ones; agency tasks carry their own (acceptance, then response) in child workflows. The BPMN
 # export draws all of them as timer boundary events.
-STATE_DEADLINES: Mapping[State, str] = {
-    State.RECEIVED: "screening",
-    State.SCREENING: "screening",
-    State.AWAITING_INFO: "awaiting_info_lapse",
-    State.ASSIGNMENT: "agency_acceptance",
-    State.STAGE1: "stage1_response",
-    State.STAGE2: "stage2_acknowledge",
-    State.STAGE2_INVESTIGATION: "stage2_response",
+STATE_DEADLINES: Mapping[State, DeadlineRule] = {
+    State.RECEIVED: DeadlineRule.SCREENING,
+    State.SCREENING: DeadlineRule.SCREENING,
+    State.AWAITING_INFO: DeadlineRule.AWAITING_INFO_LAPSE,
+    State.ASSIGNMENT: DeadlineRule.AGENCY_ACCEPTANCE,
+    State.STAGE1: DeadlineRule.STAGE1_RESPONSE,
+    State.STAGE2: DeadlineRule.STAGE2_ACKNOWLEDGE,
+    State.STAGE2_INVESTIGATION: DeadlineRule.STAGE2_RESPONSE,
 }
 
 STATE_LABELS: Mapping[State, tuple[str, str]] = {
@@ -212,6 +214,7 @@ def _rate(state: State) -> Transition:
         ("Complainant rated the service", "ผู้ร้องประเมินความพึงพอใจ"),
         fields=RATING_FIELDS,
         notify=_PSC,
+        guard="rating_allowed",
     )
 
 
@@ -243,6 +246,7 @@ def _sla_events(state: State) -> list[Transition]:
             fields=(REASON,),
             notify=to | _PSC | {Audience.AGENCY_HEAD},
             public=False,
+            guard="escalation_allowed",
         ),
     ]
 
@@ -272,6 +276,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         _STAFF,
         ("More information needed from you", "ขอข้อมูลเพิ่มเติมจากผู้ร้อง"),
         fields=(FieldSpec("question", "text", max_length=2000, help="What the complainant must tell us"),),
+        guard="info_request_allowed",
     ),
     Transition(
         "out_of_scope",
@@ -383,6 +388,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         ("Progress update from the agency", "หน่วยงานแจ้งความคืบหน้า"),
         fields=(FieldSpec("note", "text", max_length=2000),),
         task_from=TaskStatus.ACCEPTED,
+        guard="progress_allowed",
     ),
     Transition(
         "request_extension",
@@ -467,6 +473,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         ("Supervisor allowed a late review request", "ผู้บังคับบัญชาอนุญาตให้ขอทบทวนหลังพ้นกำหนด"),
         fields=(REASON,),
         public=False,
+        guard="late_review_not_yet_allowed",
     ),
     Transition(
         "reopen",
@@ -476,6 +483,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         ("Case reopened", "เปิดเรื่องใหม่"),
         fields=(REASON,),
         notify=_COMPLAINANT | _PSC,
+        guard="reopen_allowed",
     ),
     # Stage 2: investigation by PSC.
     Transition(
@@ -553,6 +561,7 @@ class TaskView:
     status: TaskStatus
     extension_pending: bool = False
     extended_by: int = 0  # working days already granted
+    notes: int = 0  # progress notes posted on this task
 
 
 @dataclass(frozen=True)
@@ -566,6 +575,16 @@ class Context:
     extension_allowance: int = 5  # extra working days a stage 1 task may be granted in all
     review_deadline: datetime | None = None
     late_review_allowed: bool = False
+    # Repeatable actions taken so far, and their limits (config/sla.yaml): a case's history stays bounded.
+    ratings: int = 0  # ratings in the current stage
+    max_rating_changes: int = 3
+    max_progress_notes: int = 50
+    info_requests: int = 0
+    max_info_requests: int = 5
+    reopens: int = 0
+    max_reopens: int = 3
+    manual_escalations: int = 0
+    max_manual_escalations: int = 10
 
 
 @dataclass(frozen=True)
@@ -666,7 +685,41 @@ def _review_in_time(actor: Actor, _payload: Mapping[str, Any], ctx: Context) -> 
     return None
 
 
+def _limit(count: Callable[[Actor, Context], int], limit: Callable[[Context], int], what: str) -> Guard:
+    """A guard that refuses a repeatable action once it has been taken ``limit`` times."""
+
+    def guard(actor: Actor, _payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+        if count(actor, ctx) >= limit(ctx):
+            return _refusal("limit_reached", f"{what} at most {limit(ctx)} times on this case")
+        return None
+
+    return guard
+
+
+def _notes(actor: Actor, ctx: Context) -> int:
+    task = _own_task(actor, ctx)
+    return task.notes if task else 0
+
+
+def _late_review_not_yet_allowed(_actor: Actor, _payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    if ctx.late_review_allowed:
+        return _refusal("already_allowed", "a late review request is already allowed for this case")
+    return None
+
+
 GUARDS: Mapping[str, Guard] = {
+    "rating_allowed": _limit(
+        lambda _a, c: c.ratings, lambda c: c.max_rating_changes + 1, "the service can be rated (or the rating changed)"
+    ),
+    "progress_allowed": _limit(_notes, lambda c: c.max_progress_notes, "an agency can post progress notes"),
+    "info_request_allowed": _limit(
+        lambda _a, c: c.info_requests, lambda c: c.max_info_requests, "the complainant can be asked for information"
+    ),
+    "reopen_allowed": _limit(lambda _a, c: c.reopens, lambda c: c.max_reopens, "a case can be reopened"),
+    "escalation_allowed": _limit(
+        lambda _a, c: c.manual_escalations, lambda c: c.max_manual_escalations, "a supervisor can escalate"
+    ),
+    "late_review_not_yet_allowed": _late_review_not_yet_allowed,
     "reroute_allowed": _reroute_allowed,
     "some_task_at_least_accepted": _some_task(TaskStatus.ACCEPTED),
     "some_task_responded": _some_task(TaskStatus.RESPONDED),

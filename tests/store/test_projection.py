@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from activities.notifications import NotificationActivities
 from activities.projection import ReadModelActivities
+from domain.complaint import Complaint
 from store import models
 from store.db import Database
 from workflows.models import AgencyTask, CaseEvent, CaseState, NotificationRequest, ProjectionRequest
@@ -38,7 +39,9 @@ def request(case_id: str, seq: int, status: State, *, intake: bool = False) -> P
         actor=OFFICER,
         at=T0 + timedelta(minutes=seq),
     )
-    complaint = {"channel": "hotline", "description": "ทดสอบ", "complainant": {"preferred_channels": ["sms", "line"]}}
+    complaint = Complaint.model_validate(
+        {"channel": "hotline", "description": "ทดสอบ", "complainant": {"preferred_channels": ["sms", "line"]}}
+    )
     return ProjectionRequest(event=event, case=case, complaint=complaint if intake else None)
 
 

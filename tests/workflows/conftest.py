@@ -8,8 +8,10 @@ worker until the session ends, and a test that skips time also moves the earlier
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client
@@ -21,6 +23,7 @@ from config.settings import Settings
 from sla.calendar import WorkingCalendar
 from sla.policy import SlaPolicy
 from store.db import Database
+from tests.workflows.histories import record_if_new, use_database
 from tests.workflows.paths import STARTED
 from worker import build_worker
 from workflows.complaint import ComplaintWorkflow
@@ -41,6 +44,7 @@ class Rig:
 @pytest.fixture(scope="session")
 async def session_rig(time_env: WorkflowEnvironment, settings: Settings, db: Database) -> AsyncIterator[Rig]:
     sla = SlaActivities(WorkingCalendar(), TEST_POLICY)
+    use_database(db)
     async with build_worker(time_env.client, settings, db, task_queue=TASK_QUEUE, sla=sla):
         yield Rig(time_env.client, time_env, sla, TASK_QUEUE)
 
@@ -57,7 +61,10 @@ async def end_cases_afterwards(session_rig: Rig) -> AsyncIterator[None]:
     """Terminate what a test left running: the test server's one clock would otherwise carry every earlier
     case's timers into every later test's time skips (and they would slow them down)."""
     yield
+    record_to = os.environ.get("RONGTUK_RECORD_HISTORIES")
     for handle in STARTED:
+        if record_to:
+            await record_if_new(session_rig.client, handle, Path(record_to))
         with contextlib.suppress(RPCError):
             state = await handle.query(ComplaintWorkflow.state)
             for task in state.tasks:

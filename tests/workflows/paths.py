@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from temporalio.client import Client, WorkflowHandle
 
+from domain.complaint import Complaint
 from store import models
 from store.db import Database
 from workflows.complaint import ComplaintWorkflow, workflow_id_for
@@ -31,19 +32,21 @@ Handle = WorkflowHandle[ComplaintWorkflow, CaseSummary]
 STARTED: list[Handle] = []
 
 
-def complaint(**extra: Any) -> dict[str, Any]:
-    return {
-        "channel": "web",
-        "description": "ถนนหน้าบ้านเป็นหลุมลึก รถจักรยานยนต์ล้มหลายครั้ง",
-        "complainant": {
-            "name": "สมชาย ใจดี",
-            "phone": "+66812345678",
-            "preferred_channels": ["sms", "web"],
-            "confidential": False,
-        },
-        "location": {"province": "กรุงเทพมหานคร"},
-        **extra,
-    }
+def complaint(**extra: Any) -> Complaint:
+    return Complaint.model_validate(
+        {
+            "channel": "web",
+            "description": "ถนนหน้าบ้านเป็นหลุมลึก รถจักรยานยนต์ล้มหลายครั้ง",
+            "complainant": {
+                "name": "สมชาย ใจดี",
+                "phone": "+66812345678",
+                "preferred_channels": ["sms", "web"],
+                "confidential": False,
+            },
+            "location": {"province": "กรุงเทพมหานคร"},
+            **extra,
+        }
+    )
 
 
 async def file(client: Client, task_queue: str, **extra: Any) -> tuple[str, Handle]:

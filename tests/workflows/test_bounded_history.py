@@ -1,0 +1,128 @@
+"""A case's history stays bounded whatever people do, and a case that continues as new carries on whole.
+
+Before this, ~1,060 ratings took one case to 15,483 events; after a worker restart its replay passed the
+workflow task timeout and every later action failed. Now repeatable actions have limits (refused updates
+never reach the history) and a long history continues as new with the whole state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from temporalio.client import Client, WorkflowHistory, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from config.settings import Settings
+from sla.policy import SlaPolicy
+from store.db import Database
+from tests.workflows.conftest import TEST_POLICY, Rig
+from tests.workflows.paths import CITIZEN, DOPA, RESPONSE, Handle, act, eventually, reach, tasks_of, timeline
+from worker import build_replayer, build_worker
+from workflows.complaint import ComplaintWorkflow
+from workflows.process import State
+
+# Far more than any limit: the first few count, the rest are refused before they touch the history.
+ATTEMPTS = 2000
+
+
+async def _runs(client: Client, workflow_id: str) -> list[WorkflowHistory]:
+    histories: list[WorkflowHistory] = []
+    run_id: str | None = None
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        histories.append(history)
+        run_id = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id or None
+        if run_id is None:
+            return list(reversed(histories))
+
+
+async def test_thousands_of_ratings_leave_the_history_small_and_the_case_answering(
+    dev_env: WorkflowEnvironment, settings: Settings, db: Database
+) -> None:
+    """On the real server (speculative workflow tasks), a refused update leaves nothing in the history."""
+    queue = f"tq-{uuid.uuid4()}"
+    async with build_worker(dev_env.client, settings, db, task_queue=queue):
+        _, handle = await reach(dev_env.client, queue, State.CLOSED)
+        await _flood(handle, settings)
+
+
+async def _flood(handle: Handle, settings: Settings) -> None:
+    before = len((await handle.fetch_history()).events)
+
+    async def rate(i: int) -> bool:
+        try:
+            await act(handle, "rate", CITIZEN, rating=1 + i % 5, comment="ก" * 1000)
+        except (WorkflowUpdateFailedError, RPCError):
+            return False
+        return True
+
+    accepted = 0
+    # Eight at a time: the server itself refuses more than ten in-flight updates per workflow (429 at the API).
+    for start in range(0, ATTEMPTS, 8):
+        accepted += sum(await asyncio.gather(*(rate(i) for i in range(start, start + 8))))
+    assert accepted == TEST_POLICY.max_rating_changes + 1
+    history = await handle.fetch_history()
+    # Each accepted rating costs a handful of events; the refused ones cost none.
+    assert len(history.events) - before < 15 * accepted
+    summary = await act(handle, "request_review", CITIZEN, reason="ยังไม่ได้รับการแก้ไข")
+    assert summary.status is State.STAGE2
+    replayed = await build_replayer(settings).replay_workflow(
+        await handle.fetch_history(), raise_on_replay_failure=False
+    )
+    assert replayed.replay_failure is None
+
+
+@pytest.fixture
+def short_histories(rig: Rig) -> Iterator[SlaPolicy]:
+    """Cases filed meanwhile continue as new past 100 history events."""
+    policy = SlaPolicy(screening=TEST_POLICY.screening, history_limit=100)
+    rig.sla.policy = policy
+    yield policy
+    rig.sla.policy = TEST_POLICY
+
+
+async def test_a_long_case_continues_as_new_with_its_whole_state(
+    rig: Rig, db: Database, settings: Settings, short_histories: SlaPolicy
+) -> None:
+    case_id, handle = await reach(rig.client, rig.task_queue, State.STAGE1)
+    for i in range(40):
+        await act(handle, "progress", DOPA, note=f"ความคืบหน้าครั้งที่ {i + 1}")
+    current = rig.client.get_workflow_handle_for(ComplaintWorkflow.run, handle.id)
+    runs = await _runs(rig.client, handle.id)
+    assert len(runs) >= 3, "the case should have continued as new more than once"
+    assert all(len(run.events) <= short_histories.history_limit + 30 for run in runs)
+
+    # Everything carried over: the sequence, the task and its clock, the limits' counters.
+    state = await current.query(ComplaintWorkflow.state)
+    assert state.tasks[0].notes == 40
+    events = await timeline(db, case_id)
+    assert [e.seq for e in events] == list(range(1, state.seq + 1)), "no transition lost or written twice"
+    assert sum(e.event == "progress" for e in events) == 40
+    accepted_at = (await tasks_of(db, case_id))["DOPA"].accepted_at
+    assert accepted_at is not None
+    await rig.env.sleep(timedelta(days=20))
+    breach = await eventually(lambda: _named(db, case_id, "sla_breach"))
+    assert breach[0].data["agency"] == "DOPA"
+
+    summary = await current.execute_update(ComplaintWorkflow.act, _req("respond", DOPA, RESPONSE))
+    assert summary.status is State.RESPONDED
+    replayer = build_replayer(settings)
+    for run in await _runs(rig.client, handle.id):
+        result = await replayer.replay_workflow(run, raise_on_replay_failure=False)
+        assert result.replay_failure is None, result.replay_failure
+    await current.terminate("test over")
+
+
+def _req(event: str, actor: object, payload: dict[str, object]) -> object:
+    from workflows.models import ActionRequest
+
+    return ActionRequest(event, actor, dict(payload))  # type: ignore[arg-type]
+
+
+async def _named(db: Database, case_id: str, name: str) -> list[object]:
+    return [e for e in await timeline(db, case_id) if e.event == name]

@@ -1,0 +1,404 @@
+"""The case's rules: what each transition does to a case beyond its state, and how its clocks run.
+
+Plain code over :class:`CaseState`: no Temporal, no SQL, no clock of its own. Deadlines are asked of a
+:class:`Scheduler` and agency tasks' clocks are driven through :class:`TaskClocks`; the workflow implements both
+with local activities, child workflows and signals, and unit tests with the calendar itself and a list.
+
+The order of the calls to those two ports is part of the workflow's recorded behaviour: a change to it is a
+change of workflow behaviour (patch it, record a golden history; see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+from dateutil.relativedelta import relativedelta
+
+from sla.rules import DeadlineRule
+from workflows.models import (
+    ActionRequest,
+    AgencyTask,
+    Alarm,
+    CaseState,
+    Deadline,
+    PausedClock,
+    PolicySnapshot,
+    task_workflow_id,
+)
+from workflows.process import (
+    ACTIVE_TASK,
+    OPEN_TASK,
+    SETTLED_STATES,
+    TERMINAL_STATES,
+    Actor,
+    Audience,
+    Context,
+    Decision,
+    Role,
+    State,
+    TaskStatus,
+    TaskView,
+    Transition,
+    decide,
+    transition_for,
+)
+
+SYSTEM = Actor("rongtuk", Role.SYSTEM)
+# States whose deadline belongs to the case itself; in the agency phase the tasks carry theirs.
+CASE_CLOCK_STATES = frozenset(
+    {State.RECEIVED, State.SCREENING, State.AWAITING_INFO, State.STAGE2, State.STAGE2_INVESTIGATION}
+)
+
+
+class Scheduler(Protocol):
+    """Working-day arithmetic (the workflow records each answer, so replays see the same dates)."""
+
+    async def schedule(self, start: datetime, rule: DeadlineRule, working_days: int | None = None) -> Deadline:
+        """``rule``'s deadline counted from ``start`` (``working_days`` overrides the policy's allowance)."""
+        ...
+
+    async def days_left(self, now: datetime, due_at: datetime) -> int:
+        """Whole working days from ``now`` until ``due_at``."""
+        ...
+
+
+class TaskClocks(Protocol):
+    """The agency tasks' own clocks (child workflows in production)."""
+
+    async def start(self, task: AgencyTask) -> None:
+        """Start the clock of a new task."""
+        ...
+
+    async def move(self, task: AgencyTask) -> None:
+        """The task's deadline moved."""
+        ...
+
+    async def finish(self, task: AgencyTask) -> None:
+        """The task is over: its clock stops."""
+        ...
+
+
+@dataclass
+class AlarmTransition:
+    """What a fired alarm records: the system's transition with its data, for whom."""
+
+    transition: Transition
+    data: dict[str, Any]
+    audiences: set[Audience]
+    agencies: list[str] | None = None
+
+
+@dataclass
+class CaseRules:
+    """The rules of one case, applied to its state in place."""
+
+    case: CaseState
+    policy: PolicySnapshot
+    scheduler: Scheduler
+    clocks: TaskClocks
+    workflow_id: str
+    # Set by apply(): the data a transition records beyond its payload.
+    recorded: dict[str, Any] = field(default_factory=dict)
+
+    # --- the table ---------------------------------------------------------------------------------------
+
+    def context(self, now: datetime) -> Context:
+        """The facts beyond the state that the table's guards need."""
+        case, policy = self.case, self.policy
+        return Context(
+            tasks=tuple(
+                TaskView(t.agency, t.status, t.extension_pending > 0, t.extended_by, t.notes) for t in case.tasks
+            ),
+            now=now,
+            rejections=case.rejections,
+            max_rejections=policy.max_rejections,
+            extension_allowance=policy.extension_allowance,
+            review_deadline=case.review_deadline,
+            late_review_allowed=case.late_review_allowed,
+            ratings=case.ratings,
+            max_rating_changes=policy.max_rating_changes,
+            max_progress_notes=policy.max_progress_notes,
+            info_requests=case.info_requests,
+            max_info_requests=policy.max_info_requests,
+            reopens=case.reopens,
+            max_reopens=policy.max_reopens,
+            manual_escalations=case.manual_escalations,
+            max_manual_escalations=policy.max_manual_escalations,
+        )
+
+    def decide(self, req: ActionRequest, now: datetime) -> Decision:
+        """Whether the table allows ``req`` now, and where the case goes if so."""
+        return decide(self.case.status, req.event, req.actor, req.payload, self.context(now))
+
+    # --- file and transitions ----------------------------------------------------------------------------
+
+    async def file(self, now: datetime) -> None:
+        """The dates of a new case: the answer promised to the complainant and the screening deadline."""
+        self.case.expected_by = (await self.scheduler.schedule(now, DeadlineRule.ANSWER)).due_at
+        self.case.deadline = await self.scheduler.schedule(now, DeadlineRule.SCREENING)
+
+    async def apply(
+        self, transition: Transition, target: State, actor: Actor, payload: dict[str, Any], now: datetime
+    ) -> list[str]:
+        """Move the case to ``target`` with the event's effects; returns the agencies to tell of it."""
+        case = self.case
+        # Agencies whose task this transition ends (reassign, proceed, withdraw) still hear of it.
+        before = [t.agency for t in self.open_tasks()]
+        case.status = target
+        await self._effects(transition.event, actor, payload, now)
+        if target not in CASE_CLOCK_STATES:
+            case.deadline = None
+        if target in TERMINAL_STATES | SETTLED_STATES and case.closed_at is None:
+            case.closed_at = now
+        self.recorded = {k: v for k, v in payload.items() if v not in (None, "", [])}
+        return self.involved(before)
+
+    def involved(self, before: list[str]) -> list[str]:
+        """Agencies to tell of a transition: those working on the case before or after it, or that answered."""
+        now_working = [t.agency for t in self.case.tasks if t.status in ACTIVE_TASK]
+        return list(dict.fromkeys([*before, *now_working]))
+
+    async def _effects(self, event: str, actor: Actor, payload: dict[str, Any], now: datetime) -> None:
+        """What each event does to the case beyond its state (the table says where it goes)."""
+        case, policy = self.case, self.policy
+        own = next((t for t in case.tasks if t.agency == actor.agency and t.status in OPEN_TASK), None)
+        match event:
+            case "screen":
+                case.handler = actor.id
+            case "accept":
+                case.category, case.stage = str(payload["category"]), 1
+                await self._assign(list(payload["agencies"]), now)
+            case "assign":
+                await self._assign(list(payload["agencies"]), now)
+            case "reassign":
+                await self._end_tasks(OPEN_TASK, TaskStatus.CANCELLED)
+                await self._assign(list(payload["agencies"]), now)
+            case "need_info":
+                case.info_requests += 1
+                await self._pause(now)
+            case "reply":
+                await self._resume(now)
+            case "out_of_scope" | "duplicate" | "lapse":
+                case.closure_reason = {"lapse": "lapsed"}.get(event, event)
+                case.duplicate_of = payload.get("original_case_id")
+                case.retain_until = now + timedelta(days=policy.retention_days)
+            case "escalate_stage2" | "request_review":
+                await self._start_stage2(now)
+            case "agency_accept" if own is not None:
+                own.status, own.accepted_at = TaskStatus.ACCEPTED, now
+                own.deadline = await self.scheduler.schedule(now, DeadlineRule.STAGE1_RESPONSE)
+                own.breached_at, own.escalation_level = None, 0
+                await self.clocks.move(own)
+            case "agency_reject" if own is not None:
+                own.status, own.reason = TaskStatus.REJECTED, payload.get("reason")
+                case.rejections += 1
+                await self.clocks.finish(own)
+            case "proceed":
+                waiting = (TaskStatus.ASSIGNED,) if case.status is State.STAGE1 else OPEN_TASK
+                await self._end_tasks(waiting, TaskStatus.CANCELLED)
+            case "progress" if own is not None:
+                own.notes += 1
+            case "request_extension" if own is not None:
+                own.extension_pending = int(payload["working_days"])
+            case "approve_extension" | "refuse_extension":
+                task = next(t for t in case.tasks if t.agency == payload["agency"] and t.extension_pending)
+                if event == "approve_extension" and task.accepted_at and task.deadline:
+                    task.extended_by += task.extension_pending
+                    task.deadline = await self.reschedule(
+                        task.deadline, working_days=policy.stage1_response + task.extended_by
+                    )
+                    await self.clocks.move(task)
+                    if case.expected_by is None or task.deadline.due_at > case.expected_by:
+                        case.expected_by = task.deadline.due_at
+                task.extension_pending = 0
+            case "respond" if own is not None:
+                own.status, own.responded_at, own.outcome = TaskStatus.RESPONDED, now, str(payload["outcome"])
+                case.outcome = own.outcome
+                case.root_cause = payload.get("root_cause") or case.root_cause
+                case.action_taken = payload.get("action_taken") or case.action_taken
+                await self.clocks.finish(own)
+            case "close":
+                case.outcome = payload.get("outcome") or case.outcome
+                case.stage1_closed_at = now
+                case.review_deadline = self.review_deadline(now)
+                case.retain_until = case.review_deadline + timedelta(days=policy.retention_days)
+            case "rate":
+                case.rating, case.rating_comment = int(payload["rating"]), payload.get("comment")
+                case.ratings += 1
+            case "allow_late_review":
+                case.late_review_allowed = True
+            case "reopen":
+                case.reopens += 1
+                case.closed_at = case.closure_reason = case.retain_until = None
+                case.deadline = await self.scheduler.schedule(now, DeadlineRule.SCREENING)
+                case.expected_by = (await self.scheduler.schedule(now, DeadlineRule.ANSWER)).due_at
+            case "acknowledge":
+                case.deadline = case.stage2_response
+            case "extend_stage2" if case.deadline is not None:
+                case.deadline = await self.reschedule(
+                    case.deadline, working_days=case.deadline.working_days + int(payload["working_days"])
+                )
+                case.stage2_response = case.deadline
+                case.expected_by = case.deadline.due_at
+            case "respond_stage2":
+                until = now + relativedelta(months=policy.ombudsman_months)
+                payload["ombudsman_until"] = until.date().isoformat()
+                case.outcome = str(payload["outcome"])
+                case.root_cause = payload.get("root_cause") or case.root_cause
+                case.action_taken = payload.get("action_taken") or case.action_taken
+                case.stage2_closed_at = case.closed_at = now
+                case.retain_until = until + timedelta(days=policy.retention_days)
+            case "withdraw":
+                await self._end_tasks(OPEN_TASK, TaskStatus.CANCELLED)
+            case "escalate":
+                case.escalation_level += 1
+                case.manual_escalations += 1
+
+    # --- deadlines ---------------------------------------------------------------------------------------
+
+    def fire(self, alarm: Alarm, deadline: Deadline, task: AgencyTask | None, now: datetime) -> AlarmTransition | None:
+        """A deadline's alarm went off: mark it and say what the system records (None if nothing, now)."""
+        alarm.fired = True
+        case = self.case
+        transition = transition_for(case.status, alarm.kind.event)
+        if transition is None:
+            return None
+        if alarm.kind.late:
+            # The case keeps its first breach and highest rung whichever clock it was; a task keeps its own.
+            for holder in (case, task) if task is not None else (case,):
+                holder.breached_at = holder.breached_at or now
+                holder.escalation_level = max(holder.escalation_level, alarm.level)
+        data: dict[str, Any] = {"rule": deadline.rule.value, "due_at": deadline.due_at.isoformat()}
+        if alarm.level:
+            data["level"] = alarm.level
+        if task is not None:
+            data["agency"] = task.agency
+        return AlarmTransition(transition, data, set(alarm.audiences), [task.agency] if task else None)
+
+    def task_alarm(self, workflow_id: str, fired: Alarm) -> tuple[AgencyTask, Alarm] | None:
+        """The open task and its unfired alarm that a child's signal names (None if the task has ended)."""
+        task = next((t for t in self.case.tasks if t.workflow_id == workflow_id), None)
+        if task is None or task.status not in OPEN_TASK or task.deadline is None:
+            return None
+        alarm = next(
+            (
+                a
+                for a in task.deadline.alarms
+                if (a.kind, a.level, a.at) == (fired.kind, fired.level, fired.at) and not a.fired
+            ),
+            None,
+        )
+        return (task, alarm) if alarm is not None else None
+
+    async def reschedule(self, deadline: Deadline, *, working_days: int | None = None) -> Deadline:
+        """The same deadline computed again (new calendar or allowance); alarms already fired stay fired."""
+        fresh = await self.scheduler.schedule(deadline.start, deadline.rule, working_days or deadline.working_days)
+        fired = {(a.kind, a.level) for a in deadline.alarms if a.fired}
+        for alarm in fresh.alarms:
+            alarm.fired = (alarm.kind, alarm.level) in fired
+        return fresh
+
+    async def recalculate(self, policy: PolicySnapshot) -> bool:
+        """The calendar or policy changed: move every running deadline; returns whether any date moved."""
+        case = self.case
+        if case.status in TERMINAL_STATES | SETTLED_STATES:
+            return False
+        self.policy = policy
+        before = (case.expected_by, case.due_at())
+        acknowledged = case.deadline is not None and case.deadline is case.stage2_response
+        if case.deadline:
+            case.deadline = await self.reschedule(case.deadline)
+        if acknowledged:
+            case.stage2_response = case.deadline
+        elif case.stage2_response:
+            case.stage2_response = await self.reschedule(case.stage2_response)
+        for task in self.open_tasks():
+            if task.deadline:
+                task.deadline = await self.reschedule(task.deadline)
+                await self.clocks.move(task)
+        if case.stage == 2 and case.stage2_response:
+            case.expected_by = case.stage2_response.due_at
+        elif case.paused is None:
+            promise = (await self.scheduler.schedule(case.received_at, DeadlineRule.ANSWER)).due_at
+            case.expected_by = max(promise, self.latest_due() or promise)
+        return (case.expected_by, case.due_at()) != before
+
+    async def _pause(self, now: datetime) -> None:
+        """Stop the clocks while the complainant is asked for information; keep what was left of them."""
+        case = self.case
+        running = case.deadline
+        left = await self.scheduler.days_left(now, running.due_at) if running else 0
+        answer_left = await self.scheduler.days_left(now, case.expected_by) if case.expected_by else 0
+        case.paused = PausedClock(running.rule if running else DeadlineRule.SCREENING, left, answer_left)
+        case.deadline = await self.scheduler.schedule(now, DeadlineRule.AWAITING_INFO_LAPSE)
+
+    async def _resume(self, now: datetime) -> None:
+        """Restart the clocks with the working days that were left when they stopped."""
+        case = self.case
+        paused = case.paused or PausedClock(DeadlineRule.SCREENING, 1, 0)
+        case.deadline = await self.scheduler.schedule(now, paused.rule, max(paused.remaining, 1))
+        promise = await self.scheduler.schedule(now, DeadlineRule.ANSWER, max(paused.answer_remaining, 1))
+        case.expected_by = max(promise.due_at, case.deadline.due_at)
+        case.paused = None
+
+    async def _start_stage2(self, now: datetime) -> None:
+        case = self.case
+        case.stage, case.stage2_started_at = 2, now
+        case.ratings = 0  # a rating per stage
+        case.closed_at = case.retain_until = None
+        case.deadline = await self.scheduler.schedule(now, DeadlineRule.STAGE2_ACKNOWLEDGE)
+        case.stage2_response = await self.scheduler.schedule(now, DeadlineRule.STAGE2_RESPONSE)
+        case.expected_by = case.stage2_response.due_at
+
+    def review_deadline(self, replied: datetime) -> datetime:
+        """Stage 2 may be asked for within N months of the stage 1 reply or M of the event, whichever is later."""
+        case, policy = self.case, self.policy
+        by_reply: datetime = replied + relativedelta(months=policy.review_request_months)
+        if not case.occurred_on:  # the event's date is unknown: the reply's limit alone applies
+            return by_reply
+        occurred = date.fromisoformat(case.occurred_on)
+        by_event: datetime = datetime.combine(occurred, replied.timetz()) + relativedelta(
+            months=policy.complaint_months
+        )
+        return max(by_reply, by_event)
+
+    def latest_due(self) -> datetime | None:
+        dues = [t.deadline.due_at for t in self.open_tasks() if t.deadline]
+        return max(dues) if dues else None
+
+    # --- agency tasks ------------------------------------------------------------------------------------
+
+    def open_tasks(self) -> list[AgencyTask]:
+        return [t for t in self.case.tasks if t.status in OPEN_TASK]
+
+    async def _assign(self, agencies: list[str], now: datetime) -> None:
+        """One task, with its own clock, per agency not already working on the case."""
+        case = self.case
+        busy = {t.agency for t in self.open_tasks()}
+        for agency in agencies:
+            if agency in busy:
+                continue
+            case.task_counter += 1
+            deadline = await self.scheduler.schedule(now, DeadlineRule.AGENCY_ACCEPTANCE)
+            task = AgencyTask(
+                agency=agency,
+                workflow_id=task_workflow_id(self.workflow_id, case.task_counter),
+                assigned_at=now,
+                deadline=deadline,
+            )
+            case.tasks.append(task)
+            await self.clocks.start(task)
+
+    async def _end_tasks(self, statuses: Collection[TaskStatus], to: TaskStatus) -> None:
+        for task in self.case.tasks:
+            if task.status in statuses:
+                task.status = to
+                await self.clocks.finish(task)
+
+    def overdue(self) -> bool:
+        """Whether a running deadline of the case (its own or an open task's) has passed."""
+        deadlines = [self.case.deadline] + [t.deadline for t in self.open_tasks()]
+        return any(a.fired and a.kind.late for d in deadlines if d for a in d.alarms)
