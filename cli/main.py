@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from cli import cases
 from cli.devserver import ProcessGroup, temporal_command, wait_for_port
 from config.settings import get_settings
 from sla.cli import app as sla_app
@@ -23,6 +24,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(sla_app, name="sla")
 process_app = typer.Typer(help="The complaint process table.", no_args_is_help=True)
 app.add_typer(process_app, name="process")
+cases.register(app, db_app)
 
 
 @sla_app.command("recalculate")
