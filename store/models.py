@@ -165,6 +165,7 @@ class Notification(Base):
     __table_args__ = (
         UniqueConstraint("case_id", "seq", "audience", "channel", "recipient", name="uq_notifications_key"),
         Index("ix_notifications_status", "status"),
+        Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -180,3 +181,34 @@ class Notification(Base):
     expected_by: Mapped[datetime | None]
     created_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    # Delivery (delivery/dispatcher.py): status goes pending -> sending -> sent | failed, or standby/skipped
+    # for a complainant's later channels while an earlier one is tried or has worked.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    sent_at: Mapped[datetime | None]
+    gateway: Mapped[str | None] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(String(64))
+
+
+class DeliveryAttempt(Base):
+    """The delivery log: one row per attempt to deliver a notification, and its result. No personal data."""
+
+    __tablename__ = "delivery_log"
+    __table_args__ = (Index("ix_delivery_log_gateway_at", "gateway", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"), index=True)
+    case_id: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int]
+    audience: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    gateway: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int]
+    at: Mapped[datetime]
+    ok: Mapped[bool] = mapped_column(Boolean)
+    result: Mapped[str] = mapped_column(String(16))  # sent | retry | failed | fallback | skipped
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(String(64))  # an error class, never a message that may quote data
+    duration_ms: Mapped[int | None]
