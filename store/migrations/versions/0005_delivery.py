@@ -25,9 +25,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("gateway", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("last_error", sa.String(length=64), nullable=True))
-        batch_op.create_index(
-            "ix_notifications_status_next_attempt_at", ["status", "next_attempt_at"], unique=False
-        )
+        batch_op.create_index("ix_notifications_status_next_attempt_at", ["status", "next_attempt_at"], unique=False)
 
     op.create_table(
         "delivery_log",
