@@ -128,7 +128,7 @@ def deliver(
                 try:
                     return await dispatcher.drain()
                 finally:
-                    await dispatcher.gateways.aclose()
+                    await dispatcher.aclose()
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = Field(default=6, ge=1, le=50)
     delivery_backoff_seconds: float = Field(default=30.0, ge=0)
     delivery_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    # Partner systems (PMDU, Damrongdham centres, a province's own system) that get signed webhooks of case
+    # events: a YAML list (delivery/webhooks.py); each partner's HMAC secret by name, never in the file.
+    partners_file: Path | None = None
+    partner_secrets: dict[str, str] = Field(default_factory=dict)
     # A claimed message whose dispatcher died is claimed again after this (the gateway's idempotency key
     # keeps the resend from reaching the person twice).
     delivery_lease_seconds: float = Field(default=120.0, gt=0)

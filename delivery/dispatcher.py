@@ -23,7 +23,7 @@ from typing import Literal
 
 import phonenumbers
 import structlog
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.views import expected_date
@@ -38,7 +38,9 @@ from delivery.gateways import (
     Receipt,
     TransientError,
 )
+from delivery.outbox import FAILED, PENDING, SENDING, SENT, SKIPPED, STANDBY, backoff_seconds, claim_due
 from delivery.templates import Facts, Language, Templates
+from delivery.webhooks import Partner, PartnerWebhooks, load_partners
 from store import models
 from store.db import Database
 from workflows.process import SETTLED_STATES, Audience, State
@@ -46,7 +48,6 @@ from workflows.process import SETTLED_STATES, Audience, State
 log = structlog.get_logger(__name__)
 
 N = models.Notification
-PENDING, SENDING, SENT, FAILED, STANDBY, SKIPPED = "pending", "sending", "sent", "failed", "standby", "skipped"
 # Statuses of a complainant's channel that has not been given up on yet.
 _UNDECIDED = frozenset({PENDING, SENDING, STANDBY})
 _LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
@@ -65,11 +66,6 @@ def public_links(base_url: str, *, tracking_code: str, case_id: str) -> dict[str
         "survey": f"{base}/track/{tracking_code}/rate",
         "case": f"{base}/cases/{case_id}",
     }
-
-
-def backoff_seconds(attempts: int, *, base: float, cap: float) -> float:
-    """Wait before the next try after ``attempts`` tries: doubling from ``base``, at most ``cap``."""
-    return float(min(cap, base * 2 ** max(0, attempts - 1)))
 
 
 Turn = Literal["send", "standby", "skipped"]
@@ -120,6 +116,7 @@ class Dispatcher:
         gateways: Gateways,
         templates: Templates | None = None,
         agencies: Mapping[str, Agency] | None = None,
+        partners: list[Partner] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
@@ -129,6 +126,15 @@ class Dispatcher:
         self.agencies = agencies if agencies is not None else load_agencies(settings.agencies_file)
         self.clock = clock
         self.lang: Language = "en" if settings.notification_language == "en" else "th"
+        if partners is None:
+            partners = load_partners(settings.partners_file, settings.partner_secrets)
+        self.webhooks = PartnerWebhooks(db, settings, partners, clock) if partners else None
+
+    async def aclose(self) -> None:
+        """Close the gateways' connections."""
+        await self.gateways.aclose()
+        if self.webhooks is not None:
+            await self.webhooks.aclose()
 
     # --- the loop ------------------------------------------------------------------------------------------
 
@@ -170,6 +176,8 @@ class Dispatcher:
         jobs, claimed = await self._claim()
         if jobs:
             await asyncio.gather(*(self._deliver(job) for job in jobs))
+        if self.webhooks is not None:
+            claimed += await self.webhooks.run_once(limit=self.settings.delivery_batch_size)
         return claimed
 
     # --- claiming ------------------------------------------------------------------------------------------
@@ -177,30 +185,16 @@ class Dispatcher:
     async def _claim(self) -> tuple[list[Job], int]:
         now = self.clock()
         token = str(uuid.uuid4())
-        due = (
-            select(N.id)
-            .where(
-                or_(
-                    and_(N.status == PENDING, or_(N.next_attempt_at.is_(None), N.next_attempt_at <= now)),
-                    # A claim whose dispatcher died: taken again (the idempotency key stops a double send).
-                    and_(N.status == SENDING, N.claimed_until < now),
-                )
-            )
-            .order_by(N.id)
-            .limit(self.settings.delivery_batch_size)
-        )
-        if not self.db.is_sqlite:
-            due = due.with_for_update(skip_locked=True)
-        lease = now + timedelta(seconds=self.settings.delivery_lease_seconds)
         async with self.db.session() as session:
-            result = await session.execute(
-                update(N)
-                .where(N.id.in_(due.scalar_subquery()))
-                .values(status=SENDING, claim_token=token, claimed_until=lease, attempts=N.attempts + 1)
-                .returning(N.id)
-                .execution_options(synchronize_session=False)
+            ids = await claim_due(
+                session,
+                N,
+                token=token,
+                now=now,
+                lease=timedelta(seconds=self.settings.delivery_lease_seconds),
+                limit=self.settings.delivery_batch_size,
+                skip_locked=not self.db.is_sqlite,
             )
-            ids = list(result.scalars())
             if not ids:
                 return [], 0
             rows = list((await session.execute(select(N).where(N.id.in_(ids)).order_by(N.id))).scalars())
@@ -460,4 +454,4 @@ async def run_dispatcher(settings: Settings, db: Database, stop: asyncio.Event |
     try:
         await dispatcher.run(stop)
     finally:
-        await dispatcher.gateways.aclose()
+        await dispatcher.aclose()

@@ -72,10 +72,13 @@ async def case_notifications(
 ) -> list[tuple[models.Notification, list[models.DeliveryAttempt]]]:
     """Every outbox row of a case with its attempts, in the order they were written."""
     rows = list((await session.execute(select(N).where(N.case_id == case_id).order_by(N.seq, N.id))).scalars())
-    log = (await session.execute(select(A).where(A.case_id == case_id).order_by(A.id))).scalars()
+    log = (
+        await session.execute(select(A).where(A.case_id == case_id, A.notification_id.is_not(None)).order_by(A.id))
+    ).scalars()
     by_row: dict[int, list[models.DeliveryAttempt]] = {r.id: [] for r in rows}
     for attempt in log:
-        by_row.setdefault(attempt.notification_id, []).append(attempt)
+        if attempt.notification_id is not None:
+            by_row.setdefault(attempt.notification_id, []).append(attempt)
     return [(row, by_row[row.id]) for row in rows]
 
 

@@ -192,6 +192,41 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(String(64))
 
 
+class WebhookDelivery(Base):
+    """The partner webhook outbox: one row per case event and partner system that follows it."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("partner", "event_id", name="uq_webhook_deliveries_partner_event"),
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[int] = mapped_column(ForeignKey("case_events.id"))
+    case_id: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int]
+    event: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(64))
+
+
+class PartnerCursor(Base):
+    """How far into the case event log each partner's webhooks have been queued."""
+
+    __tablename__ = "partner_cursors"
+
+    partner: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
 class DeliveryAttempt(Base):
     """The delivery log: one row per attempt to deliver a notification, and its result. No personal data."""
 
@@ -199,7 +234,10 @@ class DeliveryAttempt(Base):
     __table_args__ = (Index("ix_delivery_log_gateway_at", "gateway", "at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"), index=True)
+    # One of the two: a notification to a person, or a webhook call to a partner system.
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"), index=True)
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
+    partner: Mapped[str | None] = mapped_column(String(32))
     case_id: Mapped[str] = mapped_column(String(32), index=True)
     seq: Mapped[int]
     audience: Mapped[str] = mapped_column(String(16))

@@ -148,7 +148,7 @@ def delivery_settings(
 async def dispatcher(delivery_settings: Settings, db: Database) -> AsyncIterator[Dispatcher]:
     d = Dispatcher(db, delivery_settings, gateways=Gateways.from_settings(delivery_settings))
     yield d
-    await d.gateways.aclose()
+    await d.aclose()
 
 
 @pytest.fixture(autouse=True)

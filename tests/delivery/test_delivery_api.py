@@ -68,7 +68,7 @@ async def test_a_real_cases_messages_are_delivered_while_the_gateway_stumbles(
     finally:
         stop.set()
         await loop
-        await dispatcher.gateways.aclose()
+        await dispatcher.aclose()
 
     complainant_seqs = sorted({r.seq for r in rows if r.audience == "complainant"})
     sms_rows = {r.seq: r for r in rows if r.audience == "complainant" and r.channel == "sms"}

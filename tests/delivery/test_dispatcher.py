@@ -146,7 +146,7 @@ async def test_retries_wait_their_backoff(
         await d.drain()
         await d.drain()
     finally:
-        await d.gateways.aclose()
+        await d.aclose()
     row = (await outbox(db, case.case_id))["1:complainant:sms:complainant"]
     assert row.status == "pending" and row.attempts == 1
     assert row.next_attempt_at is not None and row.last_error == "http_503"
@@ -211,8 +211,8 @@ async def test_two_dispatchers_at_once_deliver_each_message_once(
     try:
         await asyncio.gather(first.drain(), second.drain())
     finally:
-        await first.gateways.aclose()
-        await second.gateways.aclose()
+        await first.aclose()
+        await second.aclose()
 
     keys = [r.headers["Idempotency-Key"] for r in http_gateway.requests]
     assert len(keys) == 30
