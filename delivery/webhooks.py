@@ -148,7 +148,7 @@ class PartnerWebhooks:
             insert_ignoring_duplicates(
                 session,
                 models.PartnerCursor,
-                {"partner": partner.name, "last_event_id": newest, "updated_at": now},
+                {"partner": partner.name, "first_event_id": newest, "last_event_id": newest, "updated_at": now},
                 ["partner"],
             )
         )
@@ -160,7 +160,7 @@ class PartnerWebhooks:
             return 0  # another dispatcher is queuing for this partner right now
         top = int((await session.execute(select(func.coalesce(func.max(E.id), 0)))).scalar_one())
         conditions = [
-            E.id > cursor.last_event_id - LOOKBACK_EVENTS,
+            E.id > max(cursor.last_event_id - LOOKBACK_EVENTS, cursor.first_event_id),
             E.id <= top,
             ~exists().where(W.partner == partner.name, W.event_id == E.id),
         ]

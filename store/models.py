@@ -223,6 +223,8 @@ class PartnerCursor(Base):
     __tablename__ = "partner_cursors"
 
     partner: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # Events after ``first_event_id`` (when the partner was added) only; ``last_event_id`` moves on.
+    first_event_id: Mapped[int] = mapped_column(Integer)
     last_event_id: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime]
 

@@ -33,10 +33,13 @@ class Gateway(StrEnum):
     email = "email"
     inbox = "inbox"
     log = "log"
+    webhook = "webhook"
 
 
 class AttemptView(BaseModel):
-    notification_id: int
+    notification_id: int | None  # a message to a person, or
+    webhook_id: int | None  # a call to a partner system
+    partner: str | None
     case_id: str
     seq: int
     audience: str

@@ -38,6 +38,7 @@ class Request:
     headers: dict[str, str]
     body: dict[str, Any]
     status: int
+    raw: bytes = b""
 
 
 @dataclass
@@ -67,7 +68,8 @@ class FakeHttpGateway:
             status = self.fail_status
         else:
             status = 200
-        self.requests.append(Request(request.path, dict(request.headers), await request.json(), status))
+        raw = await request.read()
+        self.requests.append(Request(request.path, dict(request.headers), json.loads(raw), status, raw))
         body = {"sentMessages": [{"id": "1", "quoteToken": "q"}]} if request.path.startswith("/v2") else {}
         return web.json_response(body if status == 200 else {"message": "nope"}, status=status)
 
@@ -78,6 +80,7 @@ async def http_gateway() -> AsyncIterator[FakeHttpGateway]:
     app = web.Application()
     app.router.add_post("/sms", fake.handle)
     app.router.add_post("/v2/bot/message/push", fake.handle)
+    app.router.add_post("/hooks/{partner}", fake.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -56,6 +56,7 @@ def upgrade() -> None:
     op.create_table(
         "partner_cursors",
         sa.Column("partner", sa.String(length=32), nullable=False),
+        sa.Column("first_event_id", sa.Integer(), nullable=False),
         sa.Column("last_event_id", sa.Integer(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("partner"),
