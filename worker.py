@@ -18,7 +18,7 @@ from activities.sla import SlaActivities
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
 from config.temporal import connect
-from delivery.dispatcher import run_dispatcher
+from delivery.dispatcher import start_dispatcher
 from sla.policy import load_policy
 from store.db import Database
 from workflows.agency_task import AgencyTaskWorkflow
@@ -77,7 +77,7 @@ async def main(settings: Settings | None = None) -> None:
     log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     # Notification delivery runs beside the workflows, never inside them: a gateway that is down delays
     # messages, not cases (delivery/dispatcher.py).
-    delivery = asyncio.create_task(run_dispatcher(settings, db)) if settings.delivery_in_worker else None
+    delivery = start_dispatcher(settings, db) if settings.delivery_in_worker else None
     try:
         await build_worker(client, settings, db).run()
     finally:

@@ -450,7 +450,16 @@ def build_dispatcher(settings: Settings, db: Database) -> Dispatcher:
 
 async def run_dispatcher(settings: Settings, db: Database, stop: asyncio.Event | None = None) -> None:
     """Run the delivery loop until stopped or cancelled, closing the gateways afterwards."""
-    dispatcher = build_dispatcher(settings, db)
+    await _run_and_close(build_dispatcher(settings, db), stop)
+
+
+def start_dispatcher(settings: Settings, db: Database) -> asyncio.Task[None]:
+    """Build the dispatcher now, so that a bad templates or partners file stops the process as it starts,
+    and run its loop in a task of the running event loop (the worker's)."""
+    return asyncio.create_task(_run_and_close(build_dispatcher(settings, db), None), name="rongtuk-delivery")
+
+
+async def _run_and_close(dispatcher: Dispatcher, stop: asyncio.Event | None) -> None:
     try:
         await dispatcher.run(stop)
     finally:

@@ -95,6 +95,25 @@ async def inbox_rows(session: AsyncSession, case_id: str) -> list[list[models.No
     return list(grouped.values())
 
 
+async def staff_inbox_rows(
+    session: AsyncSession, *, recipients: list[str], page: int, page_size: int
+) -> tuple[list[tuple[models.Notification, models.Case]], int]:
+    """Staff messages addressed to ``recipients`` (agency codes, "<code>:head", "supervisors"), newest first."""
+    where = [N.audience != Audience.COMPLAINANT.value, N.recipient.in_(recipients)]
+    total = int((await session.execute(select(func.count()).select_from(N).where(*where))).scalar_one())
+    rows = (
+        await session.execute(
+            select(N, models.Case)
+            .join(models.Case, models.Case.case_id == N.case_id)
+            .where(*where)
+            .order_by(N.created_at.desc(), N.id.desc())
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
+    ).all()
+    return [(n, c) for n, c in rows], total
+
+
 class DeliveryCollector(Collector):
     """The outbox backlog and the delivery log's totals, read at scrape time."""
 

@@ -1,4 +1,5 @@
-"""The citizen's web inbox: the messages sent about a case, read with its tracking code (no sign-in)."""
+"""The web inboxes: the citizen's (the messages about a case, by tracking code, no sign-in) and staff's (the
+messages addressed to their agency or to the centre's supervisors)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import CurrentActor, SessionDep, SettingsDep
+from api.errors import forbidden
 from api.routes.public import _case_by_code
 from delivery.dispatcher import message_facts
-from delivery.queries import inbox_rows
+from delivery.queries import inbox_rows, staff_inbox_rows
 from delivery.templates import Language, Templates
+from workflows.process import Actor, Role
 
-router = APIRouter(prefix="/api/v1/track", tags=["public"])
+router = APIRouter(prefix="/api/v1")
 
 # Gateways that reached the person outside the inbox.
 _OUTSIDE = frozenset({"sms", "line", "email"})
@@ -44,7 +47,7 @@ def _templates(path: FilePath | None) -> Templates:
     return Templates.load(path)
 
 
-@router.get("/{tracking_code}/messages", response_model=Inbox)
+@router.get("/track/{tracking_code}/messages", response_model=Inbox, tags=["public"])
 async def inbox(
     tracking_code: Annotated[str, Path(max_length=32)],
     session: SessionDep,
@@ -73,3 +76,70 @@ async def inbox(
             )
         )
     return Inbox(tracking_code=case.tracking_code, messages=messages)
+
+
+class StaffMessage(BaseModel):
+    id: int
+    case_id: str
+    seq: int
+    event: str
+    at: datetime
+    recipient: str
+    subject: str
+    text: str
+    lang: str
+    status: str  # also emailed to the agency's contact address when that is configured
+    gateway: str | None
+
+
+class StaffInbox(BaseModel):
+    items: list[StaffMessage]
+    total: int
+    page: int
+    page_size: int
+
+
+def _staff_recipients(actor: Actor) -> list[str]:
+    if actor.role is Role.AGENCY and actor.agency:
+        return [actor.agency, f"{actor.agency}:head"]
+    if actor.role in {Role.SUPERVISOR, Role.OFFICER}:
+        return ["supervisors"]
+    raise forbidden(
+        "The staff inbox is for agency and complaint-centre staff.",
+        "กล่องข้อความนี้สำหรับเจ้าหน้าที่หน่วยงานและเจ้าหน้าที่ศูนย์เท่านั้น",
+    )
+
+
+@router.get("/inbox", response_model=StaffInbox, tags=["staff"])
+async def staff_inbox(
+    actor: CurrentActor,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    lang: Annotated[Language, Query(description="th (default) or en")] = "th",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> StaffInbox:
+    """Messages for your agency (agency staff) or for the centre's supervisors (PSC staff), newest first."""
+    rows, total = await staff_inbox_rows(session, recipients=_staff_recipients(actor), page=page, page_size=page_size)
+    templates = _templates(settings.notification_templates_file)
+    items = []
+    for row, case in rows:
+        facts = message_facts(row, case, agencies=request.app.state.agencies, base_url=settings.public_base_url)
+        rendered = templates.render(facts, lang)
+        items.append(
+            StaffMessage(
+                id=row.id,
+                case_id=row.case_id,
+                seq=row.seq,
+                event=row.event,
+                at=row.created_at,
+                recipient=row.recipient,
+                subject=rendered.subject,
+                text=rendered.text,
+                lang=lang,
+                status=row.status,
+                gateway=row.gateway,
+            )
+        )
+    return StaffInbox(items=items, total=total, page=page, page_size=page_size)

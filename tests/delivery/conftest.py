@@ -175,6 +175,7 @@ async def make_case(
     email: str | None = EMAIL,
     line_user_id: str | None = LINE_USER,
     status: str = "screening",
+    confidential: bool = False,
 ) -> models.Case:
     now = datetime.now(UTC)
     case = models.Case(
@@ -189,6 +190,7 @@ async def make_case(
         complainant_email=email,
         complainant_line_user_id=line_user_id,
         preferred_channels=channels,
+        confidential=confidential,
         agencies=agencies or [],
         received_at=now,
         expected_by=datetime(2026, 12, 3, 17, 0, tzinfo=UTC),

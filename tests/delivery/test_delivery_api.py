@@ -164,3 +164,36 @@ async def test_the_inbox_of_an_unknown_code_is_a_bilingual_404(api: httpx.AsyncC
     assert response.status_code == 404
     assert response.json()["error"]["message_th"]
     assert (await api.get("/api/v1/track/ZZZZZ-ZZZZZ/messages", params={"lang": "fr"})).status_code in {404, 422}
+
+
+async def test_staff_read_their_own_inbox(api: httpx.AsyncClient, db: Database) -> None:  # noqa: F811
+    case = await make_case(db, channels=["web"], agencies=["DOL", "RD"], confidential=True)
+    await add_notifications(
+        db,
+        case,
+        event="accept",
+        state="assignment",
+        audience="agency",
+        recipients=[("web", "DOL"), ("web", "RD")],
+    )
+    await add_notifications(
+        db, case, seq=2, event="sla_breach", state="stage1", audience="supervisor", recipients=[("web", "supervisors")]
+    )
+
+    dol = await api.get("/api/v1/inbox", headers=agency("DOL"))
+    assert dol.status_code == 200, dol.text
+    mine = [m for m in dol.json()["items"] if m["case_id"] == case.case_id]
+    assert [(m["recipient"], m["event"]) for m in mine] == [("DOL", "accept")]
+    assert "กรมที่ดิน" in mine[0]["text"] and case.case_id in mine[0]["text"]
+    # A confidential complainant's tracking code is not for agencies.
+    assert case.tracking_code not in dol.text
+    assert all(m["recipient"] in {"DOL", "DOL:head"} for m in dol.json()["items"])
+
+    sup = (await api.get("/api/v1/inbox", params={"lang": "en"}, headers=SUPERVISOR)).json()
+    theirs = [m for m in sup["items"] if m["case_id"] == case.case_id]
+    assert [(m["recipient"], m["event"]) for m in theirs] == [("supervisors", "sla_breach")]
+    assert "past its deadline" in theirs[0]["text"]
+
+    citizen = {"X-Actor-Id": "c-1", "X-Actor-Role": "citizen"}
+    refused = await api.get("/api/v1/inbox", headers=citizen)
+    assert refused.status_code == 403 and refused.json()["error"]["message_th"]
