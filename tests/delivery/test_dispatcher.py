@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import email
 import logging
+from datetime import UTC, datetime, timedelta
 from email import policy
+from pathlib import Path
 
 import pytest
 import structlog
@@ -14,8 +16,9 @@ from structlog.testing import LogCapture
 import delivery.dispatcher as dispatcher_module
 import delivery.gateways as gateways_module
 from config.settings import Settings
-from delivery.dispatcher import Dispatcher
+from delivery.dispatcher import Dispatcher, start_dispatcher
 from delivery.gateways import Gateways
+from delivery.templates import TemplateError
 from store.db import Database
 from tests.delivery.conftest import (
     EMAIL,
@@ -294,3 +297,37 @@ async def test_no_personal_data_in_logs(
         assert personal not in everything
     # Nor the message text, which names the tracking code: the log names the case by its id only.
     assert case.tracking_code not in everything
+
+
+async def test_a_dead_dispatchers_claim_is_taken_over_after_its_lease(
+    db: Database, delivery_settings: Settings, http_gateway: FakeHttpGateway
+) -> None:
+    case = await make_case(db, channels=["sms"])
+    [notification_id] = await add_notifications(db, case)
+    start = datetime.now(UTC)
+    stalled = Dispatcher(db, delivery_settings, gateways=Gateways.from_settings(delivery_settings), clock=lambda: start)
+    later = start + timedelta(seconds=delivery_settings.delivery_lease_seconds + 1)
+    rescuer = Dispatcher(db, delivery_settings, gateways=Gateways.from_settings(delivery_settings), clock=lambda: later)
+    try:
+        [job], _ = await stalled._claim()  # claimed, then the process hangs before sending
+        assert await Dispatcher(db, delivery_settings, gateways=rescuer.gateways).drain() == 0  # lease holds
+        await rescuer.drain()
+        # The first one wakes up and sends: the gateway sees the same idempotency key again...
+        await stalled._deliver(job)
+    finally:
+        await stalled.aclose()
+        await rescuer.aclose()
+    assert [r.headers["Idempotency-Key"] for r in http_gateway.requests] == [str(notification_id)] * 2
+    # ...and only the rescuer's result is recorded.
+    assert [(a.attempt, a.result) for a in await attempts(db, case.case_id)] == [(2, "sent")]
+    row = (await outbox(db, case.case_id))["1:complainant:sms:complainant"]
+    assert (row.status, row.attempts, row.claim_token) == ("sent", 2, None)
+
+
+async def test_a_broken_templates_file_stops_the_worker_as_it_starts(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    broken = tmp_path / "notifications.yaml"
+    broken.write_text("languages: [th]\n", encoding="utf-8")
+    with pytest.raises(TemplateError):
+        start_dispatcher(settings.model_copy(update={"notification_templates_file": broken}), db)
