@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 import phonenumbers
@@ -38,7 +38,18 @@ from delivery.gateways import (
     Receipt,
     TransientError,
 )
-from delivery.outbox import FAILED, PENDING, SENDING, SENT, SKIPPED, STANDBY, backoff_seconds, claim_due
+from delivery.outbox import (
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    SKIPPED,
+    STANDBY,
+    attempt_entry,
+    claim_due,
+    settle,
+    will_retry,
+)
 from delivery.templates import Facts, Language, Templates
 from delivery.webhooks import Partner, PartnerWebhooks, load_partners
 from store import models
@@ -187,13 +198,7 @@ class Dispatcher:
         token = str(uuid.uuid4())
         async with self.db.session() as session:
             ids = await claim_due(
-                session,
-                N,
-                token=token,
-                now=now,
-                lease=timedelta(seconds=self.settings.delivery_lease_seconds),
-                limit=self.settings.delivery_batch_size,
-                skip_locked=not self.db.is_sqlite,
+                session, N, token=token, now=now, settings=self.settings, skip_locked=not self.db.is_sqlite
             )
             if not ids:
                 return [], 0
@@ -300,7 +305,7 @@ class Dispatcher:
                 # The lease ran out and another dispatcher took the row over: it records the outcome.
                 log.warning("delivery_claim_lost", notification_id=job.id)
                 return
-            retry = error is not None and error.transient and row.attempts < self.settings.delivery_max_attempts
+            retry = will_retry(row, error, self.settings)
             if error is None:
                 result = SENT
             elif retry:
@@ -308,42 +313,25 @@ class Dispatcher:
             else:
                 result = "fallback" if await self._fall_back(session, row) else FAILED
             session.add(
-                models.DeliveryAttempt(
+                attempt_entry(
                     notification_id=row.id,
                     case_id=row.case_id,
                     seq=row.seq,
                     audience=row.audience,
                     channel=row.channel,
                     gateway=job.gateway.name,
-                    attempt=job.attempt,
                     at=now,
-                    ok=error is None,
+                    attempt=job.attempt,
                     result=result,
-                    status_code=(receipt.status_code if receipt else error.status_code if error else None),
-                    error=error.error[:64] if error else None,
+                    error=error,
+                    status_code=receipt.status_code if receipt else error.status_code if error else None,
                     duration_ms=duration_ms,
                 )
             )
-            row.claim_token = None
-            row.claimed_until = None
             row.gateway = job.gateway.name
-            if error is None:
-                row.status, row.sent_at, row.last_error = SENT, now, None
-                if row.audience == Audience.COMPLAINANT.value:
-                    await self._skip_later(session, row)
-            elif retry:
-                assert error is not None
-                wait = backoff_seconds(
-                    row.attempts,
-                    base=self.settings.delivery_backoff_seconds,
-                    cap=self.settings.delivery_backoff_max_seconds,
-                )
-                row.status = PENDING
-                row.next_attempt_at = now + timedelta(seconds=max(wait, error.retry_after or 0))
-                row.last_error = error.error[:64]
-            else:
-                assert error is not None
-                row.status, row.last_error = FAILED, error.error[:64]
+            settle(row, error, retry=retry, now=now, settings=self.settings)
+            if error is None and row.audience == Audience.COMPLAINANT.value:
+                await self._skip_later(session, row)
         log.info(
             "notification_delivery",
             notification_id=job.id,

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from activities.projection import insert_ignoring_duplicates
 from config.settings import Settings
 from delivery.gateways import DeliveryError, PermanentError, TransientError, classify_status
-from delivery.outbox import FAILED, PENDING, SENDING, SENT, backoff_seconds, claim_due
+from delivery.outbox import FAILED, PENDING, SENDING, SENT, attempt_entry, claim_due, settle, will_retry
 from store import models
 from store.db import Database
 
@@ -211,13 +211,7 @@ class PartnerWebhooks:
         token = str(uuid.uuid4())
         async with self.db.session() as session:
             ids = await claim_due(
-                session,
-                W,
-                token=token,
-                now=now,
-                lease=timedelta(seconds=self.settings.delivery_lease_seconds),
-                limit=limit,
-                skip_locked=not self.db.is_sqlite,
+                session, W, token=token, now=now, settings=self.settings, skip_locked=not self.db.is_sqlite
             )
         await asyncio.gather(*(self.send(i, token) for i in ids))
         return queued + len(ids)
@@ -264,10 +258,10 @@ class PartnerWebhooks:
             if row is None or row.claim_token != token or row.status != SENDING:
                 log.warning("webhook_claim_lost", webhook_id=delivery_id)
                 return
-            retry = error is not None and error.transient and row.attempts < self.settings.delivery_max_attempts
+            retry = will_retry(row, error, self.settings)
             result = SENT if error is None else "retry" if retry else FAILED
             session.add(
-                models.DeliveryAttempt(
+                attempt_entry(
                     webhook_id=row.id,
                     partner=row.partner,
                     case_id=row.case_id,
@@ -275,29 +269,15 @@ class PartnerWebhooks:
                     audience="partner",
                     channel="webhook",
                     gateway="webhook",
-                    attempt=attempt,
                     at=now,
-                    ok=error is None,
+                    attempt=attempt,
                     result=result,
+                    error=error,
                     status_code=status_code,
-                    error=error.error[:64] if error else None,
                     duration_ms=duration_ms,
                 )
             )
-            row.claim_token, row.claimed_until = None, None
-            if error is None:
-                row.status, row.sent_at, row.last_error = SENT, now, None
-            elif retry:
-                wait = backoff_seconds(
-                    row.attempts,
-                    base=self.settings.delivery_backoff_seconds,
-                    cap=self.settings.delivery_backoff_max_seconds,
-                )
-                row.status, row.last_error = PENDING, error.error[:64]
-                row.next_attempt_at = now + timedelta(seconds=max(wait, error.retry_after or 0))
-            else:
-                assert error is not None
-                row.status, row.last_error = FAILED, error.error[:64]
+            settle(row, error, retry=retry, now=now, settings=self.settings)
         log.info(
             "webhook_delivery",
             webhook_id=delivery_id,

@@ -158,7 +158,21 @@ class AgencyTask(Base):
     extended_by: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
-class Notification(Base):
+class OutboxRow:
+    """What both outboxes (notifications, partner webhooks) keep to deliver a row: claimed by one dispatcher
+    at a time under a token and a lease, tried again after a backoff (delivery/outbox.py)."""
+
+    id: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(64))
+
+
+class Notification(OutboxRow, Base):
     """The outbox: one row per transition, audience and channel; delivery gateways drain it."""
 
     __tablename__ = "notifications"
@@ -180,19 +194,12 @@ class Notification(Base):
     )  # "complainant", an agency code or "supervisors": never an address
     expected_by: Mapped[datetime | None]
     created_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16), default="pending")
     # Delivery (delivery/dispatcher.py): status goes pending -> sending -> sent | failed, or standby/skipped
     # for a complainant's later channels while an earlier one is tried or has worked.
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    next_attempt_at: Mapped[datetime | None]
-    claimed_until: Mapped[datetime | None]
-    claim_token: Mapped[str | None] = mapped_column(String(36))
-    sent_at: Mapped[datetime | None]
     gateway: Mapped[str | None] = mapped_column(String(16))
-    last_error: Mapped[str | None] = mapped_column(String(64))
 
 
-class WebhookDelivery(Base):
+class WebhookDelivery(OutboxRow, Base):
     """The partner webhook outbox: one row per case event and partner system that follows it."""
 
     __tablename__ = "webhook_deliveries"
@@ -208,13 +215,6 @@ class WebhookDelivery(Base):
     seq: Mapped[int]
     event: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    next_attempt_at: Mapped[datetime | None]
-    claimed_until: Mapped[datetime | None]
-    claim_token: Mapped[str | None] = mapped_column(String(36))
-    sent_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(String(64))
 
 
 class PartnerCursor(Base):

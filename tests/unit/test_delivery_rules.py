@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from delivery.dispatcher import backoff_seconds, channel_turn
+from delivery.dispatcher import channel_turn
+from delivery.outbox import backoff_seconds
 from delivery.templates import COMPLAINANT_EVENTS, DEFAULT_TEMPLATES_FILE, Facts, TemplateError, Templates, format_date
 from workflows.process import TRANSITIONS, Audience
 
