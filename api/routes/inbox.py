@@ -14,9 +14,11 @@ from pydantic import BaseModel
 from api.deps import CurrentActor, SessionDep, SettingsDep
 from api.errors import forbidden
 from api.routes.public import _case_by_code
+from config.settings import Settings
 from delivery.dispatcher import message_facts
 from delivery.queries import inbox_rows, staff_inbox_rows
-from delivery.templates import Language, Templates
+from delivery.templates import Language, Message, Templates
+from store import models
 from workflows.process import Actor, Role
 
 router = APIRouter(prefix="/api/v1")
@@ -47,6 +49,14 @@ def _templates(path: FilePath | None) -> Templates:
     return Templates.load(path)
 
 
+def _render(
+    row: models.Notification, case: models.Case, *, settings: Settings, request: Request, lang: Language
+) -> Message:
+    """An outbox row's message as it reads today (the templates and the case as they are now)."""
+    facts = message_facts(row, case, agencies=request.app.state.agencies, base_url=settings.public_base_url)
+    return _templates(settings.notification_templates_file).render(facts, lang)
+
+
 @router.get("/track/{tracking_code}/messages", response_model=Inbox, tags=["public"])
 async def inbox(
     tracking_code: Annotated[str, Path(max_length=32)],
@@ -57,12 +67,10 @@ async def inbox(
 ) -> Inbox:
     """The messages about your case, newest last, whatever channel they also went out by."""
     case = await _case_by_code(session, tracking_code)
-    templates = _templates(settings.notification_templates_file)
     messages = []
     for rows in await inbox_rows(session, case.case_id):
         first = rows[0]
-        facts = message_facts(first, case, agencies=request.app.state.agencies, base_url=settings.public_base_url)
-        rendered = templates.render(facts, lang)
+        rendered = _render(first, case, settings=settings, request=request, lang=lang)
         messages.append(
             InboxMessage(
                 seq=first.seq,
@@ -122,11 +130,9 @@ async def staff_inbox(
 ) -> StaffInbox:
     """Messages for your agency (agency staff) or for the centre's supervisors (PSC staff), newest first."""
     rows, total = await staff_inbox_rows(session, recipients=_staff_recipients(actor), page=page, page_size=page_size)
-    templates = _templates(settings.notification_templates_file)
     items = []
     for row, case in rows:
-        facts = message_facts(row, case, agencies=request.app.state.agencies, base_url=settings.public_base_url)
-        rendered = templates.render(facts, lang)
+        rendered = _render(row, case, settings=settings, request=request, lang=lang)
         items.append(
             StaffMessage(
                 id=row.id,
