@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     # events: a YAML list (delivery/webhooks.py); each partner's HMAC secret by name, never in the file.
     partners_file: Path | None = None
     partner_secrets: dict[str, str] = Field(default_factory=dict)
+    # Older news is not sent at all (it stays in the inbox): a "deadline tomorrow" SMS days late misleads.
+    delivery_expire_hours: float = Field(default=72.0, gt=0)
     # A claimed message whose dispatcher died is claimed again after this (the gateway's idempotency key
     # keeps the resend from reaching the person twice).
     delivery_lease_seconds: float = Field(default=120.0, gt=0)

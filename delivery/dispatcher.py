@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import phonenumbers
@@ -39,6 +39,7 @@ from delivery.gateways import (
     TransientError,
 )
 from delivery.outbox import (
+    EXPIRED,
     FAILED,
     PENDING,
     SENDING,
@@ -210,8 +211,12 @@ class Dispatcher:
                 ).scalars()
             }
             jobs = []
+            stale_before = now - timedelta(hours=self.settings.delivery_expire_hours)
             for row in rows:
                 case = cases[row.case_id]
+                if row.created_at < stale_before:
+                    self._expire(session, row, now)
+                    continue
                 if row.audience == Audience.COMPLAINANT.value:
                     turn = await self._turn(session, row, case)
                     if turn != "send":
@@ -222,6 +227,27 @@ class Dispatcher:
                         continue
                 jobs.append(self._job(row, case, token))
         return jobs, len(ids)
+
+    def _expire(self, session: AsyncSession, row: models.Notification, now: datetime) -> None:
+        """News too old to send (a dispatcher that was down for days, rows from before delivery existed): it
+        stays in the inbox, and the log says why it went nowhere else."""
+        row.status, row.claim_token, row.claimed_until, row.last_error = EXPIRED, None, None, EXPIRED
+        session.add(
+            attempt_entry(
+                notification_id=row.id,
+                case_id=row.case_id,
+                seq=row.seq,
+                audience=row.audience,
+                channel=row.channel,
+                gateway="inbox",
+                at=now,
+                attempt=row.attempts,
+                result=EXPIRED,
+                error=PermanentError(EXPIRED),
+                status_code=None,
+                duration_ms=0,
+            )
+        )
 
     async def _turn(self, session: AsyncSession, row: models.Notification, case: models.Case) -> Turn:
         siblings = (

@@ -13,6 +13,7 @@ from delivery.gateways import DeliveryError
 from store import models
 
 PENDING, SENDING, SENT, FAILED, STANDBY, SKIPPED = "pending", "sending", "sent", "failed", "standby", "skipped"
+EXPIRED = "expired"  # too old to send when a dispatcher got to it: in the inbox only
 
 
 async def claim_due(

@@ -25,6 +25,7 @@ class AttemptResult(StrEnum):
     retry = "retry"  # failed for now, tried again later
     fallback = "fallback"  # failed for good; the complainant's next preferred channel is tried
     failed = "failed"  # failed for good with no channel left; the message stays in the web inbox
+    expired = "expired"  # too old to send when its turn came; in the web inbox only
 
 
 class Gateway(StrEnum):

@@ -19,6 +19,7 @@ from config.settings import Settings
 from delivery.dispatcher import Dispatcher, start_dispatcher
 from delivery.gateways import Gateways
 from delivery.templates import TemplateError
+from store import models
 from store.db import Database
 from tests.delivery.conftest import (
     EMAIL,
@@ -331,3 +332,19 @@ async def test_a_broken_templates_file_stops_the_worker_as_it_starts(
     broken.write_text("languages: [th]\n", encoding="utf-8")
     with pytest.raises(TemplateError):
         start_dispatcher(settings.model_copy(update={"notification_templates_file": broken}), db)
+
+
+async def test_news_too_old_to_send_stays_in_the_inbox(
+    db: Database, dispatcher: Dispatcher, http_gateway: FakeHttpGateway
+) -> None:
+    case = await make_case(db, channels=["sms", "web"])
+    await add_notifications(db, case)
+    async with db.session() as s:
+        for row in (await outbox(db, case.case_id)).values():
+            stale = await s.get(models.Notification, row.id)
+            assert stale is not None
+            stale.created_at = datetime.now(UTC) - timedelta(hours=73)
+    await dispatcher.drain()
+    assert http_gateway.requests == []
+    assert {r.status for r in (await outbox(db, case.case_id)).values()} == {"expired"}
+    assert {(a.result, a.error, a.ok) for a in await attempts(db, case.case_id)} == {("expired", "expired", False)}
