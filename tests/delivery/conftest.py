@@ -53,6 +53,7 @@ class FakeHttpGateway:
     fail_first: int = 0
     fail_status: int = 503
     always: int | None = None
+    retry_after: str | None = None
     requests: list[Request] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)
 
@@ -71,7 +72,8 @@ class FakeHttpGateway:
         raw = await request.read()
         self.requests.append(Request(request.path, dict(request.headers), json.loads(raw), status, raw))
         body = {"sentMessages": [{"id": "1", "quoteToken": "q"}]} if request.path.startswith("/v2") else {}
-        return web.json_response(body if status == 200 else {"message": "nope"}, status=status)
+        headers = {"Retry-After": self.retry_after} if self.retry_after and status != 200 else None
+        return web.json_response(body if status == 200 else {"message": "nope"}, status=status, headers=headers)
 
 
 @pytest.fixture

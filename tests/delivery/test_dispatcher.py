@@ -348,3 +348,31 @@ async def test_news_too_old_to_send_stays_in_the_inbox(
     assert http_gateway.requests == []
     assert {r.status for r in (await outbox(db, case.case_id)).values()} == {"expired"}
     assert {(a.result, a.error, a.ok) for a in await attempts(db, case.case_id)} == {("expired", "expired", False)}
+
+
+async def test_line_says_409_to_a_retry_key_it_already_took_which_counts_as_sent(
+    db: Database, dispatcher: Dispatcher, http_gateway: FakeHttpGateway
+) -> None:
+    http_gateway.always = 409
+    case = await make_case(db, channels=["line", "sms"])
+    await add_notifications(db, case)
+    await dispatcher.drain()
+    rows = await outbox(db, case.case_id)
+    assert rows["1:complainant:line:complainant"].status == "sent"
+    assert rows["1:complainant:sms:complainant"].status == "skipped"
+    assert [(a.gateway, a.result, a.status_code) for a in await attempts(db, case.case_id)] == [("line", "sent", 409)]
+
+
+async def test_a_busy_gateways_retry_after_is_honoured(
+    db: Database, dispatcher: Dispatcher, http_gateway: FakeHttpGateway
+) -> None:
+    http_gateway.always = 429
+    http_gateway.retry_after = "120"
+    case = await make_case(db, channels=["sms"])
+    await add_notifications(db, case)
+    before = datetime.now(UTC)
+    await dispatcher.drain()
+    row = (await outbox(db, case.case_id))["1:complainant:sms:complainant"]
+    assert row.status == "pending" and row.last_error == "http_429"
+    assert row.next_attempt_at is not None and row.next_attempt_at >= before + timedelta(seconds=119)
+    assert len(http_gateway.requests) == 1  # not tried again before its time
