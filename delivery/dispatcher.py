@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import phonenumbers
 import structlog
@@ -234,11 +234,7 @@ class Dispatcher:
         row.status, row.claim_token, row.claimed_until, row.last_error = EXPIRED, None, None, EXPIRED
         session.add(
             attempt_entry(
-                notification_id=row.id,
-                case_id=row.case_id,
-                seq=row.seq,
-                audience=row.audience,
-                channel=row.channel,
+                **_identity(row),
                 gateway="inbox",
                 at=now,
                 attempt=row.attempts,
@@ -340,11 +336,7 @@ class Dispatcher:
                 result = "fallback" if await self._fall_back(session, row) else FAILED
             session.add(
                 attempt_entry(
-                    notification_id=row.id,
-                    case_id=row.case_id,
-                    seq=row.seq,
-                    audience=row.audience,
-                    channel=row.channel,
+                    **_identity(row),
                     gateway=job.gateway.name,
                     at=now,
                     attempt=job.attempt,
@@ -410,6 +402,17 @@ class Dispatcher:
         for sibling in siblings:
             if sibling.status in {PENDING, STANDBY} and rank(sibling.channel) > rank(row.channel):
                 sibling.status = SKIPPED
+
+
+def _identity(row: models.Notification) -> dict[str, Any]:
+    """What the delivery log says of a notification: which one, for which case, audience and channel."""
+    return {
+        "notification_id": row.id,
+        "case_id": row.case_id,
+        "seq": row.seq,
+        "audience": row.audience,
+        "channel": row.channel,
+    }
 
 
 def _phone(value: str | None) -> tuple[str | None, str | None]:
