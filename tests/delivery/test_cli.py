@@ -31,6 +31,9 @@ def test_deliver_once_drains_the_outbox(settings: Settings, monkeypatch: pytest.
             await db.dispose()
 
     case_id = asyncio.run(prepare())
+    # The command configures logging to the stream CliRunner hands it and closes afterwards; the session's
+    # configuration must outlive this test.
+    monkeypatch.setattr("config.logging.configure_logging", lambda **_: None)
     monkeypatch.setenv("RONGTUK_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("RONGTUK_DATA_DIR", str(settings.data_dir))
     get_settings.cache_clear()
