@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from activities.sla import SlaActivities
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
 from config.temporal import connect, data_converter
+from delivery.dispatcher import start_dispatcher
 from sla.policy import load_policy
 from store.db import Database
 from workflows.agency_task import AgencyTaskWorkflow
@@ -97,9 +99,16 @@ async def main(settings: Settings | None = None) -> None:
     db = Database(settings.database_url, writer=True)
     client = await connect(settings)
     log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    # Notification delivery runs beside the workflows, never inside them: a gateway that is down delays
+    # messages, not cases (delivery/dispatcher.py).
+    delivery = start_dispatcher(settings, db) if settings.delivery_in_worker else None
     try:
         await build_worker(client, settings, db).run()
     finally:
+        if delivery is not None:
+            delivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await delivery
         await db.dispose()
 
 

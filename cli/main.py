@@ -111,6 +111,41 @@ def worker() -> None:
 
 
 @app.command()
+def deliver(
+    once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit")] = False,
+) -> None:
+    """Drain the notifications outbox to SMS, LINE, email and the web inbox (every worker does this too)."""
+    from config.logging import configure_logging
+    from delivery.dispatcher import build_dispatcher, run_dispatcher
+    from store.db import Database
+
+    settings = get_settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+
+    async def run() -> int:
+        db = Database(settings.database_url, writer=True)
+        try:
+            if once:
+                dispatcher = build_dispatcher(settings, db)
+                try:
+                    return await dispatcher.drain()
+                finally:
+                    await dispatcher.aclose()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await run_dispatcher(settings, db, stop)
+            return 0
+        finally:
+            await db.dispose()
+
+    handled = asyncio.run(run())
+    if once:
+        typer.echo(f"handled {handled} outbox row(s)")
+
+
+@app.command()
 def api(
     host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,

@@ -20,6 +20,7 @@ from api.deps import CurrentActor, SessionDep
 from api.errors import forbidden
 from api.views import BANGKOK, agency_view, expected_date
 from config.agencies import Agency
+from delivery.queries import delivery_collector
 from sla.calendar import WorkingCalendar
 from store.queries import (
     CaseItem,
@@ -237,5 +238,6 @@ async def metrics(session: SessionDep, request: Request) -> Response:
     # between replicas) slips in from the global registry.
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
+    registry.register(await delivery_collector(session, now=now))
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encoder(registry), media_type=content_type)
