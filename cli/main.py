@@ -14,8 +14,8 @@ import typer
 
 from cli.devserver import ProcessGroup, temporal_command, wait_for_port
 from config.settings import get_settings
+from processdoc import ExportFormat, export
 from sla.cli import app as sla_app
-from workflows.export import ExportFormat, export
 
 app = typer.Typer(help="Rongtuk: durable complaint handling on Temporal.", no_args_is_help=True)
 db_app = typer.Typer(help="The SQL read model.", no_args_is_help=True)
@@ -81,7 +81,7 @@ def process_docs(
     check: Annotated[bool, typer.Option(help="Only check that the docs match the table (exit 1 if not)")] = False,
 ) -> None:
     """Regenerate docs/process.md (diagram and tables) and docs/process.bpmn from the table."""
-    from workflows.export import render_docs, to_bpmn
+    from processdoc import render_docs, to_bpmn
 
     docs = Path(__file__).resolve().parent.parent / "docs"
     wanted = {
