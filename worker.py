@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import os
+import signal
+import sys
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -58,6 +64,7 @@ def build_worker(
         workflows=WORKFLOWS,
         activities=build_activities(settings, db, sla=sla),
         max_cached_workflows=2000,
+        graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
         workflow_runner=SandboxedWorkflowRunner(
             # Pure, immutable modules: importing them afresh for every workflow cost ~30% of the worker's
             # CPU (bench/README.md); passed through, the sandbox still guards the workflow code itself.
@@ -66,18 +73,69 @@ def build_worker(
     )
 
 
-async def main(settings: Settings | None = None) -> None:
-    """Connect, serve until cancelled, and close the database cleanly."""
+async def connect_until_stopped(settings: Settings, stop: asyncio.Event) -> Client | None:
+    """Connect to Temporal, retrying with backoff while it is away; ``None`` once ``stop`` is set."""
+    delay = 0.5
+    for attempt in itertools.count(1):
+        attempt_task = asyncio.ensure_future(connect(settings))
+        stop_task = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({attempt_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop_task.cancel()
+        if stop.is_set():
+            attempt_task.cancel()
+            return None
+        try:
+            return attempt_task.result()
+        except RuntimeError as exc:  # the SDK's "Failed client connect: ..." (refused, DNS, TLS)
+            log.warning("temporal_unreachable", attempt=attempt, retry_in=delay, error=str(exc).splitlines()[0])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        delay = min(delay * 2, 10.0)
+    raise AssertionError("unreachable")
+
+
+async def main(settings: Settings | None = None) -> int:
+    """Connect, serve until SIGINT/SIGTERM, stop within the grace period; the process's exit code."""
     settings = settings or get_settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     db = Database(settings.database_url, writer=True)
-    client = await connect(settings)
-    log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     try:
-        await build_worker(client, settings, db).run()
+        client = await connect_until_stopped(settings, stop)
+        if client is None:
+            log.info("worker_stopped", before="connecting")
+            return 0
+        worker = build_worker(client, settings, db)
+        log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+        running = asyncio.ensure_future(worker.run())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if running.done():  # the worker failed on its own (e.g. the namespace is missing)
+            stopping.cancel()
+            log.error("worker_failed", error=repr(running.exception()))
+            return 1
+        # The SDK's shutdown waits for its pollers, which retry for as long as Temporal is away: bound it.
+        shutdown = asyncio.ensure_future(worker.shutdown())
+        done, _ = await asyncio.wait({running}, timeout=settings.shutdown_grace_seconds + 2)
+        shutdown.cancel()
+        log.info("worker_stopped", clean=bool(done))
+        return 0
     finally:
         await db.dispose()
 
 
+def run() -> None:
+    """Run a worker process until SIGINT/SIGTERM."""
+    code = asyncio.run(main())
+    # Skip interpreter teardown: after a bounded shutdown the SDK's Rust threads may still hold pollers, and
+    # they can hang or abort finalisation (temporalio/sdk-python#300).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    run()

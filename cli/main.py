@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from cli.devserver import ProcessGroup, temporal_command, wait_for_port
+from cli.devserver import Supervisor, temporal_command, wait_for_port
 from config.settings import get_settings
 from processdoc import ExportFormat, export
 from sla.cli import app as sla_app
@@ -105,7 +105,7 @@ def worker() -> None:
     """Run a worker (connects to RONGTUK_TEMPORAL_ADDRESS; run as many as you like)."""
     import worker as worker_module
 
-    asyncio.run(worker_module.main())
+    worker_module.run()
 
 
 @app.command()
@@ -125,6 +125,8 @@ def api(
         port=port or settings.api_port,
         workers=workers,
         log_level="warning",
+        # Requests waiting on an absent Temporal must not hold up SIGINT/SIGTERM.
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
 
 
@@ -146,41 +148,40 @@ def dev(
         "RONGTUK_DATA_DIR": str(data),
         "RONGTUK_DATABASE_URL": settings.database_url,
     }
-    group = ProcessGroup()
-    stopping = False
+    supervisor = Supervisor(say=lambda line: typer.echo(line, err=True))
 
     def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+        supervisor.stopping = True
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        server = group.start(
+        # A restarted dev server reopens the same SQLite file, so cases carry on where they were.
+        server = supervisor.start(
             "temporal",
             temporal_command(db_file=data / "temporal.db", port=temporal_port, ui_port=ui_port),
             log=data / "temporal.log",
         )
-        wait_for_port(temporal_port, proc=server)
-        group.start("worker", [sys.executable, "-m", "worker"], env=env)
-        api_proc = group.start("api", [sys.executable, "-m", "cli.main", "api", "--port", str(api_port)], env=env)
-        wait_for_port(api_port, proc=api_proc)
-        typer.echo(
-            "\nRongtuk is running:\n"
-            f"  API docs     http://127.0.0.1:{api_port}/docs\n"
-            f"  Temporal UI  http://127.0.0.1:{ui_port}\n"
-            f"  Data         {Path(data).resolve()} (cases survive restarts)\n"
-            "Press Ctrl-C to stop.\n"
-        )
-        while not stopping:
-            for name, proc in group.procs:
-                if proc.poll() is not None:
-                    typer.echo(f"{name} exited with {proc.returncode}; stopping", err=True)
-                    stopping = True
+        wait_for_port(temporal_port, proc=server, cancelled=lambda: supervisor.stopping)
+        # The worker retries its connection and the API connects lazily, so neither needs a restart when
+        # the dev server comes back.
+        supervisor.start("worker", [sys.executable, "-m", "worker"], env=env)
+        api_proc = supervisor.start("api", [sys.executable, "-m", "cli.main", "api", "--port", str(api_port)], env=env)
+        wait_for_port(api_port, proc=api_proc, cancelled=lambda: supervisor.stopping)
+        if not supervisor.stopping:
+            typer.echo(
+                "\nRongtuk is running:\n"
+                f"  API docs     http://127.0.0.1:{api_port}/docs\n"
+                f"  Temporal UI  http://127.0.0.1:{ui_port}\n"
+                f"  Data         {Path(data).resolve()} (cases survive restarts)\n"
+                "A piece that dies is restarted. Press Ctrl-C to stop.\n"
+            )
+        while not supervisor.stopping:
+            supervisor.check()
             time.sleep(0.5)
     finally:
-        typer.echo("stopping...")
-        group.stop()
+        typer.echo("stopping...", err=True)
+        supervisor.stop()
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     intake_wait_seconds: float = 10.0
+    # On SIGINT/SIGTERM a worker or API lets in-flight work finish this long, then exits anyway (Temporal
+    # retries whatever was cut short), so a process stops promptly even while Temporal is away.
+    shutdown_grace_seconds: float = 5.0
     log_format: str = "console"
     log_level: str = "INFO"
     office_close: time = time(16, 30)
