@@ -22,7 +22,7 @@ from activities.projection import ReadModelActivities
 from activities.sla import SlaActivities
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
-from config.temporal import connect
+from config.temporal import connect, worker_runtime
 from sla.policy import load_policy
 from store.db import Database
 from workflows.agency_task import AgencyTaskWorkflow
@@ -63,7 +63,7 @@ def build_worker(
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(settings, db, sla=sla),
-        max_cached_workflows=2000,
+        max_cached_workflows=settings.worker_max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
         workflow_runner=SandboxedWorkflowRunner(
             # Pure, immutable modules: importing them afresh for every workflow cost ~30% of the worker's
@@ -76,8 +76,9 @@ def build_worker(
 async def connect_until_stopped(settings: Settings, stop: asyncio.Event) -> Client | None:
     """Connect to Temporal, retrying with backoff while it is away; ``None`` once ``stop`` is set."""
     delay = 0.5
+    runtime = worker_runtime(settings)
     for attempt in itertools.count(1):
-        attempt_task = asyncio.ensure_future(connect(settings))
+        attempt_task = asyncio.ensure_future(connect(settings, runtime=runtime))
         stop_task = asyncio.ensure_future(stop.wait())
         await asyncio.wait({attempt_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         stop_task.cancel()

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
     temporal_api_key: str | None = None
     task_queue: str = "rongtuk"
+    # host:port where a worker serves the Temporal SDK's Prometheus metrics (task failures, latencies, cache);
+    # unset: none. One address per worker process.
+    worker_metrics_address: str | None = None
+    # Workflows a worker keeps in memory (its sticky cache): size it for the cases active within minutes;
+    # an evicted case replays its whole history on its next task (docs/operations.md).
+    worker_max_cached_workflows: int = Field(2000, ge=0)
     # Cases upsert RongtukStatus/Agency/DueAt/Overdue; the namespace must have them (rongtuk dev registers them).
     search_attributes: bool = True
     payload_key: str = DEV_PAYLOAD_KEY
