@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -128,6 +129,21 @@ def api(
         # Requests waiting on an absent Temporal must not hold up SIGINT/SIGTERM.
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(
+    ctx: typer.Context,
+    quick: Annotated[bool, typer.Option(help="Smaller runs, about 2 minutes on 2 cores")] = False,
+) -> None:
+    """Run every benchmark (bench/), print one table and write bench/results/*.json (from a source checkout)."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "bench" / "__main__.py").exists():
+        typer.echo("the benchmarks run from a source checkout (bench/ is not installed)", err=True)
+        raise typer.Exit(2)
+    # Its own process, so the benchmarks' servers and signal handling are theirs alone.
+    command = [sys.executable, "-m", "bench", *(["--quick"] if quick else []), *ctx.args]
+    raise typer.Exit(subprocess.run(command, cwd=root, check=False).returncode)
 
 
 @app.command()

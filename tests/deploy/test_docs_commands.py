@@ -1,4 +1,4 @@
-"""Every `rongtuk` command the operations doc and the README show exists, with options the CLI accepts."""
+"""Every `rongtuk` command the operations and performance docs and the README show exists, with options the CLI accepts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from tests.deploy.cli_commands import assert_cli_accepts
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = [ROOT / "docs" / "operations.md", ROOT / "README.md"]
+DOCS = [ROOT / "docs" / "operations.md", ROOT / "docs" / "performance.md", ROOT / "README.md"]
 
 
 def commands(text: str) -> list[list[str]]:
