@@ -1,4 +1,4 @@
-"""Every `rongtuk` command the operations and performance docs and the README show exists, with options the CLI accepts."""
+"""Every `rongtuk` command shown in the operations and performance docs and the README exists, as written."""
 
 from __future__ import annotations
 
