@@ -33,4 +33,3 @@ def test_table_shows_ratios_and_gaps() -> None:
     assert "| engine | cases per second | 10.00 /s | 6.50 /s | 0.65× |" in text
     assert "| engine | missing | – | 3.00 ms | – |" in text
     assert ratio(0.0, 1.0) is None and ratio(2.0, 1.0) == 0.5
-
