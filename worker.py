@@ -123,19 +123,26 @@ async def main(settings: Settings | None = None) -> int:
         done, _ = await asyncio.wait({running}, timeout=settings.shutdown_grace_seconds + 2)
         shutdown.cancel()
         log.info("worker_stopped", clean=bool(done))
+        if not done:
+            # Leave now: cancelling the SDK's tasks on the way out of asyncio.run could wait on them again.
+            await db.dispose()
+            _exit_now(0)
         return 0
     finally:
         await db.dispose()
 
 
-def run() -> None:
-    """Run a worker process until SIGINT/SIGTERM."""
-    code = asyncio.run(main())
-    # Skip interpreter teardown: after a bounded shutdown the SDK's Rust threads may still hold pollers, and
-    # they can hang or abort finalisation (temporalio/sdk-python#300).
+def _exit_now(code: int) -> None:
+    # Skip interpreter teardown: the SDK's Rust threads may still hold pollers, and they can hang or abort
+    # finalisation (temporalio/sdk-python#300).
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def run() -> None:
+    """Run a worker process until SIGINT/SIGTERM."""
+    _exit_now(asyncio.run(main()))
 
 
 if __name__ == "__main__":
