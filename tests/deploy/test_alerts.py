@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from api.routes.board import _ReadModelCollector
@@ -70,3 +73,10 @@ def test_worker_metrics_are_served_where_configured() -> None:
     assert runtime is not None
     response = httpx.get(f"http://{address}/metrics", timeout=10)
     assert response.status_code == 200
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (apt-get install prometheus)")
+def test_promtool_accepts_the_rules_and_they_fire_as_specified() -> None:
+    for args in (["check", "rules", str(RULES)], ["test", "rules", str(RULES.with_name("alerts_test.yml"))]):
+        done = subprocess.run(["promtool", *args], capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
