@@ -37,12 +37,21 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
     temporal_api_key: str | None = None
     task_queue: str = "rongtuk"
+    # host:port where a worker serves the Temporal SDK's Prometheus metrics (task failures, latencies, cache);
+    # unset: none. One address per worker process.
+    worker_metrics_address: str | None = None
+    # Workflows a worker keeps in memory (its sticky cache): size it for the cases active within minutes;
+    # an evicted case replays its whole history on its next task (docs/operations.md).
+    worker_max_cached_workflows: int = Field(2000, ge=0)
     # Cases upsert RongtukStatus/Agency/DueAt/Overdue; the namespace must have them (rongtuk dev registers them).
     search_attributes: bool = True
     payload_key: str = DEV_PAYLOAD_KEY
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     intake_wait_seconds: float = 10.0
+    # On SIGINT/SIGTERM a worker or API lets in-flight work finish this long, then exits anyway (Temporal
+    # retries whatever was cut short), so a process stops promptly even while Temporal is away.
+    shutdown_grace_seconds: float = 5.0
     log_format: str = "console"
     log_level: str = "INFO"
     office_close: time = time(16, 30)
