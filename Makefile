@@ -40,7 +40,7 @@ record-histories: $(STAMP)
 	RONGTUK_RECORD_HISTORIES=tests/workflows/histories/$(VERSION) $(BIN)/pytest -q -p no:cacheprovider tests/workflows
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.overdue_bench
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

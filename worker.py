@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import os
+import signal
+import sys
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -17,7 +23,8 @@ from activities.rebuild import HistoryReader
 from activities.sla import SlaActivities
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
-from config.temporal import connect, data_converter
+from config.temporal import connect, data_converter, worker_runtime
+from delivery.dispatcher import start_dispatcher
 from sla.policy import load_policy
 from store.db import Database
 from workflows.agency_task import AgencyTaskWorkflow
@@ -71,7 +78,8 @@ def build_worker(
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(settings, db, client=client, sla=sla),
-        max_cached_workflows=2000,
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
         workflow_runner=workflow_runner(),
     )
 
@@ -90,18 +98,85 @@ def build_replayer(settings: Settings) -> Replayer:
     return Replayer(workflows=WORKFLOWS, data_converter=data_converter(settings), workflow_runner=workflow_runner())
 
 
-async def main(settings: Settings | None = None) -> None:
-    """Connect, serve until cancelled, and close the database cleanly."""
+async def connect_until_stopped(settings: Settings, stop: asyncio.Event) -> Client | None:
+    """Connect to Temporal, retrying with backoff while it is away; ``None`` once ``stop`` is set."""
+    delay = 0.5
+    runtime = worker_runtime(settings)
+    for attempt in itertools.count(1):
+        attempt_task = asyncio.ensure_future(connect(settings, runtime=runtime))
+        stop_task = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({attempt_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        stop_task.cancel()
+        if stop.is_set():
+            attempt_task.cancel()
+            return None
+        try:
+            return attempt_task.result()
+        except RuntimeError as exc:  # the SDK's "Failed client connect: ..." (refused, DNS, TLS)
+            log.warning("temporal_unreachable", attempt=attempt, retry_in=delay, error=str(exc).splitlines()[0])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        delay = min(delay * 2, 10.0)
+    raise AssertionError("unreachable")
+
+
+async def main(settings: Settings | None = None) -> int:
+    """Connect, serve until SIGINT/SIGTERM, stop within the grace period; the process's exit code."""
     settings = settings or get_settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     db = Database(settings.database_url, writer=True)
-    client = await connect(settings)
-    log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    delivery: asyncio.Task[None] | None = None
     try:
-        await build_worker(client, settings, db).run()
+        client = await connect_until_stopped(settings, stop)
+        if client is None:
+            log.info("worker_stopped", before="connecting")
+            return 0
+        worker = build_worker(client, settings, db)
+        log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+        # Notification delivery runs beside the workflows, never inside them: a gateway that is down delays
+        # messages, not cases (delivery/dispatcher.py).
+        delivery = start_dispatcher(settings, db) if settings.delivery_in_worker else None
+        running = asyncio.ensure_future(worker.run())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if running.done():  # the worker failed on its own (e.g. the namespace is missing)
+            stopping.cancel()
+            log.error("worker_failed", error=repr(running.exception()))
+            return 1
+        # The SDK's shutdown waits for its pollers, which retry for as long as Temporal is away: bound it.
+        shutdown = asyncio.ensure_future(worker.shutdown())
+        done, _ = await asyncio.wait({running}, timeout=settings.shutdown_grace_seconds + 2)
+        shutdown.cancel()
+        log.info("worker_stopped", clean=bool(done))
+        if not done:
+            # Leave now: cancelling the SDK's tasks on the way out of asyncio.run could wait on them again.
+            await db.dispose()
+            _exit_now(0)
+        return 0
     finally:
+        if delivery is not None:
+            delivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await delivery
         await db.dispose()
 
 
+def _exit_now(code: int) -> None:
+    # Skip interpreter teardown: the SDK's Rust threads may still hold pollers, and they can hang or abort
+    # finalisation (temporalio/sdk-python#300).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def run() -> None:
+    """Run a worker process until SIGINT/SIGTERM."""
+    _exit_now(asyncio.run(main()))
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    run()

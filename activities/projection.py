@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -34,7 +34,19 @@ log = structlog.get_logger(__name__)
 
 PROJECTION_REFUSED = "ProjectionRefused"
 # Errors a retry cannot cure: the data itself is refused by the database.
-PERMANENT_ERRORS = (IntegrityError, DataError, ProgrammingError, ValueError, TypeError)
+PERMANENT_ERRORS = (IntegrityError, DataError, ProgrammingError, ValueError, TypeError, OverflowError)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Whether retrying this write can never succeed (bad data), as opposed to the database being away."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return False
+    if isinstance(exc, DBAPIError):
+        # Some drivers (asyncpg) raise a generic error for values out of range: permanent unless the
+        # connection itself went.
+        return not exc.connection_invalidated
+    return isinstance(exc, PERMANENT_ERRORS)
+
 
 # Re-projection source: every transition of a case as its Temporal history records it (activities/rebuild.py).
 HistorySource = Callable[[str], Awaitable[list[TransitionRecord]]]
@@ -193,7 +205,13 @@ async def write_snapshot(session: AsyncSession, event: CaseEvent, case: CaseStat
     """The case row, its timeline row (hash-chained) and its tasks, for one transition."""
     if complaint is not None:
         row = intake_row(case, complaint, event.at)
-        await session.execute(insert_ignoring_duplicates(session, models.Case, row, ["case_id"]))
+        # A bare row (last_seq 0, left by a refused write) is completed; any other is already the intake's.
+        values = {k: v for k, v in row.items() if k != "case_id"} | {"stuck_at": None, "stuck_reason": None}
+        await session.execute(
+            _insert(session, models.Case, row).on_conflict_do_update(
+                index_elements=["case_id"], set_=values, where=models.Case.last_seq == 0
+            )
+        )
     # ``last_seq < seq`` makes the write idempotent and keeps an older retry from undoing a newer one.
     await session.execute(
         update(models.Case)
@@ -274,8 +292,10 @@ class ReadModelActivities:
                     .where(models.Case.case_id == case.case_id, models.Case.stuck_at.is_not(None))
                     .values(stuck_at=None, stuck_reason=None)
                 )
-        except PERMANENT_ERRORS as exc:
-            await self._mark_stuck(case.case_id, exc)
+        except Exception as exc:
+            if not is_permanent(exc):
+                raise  # the database is away: the local activity retries with backoff
+            await self._mark_stuck(case, exc)
             raise ApplicationError(
                 f"the read model refused transition {case.seq}: {type(exc).__name__}",
                 type=PROJECTION_REFUSED,
@@ -304,16 +324,31 @@ class ReadModelActivities:
         log.warning("case_reprojected", case_id=case_id, transitions=len(records))
         return len(records)
 
-    async def _mark_stuck(self, case_id: str, exc: Exception) -> None:
+    async def _mark_stuck(self, case: CaseState, exc: Exception) -> None:
+        """Show the case on the board as stuck; a case the read model never had gets a bare row to show."""
+        now = datetime.now(UTC)
         reason = f"{type(exc).__name__} writing the read model"
         async with self.db.session() as session:
-            await session.execute(
-                update(models.Case)
-                .where(models.Case.case_id == case_id)
-                .values(stuck_at=datetime.now(UTC), stuck_reason=reason)
+            marked = await session.execute(
+                update(models.Case).where(models.Case.case_id == case.case_id).values(stuck_at=now, stuck_reason=reason)
             )
+            if not getattr(marked, "rowcount", 0):
+                bare = {
+                    "case_id": case.case_id,
+                    "tracking_code": case.tracking_code,
+                    "workflow_id": workflow_id_for(case.case_id),
+                    "status": case.status.value,
+                    "channel": case.channel,
+                    "description": "",
+                    "received_at": case.received_at,
+                    "updated_at": now,
+                    "last_seq": 0,  # anything the history holds overwrites it
+                    "stuck_at": now,
+                    "stuck_reason": reason,
+                }
+                await session.execute(insert_ignoring_duplicates(session, models.Case, bare, ["case_id"]))
         # The exception text may quote bound values (personal data): log its type only.
-        log.error("projection_refused", case_id=case_id, error=type(exc).__name__)
+        log.error("projection_refused", case_id=case.case_id, error=type(exc).__name__)
 
     @activity.defn(name="project_event")
     async def project_event(self, req: ProjectionRequest) -> None:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,10 +31,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(port: int, *, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Block until something listens on 127.0.0.1:``port`` (or ``proc`` dies, or time runs out)."""
+def wait_for_port(
+    port: int,
+    *,
+    timeout: float = 60.0,
+    proc: subprocess.Popen[bytes] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> None:
+    """Block until something listens on 127.0.0.1:``port`` (or ``proc`` dies, time runs out, or ``cancelled()``)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not cancelled():
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
         with socket.socket() as s:
@@ -41,7 +48,8 @@ def wait_for_port(port: int, *, timeout: float = 60.0, proc: subprocess.Popen[by
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.2)
-    raise TimeoutError(f"nothing listened on port {port} within {timeout:.0f}s")
+    if not cancelled():
+        raise TimeoutError(f"nothing listened on port {port} within {timeout:.0f}s")
 
 
 def temporal_command(*, db_file: Path | None, port: int, ui_port: int | None, namespace: str = "default") -> list[str]:
@@ -74,6 +82,28 @@ def temporal_command(*, db_file: Path | None, port: int, ui_port: int | None, na
     return cmd
 
 
+def _popen(cmd: list[str], env: dict[str, str] | None, log: Path | None) -> subprocess.Popen[bytes]:
+    out = log.open("ab") if log else None
+    return subprocess.Popen(
+        cmd,
+        env={**os.environ, **(env or {})},
+        stdout=out,
+        stderr=subprocess.STDOUT if out else None,
+        # Its own session: a terminal's Ctrl-C reaches only the supervisor, which stops children in order.
+        start_new_session=True,
+    )
+
+
+def _terminate(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @dataclass
 class ProcessGroup:
     """Child processes started together and stopped together, newest first."""
@@ -83,14 +113,7 @@ class ProcessGroup:
     def start(
         self, name: str, cmd: list[str], *, env: dict[str, str] | None = None, log: Path | None = None
     ) -> subprocess.Popen[bytes]:
-        out = log.open("ab") if log else None
-        proc = subprocess.Popen(
-            cmd,
-            env={**os.environ, **(env or {})},
-            stdout=out,
-            stderr=subprocess.STDOUT if out else None,
-            start_new_session=True,
-        )
+        proc = _popen(cmd, env, log)
         self.procs.append((name, proc))
         return proc
 
@@ -98,11 +121,81 @@ class ProcessGroup:
         for pname, proc in reversed(list(self.procs)):
             if name is not None and pname != name:
                 continue
-            if proc.poll() is None:
-                proc.send_signal(sig)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            _terminate(proc, sig, timeout)
             self.procs.remove((pname, proc))
+
+
+@dataclass
+class Child:
+    """One supervised process: how to start it, and its restart bookkeeping."""
+
+    name: str
+    cmd: list[str]
+    env: dict[str, str] | None = None
+    log: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff: float = 0.0
+    restart_at: float | None = None
+
+
+@dataclass
+class Supervisor:
+    """Keeps ``rongtuk dev``'s children running: one that dies is restarted with backoff, the others go on.
+
+    The backoff doubles from ``min_backoff`` up to ``max_backoff`` while a child keeps dying, and starts over
+    once it has stayed up for ``stable_after`` seconds. Children are stopped newest first.
+    """
+
+    say: Callable[[str], None]
+    min_backoff: float = 1.0
+    max_backoff: float = 30.0
+    stable_after: float = 60.0
+    stop_timeout: float = 10.0
+    children: list[Child] = field(default_factory=list)
+    stopping: bool = False
+
+    def start(
+        self, name: str, cmd: list[str], *, env: dict[str, str] | None = None, log: Path | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start ``cmd`` as a supervised child called ``name``."""
+        child = Child(name, cmd, env, log)
+        self.children.append(child)
+        return self._launch(child)
+
+    def _launch(self, child: Child) -> subprocess.Popen[bytes]:
+        child.proc = _popen(child.cmd, child.env, child.log)
+        child.started_at = time.monotonic()
+        child.restart_at = None
+        self.say(f"{child.name} started (pid {child.proc.pid})")
+        return child.proc
+
+    def check(self) -> None:
+        """Notice children that died and restart those whose backoff has passed; call this every so often."""
+        now = time.monotonic()
+        for child in self.children:
+            if self.stopping:
+                return
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    child.restarts += 1
+                    self._launch(child)
+                continue
+            assert child.proc is not None
+            code = child.proc.poll()
+            if code is None:
+                continue
+            stable = now - child.started_at >= self.stable_after
+            child.backoff = (
+                self.min_backoff if stable or not child.backoff else min(child.backoff * 2, self.max_backoff)
+            )
+            child.restart_at = now + child.backoff
+            self.say(f"{child.name} exited with {code}; restarting in {child.backoff:g}s")
+
+    def stop(self) -> None:
+        """Stop every child, newest first (SIGTERM, then SIGKILL after ``stop_timeout``)."""
+        self.stopping = True
+        for child in reversed(self.children):
+            if child.proc is not None:
+                _terminate(child.proc, signal.SIGTERM, self.stop_timeout)

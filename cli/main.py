@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,13 +13,14 @@ from typing import Annotated
 
 import typer
 
+from cli import cases
 from cli.audit import app as audit_app
-from cli.devserver import ProcessGroup, temporal_command, wait_for_port
+from cli.devserver import Supervisor, temporal_command, wait_for_port
 from cli.users import app as users_app
 from cli.users import print_demo_users
 from config.settings import get_settings
+from processdoc import ExportFormat, export
 from sla.cli import app as sla_app
-from workflows.export import ExportFormat, export
 
 app = typer.Typer(help="Rongtuk: durable complaint handling on Temporal.", no_args_is_help=True)
 db_app = typer.Typer(help="The SQL read model.", no_args_is_help=True)
@@ -26,6 +28,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(sla_app, name="sla")
 process_app = typer.Typer(help="The complaint process table.", no_args_is_help=True)
 app.add_typer(process_app, name="process")
+cases.register(app, db_app)
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 
@@ -86,7 +89,7 @@ def process_docs(
     check: Annotated[bool, typer.Option(help="Only check that the docs match the table (exit 1 if not)")] = False,
 ) -> None:
     """Regenerate docs/process.md (diagram and tables) and docs/process.bpmn from the table."""
-    from workflows.export import render_docs, to_bpmn
+    from processdoc import render_docs, to_bpmn
 
     docs = Path(__file__).resolve().parent.parent / "docs"
     wanted = {
@@ -110,7 +113,42 @@ def worker() -> None:
     """Run a worker (connects to RONGTUK_TEMPORAL_ADDRESS; run as many as you like)."""
     import worker as worker_module
 
-    asyncio.run(worker_module.main())
+    worker_module.run()
+
+
+@app.command()
+def deliver(
+    once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit")] = False,
+) -> None:
+    """Drain the notifications outbox to SMS, LINE, email and the web inbox (every worker does this too)."""
+    from config.logging import configure_logging
+    from delivery.dispatcher import build_dispatcher, run_dispatcher
+    from store.db import Database
+
+    settings = get_settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+
+    async def run() -> int:
+        db = Database(settings.database_url, writer=True)
+        try:
+            if once:
+                dispatcher = build_dispatcher(settings, db)
+                try:
+                    return await dispatcher.drain()
+                finally:
+                    await dispatcher.aclose()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await run_dispatcher(settings, db, stop)
+            return 0
+        finally:
+            await db.dispose()
+
+    handled = asyncio.run(run())
+    if once:
+        typer.echo(f"handled {handled} outbox row(s)")
 
 
 @app.command()
@@ -130,7 +168,24 @@ def api(
         port=port or settings.api_port,
         workers=workers,
         log_level="warning",
+        # Requests waiting on an absent Temporal must not hold up SIGINT/SIGTERM.
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),
     )
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(
+    ctx: typer.Context,
+    quick: Annotated[bool, typer.Option(help="Smaller runs, about 2 minutes on 2 cores")] = False,
+) -> None:
+    """Run every benchmark (bench/), print one table and write bench/results/*.json (from a source checkout)."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "bench" / "__main__.py").exists():
+        typer.echo("the benchmarks run from a source checkout (bench/ is not installed)", err=True)
+        raise typer.Exit(2)
+    # Its own process, so the benchmarks' servers and signal handling are theirs alone.
+    command = [sys.executable, "-m", "bench", *(["--quick"] if quick else []), *ctx.args]
+    raise typer.Exit(subprocess.run(command, cwd=root, check=False).returncode)
 
 
 @app.command()
@@ -152,41 +207,40 @@ def dev(
         "RONGTUK_DATA_DIR": str(data),
         "RONGTUK_DATABASE_URL": settings.database_url,
     }
-    group = ProcessGroup()
-    stopping = False
+    supervisor = Supervisor(say=lambda line: typer.echo(line, err=True))
 
     def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+        supervisor.stopping = True
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        server = group.start(
+        # A restarted dev server reopens the same SQLite file, so cases carry on where they were.
+        server = supervisor.start(
             "temporal",
             temporal_command(db_file=data / "temporal.db", port=temporal_port, ui_port=ui_port),
             log=data / "temporal.log",
         )
-        wait_for_port(temporal_port, proc=server)
-        group.start("worker", [sys.executable, "-m", "worker"], env=env)
-        api_proc = group.start("api", [sys.executable, "-m", "cli.main", "api", "--port", str(api_port)], env=env)
-        wait_for_port(api_port, proc=api_proc)
-        typer.echo(
-            "\nRongtuk is running:\n"
-            f"  API docs     http://127.0.0.1:{api_port}/docs\n"
-            f"  Temporal UI  http://127.0.0.1:{ui_port}\n"
-            f"  Data         {Path(data).resolve()} (cases survive restarts)\n"
-            "Press Ctrl-C to stop.\n"
-        )
-        while not stopping:
-            for name, proc in group.procs:
-                if proc.poll() is not None:
-                    typer.echo(f"{name} exited with {proc.returncode}; stopping", err=True)
-                    stopping = True
+        wait_for_port(temporal_port, proc=server, cancelled=lambda: supervisor.stopping)
+        # The worker retries its connection and the API connects lazily, so neither needs a restart when
+        # the dev server comes back.
+        supervisor.start("worker", [sys.executable, "-m", "worker"], env=env)
+        api_proc = supervisor.start("api", [sys.executable, "-m", "cli.main", "api", "--port", str(api_port)], env=env)
+        wait_for_port(api_port, proc=api_proc, cancelled=lambda: supervisor.stopping)
+        if not supervisor.stopping:
+            typer.echo(
+                "\nRongtuk is running:\n"
+                f"  API docs     http://127.0.0.1:{api_port}/docs\n"
+                f"  Temporal UI  http://127.0.0.1:{ui_port}\n"
+                f"  Data         {Path(data).resolve()} (cases survive restarts)\n"
+                "A piece that dies is restarted. Press Ctrl-C to stop.\n"
+            )
+        while not supervisor.stopping:
+            supervisor.check()
             time.sleep(0.5)
     finally:
-        typer.echo("stopping...")
-        group.stop()
+        typer.echo("stopping...", err=True)
+        supervisor.stop()
 
 
 if __name__ == "__main__":

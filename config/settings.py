@@ -50,12 +50,21 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
     temporal_api_key: str | None = None
     task_queue: str = "rongtuk"
+    # host:port where a worker serves the Temporal SDK's Prometheus metrics (task failures, latencies, cache);
+    # unset: none. One address per worker process.
+    worker_metrics_address: str | None = None
+    # Workflows a worker keeps in memory (its sticky cache): size it for the cases active within minutes;
+    # an evicted case replays its whole history on its next task (docs/operations.md).
+    worker_max_cached_workflows: int = Field(2000, ge=0)
     # Cases upsert RongtukStatus/Agency/DueAt/Overdue; the namespace must have them (rongtuk dev registers them).
     search_attributes: bool = True
     payload_key: str = DEV_PAYLOAD_KEY
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     intake_wait_seconds: float = 10.0
+    # On SIGINT/SIGTERM a worker or API lets in-flight work finish this long, then exits anyway (Temporal
+    # retries whatever was cut short), so a process stops promptly even while Temporal is away.
+    shutdown_grace_seconds: float = 5.0
     log_format: str = "console"
     log_level: str = "INFO"
     office_close: time = time(16, 30)
@@ -64,6 +73,39 @@ class Settings(BaseSettings):
     sla_policy_file: Path | None = None
     agencies_file: Path | None = None
     traffy_csv: Path = Path("../shared/data/traffy/complaints-sample.csv")
+    # Notification delivery (delivery/). A gateway left unconfigured is not used: its messages are logged
+    # (without personal data) and stay in the web inbox.
+    public_base_url: str = "http://127.0.0.1:8000"
+    notification_templates_file: Path | None = None
+    notification_language: str = "th"
+    sms_gateway_url: str | None = None
+    sms_gateway_token: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "Rongtuk <no-reply@rongtuk.invalid>"
+    smtp_starttls: bool = True
+    line_channel_access_token: str | None = None
+    line_api_base: str = "https://api.line.me"
+    # Staff contact addresses by outbox recipient: an agency code, "<code>:head" or "supervisors".
+    staff_emails: dict[str, str] = Field(default_factory=dict)
+    gateway_timeout_seconds: float = 10.0
+    delivery_in_worker: bool = True
+    delivery_poll_seconds: float = 2.0
+    delivery_batch_size: int = Field(default=50, ge=1, le=1000)
+    delivery_max_attempts: int = Field(default=6, ge=1, le=50)
+    delivery_backoff_seconds: float = Field(default=30.0, ge=0)
+    delivery_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    # Partner systems (PMDU, Damrongdham centres, a province's own system) that get signed webhooks of case
+    # events: a YAML list (delivery/webhooks.py); each partner's HMAC secret by name, never in the file.
+    partners_file: Path | None = None
+    partner_secrets: dict[str, str] = Field(default_factory=dict)
+    # Older news is not sent at all (it stays in the inbox): a "deadline tomorrow" SMS days late misleads.
+    delivery_expire_hours: float = Field(default=72.0, gt=0)
+    # A claimed message whose dispatcher died is claimed again after this (the gateway's idempotency key
+    # keeps the resend from reaching the person twice).
+    delivery_lease_seconds: float = Field(default=120.0, gt=0)
     # --- identity and access (api/auth.py) ---
     jwt_secret: str = DEV_JWT_SECRET  # signs the API's own access tokens (HS256)
     access_token_minutes: int = Field(default=15, ge=1, le=120)
@@ -99,6 +141,13 @@ class Settings(BaseSettings):
     def _known_log_format(cls, value: str) -> str:
         if value not in {"console", "json"}:
             raise ValueError("log_format must be 'console' or 'json'")
+        return value
+
+    @field_validator("notification_language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in {"th", "en"}:
+            raise ValueError("notification_language must be 'th' or 'en'")
         return value
 
     @model_validator(mode="after")

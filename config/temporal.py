@@ -16,6 +16,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from config.settings import Settings
 
@@ -64,7 +65,15 @@ def data_converter(settings: Settings) -> DataConverter:
     return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(settings.payload_key))
 
 
-async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+def worker_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime that serves the SDK's worker metrics to Prometheus, if an address is configured."""
+    if not settings.worker_metrics_address:
+        return None
+    prometheus = PrometheusConfig(bind_address=settings.worker_metrics_address)
+    return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+
+
+async def connect(settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None) -> Client:
     """A Temporal client for this deployment (dev server, self-hosted cluster or Temporal Cloud).
 
     ``lazy`` connects on first use: the API starts, and serves what the read model can, while Temporal is
@@ -74,5 +83,6 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         settings.temporal_address,
         data_converter=data_converter(settings),
         lazy=lazy,
+        runtime=runtime,
         **settings.temporal_connect_kwargs(),
     )

@@ -17,7 +17,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, writer: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo}
+        # Bound parameters carry names and phone numbers: keep them out of error messages and logs.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             _ensure_parent_dir(url)
             kwargs["connect_args"] = {"timeout": 30}

@@ -158,13 +158,28 @@ class AgencyTask(Base):
     extended_by: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
-class Notification(Base):
+class OutboxRow:
+    """What both outboxes (notifications, partner webhooks) keep to deliver a row: claimed by one dispatcher
+    at a time under a token and a lease, tried again after a backoff (delivery/outbox.py)."""
+
+    id: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(64))
+
+
+class Notification(OutboxRow, Base):
     """The outbox: one row per transition, audience and channel; delivery gateways drain it."""
 
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint("case_id", "seq", "audience", "channel", "recipient", name="uq_notifications_key"),
         Index("ix_notifications_status", "status"),
+        Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -179,7 +194,64 @@ class Notification(Base):
     )  # "complainant", an agency code or "supervisors": never an address
     expected_by: Mapped[datetime | None]
     created_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # Delivery (delivery/dispatcher.py): status goes pending -> sending -> sent | failed, or standby/skipped
+    # for a complainant's later channels while an earlier one is tried or has worked.
+    gateway: Mapped[str | None] = mapped_column(String(16))
+
+
+class WebhookDelivery(OutboxRow, Base):
+    """The partner webhook outbox: one row per case event and partner system that follows it."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("partner", "event_id", name="uq_webhook_deliveries_partner_event"),
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[int] = mapped_column(ForeignKey("case_events.id"))
+    case_id: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int]
+    event: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+
+
+class PartnerCursor(Base):
+    """How far into the case event log each partner's webhooks have been queued."""
+
+    __tablename__ = "partner_cursors"
+
+    partner: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # Events after ``first_event_id`` (when the partner was added) only; ``last_event_id`` moves on.
+    first_event_id: Mapped[int] = mapped_column(Integer)
+    last_event_id: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class DeliveryAttempt(Base):
+    """The delivery log: one row per attempt to deliver a notification, and its result. No personal data."""
+
+    __tablename__ = "delivery_log"
+    __table_args__ = (Index("ix_delivery_log_gateway_at", "gateway", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # One of the two: a notification to a person, or a webhook call to a partner system.
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"), index=True)
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_deliveries.id"), index=True)
+    partner: Mapped[str | None] = mapped_column(String(32))
+    case_id: Mapped[str] = mapped_column(String(32), index=True)
+    seq: Mapped[int]
+    audience: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    gateway: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int]
+    at: Mapped[datetime]
+    ok: Mapped[bool] = mapped_column(Boolean)
+    result: Mapped[str] = mapped_column(String(16))  # sent | retry | failed | fallback | skipped
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(String(64))  # an error class, never a message that may quote data
+    duration_ms: Mapped[int | None]
 
 
 class User(Base):

@@ -32,6 +32,7 @@ __all__ = [
     "open_cases_by_state",
     "open_state_codes",
     "overdue_tasks_by_agency",
+    "stuck_cases",
 ]
 
 # Task statuses in which the agency still owes work; the others (responded, rejected, cancelled) are done.
@@ -315,3 +316,32 @@ async def event_totals(session: AsyncSession) -> dict[str, int]:
 
 def _count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+@dataclass(frozen=True)
+class StuckCase:
+    """A case whose latest transition the read model refused (no personal data)."""
+
+    case_id: str
+    tracking_code: str
+    status: str
+    last_seq: int
+    stuck_at: datetime
+    stuck_reason: str | None
+
+
+async def stuck_cases(session: AsyncSession, *, limit: int = 200) -> tuple[list[StuckCase], int]:
+    """Cases marked stuck by the projection, oldest first, and how many there are in all."""
+    total = int(await session.scalar(select(func.count()).where(Case.stuck_at.is_not(None))) or 0)
+    rows = await session.execute(
+        select(Case.case_id, Case.tracking_code, Case.status, Case.last_seq, Case.stuck_at, Case.stuck_reason)
+        .where(Case.stuck_at.is_not(None))
+        .order_by(Case.stuck_at)
+        .limit(limit)
+    )
+    items = [
+        StuckCase(case_id, code, status, last_seq, stuck_at, reason)
+        for case_id, code, status, last_seq, stuck_at, reason in rows.all()
+        if stuck_at is not None
+    ]
+    return items, total

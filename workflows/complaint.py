@@ -30,7 +30,7 @@ from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationActivities
-    from activities.projection import ReadModelActivities
+    from activities.projection import PROJECTION_REFUSED, ReadModelActivities
     from activities.sla import SlaActivities
 
 from sla.rules import DeadlineRule
@@ -410,9 +410,13 @@ class ComplaintWorkflow:
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RECORD_RETRY,
             )
-        except ActivityError:
-            # Only non-retryable errors end up here; the activity marked the case stuck on the board and in
-            # /metrics. The case itself goes on: its history holds the transition, and a rebuild re-projects it.
+        except (ActivityError, ApplicationError) as exc:
+            # A local activity's failure arrives as itself, a regular one's inside an ActivityError.
+            cause = exc.cause if isinstance(exc, ActivityError) else exc
+            if not (isinstance(cause, ApplicationError) and cause.type == PROJECTION_REFUSED):
+                raise
+            # The activity marked the case stuck on the board and in /metrics. The case itself goes on: its
+            # history holds the transition, and the next write (or a rebuild) re-projects it.
             workflow.logger.warning("read model refused transition %s of the case: marked stuck", case.seq)
         self._upsert_search_attributes()
 

@@ -20,8 +20,16 @@ from api.deps import CurrentActor, SessionDep
 from api.errors import forbidden
 from api.views import BANGKOK, agency_view, expected_date
 from config.agencies import Agency
+from delivery.queries import delivery_collector
 from sla.calendar import WorkingCalendar
-from store.queries import CaseItem, event_totals, list_cases, open_cases_by_state, overdue_tasks_by_agency
+from store.queries import (
+    CaseItem,
+    event_totals,
+    list_cases,
+    open_cases_by_state,
+    overdue_tasks_by_agency,
+    stuck_cases,
+)
 from workflows.process import STATE_LABELS, Actor, Role, State
 
 __all__ = ["CalendarDep", "board_item_view", "get_calendar", "list_board", "metrics", "metrics_router", "router"]
@@ -146,16 +154,46 @@ async def list_board(
     }
 
 
+@router.get("/stuck")
+async def list_stuck(actor: CurrentActor, session: SessionDep) -> dict[str, Any]:
+    """Cases whose latest transition the read model refused: they go on in Temporal, their rows lag behind."""
+    if actor.role not in {Role.SUPERVISOR, Role.AUDITOR, Role.OFFICER}:
+        raise forbidden("Only PSC staff see stuck cases.", "เฉพาะเจ้าหน้าที่ศูนย์ฯ ดูรายการเรื่องที่ค้างได้")
+    items, total = await stuck_cases(session)
+    return {
+        "items": [
+            {
+                "case_id": c.case_id,
+                "tracking_code": c.tracking_code,
+                "status": _status_view(c.status),
+                "last_seq": c.last_seq,
+                "stuck_at": _iso(c.stuck_at),
+                "reason": c.stuck_reason,
+            }
+            for c in items
+        ],
+        "total": total,
+        "remedy": "rongtuk db rebuild --case CASE_ID (after fixing the cause)",
+    }
+
+
 # --- metrics -----------------------------------------------------------------------------------------------
 
 
 class _ReadModelCollector(Collector):
     """Figures read from the read model at scrape time, served as Prometheus metric families."""
 
-    def __init__(self, open_cases: Mapping[str, int], overdue_tasks: Mapping[str, int], totals: Mapping[str, int]):
+    def __init__(
+        self,
+        open_cases: Mapping[str, int],
+        overdue_tasks: Mapping[str, int],
+        totals: Mapping[str, int],
+        stuck: int = 0,
+    ):
         self._open_cases = open_cases
         self._overdue_tasks = overdue_tasks
         self._totals = totals
+        self._stuck = stuck
 
     def collect(self) -> Iterable[Metric]:
         open_cases = GaugeMetricFamily("rongtuk_open_cases", "Cases in progress, by process state.", labels=["state"])
@@ -174,6 +212,11 @@ class _ReadModelCollector(Collector):
         yield CounterMetricFamily(
             "rongtuk_sla_breaches", "SLA breaches recorded on case timelines.", value=self._totals["sla_breaches"]
         )
+        yield GaugeMetricFamily(
+            "rongtuk_stuck_cases",
+            "Cases whose latest transition the read model refused (see GET /api/v1/cases/stuck).",
+            value=self._stuck,
+        )
         yield CounterMetricFamily(
             "rongtuk_escalations",
             "Escalations recorded on case timelines, by the system and by hand.",
@@ -189,10 +232,12 @@ async def metrics(session: SessionDep, request: Request) -> Response:
         await open_cases_by_state(session),
         await overdue_tasks_by_agency(session, now=now),
         await event_totals(session),
+        (await stuck_cases(session, limit=0))[1],
     )
     # A registry per scrape: the figures belong to this request, and no process metric (which would differ
     # between replicas) slips in from the global registry.
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
+    registry.register(await delivery_collector(session, now=now))
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encoder(registry), media_type=content_type)

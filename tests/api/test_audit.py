@@ -215,3 +215,20 @@ async def test_audit_export_bundle(
 
     replayable = WorkflowHistory.from_json(workflow_id_for(receipt["case_id"]), bundle["history"])
     assert len(replayable.events) == len(bundle["history"]["events"])
+
+
+async def test_verify_holds_for_the_projection_chain_and_catches_an_edit(
+    api: httpx.AsyncClient, settings: Settings, db: Database
+) -> None:
+    receipt = await _file_and_assign(api)
+    case_id = receipt["case_id"]
+    ok = cli(settings, "verify", case_id)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    async with db.session() as s:  # the category of the accept step rewritten after the fact
+        await s.execute(
+            update(models.CaseEvent)
+            .where(models.CaseEvent.case_id == case_id, models.CaseEvent.seq == 3)
+            .values(data={"category": "something-else", "agencies": ["BMA"]})
+        )
+    bad = cli(settings, "verify", case_id)
+    assert bad.returncode == 1 and f"FAILED {case_id}: row seq 3" in bad.stdout

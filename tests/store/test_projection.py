@@ -6,14 +6,23 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
+from temporalio.exceptions import ApplicationError
 
 from activities.notifications import NotificationActivities
 from activities.projection import ReadModelActivities
 from domain.complaint import Complaint
 from store import models
 from store.db import Database
-from workflows.models import AgencyTask, CaseEvent, CaseState, NotificationRequest, ProjectionRequest
+from workflows.models import (
+    AgencyTask,
+    CaseEvent,
+    CaseState,
+    NotificationRequest,
+    ProjectionRequest,
+    TransitionRecord,
+)
 from workflows.process import Actor, Audience, Role, State, TaskStatus
 
 T0 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
@@ -105,3 +114,51 @@ async def test_notifications_are_recorded_once_per_recipient(db: Database) -> No
             ("web", "BMA:head"),
         ]
     )
+
+
+def record(case_id: str, seq: int, status: State, *, intake: bool = False) -> TransitionRecord:
+    req = request(case_id, seq, status, intake=intake)
+    audiences = [Audience.COMPLAINANT, Audience.AGENCY, Audience.SUPERVISOR]
+    return TransitionRecord(req.event, req.case, audiences, ["DOPA"], req.complaint)
+
+
+async def outbox(db: Database, case_id: str) -> list[tuple[int, str, str]]:
+    async with db.session() as s:
+        found = await s.execute(
+            select(models.Notification.seq, models.Notification.channel, models.Notification.recipient).where(
+                models.Notification.case_id == case_id
+            )
+        )
+        return sorted(found.all())
+
+
+async def test_one_write_records_the_case_its_timeline_and_its_outbox_once(db: Database) -> None:
+    write = ReadModelActivities(db).record_transition
+    case_id = f"RT-R-{uuid.uuid4().hex[:8]}"
+    for _ in range(2):  # a retry writes nothing twice
+        await write(record(case_id, 1, State.RECEIVED, intake=True))
+        await write(record(case_id, 2, State.SCREENING))
+    assert await counts(db, case_id) == (2, 1, "screening")
+    expected = [("sms", "complainant"), ("line", "complainant"), ("web", "DOPA"), ("web", "supervisors")]
+    assert await outbox(db, case_id) == sorted([(seq, *row) for seq in (1, 2) for row in expected])
+    async with db.session() as s:
+        events = (await s.execute(select(models.CaseEvent).where(models.CaseEvent.case_id == case_id))).scalars()
+        chain = sorted(events, key=lambda e: e.seq)
+    assert chain[0].prev_hash is None and chain[1].prev_hash == chain[0].hash
+
+
+async def test_a_refused_intake_leaves_a_bare_stuck_row_that_a_good_write_completes(db: Database) -> None:
+    write = ReadModelActivities(db).record_transition
+    case_id = f"RT-S-{uuid.uuid4().hex[:8]}"
+    good = record(case_id, 1, State.RECEIVED, intake=True)
+    bad = replace(good, case=replace(good.case, escalation_level=2**64))
+    with pytest.raises(ApplicationError):
+        await write(bad)
+    async with db.session() as s:
+        row = await s.get(models.Case, case_id)
+    assert row is not None and row.stuck_at is not None and row.last_seq == 0 and row.description == ""
+    await write(good)
+    async with db.session() as s:
+        row = await s.get(models.Case, case_id)
+    assert row is not None and row.stuck_at is None and row.last_seq == 1 and row.description == "ทดสอบ"
+    assert row.preferred_channels == ["sms", "line"]

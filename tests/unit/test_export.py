@@ -18,8 +18,8 @@ from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, EndEvent, UserTask
 from typer.testing import CliRunner
 
 from cli.main import app
+from processdoc import PROCESS_ID, is_bookkeeping, to_bpmn, to_json, to_mermaid
 from sla.policy import SlaPolicy
-from workflows.export import PROCESS_ID, is_bookkeeping, to_bpmn, to_json, to_mermaid
 from workflows.process import (
     INITIAL_STATE,
     STATE_DEADLINES,

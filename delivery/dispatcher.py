@@ -1,0 +1,483 @@
+"""The dispatcher: drains the notifications outbox outside the case workflows.
+
+Each round claims due rows in a short transaction (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so dispatchers in
+any number of processes share the work; SQLite: the claim is a single UPDATE, serialised by its one writer),
+then sends them with no transaction open, then records each result in a second short transaction. The
+recipient's address is read from the case at claim time and kept in memory only.
+
+A complainant's rows for one event (one per preferred channel) are tried in the order of their preferred
+channels: the first is sent, the others wait (``standby``); if it fails for good the next is tried, and when
+one is sent the rest are ``skipped``. Every message stays readable in the web inbox whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import phonenumbers
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.views import expected_date
+from config.agencies import Agency, load_agencies
+from config.settings import Settings
+from delivery.gateways import (
+    DeliveryError,
+    Gateway,
+    Gateways,
+    Outbound,
+    PermanentError,
+    Receipt,
+    TransientError,
+)
+from delivery.outbox import (
+    EXPIRED,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    SKIPPED,
+    STANDBY,
+    attempt_entry,
+    claim_due,
+    settle,
+    will_retry,
+)
+from delivery.templates import Facts, Language, Templates
+from delivery.webhooks import Partner, PartnerWebhooks, load_partners
+from store import models
+from store.db import Database
+from workflows.process import SETTLED_STATES, Audience, State
+
+log = structlog.get_logger(__name__)
+
+N = models.Notification
+# Statuses of a complainant's channel that has not been given up on yet.
+_UNDECIDED = frozenset({PENDING, SENDING, STANDBY})
+_LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
+_STAFF_HOME = "PSC"  # who handles a case before an agency is assigned
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def public_links(base_url: str, *, tracking_code: str, case_id: str) -> dict[str, str]:
+    """The pages a message points to: the tracking page, its survey, and the staff case page."""
+    base = base_url.rstrip("/")
+    return {
+        "track": f"{base}/track/{tracking_code}",
+        "survey": f"{base}/track/{tracking_code}/rate",
+        "case": f"{base}/cases/{case_id}",
+    }
+
+
+Turn = Literal["send", "standby", "skipped"]
+
+
+def channel_turn(channel: str, preferred: Sequence[str], siblings: Iterable[tuple[str, str]]) -> Turn:
+    """Whether a complainant's row on ``channel`` goes now, given its siblings' ``(channel, status)``: it
+    waits while an earlier preferred channel is undecided and is skipped once an earlier one was sent."""
+    rank = _ranker(preferred)
+    earlier = [status for other, status in siblings if rank(other) < rank(channel)]
+    if SENT in earlier:
+        return "skipped"
+    if any(status in _UNDECIDED for status in earlier):
+        return "standby"
+    return "send"
+
+
+def _ranker(preferred: Sequence[str]) -> Callable[[str], int]:
+    order = {channel: i for i, channel in enumerate(preferred)}
+    # A row for a channel the complainant has since dropped goes last; web (the inbox) last of all.
+    return lambda channel: order.get(channel, len(order) + (1 if channel == "web" else 0))
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed row, ready to send: the address lives here only, never in the database or the log."""
+
+    id: int
+    token: str
+    attempt: int
+    case_id: str
+    seq: int
+    audience: str
+    channel: str
+    gateway: Gateway
+    outbound: Outbound | None  # None: no usable address on the case
+    address_error: str | None = None
+
+
+class Dispatcher:
+    """Claims due outbox rows, renders and sends them, retries, falls back and logs every attempt."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        gateways: Gateways,
+        templates: Templates | None = None,
+        agencies: Mapping[str, Agency] | None = None,
+        partners: list[Partner] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.gateways = gateways
+        self.templates = templates or Templates.load(settings.notification_templates_file)
+        self.agencies = agencies if agencies is not None else load_agencies(settings.agencies_file)
+        self.clock = clock
+        self.lang: Language = "en" if settings.notification_language == "en" else "th"
+        if partners is None:
+            partners = load_partners(settings.partners_file, settings.partner_secrets)
+        self.webhooks = PartnerWebhooks(db, settings, partners, clock) if partners else None
+
+    async def aclose(self) -> None:
+        """Close the gateways' connections."""
+        await self.gateways.aclose()
+        if self.webhooks is not None:
+            await self.webhooks.aclose()
+
+    # --- the loop ------------------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Deliver until ``stop`` is set (or the task is cancelled); idle rounds sleep the poll interval."""
+        stop = stop or asyncio.Event()
+        failures = 0
+        log.info("dispatcher_started", poll_seconds=self.settings.delivery_poll_seconds)
+        while not stop.is_set():
+            try:
+                handled = await self.run_once()
+                failures = 0
+            except Exception as exc:
+                # The database may be restarting: keep the loop (and the worker around it) alive, back off.
+                failures += 1
+                handled = 0
+                log.warning("dispatcher_round_failed", error=type(exc).__name__, failures=failures)
+            if handled:
+                continue
+            delay = self.settings.delivery_poll_seconds * min(2 ** min(failures, 5), 30)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+        log.info("dispatcher_stopped")
+
+    async def drain(self, *, max_rounds: int = 1000) -> int:
+        """Deliver everything that is due now (retries due later wait); returns how many rows were handled."""
+        total = 0
+        for _ in range(max_rounds):
+            handled = await self.run_once()
+            if not handled:
+                break
+            total += handled
+        return total
+
+    async def run_once(self) -> int:
+        """One round: claim a batch, send it, record the results; returns how many rows it claimed."""
+        jobs, claimed = await self._claim()
+        if jobs:
+            await asyncio.gather(*(self._deliver(job) for job in jobs))
+        if self.webhooks is not None:
+            claimed += await self.webhooks.run_once(limit=self.settings.delivery_batch_size)
+        return claimed
+
+    # --- claiming ------------------------------------------------------------------------------------------
+
+    async def _claim(self) -> tuple[list[Job], int]:
+        now = self.clock()
+        token = str(uuid.uuid4())
+        async with self.db.session() as session:
+            ids = await claim_due(
+                session, N, token=token, now=now, settings=self.settings, skip_locked=not self.db.is_sqlite
+            )
+            if not ids:
+                return [], 0
+            rows = list((await session.execute(select(N).where(N.id.in_(ids)).order_by(N.id))).scalars())
+            cases = {
+                c.case_id: c
+                for c in (
+                    await session.execute(select(models.Case).where(models.Case.case_id.in_({r.case_id for r in rows})))
+                ).scalars()
+            }
+            jobs = []
+            stale_before = now - timedelta(hours=self.settings.delivery_expire_hours)
+            for row in rows:
+                case = cases[row.case_id]
+                if row.created_at < stale_before:
+                    self._expire(session, row, now)
+                    continue
+                if row.audience == Audience.COMPLAINANT.value:
+                    turn = await self._turn(session, row, case)
+                    if turn != "send":
+                        row.status = STANDBY if turn == "standby" else SKIPPED
+                        row.claim_token = None
+                        row.claimed_until = None
+                        row.attempts -= 1
+                        continue
+                jobs.append(self._job(row, case, token))
+        return jobs, len(ids)
+
+    def _expire(self, session: AsyncSession, row: models.Notification, now: datetime) -> None:
+        """News too old to send (a dispatcher that was down for days, rows from before delivery existed): it
+        stays in the inbox, and the log says why it went nowhere else."""
+        row.status, row.claim_token, row.claimed_until, row.last_error = EXPIRED, None, None, EXPIRED
+        session.add(
+            attempt_entry(
+                **_identity(row),
+                gateway="inbox",
+                at=now,
+                attempt=row.attempts,
+                result=EXPIRED,
+                error=PermanentError(EXPIRED),
+                status_code=None,
+                duration_ms=0,
+            )
+        )
+
+    async def _turn(self, session: AsyncSession, row: models.Notification, case: models.Case) -> Turn:
+        siblings = (
+            await session.execute(
+                select(N.channel, N.status).where(
+                    N.case_id == row.case_id, N.seq == row.seq, N.audience == row.audience, N.id != row.id
+                )
+            )
+        ).all()
+        return channel_turn(row.channel, list(case.preferred_channels or []), [(c, s) for c, s in siblings])
+
+    def _job(self, row: models.Notification, case: models.Case, token: str) -> Job:
+        gateway, address, problem = self._route(row, case)
+        facts = message_facts(row, case, agencies=self.agencies, base_url=self.settings.public_base_url)
+        message = self.templates.render(facts, self.lang)
+        other: Language = "en" if self.lang == "th" else "th"
+        outbound = None
+        if address is not None:
+            alternative = self.templates.render(facts, other) if gateway.name == "email" else None
+            outbound = Outbound(row.id, address, message, alternative)
+        return Job(
+            id=row.id,
+            token=token,
+            attempt=row.attempts,
+            case_id=row.case_id,
+            seq=row.seq,
+            audience=row.audience,
+            channel=row.channel,
+            gateway=gateway,
+            outbound=outbound,
+            address_error=problem,
+        )
+
+    def _route(self, row: models.Notification, case: models.Case) -> tuple[Gateway, str | None, str | None]:
+        """The gateway and address for a row, or why there is no usable address."""
+        if row.audience != Audience.COMPLAINANT.value:
+            address = self.settings.staff_emails.get(row.recipient)
+            if address and self.gateways.email_configured:
+                return self.gateways.email, address, None
+            return self.gateways.inbox, "", None
+        gateway = self.gateways.for_channel(row.channel)
+        if row.channel == "sms":
+            return gateway, *_phone(case.complainant_phone)
+        if row.channel == "line":
+            line_id = case.complainant_line_user_id
+            ok = bool(line_id and _LINE_USER_ID.match(line_id))
+            return gateway, (line_id if ok else None), (None if ok else "bad_address")
+        if row.channel == "email":
+            email = case.complainant_email
+            ok = bool(email and "@" in email)
+            return gateway, (email if ok else None), (None if ok else "bad_address")
+        return self.gateways.inbox, "", None
+
+    # --- sending and recording -----------------------------------------------------------------------------
+
+    async def _deliver(self, job: Job) -> None:
+        started = time.monotonic()
+        receipt: Receipt | None = None
+        error: DeliveryError | None = None
+        if job.outbound is None:
+            error = PermanentError(job.address_error or "bad_address")
+        else:
+            try:
+                async with asyncio.timeout(self.settings.gateway_timeout_seconds):
+                    receipt = await job.gateway.send(job.outbound)
+            except DeliveryError as exc:
+                error = exc
+            except TimeoutError:
+                error = TransientError("Timeout")
+            except Exception as exc:
+                # An unexpected failure in a gateway: retried like a transient one, within the attempt limit.
+                error = TransientError(type(exc).__name__)
+        duration_ms = int((time.monotonic() - started) * 1000)
+        await self._record(job, receipt, error, duration_ms)
+
+    async def _record(self, job: Job, receipt: Receipt | None, error: DeliveryError | None, duration_ms: int) -> None:
+        now = self.clock()
+        async with self.db.session() as session:
+            row = await session.get(N, job.id, with_for_update=not self.db.is_sqlite)
+            if row is None or row.claim_token != job.token or row.status != SENDING:
+                # The lease ran out and another dispatcher took the row over: it records the outcome.
+                log.warning("delivery_claim_lost", notification_id=job.id)
+                return
+            retry = will_retry(row, error, self.settings)
+            if error is None:
+                result = SENT
+            elif retry:
+                result = "retry"
+            else:
+                result = "fallback" if await self._fall_back(session, row) else FAILED
+            session.add(
+                attempt_entry(
+                    **_identity(row),
+                    gateway=job.gateway.name,
+                    at=now,
+                    attempt=job.attempt,
+                    result=result,
+                    error=error,
+                    status_code=receipt.status_code if receipt else error.status_code if error else None,
+                    duration_ms=duration_ms,
+                )
+            )
+            row.gateway = job.gateway.name
+            settle(row, error, retry=retry, now=now, settings=self.settings)
+            if error is None and row.audience == Audience.COMPLAINANT.value:
+                await self._skip_later(session, row)
+        log.info(
+            "notification_delivery",
+            notification_id=job.id,
+            case_id=job.case_id,
+            seq=job.seq,
+            audience=job.audience,
+            channel=job.channel,
+            gateway=job.gateway.name,
+            attempt=job.attempt,
+            result=result,
+            status_code=error.status_code if error else (receipt.status_code if receipt else None),
+            error=error.error if error else None,
+            duration_ms=duration_ms,
+        )
+
+    async def _siblings(
+        self, session: AsyncSession, row: models.Notification
+    ) -> tuple[list[models.Notification], Callable[[str], int]]:
+        case_channels = (
+            await session.execute(select(models.Case.preferred_channels).where(models.Case.case_id == row.case_id))
+        ).scalar_one()
+        siblings = list(
+            (
+                await session.execute(
+                    select(N)
+                    .where(N.case_id == row.case_id, N.seq == row.seq, N.audience == row.audience, N.id != row.id)
+                    .order_by(N.id)
+                )
+            ).scalars()
+        )
+        return siblings, _ranker(list(case_channels or []))
+
+    async def _fall_back(self, session: AsyncSession, row: models.Notification) -> bool:
+        """After ``row`` failed for good, wake the complainant's next preferred channel; False if none is left."""
+        if row.audience != Audience.COMPLAINANT.value:
+            return False
+        siblings, rank = await self._siblings(session, row)
+        waiting = sorted(
+            (s for s in siblings if s.status in {PENDING, STANDBY} and rank(s.channel) > rank(row.channel)),
+            key=lambda s: rank(s.channel),
+        )
+        if not waiting:
+            return False
+        waiting[0].status = PENDING
+        waiting[0].next_attempt_at = None
+        return True
+
+    async def _skip_later(self, session: AsyncSession, row: models.Notification) -> None:
+        siblings, rank = await self._siblings(session, row)
+        for sibling in siblings:
+            if sibling.status in {PENDING, STANDBY} and rank(sibling.channel) > rank(row.channel):
+                sibling.status = SKIPPED
+
+
+def _identity(row: models.Notification) -> dict[str, Any]:
+    """What the delivery log says of a notification: which one, for which case, audience and channel."""
+    return {
+        "notification_id": row.id,
+        "case_id": row.case_id,
+        "seq": row.seq,
+        "audience": row.audience,
+        "channel": row.channel,
+    }
+
+
+def _phone(value: str | None) -> tuple[str | None, str | None]:
+    if not value:
+        return None, "bad_address"
+    try:
+        number = phonenumbers.parse(value, "TH")
+    except phonenumbers.NumberParseException:
+        return None, "bad_address"
+    if not phonenumbers.is_valid_number(number):
+        return None, "bad_address"
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), None
+
+
+def message_facts(
+    row: models.Notification, case: models.Case, *, agencies: Mapping[str, Agency], base_url: str
+) -> Facts:
+    """What the message for an outbox row may say, from the row and its case (nothing personal)."""
+    links = public_links(base_url, tracking_code=case.tracking_code, case_id=case.case_id)
+    complainant = row.audience == Audience.COMPLAINANT.value
+    if complainant:
+        codes = list(case.agencies or [])
+    else:
+        # A staff row names its own agency ("DOPA", "DOPA:head") or the centre's supervisors.
+        own = row.recipient.split(":", 1)[0]
+        codes = [own] if own in agencies else list(case.agencies or [])
+    named = [agencies[c] for c in codes if c in agencies] or (
+        [agencies[_STAFF_HOME]] if _STAFF_HOME in agencies else []
+    )
+    try:
+        settled = State(row.state) in SETTLED_STATES
+    except ValueError:
+        settled = False
+    return Facts(
+        event=row.event,
+        state=row.state,
+        audience=row.audience,
+        case_id=case.case_id,
+        # Agencies never see a confidential complainant's tracking code (as on the board).
+        tracking_code="" if (case.confidential and not complainant) else case.tracking_code,
+        agency={"th": ", ".join(a.name_th for a in named), "en": ", ".join(a.name_en for a in named)},
+        expected_by=expected_date(row.expected_by),
+        link=links["track"] if complainant else links["case"],
+        survey_link=links["survey"] if complainant and settled else None,
+    )
+
+
+def build_dispatcher(settings: Settings, db: Database) -> Dispatcher:
+    """A dispatcher with the configured gateways (the composition root for ``worker.py`` and the CLI)."""
+    return Dispatcher(db, settings, gateways=Gateways.from_settings(settings))
+
+
+async def run_dispatcher(settings: Settings, db: Database, stop: asyncio.Event | None = None) -> None:
+    """Run the delivery loop until stopped or cancelled, closing the gateways afterwards."""
+    await _run_and_close(build_dispatcher(settings, db), stop)
+
+
+def start_dispatcher(settings: Settings, db: Database) -> asyncio.Task[None]:
+    """Build the dispatcher now, so that a bad templates or partners file stops the process as it starts,
+    and run its loop in a task of the running event loop (the worker's)."""
+    return asyncio.create_task(_run_and_close(build_dispatcher(settings, db), None), name="rongtuk-delivery")
+
+
+async def _run_and_close(dispatcher: Dispatcher, stop: asyncio.Event | None) -> None:
+    try:
+        await dispatcher.run(stop)
+    finally:
+        await dispatcher.aclose()

@@ -1,0 +1,284 @@
+"""The ways a message leaves: an SMS HTTP gateway, LINE push, SMTP email, and the web inbox.
+
+Each gateway sends one message or raises ``TransientError`` (try again later) or ``PermanentError`` (this
+channel will not work for this message). None of them logs an address or a message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Protocol
+
+import aiosmtplib
+import httpx
+import structlog
+
+from config.settings import Settings
+from delivery.templates import Message
+
+log = structlog.get_logger(__name__)
+
+# LINE wants the retry key as a UUID; derived from the notification id so every retry carries the same one.
+_LINE_RETRY_NAMESPACE = uuid.UUID("6f1c3e52-0b7a-4c1e-9a43-7f0d5d2b8e11")
+LINE_TEXT_LIMIT = 5000
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One message for one address. ``notification_id`` is the idempotency key every gateway is given."""
+
+    notification_id: int
+    address: str
+    message: Message
+    # Email carries the message in both languages: an address says nothing about which one its reader prefers.
+    alternative: Message | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    status_code: int | None = None
+
+
+class DeliveryError(Exception):
+    """A send that did not work; ``error`` is a class name or a short code, never text that may quote data."""
+
+    transient = True
+
+    def __init__(self, error: str, *, status_code: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+
+class TransientError(DeliveryError):
+    transient = True
+
+
+class PermanentError(DeliveryError):
+    transient = False
+
+
+def classify_status(status: int, *, retry_after: float | None = None) -> None:
+    """Raise for an HTTP status that is not a success: 408, 429 and 5xx may pass, other 4xx will not."""
+    if 200 <= status < 300:
+        return
+    if status in {408, 425, 429} or status >= 500:
+        raise TransientError(f"http_{status}", status_code=status, retry_after=retry_after)
+    raise PermanentError(f"http_{status}", status_code=status)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None  # an HTTP date: the backoff decides
+
+
+class Gateway(Protocol):
+    name: str
+
+    async def send(self, out: Outbound) -> Receipt: ...
+
+    async def aclose(self) -> None: ...
+
+
+class InboxGateway:
+    """The citizen's and staff's web inbox: the outbox row itself, shown on the tracking and case pages."""
+
+    name = "inbox"
+
+    async def send(self, out: Outbound) -> Receipt:
+        return Receipt()
+
+    async def aclose(self) -> None:
+        return None
+
+
+class LogGateway:
+    """The embedded default for a channel with no gateway configured: says so in the log, keeps the inbox."""
+
+    name = "log"
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+
+    async def send(self, out: Outbound) -> Receipt:
+        log.info("notification_not_sent_no_gateway", notification_id=out.notification_id, channel=self.channel)
+        return Receipt()
+
+    async def aclose(self) -> None:
+        return None
+
+
+class SmsGateway:
+    """An HTTP SMS gateway: JSON POST with a bearer token and the notification id as ``Idempotency-Key``."""
+
+    name = "sms"
+
+    def __init__(self, url: str, token: str | None, *, timeout: float) -> None:
+        self._url = url
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.AsyncClient(timeout=timeout, headers=headers)
+
+    async def send(self, out: Outbound) -> Receipt:
+        try:
+            response = await self._client.post(
+                self._url,
+                json={"to": out.address, "text": out.message.text, "reference": str(out.notification_id)},
+                headers={"Idempotency-Key": str(out.notification_id)},
+            )
+        except httpx.HTTPError as exc:
+            raise TransientError(type(exc).__name__) from None
+        classify_status(response.status_code, retry_after=_retry_after(response.headers.get("retry-after")))
+        return Receipt(response.status_code)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class LineGateway:
+    """LINE push messages through the Messaging API (``line-bot-sdk`` v3), host configurable for tests."""
+
+    name = "line"
+
+    def __init__(self, access_token: str, *, api_base: str, timeout: float) -> None:
+        self._token = access_token
+        self._api_base = api_base.rstrip("/")
+        self._timeout = timeout
+        self._client: object | None = None
+
+    def _api(self) -> object:
+        # The SDK's client opens an aiohttp session, which needs the running loop: made on first use.
+        if self._client is None:
+            from linebot.v3.messaging import AsyncApiClient, Configuration
+
+            self._client = AsyncApiClient(Configuration(host=self._api_base, access_token=self._token))
+        return self._client
+
+    async def send(self, out: Outbound) -> Receipt:
+        from linebot.v3.messaging import AsyncMessagingApi, PushMessageRequest, TextMessage
+        from linebot.v3.messaging.exceptions import ApiException
+
+        api = AsyncMessagingApi(self._api())
+        request = PushMessageRequest(to=out.address, messages=[TextMessage(text=out.message.text[:LINE_TEXT_LIMIT])])
+        retry_key = str(uuid.uuid5(_LINE_RETRY_NAMESPACE, str(out.notification_id)))
+        try:
+            await api.push_message(request, x_line_retry_key=retry_key, _request_timeout=self._timeout)
+        except ApiException as exc:
+            if exc.status == 409:
+                # LINE answers 409 to a retry key it has already accepted: the message went out before.
+                return Receipt(409)
+            retry_after = _retry_after(dict(exc.headers or {}).get("Retry-After"))
+            classify_status(int(exc.status or 0) or 500, retry_after=retry_after)
+            raise  # classify_status raised for every non-2xx; unreachable
+        except (OSError, TimeoutError) as exc:
+            raise TransientError(type(exc).__name__) from None
+        except Exception as exc:
+            # aiohttp's client errors (refused, reset, bad answer) without importing aiohttp for their names.
+            if type(exc).__module__.startswith("aiohttp"):
+                raise TransientError(type(exc).__name__) from None
+            raise
+        return Receipt(200)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()  # type: ignore[attr-defined]
+            self._client = None
+
+
+class EmailGateway:
+    """Email over SMTP (``aiosmtplib``); the Message-ID is derived from the notification id."""
+
+    name = "email"
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.smtp_host
+        self._host = settings.smtp_host
+        self._port = settings.smtp_port
+        self._user = settings.smtp_user
+        self._password = settings.smtp_password
+        self._from = settings.smtp_from
+        self._starttls = settings.smtp_starttls
+        self._timeout = settings.gateway_timeout_seconds
+
+    def build(self, out: Outbound) -> EmailMessage:
+        """The email for ``out``: the message, then the same in the other language."""
+        msg = EmailMessage()
+        msg["From"] = self._from
+        msg["To"] = out.address
+        msg["Subject"] = out.message.subject
+        msg["Message-ID"] = make_msgid(idstring=f"rongtuk-notification-{out.notification_id}", domain="rongtuk")
+        msg["X-Rongtuk-Notification"] = str(out.notification_id)
+        body = out.message.text
+        if out.alternative is not None:
+            body = f"{body}\n\n----\n{out.alternative.subject}\n{out.alternative.text}"
+        msg.set_content(body)
+        return msg
+
+    async def send(self, out: Outbound) -> Receipt:
+        try:
+            await aiosmtplib.send(
+                self.build(out),
+                hostname=self._host,
+                port=self._port,
+                username=self._user,
+                password=self._password,
+                start_tls=self._starttls,
+                timeout=self._timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            code = codes[0] if codes else 550
+            raise (TransientError if 400 <= code < 500 else PermanentError)(
+                "SMTPRecipientsRefused", status_code=code
+            ) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            raise (TransientError if 400 <= exc.code < 500 else PermanentError)(
+                type(exc).__name__, status_code=exc.code
+            ) from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise TransientError(type(exc).__name__) from None
+        return Receipt(250)
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class Gateways:
+    """The gateway for each channel; channels with none configured get the logging default."""
+
+    sms: Gateway
+    line: Gateway
+    email: Gateway
+    inbox: Gateway = field(default_factory=InboxGateway)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Gateways:
+        """Real gateways for what is configured, the logging default for the rest."""
+        timeout = settings.gateway_timeout_seconds
+        return cls(
+            sms=SmsGateway(settings.sms_gateway_url, settings.sms_gateway_token, timeout=timeout)
+            if settings.sms_gateway_url
+            else LogGateway("sms"),
+            line=LineGateway(settings.line_channel_access_token, api_base=settings.line_api_base, timeout=timeout)
+            if settings.line_channel_access_token
+            else LogGateway("line"),
+            email=EmailGateway(settings) if settings.smtp_host else LogGateway("email"),
+        )
+
+    def for_channel(self, channel: str) -> Gateway:
+        """The gateway of a complainant's channel (``web`` is the inbox)."""
+        return {"sms": self.sms, "line": self.line, "email": self.email}.get(channel, self.inbox)
+
+    @property
+    def email_configured(self) -> bool:
+        return not isinstance(self.email, LogGateway)
+
+    async def aclose(self) -> None:
+        await asyncio.gather(self.sms.aclose(), self.line.aclose(), self.email.aclose())

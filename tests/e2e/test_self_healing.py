@@ -1,0 +1,228 @@
+"""End to end: `rongtuk dev` restarts what dies, and every process stops promptly whatever state Temporal is in.
+
+Real processes on 127.0.0.1 (the `temporal` binary from the venv, the worker, the API, the dev supervisor);
+every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
+from tests.e2e.test_separate_processes import DOPA, OFFICER, post
+
+pytestmark = pytest.mark.e2e
+
+STOP_WITHIN = 8.0  # seconds a process may take to exit after SIGTERM (grace 2 s here; the worker is bound to 4 s)
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def env_for(tmp: Path, database_url: str, temporal_port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "RONGTUK_ENV": "test",
+        "RONGTUK_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "RONGTUK_DATABASE_URL": database_url,
+        "RONGTUK_DATA_DIR": str(tmp),
+        "RONGTUK_TASK_QUEUE": f"rongtuk-heal-{uuid.uuid4().hex[:8]}",
+        "RONGTUK_LOG_FORMAT": "json",
+        "RONGTUK_SHUTDOWN_GRACE_SECONDS": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_within(proc: subprocess.Popen[bytes], seconds: float, sig: int = signal.SIGTERM) -> int:
+    """Signal ``proc`` and return its exit code; fail (and kill it) if it is still running after ``seconds``."""
+    proc.send_signal(sig)
+    try:
+        return proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"still running {seconds:.0f}s after signal {sig}") from None
+
+
+def lifecycle(client: httpx.Client) -> str:
+    """File a case and take it to closed over the API; its tracked status code."""
+    receipt = post(
+        client,
+        "/api/v1/complaints",
+        {
+            "channel": "hotline",
+            "description": "ไฟถนนหน้าโรงเรียนดับมาสองสัปดาห์ เด็กเดินกลับบ้านในที่มืด",
+            "complainant": {"name": "สมหญิง ใจดี", "phone": "0812345678", "preferred_channels": ["sms"]},
+            "location": {"province": "ขอนแก่น"},
+        },
+        OFFICER,
+    ).json()
+    case = f"/api/v1/cases/{receipt['case_id']}/actions"
+    post(client, f"{case}/screen", {}, OFFICER)
+    post(client, f"{case}/accept", {"category": "fees", "agencies": ["DOPA"]}, OFFICER)
+    post(client, f"{case}/agency_accept", {}, DOPA)
+    post(client, f"{case}/respond", {"outcome": "upheld", "response": "ซ่อมไฟถนนเรียบร้อยแล้ว"}, DOPA)
+    post(client, f"{case}/close", {}, OFFICER)
+    return str(client.get(f"/api/v1/track/{receipt['tracking_code']}").json()["status"]["code"])
+
+
+class Dev:
+    """`rongtuk dev` as a child process, read through its console."""
+
+    def __init__(self, tmp: Path, database_url: str) -> None:
+        self.temporal_port, self.ui_port, self.api_port = free_port(), free_port(), free_port()
+        self.console = tmp / "console.log"
+        self.proc = start(
+            [
+                sys.executable,
+                "-m",
+                "cli.main",
+                "dev",
+                "--temporal-port",
+                str(self.temporal_port),
+                "--ui-port",
+                str(self.ui_port),
+                "--api-port",
+                str(self.api_port),
+            ],
+            env_for(tmp, database_url, self.temporal_port),
+            self.console,
+        )
+
+    def text(self) -> str:
+        return self.console.read_text(errors="replace")
+
+    def pids(self, name: str) -> list[int]:
+        return [int(pid) for pid in re.findall(rf"^{name} started \(pid (\d+)\)$", self.text(), re.MULTILINE)]
+
+    def kill_and_wait_for_restart(self, name: str) -> int:
+        """SIGKILL the child called ``name``; its new pid once the supervisor has started it again."""
+        before = self.pids(name)
+        os.kill(before[-1], signal.SIGKILL)
+        wait_until(f"{name} to be restarted", lambda: len(self.pids(name)) > len(before), 30)
+        assert re.search(rf"^{name} exited with -9; restarting in [\d.]+s$", self.text(), re.MULTILINE)
+        return self.pids(name)[-1]
+
+
+@pytest.fixture
+def dev(tmp_path: Path, database_url: str) -> Iterator[Dev]:
+    d = Dev(tmp_path, database_url)
+    try:
+        wait_until("rongtuk dev to be ready", lambda: "Rongtuk is running" in d.text() or d.proc.poll() is not None, 90)
+        assert d.proc.poll() is None, d.text()
+        yield d
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+        for name in ("api", "worker", "temporal"):
+            for pid in d.pids(name):
+                if alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def test_dev_restarts_a_killed_worker_and_temporal_and_stops_on_sigterm(dev: Dev) -> None:
+    api, temporal = dev.pids("api")[-1], dev.pids("temporal")[-1]
+    worker = dev.kill_and_wait_for_restart("worker")
+    assert alive(worker)
+    assert alive(api) and alive(temporal), "the others keep running while the worker is restarted"
+    with httpx.Client(base_url=f"http://127.0.0.1:{dev.api_port}", timeout=60) as client:
+        assert lifecycle(client) == "closed"
+
+        # The dev server comes back on its SQLite file; the worker and the API reconnect by themselves.
+        temporal = dev.kill_and_wait_for_restart("temporal")
+        wait_for_port(dev.temporal_port, timeout=30)
+        assert dev.pids("worker")[-1] == worker and dev.pids("api")[-1] == api
+        assert lifecycle(client) == "closed"
+
+    assert stop_within(dev.proc, 3 * STOP_WITHIN) == 0
+    children = [pid for name in ("api", "worker", "temporal") for pid in dev.pids(name)]
+    assert not [pid for pid in children if alive(pid)], "a child outlived the supervisor"
+    assert "0812345678" not in dev.text() and "สมหญิง" not in dev.text()
+
+
+def test_worker_stops_promptly_while_temporal_is_unreachable(tmp_path: Path, database_url: str) -> None:
+    closed = free_port()  # nothing listens here
+    log = tmp_path / "worker.log"
+    proc = start([sys.executable, "-m", "cli.main", "worker"], env_for(tmp_path, database_url, closed), log)
+    try:
+        # Still alive and retrying, not crashed: the SIGTERM below meets a worker waiting for Temporal.
+        wait_until("the worker's first retry", lambda: "temporal_unreachable" in log.read_text(), 60)
+        assert proc.poll() is None, log.read_text()
+        assert stop_within(proc, STOP_WITHIN) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize(
+    ("fate", "sig"),
+    [("killed", signal.SIGINT), ("killed", signal.SIGTERM), ("frozen", signal.SIGTERM)],
+    ids=["killed-SIGINT", "killed-SIGTERM", "frozen-SIGTERM"],
+)
+def test_worker_and_api_stop_promptly_when_temporal_goes(
+    tmp_path: Path, database_url: str, fate: str, sig: int
+) -> None:
+    """Killed: connections refused. Frozen (SIGSTOP): connections open, nothing answers, the SDK's shutdown
+    call hangs, so the worker's own bound is what stops it."""
+    group = ProcessGroup()
+    port, api_port = free_port(), free_port()
+    env = env_for(tmp_path, database_url, port)
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        server = group.start(
+            "temporal", temporal_command(db_file=None, port=port, ui_port=None), log=tmp_path / "temporal.log"
+        )
+        wait_for_port(port, proc=server)
+        worker_log = tmp_path / "worker.log"
+        worker = start([sys.executable, "-m", "worker"], env, worker_log)
+        api = start([sys.executable, "-m", "cli.main", "api", "--port", str(api_port)], env, tmp_path / "api.log")
+        started += [worker, api]
+        wait_until("the worker to connect", lambda: "worker_started" in worker_log.read_text(), 60)
+        wait_for_port(api_port, proc=api)
+        if fate == "killed":
+            group.stop("temporal", sig=signal.SIGKILL)
+        else:
+            os.kill(server.pid, signal.SIGSTOP)
+        time.sleep(1)  # the worker's pollers now retry against a closed port, or wait on a silent one
+        assert worker.poll() is None and api.poll() is None
+        assert stop_within(worker, STOP_WITHIN, sig) == 0
+        stopped = [line for line in worker_log.read_text().splitlines() if '"worker_stopped"' in line]
+        assert stopped and ('"clean": false' in stopped[-1]) == (fate == "frozen"), stopped
+        # uvicorn re-raises the signal after its own shutdown, hence its code.
+        code = stop_within(api, STOP_WITHIN, sig)
+        assert code in (0, -sig), code
+    finally:
+        group.stop(sig=signal.SIGKILL)  # a frozen server ignores SIGTERM
+        for proc in started:
+            if proc.poll() is None:
+                proc.kill()
