@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
-from tests.e2e.test_separate_processes import DOPA, OFFICER, post
+from tests.e2e.test_separate_processes import post
 
 pytestmark = pytest.mark.e2e
 
@@ -73,7 +73,7 @@ def stop_within(proc: subprocess.Popen[bytes], seconds: float, sig: int = signal
         raise AssertionError(f"still running {seconds:.0f}s after signal {sig}") from None
 
 
-def lifecycle(client: httpx.Client) -> str:
+def lifecycle(client: httpx.Client, officer: dict[str, str], bma: dict[str, str]) -> str:
     """File a case and take it to closed over the API; its tracked status code."""
     receipt = post(
         client,
@@ -84,14 +84,14 @@ def lifecycle(client: httpx.Client) -> str:
             "complainant": {"name": "สมหญิง ใจดี", "phone": "0812345678", "preferred_channels": ["sms"]},
             "location": {"province": "ขอนแก่น"},
         },
-        OFFICER,
+        officer,
     ).json()
     case = f"/api/v1/cases/{receipt['case_id']}/actions"
-    post(client, f"{case}/screen", {}, OFFICER)
-    post(client, f"{case}/accept", {"category": "fees", "agencies": ["DOPA"]}, OFFICER)
-    post(client, f"{case}/agency_accept", {}, DOPA)
-    post(client, f"{case}/respond", {"outcome": "upheld", "response": "ซ่อมไฟถนนเรียบร้อยแล้ว"}, DOPA)
-    post(client, f"{case}/close", {}, OFFICER)
+    post(client, f"{case}/screen", {}, officer)
+    post(client, f"{case}/accept", {"category": "fees", "agencies": ["BMA"]}, officer)
+    post(client, f"{case}/agency_accept", {}, bma)
+    post(client, f"{case}/respond", {"outcome": "upheld", "response": "ซ่อมไฟถนนเรียบร้อยแล้ว"}, bma)
+    post(client, f"{case}/close", {}, officer)
     return str(client.get(f"/api/v1/track/{receipt['tracking_code']}").json()["status"]["code"])
 
 
@@ -123,6 +123,14 @@ class Dev:
 
     def pids(self, name: str) -> list[int]:
         return [int(pid) for pid in re.findall(rf"^{name} started \(pid (\d+)\)$", self.text(), re.MULTILINE)]
+
+    def sign_in(self, client: httpx.Client, demo_user: str) -> dict[str, str]:
+        """Sign in as one of the demo users whose password `rongtuk dev` printed on its console."""
+        found = re.search(rf"^\s+{demo_user}\s+(\S+)\s", self.text(), re.MULTILINE)
+        assert found, self.text()
+        response = client.post("/api/v1/auth/login", json={"username": demo_user, "password": found.group(1)})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     def kill_and_wait_for_restart(self, name: str) -> int:
         """SIGKILL the child called ``name``; its new pid once the supervisor has started it again."""
@@ -156,13 +164,14 @@ def test_dev_restarts_a_killed_worker_and_temporal_and_stops_on_sigterm(dev: Dev
     assert alive(worker)
     assert alive(api) and alive(temporal), "the others keep running while the worker is restarted"
     with httpx.Client(base_url=f"http://127.0.0.1:{dev.api_port}", timeout=60) as client:
-        assert lifecycle(client) == "closed"
+        officer, bma = dev.sign_in(client, "demo-officer"), dev.sign_in(client, "demo-bma")
+        assert lifecycle(client, officer, bma) == "closed"
 
         # The dev server comes back on its SQLite file; the worker and the API reconnect by themselves.
         temporal = dev.kill_and_wait_for_restart("temporal")
         wait_for_port(dev.temporal_port, timeout=30)
         assert dev.pids("worker")[-1] == worker and dev.pids("api")[-1] == api
-        assert lifecycle(client) == "closed"
+        assert lifecycle(client, officer, bma) == "closed"
 
     assert stop_within(dev.proc, 3 * STOP_WITHIN) == 0
     children = [pid for name in ("api", "worker", "temporal") for pid in dev.pids(name)]
