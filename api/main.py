@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.errors import install_error_handlers
-from api.routes import board, cases, complaints, public
+from api.routes import board, cases, complaints, public, screening
 from config.agencies import load_agencies
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(board.router)
     app.include_router(board.metrics_router)
     app.include_router(cases.router)
+    app.include_router(screening.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

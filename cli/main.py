@@ -14,6 +14,7 @@ import typer
 
 from cli.devserver import ProcessGroup, temporal_command, wait_for_port
 from config.settings import get_settings
+from screening.cli import ref_app, screen_app
 from sla.cli import app as sla_app
 from workflows.export import ExportFormat, export
 
@@ -23,6 +24,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(sla_app, name="sla")
 process_app = typer.Typer(help="The complaint process table.", no_args_is_help=True)
 app.add_typer(process_app, name="process")
+app.add_typer(ref_app, name="ref")
+app.add_typer(screen_app, name="screen")
 
 
 @sla_app.command("recalculate")

@@ -220,7 +220,9 @@ def _flatten(parsed: _CategoriesFile, problems: list[str]) -> dict[str, Category
         if name not in KNOWN_FIELDS
     )
     for channel, names in parsed.channels.items():
-        problems.extend(f"categories.yaml: channel {channel}: unknown field {n}" for n in names if n not in parsed.fields)
+        problems.extend(
+            f"categories.yaml: channel {channel}: unknown field {n}" for n in names if n not in parsed.fields
+        )
     return categories
 
 

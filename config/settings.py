@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     sla_policy_file: Path | None = None
     agencies_file: Path | None = None
     traffy_csv: Path = Path("../shared/data/traffy/complaints-sample.csv")
+    # Screening (screening/): reference files, the auto-screen policy (off by default), duplicate window.
+    categories_file: Path | None = None
+    regions_file: Path | None = None
+    auto_screen: bool = False
+    auto_screen_min_confidence: float = Field(0.8, ge=0, le=1)
+    auto_screen_min_agency_confidence: float = Field(0.6, ge=0, le=1)
+    auto_screen_never_categories: list[str] = Field(default_factory=list)
+    duplicate_window_days: int = Field(90, ge=1, le=3650)
 
     @field_validator("log_format")
     @classmethod

@@ -76,8 +76,8 @@ class Facts:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Facts:
         """From a complaint as ``POST /api/v1/complaints`` takes it (missing or odd fields allowed)."""
-        who = data.get("complainant") if isinstance(data.get("complainant"), dict) else {}
-        where = data.get("location") if isinstance(data.get("location"), dict) else {}
+        who: dict[str, Any] = data["complainant"] if isinstance(data.get("complainant"), dict) else {}
+        where: dict[str, Any] = data["location"] if isinstance(data.get("location"), dict) else {}
         attachments = data.get("attachments")
 
         def text(source: dict[str, Any], key: str) -> str | None:
@@ -186,7 +186,12 @@ def _check_citizen_id(value: str, result: Completeness) -> None:
         return
     except ValidationError as exc:
         compact = pin.compact(value.translate(THAI_DIGITS))
-        if len(compact) == 13 and compact.isdigit() and compact[0] == "0" and pin.calc_check_digit(compact) == compact[-1]:
+        if (
+            len(compact) == 13
+            and compact.isdigit()
+            and compact[0] == "0"
+            and pin.calc_check_digit(compact) == compact[-1]
+        ):
             result.normalised["citizen_id"] = compact
             result.items.append(
                 Item(
@@ -198,7 +203,9 @@ def _check_citizen_id(value: str, result: Completeness) -> None:
                 )
             )
             return
-        result.items.append(_invalid("complainant.citizen_id", exc, ("The citizen ID is not valid.", "เลขประจำตัวประชาชนไม่ถูกต้อง")))
+        result.items.append(
+            _invalid("complainant.citizen_id", exc, ("The citizen ID is not valid.", "เลขประจำตัวประชาชนไม่ถูกต้อง"))
+        )
 
 
 def _check_contacts(facts: Facts, result: Completeness) -> bool:
@@ -209,7 +216,9 @@ def _check_contacts(facts: Facts, result: Completeness) -> bool:
             result.normalised["phone"] = _PHONE.validate_python(facts.phone)
             reachable = True
         except ValidationError as exc:
-            result.items.append(_invalid("complainant.phone", exc, ("The phone number is not valid.", "หมายเลขโทรศัพท์ไม่ถูกต้อง")))
+            result.items.append(
+                _invalid("complainant.phone", exc, ("The phone number is not valid.", "หมายเลขโทรศัพท์ไม่ถูกต้อง"))
+            )
     if facts.email is not None:
         try:
             result.normalised["email"] = _EMAIL.validate_python(facts.email)

@@ -18,14 +18,25 @@ from screening.text import THAI_DIGITS
 
 BANGKOK = "10"
 # Names people write that are not geothai's (kept beside the ones api.schemas knows).
-_PROVINCE_ALIASES = {"กทม": BANGKOK, "กทม.": BANGKOK, "กรุงเทพฯ": BANGKOK, "กรุงเทพ": BANGKOK, "bangkok": BANGKOK,
-                     "bkk": BANGKOK, "อยุธยา": "14", "ayutthaya": "14", "โคราช": "30", "korat": "30"}
+_PROVINCE_ALIASES = {
+    "กทม": BANGKOK,
+    "กทม.": BANGKOK,
+    "กรุงเทพฯ": BANGKOK,
+    "กรุงเทพ": BANGKOK,
+    "bangkok": BANGKOK,
+    "bkk": BANGKOK,
+    "อยุธยา": "14",
+    "ayutthaya": "14",
+    "โคราช": "30",
+    "korat": "30",
+}
 # A province name alone is taken only when it cannot be an ordinary word ("เลย", "ตาก", "แพร่" are words).
 _MIN_BARE_PROVINCE = 5
 _TH_PROVINCE = r"(?:จังหวัด|จ\.)\s*"
 _TH_DISTRICT = r"(?:กิ่งอำเภอ|อำเภอ|เขต|อ\.)\s*"
 _TH_SUBDISTRICT = r"(?:ตำบล|แขวง|ต\.)\s*"
 _POSTAL_HINT = re.compile(r"(?:ไปรษณีย์|postal|zip|post code)\D{0,12}([1-9]\d{4})(?!\d)", re.IGNORECASE)
+_THAI = re.compile(r"[\u0E00-\u0E7F]")
 _POSTAL = re.compile(r"(?<!\d)([1-9]\d{4})(?!\d)")
 
 
@@ -80,10 +91,14 @@ def _patterns() -> dict[str, tuple[re.Pattern[str], dict[str, set[str]]]]:
                 subdistricts.setdefault(sub.name_en.lower(), set()).add(sub.code)
     for alias, code in _PROVINCE_ALIASES.items():
         provinces.setdefault(alias, set()).add(code)
-    thai = re.compile(r"[\u0E00-\u0E7F]")
     bare_provinces = [n for n in provinces if len(n) >= _MIN_BARE_PROVINCE or n in _PROVINCE_ALIASES]
-    en = lambda names: _alternation(n for n in names if not thai.search(n))  # noqa: E731
-    th = lambda names: _alternation(n for n in names if thai.search(n))  # noqa: E731
+
+    def th(names: Iterable[str]) -> str:
+        return _alternation(n for n in names if _THAI.search(n))
+
+    def en(names: Iterable[str]) -> str:
+        return _alternation(n for n in names if not _THAI.search(n))
+
     return {
         "province": (
             re.compile(

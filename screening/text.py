@@ -10,8 +10,8 @@ from functools import lru_cache
 os.environ.setdefault("PYTHAINLP_OFFLINE", "1")
 os.environ.setdefault("PYTHAINLP_READ_ONLY", "1")
 
-from pythainlp.tokenize import word_tokenize  # noqa: E402
-from pythainlp.util import normalize as thai_normalize  # noqa: E402
+from pythainlp.tokenize import word_tokenize
+from pythainlp.util import normalize as thai_normalize
 
 THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 _SPACES = re.compile(r"\s+")
