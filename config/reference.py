@@ -137,6 +137,11 @@ class ReferenceData:
     agencies: dict[str, Agency]
     region6: dict[str, Region] = field(default_factory=dict)  # by province code
     region4: dict[str, Region] = field(default_factory=dict)
+    # Category, group or "*" -> the codes of the agencies that list it, in the directory's order.
+    handlers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Area code ("TH", a province, a district) -> the codes of the agencies whose areas list it.
+    serving: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    position: dict[str, int] = field(default_factory=dict)  # agency code -> its place in the directory
 
     def category_matches(self, handled: str, category: str) -> int:
         """How well an agency's ``handled`` entry fits ``category``: 2 exact, 1 its group, 0 "*", -1 not."""
@@ -297,8 +302,27 @@ def check_reference(
         agencies=agencies,
         region6=region6,
         region4=region4,
+        handlers=_handlers(agencies),
+        serving=_serving(agencies),
+        position={code: n for n, code in enumerate(agencies)},
     )
     return data, problems
+
+
+def _serving(agencies: dict[str, Agency]) -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for agency in agencies.values():
+        for area in dict.fromkeys(agency.areas):
+            found.setdefault(area, []).append(agency.code)
+    return {key: tuple(codes) for key, codes in found.items()}
+
+
+def _handlers(agencies: dict[str, Agency]) -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for agency in agencies.values():
+        for handled in dict.fromkeys(agency.categories):
+            found.setdefault(handled, []).append(agency.code)
+    return {key: tuple(codes) for key, codes in found.items()}
 
 
 @lru_cache(maxsize=8)

@@ -99,6 +99,8 @@ def screen(
     settings = get_settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)  # to stderr: stdout is the JSON
     screener = Screener.from_settings(settings)
+    if screener.model_source == "keywords":
+        typer.echo("no trained model (rongtuk screen retrain): suggesting from the categories' keywords", err=True)
     index = None
     if duplicates and _database_configured(settings):
         try:

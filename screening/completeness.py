@@ -240,7 +240,7 @@ def _check_place(facts: Facts, result: Completeness) -> bool:
             location = None
         if location is not None:
             coordinates = location.latitude is not None
-            if location.province_code is not None:
+            if location.province_code is not None:  # the fields win over the text
                 result.place = Place(location.province_code, location.district_code, location.subdistrict_code)
     if result.place is None or result.place.district_code is None:
         found = place_from_text(facts.text)
@@ -298,7 +298,7 @@ def check_completeness(
             )
     place = result.place
     present = {
-        "location": place is not None or coordinates,
+        "location": (place is not None and place.province_code is not None) or coordinates,
         "location.district": place is not None and place.district_code is not None,
         "location.subdistrict": place is not None and place.subdistrict_code is not None,
         "complainant.name": facts.name is not None,

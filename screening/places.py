@@ -191,5 +191,5 @@ def place_from_text(text: str) -> Place | None:
             source = "postal_code" if province is None else source
             province, district = postal_province, postal_district or district
     if province is None:
-        return None
+        return Place(None, None, None, source="text", candidates=candidates) if candidates else None
     return Place(province, district, subdistrict, source=source, candidates=candidates)

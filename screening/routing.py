@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config.agencies import Agency
+from config.agencies import WHOLE_COUNTRY, Agency
 from config.reference import ReferenceData
 from screening.places import Place
 
@@ -45,7 +45,12 @@ def routes(category: str, place: Place | None, reference: ReferenceData, *, limi
     province = place.province_code if place else None
     district = place.district_code if place else None
     found: list[Route] = []
-    for agency in reference.agencies.values():
+    # Only agencies that serve the place can fit: the whole country's, the province's and the district's.
+    nearby = dict.fromkeys(
+        code for area in (WHOLE_COUNTRY, province, district) if area for code in reference.serving.get(area, ())
+    )
+    for code in sorted(nearby, key=reference.position.__getitem__):
+        agency = reference.agencies[code]
         match = max((reference.category_matches(h, category) for h in agency.categories), default=-1)
         if match < 0:
             continue

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from config.reference import ReferenceData, load_reference
 from screening.classifier import CategoryGuess, CategoryModel, prepare
 from screening.completeness import Facts, check_completeness
@@ -19,8 +17,6 @@ from screening.examples import keyword_examples
 from screening.places import Place
 from screening.policy import AutoScreenPolicy, decide
 from screening.routing import routes
-
-logger = structlog.get_logger(__name__)
 
 
 def model_path(settings: Any) -> Path:
@@ -53,8 +49,7 @@ class Screener:
         path = model_path(settings)
         model = CategoryModel.load(path)
         source = str(path)
-        if model is None:
-            logger.info("screening model not trained; using the categories' keywords", path=str(path))
+        if model is None:  # the result says so ("model": {"source": "keywords"})
             model, source = CategoryModel.train(keyword_examples(reference), reference), "keywords"
         return cls(reference, model, AutoScreenPolicy.from_settings(settings), source)
 

@@ -1,0 +1,39 @@
+"""GET /api/v1/cases/{id}/screening through the real app, worker and read model."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, complaint
+
+
+async def test_officers_and_supervisors_see_the_screening(api: httpx.AsyncClient) -> None:
+    body = complaint(
+        description="ถนนเป็นหลุมใหญ่ ซอยโชคชัย 4 เขตลาดพร้าว รถจักรยานยนต์ล้มไปสองคันแล้ว",
+        location={"province": "Bangkok"},
+    )
+    first = (await api.post("/api/v1/complaints", json=body)).json()["case_id"]
+    second = (await api.post("/api/v1/complaints", json=body)).json()["case_id"]
+
+    response = await api.get(f"/api/v1/cases/{second}/screening", headers=OFFICER)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["case_id"] == second
+    assert result["completeness"]["place"]["district"]["code"] == "1038"
+    assert result["categories"][0]["category"] == "roads.pothole"
+    assert result["agencies"][0]["code"] == "BKK-1038"
+    duplicates = {d["case_id"]: d for d in result["duplicates"]}
+    assert first in duplicates and second not in duplicates
+    assert "same complainant (phone)" in duplicates[first]["reasons"]
+    assert result["decision"]["action"] == "queue"
+
+    assert (await api.get(f"/api/v1/cases/{second}/screening", headers=SUPERVISOR)).status_code == 200
+
+
+async def test_others_may_not_screen(api: httpx.AsyncClient) -> None:
+    case_id = (await api.post("/api/v1/complaints", json=complaint())).json()["case_id"]
+    refused = await api.get(f"/api/v1/cases/{case_id}/screening", headers=AUDITOR)
+    assert refused.status_code == 403 and refused.json()["error"]["message_th"]
+    assert (await api.get(f"/api/v1/cases/{case_id}/screening", headers=agency("BMA"))).status_code == 404
+    assert (await api.get("/api/v1/cases/RT-NOPE/screening", headers=OFFICER)).status_code == 404
+    assert (await api.get(f"/api/v1/cases/{case_id}/screening")).status_code == 401

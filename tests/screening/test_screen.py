@@ -1,0 +1,83 @@
+"""One complaint screened end to end, in-process and through `rongtuk screen --json`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+from config.settings import get_settings
+from screening.completeness import Facts
+from screening.duplicates import DuplicateIndex, IndexedCase
+from screening.service import Screener
+
+POWER_CUT = {
+    "channel": "hotline",
+    "description": "ไฟฟ้าดับทั้งหมู่บ้านมาสามวันแล้ว อ.สันทราย จ.เชียงใหม่ ยังไม่มีใครมาแก้ไข ตู้เย็นเสียหมด",
+    "complainant": {"phone": "๐๘๑-๒๓๔-๕๖๗๘"},
+}
+
+
+def test_screen_gives_completeness_category_agencies_and_reasons(screener: Screener) -> None:
+    result = screener.screen(Facts.from_json(POWER_CUT))
+    assert result["completeness"]["complete"] is True
+    assert result["completeness"]["place"]["district"]["code"] == "5014"
+    assert result["completeness"]["place"]["region"] == {"six": "north", "four": "north"}
+    top = result["categories"][0]
+    assert top["category"] == "utilities.power" and top["strategy"] == "S2"
+    assert top["why"]["keywords"]
+    agency = result["agencies"][0]
+    assert agency["code"] == "PEA" and agency["primary"] and "PEA" in agency["rules"][0]["en"]
+    assert result["decision"]["action"] == "queue"  # auto-screening is off by default
+
+
+def test_a_stated_category_drives_completeness_and_routing(screener: Screener) -> None:
+    facts = Facts.from_json(POWER_CUT | {"category": "land.dispute"})
+    result = screener.screen(facts)
+    assert result["stated_category"] == "land.dispute"
+    missing = {i["field"] for i in result["completeness"]["items"]}
+    assert {"complainant.name", "complainant.citizen_id"} <= missing
+    assert {a["code"] for a in result["agencies"] if a["primary"]} == {"PROV-50", "LAND-50"}
+
+
+def test_duplicates_appear_when_an_index_is_given(screener: Screener) -> None:
+    index = DuplicateIndex(
+        [IndexedCase("RT-9", "utilities.power", "50", "5014", None, "+66812345678")], [POWER_CUT["description"]]
+    )
+    result = screener.screen(Facts.from_json(POWER_CUT), index=index)
+    assert result["duplicates"][0]["case_id"] == "RT-9" and result["duplicates"][0]["score"] > 0.9
+    assert screener.screen(Facts.from_json(POWER_CUT), index=index, case_id="RT-9")["duplicates"] == []
+
+
+@pytest.fixture
+def no_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RONGTUK_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("RONGTUK_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("no_database")
+def test_cli_reads_json_lines_and_prints_one_object_per_line() -> None:
+    lines = "\n".join(
+        [json.dumps(POWER_CUT, ensure_ascii=False), json.dumps({"description": "ถนนพัง"}, ensure_ascii=False)]
+    )
+    result = CliRunner().invoke(app, ["screen", "--json"], input=lines)
+    assert result.exit_code == 0, result.output
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == 2
+    assert out[0]["agencies"][0]["code"] == "PEA"
+    assert out[1]["completeness"]["complete"] is False and out[1]["completeness"]["question"]["th"]
+    assert out[0]["duplicates"] == []
+
+
+@pytest.mark.usefixtures("no_database")
+def test_cli_takes_one_pretty_printed_document_and_refuses_non_objects() -> None:
+    result = CliRunner().invoke(app, ["screen", "--json"], input=json.dumps(POWER_CUT, indent=2))
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 1
+    bad = CliRunner().invoke(app, ["screen", "--json"], input="[1, 2]\n")
+    assert bad.exit_code == 1 and json.loads(bad.stdout.splitlines()[0])["error_th"]
