@@ -15,7 +15,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from screening.places import Place
+from screening.places import Place, place_of_names
 from screening.text import normalise
 from workflows.process import OPEN_STATES
 
@@ -60,16 +60,29 @@ class DuplicateIndex:
     """Cases to compare a new complaint with; build it once, query it per complaint."""
 
     def __init__(self, cases: list[IndexedCase], texts: list[str]) -> None:
-        self.cases = cases
+        self.cases: list[IndexedCase] = []
         # Column-major: a query touches only the columns of its own n-grams (0.7 ms instead of 70 ms at 40k).
-        self.matrix = (vectorise(texts) if texts else sparse.csr_matrix((0, _VECTORISER.n_features))).tocsc()
+        self.matrix = sparse.csc_matrix((0, _VECTORISER.n_features), dtype=np.float32)
+        self._ids: set[str] = set()
         self._by_id: dict[str, list[int]] = {}
         self._by_phone: dict[str, list[int]] = {}
-        for i, case in enumerate(cases):
+        self.add(cases, texts)
+
+    def add(self, cases: list[IndexedCase], texts: list[str]) -> int:
+        """Add the cases not indexed yet (only those are vectorised); how many were added."""
+        new = [(case, text) for case, text in zip(cases, texts, strict=True) if case.case_id not in self._ids]
+        if not new:
+            return 0
+        start = len(self.cases)
+        self.matrix = sparse.vstack([self.matrix, vectorise([text for _, text in new])]).tocsc()
+        for i, (case, _) in enumerate(new, start):
+            self.cases.append(case)
+            self._ids.add(case.case_id)
             if case.citizen_id:
                 self._by_id.setdefault(case.citizen_id, []).append(i)
             if case.phone:
                 self._by_phone.setdefault(case.phone, []).append(i)
+        return len(new)
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -122,11 +135,23 @@ class DuplicateIndex:
         return sorted(found, key=lambda c: -c.score)[:limit]
 
 
-async def load_index(session: AsyncSession, *, now: datetime, window_days: int, limit: int = 200_000) -> DuplicateIndex:
-    """Open cases, and cases received within ``window_days``, from the read model."""
+async def load_index(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    window_days: int,
+    into: DuplicateIndex | None = None,
+    received_since: datetime | None = None,
+    limit: int = 200_000,
+) -> DuplicateIndex:
+    """Open cases, and cases received within ``window_days``, from the read model; with ``into`` and
+    ``received_since``, only the cases received since then are added to an existing index."""
     from store import models
 
     since = now - timedelta(days=window_days)
+    wanted = or_(models.Case.status.in_([s.value for s in OPEN_STATES]), models.Case.received_at >= since)
+    if received_since is not None:
+        wanted = models.Case.received_at >= received_since
     rows = await session.execute(
         select(
             models.Case.case_id,
@@ -138,15 +163,13 @@ async def load_index(session: AsyncSession, *, now: datetime, window_days: int, 
             models.Case.complainant_citizen_id,
             models.Case.complainant_phone,
         )
-        .where(or_(models.Case.status.in_([s.value for s in OPEN_STATES]), models.Case.received_at >= since))
+        .where(wanted)
         .order_by(models.Case.received_at.desc())
         .limit(limit)
     )
-    from screening.examples import _district_place
-
     cases, texts = [], []
     for case_id, description, subject, category, province, district, citizen_id, phone in rows:
-        place = _district_place(province, district or "") if province else None
+        place = place_of_names(province, district or "") if province else None
         cases.append(
             IndexedCase(
                 case_id,
@@ -158,4 +181,7 @@ async def load_index(session: AsyncSession, *, now: datetime, window_days: int, 
             )
         )
         texts.append(" ".join(t for t in (subject, description) if t))
-    return DuplicateIndex(cases, texts)
+    if into is None:
+        return DuplicateIndex(cases, texts)
+    into.add(cases, texts)
+    return into

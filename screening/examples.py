@@ -11,15 +11,13 @@ import csv
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
-import geothai
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.reference import ReferenceData
-from screening.places import Place
+from screening.places import Place, place_of_names
 
 # Traffy organisation labels that say nothing about who acts (the platform, the BMA as a whole, its hotline).
 _UMBRELLAS = frozenset({"BMA"})
@@ -76,18 +74,6 @@ class _OrgIndex:
         return next((code for name, code in self._names if len(name) >= 4 and name in label), None)
 
 
-@cache
-def _district_place(province: str, district: str) -> Place | None:
-    found = [p for p in geothai.provinces() if p.name_th == province]
-    if not found:
-        return None
-    code = found[0].code
-    for candidate in geothai.districts(code):
-        if candidate.name_th.removeprefix("เขต") == district.removeprefix("เขต"):
-            return Place(code, candidate.code, None, source="fields")
-    return Place(code, None, None, source="fields")
-
-
 def read_traffy(path: Path, reference: ReferenceData) -> Iterator[Example]:
     """The sample's rows whose type maps to one of our categories, with their agencies in our codes.
 
@@ -107,7 +93,7 @@ def read_traffy(path: Path, reference: ReferenceData) -> Iterator[Example]:
             labels = [by_label[t] for t in row["type"].split(",") if t in by_label]
             if not labels or not row["comment"].strip():
                 continue
-            place = _district_place(row["province"] or "กรุงเทพมหานคร", row["district"]) if row["district"] else None
+            place = place_of_names(row["province"] or "กรุงเทพมหานคร", row["district"]) if row["district"] else None
             codes = [orgs.code(label) for label in row["organization"].split(",")]
             agencies = tuple(dict.fromkeys(c for c in codes if c and c not in _UMBRELLAS))
             if not agencies and place is not None and place.district_code in bangkok_offices:
@@ -140,7 +126,7 @@ async def decided_examples(session: AsyncSession, *, limit: int = 100_000) -> li
         if case_id in seen or not category or not description:
             continue
         seen.add(case_id)
-        place = _district_place(province, district or "") if province else None
+        place = place_of_names(province, district or "") if province else None
         agencies = tuple((data or {}).get("agencies") or ())
         out.append(Example(description, str(category), agencies, place, ref=case_id, source="case"))
     return out

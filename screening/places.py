@@ -193,3 +193,16 @@ def place_from_text(text: str) -> Place | None:
     if province is None:
         return Place(None, None, None, source="text", candidates=candidates) if candidates else None
     return Place(province, district, subdistrict, source=source, candidates=candidates)
+
+
+@cache
+def place_of_names(province: str, district: str) -> Place | None:
+    """The place a read-model row names (geothai's Thai names, as intake stores them)."""
+    found = [p for p in geothai.provinces() if p.name_th == province]
+    if not found:
+        return None
+    code = found[0].code
+    for candidate in geothai.districts(code):
+        if candidate.name_th.removeprefix("เขต") == district.removeprefix("เขต"):
+            return Place(code, candidate.code, None, source="fields")
+    return Place(code, None, None, source="fields")

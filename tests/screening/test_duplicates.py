@@ -50,3 +50,12 @@ def test_the_same_complainant_is_a_candidate_whatever_the_text() -> None:
 def test_a_case_is_not_its_own_duplicate_and_an_empty_index_finds_nothing() -> None:
     assert index().search(TEXTS["RT-4"], category=None, place=None, exclude="RT-4") == []
     assert DuplicateIndex([], []).search("อะไรก็ได้", category=None, place=None) == []
+
+
+def test_adding_to_an_index_vectorises_only_new_cases() -> None:
+    built = index()
+    extra = IndexedCase("RT-5", "roads.pothole", "10", "1038", None, None)
+    assert built.add([extra, IndexedCase("RT-1", None, None, None, None, None)], [TEXTS["RT-1"], "ซ้ำ"]) == 1
+    assert len(built) == 5
+    found = built.search(TEXTS["RT-1"], category="roads.pothole", place=LAT_PHRAO)
+    assert {c.case_id for c in found} == {"RT-1", "RT-5"}
