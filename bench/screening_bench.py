@@ -56,6 +56,20 @@ def _accuracy(model: CategoryModel, test: list[Example], reference: Any) -> dict
     }
 
 
+def district_office_baseline(test: list[Example], reference: Any) -> dict[str, Any]:
+    """How often simply naming the district office of the complaint's district is right: most of the
+    sample's organisation labels are the district office (SOURCE.md), so this is the floor to beat."""
+    offices = {a.areas[0]: a.code for a in reference.agencies.values() if a.code.startswith(("BKK-", "DIST-"))}
+    labelled = [e for e in test if e.agencies]
+    hits = sum(1 for e in labelled if e.place and offices.get(e.place.district_code or "") in e.agencies)
+    alone = sum(1 for e in labelled if e.place and e.agencies == (offices.get(e.place.district_code or ""),))
+    return {
+        "organisation_examples": len(labelled),
+        "district_office_top1": round(hits / len(labelled), 4) if labelled else 0.0,
+        "labels_only_the_district_office": round(alone / len(labelled), 4) if labelled else 0.0,
+    }
+
+
 def bench_duplicates(texts: list[str], reference: Any, *, size: int, queries: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     districts = [
@@ -137,6 +151,7 @@ def main() -> None:
         "train_s": round(train_s, 1),
         "trained": trained,
         "keywords_only": keywords_only,
+        "baseline": district_office_baseline(test, reference),
         "screen_latency": screen,
         "duplicates": duplicates,
     }
@@ -152,6 +167,11 @@ def main() -> None:
             f"{name:<14}{row['category_top1']:>10.1%}{row['category_top3']:>10.1%}{row['organisation_top1']:>10.1%}"
             f"{row['organisation_top3']:>10.1%}{row['suggest_ms_p50']:>8.1f}{row['suggest_ms_p99']:>8.1f}"
         )
+    baseline = result["baseline"]
+    print(
+        f"baseline 'the district office of the district': org top-1 {baseline['district_office_top1']:.1%} "
+        f"({baseline['labels_only_the_district_office']:.1%} of the labels are that office alone)"
+    )
     print(f"screen() per complaint over {screen['complaints']}: p50 {screen['ms_p50']} ms, p99 {screen['ms_p99']} ms")
     print(
         f"duplicates, {duplicates['index_size']:,} cases: build {duplicates['build_s']} s, search p50 "

@@ -7,6 +7,7 @@ and :func:`load_reference` refuses to start with a broken file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -302,26 +303,19 @@ def check_reference(
         agencies=agencies,
         region6=region6,
         region4=region4,
-        handlers=_handlers(agencies),
-        serving=_serving(agencies),
+        handlers=_codes_by(agencies, lambda a: a.categories),
+        serving=_codes_by(agencies, lambda a: a.areas),
         position={code: n for n, code in enumerate(agencies)},
     )
     return data, problems
 
 
-def _serving(agencies: dict[str, Agency]) -> dict[str, tuple[str, ...]]:
+def _codes_by(agencies: dict[str, Agency], keys: Callable[[Agency], tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Each key (an area, a handled category) -> the codes of the agencies listing it, in directory order."""
     found: dict[str, list[str]] = {}
     for agency in agencies.values():
-        for area in dict.fromkeys(agency.areas):
-            found.setdefault(area, []).append(agency.code)
-    return {key: tuple(codes) for key, codes in found.items()}
-
-
-def _handlers(agencies: dict[str, Agency]) -> dict[str, tuple[str, ...]]:
-    found: dict[str, list[str]] = {}
-    for agency in agencies.values():
-        for handled in dict.fromkeys(agency.categories):
-            found.setdefault(handled, []).append(agency.code)
+        for key in dict.fromkeys(keys(agency)):
+            found.setdefault(key, []).append(agency.code)
     return {key: tuple(codes) for key, codes in found.items()}
 
 
