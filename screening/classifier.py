@@ -109,6 +109,9 @@ class CategoryModel:
         # weighted up so that thousands of pothole reports do not drown them.
         weights = [KEYWORD_EXAMPLE_WEIGHT if e.source == "keywords" else 1.0 for e in examples]
         model.classifier.fit(features, [e.category for e in examples], sample_weight=weights)
+        # Smaller file and memory: the pruned n-grams are not needed after fitting, float32 is precise enough.
+        model.chars.stop_words_ = None
+        model.classifier.coef_ = model.classifier.coef_.astype(np.float32)
         decided = [i for i, e in enumerate(examples) if e.source != "keywords"]
         model.matrix = features[decided].astype(np.float32).tocsr()  # rows are L2-normalised: dot = cosine
         model.meta = [
@@ -186,6 +189,9 @@ class CategoryModel:
         ]
 
     # --- keeping ----------------------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__ | {"_coef_t": None}  # derived, rebuilt on first use
 
     def save(self, path: Path) -> None:
         """Write the model (under the data directory, which is not in git: it is derived from personal data)."""

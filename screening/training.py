@@ -70,8 +70,9 @@ class TrainingReport:
 def gather(
     reference: ReferenceData, *, traffy_csv: Any, decided: list[Example], traffy_limit: int | None = None
 ) -> tuple[list[Example], str | None]:
-    """Every labelled example: officers' decisions and the Traffy rows (with why the sample is missing)."""
-    examples = list(decided)
+    """Every labelled example: officers' decisions and the Traffy rows (with why the sample is missing).
+    Decisions with a category the reference data no longer has (or never had: free text) are left out."""
+    examples = [e for e in decided if e.category in reference.categories]
     missing = None
     try:
         rows = read_traffy(traffy_csv, reference)

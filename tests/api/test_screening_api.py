@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from screening.examples import decided_examples
+from store.db import Database
 from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, complaint
 
 
@@ -41,3 +43,21 @@ async def test_others_may_not_screen(api: httpx.AsyncClient) -> None:
     assert (await api.get(f"/api/v1/cases/{case_id}/screening", headers=agency("BMA"))).status_code == 404
     assert (await api.get("/api/v1/cases/RT-NOPE/screening", headers=OFFICER)).status_code == 404
     assert (await api.get(f"/api/v1/cases/{case_id}/screening")).status_code == 401
+
+
+async def test_officers_decisions_become_training_examples(api: httpx.AsyncClient, db: Database) -> None:
+    body = complaint(description="ไฟฟ้าดับทั้งซอยมาสองวันแล้ว เขตบางนา ตู้เย็นเสียหมด", location={"province": "Bangkok"})
+    case_id = (await api.post("/api/v1/complaints", json=body)).json()["case_id"]
+    assert (await api.post(f"/api/v1/cases/{case_id}/actions/screen", json={}, headers=OFFICER)).status_code == 200
+    accepted = await api.post(
+        f"/api/v1/cases/{case_id}/actions/accept",
+        json={"category": "utilities.power", "agencies": ["MEA"]},
+        headers=OFFICER,
+    )
+    assert accepted.status_code == 200, accepted.text
+    async with db.sessions() as session:
+        examples = {e.ref: e for e in await decided_examples(session)}
+    example = examples[case_id]
+    assert example.category == "utilities.power" and example.agencies == ("MEA",)
+    assert example.place is not None and example.place.province_code == "10"
+    assert example.text.startswith("ไฟฟ้าดับ")
