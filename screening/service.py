@@ -111,7 +111,24 @@ class Screener:
             )
             result["duplicates"] = [d.as_dict() for d in duplicates]
         result["decision"] = decide(result, self.policy).as_dict()
+        result["actions"] = ready_actions(result)
         return result
+
+
+def ready_actions(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The screening actions an officer can send in one click (``POST .../actions/{action}`` bodies)."""
+    actions: list[dict[str, Any]] = []
+    question = result["completeness"]["question"]
+    if question is not None:
+        actions.append({"action": "need_info", "data": {"question": question["text"]}})
+    primary = [a["code"] for a in result["agencies"] if a["primary"]]
+    category = result["stated_category"] or (result["categories"][0]["category"] if result["categories"] else None)
+    if category and primary:
+        actions.append({"action": "accept", "data": {"category": category, "agencies": primary}})
+    actions.extend(
+        {"action": "duplicate", "data": {"original_case_id": d["case_id"]}} for d in result["duplicates"][:3]
+    )
+    return actions
 
 
 def suggest_agencies(

@@ -49,11 +49,11 @@ async def test_officers_decisions_become_training_examples(api: httpx.AsyncClien
     body = complaint(description="ไฟฟ้าดับทั้งซอยมาสองวันแล้ว เขตบางนา ตู้เย็นเสียหมด", location={"province": "Bangkok"})
     case_id = (await api.post("/api/v1/complaints", json=body)).json()["case_id"]
     assert (await api.post(f"/api/v1/cases/{case_id}/actions/screen", json={}, headers=OFFICER)).status_code == 200
-    accepted = await api.post(
-        f"/api/v1/cases/{case_id}/actions/accept",
-        json={"category": "utilities.power", "agencies": ["MEA"]},
-        headers=OFFICER,
-    )
+    screening = (await api.get(f"/api/v1/cases/{case_id}/screening", headers=OFFICER)).json()
+    # One click: the suggested accept is a ready body for the action endpoint.
+    accept = next(a for a in screening["actions"] if a["action"] == "accept")
+    assert accept["data"] == {"category": "utilities.power", "agencies": ["MEA"]}
+    accepted = await api.post(f"/api/v1/cases/{case_id}/actions/accept", json=accept["data"], headers=OFFICER)
     assert accepted.status_code == 200, accepted.text
     async with db.sessions() as session:
         examples = {e.ref: e for e in await decided_examples(session)}

@@ -32,6 +32,7 @@ def test_screen_gives_completeness_category_agencies_and_reasons(screener: Scree
     agency = result["agencies"][0]
     assert agency["code"] == "PEA" and agency["primary"] and "PEA" in agency["rules"][0]["en"]
     assert result["decision"]["action"] == "queue"  # auto-screening is off by default
+    assert result["actions"] == [{"action": "accept", "data": {"category": "utilities.power", "agencies": ["PEA"]}}]
 
 
 def test_a_stated_category_drives_completeness_and_routing(screener: Screener) -> None:
@@ -49,6 +50,7 @@ def test_duplicates_appear_when_an_index_is_given(screener: Screener) -> None:
     )
     result = screener.screen(Facts.from_json(POWER_CUT), index=index)
     assert result["duplicates"][0]["case_id"] == "RT-9" and result["duplicates"][0]["score"] > 0.9
+    assert {"action": "duplicate", "data": {"original_case_id": "RT-9"}} in result["actions"]
     assert screener.screen(Facts.from_json(POWER_CUT), index=index, case_id="RT-9")["duplicates"] == []
 
 
@@ -72,6 +74,8 @@ def test_cli_reads_json_lines_and_prints_one_object_per_line() -> None:
     assert len(out) == 2
     assert out[0]["agencies"][0]["code"] == "PEA"
     assert out[1]["completeness"]["complete"] is False and out[1]["completeness"]["question"]["th"]
+    need_info = out[1]["actions"][0]
+    assert need_info["action"] == "need_info" and need_info["data"]["question"].startswith("เพื่อดำเนินการ")
     assert out[0]["duplicates"] == []
 
 
