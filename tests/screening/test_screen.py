@@ -85,3 +85,71 @@ def test_cli_takes_one_pretty_printed_document_and_refuses_non_objects() -> None
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 1
     bad = CliRunner().invoke(app, ["screen", "--json"], input="[1, 2]\n")
     assert bad.exit_code == 1 and json.loads(bad.stdout.splitlines()[0])["error_th"]
+
+
+TRAFFY_TYPES = {
+    "roads.pothole": "ถนน",
+    "lighting.streetlight": "แสงสว่าง",
+    "waste.cleanliness": "ความสะอาด",
+    "environment.noise": "เสียงรบกวน",
+}
+
+
+def test_retrain_from_a_sample_then_screen_with_the_saved_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import csv
+
+    from tests.screening.conftest import FIXTURE_TEXTS
+
+    sample = tmp_path / "sample.csv"
+    with sample.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            [
+                "ticket_id",
+                "type",
+                "organization",
+                "comment",
+                "district",
+                "subdistrict",
+                "province",
+                "timestamp",
+                "state",
+                "source",
+            ]
+        )
+        for n in range(5):  # the fixture texts five times over, in different districts
+            for category, texts in FIXTURE_TEXTS.items():
+                for m, text in enumerate(texts):
+                    writer.writerow(
+                        [
+                            f"T-{n}-{category}-{m}",
+                            TRAFFY_TYPES[category],
+                            "กรุงเทพมหานคร",
+                            f"{text} ครั้งที่ {n}",
+                            "ลาดพร้าว",
+                            "",
+                            "กรุงเทพมหานคร",
+                            "",
+                            "",
+                            "test",
+                        ]
+                    )
+    monkeypatch.setenv("RONGTUK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RONGTUK_TRAFFY_CSV", str(sample))
+    monkeypatch.delenv("RONGTUK_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        trained = CliRunner().invoke(app, ["screen", "retrain"])
+        assert trained.exit_code == 0, trained.output
+        assert "{'traffy': 80}" in trained.output and "category top-1" in trained.output
+        assert (tmp_path / "data" / "screening" / "model.pickle").is_file()
+        screened = CliRunner().invoke(app, ["screen", "--json"], input=json.dumps({"description": "ขยะล้นถังไม่มีใครเก็บ"}))
+        result = json.loads(screened.stdout.splitlines()[0])
+        assert result["model"]["source"].endswith("model.pickle") and result["model"]["trained_on"]["traffy"] == 80
+        assert result["categories"][0]["category"] == "waste.cleanliness"
+        assert result["similar_cases"][0]["ref"].startswith("traffy:T-")
+        assert result["similar_cases"][0]["agencies"] == ["BKK-1038"]  # the district office stands for "BMA"
+    finally:
+        get_settings.cache_clear()
