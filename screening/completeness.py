@@ -72,6 +72,8 @@ class Facts:
     location: dict[str, Any] = field(default_factory=dict)
     occurred_on: str | None = None
     attachments: int = 0
+    # Fields the source cannot tell (the read model keeps no date of the event): never reported missing.
+    unknown: frozenset[str] = frozenset()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Facts:
@@ -119,6 +121,7 @@ class Facts:
             line_user_id=case.complainant_line_user_id,
             location=location,
             attachments=len(case.attachments or []),
+            unknown=frozenset({"occurred_on"}),
         )
 
     @property
@@ -135,6 +138,7 @@ class Completeness:
     place: Place | None = None
     normalised: dict[str, str] = field(default_factory=dict)
     required: tuple[str, ...] = ()
+    unchecked: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -157,6 +161,7 @@ class Completeness:
         return {
             "complete": self.complete,
             "required": list(self.required),
+            "unchecked": list(self.unchecked),
             "items": [item.as_dict() for item in self.items],
             "place": self.place.as_dict() if self.place else None,
             "normalised": self.normalised,
@@ -308,7 +313,10 @@ def check_completeness(
         "attachments": facts.attachments > 0,
     }
     invalid = {item.field for item in result.items}
+    result.unchecked = tuple(name for name in result.required if name in facts.unknown)
     for name in result.required:
+        if name in facts.unknown:
+            continue
         if not present.get(name, True) and not (invalid & {name, *_ALSO[name]}):
             if name == "location.district" and place is not None and place.candidates:
                 result.items.append(

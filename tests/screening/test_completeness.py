@@ -187,3 +187,31 @@ def test_question_is_ready_to_send_in_thai_and_english(reference: ReferenceData)
     assert question["th"] in question["text"] and question["en"] in question["text"]
     assert len(question["text"]) <= 2000  # need_info's question field
     assert run(reference, "government.other", location={"province": "Bangkok"}).question() is None
+
+
+def test_a_read_model_case_is_not_asked_for_what_the_read_model_does_not_keep(reference: ReferenceData) -> None:
+    from types import SimpleNamespace
+
+    case = SimpleNamespace(
+        description="ถูกแก๊งคอลเซ็นเตอร์หลอกให้โอนเงินห้าหมื่นบาท อ้างว่าเป็นเจ้าหน้าที่ธนาคาร",
+        subject=None,
+        channel="web",
+        category=None,
+        complainant_name=None,
+        complainant_citizen_id=None,
+        complainant_phone="+66812345678",
+        complainant_email=None,
+        complainant_line_user_id=None,
+        province="กรุงเทพมหานคร",
+        district="เขตลาดพร้าว",
+        subdistrict=None,
+        address=None,
+        latitude=None,
+        longitude=None,
+        attachments=[],
+    )
+    result = check_completeness(
+        Facts.from_case(case), category=reference.categories["fraud.online"], reference=reference
+    )
+    assert result.complete and result.unchecked == ("occurred_on",)
+    assert result.place is not None and result.place.district_code == "1038"
