@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -61,16 +62,19 @@ def _records(text: str) -> list[Any]:
         return out
 
 
-async def _index(settings: Settings) -> Any:
-    from screening.duplicates import load_index
+def _read(settings: Settings, query: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run one read against the configured database, opened and closed for it."""
     from store.db import Database
 
-    db = Database(settings.database_url)
-    try:
-        async with db.sessions() as session:
-            return await load_index(session, now=datetime.now(UTC), window_days=settings.duplicate_window_days)
-    finally:
-        await db.dispose()
+    async def run() -> Any:
+        db = Database(settings.database_url)
+        try:
+            async with db.sessions() as session:
+                return await query(session)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
 
 
 def _database_configured(settings: Settings) -> bool:
@@ -104,7 +108,10 @@ def screen(
     index = None
     if duplicates and _database_configured(settings):
         try:
-            index = asyncio.run(_index(settings))
+            from screening.duplicates import load_index
+
+            now, window = datetime.now(UTC), settings.duplicate_window_days
+            index = _read(settings, lambda session: load_index(session, now=now, window_days=window))
         except Exception as exc:
             typer.echo(f"duplicates skipped: the database could not be read ({type(exc).__name__})", err=True)
     failures = 0
@@ -136,22 +143,13 @@ def screen_retrain(
     from screening.examples import decided_examples
     from screening.service import model_path, reference_from_settings
     from screening.training import gather, retrain
-    from store.db import Database
 
     settings = get_settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     reference = reference_from_settings(settings)
 
-    async def decisions() -> list[Any]:
-        db = Database(settings.database_url)
-        try:
-            async with db.sessions() as session:
-                return await decided_examples(session)
-        finally:
-            await db.dispose()
-
     try:
-        decided = asyncio.run(decisions()) if _database_configured(settings) else []
+        decided = _read(settings, decided_examples) if _database_configured(settings) else []
     except Exception as exc:
         typer.echo(f"officers' decisions skipped: the database could not be read ({type(exc).__name__})", err=True)
         decided = []
