@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from api.errors import install_error_handlers
-from api.routes import board, cases, complaints, deliveries, inbox, public
+from api.routes import board, cases, complaints, deliveries, inbox, public, screening
 from config.agencies import load_agencies
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(cases.router)
     app.include_router(deliveries.router)
     app.include_router(inbox.router)
+    app.include_router(screening.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
