@@ -52,6 +52,10 @@ def is_permanent(exc: BaseException) -> bool:
 HistorySource = Callable[[str], Awaitable[list[TransitionRecord]]]
 
 
+class CaseBehind(Exception):
+    """The read model lacks the transition before this one: the case must be re-projected first."""
+
+
 def _insert(session: AsyncSession, table: Any, rows: dict[str, Any] | list[dict[str, Any]]) -> Any:
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -201,7 +205,14 @@ async def insert_outbox(session: AsyncSession, rows: list[dict[str, Any]]) -> No
         )
 
 
-async def write_snapshot(session: AsyncSession, event: CaseEvent, case: CaseState, complaint: Complaint | None) -> None:
+async def write_snapshot(
+    session: AsyncSession,
+    event: CaseEvent,
+    case: CaseState,
+    complaint: Complaint | None,
+    *,
+    allow_gap: bool = True,
+) -> None:
     """The case row, its timeline row (hash-chained) and its tasks, for one transition."""
     if complaint is not None:
         row = intake_row(case, complaint, event.at)
@@ -216,7 +227,7 @@ async def write_snapshot(session: AsyncSession, event: CaseEvent, case: CaseStat
     await session.execute(
         update(models.Case)
         .where(models.Case.case_id == case.case_id, models.Case.last_seq < case.seq)
-        .values(updated_at=event.at, **case_snapshot(case))
+        .values(updated_at=event.at, stuck_at=None, stuck_reason=None, **case_snapshot(case))
     )
     timeline = event_row(event)
     prev = (
@@ -226,6 +237,8 @@ async def write_snapshot(session: AsyncSession, event: CaseEvent, case: CaseStat
             )
         )
     ).scalar_one_or_none()
+    if prev is None and event.seq > 1 and complaint is None and not allow_gap:
+        raise CaseBehind(event.case_id)
     timeline["prev_hash"] = prev
     timeline["hash"] = event_hash(prev, timeline)
     await session.execute(insert_ignoring_duplicates(session, models.CaseEvent, timeline, ["case_id", "seq"]))
@@ -247,10 +260,11 @@ async def write_snapshot(session: AsyncSession, event: CaseEvent, case: CaseStat
         await session.execute(upsert(session, models.AgencyTask, row, ["case_id", "agency"]))
 
 
-async def write_transition(session: AsyncSession, rec: TransitionRecord) -> None:
-    """Everything one transition writes: snapshot, timeline, tasks and outbox."""
+async def write_transition(session: AsyncSession, rec: TransitionRecord, *, allow_gap: bool = False) -> None:
+    """Everything one transition writes: snapshot, timeline, tasks and outbox (``CaseBehind`` if the
+    transition before it is missing, unless ``allow_gap``)."""
     event, case = rec.event, rec.case
-    await write_snapshot(session, event, case, rec.complaint)
+    await write_snapshot(session, event, case, rec.complaint, allow_gap=allow_gap)
     if rec.complaint is not None:
         channels = [c.value for c in rec.complaint.complainant.preferred_channels] or ["web"]
     else:
@@ -283,15 +297,14 @@ class ReadModelActivities:
         """Write one transition (read model and outbox) in one transaction; re-project the case if behind."""
         case = rec.case
         try:
-            if await self._behind(rec):
+            try:
+                async with self.db.session() as session:
+                    await write_transition(session, rec)
+            except CaseBehind:
+                # Rolled back: write what the history holds first (this transition is not in it yet).
                 await self.reproject(case.case_id)
-            async with self.db.session() as session:
-                await write_transition(session, rec)
-                await session.execute(
-                    update(models.Case)
-                    .where(models.Case.case_id == case.case_id, models.Case.stuck_at.is_not(None))
-                    .values(stuck_at=None, stuck_reason=None)
-                )
+                async with self.db.session() as session:
+                    await write_transition(session, rec, allow_gap=True)
         except Exception as exc:
             if not is_permanent(exc):
                 raise  # the database is away: the local activity retries with backoff
@@ -303,16 +316,6 @@ class ReadModelActivities:
             ) from None
         log.info("recorded", case_id=case.case_id, seq=case.seq, event_name=rec.event.event, state=case.status.value)
 
-    async def _behind(self, rec: TransitionRecord) -> bool:
-        """Whether the read model lacks this case or some of its earlier transitions."""
-        if rec.complaint is not None or self.history is None:
-            return False
-        async with self.db.sessions() as session:
-            last = (
-                await session.execute(select(models.Case.last_seq).where(models.Case.case_id == rec.case.case_id))
-            ).scalar_one_or_none()
-        return last is None or last < rec.case.seq - 1
-
     async def reproject(self, case_id: str) -> int:
         """Write every transition the case's history holds (idempotently); returns how many there were."""
         if self.history is None:
@@ -320,7 +323,7 @@ class ReadModelActivities:
         records = await self.history(case_id)
         for rec in records:
             async with self.db.session() as session:
-                await write_transition(session, rec)
+                await write_transition(session, rec, allow_gap=True)
         log.warning("case_reprojected", case_id=case_id, transitions=len(records))
         return len(records)
 

@@ -169,7 +169,7 @@ async def rebuild(
             records = await reader.transitions(found)
             for rec in records:
                 async with db.session() as session:
-                    await write_transition(session, rec)
+                    await write_transition(session, rec, allow_gap=True)
         except Exception as exc:
             log.error("rebuild_failed", case_id=found, error=type(exc).__name__)
             report.failed.append(found)

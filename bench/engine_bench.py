@@ -798,6 +798,12 @@ async def bench(args: argparse.Namespace, tmp: Path, port: int, server_pid: int)
             shape = shape_of(probe_events)
             out["shape"] = {"steps": dict(zip(["intake", *ACTION_NAMES], shape.steps, strict=False))}
             print("  " + "; ".join(f"{n}: {' '.join(s)}" for n, s in out["shape"]["steps"].items()))
+            if args.baseline_shape is not None:
+                # A fixed baseline (e.g. the shape an earlier version of the case had: one local activity and
+                # one regular activity per transition), so that versions are compared with the same yardstick.
+                steps = json.loads(args.baseline_shape.read_text())["shape"]["steps"]
+                shape = NoopInput(steps=list(steps.values()), signals=shape.signals)
+                out["baseline_shape"] = {"from": str(args.baseline_shape), "steps": steps}
             baseline = baseline_driver(plain_client, shape)
 
             phases: dict[str, PhaseResult] = {}
@@ -846,6 +852,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--profile",
         type=Path,
         help="after measuring, run the cases again under cProfile (event loop thread) and write the stats here",
+    )
+    parser.add_argument(
+        "--baseline-shape",
+        type=Path,
+        default=None,
+        help="results JSON of an earlier run whose case shape the no-op baseline should take",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server and read model)")
     args = parser.parse_args(argv)

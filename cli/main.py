@@ -20,6 +20,7 @@ from cli.users import app as users_app
 from cli.users import print_demo_users
 from config.settings import get_settings
 from processdoc import ExportFormat, export
+from screening.cli import ref_app, screen_app
 from sla.cli import app as sla_app
 
 app = typer.Typer(help="Rongtuk: durable complaint handling on Temporal.", no_args_is_help=True)
@@ -29,6 +30,8 @@ app.add_typer(sla_app, name="sla")
 process_app = typer.Typer(help="The complaint process table.", no_args_is_help=True)
 app.add_typer(process_app, name="process")
 cases.register(app, db_app)
+app.add_typer(ref_app, name="ref")
+app.add_typer(screen_app, name="screen")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 

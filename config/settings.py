@@ -106,6 +106,14 @@ class Settings(BaseSettings):
     # A claimed message whose dispatcher died is claimed again after this (the gateway's idempotency key
     # keeps the resend from reaching the person twice).
     delivery_lease_seconds: float = Field(default=120.0, gt=0)
+    # Screening (screening/): reference files, the auto-screen policy (off by default), duplicate window.
+    categories_file: Path | None = None
+    regions_file: Path | None = None
+    auto_screen: bool = False
+    auto_screen_min_confidence: float = Field(0.8, ge=0, le=1)
+    auto_screen_min_agency_confidence: float = Field(0.6, ge=0, le=1)
+    auto_screen_never_categories: list[str] = Field(default_factory=list)
+    duplicate_window_days: int = Field(90, ge=1, le=3650)
     # --- identity and access (api/auth.py) ---
     jwt_secret: str = DEV_JWT_SECRET  # signs the API's own access tokens (HS256)
     access_token_minutes: int = Field(default=15, ge=1, le=120)

@@ -27,7 +27,9 @@ def assert_cli_accepts(argv: list[str]) -> None:
             return
         path.append(rest.pop(0))
         command = sub
-    assert not hasattr(command, "commands"), f"`{' '.join(argv)}` names a group, not a command"
+    # A group runs by itself only if its callback says so (``rongtuk screen --json``).
+    runnable = not hasattr(command, "commands") or getattr(command, "invoke_without_command", False)
+    assert runnable, f"`{' '.join(argv)}` names a group, not a command"
     try:
         command.make_context(" ".join(path), list(rest))
     except Exception as exc:  # the parser's UsageError family

@@ -1,0 +1,59 @@
+"""Screening a case for the officer: completeness, suggested category and agencies, duplicates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CurrentActor, CurrentCase, SessionDep, SettingsDep
+from api.errors import forbidden
+from screening.completeness import Facts
+from screening.duplicates import DuplicateIndex, load_index
+from screening.service import Screener
+from workflows.process import Role
+
+router = APIRouter(prefix="/api/v1/cases", tags=["screening"])
+_STAFF = frozenset({Role.OFFICER, Role.SUPERVISOR})
+# The duplicate index is rebuilt in full this often (closed cases leave it, categories set since are seen),
+# and topped up with newly received cases on every request in between (only those are vectorised).
+_REBUILD = timedelta(minutes=30)
+_OVERLAP = timedelta(minutes=5)  # read-model rows can land a little after their received_at
+
+
+def _screener(request: Request, settings: Any) -> Screener:
+    # Loaded on first use, not at start-up: the API serves everything else without the model.
+    screener = getattr(request.app.state, "screener", None)
+    if screener is None:
+        screener = request.app.state.screener = Screener.from_settings(settings)
+    return screener
+
+
+async def _duplicate_index(request: Request, session: SessionDep, window_days: int) -> DuplicateIndex:
+    now = datetime.now(UTC)
+    cached: tuple[DuplicateIndex, datetime, datetime] | None = getattr(request.app.state, "duplicate_index", None)
+    if cached is None or now - cached[1] > _REBUILD:
+        index = await load_index(session, now=now, window_days=window_days)
+        request.app.state.duplicate_index = (index, now, now)
+        return index
+    index, built, refreshed = cached
+    await load_index(session, now=now, window_days=window_days, into=index, received_since=refreshed - _OVERLAP)
+    request.app.state.duplicate_index = (index, built, now)
+    return index
+
+
+@router.get("/{case_id}/screening")
+async def case_screening(
+    case: CurrentCase, actor: CurrentActor, session: SessionDep, settings: SettingsDep, request: Request
+) -> dict[str, Any]:
+    """Completeness, suggested category and agencies with confidence and reasons, and likely duplicates."""
+    if actor.role not in _STAFF:
+        raise forbidden(
+            "Only PSC officers and supervisors screen cases.", "เฉพาะเจ้าหน้าที่และผู้บังคับบัญชาของศูนย์ฯ ที่คัดกรองเรื่องได้"
+        )
+    screener = _screener(request, settings)
+    index = await _duplicate_index(request, session, settings.duplicate_window_days)
+    facts = Facts.from_case(case)
+    return await run_in_threadpool(screener.screen, facts, index=index, case_id=case.case_id)

@@ -1,0 +1,187 @@
+"""Likely duplicates among open or recent cases: the same complainant (citizen ID or phone), or the same place
+and category with similar text. Text similarity is the cosine of hashed character n-grams of the normalised
+Thai text (Thai digits, vowel order and spacing made uniform), so it needs no training and no word lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import HashingVectorizer
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from screening.places import Place, place_of_names
+from screening.text import normalise
+from workflows.process import OPEN_STATES
+
+_VECTORISER = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), n_features=2**20, alternate_sign=False)
+# Below this a shared place and category is coincidence; a shared complainant needs no similar text at all.
+MIN_TEXT_SIMILARITY = 0.35
+MIN_SCORE = 0.5
+
+
+@dataclass(frozen=True)
+class IndexedCase:
+    case_id: str
+    category: str | None
+    province_code: str | None
+    district_code: str | None
+    citizen_id: str | None
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    case_id: str
+    score: float
+    similarity: float
+    reasons: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "score": round(self.score, 3),
+            "text_similarity": round(self.similarity, 3),
+            "reasons": list(self.reasons),
+        }
+
+
+def vectorise(texts: list[str]) -> sparse.csr_matrix:
+    """Hashed, L2-normalised character n-grams of the normalised texts (dot product = cosine)."""
+    return _VECTORISER.transform([normalise(t) for t in texts]).astype(np.float32).tocsr()
+
+
+class DuplicateIndex:
+    """Cases to compare a new complaint with; build it once, query it per complaint."""
+
+    def __init__(self, cases: list[IndexedCase], texts: list[str]) -> None:
+        self.cases: list[IndexedCase] = []
+        # Column-major: a query touches only the columns of its own n-grams (0.7 ms instead of 70 ms at 40k).
+        self.matrix = sparse.csc_matrix((0, _VECTORISER.n_features), dtype=np.float32)
+        self._ids: set[str] = set()
+        self._by_id: dict[str, list[int]] = {}
+        self._by_phone: dict[str, list[int]] = {}
+        self.add(cases, texts)
+
+    def add(self, cases: list[IndexedCase], texts: list[str]) -> int:
+        """Add the cases not indexed yet (only those are vectorised); how many were added."""
+        new = [(case, text) for case, text in zip(cases, texts, strict=True) if case.case_id not in self._ids]
+        if not new:
+            return 0
+        start = len(self.cases)
+        self.matrix = sparse.vstack([self.matrix, vectorise([text for _, text in new])]).tocsc()
+        for i, (case, _) in enumerate(new, start):
+            self.cases.append(case)
+            self._ids.add(case.case_id)
+            if case.citizen_id:
+                self._by_id.setdefault(case.citizen_id, []).append(i)
+            if case.phone:
+                self._by_phone.setdefault(case.phone, []).append(i)
+        return len(new)
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def search(
+        self,
+        text: str,
+        *,
+        category: str | None,
+        place: Place | None,
+        citizen_id: str | None = None,
+        phone: str | None = None,
+        exclude: str | None = None,
+        limit: int = 5,
+    ) -> list[Candidate]:
+        """The likeliest duplicates of a complaint, best first, with why each is one."""
+        if not self.cases:
+            return []
+        query = vectorise([text])
+        similarity = np.asarray(self.matrix[:, query.indices] @ query.data).ravel()
+        same_person: dict[int, str] = {}
+        for i in self._by_id.get(citizen_id or "", []):
+            same_person[i] = "same complainant (citizen ID)"
+        for i in self._by_phone.get(phone or "", []):
+            same_person.setdefault(i, "same complainant (phone)")
+        near = set(np.flatnonzero(similarity >= MIN_TEXT_SIMILARITY).tolist()) | set(same_person)
+        found = []
+        for i in near:
+            case = self.cases[i]
+            if case.case_id == exclude:
+                continue
+            sim = float(similarity[i])
+            reasons = [same_person[i]] if i in same_person else []
+            same_place = (
+                place is not None
+                and place.province_code == case.province_code
+                and (place.district_code is None or case.district_code in (None, place.district_code))
+            )
+            if same_place:
+                reasons.append("same place")
+            if category is not None and category == case.category:
+                reasons.append("same category")
+            # A shared complainant is strong evidence; place and category only count with similar text.
+            score = sim * (0.6 + 0.2 * same_place + 0.2 * (category == case.category))
+            if i in same_person:
+                score = max(score, 0.6 + 0.4 * sim)
+            if score >= MIN_SCORE:
+                reasons.append(f"text similarity {sim:.2f}")
+                found.append(Candidate(case.case_id, score, sim, tuple(reasons)))
+        return sorted(found, key=lambda c: -c.score)[:limit]
+
+
+async def load_index(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    window_days: int,
+    into: DuplicateIndex | None = None,
+    received_since: datetime | None = None,
+    limit: int = 200_000,
+) -> DuplicateIndex:
+    """Open cases, and cases received within ``window_days``, from the read model; with ``into`` and
+    ``received_since``, only the cases received since then are added to an existing index."""
+    from store import models
+
+    since = now - timedelta(days=window_days)
+    wanted = or_(models.Case.status.in_([s.value for s in OPEN_STATES]), models.Case.received_at >= since)
+    if received_since is not None:
+        wanted = models.Case.received_at >= received_since
+    rows = await session.execute(
+        select(
+            models.Case.case_id,
+            models.Case.description,
+            models.Case.subject,
+            models.Case.category,
+            models.Case.province,
+            models.Case.district,
+            models.Case.complainant_citizen_id,
+            models.Case.complainant_phone,
+        )
+        .where(wanted)
+        .order_by(models.Case.received_at.desc())
+        .limit(limit)
+    )
+    cases, texts = [], []
+    for case_id, description, subject, category, province, district, citizen_id, phone in rows:
+        place = place_of_names(province, district or "") if province else None
+        cases.append(
+            IndexedCase(
+                case_id,
+                category,
+                place.province_code if place else None,
+                place.district_code if place else None,
+                citizen_id,
+                phone,
+            )
+        )
+        texts.append(" ".join(t for t in (subject, description) if t))
+    if into is None:
+        return DuplicateIndex(cases, texts)
+    into.add(cases, texts)
+    return into
