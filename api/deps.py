@@ -17,7 +17,7 @@ from temporalio.client import Client
 from api.auth import SESSION, Authenticator, Principal, StaffRole, invalid_token, principal_of, redeem
 from api.errors import AppError, forbidden, not_found, unauthorized
 from config.settings import Settings
-from store import models
+from store import audit, models
 from store.db import Database
 from workflows.process import Actor, Role
 
@@ -148,6 +148,21 @@ def access_reason(request: Request) -> str | None:
     if not reason:
         return None
     return _CONTROL_CHARACTERS.sub("", reason).strip()[:200] or None
+
+
+async def log_read(session: AsyncSession, request: Request, *, case_id: str, what: str) -> None:
+    """Append the signed-in reader's view of a case's personal data to the access log (PDPA: who saw what)."""
+    principal: Principal = request.state.principal
+    await audit.record_access(
+        session,
+        at=datetime.now(UTC),
+        actor_id=principal.subject,
+        actor_role=principal.role.value,
+        actor_agency=principal.agency,
+        case_id=case_id,
+        what=what,
+        reason=access_reason(request),
+    )
 
 
 async def get_current_case(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from cryptography.exceptions import InvalidTag
@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload
 
 from api.auth import Principal, StaffRole
-from api.deps import CurrentCase, SessionDep, TemporalDep, access_reason, require_roles
+from api.deps import CurrentCase, SessionDep, TemporalDep, log_read, require_roles
 from api.errors import AppError
 from api.history import fetch_history, history_entries, state_as_of
 from api.views import BANGKOK
@@ -97,7 +97,7 @@ class CaseHistory(BaseModel):
 @router.get("/cases/{case_id}/history", response_model=CaseHistory)
 async def case_history(
     case: CurrentCase,
-    principal: HistoryReader,
+    _: HistoryReader,
     session: SessionDep,
     client: TemporalDep,
     request: Request,
@@ -106,16 +106,7 @@ async def case_history(
     """The case's timeline from Temporal's event history, decoded; with ``as_of`` its state at that moment."""
     history = await fetch_history(client, case_id=case.case_id)
     entries = await history_entries(history, client.data_converter)
-    await audit.record_access(
-        session,
-        at=datetime.now(UTC),
-        actor_id=principal.subject,
-        actor_role=principal.role.value,
-        actor_agency=principal.agency,
-        case_id=case.case_id,
-        what="history",
-        reason=access_reason(request),
-    )
+    await log_read(session, request, case_id=case.case_id, what="history")
     moment, timeline_state = None, None
     if as_of is not None:
         moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=BANGKOK)

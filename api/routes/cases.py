@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api.actions import action_model
-from api.deps import CurrentActor, CurrentCase, SessionDep, TemporalDep, access_reason
+from api.deps import CurrentActor, CurrentCase, SessionDep, TemporalDep, log_read
 from api.errors import AppError, ErrorDetail, forbidden
 from api.service import perform_action, refusal
 from api.views import case_view, context_of
-from store import audit, models
+from store import models
 from workflows.models import ActionRequest
 from workflows.process import EVENTS, SYSTEM_EVENTS, Actor, Context, Role, State, decide
 
@@ -54,17 +54,7 @@ async def tasks_and_context(
 
 async def render(session: AsyncSession, case: models.Case, actor: Actor, request: Request) -> dict[str, Any]:
     """The staff view of the case; the read goes into the access log (PDPA: who saw what)."""
-    principal = request.state.principal
-    await audit.record_access(
-        session,
-        at=datetime.now(UTC),
-        actor_id=principal.subject,
-        actor_role=principal.role.value,
-        actor_agency=principal.agency,
-        case_id=case.case_id,
-        what="case",
-        reason=access_reason(request),
-    )
+    await log_read(session, request, case_id=case.case_id, what="case")
     tasks, ctx = await tasks_and_context(session, case, request)
     events = await timeline_of(session, case)
     return case_view(case, events=events, tasks=tasks, actor=actor, agencies=request.app.state.agencies, ctx=ctx)

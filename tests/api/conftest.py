@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.auth import Principal, StaffRole, issue_access_token
@@ -35,19 +37,35 @@ def agency(code: str, *, head: bool = False) -> dict[str, str]:
     return bearer(f"{code.lower()}-{'head' if head else 'staff'}", "agency_head" if head else "agency", code)
 
 
+@asynccontextmanager
+async def app_client(
+    settings: Settings, *, temporal: Client | None = None, address: str = "127.0.0.1"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app in this process, called over ASGI from client ``address``."""
+    app = create_app(settings, temporal=temporal)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(address, 40000))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://rongtuk") as c:
+        yield c
+
+
+@asynccontextmanager
+async def running_api(
+    dev_env: WorkflowEnvironment, settings: Settings, db: Database, task_queue: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app and a worker on ``task_queue``, both on the dev server."""
+    app_settings = settings.model_copy(update={"task_queue": task_queue})
+    async with (
+        build_worker(dev_env.client, app_settings, db, task_queue=task_queue),
+        app_client(app_settings, temporal=dev_env.client) as client,
+    ):
+        yield client
+
+
 @pytest.fixture
 async def api(
     dev_env: WorkflowEnvironment, settings: Settings, db: Database, task_queue: str
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app_settings = settings.model_copy(update={"task_queue": task_queue})
-    app = create_app(app_settings, temporal=dev_env.client)
-    async with (
-        build_worker(dev_env.client, app_settings, db, task_queue=task_queue),
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://rongtuk"
-        ) as client,
-    ):
+    async with running_api(dev_env, settings, db, task_queue) as client:
         yield client
 
 

@@ -14,11 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.accounts import add_account
 from api.auth import StaffRole
-from api.main import create_app
 from config.settings import Settings
 from store.db import Database
-from tests.api.conftest import complaint
-from worker import build_worker
+from tests.api.conftest import complaint, running_api
 from workflows.complaint import workflow_id_for
 
 PASSWORD = "matrix-password-123"
@@ -57,17 +55,8 @@ async def api(
     dev_env: WorkflowEnvironment, settings: Settings, db: Database, task_queue: str
 ) -> AsyncIterator[httpx.AsyncClient]:
     # Hardened operational pages, as in prod.
-    app_settings = settings.model_copy(
-        update={"task_queue": task_queue, "docs_access": "staff", "metrics_access": "staff"}
-    )
-    app = create_app(app_settings, temporal=dev_env.client)
-    async with (
-        build_worker(dev_env.client, app_settings, db, task_queue=task_queue),
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://rongtuk"
-        ) as client,
-    ):
+    hardened = settings.model_copy(update={"docs_access": "staff", "metrics_access": "staff"})
+    async with running_api(dev_env, hardened, db, task_queue) as client:
         yield client
 
 

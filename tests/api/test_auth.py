@@ -21,23 +21,16 @@ from jwt.algorithms import RSAAlgorithm
 
 from api.accounts import add_account, set_account_active
 from api.auth import AUDIENCE, ISSUER, OidcVerifier, StaffRole
-from api.main import create_app
 from config.settings import DEV_JWT_SECRET, Settings
 from store.db import Database
+from tests.api.conftest import app_client
 
 PASSWORD = "correct horse battery"
 
 
-async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://rongtuk") as c:
-        yield c
-
-
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in app_client(settings):
+    async with app_client(settings) as c:
         yield c
 
 
@@ -201,7 +194,7 @@ async def test_openid_connect_tokens_with_role_and_agency_claims(
     def signed(c: dict[str, Any], key: Any = private, kid: str = "k1") -> dict[str, str]:
         return auth(_token(c, key, "RS256", kid=kid))
 
-    async for client in app_client(oidc):
+    async with app_client(oidc) as client:
         me = await client.get("/api/v1/auth/me", headers=signed(claims))
         assert me.status_code == 200, me.text
         assert me.json() == {"username": "somsri.k", "role": "agency_head", "agency": "DOPA", "unit": None}
@@ -247,5 +240,5 @@ async def test_jwks_unreachable_refuses_provider_tokens_without_hanging(settings
     token = _token(
         {"iss": "https://idp.example.go.th", "sub": "x", "exp": now + timedelta(minutes=5)}, private, "RS256", kid="k1"
     )
-    async for client in app_client(oidc):
+    async with app_client(oidc) as client:
         assert (await client.get("/api/v1/auth/me", headers=auth(token))).status_code == 401

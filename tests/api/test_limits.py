@@ -4,29 +4,28 @@ control characters anywhere in JSON and for unsafe link schemes; no error repeat
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 
 from api.limits import RateLimiter
-from api.main import create_app
 from cli.devserver import free_port
 from config.settings import Settings
-from tests.api.conftest import OFFICER, complaint
+from tests.api.conftest import OFFICER, app_client, complaint
 
 
+@asynccontextmanager
 async def client_for(settings: Settings, address: str = "203.0.113.7") -> AsyncIterator[httpx.AsyncClient]:
     # No Temporal: nothing here may reach a server someone else runs on the default port.
     away = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}", "intake_wait_seconds": 1.0})
-    app = create_app(away)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(address, 40000))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://rongtuk") as c:
-        yield c
+    async with app_client(away, address=address) as client:
+        yield client
 
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in client_for(settings):
+    async with client_for(settings) as c:
         yield c
 
 
@@ -52,7 +51,7 @@ async def test_public_endpoints_answer_429_with_retry_after(
     settings: Settings, setting: str, method: str, path: str, body: object
 ) -> None:
     limited = settings.model_copy(update={setting: 3})
-    async for client in client_for(limited):
+    async with client_for(limited) as client:
         answers = [(await client.request(method, path, json=body)).status_code for _ in range(3)]
         assert 429 not in answers
         refused = await client.request(method, path, json=body)
@@ -60,7 +59,7 @@ async def test_public_endpoints_answer_429_with_retry_after(
         assert 1 <= int(refused.headers["retry-after"]) <= 60
         error = refused.json()["error"]
         assert error["code"] == "rate_limited" and error["message_th"]
-    async for other in client_for(limited, address="198.51.100.9"):
+    async with client_for(limited, address="198.51.100.9") as other:
         assert (await other.request(method, path, json=body)).status_code != 429, "limits are per client address"
 
 
@@ -80,7 +79,7 @@ async def test_body_over_the_limit_is_413_before_it_is_read_in_full(settings: Se
             sent += 1
             yield b" " * 65536
 
-    async for client in client_for(small):
+    async with client_for(small) as client:
         response = await client.post(
             "/api/v1/complaints", content=stream(), headers={"content-type": "application/json"}
         )

@@ -11,24 +11,16 @@ import pytest
 
 from api.accounts import add_account
 from api.auth import StaffRole
-from api.main import create_app
 from config.settings import Settings
 from store.db import Database
-from tests.api.conftest import bearer
+from tests.api.conftest import app_client, bearer
 
 PASSWORD = "correct horse battery"
 
 
-async def client_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://rongtuk") as c:
-        yield c
-
-
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in client_for(settings):
+    async with app_client(settings) as c:
         yield c
 
 
@@ -94,7 +86,7 @@ async def test_docs_assets_come_from_the_installed_package(client: httpx.AsyncCl
 
 async def test_staff_only_and_switched_off_operational_pages(settings: Settings) -> None:
     staff_only = settings.model_copy(update={"docs_access": "staff", "metrics_access": "staff"})
-    async for client in client_for(staff_only):
+    async with app_client(staff_only) as client:
         assert (await client.get("/openapi.json")).status_code == 401
         assert (await client.get("/metrics")).status_code == 401
         redirect = await client.get("/docs")
@@ -103,7 +95,7 @@ async def test_staff_only_and_switched_off_operational_pages(settings: Settings)
         assert (await client.get("/openapi.json", headers=staff)).status_code == 200
         assert (await client.get("/metrics", headers=staff)).status_code == 200
     off = settings.model_copy(update={"docs_access": "off", "metrics_access": "off"})
-    async for client in client_for(off):
+    async with app_client(off) as client:
         staff = bearer("sup-ops", "supervisor")
         for path in ("/openapi.json", "/docs", "/metrics"):
             assert (await client.get(path, headers=staff)).status_code == 404, path
