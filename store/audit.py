@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store import models
+from store import models, queries
 from store.chain import CHAINED_FIELDS, GENESIS, event_hash
 
 
@@ -104,8 +104,7 @@ def check_chain(case_id: str, events: Sequence[models.CaseEvent]) -> ChainReport
 
 async def case_events(session: AsyncSession, *, case_id: str) -> list[models.CaseEvent]:
     """A case's timeline rows in seq order."""
-    query = select(models.CaseEvent).where(models.CaseEvent.case_id == case_id).order_by(models.CaseEvent.seq)
-    return list((await session.execute(query)).scalars().all())
+    return await queries.case_timeline(session, case_id=case_id)
 
 
 async def verify_case(session: AsyncSession, *, case_id: str) -> ChainReport:

@@ -345,3 +345,29 @@ async def stuck_cases(session: AsyncSession, *, limit: int = 200) -> tuple[list[
         if stuck_at is not None
     ]
     return items, total
+
+
+# --- one case (the case pages read through these) ------------------------------------------------------------
+
+
+async def case_timeline(session: AsyncSession, *, case_id: str) -> list[CaseEvent]:
+    """A case's timeline rows in seq order."""
+    query = select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.seq)
+    return list((await session.execute(query)).scalars().all())
+
+
+async def case_tasks(session: AsyncSession, *, case_id: str) -> list[AgencyTask]:
+    """A case's agency tasks, oldest first."""
+    query = select(AgencyTask).where(AgencyTask.case_id == case_id).order_by(AgencyTask.id)
+    return list((await session.execute(query)).scalars().all())
+
+
+async def case_by_tracking_code(session: AsyncSession, *, code: str) -> Case | None:
+    """The case with this (normalised) tracking code."""
+    query = select(Case).where(Case.tracking_code == code)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def case_exists(session: AsyncSession, *, case_id: str) -> bool:
+    """Whether the read model has this case."""
+    return await session.get(Case, case_id) is not None

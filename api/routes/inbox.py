@@ -11,10 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 
+from api.casework import case_by_code
 from api.deps import CurrentActor, SessionDep, SettingsDep
 from api.errors import forbidden
 from api.limits import limit
-from api.routes.public import _case_by_code
 from config.settings import Settings
 from delivery.dispatcher import message_facts
 from delivery.queries import inbox_rows, staff_inbox_rows
@@ -72,7 +72,7 @@ async def inbox(
     lang: Annotated[Language, Query(description="th (default) or en")] = "th",
 ) -> Inbox:
     """The messages about your case, newest last, whatever channel they also went out by."""
-    case = await _case_by_code(session, tracking_code)
+    case = await case_by_code(session, tracking_code)
     messages = []
     for rows in await inbox_rows(session, case.case_id):
         first = rows[0]

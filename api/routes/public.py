@@ -11,34 +11,17 @@ import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Request
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.casework import case_by_code, run_action, tasks_and_context, timeline_of
 from api.deps import SessionDep, TemporalDep
-from api.errors import forbidden, not_found
-from api.ids import normalise_tracking_code
+from api.errors import forbidden
 from api.limits import RateLimiter, limit, too_many_requests
-from api.routes.cases import run_action, tasks_and_context, timeline_of
 from api.views import complainant_view, tracking_view
 from store import models
 from workflows.process import Actor, Role
 
 router = APIRouter(prefix="/api/v1/track", tags=["public"])
-
-
-async def _case_by_code(session: AsyncSession, tracking_code: str) -> models.Case:
-    code = normalise_tracking_code(tracking_code)
-    case = (
-        (await session.execute(select(models.Case).where(models.Case.tracking_code == code))).scalar_one_or_none()
-        if code
-        else None
-    )
-    if case is None:
-        raise not_found(
-            "No case has this tracking code. Check the code on your receipt (10 letters and digits).",
-            "ไม่พบเรื่องที่มีรหัสติดตามนี้ กรุณาตรวจสอบรหัส 10 หลักบนใบรับเรื่อง",
-        )
-    return case
 
 
 _FACTOR_TRIES, _FACTOR_WINDOW = 5, 900.0
@@ -83,7 +66,7 @@ async def track(
 ) -> dict[str, Any]:
     """Where a case stands: status, who handles it, the expected date, the public timeline, what you can do.
     With ``X-Phone-Last4`` (the last four digits of the phone given at intake) also your own details."""
-    case = await _case_by_code(session, tracking_code)
+    case = await case_by_code(session, tracking_code)
     return await _tracking(session, case, request, personal=_second_factor(case, last4, request))
 
 
@@ -97,7 +80,7 @@ async def citizen_action(
     body: Annotated[dict[str, Any] | None, Body()] = None,
 ) -> dict[str, Any]:
     """The complainant's own actions, with the tracking code as the key: reply, rate, request_review, withdraw."""
-    case = await _case_by_code(session, tracking_code)
+    case = await case_by_code(session, tracking_code)
     actor = Actor(id=f"citizen:{case.tracking_code}", role=Role.CITIZEN)
     await run_action(case=case, action=action, actor=actor, body=body, session=session, client=client, request=request)
     await session.refresh(case)
