@@ -89,13 +89,17 @@ async def _export(case_id: str) -> dict[str, Any]:
 @app.command("export")
 def export(
     case_id: str,
-    output: Annotated[Path | None, typer.Option(help="Write the bundle here (default: <CASE_ID>.audit.json)")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write the bundle here (default: complaint-<CASE_ID>.json, the workflow id)")
+    ] = None,
 ) -> None:
     """Write a self-contained bundle of a case: Temporal history JSON, decoded timeline and the hash chain."""
     from cli.main import _exit_skipping_finalisation
+    from workflows.complaint import workflow_id_for
 
     bundle = asyncio.run(_export(case_id))
-    target = output or Path(f"{case_id}.audit.json")
+    # Named after the workflow id: `rongtuk replay --history-file` takes the id from the file name.
+    target = output or Path(f"{workflow_id_for(case_id)}.json")
     target.write_text(json.dumps(bundle, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     typer.echo(
         f"wrote {target} ({len(bundle['history'].get('events', []))} history events, chain ok: {bundle['chain']['ok']})"

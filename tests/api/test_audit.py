@@ -193,7 +193,7 @@ async def test_audit_export_bundle(
     api: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings, tmp_path: Path
 ) -> None:
     receipt = await _file_and_assign(api)
-    target = tmp_path / "bundle.json"
+    target = tmp_path / f"{workflow_id_for(receipt['case_id'])}.json"  # replay reads the id from the name
     done = cli(
         settings,
         "export",
@@ -215,6 +215,14 @@ async def test_audit_export_bundle(
 
     replayable = WorkflowHistory.from_json(workflow_id_for(receipt["case_id"]), bundle["history"])
     assert len(replayable.events) == len(bundle["history"]["events"])
+    replay = subprocess.run(
+        [sys.executable, "-m", "cli.main", "replay", "--history-file", str(target)],
+        env={**os.environ, "RONGTUK_ENV": "test", "RONGTUK_DATABASE_URL": settings.database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert replay.returncode == 0, replay.stdout + replay.stderr
 
 
 async def test_verify_holds_for_the_projection_chain_and_catches_an_edit(
