@@ -18,31 +18,63 @@ from store.db import Database
 app = typer.Typer(help="Audit tools: the event log's hash chain and evidence bundles.", no_args_is_help=True)
 
 
-async def _verify(case_id: str | None) -> list[ChainReport]:
-    db = Database(get_settings().database_url)
+async def _verify(case_id: str | None, *, history: bool) -> list[ChainReport]:
+    settings = get_settings()
+    db = Database(settings.database_url)
     try:
         async with db.sessions() as session:
             ids = [case_id] if case_id else await audit.all_case_ids(session)
-            return [await audit.verify_case(session, case_id=i) for i in ids]
+            reports = [await audit.verify_case(session, case_id=i) for i in ids]
+            if history:
+                from config.temporal import connect
+
+                client = await connect(settings)
+                reports = [await _against_history(client, session, r) if r.ok else r for r in reports]
+            return reports
     finally:
         await db.dispose()
+
+
+async def _against_history(client: Any, session: Any, report: ChainReport) -> ChainReport:
+    """The chain must say what Temporal's history says: each action's resulting seq and state."""
+    from api.history import fetch_history, history_entries
+
+    rows = {e.seq: e for e in await audit.case_events(session, case_id=report.case_id)}
+    entries = await history_entries(await fetch_history(client, case_id=report.case_id), client.data_converter)
+    for entry in entries:
+        seq = entry.detail.get("seq") if entry.kind == "action_completed" else (1 if entry.kind == "filed" else None)
+        if seq is None or entry.state is None:
+            continue
+        row = rows.get(seq)
+        if row is None or row.to_state != entry.state:
+            found = row.to_state if row is not None else "nothing"
+            problem = f"the event log says {found}, Temporal's history says {entry.state}"
+            return ChainReport(report.case_id, report.rows, seq, problem)
+    return report
 
 
 @app.command("verify")
 def verify(
     case_id: Annotated[str | None, typer.Argument(help="The case to check")] = None,
     all_cases: Annotated[bool, typer.Option("--all", help="Check every case")] = False,
+    history: Annotated[
+        bool, typer.Option("--history", help="Also check each action's seq and state against the Temporal history")
+    ] = False,
 ) -> None:
     """Recompute the hash chain of a case (or --all); exit 1 naming the first bad row of each broken case."""
     if (case_id is None) == (not all_cases):
         typer.echo("name one CASE_ID or pass --all", err=True)
         raise typer.Exit(2)
-    reports = asyncio.run(_verify(None if all_cases else case_id))
+    reports = asyncio.run(_verify(None if all_cases else case_id, history=history))
     bad = [r for r in reports if not r.ok]
     for r in bad:
         where = f"row seq {r.bad_seq}: " if r.bad_seq is not None else ""
         typer.echo(f"FAILED {r.case_id}: {where}{r.problem}")
     typer.echo(f"{len(reports) - len(bad)} of {len(reports)} case(s) verified")
+    if history:
+        from cli.main import _exit_skipping_finalisation
+
+        _exit_skipping_finalisation(1 if bad else 0)
     if bad:
         raise typer.Exit(1)
 

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
 from store import models
+from store.audit import chain_row
 from store.chain import event_hash
 from store.db import Database
 from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, bearer, complaint
@@ -226,12 +227,35 @@ async def test_audit_export_bundle(
 
 
 async def test_verify_holds_for_the_projection_chain_and_catches_an_edit(
-    api: httpx.AsyncClient, settings: Settings, db: Database
+    api: httpx.AsyncClient, settings: Settings, db: Database, dev_env: WorkflowEnvironment
 ) -> None:
     receipt = await _file_and_assign(api)
     case_id = receipt["case_id"]
-    ok = cli(settings, "verify", case_id)
+    temporal = dev_env.client.service_client.config.target_host
+    ok = cli(settings, "verify", case_id, "--history", temporal=temporal)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    # Someone rewrites step 3's outcome and recomputes every hash after it: the chain holds, the history does not.
+    async with db.session() as s:
+        rows = list(
+            (
+                await s.execute(
+                    select(models.CaseEvent).where(models.CaseEvent.case_id == case_id).order_by(models.CaseEvent.seq)
+                )
+            ).scalars()
+        )
+        prev = None
+        for row in rows:
+            if row.seq == 3:
+                row.to_state = "closed"
+            row.prev_hash, row.hash = prev, event_hash(prev, chain_row(row))
+            prev = row.hash
+    assert cli(settings, "verify", case_id).returncode == 0, "a consistent rewrite passes the chain alone"
+    caught = cli(settings, "verify", case_id, "--history", temporal=temporal)
+    assert caught.returncode == 1
+    assert (
+        f"FAILED {case_id}: row seq 3: the event log says closed, Temporal's history says assignment" in caught.stdout
+    )
     async with db.session() as s:  # the category of the accept step rewritten after the fact
         await s.execute(
             update(models.CaseEvent)
