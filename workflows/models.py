@@ -165,6 +165,8 @@ class CaseInput:
     search_attributes: bool = True
     state: CaseState | None = None
     policy: PolicySnapshot | None = None
+    # The deployment auto-screens (RONGTUK_AUTO_SCREEN): ask the screening before an officer sees the case.
+    auto_screen: bool = False
 
 
 @dataclass
@@ -236,6 +238,26 @@ class TransitionRecord:
     audiences: list[Audience]
     agencies: list[str]
     complaint: Complaint | None = None
+
+
+@dataclass
+class AutoScreenRequest:
+    """Screen a newly filed complaint with the auto-screen policy."""
+
+    case_id: str
+    complaint: Complaint
+
+
+@dataclass
+class AutoScreenDecision:
+    """``accept`` (with the category and agencies) or ``queue`` (for an officer), with the confidence and why."""
+
+    action: str
+    confidence: float
+    category: str | None = None
+    agencies: list[str] = field(default_factory=list)
+    summary: str | None = None
+    reasons: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -165,6 +165,8 @@ class Transition:
 NOTE = FieldSpec("note", "text", required=False, help="Free text kept on the timeline")
 REASON = FieldSpec("reason", "text", max_length=1000)
 _STAFF = frozenset({Role.OFFICER, Role.SUPERVISOR})
+# Screening decisions the auto-screen policy may also take, as the system (never over the API).
+_STAFF_OR_SYSTEM = _STAFF | {Role.SYSTEM}
 _SUPERVISOR = frozenset({Role.SUPERVISOR})
 _AGENCY = frozenset({Role.AGENCY})
 _SYSTEM = frozenset({Role.SYSTEM})
@@ -254,13 +256,18 @@ def _sla_events(state: State) -> list[Transition]:
 TRANSITIONS: tuple[Transition, ...] = (
     # Screening by PSC officers.
     Transition(
-        "screen", State.RECEIVED, State.SCREENING, _STAFF, ("Screening started", "เริ่มตรวจสอบเรื่อง"), fields=(NOTE,)
+        "screen",
+        State.RECEIVED,
+        State.SCREENING,
+        _STAFF_OR_SYSTEM,
+        ("Screening started", "เริ่มตรวจสอบเรื่อง"),
+        fields=(NOTE,),
     ),
     Transition(
         "accept",
         State.SCREENING,
         State.ASSIGNMENT,
-        _STAFF,
+        _STAFF_OR_SYSTEM,
         ("Accepted and sent to the agency", "รับเรื่องและส่งต่อหน่วยงาน"),
         fields=(
             FieldSpec("category", "code", max_length=100, help="Complaint category code"),
