@@ -49,8 +49,13 @@ from workflows.process import (
 SYSTEM = Actor("rongtuk", Role.SYSTEM)
 # States whose deadline belongs to the case itself; in the agency phase the tasks carry theirs.
 CASE_CLOCK_STATES = frozenset(
-    {State.RECEIVED, State.SCREENING, State.AWAITING_INFO, State.STAGE2, State.STAGE2_INVESTIGATION}
+    {State.RECEIVED, State.SCREENING, State.AWAITING_INFO, State.RESPONDED, State.STAGE2, State.STAGE2_INVESTIGATION}
 )
+
+
+def case_clock_states(policy: PolicySnapshot) -> frozenset[State]:
+    """The states whose deadline is the case's own, for a case with this policy snapshot."""
+    return CASE_CLOCK_STATES if policy.responded_clock else CASE_CLOCK_STATES - {State.RESPONDED}
 
 
 class Scheduler(Protocol):
@@ -147,10 +152,14 @@ class CaseRules:
         case = self.case
         # Agencies whose task this transition ends (reassign, proceed, withdraw) still hear of it.
         before = [t.agency for t in self.open_tasks()]
+        entering = target is not case.status
         case.status = target
         await self._effects(transition.event, actor, payload, now)
-        if target not in CASE_CLOCK_STATES:
+        clocked = case_clock_states(self.policy)
+        if target not in clocked:
             case.deadline = None
+        elif entering and target is State.RESPONDED:
+            case.deadline = await self.scheduler.schedule(now, DeadlineRule.CLOSURE)
         if target in TERMINAL_STATES | SETTLED_STATES and case.closed_at is None:
             case.closed_at = now
         self.recorded = {k: v for k, v in payload.items() if v not in (None, "", [])}

@@ -64,6 +64,8 @@ class PolicySnapshot:
     max_reopens: int = 3
     max_manual_escalations: int = 10
     history_limit: int = 2000
+    # False in snapshots recorded before the `responded` state had a clock: those cases keep running without.
+    responded_clock: bool = False
 
 
 @dataclass

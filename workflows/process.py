@@ -88,6 +88,7 @@ STATE_DEADLINES: Mapping[State, DeadlineRule] = {
     State.AWAITING_INFO: DeadlineRule.AWAITING_INFO_LAPSE,
     State.ASSIGNMENT: DeadlineRule.AGENCY_ACCEPTANCE,
     State.STAGE1: DeadlineRule.STAGE1_RESPONSE,
+    State.RESPONDED: DeadlineRule.CLOSURE,
     State.STAGE2: DeadlineRule.STAGE2_ACKNOWLEDGE,
     State.STAGE2_INVESTIGATION: DeadlineRule.STAGE2_RESPONSE,
 }
