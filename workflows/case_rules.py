@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from dateutil.relativedelta import relativedelta
 
+from sla.calendar import BANGKOK
 from sla.rules import DeadlineRule
 from workflows.models import (
     ActionRequest,
@@ -132,6 +133,7 @@ class CaseRules:
             max_reopens=policy.max_reopens,
             manual_escalations=case.manual_escalations,
             max_manual_escalations=policy.max_manual_escalations,
+            out_of_time=case.out_of_time,
         )
 
     def decide(self, req: ActionRequest, now: datetime) -> Decision:
@@ -144,6 +146,14 @@ class CaseRules:
         """The dates of a new case: the answer promised to the complainant and the screening deadline."""
         self.case.expected_by = (await self.scheduler.schedule(now, DeadlineRule.ANSWER)).due_at
         self.case.deadline = await self.scheduler.schedule(now, DeadlineRule.SCREENING)
+        self.case.out_of_time = self.out_of_time(now)
+
+    def out_of_time(self, now: datetime) -> bool:
+        """Whether the event complained of is older than the policy's time limit for complaining."""
+        if not self.case.occurred_on:
+            return False
+        limit: date = date.fromisoformat(self.case.occurred_on) + relativedelta(months=self.policy.complaint_months)
+        return limit < now.astimezone(BANGKOK).date()
 
     async def apply(
         self, transition: Transition, target: State, actor: Actor, payload: dict[str, Any], now: datetime

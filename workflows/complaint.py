@@ -198,11 +198,14 @@ class ComplaintWorkflow:
         self._rules = CaseRules(case, policy, _Scheduler(), clocks, workflow_id)
         async with self._lock:
             await self._rules.file(now)
+            filed: dict[str, Any] = {"channel": case.channel, "label": list(FILED_LABEL)}
+            if case.out_of_time:  # flagged for screening: taken on only with a reason
+                filed |= {"out_of_time": True, "occurred_on": case.occurred_on}
             await self._record(
                 event="filed",
                 from_state=None,
                 actor=inp.filed_by,
-                data={"channel": case.channel, "label": list(FILED_LABEL)},
+                data=filed,
                 audiences=[Audience.COMPLAINANT],
                 agencies=[],
                 complaint=complaint,

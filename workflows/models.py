@@ -134,6 +134,7 @@ class CaseState:
     task_counter: int = 0
     # Repeatable actions taken so far (their limits are the policy's).
     ratings: int = 0  # in the current stage
+    out_of_time: bool = False  # the event is older than the time limit for complaining
     info_requests: int = 0
     reopens: int = 0
     manual_escalations: int = 0

@@ -322,3 +322,25 @@ def test_the_tests_above_walk_every_edge_of_the_table() -> None:
     # deadlines_moved is the recalculation's edge, tested above through recalculate().
     rest = {(t.source, t.event) for t in TRANSITIONS} - walked
     assert {event for _, event in rest} <= {"deadlines_moved"}
+
+
+async def test_a_complaint_about_an_old_event_is_taken_on_only_with_a_reason() -> None:
+    # Filed Mon 6 Apr 2026 about an event of 1 Sep 2025: more than 6 months before, so out of time.
+    case = await new_case()
+    case.state.occurred_on = "2025-09-01"
+    await case.rules.file(T0)
+    assert case.state.out_of_time
+    await case.act("screen", OFFICER)
+    body = {"category": "roads", "agencies": ["DOPA"]}
+    refused = case.rules.decide(ActionRequest("accept", OFFICER, body), case.now)
+    assert not refused.allowed and refused.code == "out_of_time" and "out_of_scope" in refused.reason
+    assert await case.act("accept", OFFICER, **body, reason="ผู้ร้องป่วยหนักจึงร้องเรียนล่าช้า") is State.ASSIGNMENT
+
+
+async def test_a_complaint_within_the_time_limit_needs_no_reason() -> None:
+    case = await new_case()
+    case.state.occurred_on = "2025-10-07"  # 6 months before 6 Apr 2026 is 6 Oct 2025: still in time
+    await case.rules.file(T0)
+    assert not case.state.out_of_time
+    await case.act("screen", OFFICER)
+    assert await case.act("accept", OFFICER, category="roads", agencies=["DOPA"]) is State.ASSIGNMENT

@@ -398,3 +398,14 @@ async def test_reopened_case_can_go_back_to_the_same_agency(rig: Rig, db: Databa
     assert (await act(handle, "agency_accept", DOPA)).status is State.STAGE1
     assert (await act(handle, "respond", DOPA, **RESPONSE)).status is State.RESPONDED
     assert (await case_row(db, case_id)).due_rule == "closure"  # PSC's clock to close it again
+
+
+async def test_an_old_event_is_flagged_at_intake_and_accepted_only_with_a_reason(rig: Rig, db: Database) -> None:
+    case_id, handle = await reach(rig.client, rig.task_queue, State.SCREENING, occurred_on="2024-01-15")
+    filed = (await events_named(db, case_id, "filed"))[0]
+    assert filed.data["out_of_time"] is True and filed.data["occurred_on"] == "2024-01-15"
+    assert await refused(handle, "accept", OFFICER, category="roads", agencies=["DOPA"]) == "out_of_time"
+    summary = await act(handle, "accept", OFFICER, category="roads", agencies=["DOPA"], reason="อยู่ต่างประเทศ")
+    assert summary.status is State.ASSIGNMENT
+    accepted = (await events_named(db, case_id, "accept"))[0]
+    assert accepted.data["reason"] == "อยู่ต่างประเทศ"
