@@ -20,6 +20,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.notifications import NotificationActivities
 from activities.projection import ReadModelActivities
 from activities.rebuild import HistoryReader
+from activities.screening import ScreeningActivities
 from activities.sla import SlaActivities
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
@@ -53,7 +54,9 @@ def build_activities(
     history = HistoryReader(client, WORKFLOWS).transitions if client is not None else None
     read_model = ReadModelActivities(db, history=history)
     notifications = NotificationActivities(db)
+    screening = ScreeningActivities(settings)
     return [
+        screening.auto_screen,
         read_model.record_transition,
         # Version 1 of the write, for cases whose histories were recorded before record_transition.
         read_model.project_event,

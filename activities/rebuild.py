@@ -8,6 +8,7 @@ run while the system runs, and a rebuilt read model equals the first one row for
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -34,8 +35,10 @@ from workflows.models import NotificationRequest, ProjectionRequest, TransitionR
 
 log = structlog.get_logger(__name__)
 
-# The replay that is running now keeps its captures here; replays run one at a time (see HistoryReader).
+# The replay that is running now keeps its captures here. Replays in one process take turns (the workflow
+# code runs in executor threads, out of reach of context variables), so the list is never shared.
 _CAPTURED: list[Any] = []
+_REPLAYING = asyncio.Lock()
 
 
 class _Outbound(WorkflowOutboundInterceptor):
@@ -120,12 +123,17 @@ class HistoryReader:
             raise
         records: dict[int, TransitionRecord] = {}
         for history in histories:
-            _CAPTURED.clear()
-            # A running case's history ends mid-task; what it holds replays all the same.
-            await self.replayer().replay_workflow(history, raise_on_replay_failure=False)
-            for rec in _records(_CAPTURED):
+            async with _REPLAYING:
+                _CAPTURED.clear()
+                # A running case's history ends mid-task; what it holds replays all the same.
+                result = await self.replayer().replay_workflow(history, raise_on_replay_failure=False)
+                captured = _records(_CAPTURED)
+                _CAPTURED.clear()
+            if result.replay_failure is not None:
+                # Half a case is worse than none: report it (rongtuk replay shows the mismatch).
+                raise RuntimeError(f"the history of case {case_id} does not replay on this code") from None
+            for rec in captured:
                 records.setdefault(rec.case.seq, rec)
-        _CAPTURED.clear()
         return [records[seq] for seq in sorted(records)]
 
 

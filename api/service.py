@@ -45,6 +45,7 @@ async def file_complaint(
     actor: Actor,
     wait_seconds: float,
     search_attributes: bool = True,
+    auto_screen: bool = False,
 ) -> tuple[CaseSummary | None, str, str]:
     """Start the case workflow and wait for its receipt; returns (summary or None if still filing, id, code).
 
@@ -61,6 +62,7 @@ async def file_complaint(
             complaint=complaint.to_complaint(),
             filed_by=actor,
             search_attributes=search_attributes,
+            auto_screen=auto_screen,
         ),
         id=workflow_id_for(case_id),
         task_queue=task_queue,

@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = 5.0
     log_format: str = "console"
     log_level: str = "INFO"
-    office_close: time = time(16, 30)
+    # Before this a complaint waiting on a working day has that day as day 1 (Civil and Commercial Code s.193/3).
+    office_open: time = time(8, 30)
     extra_holidays: dict[date, str] = Field(default_factory=dict)
     removed_holidays: list[date] = Field(default_factory=list)
     sla_policy_file: Path | None = None
@@ -184,7 +185,7 @@ class Settings(BaseSettings):
         return WorkingCalendar(
             extra_holidays=self.extra_holidays,
             removed_holidays=self.removed_holidays,
-            office_close=self.office_close,
+            office_open=self.office_open,
         )
 
     @property

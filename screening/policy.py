@@ -3,7 +3,8 @@
 Off by default. When on, a complaint is accepted as the system's decision only if it is complete, its
 category and agencies are suggested with enough confidence, its category is not one that needs a person
 (complex ones by default: corruption, land, police misconduct), and it has no likely duplicate. Everything
-else is queued for an officer with the suggestions attached. The lead wires :func:`decide` into the workflow.
+else is queued for an officer with the suggestions attached. ``ComplaintWorkflow`` asks it through the
+``auto_screen`` activity (activities/screening.py) right after filing.
 """
 
 from __future__ import annotations

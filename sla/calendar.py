@@ -5,13 +5,12 @@ A working day is Monday to Friday, except Thai public holidays and Thai governme
 substitution "in lieu" days and Cabinet bridge days), plus holidays added by configuration (new Cabinet
 announcements, which win over the package), minus holidays removed by configuration (a cancelled holiday).
 
-Counting follows the domain rule "day 1 is the first working day after receipt", with two choices made here:
-
-* Receipt at or after office close (16:30 Bangkok time by default) on a working day counts as receipt on the
-  next working day, so day 1 is the working day after that one.
-* Receipt on a non-working day (weekend or holiday, at any hour) also counts as receipt on the next working
-  day. A complaint received on Saturday is treated as received on Monday, so day 1 is Tuesday; this gives
-  the agency the same number of full working days as a complaint filed on Monday morning.
+Counting follows Thai law (Civil and Commercial Code, section 193/3): a period in days does not count its
+first day, so day 1 is the first working day after the date of receipt, whether the complaint came in during
+or after office hours, on a working day or a day off (a Friday-evening complaint has Monday as day 1, a
+Saturday one too). The section's one exception: a period that starts at the customary opening of work on a
+day counts that day, so a complaint already waiting when the office opens on a working day (filed online at
+02:00, say) has that very day as day 1. The opening time is 08:30 Bangkok time by default.
 
 All times are Asia/Bangkok. Naive datetimes are rejected, because guessing their zone would silently move
 deadlines by a day for anything recorded in UTC.
@@ -76,7 +75,7 @@ class WorkingCalendar:
         *,
         extra_holidays: Mapping[date, str] | None = None,
         removed_holidays: Iterable[date] = (),
-        office_close: time = time(16, 30),
+        office_open: time = time(8, 30),
     ) -> None:
         extra = dict(extra_holidays or {})
         removed = frozenset(removed_holidays)
@@ -89,21 +88,21 @@ class WorkingCalendar:
         for d, name in extra.items():
             if not isinstance(name, str) or not name.strip():
                 raise ValueError(f"extra holiday {d.isoformat()} needs a non-empty name")
-        if office_close.tzinfo is not None:
-            raise ValueError("office_close must be a naive local time (it is always Asia/Bangkok)")
+        if office_open.tzinfo is not None:
+            raise ValueError("office_open must be a naive local time (it is always Asia/Bangkok)")
 
         self._extra = extra
         self._removed = removed
-        self._office_close = office_close
+        self._office_open = office_open
         self._library = holidays.country_holidays("TH", categories=HOLIDAY_CATEGORIES, language="en_US", years=())
         # year -> {non-working date: reason}, weekends included, so counting costs one lookup per day.
         self._closed_days: dict[int, dict[date, str]] = {}
         self._lock = threading.Lock()
 
     @property
-    def office_close(self) -> time:
-        """Local time from which a receipt counts as received on the next working day."""
-        return self._office_close
+    def office_open(self) -> time:
+        """Local time before which a receipt on a working day makes that day day 1 (s.193/3's exception)."""
+        return self._office_open
 
     def holiday_name(self, d: date) -> str | None:
         """Return the name of the holiday on ``d`` (library or configured), or None if it is not one."""
@@ -128,7 +127,7 @@ class WorkingCalendar:
         return self._closed_days_of(d.year).get(d)
 
     def counting_from(self, received_at: datetime) -> date:
-        """Return the effective day of receipt: day 1 of any deadline is the first working day after it."""
+        """Return the day counting starts from: day 1 of any deadline is the first working day after it."""
         local = _to_bangkok(received_at)
         return self._effective_receipt_day(local, None)
 
@@ -148,6 +147,8 @@ class WorkingCalendar:
                 counted += 1
             else:
                 skipped.append(SkippedDay(day, reason))
+        if working_days == 0:  # nothing to count: the end of the day it came in
+            day = local.date()
         return DueDate(
             received_at=local,
             working_days=working_days,
@@ -179,17 +180,12 @@ class WorkingCalendar:
     def _effective_receipt_day(self, local: datetime, skipped: list[SkippedDay] | None) -> date:
         day = local.date()
         reason = self._closed_days_of(day.year).get(day)
-        if reason is None and local.time() < self._office_close:
-            return day
+        if reason is None and local.time() < self._office_open:
+            # s.193/3's exception: the period starts at the opening of work, so this day is day 1.
+            return day - _ONE_DAY
         if reason is not None and skipped is not None:
             skipped.append(SkippedDay(day, reason))
-        while True:
-            day += _ONE_DAY
-            reason = self._closed_days_of(day.year).get(day)
-            if reason is None:
-                return day
-            if skipped is not None:
-                skipped.append(SkippedDay(day, reason))
+        return day
 
     def _closed_days_of(self, year: int) -> dict[date, str]:
         closed = self._closed_days.get(year)
@@ -255,11 +251,12 @@ def explain(due: DueDate) -> list[str]:
     received_day = received.date()
     lines = [f"received: {_fmt_day(received_day)} {received:%H:%M} (Asia/Bangkok)"]
     if due.start_day != received_day:
-        if due.skipped and due.skipped[0].day == received_day:
-            why = "not a working day"
-        else:
-            why = "after office hours"
-        lines[0] += f", {why}: counts as received on {_fmt_day(due.start_day)}"
+        lines[0] += ", before the office opened: the period starts at the opening of work, so this day is day 1"
+    elif due.skipped and due.skipped[0].day == received_day:
+        lines[0] += ", not a working day: day 1 is the first working day after it"
+    else:
+        lines[0] += ", the day of receipt is not counted: day 1 is the next working day"
+    lines[0] += " (Civil and Commercial Code s.193/3)"
     for skipped in due.skipped:
         reason = skipped.reason
         if reason == _WEEKEND_NAMES.get(skipped.day.weekday()):

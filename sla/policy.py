@@ -35,6 +35,10 @@ class SlaPolicy(BaseModel):
     stage1_extension_max: int = Field(10, ge=1, le=60)
     stage2_acknowledge: int = Field(3, ge=1, le=60)
     stage2_response: int = Field(20, ge=1, le=120)
+    closure: int = Field(2, ge=1, le=60)
+    # Cases filed with this on give the `responded` state (PSC to close) its clock; cases filed before it existed
+    # keep their recorded behaviour (the flag travels in the case's policy snapshot).
+    responded_clock: bool = True
     awaiting_info_lapse: int = Field(10, ge=1, le=120)
     awaiting_info_warning: int = Field(2, ge=0, le=60)
     reminders_before: list[int] = Field(default_factory=lambda: [1])

@@ -15,6 +15,7 @@ class DeadlineRule(StrEnum):
     STAGE1_RESPONSE = "stage1_response"
     STAGE2_ACKNOWLEDGE = "stage2_acknowledge"
     STAGE2_RESPONSE = "stage2_response"
+    CLOSURE = "closure"  # PSC closes the case once the agencies have answered
 
 
 class AlarmKind(StrEnum):

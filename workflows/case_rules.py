@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from dateutil.relativedelta import relativedelta
 
+from sla.calendar import BANGKOK
 from sla.rules import DeadlineRule
 from workflows.models import (
     ActionRequest,
@@ -49,8 +50,13 @@ from workflows.process import (
 SYSTEM = Actor("rongtuk", Role.SYSTEM)
 # States whose deadline belongs to the case itself; in the agency phase the tasks carry theirs.
 CASE_CLOCK_STATES = frozenset(
-    {State.RECEIVED, State.SCREENING, State.AWAITING_INFO, State.STAGE2, State.STAGE2_INVESTIGATION}
+    {State.RECEIVED, State.SCREENING, State.AWAITING_INFO, State.RESPONDED, State.STAGE2, State.STAGE2_INVESTIGATION}
 )
+
+
+def case_clock_states(policy: PolicySnapshot) -> frozenset[State]:
+    """The states whose deadline is the case's own, for a case with this policy snapshot."""
+    return CASE_CLOCK_STATES if policy.responded_clock else CASE_CLOCK_STATES - {State.RESPONDED}
 
 
 class Scheduler(Protocol):
@@ -127,6 +133,7 @@ class CaseRules:
             max_reopens=policy.max_reopens,
             manual_escalations=case.manual_escalations,
             max_manual_escalations=policy.max_manual_escalations,
+            out_of_time=case.out_of_time,
         )
 
     def decide(self, req: ActionRequest, now: datetime) -> Decision:
@@ -139,6 +146,14 @@ class CaseRules:
         """The dates of a new case: the answer promised to the complainant and the screening deadline."""
         self.case.expected_by = (await self.scheduler.schedule(now, DeadlineRule.ANSWER)).due_at
         self.case.deadline = await self.scheduler.schedule(now, DeadlineRule.SCREENING)
+        self.case.out_of_time = self.out_of_time(now)
+
+    def out_of_time(self, now: datetime) -> bool:
+        """Whether the event complained of is older than the policy's time limit for complaining."""
+        if not self.case.occurred_on:
+            return False
+        limit: date = date.fromisoformat(self.case.occurred_on) + relativedelta(months=self.policy.complaint_months)
+        return limit < now.astimezone(BANGKOK).date()
 
     async def apply(
         self, transition: Transition, target: State, actor: Actor, payload: dict[str, Any], now: datetime
@@ -147,10 +162,14 @@ class CaseRules:
         case = self.case
         # Agencies whose task this transition ends (reassign, proceed, withdraw) still hear of it.
         before = [t.agency for t in self.open_tasks()]
+        entering = target is not case.status
         case.status = target
         await self._effects(transition.event, actor, payload, now)
-        if target not in CASE_CLOCK_STATES:
+        clocked = case_clock_states(self.policy)
+        if target not in clocked:
             case.deadline = None
+        elif entering and target is State.RESPONDED:
+            case.deadline = await self.scheduler.schedule(now, DeadlineRule.CLOSURE)
         if target in TERMINAL_STATES | SETTLED_STATES and case.closed_at is None:
             case.closed_at = now
         self.recorded = {k: v for k, v in payload.items() if v not in (None, "", [])}

@@ -31,6 +31,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationActivities
     from activities.projection import PROJECTION_REFUSED, ReadModelActivities
+    from activities.screening import ScreeningActivities
     from activities.sla import SlaActivities
 
 from sla.rules import DeadlineRule
@@ -41,6 +42,7 @@ from workflows.models import (
     ActionRequest,
     AgencyTask,
     Alarm,
+    AutoScreenRequest,
     CaseEvent,
     CaseInput,
     CaseState,
@@ -85,8 +87,10 @@ RECORD_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum
 PATCH_ONE_WRITE = "one-write-per-transition"
 # - task children are abandoned rather than cancelled when a run closes, so they outlive continue-as-new;
 PATCH_ABANDON_TASKS = "task-children-outlive-runs"
-# - a case continues as new when its history passes the policy's limit.
+# - a case continues as new when its history passes the policy's limit;
 PATCH_CONTINUE_AS_NEW = "continue-as-new"
+# - a case filed where auto-screening is on asks the screening before an officer sees it.
+PATCH_AUTO_SCREEN = "auto-screen"
 
 
 @dataclass
@@ -172,6 +176,8 @@ class ComplaintWorkflow:
             self._filed = True
         else:
             await self._file(inp, clocks, workflow_id)
+            if inp.auto_screen and workflow.patched(PATCH_AUTO_SCREEN):
+                await self._auto_screen(inp)
         await self._run_clock()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._summary()
@@ -192,16 +198,45 @@ class ComplaintWorkflow:
         self._rules = CaseRules(case, policy, _Scheduler(), clocks, workflow_id)
         async with self._lock:
             await self._rules.file(now)
+            filed: dict[str, Any] = {"channel": case.channel, "label": list(FILED_LABEL)}
+            if case.out_of_time:  # flagged for screening: taken on only with a reason
+                filed |= {"out_of_time": True, "occurred_on": case.occurred_on}
             await self._record(
                 event="filed",
                 from_state=None,
                 actor=inp.filed_by,
-                data={"channel": case.channel, "label": list(FILED_LABEL)},
+                data=filed,
                 audiences=[Audience.COMPLAINANT],
                 agencies=[],
                 complaint=complaint,
             )
         self._filed = True
+
+    async def _auto_screen(self, inp: CaseInput) -> None:
+        """Screen and accept the case as the system's decision if the policy is confident enough."""
+        try:
+            decision = await workflow.execute_activity_method(
+                ScreeningActivities.auto_screen,
+                AutoScreenRequest(inp.case_id, inp.complaint),
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=RetryPolicy(maximum_attempts=3),
+            )
+        except ActivityError:
+            workflow.logger.warning("auto-screening failed: the case waits for an officer")
+            return
+        if decision.action != "accept" or not decision.category or not decision.agencies:
+            return
+        why = {"auto": True, "confidence": round(decision.confidence, 3), "reasons": decision.reasons}
+        payload: dict[str, Any] = {"category": decision.category, "agencies": decision.agencies}
+        if decision.summary:
+            payload["summary"] = decision.summary
+        async with self._lock:
+            # An officer may have taken the case meanwhile: then theirs is the decision.
+            for event, body in (("screen", {}), ("accept", payload)):
+                verdict = self.rules.decide(ActionRequest(event, SYSTEM, body), workflow.now())
+                if not verdict.allowed or verdict.transition is None or verdict.target is None:
+                    return
+                await self._perform(verdict.transition, verdict.target, SYSTEM, dict(body), data=why)
 
     async def _run_clock(self) -> None:
         """Sleep until the case's next alarm (or the end of its retention) unless something changes first."""

@@ -64,6 +64,8 @@ class PolicySnapshot:
     max_reopens: int = 3
     max_manual_escalations: int = 10
     history_limit: int = 2000
+    # False in snapshots recorded before the `responded` state had a clock: those cases keep running without.
+    responded_clock: bool = False
 
 
 @dataclass
@@ -132,6 +134,7 @@ class CaseState:
     task_counter: int = 0
     # Repeatable actions taken so far (their limits are the policy's).
     ratings: int = 0  # in the current stage
+    out_of_time: bool = False  # the event is older than the time limit for complaining
     info_requests: int = 0
     reopens: int = 0
     manual_escalations: int = 0
@@ -165,6 +168,8 @@ class CaseInput:
     search_attributes: bool = True
     state: CaseState | None = None
     policy: PolicySnapshot | None = None
+    # The deployment auto-screens (RONGTUK_AUTO_SCREEN): ask the screening before an officer sees the case.
+    auto_screen: bool = False
 
 
 @dataclass
@@ -236,6 +241,26 @@ class TransitionRecord:
     audiences: list[Audience]
     agencies: list[str]
     complaint: Complaint | None = None
+
+
+@dataclass
+class AutoScreenRequest:
+    """Screen a newly filed complaint with the auto-screen policy."""
+
+    case_id: str
+    complaint: Complaint
+
+
+@dataclass
+class AutoScreenDecision:
+    """``accept`` (with the category and agencies) or ``queue`` (for an officer), with the confidence and why."""
+
+    action: str
+    confidence: float
+    category: str | None = None
+    agencies: list[str] = field(default_factory=list)
+    summary: str | None = None
+    reasons: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -88,6 +88,7 @@ STATE_DEADLINES: Mapping[State, DeadlineRule] = {
     State.AWAITING_INFO: DeadlineRule.AWAITING_INFO_LAPSE,
     State.ASSIGNMENT: DeadlineRule.AGENCY_ACCEPTANCE,
     State.STAGE1: DeadlineRule.STAGE1_RESPONSE,
+    State.RESPONDED: DeadlineRule.CLOSURE,
     State.STAGE2: DeadlineRule.STAGE2_ACKNOWLEDGE,
     State.STAGE2_INVESTIGATION: DeadlineRule.STAGE2_RESPONSE,
 }
@@ -165,6 +166,8 @@ class Transition:
 NOTE = FieldSpec("note", "text", required=False, help="Free text kept on the timeline")
 REASON = FieldSpec("reason", "text", max_length=1000)
 _STAFF = frozenset({Role.OFFICER, Role.SUPERVISOR})
+# Screening decisions the auto-screen policy may also take, as the system (never over the API).
+_STAFF_OR_SYSTEM = _STAFF | {Role.SYSTEM}
 _SUPERVISOR = frozenset({Role.SUPERVISOR})
 _AGENCY = frozenset({Role.AGENCY})
 _SYSTEM = frozenset({Role.SYSTEM})
@@ -254,20 +257,33 @@ def _sla_events(state: State) -> list[Transition]:
 TRANSITIONS: tuple[Transition, ...] = (
     # Screening by PSC officers.
     Transition(
-        "screen", State.RECEIVED, State.SCREENING, _STAFF, ("Screening started", "เริ่มตรวจสอบเรื่อง"), fields=(NOTE,)
+        "screen",
+        State.RECEIVED,
+        State.SCREENING,
+        _STAFF_OR_SYSTEM,
+        ("Screening started", "เริ่มตรวจสอบเรื่อง"),
+        fields=(NOTE,),
     ),
     Transition(
         "accept",
         State.SCREENING,
         State.ASSIGNMENT,
-        _STAFF,
+        _STAFF_OR_SYSTEM,
         ("Accepted and sent to the agency", "รับเรื่องและส่งต่อหน่วยงาน"),
         fields=(
             FieldSpec("category", "code", max_length=100, help="Complaint category code"),
             AGENCIES_FIELD,
             FieldSpec("summary", "text", required=False, help="Officer's summary for the agency"),
+            FieldSpec(
+                "reason",
+                "text",
+                required=False,
+                max_length=1000,
+                help="Why a complaint about an event older than the time limit is taken on (special circumstances)",
+            ),
         ),
         notify=_ALL,
+        guard="in_time_or_reason",
     ),
     Transition(
         "need_info",
@@ -585,6 +601,8 @@ class Context:
     max_reopens: int = 3
     manual_escalations: int = 0
     max_manual_escalations: int = 10
+    # The event complained of is older than the time limit for complaining (SPSO: 6 months).
+    out_of_time: bool = False
 
 
 @dataclass(frozen=True)
@@ -707,7 +725,18 @@ def _late_review_not_yet_allowed(_actor: Actor, _payload: Mapping[str, Any], ctx
     return None
 
 
+def _in_time_or_reason(_actor: Actor, payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    if ctx.out_of_time and not payload.get("reason"):
+        return _refusal(
+            "out_of_time",
+            "the event complained of is older than the time limit for complaining: accept it only with a reason "
+            "(special circumstances), or close it with advice (out_of_scope)",
+        )
+    return None
+
+
 GUARDS: Mapping[str, Guard] = {
+    "in_time_or_reason": _in_time_or_reason,
     "rating_allowed": _limit(
         lambda _a, c: c.ratings, lambda c: c.max_rating_changes + 1, "the service can be rated (or the rating changed)"
     ),

@@ -88,7 +88,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def board_item_view(item: CaseItem, *, actor: Actor, agencies: Mapping[str, Agency]) -> dict[str, Any]:
     """One board row as the API shows it: deadline facts, never the complainant's identity."""
-    expected = expected_date(item.due_at)
+    expected = expected_date(item.due_at)  # the day that due_at ends
     return {
         "case_id": item.case_id,
         # Agencies never see a confidential complainant's tracking code (as on the case page).
@@ -99,7 +99,9 @@ def board_item_view(item: CaseItem, *, actor: Actor, agencies: Mapping[str, Agen
         "agencies": [agency_view(code, dict(agencies)) for code in item.agencies],
         "received_at": _iso(item.received_at),
         "due_at": _iso(item.due_at),
-        "expected_by": expected.isoformat() if expected else None,
+        # The calendar day the current step is due (``expected_by`` is only ever the date promised to the
+        # complainant).
+        "due_date": expected.isoformat() if expected else None,
         "due_rule": item.due_rule,
         "overdue": item.overdue,
         # Whole working days after the deadline's date: 0 on the day a case falls due at midnight, though

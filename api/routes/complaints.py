@@ -58,6 +58,7 @@ async def create_complaint(
         actor=filed_by,
         wait_seconds=settings.intake_wait_seconds,
         search_attributes=settings.search_attributes,
+        auto_screen=settings.auto_screen,
     )
     response.headers["Location"] = f"/api/v1/track/{tracking_code}"
     if summary is None:

@@ -274,7 +274,7 @@ async def test_items_carry_deadlines_in_bangkok_time_and_no_personal_data(
     assert due is not None
     assert item["due_at"] == due.astimezone(BANGKOK).isoformat() and item["due_at"].endswith("+07:00")
     # A deadline is the midnight that ends its last working day: the day before on the calendar.
-    assert item["expected_by"] == (due.astimezone(BANGKOK) - timedelta(days=1)).date().isoformat()
+    assert item["due_date"] == (due.astimezone(BANGKOK) - timedelta(days=1)).date().isoformat()
     assert item["received_at"].endswith("+07:00")
     assert item["status"] == {
         "code": "stage1",
@@ -289,7 +289,7 @@ async def test_items_carry_deadlines_in_bangkok_time_and_no_personal_data(
         1,
     )
     paused = next(i for i in body["items"] if i["case_id"] == world.id("paused"))
-    assert paused["due_at"] is None and paused["expected_by"] is None and paused["overdue"] is False
+    assert paused["due_at"] is None and paused["due_date"] is None and paused["overdue"] is False
 
 
 # --- metrics ---------------------------------------------------------------------------------------------------

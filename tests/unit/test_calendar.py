@@ -212,55 +212,86 @@ def test_load_extra_holidays_rejects_bad_entries(data: dict[object, object], mes
 # --- receipt time -----------------------------------------------------------------------------------------
 
 
-def test_office_close_boundary(cal: WorkingCalendar) -> None:
-    # Tue 10 Mar 2026. Before 16:30 day 1 is Wed 11; at or after 16:30 receipt counts as Wed 11, day 1 Thu 12.
-    assert cal.counting_from(bkk(2026, 3, 10, 16, 29)) == date(2026, 3, 10)
-    assert cal.add_working_days(bkk(2026, 3, 10, 16, 29), 1) == end_of(2026, 3, 11)
-    assert cal.counting_from(bkk(2026, 3, 10, 16, 30)) == date(2026, 3, 11)
-    assert cal.add_working_days(bkk(2026, 3, 10, 16, 30), 1) == end_of(2026, 3, 12)
-    assert cal.counting_from(bkk(2026, 3, 10, 23, 0)) == date(2026, 3, 11)
-    assert cal.add_working_days(bkk(2026, 3, 10, 23, 0), 1) == end_of(2026, 3, 12)
+def test_receipt_during_or_after_office_hours_counts_from_the_next_working_day(cal: WorkingCalendar) -> None:
+    # Tue 10 Mar 2026: whatever the hour after opening, the day of receipt is not counted; day 1 is Wed 11.
+    for hour, minute in ((8, 30), (16, 29), (16, 30), (23, 0)):
+        assert cal.counting_from(bkk(2026, 3, 10, hour, minute)) == date(2026, 3, 10)
+        assert cal.add_working_days(bkk(2026, 3, 10, hour, minute), 1) == end_of(2026, 3, 11)
+
+
+def test_a_complaint_waiting_when_the_office_opens_counts_that_day(cal: WorkingCalendar) -> None:
+    # s.193/3's exception: filed online Tue 10 Mar 2026 at 02:00 or 08:29, the period starts at the opening of
+    # work at 08:30 on Tue 10, which is day 1.
+    for hour, minute in ((2, 0), (8, 29)):
+        assert cal.counting_from(bkk(2026, 3, 10, hour, minute)) == date(2026, 3, 9)
+        assert cal.add_working_days(bkk(2026, 3, 10, hour, minute), 1) == end_of(2026, 3, 10)
 
 
 def test_after_hours_on_friday_before_songkran(cal: WorkingCalendar) -> None:
-    # Fri 10 Apr 2026 17:00: next working day is Thu 16 (after the weekend and Songkran); day 1 is Fri 17.
-    assert cal.counting_from(bkk(2026, 4, 10, 17, 0)) == date(2026, 4, 16)
-    assert cal.add_working_days(bkk(2026, 4, 10, 17, 0), 1) == end_of(2026, 4, 17)
+    # Fri 10 Apr 2026 17:00: Fri 10 is not counted; Sat 11, Sun 12 and Songkran Mon 13 - Wed 15 are days off;
+    # day 1 is Thu 16.
+    assert cal.counting_from(bkk(2026, 4, 10, 17, 0)) == date(2026, 4, 10)
+    assert cal.add_working_days(bkk(2026, 4, 10, 17, 0), 1) == end_of(2026, 4, 16)
 
 
 def test_receipt_time_is_read_in_bangkok(cal: WorkingCalendar) -> None:
     utc = UTC
-    # 09:29Z is 16:29 in Bangkok (before close); 09:30Z is 16:30 (after close).
-    assert cal.counting_from(datetime(2026, 3, 10, 9, 29, tzinfo=utc)) == date(2026, 3, 10)
-    assert cal.counting_from(datetime(2026, 3, 10, 9, 30, tzinfo=utc)) == date(2026, 3, 11)
-    # 20:00Z on Tue 10 Mar is 03:00 Wed 11 Mar in Bangkok: received Wed 11, day 1 Thu 12.
-    assert cal.add_working_days(datetime(2026, 3, 10, 20, 0, tzinfo=utc), 1) == end_of(2026, 3, 12)
+    # 01:29Z is 08:29 in Bangkok (before opening: Tue 10 is day 1); 01:30Z is 08:30 (Tue 10 is not counted).
+    assert cal.counting_from(datetime(2026, 3, 10, 1, 29, tzinfo=utc)) == date(2026, 3, 9)
+    assert cal.counting_from(datetime(2026, 3, 10, 1, 30, tzinfo=utc)) == date(2026, 3, 10)
+    # 20:00Z on Tue 10 Mar is 03:00 Wed 11 Mar in Bangkok, before opening on a working day: day 1 is Wed 11.
+    assert cal.add_working_days(datetime(2026, 3, 10, 20, 0, tzinfo=utc), 1) == end_of(2026, 3, 11)
 
 
-def test_configurable_office_close() -> None:
-    cal = WorkingCalendar(office_close=time(17, 0))
-    assert cal.office_close == time(17, 0)
-    assert cal.counting_from(bkk(2026, 3, 10, 16, 45)) == date(2026, 3, 10)
-    assert cal.counting_from(bkk(2026, 3, 10, 17, 0)) == date(2026, 3, 11)
+def test_configurable_office_opening() -> None:
+    cal = WorkingCalendar(office_open=time(9, 0))
+    assert cal.office_open == time(9, 0)
+    assert cal.counting_from(bkk(2026, 3, 10, 8, 45)) == date(2026, 3, 9)
+    assert cal.counting_from(bkk(2026, 3, 10, 9, 0)) == date(2026, 3, 10)
 
 
-def test_saturday_receipt_counts_as_monday(cal: WorkingCalendar) -> None:
-    # Sat 14 Mar 2026 09:00: received counts as Mon 16, day 1 Tue 17.
-    # Same at 20:00: office hours only matter on a working day.
+def test_saturday_receipt_has_monday_as_day_1(cal: WorkingCalendar) -> None:
+    # Sat 14 Mar 2026 at 09:00 or 20:00: Sat 14 is not counted, Sun 15 is a day off; day 1 is Mon 16.
     for hour in (9, 20):
         result = cal.due(bkk(2026, 3, 14, hour), 1)
-        assert result.start_day == date(2026, 3, 16)
-        assert result.due_at == end_of(2026, 3, 17)
+        assert result.start_day == date(2026, 3, 14)
+        assert result.due_at == end_of(2026, 3, 16)
         assert result.skipped == (
             SkippedDay(date(2026, 3, 14), "Saturday"),
             SkippedDay(date(2026, 3, 15), "Sunday"),
         )
 
 
-def test_holiday_receipt_counts_as_next_working_day(cal: WorkingCalendar) -> None:
-    # Mon 13 Apr 2026 (Songkran) 09:00: received counts as Thu 16, day 1 Fri 17.
-    assert cal.counting_from(bkk(2026, 4, 13, 9)) == date(2026, 4, 16)
-    assert cal.add_working_days(bkk(2026, 4, 13, 9), 1) == end_of(2026, 4, 17)
+def test_holiday_receipt_has_the_next_working_day_as_day_1(cal: WorkingCalendar) -> None:
+    # Mon 13 Apr 2026 (Songkran) 09:00: Tue 14 and Wed 15 are Songkran too; day 1 is Thu 16.
+    assert cal.counting_from(bkk(2026, 4, 13, 9)) == date(2026, 4, 13)
+    assert cal.add_working_days(bkk(2026, 4, 13, 9), 1) == end_of(2026, 4, 16)
+
+
+@pytest.mark.parametrize(
+    ("received", "days", "due_day", "why"),
+    [
+        # Friday evening, Fri 13 Mar 2026 18:00: day 1 Mon 16, 2 Tue 17, 3 Wed 18, 4 Thu 19, 5 Fri 20.
+        (bkk(2026, 3, 13, 18), 5, date(2026, 3, 20), "Friday evening"),
+        # Saturday, Sat 14 Mar 2026 11:00: the same five days, Mon 16 to Fri 20.
+        (bkk(2026, 3, 14, 11), 5, date(2026, 3, 20), "Saturday"),
+        # Public holiday, Chakri Day Mon 6 Apr 2026 10:00: day 1 Tue 7, 2 Wed 8, 3 Thu 9.
+        (bkk(2026, 4, 6, 10), 3, date(2026, 4, 9), "public holiday"),
+        # Over Songkran, Thu 9 Apr 2026 15:00: day 1 Fri 10; Sat 11 - Wed 15 off; 2 Thu 16, 3 Fri 17,
+        # 4 Mon 20, 5 Tue 21.
+        (bkk(2026, 4, 9, 15), 5, date(2026, 4, 21), "over Songkran"),
+        # Over New Year, Tue 30 Dec 2025 19:00: Wed 31, Thu 1 Jan, the Cabinet's bridge day Fri 2 and the weekend
+        # are off; day 1 Mon 5 Jan 2026, 2 Tue 6, 3 Wed 7.
+        (bkk(2025, 12, 30, 19), 3, date(2026, 1, 7), "New Year and bridge day"),
+        # Filed online at 02:00 on Mon 5 Jan 2026: waiting when the office opens, so Mon 5 is day 1; 2 Tue 6.
+        (bkk(2026, 1, 5, 2), 2, date(2026, 1, 6), "before opening"),
+    ],
+)
+def test_worked_examples_of_section_193_3(
+    cal: WorkingCalendar, received: datetime, days: int, due_day: date, why: str
+) -> None:
+    assert cal.due(received, days).due_day == due_day, why
+    assert cal.add_working_days(received, days) == end_of(due_day.year, due_day.month, due_day.day), why
 
 
 # --- argument checks --------------------------------------------------------------------------------------
@@ -271,8 +302,8 @@ def test_zero_working_days_is_end_of_effective_receipt_day(cal: WorkingCalendar)
     assert result.due_day == result.start_day == date(2026, 3, 10)
     assert result.due_at == end_of(2026, 3, 10)
     assert result.skipped == ()
-    # Saturday 14 Mar: effective receipt Mon 16, so 0 days ends at the end of Mon 16.
-    assert cal.add_working_days(bkk(2026, 3, 14), 0) == end_of(2026, 3, 16)
+    # Nothing to count: 0 days ends with the day of receipt, whatever day it is (Sat 14 Mar).
+    assert cal.add_working_days(bkk(2026, 3, 14), 0) == end_of(2026, 3, 14)
 
 
 def test_negative_working_days_rejected(cal: WorkingCalendar) -> None:
@@ -314,7 +345,8 @@ def test_working_days_between(cal: WorkingCalendar) -> None:
 
 def test_explain_lines(cal: WorkingCalendar) -> None:
     assert explain(cal.due(bkk(2026, 4, 10), 5)) == [
-        "received: 2026-04-10 Fri 10:00 (Asia/Bangkok)",
+        "received: 2026-04-10 Fri 10:00 (Asia/Bangkok), the day of receipt is not counted: day 1 is the next "
+        "working day (Civil and Commercial Code s.193/3)",
         "2026-04-11 Sat: weekend",
         "2026-04-12 Sun: weekend",
         "2026-04-13 Mon: Songkran Festival",
@@ -326,18 +358,22 @@ def test_explain_lines(cal: WorkingCalendar) -> None:
     ]
 
 
-def test_explain_late_or_weekend_receipt(cal: WorkingCalendar) -> None:
+def test_explain_says_which_rule_applied(cal: WorkingCalendar) -> None:
     late = explain(cal.due(bkk(2026, 3, 10, 16, 30), 1))
     assert late[0] == (
-        "received: 2026-03-10 Tue 16:30 (Asia/Bangkok), after office hours: counts as received on 2026-03-11 Wed"
+        "received: 2026-03-10 Tue 16:30 (Asia/Bangkok), the day of receipt is not counted: day 1 is the next "
+        "working day (Civil and Commercial Code s.193/3)"
     )
-    assert late[-1] == "due: end of 2026-03-12 (working day 1)"
+    assert late[-1] == "due: end of 2026-03-11 (working day 1)"
+    early = explain(cal.due(bkk(2026, 3, 10, 2, 0), 1))
+    assert "before the office opened" in early[0] and early[-1] == "due: end of 2026-03-10 (working day 1)"
     saturday = explain(cal.due(bkk(2026, 3, 14, 9), 1))
     assert saturday == [
-        "received: 2026-03-14 Sat 09:00 (Asia/Bangkok), not a working day: counts as received on 2026-03-16 Mon",
+        "received: 2026-03-14 Sat 09:00 (Asia/Bangkok), not a working day: day 1 is the first working day after it "
+        "(Civil and Commercial Code s.193/3)",
         "2026-03-14 Sat: weekend",
         "2026-03-15 Sun: weekend",
-        "due: end of 2026-03-17 (working day 1)",
+        "due: end of 2026-03-16 (working day 1)",
     ]
 
 

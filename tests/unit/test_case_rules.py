@@ -17,7 +17,7 @@ from activities.sla import SlaActivities
 from sla.calendar import BANGKOK, WorkingCalendar
 from sla.policy import SlaPolicy
 from sla.rules import AlarmKind, DeadlineRule
-from workflows.case_rules import CASE_CLOCK_STATES, SYSTEM, CaseRules
+from workflows.case_rules import SYSTEM, CaseRules, case_clock_states
 from workflows.models import (
     ActionRequest,
     AgencyTask,
@@ -97,7 +97,7 @@ class Case:
 
 async def new_case(**policy: Any) -> Case:
     clocks = RecordedClocks()
-    snapshot = PolicySnapshot(**{"max_rejections": POLICY.max_rejections, **policy})
+    snapshot = PolicySnapshot(**{"max_rejections": POLICY.max_rejections, "responded_clock": True, **policy})
     state = CaseState(case_id="RT-1", tracking_code="ABC", status=State.RECEIVED, received_at=T0, channel="web")
     rules = CaseRules(state, snapshot, CalendarScheduler(), clocks, "complaint-RT-1")
     await rules.file(T0)
@@ -183,8 +183,8 @@ async def _reach(source: State, event: str) -> Case:
     return case
 
 
-def _assert_clock_follows_state(case: CaseState) -> None:
-    if case.status in CASE_CLOCK_STATES:
+def _assert_clock_follows_state(case: CaseState, policy: PolicySnapshot) -> None:
+    if case.status in case_clock_states(policy):
         assert case.deadline is not None, f"{case.status} has no running deadline"
         assert case.deadline.rule is STATE_DEADLINES[case.status]
     else:
@@ -201,7 +201,7 @@ async def test_every_human_edge_applies_and_leaves_the_case_consistent(transitio
     assert state.seq == seq_before, "sequence numbers are the workflow's, not the rules'"
     if transition.task_to is None:
         assert state.status is transition.target
-    _assert_clock_follows_state(state)
+    _assert_clock_follows_state(state, case.rules.policy)
     if state.status in TERMINAL_STATES or state.status in {State.CLOSED, State.CLOSED_STAGE2}:
         assert state.closed_at is not None
         assert not [t for t in state.tasks if t.status in {TaskStatus.ASSIGNED, TaskStatus.ACCEPTED}]
@@ -322,3 +322,25 @@ def test_the_tests_above_walk_every_edge_of_the_table() -> None:
     # deadlines_moved is the recalculation's edge, tested above through recalculate().
     rest = {(t.source, t.event) for t in TRANSITIONS} - walked
     assert {event for _, event in rest} <= {"deadlines_moved"}
+
+
+async def test_a_complaint_about_an_old_event_is_taken_on_only_with_a_reason() -> None:
+    # Filed Mon 6 Apr 2026 about an event of 1 Sep 2025: more than 6 months before, so out of time.
+    case = await new_case()
+    case.state.occurred_on = "2025-09-01"
+    await case.rules.file(T0)
+    assert case.state.out_of_time
+    await case.act("screen", OFFICER)
+    body = {"category": "roads", "agencies": ["DOPA"]}
+    refused = case.rules.decide(ActionRequest("accept", OFFICER, body), case.now)
+    assert not refused.allowed and refused.code == "out_of_time" and "out_of_scope" in refused.reason
+    assert await case.act("accept", OFFICER, **body, reason="ผู้ร้องป่วยหนักจึงร้องเรียนล่าช้า") is State.ASSIGNMENT
+
+
+async def test_a_complaint_within_the_time_limit_needs_no_reason() -> None:
+    case = await new_case()
+    case.state.occurred_on = "2025-10-07"  # 6 months before 6 Apr 2026 is 6 Oct 2025: still in time
+    await case.rules.file(T0)
+    assert not case.state.out_of_time
+    await case.act("screen", OFFICER)
+    assert await case.act("accept", OFFICER, category="roads", agencies=["DOPA"]) is State.ASSIGNMENT

@@ -426,7 +426,7 @@ def test_json_facts_of_todays_table() -> None:
     assert (accept["source"], accept["target"], accept["roles"]) == (
         "screening",
         "assignment",
-        ["officer", "supervisor"],
+        ["officer", "supervisor", "system"],  # the system when auto-screening is on
     )
     assert next(s for s in document["states"] if s["code"] == "stage1")["deadline_rule"] == "stage1_response"
     assert "ส่งเรื่องให้หน่วยงานที่รับผิดชอบ" in to_json()  # Thai kept readable, not \u-escaped

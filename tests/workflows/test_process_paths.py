@@ -138,13 +138,43 @@ async def test_agency_reminder_breach_and_escalation_fire_at_their_working_days(
     assert task.breached_at is not None and task.escalation_level == 2
 
 
-async def test_no_reminder_or_escalation_once_the_agency_has_answered(rig: Rig, db: Database) -> None:
+async def test_no_reminder_or_escalation_for_the_agency_once_it_has_answered(rig: Rig, db: Database) -> None:
     case_id, handle = await reach(rig.client, rig.task_queue, State.RESPONDED)
     await rig.env.sleep(timedelta(days=30))
     await act(handle, "close", OFFICER)  # a round trip, so anything that was going to fire has fired
-    assert await events_named(db, case_id, *SLA_EVENTS) == []
+    fired = await events_named(db, case_id, *SLA_EVENTS)
+    # Only PSC's own clock for closing the case ran on; the agency's task was over.
+    assert fired and all("agency" not in e.data and e.data["rule"] == "closure" for e in fired)
     child = rig.client.get_workflow_handle(f"{handle.id}-task-1")
     assert (await child.describe()).status is WorkflowExecutionStatus.COMPLETED
+
+
+async def test_the_responded_state_has_a_clock_for_psc_to_close_the_case(rig: Rig, db: Database) -> None:
+    case_id, handle = await reach(rig.client, rig.task_queue, State.RESPONDED)
+    row = await case_row(db, case_id)
+    responded = (await events_named(db, case_id, "respond"))[0]
+    assert row.due_rule == "closure" and row.due_at == CALENDAR.add_working_days(responded.at, 2)
+    await rig.env.sleep(timedelta(days=30))
+    reminder, breach, escalation = await eventually(lambda: _has_all(db, case_id, SLA_EVENTS))
+    assert reminder.at < row.due_at <= breach.at < escalation.at
+    notified = await _audiences(db, case_id, breach.seq)
+    assert "supervisor" in notified and "complainant" not in notified
+    await act(handle, "close", OFFICER)
+    assert (await case_row(db, case_id)).due_at is None
+
+
+async def _audiences(db: Database, case_id: str, seq: int) -> set[str]:
+    from sqlalchemy import select
+
+    from store import models
+
+    async with db.session() as s:
+        rows = await s.execute(
+            select(models.Notification.audience).where(
+                models.Notification.case_id == case_id, models.Notification.seq == seq
+            )
+        )
+        return set(rows.scalars())
 
 
 async def test_extension_moves_the_deadline_and_the_promised_date(rig: Rig, db: Database) -> None:
@@ -367,4 +397,15 @@ async def test_reopened_case_can_go_back_to_the_same_agency(rig: Rig, db: Databa
     assert [(t.agency, t.status.value) for t in state.tasks] == [("DOPA", "responded"), ("DOPA", "assigned")]
     assert (await act(handle, "agency_accept", DOPA)).status is State.STAGE1
     assert (await act(handle, "respond", DOPA, **RESPONSE)).status is State.RESPONDED
-    assert (await case_row(db, case_id)).due_at is None
+    assert (await case_row(db, case_id)).due_rule == "closure"  # PSC's clock to close it again
+
+
+async def test_an_old_event_is_flagged_at_intake_and_accepted_only_with_a_reason(rig: Rig, db: Database) -> None:
+    case_id, handle = await reach(rig.client, rig.task_queue, State.SCREENING, occurred_on="2024-01-15")
+    filed = (await events_named(db, case_id, "filed"))[0]
+    assert filed.data["out_of_time"] is True and filed.data["occurred_on"] == "2024-01-15"
+    assert await refused(handle, "accept", OFFICER, category="roads", agencies=["DOPA"]) == "out_of_time"
+    summary = await act(handle, "accept", OFFICER, category="roads", agencies=["DOPA"], reason="อยู่ต่างประเทศ")
+    assert summary.status is State.ASSIGNMENT
+    accepted = (await events_named(db, case_id, "accept"))[0]
+    assert accepted.data["reason"] == "อยู่ต่างประเทศ"
