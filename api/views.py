@@ -162,7 +162,7 @@ def case_view(
         "outcome": case.outcome,
         "received_at": case.received_at.astimezone(BANGKOK).isoformat(),
         "expected_by": expected_date(case.expected_by),
-        "due_at": case.expected_by.astimezone(BANGKOK).isoformat() if case.expected_by else None,
+        "due_at": case.due_at.astimezone(BANGKOK).isoformat() if case.due_at else None,
         "closed_at": case.closed_at.astimezone(BANGKOK).isoformat() if case.closed_at else None,
         "timeline": [event_view(e, public=False, hide_complainant=hide_identity) for e in events],
         "allowed_actions": allowed_actions_view(case, ctx, actor),

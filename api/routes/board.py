@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from api.deps import CurrentActor, SessionDep
 from api.errors import forbidden
+from api.responses import BoardPage, StuckPage
 from api.views import BANGKOK, agency_view, expected_date
 from config.agencies import Agency
 from delivery.queries import delivery_collector
@@ -111,7 +112,7 @@ def board_item_view(item: CaseItem, *, actor: Actor, agencies: Mapping[str, Agen
     }
 
 
-@router.get("")
+@router.get("", response_model=BoardPage, response_model_exclude_unset=True)
 async def list_board(
     actor: CurrentActor,
     session: SessionDep,
@@ -156,7 +157,7 @@ async def list_board(
     }
 
 
-@router.get("/stuck")
+@router.get("/stuck", response_model=StuckPage)
 async def list_stuck(actor: CurrentActor, session: SessionDep) -> dict[str, Any]:
     """Cases whose latest transition the read model refused: they go on in Temporal, their rows lag behind."""
     if actor.role not in {Role.SUPERVISOR, Role.AUDITOR, Role.OFFICER}:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.casework import run_action, tasks_and_context, timeline_of
 from api.deps import CurrentActor, CurrentCase, SessionDep, TemporalDep, log_read
 from api.errors import forbidden
+from api.responses import CaseOut
 from api.views import case_view
 from store import models
 from workflows.process import Actor, Role
@@ -37,13 +38,13 @@ async def render(session: AsyncSession, case: models.Case, actor: Actor, request
     return case_view(case, events=events, tasks=tasks, actor=actor, agencies=request.app.state.agencies, ctx=ctx)
 
 
-@router.get("/{case_id}", openapi_extra=REASON_PARAMETER)
+@router.get("/{case_id}", openapi_extra=REASON_PARAMETER, response_model=CaseOut, response_model_exclude_unset=True)
 async def get_case(case: CurrentCase, actor: CurrentActor, session: SessionDep, request: Request) -> dict[str, Any]:
     """The case, its timeline and the actions the caller may take now (with the fields each needs)."""
     return await render(session, case, actor, request)
 
 
-@router.post("/{case_id}/actions/{action}")
+@router.post("/{case_id}/actions/{action}", response_model=CaseOut, response_model_exclude_unset=True)
 async def act(
     case: CurrentCase,
     action: Annotated[str, Path(max_length=32)],

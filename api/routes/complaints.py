@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from api.deps import OptionalActor, SettingsDep, TemporalDep
 from api.errors import forbidden, unauthorized
 from api.limits import limit
+from api.responses import ReceiptOut
 from api.schemas import Channel, ComplaintIn
 from api.service import file_complaint
 from api.views import expected_date, state_view
@@ -42,7 +43,9 @@ def _check_filer(channel: Channel, actor: Actor | None) -> None:
 @router.post(
     "",
     status_code=201,
-    responses={202: {"description": "Accepted; the receipt is still being made"}},
+    response_model=ReceiptOut,
+    response_model_exclude_unset=True,
+    responses={202: {"description": "Accepted; the receipt is still being made", "model": ReceiptOut}},
     dependencies=[Depends(limit("intake"))],
 )
 async def create_complaint(
@@ -74,5 +77,5 @@ async def create_complaint(
         "tracking_code": summary.tracking_code,
         "status": state_view(summary.status.value),
         "expected_by": expected_date(summary.expected_by),
-        "due_at": summary.expected_by.isoformat() if summary.expected_by else None,
+        "due_at": summary.due_at.isoformat() if summary.due_at else None,
     }

@@ -17,6 +17,7 @@ from api.casework import case_by_code, run_action, tasks_and_context, timeline_o
 from api.deps import SessionDep, TemporalDep
 from api.errors import forbidden
 from api.limits import RateLimiter, limit, too_many_requests
+from api.responses import TrackingOut
 from api.views import complainant_view, tracking_view
 from store import models
 from workflows.process import Actor, Role
@@ -57,7 +58,12 @@ async def _tracking(
     return view
 
 
-@router.get("/{tracking_code}", dependencies=[Depends(limit("tracking"))])
+@router.get(
+    "/{tracking_code}",
+    dependencies=[Depends(limit("tracking"))],
+    response_model=TrackingOut,
+    response_model_exclude_unset=True,
+)
 async def track(
     tracking_code: Annotated[str, Path(max_length=32)],
     session: SessionDep,
@@ -70,7 +76,12 @@ async def track(
     return await _tracking(session, case, request, personal=_second_factor(case, last4, request))
 
 
-@router.post("/{tracking_code}/actions/{action}", dependencies=[Depends(limit("citizen_action"))])
+@router.post(
+    "/{tracking_code}/actions/{action}",
+    dependencies=[Depends(limit("citizen_action"))],
+    response_model=TrackingOut,
+    response_model_exclude_unset=True,
+)
 async def citizen_action(
     tracking_code: Annotated[str, Path(max_length=32)],
     action: Annotated[str, Path(max_length=32)],

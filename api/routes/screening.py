@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentActor, CurrentCase, SessionDep, SettingsDep
 from api.errors import forbidden
+from api.responses import ScreeningOut
 from screening.completeness import Facts
 from screening.duplicates import DuplicateIndex, load_index
 from screening.service import Screener
@@ -44,7 +45,7 @@ async def _duplicate_index(request: Request, session: SessionDep, window_days: i
     return index
 
 
-@router.get("/{case_id}/screening")
+@router.get("/{case_id}/screening", response_model=ScreeningOut, response_model_exclude_unset=True)
 async def case_screening(
     case: CurrentCase, actor: CurrentActor, session: SessionDep, settings: SettingsDep, request: Request
 ) -> dict[str, Any]:
