@@ -83,6 +83,19 @@ def _records(captured: list[Any]) -> list[TransitionRecord]:
     return out
 
 
+async def history_runs(client: Client, workflow_id: str) -> list[WorkflowHistory]:
+    """The histories of every run of a workflow, oldest first (following continue-as-new back)."""
+    histories: list[WorkflowHistory] = []
+    run_id: str | None = None
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        histories.append(history)
+        started = history.events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id or None
+        if run_id is None:
+            return list(reversed(histories))
+
+
 @dataclass
 class HistoryReader:
     """Reads cases' transitions from Temporal by replaying their histories."""
@@ -103,15 +116,7 @@ class HistoryReader:
 
     async def runs(self, workflow_id: str) -> list[WorkflowHistory]:
         """The histories of every run of a workflow, oldest first (following continue-as-new back)."""
-        histories: list[WorkflowHistory] = []
-        run_id: str | None = None
-        while True:
-            history = await self.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-            histories.append(history)
-            started = history.events[0].workflow_execution_started_event_attributes
-            run_id = started.continued_execution_run_id or None
-            if run_id is None:
-                return list(reversed(histories))
+        return await history_runs(self.client, workflow_id)
 
     async def transitions(self, case_id: str) -> list[TransitionRecord]:
         """Every transition of the case, in order, as the read-model write received them."""

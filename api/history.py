@@ -35,9 +35,16 @@ class HistoryEntry:
 
 
 async def fetch_history(client: Client, *, case_id: str) -> WorkflowHistory:
-    """The case workflow's full event history (404 if Temporal has none, 503 if it is away)."""
+    """The case workflow's current run's event history (404 if Temporal has none, 503 if it is away)."""
+    return (await fetch_runs(client, case_id=case_id))[-1]
+
+
+async def fetch_runs(client: Client, *, case_id: str) -> list[WorkflowHistory]:
+    """Every run of the case's workflow, oldest first: a long case continues as new (404, 503 as above)."""
+    from activities.rebuild import history_runs
+
     try:
-        return await client.get_workflow_handle(workflow_id_for(case_id)).fetch_history()
+        return await history_runs(client, workflow_id_for(case_id))
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
             raise not_found(
@@ -152,6 +159,11 @@ async def _entry(event: HistoryEvent, converter: DataConverter) -> HistoryEntry 
             {},
         )
     return None  # workflow tasks and other engine bookkeeping
+
+
+async def entries_of_runs(runs: list[WorkflowHistory], converter: DataConverter) -> list[HistoryEntry]:
+    """The entries of every run, in order (event ids start again with each run)."""
+    return [entry for run in runs for entry in await history_entries(run, converter)]
 
 
 async def history_entries(history: WorkflowHistory, converter: DataConverter) -> list[HistoryEntry]:

@@ -37,10 +37,10 @@ async def _verify(case_id: str | None, *, history: bool) -> list[ChainReport]:
 
 async def _against_history(client: Any, session: Any, report: ChainReport) -> ChainReport:
     """The chain must say what Temporal's history says: each action's resulting seq and state."""
-    from api.history import fetch_history, history_entries
+    from api.history import entries_of_runs, fetch_runs
 
     rows = {e.seq: e for e in await audit.case_events(session, case_id=report.case_id)}
-    entries = await history_entries(await fetch_history(client, case_id=report.case_id), client.data_converter)
+    entries = await entries_of_runs(await fetch_runs(client, case_id=report.case_id), client.data_converter)
     for entry in entries:
         seq = entry.detail.get("seq") if entry.kind == "action_completed" else (1 if entry.kind == "filed" else None)
         if seq is None or entry.state is None:
@@ -86,7 +86,7 @@ def _row(event: Any) -> dict[str, Any]:
 
 
 async def _export(case_id: str) -> dict[str, Any]:
-    from api.history import fetch_history, history_entries
+    from api.history import entries_of_runs, fetch_runs
     from config.temporal import connect
 
     settings = get_settings()
@@ -98,13 +98,16 @@ async def _export(case_id: str) -> dict[str, Any]:
     finally:
         await db.dispose()
     client = await connect(settings)
-    history = await fetch_history(client, case_id=case_id)
-    entries = await history_entries(history, client.data_converter)
+    runs = await fetch_runs(client, case_id=case_id)
+    history = runs[-1]
+    entries = await entries_of_runs(runs, client.data_converter)
     return {
         "case_id": case_id,
         "exported_at": datetime.now(UTC).isoformat(),
         # As `temporal workflow show --output json` writes it; payloads stay encrypted (replay needs none).
         "history": history.to_json_dict(),
+        # A case that continued as new: its earlier runs, oldest first (each replays on its own).
+        "earlier_runs": [run.to_json_dict() for run in runs[:-1]],
         "timeline": [
             {"event_id": e.event_id, "at": e.at.isoformat(), "kind": e.kind, "detail": e.detail, "state": e.state}
             for e in entries

@@ -15,7 +15,7 @@ from temporalio.api.common.v1 import Payload
 from api.auth import Principal, StaffRole
 from api.deps import CurrentCase, SessionDep, TemporalDep, log_read, require_roles
 from api.errors import AppError
-from api.history import fetch_history, history_entries, state_as_of
+from api.history import entries_of_runs, fetch_runs, state_as_of
 from api.views import BANGKOK
 from store import audit
 
@@ -104,8 +104,7 @@ async def case_history(
     as_of: Annotated[datetime | None, Query(description="A moment (ISO 8601 with offset): the state then")] = None,
 ) -> CaseHistory:
     """The case's timeline from Temporal's event history, decoded; with ``as_of`` its state at that moment."""
-    history = await fetch_history(client, case_id=case.case_id)
-    entries = await history_entries(history, client.data_converter)
+    entries = await entries_of_runs(await fetch_runs(client, case_id=case.case_id), client.data_converter)
     await log_read(session, request, case_id=case.case_id, what="history")
     moment, timeline_state = None, None
     if as_of is not None:
