@@ -222,3 +222,26 @@ async def test_the_commands_rebuild_and_replay_a_case(
     broken.write_text(json.dumps(golden))
     mismatch = _cli(dev_env, settings, "replay", "--history-file", str(broken))
     assert mismatch.returncode == 1 and "MISMATCH" in mismatch.stdout
+
+
+async def test_over_http_a_rebuilt_case_answers_tracking_detail_and_its_next_action_as_before(
+    dev_env: WorkflowEnvironment, settings: Settings, db: Database
+) -> None:
+    from tests.api.conftest import OFFICER, agency, complaint, running_api
+
+    async with running_api(dev_env, settings, db, f"tq-{uuid.uuid4()}") as api:
+        receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+        case_id, code = receipt["case_id"], receipt["tracking_code"]
+        for action, body in (("screen", {}), ("accept", {"category": "roads", "agencies": ["DOPA"]})):
+            assert (await api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers=OFFICER)).is_success
+        tracked = (await api.get(f"/api/v1/track/{code}")).json()
+        detail = (await api.get(f"/api/v1/cases/{case_id}", headers=OFFICER)).json()
+
+        await forget(db, [case_id])
+        assert (await api.get(f"/api/v1/track/{code}")).status_code == 404
+        await rebuild(reader=HistoryReader(dev_env.client, WORKFLOWS), db=db, case_id=case_id)
+
+        assert (await api.get(f"/api/v1/track/{code}")).json() == tracked
+        assert (await api.get(f"/api/v1/cases/{case_id}", headers=OFFICER)).json() == detail
+        moved = await api.post(f"/api/v1/cases/{case_id}/actions/agency_accept", headers=agency("DOPA"))
+        assert moved.status_code == 200 and moved.json()["status"]["code"] == State.STAGE1.value
