@@ -8,11 +8,9 @@ recorded before keep replaying and finish the step they were in.
 from __future__ import annotations
 
 import structlog
-from sqlalchemy import select
 from temporalio import activity
 
-from activities.projection import insert_outbox, outbox_rows
-from store import models
+from activities.projection import queue_notifications
 from store.db import Database
 from workflows.models import NotificationRequest
 
@@ -29,19 +27,15 @@ class NotificationActivities:
     async def notify(self, req: NotificationRequest) -> int:
         """Record one outbox row per recipient of this transition; returns how many the transition has."""
         async with self.db.session() as session:
-            channels = (
-                await session.execute(select(models.Case.preferred_channels).where(models.Case.case_id == req.case_id))
-            ).scalar_one_or_none() or ["web"]
-            rows = outbox_rows(
+            count = await queue_notifications(
+                session,
                 case_id=req.case_id,
                 seq=req.seq,
                 event=req.event,
                 state=req.state.value,
                 audiences=req.audiences,
                 agencies=req.agencies,
-                channels=channels,
                 expected_by=req.expected_by,
             )
-            await insert_outbox(session, rows)
-        log.info("notification_queued", case_id=req.case_id, seq=req.seq, event_name=req.event, rows=len(rows))
-        return len(rows)
+        log.info("notification_queued", case_id=req.case_id, seq=req.seq, event_name=req.event, rows=count)
+        return count

@@ -196,13 +196,40 @@ def outbox_rows(
     ]
 
 
-async def insert_outbox(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def queue_notifications(
+    session: AsyncSession,
+    *,
+    case_id: str,
+    seq: int,
+    event: str,
+    state: str,
+    audiences: list[Audience],
+    agencies: list[str],
+    expected_by: datetime | None,
+    channels: list[str] | None = None,
+) -> int:
+    """Write a transition's outbox rows once (retries insert nothing); ``channels`` are the complainant's
+    preferred ones, read from the case when not given. Returns how many rows the transition has."""
+    if channels is None:
+        stored = await session.execute(select(models.Case.preferred_channels).where(models.Case.case_id == case_id))
+        channels = stored.scalar_one_or_none() or ["web"]
+    rows = outbox_rows(
+        case_id=case_id,
+        seq=seq,
+        event=event,
+        state=state,
+        audiences=audiences,
+        agencies=agencies,
+        channels=channels,
+        expected_by=expected_by,
+    )
     if rows:
         await session.execute(
             insert_ignoring_duplicates(
                 session, models.Notification, rows, ["case_id", "seq", "audience", "channel", "recipient"]
             )
         )
+    return len(rows)
 
 
 async def write_snapshot(
@@ -211,7 +238,7 @@ async def write_snapshot(
     case: CaseState,
     complaint: Complaint | None,
     *,
-    allow_gap: bool = True,
+    allow_gap: bool = False,
 ) -> None:
     """The case row, its timeline row (hash-chained) and its tasks, for one transition."""
     if complaint is not None:
@@ -265,24 +292,20 @@ async def write_transition(session: AsyncSession, rec: TransitionRecord, *, allo
     transition before it is missing, unless ``allow_gap``)."""
     event, case = rec.event, rec.case
     await write_snapshot(session, event, case, rec.complaint, allow_gap=allow_gap)
-    if rec.complaint is not None:
+    channels = rec.channels
+    if channels is None and rec.complaint is not None:
         channels = [c.value for c in rec.complaint.complainant.preferred_channels] or ["web"]
-    else:
-        stored = await session.execute(
-            select(models.Case.preferred_channels).where(models.Case.case_id == case.case_id)
-        )
-        channels = stored.scalar_one_or_none() or ["web"]
-    rows = outbox_rows(
+    await queue_notifications(
+        session,
         case_id=case.case_id,
         seq=case.seq,
         event=event.event,
         state=case.status.value,
         audiences=rec.audiences,
         agencies=rec.agencies,
-        channels=channels,
         expected_by=case.expected_by,
+        channels=channels,
     )
-    await insert_outbox(session, rows)
 
 
 class ReadModelActivities:
@@ -357,5 +380,5 @@ class ReadModelActivities:
     async def project_event(self, req: ProjectionRequest) -> None:
         """Version 1 of the write (histories recorded before ``record_transition``): no outbox rows."""
         async with self.db.session() as session:
-            await write_snapshot(session, req.event, req.case, req.complaint)
+            await write_snapshot(session, req.event, req.case, req.complaint, allow_gap=True)
         log.info("projected", case_id=req.case.case_id, seq=req.event.seq, event_name=req.event.event)

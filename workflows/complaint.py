@@ -441,7 +441,14 @@ class ComplaintWorkflow:
         try:
             await workflow.execute_local_activity_method(
                 ReadModelActivities.record_transition,
-                TransitionRecord(event=record, case=case, audiences=audiences, agencies=agencies, complaint=complaint),
+                TransitionRecord(
+                    event=record,
+                    case=case,
+                    audiences=audiences,
+                    agencies=agencies,
+                    complaint=complaint,
+                    channels=self._channels(),
+                ),
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RECORD_RETRY,
             )
@@ -481,6 +488,12 @@ class ComplaintWorkflow:
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=NOTIFY_RETRY,
         )
+
+    def _channels(self) -> list[str] | None:
+        """The complainant's preferred channels, as intake recorded them (spares the write a lookup)."""
+        if self._input is None:
+            return None
+        return [c.value for c in self._input.complaint.complainant.preferred_channels] or ["web"]
 
     def _upsert_search_attributes(self) -> None:
         if not self._search_attributes:

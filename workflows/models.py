@@ -241,6 +241,8 @@ class TransitionRecord:
     audiences: list[Audience]
     agencies: list[str]
     complaint: Complaint | None = None
+    # The complainant's preferred channels (the workflow has them from intake; None: read them from the case).
+    channels: list[str] | None = None
 
 
 @dataclass
