@@ -34,13 +34,9 @@ class HistoryEntry:
     state: str | None = None  # the case's state after this entry, when the history says it
 
 
-async def fetch_history(client: Client, *, case_id: str) -> WorkflowHistory:
-    """The case workflow's current run's event history (404 if Temporal has none, 503 if it is away)."""
-    return (await fetch_runs(client, case_id=case_id))[-1]
-
-
 async def fetch_runs(client: Client, *, case_id: str) -> list[WorkflowHistory]:
-    """Every run of the case's workflow, oldest first: a long case continues as new (404, 503 as above)."""
+    """Every run of the case's workflow, oldest first: a long case continues as new (404 if Temporal has
+    none, 503 if it is away)."""
     from activities.rebuild import history_runs
 
     try:

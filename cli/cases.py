@@ -30,20 +30,22 @@ class ReplayOutcome:
 def history_from_file(path: Path) -> WorkflowHistory:
     """A history as ``temporal workflow show --output json`` writes it, or inside an audit export bundle."""
     raw: Any = json.loads(path.read_text(encoding="utf-8"))
+    workflow_id = path.stem
     if isinstance(raw, dict) and "history" in raw and "events" not in raw:
+        # An audit bundle names its case; the file may have been renamed.
+        workflow_id = f"complaint-{raw['case_id']}" if raw.get("case_id") else workflow_id
         raw = raw["history"]
     if not isinstance(raw, dict) or not isinstance(raw.get("events"), list) or not raw["events"]:
         raise typer.BadParameter(f"{path} holds no workflow history (expected a JSON object with 'events')")
-    return WorkflowHistory.from_json(path.stem, raw)
+    return WorkflowHistory.from_json(workflow_id, raw)
 
 
 async def _histories_of_case(client: Client, case_id: str) -> AsyncIterator[WorkflowHistory]:
     """Every run of the case's workflow, then its agency tasks' histories."""
-    from activities.rebuild import HistoryReader
-    from worker import WORKFLOWS
+    from activities.rebuild import history_runs
     from workflows.models import workflow_id_for
 
-    runs = await HistoryReader(client, WORKFLOWS).runs(workflow_id_for(case_id))
+    runs = await history_runs(client, workflow_id_for(case_id))
     children: list[str] = []
     for history in runs:
         yield history

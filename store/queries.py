@@ -27,6 +27,7 @@ __all__ = [
     "OPEN_TASK_STATUSES",
     "CaseItem",
     "CasePage",
+    "count_stuck_cases",
     "event_totals",
     "list_cases",
     "open_cases_by_state",
@@ -330,9 +331,14 @@ class StuckCase:
     stuck_reason: str | None
 
 
+async def count_stuck_cases(session: AsyncSession) -> int:
+    """How many cases the projection has marked stuck (the /metrics gauge)."""
+    return int(await session.scalar(select(func.count()).where(Case.stuck_at.is_not(None))) or 0)
+
+
 async def stuck_cases(session: AsyncSession, *, limit: int = 200) -> tuple[list[StuckCase], int]:
     """Cases marked stuck by the projection, oldest first, and how many there are in all."""
-    total = int(await session.scalar(select(func.count()).where(Case.stuck_at.is_not(None))) or 0)
+    total = await count_stuck_cases(session)
     rows = await session.execute(
         select(Case.case_id, Case.tracking_code, Case.status, Case.last_seq, Case.stuck_at, Case.stuck_reason)
         .where(Case.stuck_at.is_not(None))

@@ -25,6 +25,7 @@ from delivery.queries import delivery_collector
 from sla.calendar import WorkingCalendar
 from store.queries import (
     CaseItem,
+    count_stuck_cases,
     event_totals,
     list_cases,
     open_cases_by_state,
@@ -235,7 +236,7 @@ async def metrics(session: SessionDep, request: Request) -> Response:
         await open_cases_by_state(session),
         await overdue_tasks_by_agency(session, now=now),
         await event_totals(session),
-        (await stuck_cases(session, limit=0))[1],
+        await count_stuck_cases(session),
     )
     # A registry per scrape: the figures belong to this request, and no process metric (which would differ
     # between replicas) slips in from the global registry.

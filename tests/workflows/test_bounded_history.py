@@ -15,10 +15,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client, WorkflowHistory, WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.rebuild import history_runs
 from activities.sla import SlaActivities
 from config.settings import Settings
 from config.temporal import data_converter
@@ -26,24 +27,25 @@ from sla.calendar import WorkingCalendar
 from sla.policy import SlaPolicy
 from store.db import Database
 from tests.workflows.conftest import TEST_POLICY, Rig
-from tests.workflows.paths import CITIZEN, DOPA, RESPONSE, STARTED, Handle, act, eventually, reach, timeline
+from tests.workflows.paths import (
+    CITIZEN,
+    DOPA,
+    RESPONSE,
+    STARTED,
+    Handle,
+    act,
+    events_named,
+    eventually,
+    reach,
+    timeline,
+)
 from worker import build_replayer, build_worker
 from workflows.complaint import ComplaintWorkflow
+from workflows.models import ActionRequest
 from workflows.process import State
 
 # Far more than any limit: the first few count, the rest are refused before they touch the history.
 ATTEMPTS = 2000
-
-
-async def _runs(client: Client, workflow_id: str) -> list[WorkflowHistory]:
-    histories: list[WorkflowHistory] = []
-    run_id: str | None = None
-    while True:
-        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-        histories.append(history)
-        run_id = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id or None
-        if run_id is None:
-            return list(reversed(histories))
 
 
 async def test_thousands_of_ratings_leave_the_history_small_and_the_case_answering(
@@ -119,7 +121,7 @@ async def test_a_long_case_continues_as_new_with_its_whole_state(
     for i in range(40):
         await act(handle, "progress", DOPA, note=f"ความคืบหน้าครั้งที่ {i + 1}")
     current = rig.client.get_workflow_handle_for(ComplaintWorkflow.run, handle.id)
-    runs = await _runs(rig.client, handle.id)
+    runs = await history_runs(rig.client, handle.id)
     assert len(runs) >= 3, "the case should have continued as new more than once"
     assert all(len(run.events) <= SHORT.history_limit + 30 for run in runs)
 
@@ -130,22 +132,12 @@ async def test_a_long_case_continues_as_new_with_its_whole_state(
     assert [e.seq for e in events] == list(range(1, state.seq + 1)), "no transition lost or written twice"
     assert sum(e.event == "progress" for e in events) == 40
     await rig.env.sleep(timedelta(days=20))
-    breach = await eventually(lambda: _named(db, case_id, "sla_breach"))
+    breach = await eventually(lambda: events_named(db, case_id, "sla_breach"))
     assert breach[0].data["agency"] == "DOPA"
 
-    summary = await current.execute_update(ComplaintWorkflow.act, _req("respond", DOPA, RESPONSE))
+    summary = await current.execute_update(ComplaintWorkflow.act, ActionRequest("respond", DOPA, dict(RESPONSE)))
     assert summary.status is State.RESPONDED
     replayer = build_replayer(settings)
-    for run in await _runs(rig.client, handle.id):
+    for run in await history_runs(rig.client, handle.id):
         result = await replayer.replay_workflow(run, raise_on_replay_failure=False)
         assert result.replay_failure is None, result.replay_failure
-
-
-def _req(event: str, actor: object, payload: dict[str, object]) -> object:
-    from workflows.models import ActionRequest
-
-    return ActionRequest(event, actor, dict(payload))  # type: ignore[arg-type]
-
-
-async def _named(db: Database, case_id: str, name: str) -> list[object]:
-    return [e for e in await timeline(db, case_id) if e.event == name]
