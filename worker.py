@@ -45,12 +45,24 @@ PASSTHROUGH_MODULES = (
 )
 
 
+def category_classes(settings: Settings) -> dict[str, str]:
+    """Each category's SLA class, from the reference data the screening uses."""
+    from config.reference import load_reference
+
+    reference = load_reference(
+        categories_file=settings.categories_file,
+        agencies_file=settings.agencies_file,
+        regions_file=settings.regions_file,
+    )
+    return {code: category.sla_class.value for code, category in reference.categories.items()}
+
+
 def build_activities(
     settings: Settings, db: Database, *, client: Client | None = None, sla: SlaActivities | None = None
 ) -> list[Callable[..., Any]]:
     """The activity callables this worker serves, bound to their dependencies (tests may bring their own
     calendar and policy in ``sla``). With a ``client``, the projection re-projects cases it finds behind."""
-    sla = sla or SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file))
+    sla = sla or SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file), category_classes(settings))
     history = HistoryReader(client, WORKFLOWS).transitions if client is not None else None
     read_model = ReadModelActivities(db, history=history)
     notifications = NotificationActivities(db)

@@ -18,6 +18,7 @@ from api.limits import RateLimiter
 from api.middleware import GuardMiddleware
 from api.routes import audit, auth, board, cases, complaints, deliveries, inbox, pages, public, screening
 from config.agencies import load_agencies
+from config.centres import load_centres
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
 from config.temporal import connect
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         app.state.temporal = temporal or await connect(settings, lazy=True)
         app.state.agencies = load_agencies(settings.agencies_file)
         app.state.policy = load_policy(settings.sla_policy_file)
+        app.state.centres = load_centres(settings.centres_file)
         app.state.calendar = settings.calendar()
         app.state.authenticator = Authenticator(settings)
         app.state.rate_limiter = RateLimiter()

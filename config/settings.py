@@ -110,6 +110,7 @@ class Settings(BaseSettings):
     # Screening (screening/): reference files, the auto-screen policy (off by default), duplicate window.
     categories_file: Path | None = None
     regions_file: Path | None = None
+    centres_file: Path | None = None  # receiving centres (config/centres.yaml)
     auto_screen: bool = False
     auto_screen_min_confidence: float = Field(0.8, ge=0, le=1)
     auto_screen_min_agency_confidence: float = Field(0.6, ge=0, le=1)

@@ -51,7 +51,11 @@ class Base(DeclarativeBase):
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_status_due_at", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_cases_status_due_at", "status", "due_at"),
+        # Urgent cases first: the board merges one (status, priority) range of due_at per branch.
+        Index("ix_cases_status_priority_due_at", "status", "priority", "due_at"),
+    )
 
     case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tracking_code: Mapped[str] = mapped_column(String(16), unique=True)
@@ -60,7 +64,14 @@ class Case(Base):
     channel: Mapped[str] = mapped_column(String(16))
     subject: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)
-    category: Mapped[str | None] = mapped_column(String(100))
+    category: Mapped[str | None] = mapped_column(String(100), index=True)
+    # Kind (complaint, suggestion, request, tipoff), priority (normal, urgent), receiving centre, the SLA class
+    # whose allowances its deadlines count, and the region (config/regions.yaml, six regions) of its province.
+    kind: Mapped[str] = mapped_column(String(16), default="complaint", server_default="complaint", index=True)
+    priority: Mapped[str] = mapped_column(String(16), default="normal", server_default="normal")
+    centre: Mapped[str] = mapped_column(String(32), default="PSC-1111", server_default="PSC-1111", index=True)
+    sla_class: Mapped[str | None] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(16), index=True)
     # Personal data: shown to staff who need it, hidden from agencies when ``confidential``; never logged.
     complainant_name: Mapped[str | None] = mapped_column(String(200))
     complainant_citizen_id: Mapped[str | None] = mapped_column(String(13))

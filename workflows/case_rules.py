@@ -121,7 +121,7 @@ class CaseRules:
             now=now,
             rejections=case.rejections,
             max_rejections=policy.max_rejections,
-            extension_allowance=policy.extension_allowance,
+            extension_allowance=self.extension_allowance(),
             review_deadline=case.review_deadline,
             late_review_allowed=case.late_review_allowed,
             ratings=case.ratings,
@@ -134,7 +134,27 @@ class CaseRules:
             manual_escalations=case.manual_escalations,
             max_manual_escalations=policy.max_manual_escalations,
             out_of_time=case.out_of_time,
+            classification=self.classification(),
+            sla_classes=frozenset(policy.class_allowances),
         )
+
+    def classification(self) -> dict[str, str | None]:
+        """Kind, priority, receiving centre and SLA class as the case has them now."""
+        case = self.case
+        return {"kind": case.kind, "priority": case.priority, "centre": case.centre, "sla_class": case.sla_class}
+
+    def extension_allowance(self) -> int:
+        """Extra working days a stage 1 task may be granted in all, in the case's SLA class."""
+        days = self.policy.class_allowances.get(self.case.sla_class or "")
+        if not days:
+            return self.policy.extension_allowance
+        return days["stage1_extension_max"] - days[DeadlineRule.STAGE1_RESPONSE.value]
+
+    async def _schedule(self, start: datetime, rule: DeadlineRule, working_days: int | None = None) -> Deadline:
+        """``rule``'s deadline from ``start`` with the allowance of the case's SLA class (if it has one)."""
+        if working_days is None:
+            working_days = self.policy.allowance(self.case.sla_class, rule)
+        return await self.scheduler.schedule(start, rule, working_days)
 
     def decide(self, req: ActionRequest, now: datetime) -> Decision:
         """Whether the table allows ``req`` now, and where the case goes if so."""
@@ -144,8 +164,10 @@ class CaseRules:
 
     async def file(self, now: datetime) -> None:
         """The dates of a new case: the answer promised to the complainant and the screening deadline."""
-        self.case.expected_by = (await self.scheduler.schedule(now, DeadlineRule.ANSWER)).due_at
-        self.case.deadline = await self.scheduler.schedule(now, DeadlineRule.SCREENING)
+        case = self.case
+        case.sla_class = self.policy.class_for(kind=case.kind, priority=case.priority, category=case.category)
+        self.case.expected_by = (await self._schedule(now, DeadlineRule.ANSWER)).due_at
+        self.case.deadline = await self._schedule(now, DeadlineRule.SCREENING)
         self.case.out_of_time = self.out_of_time(now)
 
     def out_of_time(self, now: datetime) -> bool:
@@ -169,7 +191,7 @@ class CaseRules:
         if target not in clocked:
             case.deadline = None
         elif entering and target is State.RESPONDED:
-            case.deadline = await self.scheduler.schedule(now, DeadlineRule.CLOSURE)
+            case.deadline = await self._schedule(now, DeadlineRule.CLOSURE)
         if target in TERMINAL_STATES | SETTLED_STATES and case.closed_at is None:
             case.closed_at = now
         self.recorded = {k: v for k, v in payload.items() if v not in (None, "", [])}
@@ -187,9 +209,15 @@ class CaseRules:
         match event:
             case "screen":
                 case.handler = actor.id
+                await self._classify(payload, now)
             case "accept":
                 case.category, case.stage = str(payload["category"]), 1
+                await self._classify({}, now)  # the category may bring its own class
                 await self._assign(list(payload["agencies"]), now)
+            case "reclassify":
+                before, after = await self._classify(payload, now)
+                payload["before"] = {k: v for k, v in before.items() if after[k] != v}
+                payload["after"] = {k: after[k] for k in payload["before"]}
             case "assign":
                 await self._assign(list(payload["agencies"]), now)
             case "reassign":
@@ -208,7 +236,7 @@ class CaseRules:
                 await self._start_stage2(now)
             case "agency_accept" if own is not None:
                 own.status, own.accepted_at = TaskStatus.ACCEPTED, now
-                own.deadline = await self.scheduler.schedule(now, DeadlineRule.STAGE1_RESPONSE)
+                own.deadline = await self._schedule(now, DeadlineRule.STAGE1_RESPONSE)
                 own.breached_at, own.escalation_level = None, 0
                 await self.clocks.move(own)
             case "agency_reject" if own is not None:
@@ -226,9 +254,8 @@ class CaseRules:
                 task = next(t for t in case.tasks if t.agency == payload["agency"] and t.extension_pending)
                 if event == "approve_extension" and task.accepted_at and task.deadline:
                     task.extended_by += task.extension_pending
-                    task.deadline = await self.reschedule(
-                        task.deadline, working_days=policy.stage1_response + task.extended_by
-                    )
+                    response = policy.allowance(case.sla_class, DeadlineRule.STAGE1_RESPONSE) or policy.stage1_response
+                    task.deadline = await self.reschedule(task.deadline, working_days=response + task.extended_by)
                     await self.clocks.move(task)
                     if case.expected_by is None or task.deadline.due_at > case.expected_by:
                         case.expected_by = task.deadline.due_at
@@ -252,8 +279,8 @@ class CaseRules:
             case "reopen":
                 case.reopens += 1
                 case.closed_at = case.closure_reason = case.retain_until = None
-                case.deadline = await self.scheduler.schedule(now, DeadlineRule.SCREENING)
-                case.expected_by = (await self.scheduler.schedule(now, DeadlineRule.ANSWER)).due_at
+                case.deadline = await self._schedule(now, DeadlineRule.SCREENING)
+                case.expected_by = (await self._schedule(now, DeadlineRule.ANSWER)).due_at
             case "acknowledge":
                 case.deadline = case.stage2_response
             case "extend_stage2" if case.deadline is not None:
@@ -325,25 +352,97 @@ class CaseRules:
         case = self.case
         if case.status in TERMINAL_STATES | SETTLED_STATES:
             return False
-        self.policy = policy
+        old, self.policy = self.policy, policy
         before = (case.expected_by, case.due_at())
+
+        def days(deadline: Deadline) -> int | None:
+            # The class's allowance changed with the policy: the deadline moves by the difference.
+            return self._shifted(deadline, old, case.sla_class, policy, case.sla_class)
+
         acknowledged = case.deadline is not None and case.deadline is case.stage2_response
         if case.deadline:
-            case.deadline = await self.reschedule(case.deadline)
+            case.deadline = await self.reschedule(case.deadline, working_days=days(case.deadline))
         if acknowledged:
             case.stage2_response = case.deadline
         elif case.stage2_response:
-            case.stage2_response = await self.reschedule(case.stage2_response)
+            case.stage2_response = await self.reschedule(case.stage2_response, working_days=days(case.stage2_response))
         for task in self.open_tasks():
             if task.deadline:
-                task.deadline = await self.reschedule(task.deadline)
+                task.deadline = await self.reschedule(task.deadline, working_days=days(task.deadline))
                 await self.clocks.move(task)
+        await self._repromise()
+        return (case.expected_by, case.due_at()) != before
+
+    async def _repromise(self) -> None:
+        """The date promised to the complainant, after the deadlines moved."""
+        case = self.case
         if case.stage == 2 and case.stage2_response:
             case.expected_by = case.stage2_response.due_at
         elif case.paused is None:
-            promise = (await self.scheduler.schedule(case.received_at, DeadlineRule.ANSWER)).due_at
+            promise = (await self._schedule(case.received_at, DeadlineRule.ANSWER)).due_at
             case.expected_by = max(promise, self.latest_due() or promise)
-        return (case.expected_by, case.due_at()) != before
+
+    @staticmethod
+    def _shifted(
+        deadline: Deadline, old: PolicySnapshot, old_class: str | None, new: PolicySnapshot, new_class: str | None
+    ) -> int | None:
+        """The working days of ``deadline`` once its class's allowance goes from ``old`` to ``new`` (None: the
+        same; a deadline that was extended or resumed after a pause keeps its difference from the allowance)."""
+        was, now = old.allowance(old_class, deadline.rule), new.allowance(new_class, deadline.rule)
+        if was is None or now is None or was == now:
+            return None
+        return max(1, deadline.working_days + now - was)
+
+    async def _classify(self, payload: dict[str, Any], now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Kind, priority, centre and SLA class from an action's payload; the running deadlines follow a new
+        class. A class named in the payload is the person's choice; otherwise the class follows priority
+        (urgent), the category, the kind, unless a person chose one and the priority stayed. Returns the
+        classification before and after."""
+        case = self.case
+        before = self.classification()
+        for name in ("kind", "priority", "centre"):
+            if payload.get(name):
+                setattr(case, name, str(payload[name]))
+        if payload.get("sla_class"):
+            case.sla_class, case.class_chosen = str(payload["sla_class"]), True
+        elif case.priority != before["priority"] or not case.class_chosen:
+            chosen = self.policy.class_for(kind=case.kind, priority=case.priority, category=case.category)
+            case.sla_class, case.class_chosen = chosen or case.sla_class, False
+        after = self.classification()
+        if after["sla_class"] != before["sla_class"]:
+            await self._shift_class(before["sla_class"])
+        return before, after
+
+    async def _shift_class(self, old_class: str | None) -> None:
+        """The case's class changed: every running deadline moves by the difference in its allowance."""
+        case, policy = self.case, self.policy
+
+        async def shifted(deadline: Deadline) -> Deadline:
+            days = self._shifted(deadline, policy, old_class, policy, case.sla_class)
+            return deadline if days is None else await self.reschedule(deadline, working_days=days)
+
+        if case.deadline is not None and case.status in case_clock_states(policy):
+            acknowledged = case.deadline is case.stage2_response
+            case.deadline = await shifted(case.deadline)
+            if acknowledged:
+                case.stage2_response = case.deadline
+        if case.stage2_response is not None and case.deadline is not case.stage2_response:
+            case.stage2_response = await shifted(case.stage2_response)
+        for task in self.open_tasks():
+            if task.deadline is not None and (moved := await shifted(task.deadline)) is not task.deadline:
+                task.deadline = moved
+                await self.clocks.move(task)
+        if case.paused is not None:
+            paused = case.paused
+
+            def left(rule: DeadlineRule, days: int) -> int:
+                kept = Deadline(rule, case.received_at, days, case.received_at)
+                return self._shifted(kept, policy, old_class, policy, case.sla_class) or days
+
+            case.paused = PausedClock(
+                paused.rule, left(paused.rule, paused.remaining), left(DeadlineRule.ANSWER, paused.answer_remaining)
+            )
+        await self._repromise()
 
     async def _pause(self, now: datetime) -> None:
         """Stop the clocks while the complainant is asked for information; keep what was left of them."""
@@ -352,14 +451,14 @@ class CaseRules:
         left = await self.scheduler.days_left(now, running.due_at) if running else 0
         answer_left = await self.scheduler.days_left(now, case.expected_by) if case.expected_by else 0
         case.paused = PausedClock(running.rule if running else DeadlineRule.SCREENING, left, answer_left)
-        case.deadline = await self.scheduler.schedule(now, DeadlineRule.AWAITING_INFO_LAPSE)
+        case.deadline = await self._schedule(now, DeadlineRule.AWAITING_INFO_LAPSE)
 
     async def _resume(self, now: datetime) -> None:
         """Restart the clocks with the working days that were left when they stopped."""
         case = self.case
         paused = case.paused or PausedClock(DeadlineRule.SCREENING, 1, 0)
-        case.deadline = await self.scheduler.schedule(now, paused.rule, max(paused.remaining, 1))
-        promise = await self.scheduler.schedule(now, DeadlineRule.ANSWER, max(paused.answer_remaining, 1))
+        case.deadline = await self._schedule(now, paused.rule, max(paused.remaining, 1))
+        promise = await self._schedule(now, DeadlineRule.ANSWER, max(paused.answer_remaining, 1))
         case.expected_by = max(promise.due_at, case.deadline.due_at)
         case.paused = None
 
@@ -368,8 +467,8 @@ class CaseRules:
         case.stage, case.stage2_started_at = 2, now
         case.ratings = 0  # a rating per stage
         case.closed_at = case.retain_until = None
-        case.deadline = await self.scheduler.schedule(now, DeadlineRule.STAGE2_ACKNOWLEDGE)
-        case.stage2_response = await self.scheduler.schedule(now, DeadlineRule.STAGE2_RESPONSE)
+        case.deadline = await self._schedule(now, DeadlineRule.STAGE2_ACKNOWLEDGE)
+        case.stage2_response = await self._schedule(now, DeadlineRule.STAGE2_RESPONSE)
         case.expected_by = case.stage2_response.due_at
 
     def review_deadline(self, replied: datetime) -> datetime:
@@ -401,7 +500,7 @@ class CaseRules:
             if agency in busy:
                 continue
             case.task_counter += 1
-            deadline = await self.scheduler.schedule(now, DeadlineRule.AGENCY_ACCEPTANCE)
+            deadline = await self._schedule(now, DeadlineRule.AGENCY_ACCEPTANCE)
             task = AgencyTask(
                 agency=agency,
                 workflow_id=task_workflow_id(self.workflow_id, case.task_counter),

@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.screening import ScreeningActivities
     from activities.sla import SlaActivities
 
+from domain.complaint import DEFAULT_CENTRE
 from sla.rules import DeadlineRule
 from workflows import search_attributes as sa
 from workflows.agency_task import TASK_ALARM_SIGNAL, AgencyTaskWorkflow
@@ -194,6 +195,9 @@ class ComplaintWorkflow:
             channel=complaint.channel.value,
             category=complaint.category,
             occurred_on=complaint.occurred_on.isoformat() if complaint.occurred_on else None,
+            kind=complaint.kind.value,
+            priority=complaint.priority.value,
+            centre=complaint.centre or DEFAULT_CENTRE,
         )
         self._rules = CaseRules(case, policy, _Scheduler(), clocks, workflow_id)
         async with self._lock:

@@ -17,6 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from domain.complaint import Kind, Priority
 from sla.rules import DeadlineRule
 
 
@@ -191,6 +192,30 @@ RATING_FIELDS = (
 )
 
 
+# Kind, priority, receiving centre and SLA class: set at screening or changed later with a reason.
+CLASS_FIELDS = (
+    FieldSpec("kind", "choice", required=False, choices=tuple(Kind), help="complaint, suggestion, request, tipoff"),
+    FieldSpec("priority", "choice", required=False, choices=tuple(Priority), help="urgent: shorter allowances"),
+    FieldSpec("centre", "code", required=False, max_length=32, help="Receiving centre (config/centres.yaml)"),
+    FieldSpec("sla_class", "code", required=False, max_length=32, help="SLA class (config/sla.yaml); needs a reason"),
+)
+CLASSIFIED = tuple(f.name for f in CLASS_FIELDS)
+
+
+def _reclassify(state: State) -> Transition:
+    return Transition(
+        "reclassify",
+        state,
+        state,
+        _STAFF,
+        ("Kind, priority or centre changed", "เปลี่ยนประเภท ความเร่งด่วน หรือศูนย์รับเรื่อง"),
+        fields=(*CLASS_FIELDS, REASON),
+        notify=_PSC,
+        public=False,
+        guard="reclassify_changes",
+    )
+
+
 def _each(states: Iterable[State], make: Callable[[State], Transition]) -> list[Transition]:
     return [make(state) for state in states]
 
@@ -262,7 +287,12 @@ TRANSITIONS: tuple[Transition, ...] = (
         State.SCREENING,
         _STAFF_OR_SYSTEM,
         ("Screening started", "เริ่มตรวจสอบเรื่อง"),
-        fields=(NOTE,),
+        fields=(
+            NOTE,
+            *CLASS_FIELDS,
+            FieldSpec("reason", "text", required=False, max_length=1000, help="Why this SLA class (needed with one)"),
+        ),
+        guard="class_with_reason",
     ),
     Transition(
         "accept",
@@ -541,6 +571,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         notify=_COMPLAINANT | _PSC,
     ),
     *_each(sorted(OPEN_STATES, key=list(State).index), _withdraw),
+    *_each(sorted(OPEN_STATES, key=list(State).index), _reclassify),
     *_each(
         sorted(OPEN_STATES, key=list(State).index),
         lambda state: Transition(
@@ -603,6 +634,9 @@ class Context:
     max_manual_escalations: int = 10
     # The event complained of is older than the time limit for complaining (SPSO: 6 months).
     out_of_time: bool = False
+    # Kind, priority, centre and SLA class as they stand; the policy's class names (empty: not checked here).
+    classification: Mapping[str, str | None] = field(default_factory=dict)
+    sla_classes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -735,7 +769,31 @@ def _in_time_or_reason(_actor: Actor, payload: Mapping[str, Any], ctx: Context) 
     return None
 
 
+def _known_class(payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    wanted = payload.get("sla_class")
+    if wanted and ctx.sla_classes and wanted not in ctx.sla_classes:
+        return _refusal("unknown_sla_class", f"no SLA class {wanted!r}; classes: {', '.join(sorted(ctx.sla_classes))}")
+    return None
+
+
+def _class_with_reason(_actor: Actor, payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    if payload.get("sla_class") and not payload.get("reason"):
+        return _refusal("reason_needed", "choosing an SLA class needs a reason")
+    return _known_class(payload, ctx)
+
+
+def _reclassify_changes(_actor: Actor, payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    given = {name: payload[name] for name in CLASSIFIED if payload.get(name) not in (None, "")}
+    if not given:
+        return _refusal("nothing_to_change", f"name at least one of {', '.join(CLASSIFIED)} to change")
+    if ctx.classification and all(ctx.classification.get(k) == v for k, v in given.items()):
+        return _refusal("nothing_changes", "the case already has these values")
+    return _known_class(payload, ctx)
+
+
 GUARDS: Mapping[str, Guard] = {
+    "class_with_reason": _class_with_reason,
+    "reclassify_changes": _reclassify_changes,
     "in_time_or_reason": _in_time_or_reason,
     "rating_allowed": _limit(
         lambda _a, c: c.ratings, lambda c: c.max_rating_changes + 1, "the service can be rated (or the rating changed)"

@@ -156,6 +156,10 @@ SAMPLE: dict[str, Any] = {
     "outcome_wanted": "ซ่อม",
     "ombudsman_reference": "OMB-1",
     "summary": "สรุปเรื่องสำหรับหน่วยงาน",
+    "kind": "request",
+    "priority": "urgent",
+    "centre": "DAMRONG-50",
+    "sla_class": "complex",
     **RESPONSE,
 }
 HUMAN = [t for t in TRANSITIONS if t.event not in SYSTEM_EVENTS]

@@ -119,7 +119,7 @@ def test_withdraw_is_possible_from_every_open_state_and_only_there() -> None:
 
 
 def test_allowed_events_offers_only_what_the_actor_may_do() -> None:
-    assert [t.event for t in allowed_events(State.RECEIVED, OFFICER)] == ["screen", "withdraw"]
+    assert [t.event for t in allowed_events(State.RECEIVED, OFFICER)] == ["screen", "withdraw", "reclassify"]
     assert [t.event for t in allowed_events(State.RECEIVED, DOPA)] == []
     ctx = Context(tasks=(TaskView("DOPA", TaskStatus.ASSIGNED),))
     assert [t.event for t in allowed_events(State.ASSIGNMENT, DOPA, ctx)] == ["agency_accept", "agency_reject"]
