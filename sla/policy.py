@@ -58,6 +58,7 @@ class SlaPolicy(BaseModel):
     max_rating_changes: int = Field(3, ge=0, le=20)  # a rating per stage, amendable this many times
     max_progress_notes: int = Field(50, ge=1, le=500)  # per agency task
     max_info_requests: int = Field(5, ge=1, le=50)  # requests for information per case
+    max_agency_questions: int = Field(3, ge=1, le=20)  # questions to the complainant per agency task
     max_reopens: int = Field(3, ge=0, le=20)
     max_manual_escalations: int = Field(10, ge=1, le=100)
     # A case's workflow continues as new (same case, fresh history) past this many history events.

@@ -399,7 +399,7 @@ class ComplaintWorkflow:
             fired.transition,
             fired.transition.target,
             SYSTEM,
-            {},
+            dict(fired.payload),
             data=fired.data,
             audiences=fired.audiences,
             agencies=fired.agencies,

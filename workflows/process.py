@@ -439,6 +439,46 @@ TRANSITIONS: tuple[Transition, ...] = (
         public=False,
         guard="extension_pending",
     ),
+    # An agency asks the complainant a question: its task's clock stops until the answer (or the lapse).
+    Transition(
+        "agency_ask_info",
+        State.STAGE1,
+        State.STAGE1,
+        _AGENCY,
+        ("The agency asked you a question", "หน่วยงานขอข้อมูลเพิ่มเติมจากผู้ร้อง"),
+        fields=(FieldSpec("question", "text", max_length=2000, help="What the complainant must tell the agency"),),
+        notify=_COMPLAINANT | _PSC,
+        task_from=TaskStatus.ACCEPTED,
+        guard="agency_question_allowed",
+    ),
+    Transition(
+        "answer_agency",
+        State.STAGE1,
+        State.STAGE1,
+        _CITIZEN_OR_STAFF,
+        ("Answer to the agency's question received", "ได้รับคำตอบต่อคำถามของหน่วยงานแล้ว"),
+        fields=(
+            FieldSpec("answer", "text", max_length=5000),
+            FieldSpec("agency", "agency", required=False, help="Whose question (the oldest waiting one if not said)"),
+        ),
+        notify=_COMPLAINANT | _AGENCIES,
+        guard="agency_question_pending",
+    ),
+    Transition(
+        "agency_info_reminder",
+        State.STAGE1,
+        State.STAGE1,
+        _SYSTEM,
+        ("Reminder: the agency still waits for your answer", "แจ้งเตือน: หน่วยงานยังรอคำตอบจากท่าน"),
+    ),
+    Transition(
+        "agency_info_lapse",
+        State.STAGE1,
+        State.STAGE1,
+        _SYSTEM,
+        ("No answer came: the agency goes on without it", "ไม่ได้รับคำตอบตามกำหนด: หน่วยงานดำเนินการต่อโดยไม่มีข้อมูลนั้น"),
+        notify=_COMPLAINANT | _AGENCIES,
+    ),
     Transition(
         "respond",
         State.STAGE1,
@@ -578,6 +618,10 @@ class TaskView:
     extension_pending: bool = False
     extended_by: int = 0  # working days already granted
     notes: int = 0  # progress notes posted on this task
+    stage: int = 1  # 2: an investigation task of agency-led stage 2
+    question_pending: bool = False  # the agency asked the complainant and waits for the answer
+    questions: int = 0  # questions this task has asked the complainant
+    breached: bool = False  # the task's deadline has passed
 
 
 @dataclass(frozen=True)
@@ -597,6 +641,7 @@ class Context:
     max_progress_notes: int = 50
     info_requests: int = 0
     max_info_requests: int = 5
+    max_agency_questions: int = 3  # per agency task
     reopens: int = 0
     max_reopens: int = 3
     manual_escalations: int = 0
@@ -673,6 +718,11 @@ def _extension_possible(actor: Actor, payload: Mapping[str, Any], ctx: Context) 
     task = _own_task(actor, ctx)
     if task is None:
         return None
+    if task.question_pending:
+        return _refusal(
+            "question_pending",
+            "the task's clock is stopped while the complainant is asked: ask for time once they answer",
+        )
     if task.extension_pending:
         return _refusal("extension_pending", "an extension request of this agency is already waiting for a decision")
     wanted = payload.get("working_days")
@@ -735,7 +785,32 @@ def _in_time_or_reason(_actor: Actor, payload: Mapping[str, Any], ctx: Context) 
     return None
 
 
+def _agency_question_allowed(actor: Actor, _payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    task = _own_task(actor, ctx)
+    if task is None:
+        return None  # the task check reports it
+    if task.question_pending:
+        return _refusal("question_pending", "this agency's question to the complainant is still waiting for an answer")
+    if task.questions >= ctx.max_agency_questions:
+        return _refusal(
+            "limit_reached", f"an agency can ask the complainant at most {ctx.max_agency_questions} times on its task"
+        )
+    return None
+
+
+def _agency_question_pending(_actor: Actor, payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    agency = payload.get("agency")
+    waiting = [t for t in ctx.tasks if t.question_pending and t.status in OPEN_TASK]
+    if agency is not None and not any(t.agency == agency for t in waiting):
+        return _refusal("no_question_pending", f"agency {agency} has no question waiting for an answer")
+    if not waiting:
+        return _refusal("no_question_pending", "no agency is waiting for an answer from the complainant")
+    return None
+
+
 GUARDS: Mapping[str, Guard] = {
+    "agency_question_allowed": _agency_question_allowed,
+    "agency_question_pending": _agency_question_pending,
     "in_time_or_reason": _in_time_or_reason,
     "rating_allowed": _limit(
         lambda _a, c: c.ratings, lambda c: c.max_rating_changes + 1, "the service can be rated (or the rating changed)"

@@ -134,6 +134,12 @@ SETUP: dict[tuple[State, str], list[tuple[str, Actor, dict[str, Any]]]] = {
         *PATHS[State.STAGE1],
         ("request_extension", DOPA, {"reason": "x", "working_days": 2}),
     ],
+    (State.STAGE1, "answer_agency"): [*PATHS[State.STAGE1], ("agency_ask_info", DOPA, {"question": "บ้านเลขที่"})],
+    (State.STAGE1, "agency_info_reminder"): [
+        *PATHS[State.STAGE1],
+        ("agency_ask_info", DOPA, {"question": "บ้านเลขที่"}),
+    ],
+    (State.STAGE1, "agency_info_lapse"): [*PATHS[State.STAGE1], ("agency_ask_info", DOPA, {"question": "บ้านเลขที่"})],
     (State.STAGE1, "refuse_extension"): [
         *PATHS[State.STAGE1],
         ("request_extension", DOPA, {"reason": "x", "working_days": 2}),
@@ -165,6 +171,8 @@ ALARMS = {
     "sla_escalation": AlarmKind.ESCALATION,
     "info_reminder": AlarmKind.INFO_REMINDER,
     "lapse": AlarmKind.LAPSE,
+    "agency_info_reminder": AlarmKind.INFO_REMINDER,
+    "agency_info_lapse": AlarmKind.LAPSE,
 }
 
 
@@ -278,6 +286,76 @@ async def test_extension_approval_moves_the_task_deadline_and_the_promise() -> N
     assert task.deadline.due_at > before
     assert case.state.expected_by is not None and promised is not None and case.state.expected_by >= promised
     assert task.extension_pending == 0 and task.extended_by == 2
+
+
+async def test_an_agency_question_stops_its_task_clock_and_the_answer_moves_it_by_the_days_waited() -> None:
+    case = await _reach(State.STAGE1, "agency_ask_info")
+    task = case.state.tasks[0]
+    before = task.deadline
+    assert before is not None and before.rule is DeadlineRule.STAGE1_RESPONSE
+    await case.act("agency_ask_info", DOPA, question="บ้านเลขที่เท่าไร")
+    asked = case.now
+    assert task.asked_at == asked and task.suspended is before and task.questions == 1
+    assert task.deadline is not None and task.deadline.rule is DeadlineRule.AWAITING_INFO_LAPSE
+    assert [k.kind for k in task.deadline.alarms] == [AlarmKind.INFO_REMINDER, AlarmKind.LAPSE]
+    assert case.state.status is State.STAGE1 and case.clocks.calls[-1] == ("move", "DOPA")
+    # While it waits: no second question, no extension request.
+    for event, payload in (
+        ("agency_ask_info", {"question": "อีก"}),
+        ("request_extension", {"reason": "x", "working_days": 1}),
+    ):
+        refused = case.rules.decide(ActionRequest(event, DOPA, payload), case.now)
+        assert not refused.allowed and refused.code == "question_pending"
+    case.now += timedelta(days=9)  # Mon 6 Apr -> Wed 15 Apr 2026, over a weekend and Songkran (13-15 Apr)
+    payload: dict[str, Any] = {"answer": "บ้านเลขที่ 12"}
+    decision = case.rules.decide(ActionRequest("answer_agency", CITIZEN, payload), case.now)
+    assert decision.allowed and decision.transition is not None and decision.target is State.STAGE1
+    await case.rules.apply(decision.transition, State.STAGE1, CITIZEN, payload, case.now)
+    calendar = WorkingCalendar()
+    waited = calendar.working_days_between(asked, case.now)
+    assert waited == 4  # Tue 7 to Fri 10 April: the weekend and Songkran do not count
+    moved = task.deadline
+    assert moved is not None and moved.rule is DeadlineRule.STAGE1_RESPONSE and moved.start == before.start
+    assert moved.working_days == before.working_days + waited
+    second = timedelta(seconds=1)  # a due moment is the midnight that ends its day: compare the days
+    assert calendar.working_days_between(before.due_at - second, moved.due_at - second) == waited
+    assert task.asked_at is None and task.suspended is None and task.paused_days == waited
+    assert payload["agency"] == "DOPA" and payload["waited_working_days"] == waited
+    assert case.state.expected_by is not None and case.state.expected_by >= moved.due_at
+    refused = case.rules.decide(ActionRequest("answer_agency", CITIZEN, {"answer": "อีก"}), case.now)
+    assert not refused.allowed and refused.code == "no_question_pending"
+
+
+async def test_a_lapsed_agency_question_restarts_the_clock_and_the_questions_are_limited() -> None:
+    case = await new_case(max_agency_questions=2)
+    for event, actor, payload in PATHS[State.STAGE1]:
+        await case.act(event, actor, **payload)
+    task = case.state.tasks[0]
+    await case.act("agency_ask_info", DOPA, question="ข้อ 1")
+    lapse_deadline = task.deadline
+    assert lapse_deadline is not None
+    case.now = lapse_deadline.due_at
+    fired = case.rules.fire(lapse_deadline.alarms[-1], lapse_deadline, task, case.now)
+    assert fired is not None and fired.transition.event == "agency_info_lapse" and fired.payload == {"agency": "DOPA"}
+    await case.rules.apply(fired.transition, State.STAGE1, SYSTEM, dict(fired.payload), case.now)
+    assert task.asked_at is None and task.deadline is not None
+    assert task.deadline.rule is DeadlineRule.STAGE1_RESPONSE and task.paused_days == POLICY.awaiting_info_lapse
+    await case.act("agency_ask_info", DOPA, question="ข้อ 2")
+    await case.act("answer_agency", CITIZEN, answer="ตอบ", agency="DOPA")
+    refused = case.rules.decide(ActionRequest("agency_ask_info", DOPA, {"question": "ข้อ 3"}), case.now)
+    assert not refused.allowed and refused.code == "limit_reached"
+
+
+async def test_an_extension_approved_while_a_question_waits_goes_to_the_stopped_deadline() -> None:
+    case = await _reach(State.STAGE1, "approve_extension")
+    task = case.state.tasks[0]
+    await case.act("agency_ask_info", DOPA, question="ข้อมูล")
+    await case.act("approve_extension", SUPERVISOR, agency="DOPA")
+    assert task.suspended is not None and task.suspended.working_days == POLICY.stage1_response + 2
+    assert task.deadline is not None and task.deadline.rule is DeadlineRule.AWAITING_INFO_LAPSE
+    await case.act("answer_agency", OFFICER, answer="ทางโทรศัพท์")
+    assert task.deadline.rule is DeadlineRule.STAGE1_RESPONSE
+    assert task.deadline.working_days == POLICY.stage1_response + 2 + task.paused_days
 
 
 async def test_ratings_are_limited_per_stage_and_reset_for_stage_2() -> None:
