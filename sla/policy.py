@@ -35,6 +35,9 @@ class SlaPolicy(BaseModel):
     stage1_extension_max: int = Field(10, ge=1, le=60)
     stage2_acknowledge: int = Field(3, ge=1, le=60)
     stage2_response: int = Field(20, ge=1, le=120)
+    # Agency-led stage 2: each investigating agency's findings are due this many working days after PSC's
+    # acknowledgement, so that PSC can answer within stage2_response.
+    stage2_findings: int = Field(15, ge=1, le=120)
     closure: int = Field(2, ge=1, le=60)
     # Cases filed with this on give the `responded` state (PSC to close) its clock; cases filed before it existed
     # keep their recorded behaviour (the flag travels in the case's policy snapshot).
@@ -68,6 +71,8 @@ class SlaPolicy(BaseModel):
     def _consistent(self) -> SlaPolicy:
         if self.stage1_extension_max < self.stage1_response:
             raise ValueError("stage1_extension_max must be at least stage1_response")
+        if self.stage2_acknowledge + self.stage2_findings > self.stage2_response:
+            raise ValueError("stage2_acknowledge + stage2_findings must fit inside stage2_response")
         if self.awaiting_info_warning >= self.awaiting_info_lapse:
             raise ValueError("awaiting_info_warning must be shorter than awaiting_info_lapse")
         known = {"supervisor", "agency_head", "agency"}

@@ -10,7 +10,7 @@ change of workflow behaviour (patch it, record a golden history; see docs/archit
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -48,6 +48,8 @@ from workflows.process import (
 )
 
 SYSTEM = Actor("rongtuk", Role.SYSTEM)
+# Stage 2 investigated by the agencies (tasks with their own clocks); cases acknowledged before it: PSC alone.
+PATCH_AGENCY_STAGE2 = "agency-led-stage2"
 # A task's alarms while its agency waits for the complainant's answer.
 _QUESTION_EVENTS = {AlarmKind.INFO_REMINDER: "agency_info_reminder", AlarmKind.LAPSE: "agency_info_lapse"}
 # States whose deadline belongs to the case itself; in the agency phase the tasks carry theirs.
@@ -111,6 +113,8 @@ class CaseRules:
     workflow_id: str
     # Set by apply(): the data a transition records beyond its payload.
     recorded: dict[str, Any] = field(default_factory=dict)
+    # Whether a change of behaviour applies to this case (``workflow.patched`` in the workflow; always in tests).
+    patched: Callable[[str], bool] = field(default=lambda _patch: True)
 
     # --- the table ---------------------------------------------------------------------------------------
 
@@ -282,6 +286,13 @@ class CaseRules:
                 case.expected_by = (await self.scheduler.schedule(now, DeadlineRule.ANSWER)).due_at
             case "acknowledge":
                 case.deadline = case.stage2_response
+                if self.patched(PATCH_AGENCY_STAGE2):
+                    await self._investigate(payload, now)
+            case "report_findings" if own is not None:
+                own.status, own.responded_at = TaskStatus.RESPONDED, now
+                case.root_cause = payload.get("root_cause") or case.root_cause
+                case.action_taken = payload.get("action_taken") or case.action_taken
+                await self.clocks.finish(own)
             case "extend_stage2" if case.deadline is not None:
                 case.deadline = await self.reschedule(
                     case.deadline, working_days=case.deadline.working_days + int(payload["working_days"])
@@ -289,6 +300,8 @@ class CaseRules:
                 case.stage2_response = case.deadline
                 case.expected_by = case.deadline.due_at
             case "respond_stage2":
+                # Agencies still investigating past their deadline: a supervisor answered without them.
+                await self._end_tasks(OPEN_TASK, TaskStatus.CANCELLED)
                 until = now + relativedelta(months=policy.ombudsman_months)
                 payload["ombudsman_until"] = until.date().isoformat()
                 case.outcome = str(payload["outcome"])
@@ -477,6 +490,27 @@ class CaseRules:
             )
             case.tasks.append(task)
             await self.clocks.start(task)
+
+    async def _investigate(self, payload: dict[str, Any], now: datetime) -> None:
+        """Agency-led stage 2: a task, with its own findings deadline, for each investigating agency."""
+        case = self.case
+        named = list(payload.get("agencies") or [])
+        answered = [t.agency for t in case.tasks if t.status is TaskStatus.RESPONDED and t.stage == 1]
+        agencies = list(dict.fromkeys(named or answered))
+        for agency in agencies:
+            case.task_counter += 1
+            task = AgencyTask(
+                agency=agency,
+                workflow_id=task_workflow_id(self.workflow_id, case.task_counter),
+                assigned_at=now,
+                accepted_at=now,
+                status=TaskStatus.ACCEPTED,
+                stage=2,
+                deadline=await self.scheduler.schedule(now, DeadlineRule.STAGE2_FINDINGS),
+            )
+            case.tasks.append(task)
+            await self.clocks.start(task)
+        payload["investigating"] = agencies
 
     async def _end_tasks(self, statuses: Collection[TaskStatus], to: TaskStatus) -> None:
         for task in self.case.tasks:

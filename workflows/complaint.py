@@ -172,7 +172,9 @@ class ComplaintWorkflow:
         clocks = _TaskClocks(inp.case_id, workflow_id)
         if inp.state is not None:
             # Continued as new: the case carries on from the state the previous run handed over.
-            self._rules = CaseRules(inp.state, inp.policy or PolicySnapshot(), _Scheduler(), clocks, workflow_id)
+            self._rules = CaseRules(
+                inp.state, inp.policy or PolicySnapshot(), _Scheduler(), clocks, workflow_id, patched=workflow.patched
+            )
             self._filed = True
         else:
             await self._file(inp, clocks, workflow_id)
@@ -195,7 +197,7 @@ class ComplaintWorkflow:
             category=complaint.category,
             occurred_on=complaint.occurred_on.isoformat() if complaint.occurred_on else None,
         )
-        self._rules = CaseRules(case, policy, _Scheduler(), clocks, workflow_id)
+        self._rules = CaseRules(case, policy, _Scheduler(), clocks, workflow_id, patched=workflow.patched)
         async with self._lock:
             await self._rules.file(now)
             filed: dict[str, Any] = {"channel": case.channel, "label": list(FILED_LABEL)}
@@ -516,6 +518,6 @@ class ComplaintWorkflow:
             status=case.status,
             seq=case.seq,
             expected_by=case.expected_by,
-            agencies=[t.agency for t in case.tasks if t.status in ACTIVE_TASK],
+            agencies=list(dict.fromkeys(t.agency for t in case.tasks if t.status in ACTIVE_TASK)),
             due_at=case.due_at(),
         )

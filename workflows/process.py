@@ -196,7 +196,7 @@ def _each(states: Iterable[State], make: Callable[[State], Transition]) -> list[
 
 
 def _withdraw(state: State) -> Transition:
-    agencies_involved = state in {State.ASSIGNMENT, State.STAGE1, State.RESPONDED}
+    agencies_involved = state in {State.ASSIGNMENT, State.STAGE1, State.RESPONDED, State.STAGE2_INVESTIGATION}
     return Transition(
         "withdraw",
         state,
@@ -541,7 +541,8 @@ TRANSITIONS: tuple[Transition, ...] = (
         notify=_COMPLAINANT | _PSC,
         guard="reopen_allowed",
     ),
-    # Stage 2: investigation by PSC.
+    # Stage 2: PSC acknowledges and answers; the agencies that answered stage 1 (or those a supervisor names)
+    # investigate, each on a task with its own deadline inside PSC's.
     Transition(
         "acknowledge",
         State.STAGE2,
@@ -551,7 +552,30 @@ TRANSITIONS: tuple[Transition, ...] = (
         fields=(
             FieldSpec("points", "text", max_length=3000, help="The points that will be investigated"),
             FieldSpec("outcome_wanted", "text", max_length=1000, help="What the complainant wants"),
+            FieldSpec(
+                "agencies",
+                "agencies",
+                required=False,
+                help="Agencies that investigate (a supervisor's choice; default: those that answered stage 1)",
+            ),
         ),
+        notify=_COMPLAINANT | _AGENCIES,
+        guard="investigators_named_by_supervisor",
+    ),
+    Transition(
+        "report_findings",
+        State.STAGE2_INVESTIGATION,
+        State.STAGE2_INVESTIGATION,
+        _AGENCY,
+        ("The agency reported its investigation's findings", "หน่วยงานรายงานผลการตรวจสอบ"),
+        fields=(
+            FieldSpec("findings", "text", max_length=5000, help="What the investigation found and what was done"),
+            FieldSpec("root_cause", "text", required=False),
+            FieldSpec("action_taken", "text", required=False),
+        ),
+        notify=_PSC,
+        task_from=TaskStatus.ACCEPTED,
+        task_to=TaskStatus.RESPONDED,
     ),
     Transition(
         "extend_stage2",
@@ -569,6 +593,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         ("Final response after investigation", "แจ้งผลการตรวจสอบขั้นสุดท้าย"),
         fields=RESPONSE_FIELDS,
         notify=_ALL,
+        guard="findings_in",
     ),
     _rate(State.CLOSED_STAGE2),
     Transition(
@@ -672,6 +697,10 @@ def transition_for(state: State, event: str) -> Transition | None:
 def events_from(state: State) -> list[Transition]:
     """Every edge leaving ``state``, in table order."""
     return [t for t in TRANSITIONS if t.source == state]
+
+
+# The states whose place follows the agencies' tasks (``phase_of``); per-agency rows elsewhere stay put.
+AGENCY_PHASES = frozenset({State.ASSIGNMENT, State.STAGE1})
 
 
 def phase_of(tasks: Sequence[TaskView]) -> State:
@@ -808,7 +837,29 @@ def _agency_question_pending(_actor: Actor, payload: Mapping[str, Any], ctx: Con
     return None
 
 
+def _investigators_named_by_supervisor(actor: Actor, payload: Mapping[str, Any], _ctx: Context) -> Decision | None:
+    if payload.get("agencies") and actor.role is not Role.SUPERVISOR:
+        return _refusal("needs_supervisor", "only a supervisor names the agencies that investigate in stage 2")
+    return None
+
+
+def _findings_in(actor: Actor, _payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    waiting = [t for t in ctx.tasks if t.stage == 2 and t.status in OPEN_TASK]
+    if not waiting:
+        return None
+    if actor.role is Role.SUPERVISOR and all(t.breached for t in waiting):
+        return None  # the agencies are late: a supervisor may answer without their findings
+    names = ", ".join(t.agency for t in waiting)
+    return _refusal(
+        "findings_pending",
+        f"the investigating agencies have not reported yet ({names}); once their deadline has passed a supervisor "
+        "may answer without them",
+    )
+
+
 GUARDS: Mapping[str, Guard] = {
+    "investigators_named_by_supervisor": _investigators_named_by_supervisor,
+    "findings_in": _findings_in,
     "agency_question_allowed": _agency_question_allowed,
     "agency_question_pending": _agency_question_pending,
     "in_time_or_reason": _in_time_or_reason,
@@ -873,7 +924,7 @@ def decide(
         if refused is not None:
             return replace(refused, transition=transition)
     target = transition.target
-    if transition.task_to is not None:
+    if transition.task_to is not None and transition.source in AGENCY_PHASES:
         own = _own_task(actor, ctx)
         after = [replace(t, status=transition.task_to) if t is own else t for t in ctx.tasks]
         target = phase_of(after)
@@ -896,6 +947,8 @@ def _sample(spec: FieldSpec, ctx: Context | None) -> Any:
     if spec.kind == "agency" and ctx is not None:
         pending = [t.agency for t in ctx.tasks if t.extension_pending]
         return pending[0] if pending else None
+    if spec.kind == "agencies" and not spec.required:
+        return None  # naming them is a choice (a supervisor's); the action is open without it
     return "x"
 
 

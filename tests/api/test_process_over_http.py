@@ -23,6 +23,7 @@ STEPS: list[tuple[State, str, str, dict[str, Any]]] = [
     (State.CLOSED, "supervisor", "close", {}),
     (State.STAGE2, "citizen", "request_review", {"reason": "ยังไม่ได้รับการแก้ไข"}),
     (State.STAGE2_INVESTIGATION, "officer", "acknowledge", {"points": "งานซ่อม", "outcome_wanted": "ซ่อมใหม่"}),
+    (State.STAGE2_INVESTIGATION, "dopa", "report_findings", {"findings": "ตรวจสอบแล้ว งานซ่อมไม่ได้มาตรฐาน"}),
     (State.CLOSED_STAGE2, "supervisor", "respond_stage2", RESPONSE),
     (State.REFERRED, "citizen", "refer", {}),
 ]
@@ -178,3 +179,37 @@ async def test_an_agency_asks_the_complainant_who_answers_through_tracking(api: 
     assert after["agencies"][0]["task"]["waiting_for_complainant_since"] is None
     assert [e["event"] for e in after["timeline"]][-2:] == ["agency_ask_info", "answer_agency"]
     assert after["timeline"][-1]["data"]["answer"] == "ต้นที่ 12 หน้าร้านค้า"
+
+
+async def test_agency_led_stage2_over_http(api: httpx.AsyncClient) -> None:
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    case_id = receipt["case_id"]
+    for next_state, who, action, body in STEPS[:6]:  # up to the review request (stage 2)
+        assert (await do(api, receipt, who, action, body)).status_code == 200, (next_state, action)
+    ack = {"points": "งานซ่อม", "outcome_wanted": "ซ่อมใหม่"}
+    unknown = await do(api, receipt, "supervisor", "acknowledge", ack | {"agencies": ["NOPE"]})
+    assert unknown.status_code == 422 and unknown.json()["error"]["message_th"]
+    officer_names = await do(api, receipt, "officer", "acknowledge", ack | {"agencies": ["BMA"]})
+    assert officer_names.status_code == 409 and officer_names.json()["error"]["code"] == "needs_supervisor"
+    early = await do(api, receipt, "dopa", "report_findings", {"findings": "ตรวจแล้ว"})
+    assert early.status_code == 409, "no investigation before the acknowledgement"
+    acknowledged = await do(api, receipt, "officer", "acknowledge", ack)
+    assert acknowledged.status_code == 200, acknowledged.text
+    task = acknowledged.json()["agencies"][0]["task"]
+    assert task["stage"] == 2 and task["status"] == "accepted" and task["due_at"]
+    dopa_view = (await api.get(f"/api/v1/cases/{case_id}", headers=DOPA)).json()
+    assert [a["action"] for a in dopa_view["allowed_actions"]] == ["report_findings"]
+    pending = await do(api, receipt, "supervisor", "respond_stage2", RESPONSE)
+    assert pending.status_code == 409 and pending.json()["error"]["code"] == "findings_pending"
+    assert pending.json()["error"]["message_th"]
+    for body in ({}, {"findings": ""}, {"findings": "x" * 5001}, {"findings": "ok", "outcome": "upheld"}):
+        bad = await do(api, receipt, "dopa", "report_findings", body)
+        assert bad.status_code == 422, body
+        assert bad.json()["error"]["message"] and bad.json()["error"]["message_th"]
+    reported = await do(api, receipt, "dopa", "report_findings", {"findings": "ผู้รับเหมาซ่อมไม่ได้มาตรฐาน"})
+    assert reported.status_code == 200, reported.text
+    assert reported.json()["status"]["code"] == "stage2_investigation"
+    twice = await do(api, receipt, "dopa", "report_findings", {"findings": "อีกครั้ง"})
+    assert twice.status_code == 409
+    final = await do(api, receipt, "officer", "respond_stage2", RESPONSE)
+    assert final.status_code == 200 and final.json()["status"]["code"] == "closed_stage2"

@@ -118,7 +118,12 @@ PATHS[State.STAGE2_INVESTIGATION] = [
     *PATHS[State.STAGE2],
     ("acknowledge", OFFICER, {"points": "งานซ่อม", "outcome_wanted": "ซ่อมใหม่"}),
 ]
-PATHS[State.CLOSED_STAGE2] = [*PATHS[State.STAGE2_INVESTIGATION], ("respond_stage2", SUPERVISOR, RESPONSE)]
+FINDINGS = {"findings": "งานซ่อมไม่ได้มาตรฐาน", "root_cause": "ผู้รับเหมา", "action_taken": "ซ่อมใหม่"}
+PATHS[State.CLOSED_STAGE2] = [
+    *PATHS[State.STAGE2_INVESTIGATION],
+    ("report_findings", DOPA, FINDINGS),
+    ("respond_stage2", SUPERVISOR, RESPONSE),
+]
 TWO_AGENCIES = [*PATHS[State.SCREENING], ("accept", OFFICER, {"category": "roads", "agencies": ["DOPA", "BMA"]})]
 
 # Edges that need more than the shortest path to their source state.
@@ -140,6 +145,10 @@ SETUP: dict[tuple[State, str], list[tuple[str, Actor, dict[str, Any]]]] = {
         ("agency_ask_info", DOPA, {"question": "บ้านเลขที่"}),
     ],
     (State.STAGE1, "agency_info_lapse"): [*PATHS[State.STAGE1], ("agency_ask_info", DOPA, {"question": "บ้านเลขที่"})],
+    (State.STAGE2_INVESTIGATION, "respond_stage2"): [
+        *PATHS[State.STAGE2_INVESTIGATION],
+        ("report_findings", DOPA, FINDINGS),
+    ],
     (State.STAGE1, "refuse_extension"): [
         *PATHS[State.STAGE1],
         ("request_extension", DOPA, {"reason": "x", "working_days": 2}),
@@ -162,6 +171,7 @@ SAMPLE: dict[str, Any] = {
     "outcome_wanted": "ซ่อม",
     "ombudsman_reference": "OMB-1",
     "summary": "สรุปเรื่องสำหรับหน่วยงาน",
+    "findings": "ผลการตรวจสอบ",
     **RESPONSE,
 }
 HUMAN = [t for t in TRANSITIONS if t.event not in SYSTEM_EVENTS]
@@ -177,6 +187,8 @@ ALARMS = {
 
 
 def _actor(t: Transition) -> Actor:
+    if t.guard == "investigators_named_by_supervisor":
+        return SUPERVISOR  # the sample names the investigating agencies, which is a supervisor's choice
     for role, actor in ((Role.AGENCY, DOPA), (Role.OFFICER, OFFICER), (Role.SUPERVISOR, SUPERVISOR)):
         if role in t.roles:
             return actor
@@ -422,3 +434,87 @@ async def test_a_complaint_within_the_time_limit_needs_no_reason() -> None:
     assert not case.state.out_of_time
     await case.act("screen", OFFICER)
     assert await case.act("accept", OFFICER, category="roads", agencies=["DOPA"]) is State.ASSIGNMENT
+
+
+# --- agency-led stage 2 ------------------------------------------------------------------------------------------
+
+
+async def test_acknowledging_a_review_gives_each_agency_that_answered_stage1_an_investigation_task() -> None:
+    case = await _reach(State.STAGE2, "acknowledge")
+    started = len(case.clocks.calls)
+    await case.act("acknowledge", OFFICER, points="งานซ่อม", outcome_wanted="ซ่อมใหม่")
+    acknowledged = case.now
+    first, second = case.state.tasks
+    assert (first.stage, first.status) == (1, TaskStatus.RESPONDED)
+    assert (second.agency, second.stage, second.status) == ("DOPA", 2, TaskStatus.ACCEPTED)
+    assert second.workflow_id == "complaint-RT-1-task-2" and case.clocks.calls[started:] == [("start", "DOPA")]
+    findings = second.deadline
+    assert findings is not None and findings.rule is DeadlineRule.STAGE2_FINDINGS
+    assert findings.working_days == POLICY.stage2_findings == 15 and findings.start == acknowledged
+    response = case.state.stage2_response
+    assert response is not None and findings.due_at <= response.due_at, "the agencies' deadline is inside PSC's"
+    assert [a.kind for a in findings.alarms] == [AlarmKind.REMINDER, AlarmKind.BREACH, AlarmKind.ESCALATION]
+    assert case.rules.recorded["investigating"] == ["DOPA"]
+
+
+async def test_psc_answers_after_the_findings_or_a_supervisor_after_the_agencys_breach() -> None:
+    case = await _reach(State.STAGE2_INVESTIGATION, "report_findings")
+    task = case.state.tasks[-1]
+    for actor in (OFFICER, SUPERVISOR):
+        refused = case.rules.decide(ActionRequest("respond_stage2", actor, RESPONSE), case.now)
+        assert not refused.allowed and refused.code == "findings_pending"
+    assert task.deadline is not None
+    breach = next(a for a in task.deadline.alarms if a.kind is AlarmKind.BREACH)
+    fired = case.rules.fire(breach, task.deadline, task, breach.at)
+    assert (
+        fired is not None
+        and fired.transition.event == "sla_breach"
+        and fired.transition.source is State.STAGE2_INVESTIGATION
+    )
+    assert "agency" in fired.audiences and fired.agencies == ["DOPA"] and task.breached_at == breach.at
+    escalation = next(a for a in task.deadline.alarms if a.kind is AlarmKind.ESCALATION)
+    escalated = case.rules.fire(escalation, task.deadline, task, escalation.at)
+    assert escalated is not None and {"agency", "agency_head", "supervisor"} <= {a.value for a in escalated.audiences}
+    assert case.rules.decide(ActionRequest("respond_stage2", OFFICER, RESPONSE), case.now).code == "findings_pending"
+    await case.act("respond_stage2", SUPERVISOR, **RESPONSE)
+    assert case.state.status is State.CLOSED_STAGE2 and task.status is TaskStatus.CANCELLED
+    assert case.clocks.calls[-1] == ("finish", "DOPA")
+
+
+async def test_the_agencys_findings_end_its_task_and_open_psc_s_final_answer() -> None:
+    case = await _reach(State.STAGE2_INVESTIGATION, "report_findings")
+    assert await case.act("report_findings", DOPA, **FINDINGS) is State.STAGE2_INVESTIGATION
+    task = case.state.tasks[-1]
+    assert task.status is TaskStatus.RESPONDED and task.responded_at == case.now
+    assert case.state.root_cause == FINDINGS["root_cause"] and case.clocks.calls[-1] == ("finish", "DOPA")
+    again = case.rules.decide(ActionRequest("report_findings", DOPA, FINDINGS), case.now)
+    assert not again.allowed and again.code == "task_done"
+    assert case.rules.decide(ActionRequest("respond_stage2", OFFICER, RESPONSE), case.now).allowed
+
+
+async def test_a_supervisor_names_the_investigating_agencies_an_officer_cannot() -> None:
+    case = await _reach(State.STAGE2, "acknowledge")
+    payload = {"points": "x", "outcome_wanted": "y", "agencies": ["BMA", "RTP"]}
+    refused = case.rules.decide(ActionRequest("acknowledge", OFFICER, payload), case.now)
+    assert not refused.allowed and refused.code == "needs_supervisor"
+    await case.act("acknowledge", SUPERVISOR, **payload)
+    assert [(t.agency, t.stage) for t in case.state.tasks if t.status is TaskStatus.ACCEPTED] == [
+        ("BMA", 2),
+        ("RTP", 2),
+    ]
+
+
+async def test_a_case_acknowledged_before_agency_led_stage2_keeps_psc_investigating_alone() -> None:
+    case = await _reach(State.STAGE2, "acknowledge")
+    case.rules.patched = lambda _patch: False  # what workflow.patched says when an old history replays
+    await case.act("acknowledge", OFFICER, points="x", outcome_wanted="y")
+    assert [t.stage for t in case.state.tasks] == [1] and "investigating" not in case.rules.recorded
+    await case.act("respond_stage2", OFFICER, **RESPONSE)
+    assert case.state.status is State.CLOSED_STAGE2
+
+
+async def test_no_investigation_task_when_stage2_comes_straight_from_screening() -> None:
+    case = await _reach(State.SCREENING, "escalate_stage2")
+    await case.act("escalate_stage2", OFFICER, reason="ร้ายแรง")
+    await case.act("acknowledge", OFFICER, points="x", outcome_wanted="y")
+    assert case.state.tasks == [] and case.state.status is State.STAGE2_INVESTIGATION

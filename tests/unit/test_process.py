@@ -180,3 +180,44 @@ def test_no_extension_request_while_the_clock_is_stopped_for_a_question() -> Non
     payload = {"reason": "x", "working_days": 1}
     decision = decide(State.STAGE1, "request_extension", DOPA, payload, Context(tasks=(ASKING,)))
     assert not decision.allowed and decision.code == "question_pending"
+
+
+# --- agency-led stage 2 ------------------------------------------------------------------------------------------
+
+STAGE1_DONE = TaskView("DOPA", TaskStatus.RESPONDED)
+INVESTIGATING = TaskView("DOPA", TaskStatus.ACCEPTED, stage=2)
+
+
+def test_findings_end_the_agencys_task_but_the_case_stays_under_investigation() -> None:
+    ctx = Context(tasks=(STAGE1_DONE, INVESTIGATING))
+    decision = decide(State.STAGE2_INVESTIGATION, "report_findings", DOPA, {"findings": "พบว่า"}, ctx)
+    assert decision.allowed and decision.target is State.STAGE2_INVESTIGATION
+    assert decide(State.STAGE2_INVESTIGATION, "report_findings", BMA, {"findings": "x"}, ctx).code == "no_task"
+
+
+@pytest.mark.parametrize(
+    ("actor", "tasks", "allowed"),
+    [
+        (OFFICER, (STAGE1_DONE,), True),  # no investigating agency: PSC investigates alone
+        (OFFICER, (STAGE1_DONE, INVESTIGATING), False),
+        (SUPERVISOR, (STAGE1_DONE, INVESTIGATING), False),
+        (OFFICER, (STAGE1_DONE, TaskView("DOPA", TaskStatus.ACCEPTED, stage=2, breached=True)), False),
+        (SUPERVISOR, (STAGE1_DONE, TaskView("DOPA", TaskStatus.ACCEPTED, stage=2, breached=True)), True),
+        (OFFICER, (STAGE1_DONE, TaskView("DOPA", TaskStatus.RESPONDED, stage=2)), True),
+    ],
+)
+def test_psc_answers_stage2_after_the_findings_or_by_a_supervisor_once_the_agencies_are_late(
+    actor: Actor, tasks: tuple[TaskView, ...], allowed: bool
+) -> None:
+    payload = {"outcome": "upheld", "response": "ผลการตรวจสอบ"}
+    decision = decide(State.STAGE2_INVESTIGATION, "respond_stage2", actor, payload, Context(tasks=tasks))
+    assert decision.allowed is allowed and (allowed or decision.code == "findings_pending")
+
+
+def test_only_a_supervisor_names_the_investigating_agencies() -> None:
+    body = {"points": "x", "outcome_wanted": "y"}
+    assert decide(State.STAGE2, "acknowledge", OFFICER, body).allowed
+    named = body | {"agencies": ["BMA"]}
+    assert decide(State.STAGE2, "acknowledge", OFFICER, named).code == "needs_supervisor"
+    assert decide(State.STAGE2, "acknowledge", SUPERVISOR, named).allowed
+    assert "acknowledge" in [t.event for t in allowed_events(State.STAGE2, OFFICER)]
