@@ -27,6 +27,10 @@ class AgencyOut(BaseModel):
 class TaskOut(BaseModel):
     status: str
     outcome: str | None = None
+    stage: int = 1
+    # The task's deadline; while a question waits for the complainant, when that wait lapses.
+    due_at: str | None = None
+    waiting_for_complainant_since: str | None = None
 
 
 class CaseAgencyOut(AgencyOut):

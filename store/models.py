@@ -167,6 +167,12 @@ class AgencyTask(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     extension_pending: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     extended_by: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # 2: an investigation task of agency-led stage 2 (it replaces the agency's stage 1 row here; the timeline
+    # keeps both).
+    stage: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    questions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A question to the complainant waits since then; the task's clock stands still meanwhile.
+    question_asked_at: Mapped[datetime | None]
 
 
 class OutboxRow:

@@ -173,7 +173,9 @@ class ComplaintWorkflow:
         clocks = _TaskClocks(inp.case_id, workflow_id)
         if inp.state is not None:
             # Continued as new: the case carries on from the state the previous run handed over.
-            self._rules = CaseRules(inp.state, inp.policy or PolicySnapshot(), _Scheduler(), clocks, workflow_id)
+            self._rules = CaseRules(
+                inp.state, inp.policy or PolicySnapshot(), _Scheduler(), clocks, workflow_id, patched=workflow.patched
+            )
             self._filed = True
         else:
             await self._file(inp, clocks, workflow_id)
@@ -199,7 +201,7 @@ class ComplaintWorkflow:
             priority=complaint.priority.value,
             centre=complaint.centre or DEFAULT_CENTRE,
         )
-        self._rules = CaseRules(case, policy, _Scheduler(), clocks, workflow_id)
+        self._rules = CaseRules(case, policy, _Scheduler(), clocks, workflow_id, patched=workflow.patched)
         async with self._lock:
             await self._rules.file(now)
             filed: dict[str, Any] = {"channel": case.channel, "label": list(FILED_LABEL)}
@@ -403,7 +405,7 @@ class ComplaintWorkflow:
             fired.transition,
             fired.transition.target,
             SYSTEM,
-            {},
+            dict(fired.payload),
             data=fired.data,
             audiences=fired.audiences,
             agencies=fired.agencies,
@@ -520,6 +522,6 @@ class ComplaintWorkflow:
             status=case.status,
             seq=case.seq,
             expected_by=case.expected_by,
-            agencies=[t.agency for t in case.tasks if t.status in ACTIVE_TASK],
+            agencies=list(dict.fromkeys(t.agency for t in case.tasks if t.status in ACTIVE_TASK)),
             due_at=case.due_at(),
         )
