@@ -22,6 +22,7 @@ from api.responses import BoardPage, StuckPage
 from api.views import BANGKOK, agency_view, expected_date
 from config.agencies import Agency
 from delivery.queries import delivery_collector
+from intake.relay import lag_collector
 from sla.calendar import WorkingCalendar
 from store.queries import (
     CaseItem,
@@ -243,5 +244,6 @@ async def metrics(session: SessionDep, request: Request) -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     registry.register(await delivery_collector(session, now=now))
+    registry.register(await lag_collector(session, now=now))
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encoder(registry), media_type=content_type)
