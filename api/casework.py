@@ -27,6 +27,7 @@ from intake.idempotency import (
     claim,
     fingerprint,
     idempotency_of,
+    key_reused,
     settle,
     update_id_for,
 )
@@ -119,7 +120,9 @@ async def run_action(
             # Refused before anything was sent: unless the key was used by an earlier request that was sent
             # (and the case has moved on since), the refusal is the answer.
             existing = await keys.get(IdempotencyKey, (idem.scope, idem.key))
-            if existing is None or existing.fingerprint != print_ or existing.request is None:
+            if existing is not None and existing.expires_at > now and existing.fingerprint != print_:
+                raise key_reused()
+            if existing is None or existing.expires_at <= now or existing.request is None:
                 raise failure
         else:
             assert act is not None
