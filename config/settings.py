@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     intake_relay_in_worker: bool = True
     intake_relay_poll_seconds: float = Field(default=1.0, gt=0)
     intake_relay_batch_size: int = Field(default=64, ge=1, le=1000)
+    intake_relay_loops: int = Field(default=2, ge=1, le=16)
     intake_relay_lease_seconds: float = Field(default=30.0, gt=0)
     intake_relay_start_timeout_seconds: float = Field(default=10.0, gt=0)
     # An action waits this long for the workflow's answer, then answers 202 with where to read the result.

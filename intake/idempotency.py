@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.projection import insert_ignoring_duplicates
@@ -116,7 +117,8 @@ async def claim(
         "created_at": now,
         "expires_at": now + ttl,
     }
-    inserted = await session.execute(insert_ignoring_duplicates(session, K, row, ["scope", "key"]).returning(K.key))
+    # The row as parameters, not in the statement: the statement's compiled form is then cached.
+    inserted = await session.execute(_claim_statement(session), row)
     if inserted.first() is not None:
         return None
     existing = await session.get(K, (idem.scope, idem.key), populate_existing=True)
@@ -129,6 +131,18 @@ async def claim(
     if existing.fingerprint != fingerprint:
         raise key_reused()
     return existing
+
+
+def _claim_statement(session: AsyncSession) -> Any:
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    statement = _CLAIM.get(dialect)
+    if statement is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = _CLAIM[dialect] = insert(K).on_conflict_do_nothing(index_elements=["scope", "key"]).returning(K.key)
+    return statement
+
+
+_CLAIM: dict[str, Any] = {}
 
 
 def key_in_flux() -> AppError:

@@ -284,6 +284,11 @@ class IntakeRelay:
 
 
 def start_relay(db: Database, client: Client, settings: Settings) -> tuple[IntakeRelay, asyncio.Task[None]]:
-    """A relay and its loop, as a task of the running event loop (the API's or a worker's)."""
+    """A relay and its loops, as a task of the running event loop (the API's or a worker's). Several loops
+    claim batches side by side, so one batch's round trip to Temporal does not hold up the next."""
+
+    async def loops() -> None:
+        await asyncio.gather(*(relay.run() for _ in range(settings.intake_relay_loops)))
+
     relay = IntakeRelay(db, client, settings)
-    return relay, asyncio.create_task(relay.run(), name="rongtuk-intake-relay")
+    return relay, asyncio.create_task(loops(), name="rongtuk-intake-relay")
