@@ -120,3 +120,25 @@ async def test_an_action_while_no_worker_runs_is_202_then_applied(
         done = await api.post(url, json={}, headers=headers)
         assert done.status_code == 200 and done.json()["status"]["code"] == "screening"
         assert [e["event"] for e in done.json()["timeline"]] == ["filed", "screen"]
+
+
+async def test_ten_identical_citizen_replies_reply_once(api: httpx.AsyncClient, db: Database) -> None:
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    code, case_id = receipt["tracking_code"], receipt["case_id"]
+    await until_filed(api, code)
+    for action, body in (("screen", {}), ("need_info", {"question": "เกิดเหตุที่ซอยอะไร"})):
+        done = await api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers=OFFICER)
+        assert done.status_code == 200, done.text
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    url = f"/api/v1/track/{code}/actions/reply"
+    answers = await asyncio.gather(*(api.post(url, json={"answer": "ซอยสุขุมวิท 101"}, headers=key) for _ in range(10)))
+    assert {r.status_code for r in answers} == {200}, [r.text for r in answers]
+    assert len({r.text for r in answers}) == 1
+    async with db.session() as s:
+        events = (await s.execute(select(models.CaseEvent.event).where(models.CaseEvent.case_id == case_id))).all()
+    assert [e for (e,) in events].count("reply") == 1
+    # The tracking code is the citizen's scope: the same key on another case is another key.
+    other = (await api.post("/api/v1/complaints", json=complaint())).json()
+    await until_filed(api, other["tracking_code"])
+    refused = await api.post(f"/api/v1/track/{other['tracking_code']}/actions/reply", json={"answer": "x"}, headers=key)
+    assert refused.status_code == 409  # not awaiting information: refused on its own merits, not replayed
