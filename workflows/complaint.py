@@ -92,6 +92,8 @@ PATCH_ABANDON_TASKS = "task-children-outlive-runs"
 PATCH_CONTINUE_AS_NEW = "continue-as-new"
 # - a case filed where auto-screening is on asks the screening before an officer sees it.
 PATCH_AUTO_SCREEN = "auto-screen"
+# - a case committed by the API first (DB-first intake) keeps the time it was received there.
+PATCH_DB_FIRST_INTAKE = "db-first-intake"
 
 
 @dataclass
@@ -187,6 +189,10 @@ class ComplaintWorkflow:
 
     async def _file(self, inp: CaseInput, clocks: _TaskClocks, workflow_id: str) -> None:
         now = workflow.now()
+        if inp.received_at is not None and workflow.patched(PATCH_DB_FIRST_INTAKE):
+            # The complainant was answered when the API committed the complaint: the clock starts there, and
+            # the dates the workflow computes are the ones the receipt already gave (api/service.py).
+            now = inp.received_at
         policy = await _policy()
         complaint = inp.complaint
         case = CaseState(

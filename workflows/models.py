@@ -218,6 +218,9 @@ class CaseInput:
     policy: PolicySnapshot | None = None
     # The deployment auto-screens (RONGTUK_AUTO_SCREEN): ask the screening before an officer sees the case.
     auto_screen: bool = False
+    # When the API committed the complaint (DB-first intake): the case's clock starts then, not when a relay
+    # got the workflow started. None for cases filed before, and for runs that continued as new.
+    received_at: datetime | None = None
 
 
 @dataclass

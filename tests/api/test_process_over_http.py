@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api.conftest import OFFICER, SUPERVISOR, agency, complaint
+from tests.api.conftest import OFFICER, SUPERVISOR, agency, complaint, until_filed
 from workflows import search_attributes as sa
 from workflows.complaint import workflow_id_for
 from workflows.process import EVENTS, SYSTEM_EVENTS, State, events_from
@@ -45,6 +45,7 @@ async def timeline(api: httpx.AsyncClient, case_id: str) -> list[int]:
 
 async def test_every_state_refuses_what_the_table_does_not_allow_with_409(api: httpx.AsyncClient) -> None:
     receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    await until_filed(api, receipt["tracking_code"])
     case_id = receipt["case_id"]
     state = State.RECEIVED
     for next_state, who, action, body in [(State.RECEIVED, "", "", {}), *STEPS]:
