@@ -10,6 +10,7 @@ change of workflow behaviour (patch it, record a golden history; see docs/archit
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -25,6 +26,7 @@ from workflows.models import (
     Alarm,
     CaseState,
     Deadline,
+    DeadlineMove,
     PausedClock,
     PolicySnapshot,
     task_workflow_id,
@@ -623,3 +625,56 @@ class CaseRules:
         """Whether a running deadline of the case (its own or an open task's) has passed."""
         deadlines = [self.case.deadline] + [t.deadline for t in self.open_tasks()]
         return any(a.fired and a.kind.late for d in deadlines if d for a in d.alarms)
+
+
+# --- recalculation reports -------------------------------------------------------------------------------
+
+
+def case_dates(case: CaseState) -> dict[str, tuple[str | None, datetime | None]]:
+    """The dates of a case a recalculation may move, by what they are (see :class:`DeadlineMove`)."""
+    dates: dict[str, tuple[str | None, datetime | None]] = {"expected_by": (None, case.expected_by)}
+    if case.deadline is not None:
+        dates["case"] = (case.deadline.rule.value, case.deadline.due_at)
+    if case.stage2_response is not None and case.stage2_response is not case.deadline:
+        dates["stage2_response"] = (case.stage2_response.rule.value, case.stage2_response.due_at)
+    for task in case.tasks:
+        if task.deadline is not None and task.status in OPEN_TASK:
+            dates[f"task:{task.agency}"] = (task.deadline.rule.value, task.deadline.due_at)
+    return dates
+
+
+def date_moves(
+    case_id: str,
+    before: dict[str, tuple[str | None, datetime | None]],
+    after: dict[str, tuple[str | None, datetime | None]],
+) -> list[DeadlineMove]:
+    """What moved between two :func:`case_dates` of one case."""
+    return [
+        DeadlineMove(case_id, what, (after.get(what) or was)[0], was[1], (after.get(what) or (None, None))[1])
+        for what, was in before.items()
+        if after.get(what, (None, None))[1] != was[1]
+    ]
+
+
+class _StillClocks:
+    """Task clocks that do nothing: a preview moves no timer."""
+
+    async def start(self, task: AgencyTask) -> None:
+        return None
+
+    async def move(self, task: AgencyTask) -> None:
+        return None
+
+    async def finish(self, task: AgencyTask) -> None:
+        return None
+
+
+async def preview_recalculation(
+    case: CaseState, old: PolicySnapshot, new: PolicySnapshot, scheduler: Scheduler
+) -> list[DeadlineMove]:
+    """What ``recalculate`` would move in ``case`` with ``scheduler``'s calendar and the ``new`` policy, computed
+    on a copy with the workflow's own rules (``rongtuk sla recalculate --dry-run``)."""
+    rules = CaseRules(copy.deepcopy(case), old, scheduler, _StillClocks(), workflow_id="preview")
+    before = case_dates(rules.case)
+    await rules.recalculate(new)
+    return date_moves(case.case_id, before, case_dates(rules.case))

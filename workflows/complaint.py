@@ -38,7 +38,7 @@ from domain.complaint import DEFAULT_CENTRE
 from sla.rules import DeadlineRule
 from workflows import search_attributes as sa
 from workflows.agency_task import TASK_ALARM_SIGNAL, AgencyTaskWorkflow
-from workflows.case_rules import SYSTEM, AlarmTransition, CaseRules
+from workflows.case_rules import SYSTEM, AlarmTransition, CaseRules, case_dates, date_moves
 from workflows.models import (
     ActionRequest,
     AgencyTask,
@@ -50,6 +50,7 @@ from workflows.models import (
     CaseSummary,
     DaysLeftRequest,
     Deadline,
+    DeadlineMove,
     NotificationRequest,
     PolicySnapshot,
     ProjectionRequest,
@@ -365,6 +366,19 @@ class ComplaintWorkflow:
                 transition = transition_for(self.case.status, "deadlines_moved")
                 if transition is not None:
                     await self._perform(transition, self.case.status, SYSTEM, {})
+
+    @workflow.update
+    async def recalculate_deadlines(self) -> list[DeadlineMove]:
+        """As the ``recalculate`` signal, answering with the dates that moved (``rongtuk sla recalculate``)."""
+        await workflow.wait_condition(lambda: self._filed)
+        before = case_dates(self.case)
+        await self.recalculate()
+        return date_moves(self.case.case_id, before, case_dates(self.case))
+
+    @workflow.query
+    def policy(self) -> PolicySnapshot:
+        """The policy figures the case runs with (for previews of a recalculation)."""
+        return self.rules.policy
 
     @workflow.query
     def summary(self) -> CaseSummary:

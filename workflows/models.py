@@ -317,6 +317,18 @@ class AutoScreenDecision:
 
 
 @dataclass
+class DeadlineMove:
+    """A date of a case that a recalculation moved: ``what`` is ``case`` (the step's own deadline),
+    ``stage2_response``, ``task:<agency>`` or ``expected_by`` (the date promised to the complainant)."""
+
+    case_id: str
+    what: str
+    rule: str | None
+    before: datetime | None
+    after: datetime | None
+
+
+@dataclass
 class DaysLeftRequest:
     """How many working days are left from ``now`` until ``due_at``."""
 

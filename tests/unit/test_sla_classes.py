@@ -315,3 +315,28 @@ def test_the_role_of_reclassify_is_staff() -> None:
     edge = transition_for(State.STAGE1, "reclassify")
     assert edge is not None and set(edge.roles) == case_actor and edge.target is State.STAGE1
     assert "reason" in {f.name for f in edge.fields if f.required}
+
+
+# --- the recalculation report ------------------------------------------------------------------------------
+
+
+async def test_a_preview_reports_every_date_a_policy_change_would_move_and_changes_nothing() -> None:
+    from cli.recalculate import RecalculationReport, report_lines
+    from workflows.case_rules import preview_recalculation
+
+    case = await filed()
+    await to_stage1(case)
+    task = case.state.tasks[0]
+    assert task.deadline is not None
+    before_due, before_promise = task.deadline.due_at, case.state.expected_by
+    longer = snapshot_of(POLICY.model_copy(update={"stage1_response": 7, "stage1_extension_max": 12}), CATEGORIES)
+    moves = await preview_recalculation(case.state, case.rules.policy, longer, Scheduler(POLICY))
+    by_what = {m.what: m for m in moves}
+    assert set(by_what) == {"task:DOPA", "expected_by"}
+    assert by_what["task:DOPA"].rule == "stage1_response" and by_what["task:DOPA"].before == before_due
+    moved = by_what["task:DOPA"].after
+    assert moved is not None and moved > before_due
+    assert task.deadline.due_at == before_due and case.state.expected_by == before_promise, "the case is untouched"
+    lines = report_lines(RecalculationReport(checked=2, moves=moves), dry_run=True)
+    assert any(line.startswith("RT-9  task:DOPA (stage1_response): 2026-") and " -> " in line for line in lines)
+    assert lines[-1] == "checked 2 running case(s): 1 would move (2 date(s)), 1 unchanged"

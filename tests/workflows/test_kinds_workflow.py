@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from sla.calendar import WorkingCalendar
+from sla.calendar import BANGKOK, WorkingCalendar
 from store.db import Database
 from tests.workflows.conftest import Rig
 from tests.workflows.paths import (
@@ -77,3 +77,33 @@ async def test_reclassify_in_every_open_state_is_on_the_timeline_with_its_reason
     assert row.data["after"] == {"kind": "tipoff", "centre": "DAMRONG-50"}
     case = await case_row(db, case_id)
     assert (case.kind, case.centre, case.status) == ("tipoff", "DAMRONG-50", state.value)
+
+
+# --- rongtuk sla recalculate -----------------------------------------------------------------------------------
+
+
+async def test_recalculate_dry_run_says_what_would_move_and_the_real_run_moves_it(rig: Rig, db: Database) -> None:
+    from cli.recalculate import recalculate_cases, report_lines
+
+    case_id, _handle = await reach(rig.client, rig.task_queue, State.STAGE1, priority="urgent")
+    before = await case_row(db, case_id)
+    assert before.due_at is not None
+    # The Cabinet makes the task's last working day a holiday (a bridge day): its deadline must move a day on.
+    last_day = (before.due_at.astimezone(BANGKOK) - timedelta(seconds=1)).date()
+    rig.sla.calendar = WorkingCalendar(extra_holidays={last_day: "วันหยุดพิเศษ (ครม.)"})
+    ids = [case_id]
+
+    preview = await recalculate_cases(rig.client, rig.sla, dry_run=True, case_ids=ids)
+    assert preview.checked == 1 and preview.cases_moved == 1 and not preview.failed
+    task_move = next(m for m in preview.moves if m.what == "task:DOPA")
+    assert task_move.rule == "stage1_response" and task_move.before == before.due_at
+    assert task_move.after is not None and task_move.after > before.due_at
+    assert not await events_named(db, case_id, "deadlines_moved"), "a dry run changes nothing"
+    assert "would move" in report_lines(preview, dry_run=True)[-1]
+
+    done = await recalculate_cases(rig.client, rig.sla, case_ids=ids)
+    assert [(m.what, m.before, m.after) for m in done.moves] == [(m.what, m.before, m.after) for m in preview.moves]
+    await eventually(lambda: events_named(db, case_id, "deadlines_moved"))
+    assert (await case_row(db, case_id)).due_at == task_move.after
+    again = await recalculate_cases(rig.client, rig.sla, case_ids=ids)
+    assert again.checked == 1 and again.moves == [], "nothing moves twice"

@@ -17,8 +17,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # Cases filed before these existed were complaints of normal priority received by PSC 1111; their class and
-    # region are filled in by `rongtuk db rebuild` (the region from the complaint's province code).
+    # Cases filed before these existed were complaints of normal priority received by PSC 1111, with no SLA class
+    # (their deadlines keep the per-rule allowances); their region comes from their province below.
     with op.batch_alter_table("cases") as batch:
         batch.add_column(sa.Column("kind", sa.String(length=16), server_default="complaint", nullable=False))
         batch.add_column(sa.Column("priority", sa.String(length=16), server_default="normal", nullable=False))
@@ -30,6 +30,20 @@ def upgrade() -> None:
     op.create_index("ix_cases_region", "cases", ["region"])
     op.create_index("ix_cases_category", "cases", ["category"])
     op.create_index("ix_cases_status_priority_due_at", "cases", ["status", "priority", "due_at"])
+    _backfill_regions()
+
+
+def _backfill_regions() -> None:
+    """The region of every existing case, from its province (stored as geothai's Thai name)."""
+    import geothai
+
+    from config.reference import regions_by_province
+
+    regions = regions_by_province()
+    fill = sa.text("UPDATE cases SET region = :region WHERE province = :province AND region IS NULL")
+    for province in geothai.provinces():
+        if province.code in regions:
+            op.execute(fill.bindparams(region=regions[province.code].code, province=province.name_th))
 
 
 def downgrade() -> None:
