@@ -479,3 +479,22 @@ def test_cli_rejects_an_unknown_format() -> None:
 def test_committed_docs_match_the_table() -> None:
     result = CliRunner().invoke(app, ["process", "docs", "--check"])
     assert result.exit_code == 0, result.output
+
+
+def test_docs_list_the_clock_of_every_state() -> None:
+    from processdoc.docs import to_markdown
+    from workflows.process import SETTLED_STATES, TASK_DEADLINES
+
+    text = to_markdown()
+    clocks = text.split("## Clocks", 1)[1].split("## Transitions", 1)[0]
+    rows = {line.split("|")[1].strip(" `"): line for line in clocks.splitlines() if line.startswith("| `")}
+    assert set(rows) == {s.value for s in State}
+    for state in State:
+        row = rows[state.value]
+        if state in TERMINAL_STATES or state in SETTLED_STATES:
+            assert "none:" in row, state
+            continue
+        rule = TASK_DEADLINES.get(state) or STATE_DEADLINES[state]
+        assert f"`{rule}`" in row and str(SlaPolicy().working_days(rule)) in row, state
+    assert "`stage2_findings`" in rows["stage2_investigation"] and "agency" in rows["stage2_investigation"]
+    assert "moves by the working days waited" in rows["stage1"]
