@@ -94,6 +94,14 @@ STATE_DEADLINES: Mapping[State, DeadlineRule] = {
     State.STAGE2_INVESTIGATION: DeadlineRule.STAGE2_RESPONSE,
 }
 
+# The deadlines each agency's own task runs in a state (child workflows): acceptance, then the response (stopped
+# while the agency waits for the complainant's answer to its question); in stage 2 the investigation's findings.
+TASK_DEADLINES: Mapping[State, DeadlineRule] = {
+    State.ASSIGNMENT: DeadlineRule.AGENCY_ACCEPTANCE,
+    State.STAGE1: DeadlineRule.STAGE1_RESPONSE,
+    State.STAGE2_INVESTIGATION: DeadlineRule.STAGE2_FINDINGS,
+}
+
 STATE_LABELS: Mapping[State, tuple[str, str]] = {
     State.RECEIVED: ("Received", "รับเรื่องแล้ว"),
     State.SCREENING: ("Being screened", "กำลังตรวจสอบเรื่อง"),
