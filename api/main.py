@@ -16,7 +16,10 @@ from api.auth import Authenticator
 from api.errors import install_error_handlers
 from api.limits import RateLimiter
 from api.middleware import GuardMiddleware
-from api.routes import audit, auth, board, cases, complaints, deliveries, inbox, pages, public, screening
+from api.routes import audit, auth, board, cases, complaints, deliveries, inbox, line, pages, public, screening
+from channels.line_api import LineApi
+from channels.line_bot import LineBot
+from channels.places import GeoThaiPlaces
 from config.agencies import load_agencies
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
@@ -40,9 +43,18 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         app.state.calendar = settings.calendar()
         app.state.authenticator = Authenticator(settings)
         app.state.rate_limiter = RateLimiter()
+        app.state.line_bot = LineBot(
+            settings=settings,
+            db=app.state.db,
+            temporal=app.state.temporal,
+            api=LineApi(settings),
+            places=GeoThaiPlaces(),
+            agencies=app.state.agencies,
+        )
         try:
             yield
         finally:
+            await app.state.line_bot.api.aclose()
             await app.state.db.dispose()
 
     app = FastAPI(
@@ -71,6 +83,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(deliveries.router)
     app.include_router(inbox.router)
     app.include_router(screening.router)
+    app.include_router(line.router)
     if settings.codec_cors_origins:
         # The Temporal Web UI calls the codec from its own origin, with the user's token.
         app.add_middleware(

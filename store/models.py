@@ -51,7 +51,12 @@ class Base(DeclarativeBase):
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_status_due_at", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_cases_status_due_at", "status", "due_at"),
+        # Tracking without the code (by citizen ID) and a LINE user's own cases look these up.
+        Index("ix_cases_complainant_citizen_id", "complainant_citizen_id"),
+        Index("ix_cases_complainant_line_user_id", "complainant_line_user_id"),
+    )
 
     case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tracking_code: Mapped[str] = mapped_column(String(16), unique=True)
@@ -299,3 +304,19 @@ class AccessLog(Base):
     case_id: Mapped[str] = mapped_column(String(32), index=True)
     what: Mapped[str] = mapped_column(String(32))  # "case", "history", "export"
     reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class LineConversation(Base):
+    """Where a LINE user is in the intake conversation (channels/line_conversation.py), kept across restarts.
+
+    One row per LINE user; ``draft`` holds what they have said so far (personal data: never logged) and
+    ``seen_events`` the last webhook event ids, so LINE's redelivery of an event is not taken twice.
+    """
+
+    __tablename__ = "line_conversations"
+
+    line_user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    draft: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seen_events: Mapped[list[Any]] = mapped_column(default=list)
+    updated_at: Mapped[datetime]
