@@ -16,7 +16,7 @@ from api.auth import Authenticator
 from api.errors import install_error_handlers
 from api.limits import RateLimiter
 from api.middleware import GuardMiddleware
-from api.routes import audit, auth, board, cases, complaints, deliveries, inbox, line, pages, public, screening
+from api.routes import audit, auth, board, cases, complaints, deliveries, inbox, line, lookup, pages, public, screening
 from channels.line_api import LineApi
 from channels.line_bot import LineBot
 from channels.places import GeoThaiPlaces
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(complaints.router)
+    app.include_router(lookup.router)  # before public: /track/by-citizen-id is not a tracking code
     app.include_router(public.router)
     app.include_router(board.router)
     app.include_router(board.metrics_router, dependencies=[Depends(pages.ops_gate("metrics_access"))])
