@@ -16,7 +16,21 @@ from api.auth import Authenticator
 from api.errors import install_error_handlers
 from api.limits import RateLimiter
 from api.middleware import GuardMiddleware
-from api.routes import audit, auth, board, cases, complaints, deliveries, inbox, line, lookup, pages, public, screening
+from api.routes import (
+    audit,
+    auth,
+    board,
+    cases,
+    complaints,
+    deliveries,
+    inbox,
+    line,
+    lookup,
+    open311,
+    pages,
+    public,
+    screening,
+)
 from channels.line_api import LineApi
 from channels.line_bot import LineBot
 from channels.places import GeoThaiPlaces
@@ -85,6 +99,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(inbox.router)
     app.include_router(screening.router)
     app.include_router(line.router)
+    app.include_router(open311.router)
     if settings.codec_cors_origins:
         # The Temporal Web UI calls the codec from its own origin, with the user's token.
         app.add_middleware(

@@ -24,6 +24,7 @@ class Filed:
     status: str
     expected_by: date | None
     expected_at: datetime | None
+    pending: bool = False  # the receipt is still being made: the case number is not visible yet
 
 
 async def file_from_channel(
@@ -45,7 +46,7 @@ async def file_from_channel(
         auto_screen=settings.auto_screen,
     )
     if summary is None:
-        return Filed(case_id, tracking_code, "received", None, None)
+        return Filed(case_id, tracking_code, "received", None, None, pending=True)
     return Filed(
         case_id=summary.case_id,
         tracking_code=summary.tracking_code,
