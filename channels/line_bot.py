@@ -64,6 +64,7 @@ NO_OWN_CASES = "ยังไม่พบเรื่องที่ท่าน�
 GROUPS_ONLY_ONE_TO_ONE = "โปรดแจ้งเรื่องร้องทุกข์ในแชตส่วนตัวกับบัญชีนี้ เพื่อความเป็นส่วนตัวของท่าน"
 _DESCRIPTION_SHOWN = 200
 _LOCK_STRIPES = 64
+_FILING_MARGIN_SECONDS = 30.0
 
 
 class LineBot:
@@ -135,8 +136,9 @@ class LineBot:
                 log.info("line_event_redelivered")
                 return []
             conversation = self._current(row, now)
-            if conversation.stage is Stage.FILING:
+            if conversation.stage is Stage.FILING and self._abandoned(row, now):
                 # A filing cut short by a restart: take it up again with the same key before anything else.
+                # (A filing still in progress elsewhere is left alone: the step says "please wait".)
                 step = Step(conversation, [], file=True)
             else:
                 step = advance(conversation, incoming, places=self.places, max_photos=self.settings.line_max_photos)
@@ -162,6 +164,11 @@ class LineBot:
         if step.file:
             replies += await self._file(user, after)
         return replies
+
+    def _abandoned(self, row: line_store.ConversationRow, now: datetime) -> bool:
+        """A filing nobody can still be waiting for: older than the intake's wait and a margin."""
+        started = row.updated_at or now
+        return now - started > timedelta(seconds=self.settings.intake_wait_seconds + _FILING_MARGIN_SECONDS)
 
     def _current(self, row: line_store.ConversationRow, now: datetime) -> Conversation:
         """The stored conversation; one left alone too long starts again (a filing in progress never does)."""

@@ -10,6 +10,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -298,3 +299,58 @@ async def test_filing_while_temporal_is_away_keeps_the_draft_to_try_again(
     assert "ขัดข้องชั่วคราว" in fake_line.last()
     row = await conversation_row(db, user)
     assert row is not None and row.state == "consent" and row.draft["filing_key"]
+
+
+async def test_a_filing_cut_short_by_a_restart_is_taken_up_again(
+    dev_env: WorkflowEnvironment, line_settings: Settings, db: Database, task_queue: str, fake_line: FakeLine
+) -> None:
+    user = line_user()
+    draft = {
+        "description": "น้ำประปาไม่ไหลมาสามวันแล้ว ทั้งหมู่บ้านเดือดร้อน",
+        "place": {"province": "เชียงใหม่", "province_code": "50"},
+        "photos": [],
+        "photos_done": True,
+        "consent": True,
+        "filing_key": str(uuid.uuid4()),
+    }
+    # The API saved "filing" and died before the intake answered; a minute later the user writes again.
+    async with db.session() as s:
+        s.add(
+            models.LineConversation(
+                line_user_id=user,
+                state="filing",
+                draft=draft,
+                seen_events=[],
+                updated_at=datetime.now(UTC) - timedelta(minutes=5),
+            )
+        )
+    async with running_api(dev_env, line_settings, db, task_queue) as api:
+        await say(api, user, text("ได้รับเรื่องหรือยังครับ"))
+        assert "รหัสติดตาม" in fake_line.last()
+        async with db.sessions() as s:
+            filed = (
+                await s.execute(select(models.Case).where(models.Case.complainant_line_user_id == user))
+            ).scalar_one()
+        assert filed.province == "เชียงใหม่"
+        row = await conversation_row(db, user)
+        assert row is not None and row.state == "idle"
+
+
+async def test_a_filing_in_progress_elsewhere_is_not_filed_twice(
+    offline: httpx.AsyncClient, db: Database, fake_line: FakeLine
+) -> None:
+    user = line_user()
+    async with db.session() as s:
+        s.add(
+            models.LineConversation(
+                line_user_id=user,
+                state="filing",
+                draft={"description": "น้ำประปาไม่ไหลมาสามวันแล้ว", "consent": True, "filing_key": "k"},
+                seen_events=[],
+                updated_at=datetime.now(UTC),
+            )
+        )
+    await say(offline, user, text("ยินยอม"))
+    assert "รอสักครู่" in fake_line.last()
+    row = await conversation_row(db, user)
+    assert row is not None and row.state == "filing"
