@@ -153,6 +153,8 @@ class Settings(BaseSettings):
     open311_jurisdiction_id: str = "rongtuk"
     open311_api_keys: dict[str, str] = Field(default_factory=dict)
     open311_require_api_key: bool = True
+    # A registered client posts for many citizens from one address: its own limit, per key, instead.
+    rate_open311_client_per_minute: int = Field(default=120, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Origins allowed to call /codec (the Temporal Web UI), e.g. ["http://127.0.0.1:8233"].
     codec_cors_origins: list[str] = Field(default_factory=list)

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import Select, select
 
 from api.errors import AppError
-from api.limits import limit
+from api.limits import RateLimiter, limit, too_many_requests
 from api.middleware import control_character_path
 from api.views import BANGKOK
 from channels import open311
@@ -97,15 +97,26 @@ def _check_jurisdiction(settings: Settings, params: Mapping[str, str]) -> None:
         raise Open311Error(404, "jurisdiction_id not found. / ไม่พบ jurisdiction_id นี้")
 
 
-def _client(settings: Settings, api_key: str | None) -> str:
-    """The registered client whose key this is; without one, 403 (unless keys are switched off)."""
+def _client(settings: Settings, api_key: str | None) -> str | None:
+    """The registered client whose key this is; without one, 403 (None when keys are switched off)."""
     given = (api_key or "").encode()
     for name, key in settings.open311_api_keys.items():
         if given and hmac.compare_digest(given, key.encode()):
             return name
     if settings.open311_require_api_key:
         raise Open311Error(403, "api_key is missing or not valid. / ไม่มี api_key หรือ api_key ไม่ถูกต้อง")
-    return "public"
+    return None
+
+
+def _limit_poster(request: Request, settings: Settings, client: str | None) -> None:
+    """A registered client has its own limit (it posts for many people from one address); others the intake's."""
+    if client is None:
+        limit("intake")(request)
+        return
+    limiter: RateLimiter = request.app.state.rate_limiter
+    wait = limiter.check("open311_client", client, settings.rate_open311_client_per_minute)
+    if wait is not None:
+        raise too_many_requests(wait)
 
 
 # --- discovery and services ----------------------------------------------------------------------------
@@ -183,14 +194,18 @@ async def post_request(ending: str, request: Request) -> Response:
 
     async def run(fmt: Format) -> Response:
         settings = _settings(request)
-        limit("intake")(request)
         form = await request.form()
         items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
         params = dict(items)
         if control_character_path(params) is not None:
             raise Invalid(("A parameter contains control characters. / มีอักขระควบคุมในข้อมูลที่ส่งมา",))
         _check_jurisdiction(settings, params)
-        client = _client(settings, params.get("api_key"))
+        try:
+            client = _client(settings, params.get("api_key"))
+        except Open311Error:
+            limit("intake")(request)  # a guessed key costs like any intake from that address
+            raise
+        _limit_poster(request, settings, client)
         code = (params.get("service_code") or "").strip()
         if not code:
             raise Open311Error(400, "service_code was not provided. / ไม่ได้ระบุ service_code")
@@ -201,7 +216,7 @@ async def post_request(ending: str, request: Request) -> Response:
             client=request.app.state.temporal,
             settings=settings,
             complaint=complaint,
-            actor=Actor(id=f"open311:{client}", role=Role.CITIZEN),
+            actor=Actor(id=f"open311:{client or 'public'}", role=Role.CITIZEN),
             idempotency_key=request.headers.get("Idempotency-Key"),
         )
         expected = filed.expected_by.isoformat() if filed.expected_by else None

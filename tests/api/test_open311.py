@@ -263,3 +263,24 @@ def test_web_links_are_accepted_as_media() -> None:
     assert Attachment(name="media", url_or_ref="https://photos.example.org/p.jpg").url_or_ref.startswith("https://")
     with pytest.raises(ValueError):
         Attachment(name="media", url_or_ref="https:evil")
+
+
+async def test_posting_is_limited_per_client_key_and_key_guesses_per_address(open311_settings: Settings) -> None:
+    limited = open311_settings.model_copy(
+        update={
+            "temporal_address": f"127.0.0.1:{free_port()}",
+            "rate_open311_client_per_minute": 2,
+            "rate_intake_per_minute": 2,
+        }
+    )
+    async with app_client(limited) as client:
+        short = [
+            (await client.post(f"{BASE}/requests.json", data=form(description="สั้น"))).status_code for _ in range(3)
+        ]
+        assert short == [422, 422, 429]
+        refused = await client.post(f"{BASE}/requests.json", data=form(description="สั้น"))
+        assert refused.json()[0]["code"] == 429 and int(refused.headers["retry-after"]) >= 1
+        guesses = [
+            (await client.post(f"{BASE}/requests.json", data=form(api_key=f"k{n}"))).status_code for n in range(3)
+        ]
+        assert guesses == [403, 403, 429]
