@@ -16,12 +16,13 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import select, update
 from temporalio.testing import WorkflowEnvironment
 
 from api.ids import normalise_tracking_code
 from cli.devserver import free_port
 from config.settings import Settings
+from delivery.dispatcher import build_dispatcher
 from store import models
 from store.db import Database
 from tests.api.conftest import app_client, running_api
@@ -43,6 +44,11 @@ class FakeLine:
     replies: list[dict[str, Any]] = field(default_factory=list)
     reply_auth: list[str] = field(default_factory=list)
     content_requests: list[str] = field(default_factory=list)
+    pushes: list[dict[str, Any]] = field(default_factory=list)
+
+    async def push(self, request: web.Request) -> web.Response:
+        self.pushes.append(await request.json())
+        return web.json_response({"sentMessages": [{"id": "2", "quoteToken": "q"}]})
 
     async def reply(self, request: web.Request) -> web.Response:
         self.reply_auth.append(request.headers.get("Authorization", ""))
@@ -65,6 +71,7 @@ async def fake_line() -> AsyncIterator[FakeLine]:
     fake = FakeLine()
     app = web.Application()
     app.router.add_post("/v2/bot/message/reply", fake.reply)
+    app.router.add_post("/v2/bot/message/push", fake.push)
     app.router.add_get("/v2/bot/message/{message_id}/content", fake.content)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -249,6 +256,21 @@ async def test_whole_conversation_files_a_case_across_a_restart_then_tracks_it(
             }
         ]
         assert "line" in channels, "follow-ups go to the LINE user by push"
+        # Delivery (as `rongtuk deliver` or a worker runs it) pushes the "received" news to the LINE user. Rows
+        # other tests left pending are set aside, as tests/delivery does: the dispatcher drains the whole outbox.
+        async with db.session() as s:
+            await s.execute(
+                update(models.Notification)
+                .where(models.Notification.case_id != case.case_id, models.Notification.status == "pending")
+                .values(status="skipped")
+            )
+        dispatcher = build_dispatcher(line_settings, db)
+        try:
+            await dispatcher.drain()
+        finally:
+            await dispatcher.aclose()
+        pushed = [p for p in fake_line.pushes if p["to"] == user]
+        assert pushed and code in pushed[0]["messages"][0]["text"]
         row = await conversation_row(db, user)
         assert row is not None and row.state == "idle" and row.draft.get("description") is None
 
