@@ -55,6 +55,9 @@ class Case(Base):
         Index("ix_cases_status_due_at", "status", "due_at"),
         # Urgent cases first: the board merges one (status, priority) range of due_at per branch.
         Index("ix_cases_status_priority_due_at", "status", "priority", "due_at"),
+        # Tracking without the code (by citizen ID) and a LINE user's own cases look these up.
+        Index("ix_cases_complainant_citizen_id", "complainant_citizen_id"),
+        Index("ix_cases_complainant_line_user_id", "complainant_line_user_id"),
     )
 
     case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -362,3 +365,19 @@ class IdempotencyKey(Base):
     location: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class LineConversation(Base):
+    """Where a LINE user is in the intake conversation (channels/line_conversation.py), kept across restarts.
+
+    One row per LINE user; ``draft`` holds what they have said so far (personal data: never logged) and
+    ``seen_events`` the last webhook event ids, so LINE's redelivery of an event is not taken twice.
+    """
+
+    __tablename__ = "line_conversations"
+
+    line_user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    draft: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seen_events: Mapped[list[Any]] = mapped_column(default=list)
+    updated_at: Mapped[datetime]
