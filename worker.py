@@ -23,6 +23,7 @@ from activities.rebuild import HistoryReader
 from activities.screening import ScreeningActivities
 from activities.sla import SlaActivities
 from config.logging import configure_logging
+from config.reference import category_classes
 from config.settings import Settings, get_settings
 from config.temporal import connect, data_converter, worker_runtime
 from delivery.dispatcher import start_dispatcher
@@ -44,18 +45,6 @@ PASSTHROUGH_MODULES = (
     "sla.rules",
     "dateutil",
 )
-
-
-def category_classes(settings: Settings) -> dict[str, str]:
-    """Each category's SLA class, from the reference data the screening uses."""
-    from config.reference import load_reference
-
-    reference = load_reference(
-        categories_file=settings.categories_file,
-        agencies_file=settings.agencies_file,
-        regions_file=settings.regions_file,
-    )
-    return {code: category.sla_class.value for code, category in reference.categories.items()}
 
 
 def build_activities(

@@ -41,6 +41,7 @@ from channels.places import GeoThaiPlaces
 from config.agencies import load_agencies
 from config.centres import load_centres
 from config.logging import configure_logging
+from config.reference import category_classes
 from config.settings import Settings, get_settings
 from config.temporal import connect
 from intake.relay import start_relay
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         app.state.intake = IntakeDesk(
             db=app.state.db,
             settings=settings,
-            sla=SlaActivities(app.state.calendar, app.state.policy),
+            sla=SlaActivities(app.state.calendar, app.state.policy, category_classes(settings)),
             relay=relay,
         )
         app.state.line_bot = LineBot(
