@@ -16,7 +16,20 @@ from api.auth import Authenticator
 from api.errors import install_error_handlers
 from api.limits import RateLimiter
 from api.middleware import GuardMiddleware
-from api.routes import audit, auth, board, cases, complaints, deliveries, inbox, pages, public, screening
+from api.routes import (
+    attachments,
+    audit,
+    auth,
+    board,
+    cases,
+    complaints,
+    deliveries,
+    inbox,
+    officer_intake,
+    pages,
+    public,
+    screening,
+)
 from config.agencies import load_agencies
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
@@ -56,11 +69,20 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         openapi_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, hsts=bool(settings.cookie_secure))
+    app.add_middleware(
+        GuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        hsts=bool(settings.cookie_secure),
+        # Room for the files of one request and the form around them; each file has its own limit.
+        upload_body_bytes=settings.attachment_max_bytes * settings.attachment_max_files + settings.max_body_bytes,
+        upload_path=attachments.is_upload_path,
+    )
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.include_router(attachments.router)  # before complaints and cases: more specific paths
+    app.include_router(officer_intake.router)
     app.include_router(complaints.router)
     app.include_router(public.router)
     app.include_router(board.router)

@@ -134,6 +134,8 @@ class TrackingOut(BaseModel):
     timeline: list[EventOut]
     allowed_actions: list[AllowedActionOut]
     complainant: ComplainantOut | None = None
+    # Your files and the ones shared with you (attachments/): links to the copies without metadata.
+    attachments: list[dict[str, Any]] | None = None
 
 
 class ReceiptOut(BaseModel):

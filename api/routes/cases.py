@@ -12,6 +12,7 @@ from api.deps import CurrentActor, CurrentCase, SessionDep, TemporalDep, log_rea
 from api.errors import forbidden
 from api.responses import CaseOut
 from api.views import case_view
+from attachments.views import with_attachments
 from store import models
 from workflows.process import Actor, Role
 
@@ -35,7 +36,8 @@ async def render(session: AsyncSession, case: models.Case, actor: Actor, request
     await log_read(session, request, case_id=case.case_id, what="case")
     tasks, ctx = await tasks_and_context(session, case, request)
     events = await timeline_of(session, case)
-    return case_view(case, events=events, tasks=tasks, actor=actor, agencies=request.app.state.agencies, ctx=ctx)
+    view = case_view(case, events=events, tasks=tasks, actor=actor, agencies=request.app.state.agencies, ctx=ctx)
+    return await with_attachments(session, case, actor, view, events, prefix=f"/api/v1/cases/{case.case_id}")
 
 
 @router.get("/{case_id}", openapi_extra=REASON_PARAMETER, response_model=CaseOut, response_model_exclude_unset=True)

@@ -19,6 +19,7 @@ from api.errors import forbidden
 from api.limits import RateLimiter, limit, too_many_requests
 from api.responses import TrackingOut
 from api.views import complainant_view, tracking_view
+from attachments.views import with_attachments
 from store import models
 from workflows.process import Actor, Role
 
@@ -53,6 +54,8 @@ async def _tracking(
     _, ctx = await tasks_and_context(session, case, request)
     events = await timeline_of(session, case)
     view = tracking_view(case, events=events, agencies=request.app.state.agencies, ctx=ctx)
+    citizen = Actor(id=f"citizen:{case.tracking_code}", role=Role.CITIZEN)
+    view = await with_attachments(session, case, citizen, view, events, prefix=f"/api/v1/track/{case.tracking_code}")
     if personal:
         view["complainant"] = complainant_view(case) | {"address": case.address}
     return view
