@@ -76,10 +76,13 @@ def storage_of(request: Request) -> Storage:
 StorageDep = Annotated[Storage, Depends(storage_of)]
 
 
-def parse_complaint(raw: str) -> ComplaintIn:
-    """The ``complaint`` form field: the same JSON ``POST /api/v1/complaints`` takes, checked the same way."""
+def parse_complaint(raw: str | dict[str, Any]) -> ComplaintIn:
+    """The ``complaint`` form field: the same JSON ``POST /api/v1/complaints`` takes, checked the same way
+    (also for a complaint this package completed: links, files and a photo's place added)."""
     try:
-        return ComplaintIn.model_validate_json(raw)
+        if isinstance(raw, str):
+            return ComplaintIn.model_validate_json(raw)
+        return ComplaintIn.model_validate(raw)
     except ValidationError as exc:
         errors = [{**e, "loc": ("body", "complaint", *e["loc"])} for e in exc.errors()]
         raise RequestValidationError(errors) from None
@@ -95,7 +98,7 @@ def with_photo_place(complaint: ComplaintIn, files: list[Prepared], settings: Se
         if LAT_RANGE[0] <= f.latitude <= LAT_RANGE[1] and LON_RANGE[0] <= f.longitude <= LON_RANGE[1]:
             body = complaint.model_dump(mode="json", exclude_none=True)
             body["location"] = {"latitude": round(f.latitude, 6), "longitude": round(f.longitude, 6)}
-            return ComplaintIn.model_validate(body)
+            return parse_complaint(body)
     return complaint
 
 
@@ -124,7 +127,7 @@ async def file_with_attachments(
         body["attachments"] = body.get("attachments", []) + [
             service.file_ref(f).model_dump(mode="json", exclude_none=True) for f in files
         ]
-        complaint = ComplaintIn.model_validate(body)
+        complaint = parse_complaint(body)
     filed = await file(client=client, settings=settings, complaint=complaint, actor=actor)
     async with request.app.state.db.session() as session:
         await service.record(

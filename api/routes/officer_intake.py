@@ -15,7 +15,7 @@ from api.deps import CurrentActor, SettingsDep, TemporalDep
 from api.errors import AppError, ErrorDetail, forbidden
 from api.responses import ReceiptOut
 from api.routes.attachments import Files, Label, StorageDep, file_with_attachments, parse_complaint
-from api.schemas import Attachment, ComplaintIn
+from api.schemas import ComplaintIn
 from attachments import service
 from domain.complaint import OFFICER_CHANNELS, Channel
 from workflows.process import Actor, Role
@@ -45,10 +45,9 @@ def _with_post_link(complaint: ComplaintIn, post_url: str | None) -> ComplaintIn
             "A complaint found on social media needs the post's link (https://...).",
             "เรื่องจากสื่อสังคมออนไลน์ต้องระบุลิงก์ของโพสต์ (https://...)",
         )
-    link = Attachment(name="post", url_or_ref=post_url)
     body = complaint.model_dump(mode="json", exclude_none=True)
-    body["attachments"] = [*body.get("attachments", []), link.model_dump(mode="json", exclude_none=True)]
-    return ComplaintIn.model_validate(body)
+    body["attachments"] = [*body.get("attachments", []), {"name": "post", "url_or_ref": post_url}]
+    return parse_complaint(body)
 
 
 @router.post(
