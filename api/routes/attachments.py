@@ -22,13 +22,13 @@ from api.deps import CurrentActor, CurrentCase, OptionalActor, SessionDep, Setti
 from api.errors import AppError, forbidden, not_found
 from api.limits import limit
 from api.responses import ReceiptOut
-from api.schemas import LAT_RANGE, LON_RANGE, ComplaintIn
+from api.schemas import ComplaintIn
 from attachments import service
 from attachments.files import Prepared
+from attachments.intake import complete, file_with_files
 from attachments.storage import Storage, StorageError, storage_from_settings
 from config.settings import Settings
 from domain.complaint import OFFICER_CHANNELS
-from intake_channels.filing import file
 from store import models
 from workflows.process import TERMINAL_STATES, Actor, Role, State
 
@@ -88,20 +88,6 @@ def parse_complaint(raw: str | dict[str, Any]) -> ComplaintIn:
         raise RequestValidationError(errors) from None
 
 
-def with_photo_place(complaint: ComplaintIn, files: list[Prepared], settings: Settings) -> ComplaintIn:
-    """The complaint with the first photo's GPS position as its place, when it gave none and that is in Thailand."""
-    if complaint.location is not None or not settings.attachment_gps_to_place:
-        return complaint
-    for f in files:
-        if f.latitude is None or f.longitude is None:
-            continue
-        if LAT_RANGE[0] <= f.latitude <= LAT_RANGE[1] and LON_RANGE[0] <= f.longitude <= LON_RANGE[1]:
-            body = complaint.model_dump(mode="json", exclude_none=True)
-            body["location"] = {"latitude": round(f.latitude, 6), "longitude": round(f.longitude, 6)}
-            return parse_complaint(body)
-    return complaint
-
-
 async def file_with_attachments(
     *,
     request: Request,
@@ -116,23 +102,20 @@ async def file_with_attachments(
     label: str | None = None,
     owner: Actor | None = None,
 ) -> dict[str, Any]:
-    """Store the files, file the complaint referring to them, then record them on the new case (as
-    ``owner``'s: the complainant's own files when an officer keys in what they brought)."""
-    if len(complaint.attachments) + len(files) > 20:
-        raise service.too_many(20)
-    await service.store_blobs(storage, files)
-    complaint = with_photo_place(complaint, files, settings)
-    if files:
-        body = complaint.model_dump(mode="json", exclude_none=True)
-        body["attachments"] = body.get("attachments", []) + [
-            service.file_ref(f).model_dump(mode="json", exclude_none=True) for f in files
-        ]
-        complaint = parse_complaint(body)
-    filed = await file(client=client, settings=settings, complaint=complaint, actor=actor)
-    async with request.app.state.db.session() as session:
-        await service.record(
-            session, case_id=filed.case_id, files=files, actor=owner or actor, public=public, label=label
-        )
+    """File ``complaint`` with ``files`` (attachments/intake.py) and answer as ``POST /api/v1/complaints`` does."""
+    completed = parse_complaint(complete(complaint, files, settings))
+    filed = await file_with_files(
+        db=request.app.state.db,
+        client=client,
+        settings=settings,
+        storage=storage,
+        complaint=completed,
+        files=files,
+        actor=actor,
+        owner=owner,
+        public=public,
+        label=label,
+    )
     response.headers["Location"] = f"/api/v1/track/{filed.tracking_code}"
     if not filed.complete:
         response.status_code = 202
