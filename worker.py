@@ -26,6 +26,7 @@ from config.logging import configure_logging
 from config.settings import Settings, get_settings
 from config.temporal import connect, data_converter, worker_runtime
 from delivery.dispatcher import start_dispatcher
+from followup.job import start as start_followups
 from sla.policy import load_policy
 from store.db import Database
 from workflows.agency_task import AgencyTaskWorkflow
@@ -133,6 +134,7 @@ async def main(settings: Settings | None = None) -> int:
         loop.add_signal_handler(sig, stop.set)
     db = Database(settings.database_url, writer=True)
     delivery: asyncio.Task[None] | None = None
+    followups: asyncio.Task[None] | None = None
     try:
         client = await connect_until_stopped(settings, stop)
         if client is None:
@@ -143,6 +145,8 @@ async def main(settings: Settings | None = None) -> int:
         # Notification delivery runs beside the workflows, never inside them: a gateway that is down delays
         # messages, not cases (delivery/dispatcher.py).
         delivery = start_dispatcher(settings, db) if settings.delivery_in_worker else None
+        # Beside it, the "was it fixed?" questions some weeks after a closure (followup/job.py).
+        followups = start_followups(db, settings) if settings.delivery_in_worker else None
         running = asyncio.ensure_future(worker.run())
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -161,10 +165,11 @@ async def main(settings: Settings | None = None) -> int:
             _exit_now(0)
         return 0
     finally:
-        if delivery is not None:
-            delivery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await delivery
+        for task in (delivery, followups):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await db.dispose()
 
 

@@ -24,6 +24,7 @@ from api.routes import (
     cases,
     complaints,
     deliveries,
+    followup,
     inbox,
     officer_intake,
     pages,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(attachments.router)  # before complaints and cases: more specific paths
     app.include_router(officer_intake.router)
+    app.include_router(followup.router)
     app.include_router(complaints.router)
     app.include_router(public.router)
     app.include_router(board.router)
