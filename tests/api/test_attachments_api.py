@@ -3,6 +3,7 @@ stripped copies for everyone but the centre's staff, and who may download what."
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -10,10 +11,14 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from attachments.storage import content_key
 from config.settings import Settings
 from store.db import Database
 from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, complaint, running_api
 from tests.attachments.images import LATITUDE, LONGITUDE, PDF, SCRIPT, gps_in, photo
+from tests.attachments.s3 import S3_FIELDS, bucket_objects, s3_endpoint, s3_settings
+
+__all__ = ["s3_endpoint"]  # the fixture
 
 DOPA = agency("DOPA")
 MOI = agency("MOI")
@@ -160,3 +165,19 @@ async def test_a_confidential_complainants_files_are_hidden_from_agencies(api: h
     assert [a["name"] for a in staff] == ["face.jpg"]
     refused = await api.get(f"/api/v1/cases/{filed['case_id']}/attachments/{staff[0]['id']}", headers=DOPA)
     assert refused.status_code == 404
+
+
+async def test_uploads_land_in_s3_storage_when_configured(
+    dev_env: WorkflowEnvironment, settings: Settings, db: Database, task_queue: str, s3_endpoint: str
+) -> None:
+    s3 = settings.model_copy(update=s3_settings(s3_endpoint).model_dump(include=S3_FIELDS))
+    async with running_api(dev_env, s3, db, task_queue) as api:
+        data = photo(color=(3, 4, 5))
+        filed = await _file_with(api, complaint(), [("s3.jpg", data, "image/jpeg")])
+        assert filed.status_code == 201, filed.text
+        [item] = (await api.get(f"/api/v1/track/{filed.json()['tracking_code']}/attachments")).json()["items"]
+        served = await api.get(item["download"])
+        assert served.status_code == 200 and gps_in(served.content) == {}
+    keys = [o["Key"] for o in bucket_objects(s3_endpoint)]
+    sha = hashlib.sha256(data).hexdigest()
+    assert {f"attachments/{content_key('original', sha)}", f"attachments/{content_key('public', sha)}"} <= set(keys)
