@@ -125,13 +125,15 @@ class GuardMiddleware:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         limit_kib = limit // 1024
-        await _problem(
-            413,
-            "body_too_large",
-            f"The request body is larger than {limit_kib} KiB; send less (attachments go by reference).",
-            f"ข้อมูลที่ส่งมามีขนาดเกิน {limit_kib} KiB กรุณาส่งให้น้อยลง (ไฟล์แนบให้ส่งเป็นลิงก์อ้างอิง)",
-            headers={"Connection": "close"},
-        )(scope, receive, send)
+        if self.upload_path(scope["path"]):
+            message = f"The files sent together are larger than {limit_kib} KiB; send fewer or smaller files."
+            message_th = f"ไฟล์ที่ส่งพร้อมกันมีขนาดรวมเกิน {limit_kib} KiB กรุณาส่งให้น้อยลงหรือลดขนาดไฟล์"
+        else:
+            message = f"The request body is larger than {limit_kib} KiB; send less (attachments go by reference)."
+            message_th = f"ข้อมูลที่ส่งมามีขนาดเกิน {limit_kib} KiB กรุณาส่งให้น้อยลง (ไฟล์แนบให้ส่งเป็นลิงก์อ้างอิง)"
+        await _problem(413, "body_too_large", message, message_th, headers={"Connection": "close"})(
+            scope, receive, send
+        )
 
     def _with_headers(self, send: Send, path: str) -> Send:
         static = path.startswith("/static/")

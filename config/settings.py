@@ -150,7 +150,8 @@ class Settings(BaseSettings):
     attachment_storage: str = "disk"
     attachments_dir: Path | None = None
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
-    attachment_max_files: int = Field(default=10, ge=1, le=50)  # per request
+    # Per request; the API holds one request's files in memory while it checks them (max_bytes x max_files).
+    attachment_max_files: int = Field(default=5, ge=1, le=50)
     attachment_max_per_case: int = Field(default=30, ge=1, le=500)
     # A photo's EXIF position becomes the case's place when the complaint gives none.
     attachment_gps_to_place: bool = True
