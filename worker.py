@@ -27,6 +27,7 @@ from config.reference import category_classes
 from config.settings import Settings, get_settings
 from config.temporal import connect, data_converter, worker_runtime
 from delivery.dispatcher import start_dispatcher
+from followup.job import start as start_followups
 from intake.relay import start_relay
 from sla.policy import load_policy
 from store.db import Database
@@ -136,6 +137,7 @@ async def main(settings: Settings | None = None) -> int:
     db = Database(settings.database_url, writer=True)
     delivery: asyncio.Task[None] | None = None
     relay: asyncio.Task[None] | None = None
+    followups: asyncio.Task[None] | None = None
     try:
         client = await connect_until_stopped(settings, stop)
         if client is None:
@@ -150,6 +152,8 @@ async def main(settings: Settings | None = None) -> int:
         # worker's relay starts them (intake/relay.py); relays in many processes share the work.
         if settings.intake_relay_in_worker:
             _, relay = start_relay(db, client, settings)
+        # Beside it, the "was it fixed?" questions some weeks after a closure (followup/job.py).
+        followups = start_followups(db, settings) if settings.delivery_in_worker else None
         running = asyncio.ensure_future(worker.run())
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -168,7 +172,7 @@ async def main(settings: Settings | None = None) -> int:
             _exit_now(0)
         return 0
     finally:
-        for task in (delivery, relay):
+        for task in (delivery, relay, followups):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -20,15 +20,18 @@ from api.errors import install_error_handlers
 from api.limits import RateLimiter
 from api.middleware import GuardMiddleware
 from api.routes import (
+    attachments,
     audit,
     auth,
     board,
     cases,
     complaints,
     deliveries,
+    followup,
     inbox,
     line,
     lookup,
+    officer_intake,
     open311,
     pages,
     public,
@@ -106,11 +109,21 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         openapi_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, hsts=bool(settings.cookie_secure))
+    app.add_middleware(
+        GuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        hsts=bool(settings.cookie_secure),
+        # Room for the files of one request and the form around them; each file has its own limit.
+        upload_body_bytes=settings.attachment_max_bytes * settings.attachment_max_files + settings.max_body_bytes,
+        upload_path=attachments.is_upload_path,
+    )
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.include_router(attachments.router)  # before complaints and cases: more specific paths
+    app.include_router(officer_intake.router)
+    app.include_router(followup.router)
     app.include_router(complaints.router)
     app.include_router(lookup.router)  # before public: /track/by-citizen-id is not a tracking code
     app.include_router(public.router)

@@ -158,6 +158,10 @@ class TrackingOut(BaseModel):
     timeline: list[EventOut]
     allowed_actions: list[AllowedActionOut]
     complainant: ComplainantOut | None = None
+    # Your files and the ones shared with you (attachments/): links to the copies without metadata.
+    attachments: list[dict[str, Any]] | None = None
+    # The "was it fixed?" question after a closure (followup/), with where to answer while it is open.
+    followup: dict[str, Any] | None = None
 
 
 class ReceiptOut(BaseModel):

@@ -165,6 +165,29 @@ def deliver(
         typer.echo(f"handled {handled} outbox row(s)")
 
 
+@app.command("email-intake")
+def email_intake() -> None:
+    """Receive complaints by email: the SMTP listener (RONGTUK_EMAIL_INTAKE_SMTP_PORT) and/or IMAP polling
+    (RONGTUK_IMAP_HOST), as configured."""
+    from config.logging import configure_logging
+    from intake_channels.email import serve
+
+    settings = get_settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    if not settings.email_intake_smtp_port and not settings.imap_host:
+        typer.echo("set RONGTUK_EMAIL_INTAKE_SMTP_PORT or RONGTUK_IMAP_HOST to receive complaints by email", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(run())
+
+
 @app.command()
 def api(
     host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
@@ -207,8 +230,10 @@ def dev(
     temporal_port: Annotated[int, typer.Option(help="Temporal frontend port")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
     api_port: Annotated[int, typer.Option(help="API port")] = 8000,
+    email_port: Annotated[int, typer.Option(help="SMTP port of the email intake (0: none)")] = 2525,
 ) -> None:
-    """Start the embedded set: Temporal dev server (SQLite file under data/), a worker and the API."""
+    """Start the embedded set: Temporal dev server (SQLite file under data/), a worker, the API and the email
+    intake's SMTP listener."""
     from store.migrate import upgrade
 
     settings = get_settings()
@@ -240,13 +265,25 @@ def dev(
         # the dev server comes back.
         supervisor.start("worker", [sys.executable, "-m", "worker"], env=env)
         api_proc = supervisor.start("api", [sys.executable, "-m", "cli.main", "api", "--port", str(api_port)], env=env)
+        if email_port:
+            mail_env = env | {
+                "RONGTUK_EMAIL_INTAKE_SMTP_PORT": str(email_port),
+                "RONGTUK_EMAIL_INTAKE_ADDRESS": settings.email_intake_address or "complaints@rongtuk.localhost",
+            }
+            supervisor.start("email", [sys.executable, "-m", "cli.main", "email-intake"], env=mail_env)
         wait_for_port(api_port, proc=api_proc, cancelled=lambda: supervisor.stopping)
         if not supervisor.stopping:
             typer.echo(
                 "\nRongtuk is running:\n"
                 f"  API docs     http://127.0.0.1:{api_port}/docs\n"
                 f"  Temporal UI  http://127.0.0.1:{ui_port}\n"
-                f"  Data         {Path(data).resolve()} (cases survive restarts)\n"
+                + (
+                    f"  Email intake smtp://127.0.0.1:{email_port} "
+                    f"(to {settings.email_intake_address or 'complaints@rongtuk.localhost'})\n"
+                    if email_port
+                    else ""
+                )
+                + f"  Data         {Path(data).resolve()} (cases survive restarts)\n"
                 "A piece that dies is restarted. Press Ctrl-C to stop.\n"
             )
         while not supervisor.stopping:

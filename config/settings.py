@@ -172,12 +172,56 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Origins allowed to call /codec (the Temporal Web UI), e.g. ["http://127.0.0.1:8233"].
     codec_cors_origins: list[str] = Field(default_factory=list)
+    # --- attachments (attachments/) ---
+    # "disk": content-addressed files under attachments_dir (default <data_dir>/attachments); "s3": a bucket
+    # of any S3-compatible store (endpoint, keys and region below; boto3's own chain when the keys are unset).
+    attachment_storage: str = "disk"
+    attachments_dir: Path | None = None
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Per request; the API holds one request's files in memory while it checks them (max_bytes x max_files).
+    attachment_max_files: int = Field(default=5, ge=1, le=50)
+    attachment_max_per_case: int = Field(default=30, ge=1, le=500)
+    # A photo's EXIF position becomes the case's place when the complaint gives none.
+    attachment_gps_to_place: bool = True
+    s3_bucket: str | None = None
+    s3_prefix: str = "attachments/"
+    s3_endpoint_url: str | None = None
+    s3_region: str = "ap-southeast-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_timeout_seconds: float = Field(default=10.0, gt=0)
+    # --- email intake (intake_channels/email.py) ---
+    # Mail to this address becomes a complaint: received by the SMTP listener of the embedded set (port 0:
+    # off) and/or fetched by IMAP polling when imap_host is set.
+    email_intake_address: str | None = None
+    email_intake_smtp_host: str = "127.0.0.1"
+    email_intake_smtp_port: int = Field(default=0, ge=0, le=65535)
+    email_intake_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_ssl: bool = True
+    imap_user: str | None = None
+    imap_password: str | None = None
+    imap_folder: str = "INBOX"
+    imap_poll_seconds: float = Field(default=60.0, gt=0)
+    imap_timeout_seconds: float = Field(default=30.0, gt=0)
+    # --- "was it fixed?" (followup/) ---
+    # Days after a closure the complainant is asked whether the problem is fixed (0: never asked).
+    followup_after_days: float = Field(default=28.0, ge=0)
+    followup_poll_seconds: float = Field(default=3600.0, gt=0)
 
     @field_validator("log_format")
     @classmethod
     def _known_log_format(cls, value: str) -> str:
         if value not in {"console", "json"}:
             raise ValueError("log_format must be 'console' or 'json'")
+        return value
+
+    @field_validator("attachment_storage")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        if value not in {"disk", "s3"}:
+            raise ValueError("attachment_storage must be 'disk' or 's3'")
         return value
 
     @field_validator("notification_language")
@@ -202,7 +246,14 @@ class Settings(BaseSettings):
         self.metrics_access = self.metrics_access or default_access
         if self.cookie_secure is None:
             self.cookie_secure = prod
+        if self.attachment_storage == "s3" and not self.s3_bucket:
+            raise ValueError("attachment_storage 's3' needs RONGTUK_S3_BUCKET")
         return self
+
+    @property
+    def attachment_root(self) -> Path:
+        """Where the disk storage keeps attachments."""
+        return self.attachments_dir or self.data_dir / "attachments"
 
     @property
     def oidc_enabled(self) -> bool:

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Channel(StrEnum):
-    """How the complaint reached the centre: the six PSC 1111 intake channels."""
+    """How the complaint reached the centre: the six PSC 1111 intake channels, and two more ways in: what PSC
+    finds on social media and files itself, and mail to the centre's complaint address."""
 
     walk_in = "walk_in"  # counter "1111 service point", including mobile counters in provinces
     letter = "letter"  # PO Box 1111
@@ -22,6 +23,12 @@ class Channel(StrEnum):
     web = "web"
     app = "app"  # mobile app "PSC 1111"
     line = "line"  # LINE official account @PSC1111
+    social = "social"  # a post PSC found on social media, keyed in by an officer (link and screenshot attached)
+    email = "email"  # a message to the centre's complaint address (intake_channels/email.py)
+
+
+# Channels an officer keys in (never a citizen filing for themselves).
+OFFICER_CHANNELS = frozenset({Channel.hotline, Channel.walk_in, Channel.letter, Channel.social})
 
 
 class Kind(StrEnum):

@@ -381,3 +381,60 @@ class LineConversation(Base):
     draft: Mapped[dict[str, Any]] = mapped_column(default=dict)
     seen_events: Mapped[list[Any]] = mapped_column(default=list)
     updated_at: Mapped[datetime]
+
+
+class Attachment(Base):
+    """A file of a case (photo, PDF): where its private original and the copy others see are stored.
+
+    Content-addressed (``sha256``), so the same file sent twice to a case is one row. The original keeps its
+    metadata (a photo's GPS may be the complainant's home) and is read only by centre staff; everyone else is
+    served the stripped copy at ``public_key``. No foreign key to ``cases``: a file may arrive with a complaint
+    whose case row the projection has not written yet.
+    """
+
+    __tablename__ = "attachments"
+    __table_args__ = (UniqueConstraint("case_id", "sha256", name="uq_attachments_case_sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(32), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    storage_key: Mapped[str] = mapped_column(String(200))
+    public_key: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str | None] = mapped_column(String(32))  # e.g. before, after, letter, screenshot
+    # Who may see it besides the centre: the complainant always sees their own; staff and agencies' files
+    # are shown on the tracking page only when ``public`` (an agency's before/after photos).
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploader_role: Mapped[str] = mapped_column(String(16))
+    uploader_agency: Mapped[str | None] = mapped_column(String(32))
+    latitude: Mapped[float | None] = mapped_column(Float)  # from the photo's EXIF GPS (personal data)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    at: Mapped[datetime]
+
+
+class FollowUp(Base):
+    """The "was it fixed?" question after a closure, and the complainant's answer (followup/).
+
+    One per closure (``closed_seq`` is the closing event's seq): a case reopened and closed again is asked
+    again. ``outcome`` says what the answer did: reopened the case, or was left for a supervisor when the
+    case could no longer be reopened.
+    """
+
+    __tablename__ = "followups"
+    __table_args__ = (
+        UniqueConstraint("case_id", "closed_seq", name="uq_followups_case_closed_seq"),
+        Index("ix_followups_answer", "answer"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(32), index=True)
+    closed_seq: Mapped[int]
+    closed_at: Mapped[datetime]
+    asked_at: Mapped[datetime]
+    answer: Mapped[str | None] = mapped_column(String(16))  # fixed | not_fixed
+    answered_at: Mapped[datetime | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(24))  # recorded | reopened | for_supervisor

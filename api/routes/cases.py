@@ -12,6 +12,7 @@ from api.deps import CurrentActor, CurrentCase, SessionDep, TemporalDep, log_rea
 from api.errors import forbidden
 from api.responses import ACTION_RESPONSES, ActionRequestOut, CaseOut, IdempotencyKeyHeader, answer_response
 from api.views import case_view
+from attachments.views import with_attachments
 from store import models
 from workflows.process import Actor, Role
 
@@ -36,7 +37,7 @@ async def render(session: AsyncSession, case: models.Case, actor: Actor, request
     tasks, ctx = await tasks_and_context(session, case, request)
     events = await timeline_of(session, case)
     state = request.app.state
-    return case_view(
+    view = case_view(
         case,
         events=events,
         tasks=tasks,
@@ -46,6 +47,7 @@ async def render(session: AsyncSession, case: models.Case, actor: Actor, request
         centres=state.centres,
         policy=state.policy,
     )
+    return await with_attachments(session, case, actor, view, events, prefix=f"/api/v1/cases/{case.case_id}")
 
 
 @router.get("/{case_id}", openapi_extra=REASON_PARAMETER, response_model=CaseOut, response_model_exclude_unset=True)

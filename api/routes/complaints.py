@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1/complaints", tags=["intake"])
 
 # Channels where a PSC officer keys the complaint in; citizens file themselves on the others, and staff who
 # work cases (officers, supervisors) may file those on a citizen's behalf.
-_STAFF_CHANNELS = {Channel.walk_in, Channel.letter, Channel.hotline}
+_STAFF_CHANNELS = {Channel.walk_in, Channel.letter, Channel.hotline, Channel.social}
 _FILERS = frozenset({Role.OFFICER, Role.SUPERVISOR})
 
 

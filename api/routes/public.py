@@ -19,6 +19,7 @@ from api.errors import forbidden
 from api.limits import RateLimiter, limit, too_many_requests
 from api.responses import ACTION_RESPONSES, ActionRequestOut, IdempotencyKeyHeader, TrackingOut, answer_response
 from api.views import complainant_view, tracking_view
+from attachments.views import with_attachments
 from store import models
 from workflows.process import Actor, Role
 
@@ -55,6 +56,8 @@ async def _tracking(
     view = tracking_view(
         case, events=events, agencies=request.app.state.agencies, ctx=ctx, centres=request.app.state.centres
     )
+    citizen = Actor(id=f"citizen:{case.tracking_code}", role=Role.CITIZEN)
+    view = await with_attachments(session, case, citizen, view, events, prefix=f"/api/v1/track/{case.tracking_code}")
     if personal:
         view["complainant"] = complainant_view(case) | {"address": case.address}
     return view
