@@ -23,6 +23,7 @@ from activities.rebuild import HistoryReader
 from activities.screening import ScreeningActivities
 from activities.sla import SlaActivities
 from config.logging import configure_logging
+from config.reference import category_classes
 from config.settings import Settings, get_settings
 from config.temporal import connect, data_converter, worker_runtime
 from delivery.dispatcher import start_dispatcher
@@ -51,7 +52,7 @@ def build_activities(
 ) -> list[Callable[..., Any]]:
     """The activity callables this worker serves, bound to their dependencies (tests may bring their own
     calendar and policy in ``sla``). With a ``client``, the projection re-projects cases it finds behind."""
-    sla = sla or SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file))
+    sla = sla or SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file), category_classes(settings))
     history = HistoryReader(client, WORKFLOWS).transitions if client is not None else None
     read_model = ReadModelActivities(db, history=history)
     notifications = NotificationActivities(db)

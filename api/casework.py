@@ -224,6 +224,29 @@ async def _until_started(case: models.Case, session: AsyncSession, request: Requ
         await asyncio.sleep(0.1)
 
 
+def _check_classification(data: dict[str, Any], request: Request) -> None:
+    """A receiving centre and an SLA class named in the payload must exist (config/centres.yaml, sla.yaml)."""
+    if "centre" in data:
+        data["centre"] = str(data["centre"]).upper()
+    checks = (
+        ("centre", request.app.state.centres.by_code, "receiving centre", "ศูนย์รับเรื่อง"),
+        ("sla_class", request.app.state.policy.classes, "SLA class", "ประเภทระยะเวลาดำเนินการ (SLA class)"),
+    )
+    for field, known, what, what_th in checks:
+        value = data.get(field)
+        if value is not None and value not in known:
+            sample = ", ".join(sorted(known)[:8])
+            raise AppError(
+                status=422,
+                code=f"unknown_{field}",
+                message=f"Unknown {what} {value}.",
+                message_th=f"ไม่พบ{what_th} {value}",
+                details=[
+                    ErrorDetail(field=field, message=f"Must be one of: {sample}...", message_th=f"ต้องเป็น: {sample}...")
+                ],
+            )
+
+
 async def _check_references(data: dict[str, Any], case: models.Case, session: AsyncSession, request: Request) -> None:
     """Agency codes and case numbers named in the payload must exist."""
     known = request.app.state.agencies
@@ -243,6 +266,7 @@ async def _check_references(data: dict[str, Any], case: models.Case, session: As
         )
     if "agencies" in data:
         data["agencies"] = list(dict.fromkeys(data["agencies"]))
+    _check_classification(data, request)
     original = data.get("original_case_id")
     if original is not None and (original == case.case_id or not await queries.case_exists(session, case_id=original)):
         raise AppError(

@@ -31,6 +31,10 @@ class AgencyOut(BaseModel):
 class TaskOut(BaseModel):
     status: str
     outcome: str | None = None
+    stage: int = 1
+    # The task's deadline; while a question waits for the complainant, when that wait lapses.
+    due_at: str | None = None
+    waiting_for_complainant_since: str | None = None
 
 
 class CaseAgencyOut(AgencyOut):
@@ -98,6 +102,14 @@ class LocationOut(BaseModel):
     longitude: float | None = None
 
 
+class LabelledOut(BaseModel):
+    """A code with its English and Thai labels."""
+
+    code: str
+    label_en: str
+    label_th: str
+
+
 class CaseOut(BaseModel):
     """A case for staff and agencies: the case, its timeline and what the caller may do now."""
 
@@ -108,6 +120,11 @@ class CaseOut(BaseModel):
     subject: str | None
     description: str
     category: str | None
+    kind: LabelledOut  # complaint, suggestion, request, tipoff
+    priority: LabelledOut  # normal, urgent
+    centre: LabelledOut | None  # the receiving centre
+    sla_class: LabelledOut | None  # whose allowances the deadlines count
+    region: LabelledOut | None  # of the province (config/regions.yaml)
     complainant: ComplainantOut
     location: LocationOut
     attachments: list[dict[str, Any]]
@@ -127,6 +144,9 @@ class TrackingOut(BaseModel):
 
     tracking_code: str
     status: StateOut
+    kind: LabelledOut
+    priority: LabelledOut
+    centre: LabelledOut | None
     handled_by: list[AgencyOut]
     received_at: str
     expected_by: date | None
@@ -156,6 +176,12 @@ class BoardItemOut(BaseModel):
     status: StateOut
     stage: int | None
     province: str | None
+    category: str | None = None
+    kind: LabelledOut | None = None
+    priority: LabelledOut | None = None
+    centre: LabelledOut | None = None
+    sla_class: LabelledOut | None = None
+    region: LabelledOut | None = None
     agencies: list[AgencyOut]
     received_at: str | None
     due_at: str | None

@@ -24,13 +24,23 @@ from api.ids import new_case_id, new_tracking_code
 from api.schemas import ComplaintIn
 from api.views import expected_date, state_view
 from config.settings import Settings
+from domain.complaint import DEFAULT_CENTRE
 from intake.idempotency import Answer, Idempotency, answer_of, claim, fingerprint, key_in_flux
 from intake.relay import IntakeRelay, dump_input
 from sla.rules import DeadlineRule
 from store import models
 from store.db import Database
+from workflows.case_rules import CaseRules
 from workflows.complaint import ACTION_NOT_ALLOWED, ComplaintWorkflow, workflow_id_for
-from workflows.models import ActionRequest, CaseInput, CaseState, CaseSummary, ScheduleRequest
+from workflows.models import (
+    ActionRequest,
+    AgencyTask,
+    CaseInput,
+    CaseState,
+    CaseSummary,
+    Deadline,
+    ScheduleRequest,
+)
 from workflows.process import INITIAL_STATE, Actor
 
 log = structlog.get_logger(__name__)
@@ -149,7 +159,7 @@ async def file_complaint(
     for attempt in range(_ID_TRIES):
         now = datetime.now(UTC)
         case_id, tracking_code = new_case_id(now), new_tracking_code()
-        answer, case, inp = _receipt(desk, complaint, actor, case_id, tracking_code, now)
+        answer, case, inp = await _receipt(desk, complaint, actor, case_id, tracking_code, now)
         try:
             async with desk.db.session() as session:
                 if idempotency is not None:
@@ -196,14 +206,42 @@ async def file_complaint(
     return answer
 
 
-def _receipt(
+class _ReceiptScheduler:
+    """The case rules' Scheduler port over this process's calendar: the arithmetic the worker records."""
+
+    def __init__(self, sla: SlaActivities) -> None:
+        self._sla = sla
+
+    async def schedule(self, start: datetime, rule: DeadlineRule, working_days: int | None = None) -> Deadline:
+        return self._sla.schedule_for(ScheduleRequest(start, rule, working_days))
+
+    async def days_left(self, now: datetime, due_at: datetime) -> int:
+        return self._sla.calendar.working_days_between(now, due_at)
+
+
+class _NoClocks:
+    """Filing starts no agency task: the port is never called at intake."""
+
+    async def start(self, task: AgencyTask) -> None:
+        raise AssertionError("intake starts no task")
+
+    async def move(self, task: AgencyTask) -> None:
+        raise AssertionError("intake moves no task")
+
+    async def finish(self, task: AgencyTask) -> None:
+        raise AssertionError("intake finishes no task")
+
+
+async def _receipt(
     desk: IntakeDesk, complaint: ComplaintIn, actor: Actor, case_id: str, tracking_code: str, now: datetime
 ) -> tuple[Answer, CaseState, CaseInput]:
-    """The case as intake records it, the workflow's input and the answer, with the workflow's own dates."""
+    """The case as intake records it, the workflow's input and the answer, with the workflow's own dates.
+
+    The same ``CaseRules.file`` the workflow runs on the same complaint (kind, priority, category: the SLA
+    class) and the same receipt time, so the dates the citizen is given are the ones the case will keep.
+    """
     settings = desk.settings
     filed = complaint.to_complaint()
-    answer_by = desk.sla.schedule_for(ScheduleRequest(now, DeadlineRule.ANSWER))
-    screening = desk.sla.schedule_for(ScheduleRequest(now, DeadlineRule.SCREENING))
     case = CaseState(
         case_id=case_id,
         tracking_code=tracking_code,
@@ -212,9 +250,14 @@ def _receipt(
         channel=filed.channel.value,
         category=filed.category,
         occurred_on=filed.occurred_on.isoformat() if filed.occurred_on else None,
-        expected_by=answer_by.due_at,
-        deadline=screening,
+        kind=filed.kind.value,
+        priority=filed.priority.value,
+        centre=filed.centre or DEFAULT_CENTRE,
     )
+    rules = CaseRules(
+        case, await desk.sla.sla_policy(), _ReceiptScheduler(desk.sla), _NoClocks(), workflow_id_for(case_id)
+    )
+    await rules.file(now)
     inp = CaseInput(
         case_id=case_id,
         tracking_code=tracking_code,
@@ -224,12 +267,13 @@ def _receipt(
         auto_screen=settings.auto_screen,
         received_at=now,
     )
+    assert case.deadline is not None  # filing always starts the screening clock
     body = {
         "case_id": case_id,
         "tracking_code": tracking_code,
         "status": state_view(INITIAL_STATE.value),
-        "expected_by": (d.isoformat() if (d := expected_date(answer_by.due_at)) else None),
-        "due_at": screening.due_at.isoformat(),
+        "expected_by": (d.isoformat() if (d := expected_date(case.expected_by)) else None),
+        "due_at": case.deadline.due_at.isoformat(),
     }
     return Answer(201, body, f"/api/v1/track/{tracking_code}"), case, inp
 

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     line_channel_access_token: str | None = None
     line_api_base: str = "https://api.line.me"
+    # LINE intake (channels/line_bot.py): the channel secret signs every webhook; unset, /line/webhook answers 503.
+    # Photo content comes from the data host; a conversation left this long starts again.
+    line_channel_secret: str | None = None
+    line_data_api_base: str = "https://api-data.line.me"
+    line_conversation_hours: float = Field(default=24.0, gt=0)
+    line_max_photos: int = Field(default=5, ge=0, le=20)
     # Staff contact addresses by outbox recipient: an agency code, "<code>:head" or "supervisors".
     staff_emails: dict[str, str] = Field(default_factory=dict)
     gateway_timeout_seconds: float = 10.0
@@ -123,6 +129,7 @@ class Settings(BaseSettings):
     # Screening (screening/): reference files, the auto-screen policy (off by default), duplicate window.
     categories_file: Path | None = None
     regions_file: Path | None = None
+    centres_file: Path | None = None  # receiving centres (config/centres.yaml)
     auto_screen: bool = False
     auto_screen_min_confidence: float = Field(0.8, ge=0, le=1)
     auto_screen_min_agency_confidence: float = Field(0.6, ge=0, le=1)
@@ -154,6 +161,14 @@ class Settings(BaseSettings):
     rate_tracking_per_minute: int = Field(default=120, ge=0)
     rate_citizen_action_per_minute: int = Field(default=20, ge=0)
     rate_login_per_minute: int = Field(default=10, ge=0)
+    # Tracking by citizen ID and phone digits: a guess costs a request, so few per minute.
+    rate_track_by_id_per_minute: int = Field(default=5, ge=0)
+    # Open311 GeoReport v2 (api/routes/open311.py): clients that may POST, by name, each with its own key.
+    open311_jurisdiction_id: str = "rongtuk"
+    open311_api_keys: dict[str, str] = Field(default_factory=dict)
+    open311_require_api_key: bool = True
+    # A registered client posts for many citizens from one address: its own limit, per key, instead.
+    rate_open311_client_per_minute: int = Field(default=120, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Origins allowed to call /codec (the Temporal Web UI), e.g. ["http://127.0.0.1:8233"].
     codec_cors_origins: list[str] = Field(default_factory=list)

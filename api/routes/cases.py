@@ -35,7 +35,17 @@ async def render(session: AsyncSession, case: models.Case, actor: Actor, request
     await log_read(session, request, case_id=case.case_id, what="case")
     tasks, ctx = await tasks_and_context(session, case, request)
     events = await timeline_of(session, case)
-    return case_view(case, events=events, tasks=tasks, actor=actor, agencies=request.app.state.agencies, ctx=ctx)
+    state = request.app.state
+    return case_view(
+        case,
+        events=events,
+        tasks=tasks,
+        actor=actor,
+        agencies=state.agencies,
+        ctx=ctx,
+        centres=state.centres,
+        policy=state.policy,
+    )
 
 
 @router.get("/{case_id}", openapi_extra=REASON_PARAMETER, response_model=CaseOut, response_model_exclude_unset=True)

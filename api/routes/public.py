@@ -52,7 +52,9 @@ async def _tracking(
 ) -> dict[str, Any]:
     _, ctx = await tasks_and_context(session, case, request)
     events = await timeline_of(session, case)
-    view = tracking_view(case, events=events, agencies=request.app.state.agencies, ctx=ctx)
+    view = tracking_view(
+        case, events=events, agencies=request.app.state.agencies, ctx=ctx, centres=request.app.state.centres
+    )
     if personal:
         view["complainant"] = complainant_view(case) | {"address": case.address}
     return view

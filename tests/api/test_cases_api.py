@@ -62,7 +62,7 @@ async def test_file_track_and_close_over_http(api: httpx.AsyncClient, db: Databa
 
     case = (await api.get(f"/api/v1/cases/{case_id}", headers=OFFICER)).json()
     assert case["complainant"]["phone"] == "+66812345678"
-    assert [a["action"] for a in case["allowed_actions"]] == ["screen", "withdraw"]
+    assert [a["action"] for a in case["allowed_actions"]] == ["screen", "withdraw", "reclassify"]
 
     assert (await act(api, case_id, "screen", OFFICER)).status_code == 200
     accepted = await act(api, case_id, "accept", OFFICER, {"category": "street-lights", "agencies": ["BMA"]})

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0004"
+down_revision: str | None = "0007"  # written against 0004; relinked after main gained 0006 and 0007
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
