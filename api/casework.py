@@ -155,7 +155,7 @@ async def run_action(
     except AppError as exc:
         if exc.status in (403, 409) and exc.code != "case_finished":
             return await _settle(db, idem, error_answer(exc))
-        if exc.status == 503:
+        if exc.code == "temporarily_unavailable":  # the action may be on record: say where to look
             exc.headers.setdefault("Location", location(update_id))
         raise
     if summary is None:

@@ -42,7 +42,7 @@ from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
-from bench.engine_bench import latency
+from bench.engine_bench import _proc_cpu, latency
 from bench.machine import machine_info
 from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
 from config.settings import Settings
@@ -220,7 +220,14 @@ async def settle_and_count(db: Database, marker: str, keys: list[str], *, wait_s
     }
 
 
-async def bench(args: argparse.Namespace, url: str, temporal_port: int, api_port: int) -> dict[str, Any]:
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each process (user + system), from /proc."""
+    return {name: _proc_cpu(f"/proc/{pid}/stat")[1] for name, pid in pids.items()}
+
+
+async def bench(
+    args: argparse.Namespace, url: str, temporal_port: int, api_port: int, pids: dict[str, int]
+) -> dict[str, Any]:
     settings = Settings(env="dev", database_url=url)
     client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=data_converter(settings))
     db = Database(url)
@@ -239,8 +246,12 @@ async def bench(args: argparse.Namespace, url: str, temporal_port: int, api_port
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_lag(db, samples, stop))
         print(f"intake: {args.complaints} complaints over HTTP, {args.concurrency} clients", flush=True)
+        cpu_before = cpu_seconds(pids)
         intake, keys = await http_intake(api, args.complaints, args.concurrency, marker)
         counted = await settle_and_count(db, marker, keys, wait_s=args.settle_timeout)
+        cpu_used = {k: v - cpu_before[k] for k, v in cpu_seconds(pids).items()}
+        # Per complaint, including its relay start and the worker filing it (until the count above).
+        intake["cpu_ms_per_complaint"] = {k: v / args.complaints * 1000 for k, v in cpu_used.items()}
         stop.set()
         await sampler
         print(
@@ -253,6 +264,8 @@ async def bench(args: argparse.Namespace, url: str, temporal_port: int, api_port
             f"ms, max {counted['relay_lag']['max_ms']:.0f} ms; {counted['relay_per_s_over_run'] or 0:.0f} cases/s",
             flush=True,
         )
+        cpu = ", ".join(f"{k} {v:.1f}" for k, v in intake["cpu_ms_per_complaint"].items())
+        print(f"  CPU ms per complaint: {cpu}", flush=True)
         return {
             "baseline_bare_start": baseline,
             "intake": intake,
@@ -322,9 +335,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         ]
         api = group.start("api", api_command, env=env, log=tmp / "api.log")
         wait_for_port(api_port, proc=api)
-        group.start("worker", [sys.executable, "-m", "worker"], env=env, log=tmp / "worker.log")
+        worker = group.start("worker", [sys.executable, "-m", "worker"], env=env, log=tmp / "worker.log")
         print(f"rongtuk intake bench, {started:%Y-%m-%d %H:%M} UTC, read model on {args.backend}", flush=True)
-        measured = asyncio.run(bench(args, url, temporal_port, api_port))
+        pids = {"api": api.pid, "worker": worker.pid, "temporal": server.pid}
+        measured = asyncio.run(bench(args, url, temporal_port, api_port, pids))
     finally:
         group.stop()
         if args.backend == "postgresql":
