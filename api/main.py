@@ -57,11 +57,13 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         app.state.calendar = settings.calendar()
         app.state.authenticator = Authenticator(settings)
         app.state.rate_limiter = RateLimiter()
+        line_api = LineApi(settings)
+        line_api.warm_up()
         app.state.line_bot = LineBot(
             settings=settings,
             db=app.state.db,
             temporal=app.state.temporal,
-            api=LineApi(settings),
+            api=line_api,
             places=GeoThaiPlaces(),
             agencies=app.state.agencies,
         )
