@@ -80,11 +80,13 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
             sla=SlaActivities(app.state.calendar, app.state.policy, category_classes(settings)),
             relay=relay,
         )
+        line_api = LineApi(settings)
+        line_api.warm_up()
         app.state.line_bot = LineBot(
             settings=settings,
             db=app.state.db,
             intake=app.state.intake,
-            api=LineApi(settings),
+            api=line_api,
             places=GeoThaiPlaces(),
             agencies=app.state.agencies,
         )

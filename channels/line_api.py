@@ -43,6 +43,13 @@ class LineApi:
     def configured(self) -> bool:
         return bool(self._token)
 
+    def warm_up(self) -> None:
+        """Import the SDK's messaging and webhook modules now: the first import takes seconds, which the first
+        webhook (and LINE's patience with it) should not pay. Only when LINE is configured."""
+        if self.configured:
+            import linebot.v3.messaging
+            import linebot.v3.webhook  # noqa: F401
+
     def _client(self, host: str) -> Any:
         # The SDK's client opens an aiohttp session, which needs the running loop: made on first use.
         if host not in self._clients:

@@ -293,11 +293,3 @@ def to_xml(root: str, value: Any) -> bytes:
     """The spec's XML: ``root`` holding ``value`` (a list becomes one element per item)."""
     body: bytes = ET.tostring(_element(root, value), encoding="utf-8", xml_declaration=False)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
-
-
-def split_format(name: str) -> tuple[str, Format]:
-    """``"roads.pothole.json"`` -> ``("roads.pothole", "json")``; any other ending is a 404 in JSON."""
-    stem, dot, ending = name.rpartition(".")
-    if not dot or ending not in ("json", "xml") or not stem:
-        raise Open311Error(404, "Unknown format: end the path with .json or .xml. / ต้องลงท้ายด้วย .json หรือ .xml")
-    return stem, "json" if ending == "json" else "xml"

@@ -3,6 +3,7 @@ endpoints, a whole conversation to a filed case (through a restart of the API), 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -58,6 +59,8 @@ class FakeLine:
 
     async def content(self, request: web.Request) -> web.Response:
         self.content_requests.append(request.match_info["message_id"])
+        if request.match_info["message_id"] == "slow":
+            await asyncio.sleep(3)
         return web.Response(body=PHOTO, content_type="image/jpeg")
 
     def texts(self) -> list[str]:
@@ -391,6 +394,22 @@ async def test_a_filing_in_progress_elsewhere_is_not_filed_twice(
     assert "รอสักครู่" in fake_line.last()
     row = await conversation_row(db, user)
     assert row is not None and row.state == "filing"
+
+
+async def test_a_photo_whose_content_is_slow_is_kept_by_reference(
+    line_settings: Settings, db: Database, fake_line: FakeLine
+) -> None:
+    user = line_user()
+    quick = line_settings.model_copy(
+        update={"temporal_address": f"127.0.0.1:{free_port()}", "gateway_timeout_seconds": 0.5}
+    )
+    async with app_client(quick) as client:
+        await say(client, user, image("slow"))
+    assert fake_line.content_requests == ["slow"]
+    assert "1 รูป" in fake_line.last()
+    row = await conversation_row(db, user)
+    assert row is not None and row.state == "description"
+    assert row.draft["photos"] == [{"message_id": "slow", "content_type": None, "size_bytes": None}]
 
 
 async def _when_notified(
