@@ -16,7 +16,7 @@ from api.auth import Authenticator
 from api.errors import install_error_handlers
 from api.limits import RateLimiter
 from api.middleware import GuardMiddleware
-from api.routes import audit, auth, board, cases, complaints, deliveries, inbox, pages, public, screening
+from api.routes import audit, auth, board, cases, complaints, deliveries, inbox, pages, public, reports, screening
 from config.agencies import load_agencies
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(deliveries.router)
     app.include_router(inbox.router)
     app.include_router(screening.router)
+    app.include_router(reports.router)
     if settings.codec_cors_origins:
         # The Temporal Web UI calls the codec from its own origin, with the user's token.
         app.add_middleware(
