@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from http import HTTPStatus
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -32,9 +32,11 @@ from reports.dimensions import DIMENSIONS, Lookup, lookup
 from reports.export import csv_lines, csv_stream, rows_of, write_xlsx
 from reports.figures import Filters, totals, volume
 from reports.jobs import ExportJob, ExportJobs
+from reports.mapdata import POINT_LIMIT, case_points, province_table
 from reports.periods import Grain
 from reports.spso import repeat_complaints, root_causes, satisfaction, spso_quarterly
 from reports.table import Table
+from reports.thaimap import BOUNDARY_CREDIT, bins, choropleth_svg, load_map
 from store import audit
 from store.db import Database
 
@@ -190,9 +192,12 @@ async def build_table(name: ReportName, q: ReportQuery, session: AsyncSession, r
             return await volume(
                 session, grain=q.grain, dimension=dimension, filters=q.filters, lk=lk, now=now, lang=q.lang
             )
-        case ReportName.TOTALS | ReportName.PROVINCES:
-            by = "province" if name is ReportName.PROVINCES else (q.by or "category")
-            return await totals(session, dimension=DIMENSIONS[by], filters=q.filters, lk=lk, now=now, lang=q.lang)
+        case ReportName.TOTALS:
+            return await totals(
+                session, dimension=DIMENSIONS[q.by or "category"], filters=q.filters, lk=lk, now=now, lang=q.lang
+            )
+        case ReportName.PROVINCES:
+            return await province_table(session, filters=q.filters, now=now, lang=q.lang)
         case ReportName.SPSO:
             policy = request.app.state.policy
             return await spso_quarterly(
@@ -323,6 +328,20 @@ async def job_file(job_id: str, request: Request, reader: Reader) -> Response:
     if job is None or job.status != "done":
         raise not_found("No finished export with this identifier.", "ไม่พบไฟล์ส่งออกที่เสร็จแล้วตามรหัสนี้")
     return FileResponse(job.path, filename=job.filename, media_type=_MEDIA[Format(job.fmt)])
+
+
+class PointOut(BaseModel):
+    latitude: float
+    longitude: float
+    state: str
+
+
+@api.get("/points", response_model=list[PointOut])
+async def points(q: QueryDep, request: Request, reader: Reader, session: SessionDep) -> list[PointOut]:
+    """The latest cases' map positions (at most 5,000; confidential ones about 1 km off), access-logged."""
+    await log_report_read(session, reader, "points", request)
+    found = await case_points(session, filters=q.filters, now=datetime.now(UTC))
+    return [PointOut(latitude=p.latitude, longitude=p.longitude, state=p.state) for p in found]
 
 
 @api.get("/{name}", response_model=TableOut)
@@ -635,6 +654,109 @@ async def job_page(job_id: str, request: Request, settings: SettingsDep, princip
         raise not_found()
     lang = site._lang(request)
     return site._render(request, settings, "reports_job.html", r=TEXTS[lang], job=job_out(job))
+
+
+MAP_TEXTS: dict[str, dict[str, str]] = {
+    "th": {
+        "title": "แผนที่เรื่องร้องทุกข์รายจังหวัด",
+        "received": "จำนวนเรื่อง",
+        "overdue_pct": "ร้อยละเรื่องเกินกำหนด",
+        "measure": "แสดงสีตาม",
+        "points": "จุดที่ตั้งของเรื่อง (ล่าสุด {n} เรื่อง)",
+        "no_points": "ไม่แสดงจุดที่ตั้ง",
+        "show_points": "แสดงจุดที่ตั้งของเรื่อง",
+        "overdue": "เกินกำหนด",
+        "open": "กำลังดำเนินการ",
+        "closed": "ยุติแล้ว",
+        "none": "ไม่มี",
+        "missing": "ยังไม่ได้ติดตั้งข้อมูลขอบเขตจังหวัด (make install) จึงแสดงเฉพาะตาราง",
+        "table": "ตารางข้อมูลของแผนที่",
+    },
+    "en": {
+        "title": "Complaints by province",
+        "received": "Cases received",
+        "overdue_pct": "% of open cases overdue",
+        "measure": "Colour by",
+        "points": "Case positions (latest {n})",
+        "no_points": "Hide case positions",
+        "show_points": "Show case positions",
+        "overdue": "Overdue",
+        "open": "Open",
+        "closed": "Closed",
+        "none": "None",
+        "missing": "The province boundaries are not installed (make install): showing the table only.",
+        "table": "The map's figures as a table",
+    },
+}
+
+
+@pages.get("/reports/map", response_class=HTMLResponse)
+async def map_page(
+    request: Request,
+    settings: SettingsDep,
+    principal: OptionalPrincipal,
+    session: SessionDep,
+    measure: Literal["received", "overdue_pct"] = "received",
+    points: bool = True,
+    since: date | None = None,
+    until: date | None = None,
+    agency: Annotated[str | None, Query(max_length=32)] = None,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    channel: Annotated[str | None, Query(max_length=16)] = None,
+) -> Response:
+    """Thailand by province: a choropleth of the cases received or the share overdue, the cases' points,
+    and the same figures as a table."""
+    if principal is None:
+        return _login(request)
+    reader = report_reader(principal)
+    q = make_query(request, reader, since=since, until=until, agency=agency, category=category, channel=channel)
+    t, now = MAP_TEXTS[q.lang], datetime.now(UTC)
+    table = await province_table(session, filters=q.filters, now=now, lang=q.lang)
+    values = {row[0]: row[table.index(measure)] for row in table.rows}
+    limits = bins([v for v in values.values() if v is not None])
+    thai_map = load_map()
+    shown: list[Any] = []
+    if points:
+        await log_report_read(session, reader, "points", request)
+        shown = await case_points(session, filters=q.filters, now=now)
+    unit = "%" if measure == "overdue_pct" else ""
+    svg = (
+        choropleth_svg(
+            thai_map,
+            values=values,
+            names=dict(zip(table.column("code"), table.column("label"), strict=True)),
+            limits=limits,
+            title=f"{t['title']}: {t[measure]}",
+            unit=unit,
+            points=shown,
+        )
+        if thai_map is not None
+        else None
+    )
+    params = {k: v for k, v in q.params().items() if k not in {"grain", "by"}}
+    legend = [
+        (f"rt-sw{i + 1}", f"≤ {limit:,.1f}{unit}" if unit else f"≤ {limit:,.0f}") for i, limit in enumerate(limits)
+    ]
+    return site._render(
+        request,
+        settings,
+        "reports_map.html",
+        r=TEXTS[q.lang],
+        m=t,
+        measure=measure,
+        svg=svg,
+        table=table,
+        legend=legend,
+        points=points,
+        point_count=len(shown),
+        point_limit=POINT_LIMIT,
+        credit=BOUNDARY_CREDIT[0 if q.lang == "en" else 1],
+        params=_query_string(params),
+        measure_links={
+            m: _query_string(params, measure=m, points=str(points).lower()) for m in ("received", "overdue_pct")
+        },
+        points_link=_query_string(params, measure=measure, points=str(not points).lower()),
+    )
 
 
 router.include_router(api)
