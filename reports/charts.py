@@ -54,12 +54,21 @@ def _axes(labels: Sequence[str], top: float, *, width: int, height: int, left: i
         out.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d6dde5"/>')
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#3e4c59">{text}</text>')
     step = (width - left - 10) / max(len(labels), 1)
-    every = max(1, math.ceil(len(labels) / 12))
-    for i, label in enumerate(labels):
+    every = max(1, math.ceil(len(labels) / 16))
+    # Labels that would overlap are slanted rather than dropped.
+    slant = max((len(label) for label in labels), default=0) * 7.5 > step * every
+    for i, full in enumerate(labels):
         if i % every == 0:
+            label = full if len(full) <= 18 else full[:17] + "…"  # the bar's own title has it whole
             x = left + step * (i + 0.5)
             y = height - bottom + 16
-            out.append(f'<text x="{x:.1f}" y="{y}" text-anchor="middle" fill="#3e4c59">{escape(label)}</text>')
+            if slant:
+                out.append(
+                    f'<text x="{x:.1f}" y="{y}" text-anchor="end" fill="#3e4c59" '
+                    f'transform="rotate(-30 {x:.1f} {y})">{escape(label)}</text>'
+                )
+            else:
+                out.append(f'<text x="{x:.1f}" y="{y}" text-anchor="middle" fill="#3e4c59">{escape(label)}</text>')
     return out
 
 
@@ -74,10 +83,10 @@ def _legend(series: Sequence[Series], *, width: int, height: int) -> list[str]:
 
 
 def bar_chart(
-    title: str, labels: Sequence[str], series: Sequence[Series], *, width: int = 760, height: int = 300
+    title: str, labels: Sequence[str], series: Sequence[Series], *, width: int = 760, height: int = 340
 ) -> str:
     """Grouped bars, one group per label."""
-    left, bottom = 56, 46
+    left, bottom = 56, 100
     top = nice_max(max((v or 0 for s in series for v in s.values), default=0))
     body = _axes(labels, top, width=width, height=height, left=left, bottom=bottom)
     plot_h = height - bottom - 20
@@ -106,10 +115,10 @@ def line_chart(
     *,
     top: float | None = None,
     width: int = 760,
-    height: int = 260,
+    height: int = 300,
 ) -> str:
     """Lines with a dot per point; gaps where a value is None."""
-    left, bottom = 56, 46
+    left, bottom = 56, 100
     top = top or nice_max(max((v or 0 for s in series for v in s.values), default=0))
     body = _axes(labels, top, width=width, height=height, left=left, bottom=bottom)
     plot_h = height - bottom - 20

@@ -20,14 +20,27 @@ from workflows.process import Outcome
 
 FIRST_DAY = date(2023, 1, 1)
 LAST_DAY = date(2024, 12, 31)
-PROVINCES = {  # Thai name -> (latitude, longitude) near its centre
+PROVINCES = {  # Thai name -> (latitude, longitude) inside it, the first ones busiest
     "กรุงเทพมหานคร": (13.75, 100.5),
     "เชียงใหม่": (18.79, 98.98),
     "ขอนแก่น": (16.43, 102.83),
     "ภูเก็ต": (7.95, 98.34),
     "ชลบุรี": (13.25, 101.2),
     "นครราชสีมา": (14.97, 102.1),
+    "เชียงราย": (19.91, 99.83),
+    "อุดรธานี": (17.41, 102.79),
+    "อุบลราชธานี": (15.24, 104.85),
+    "นครสวรรค์": (15.7, 100.12),
+    "พิษณุโลก": (16.82, 100.26),
+    "สงขลา": (7.0, 100.47),
+    "สุราษฎร์ธานี": (9.0, 99.2),
+    "กาญจนบุรี": (14.3, 99.2),
+    "พระนครศรีอยุธยา": (14.35, 100.57),
+    "ลำปาง": (18.29, 99.49),
+    "สกลนคร": (17.16, 104.15),
+    "บุรีรัมย์": (14.99, 103.1),
 }
+_WEIGHTS = [12, 6, 5, 3, 4, 5] + [1] * 12
 AGENCIES = ("MIN-MOI", "MIN-MOT", "MIN-MOPH", "OCPB")
 CATEGORIES = ("roads.pothole", "lighting.streetlight", "flood.flooding", "waste.cleanliness", None)
 CHANNELS = ("web", "line", "hotline", "walk_in", "letter", "app")
@@ -54,6 +67,7 @@ async def seed_cases(
 ) -> Seeded:
     """Write ``count`` cases with their agency tasks and commit."""
     rng = random.Random(seed)
+    now = datetime.now(UTC)
     calendar = calendar or WorkingCalendar()
     prefix = uuid.uuid4().hex[:8]
     ids: list[str] = []
@@ -61,7 +75,7 @@ async def seed_cases(
     people = [f"9{prefix[:4].encode().hex()[:4]}{n:08d}" for n in range(count // 3)]
     for n in range(count):
         received = _when(rng)
-        province = rng.choice([*PROVINCES, None])
+        province = rng.choices([*PROVINCES, None], weights=[*_WEIGHTS, 3])[0]
         case_id = f"rpt-{prefix}-{n:05d}"
         status = rng.choice(
             [
@@ -100,7 +114,8 @@ async def seed_cases(
         if status == "withdrawn":
             closed = received + timedelta(days=rng.randrange(1, 10))
         rating = rng.choice([None, 1, 2, 3, 4, 5, 5, 4]) if stage1_closed else None
-        due = received + timedelta(days=rng.randrange(-30, 400)) if closed is None and status != "withdrawn" else None
+        # Open cases' deadlines lie around today, so some are overdue and some are not.
+        due = now + timedelta(days=rng.randrange(-25, 40)) if closed is None and status != "withdrawn" else None
         latlon = PROVINCES.get(province) if province else None
         person = rng.choice(people) if rng.random() < 0.8 else None
         agencies = rng.sample(AGENCIES, rng.choice([0, 1, 1, 1, 2]))

@@ -22,7 +22,7 @@ from tests.reports.conftest import RANGE, quarters
 from tests.reports.seed import Seeded
 from workflows.process import OPEN_STATES
 
-NOW = datetime(2025, 1, 15, 3, 0, tzinfo=UTC)
+NOW = datetime.now(UTC)
 OPEN = ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATES))
 
 

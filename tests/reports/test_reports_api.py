@@ -180,3 +180,35 @@ async def test_reports_page(client: httpx.AsyncClient, seeded: Seeded) -> None:
     assert "/api/v1/reports/cases/export?format=xlsx" in html
     english = await client.get(f"/reports?{SCOPE}&lang=en", headers=SUPERVISOR)
     assert "Q1 2023" in english.text and "SPSO indicators" in english.text
+
+
+async def test_progress_while_an_export_runs(app: FastAPI, client: httpx.AsyncClient) -> None:
+    """Half-way through, the job says 50 % and its page reloads itself; then it finishes."""
+    import asyncio
+
+    from reports.jobs import ExportJob
+
+    jobs = app.state.report_jobs if hasattr(app.state, "report_jobs") else None
+    if jobs is None:
+        await client.get("/api/v1/reports/jobs/none", headers=SUPERVISOR)  # creates the registry
+        jobs = app.state.report_jobs
+    halfway, finish = asyncio.Event(), asyncio.Event()
+
+    async def produce(job: ExportJob) -> None:
+        job.progress(300)
+        halfway.set()
+        await finish.wait()
+        job.path.write_text("done", encoding="utf-8")
+        job.progress(600)
+
+    job = jobs.start(owner="sup-1", report="cases", fmt="csv", total=600, produce=produce)
+    await halfway.wait()
+    status = (await client.get(f"/api/v1/reports/jobs/{job.id}", headers=SUPERVISOR)).json()
+    assert (status["status"], status["percent"], status["download"]) == ("running", 50, None)
+    page = (await client.get(f"/reports/jobs/{job.id}", headers=SUPERVISOR)).text
+    assert 'http-equiv="refresh"' in page and 'value="50"' in page and "300 / 600" in page
+    assert (await client.get(f"/api/v1/reports/jobs/{job.id}/file", headers=SUPERVISOR)).status_code == 404
+    finish.set()
+    await jobs.wait()
+    page = (await client.get(f"/reports/jobs/{job.id}", headers=SUPERVISOR)).text
+    assert 'http-equiv="refresh"' not in page and 'value="100"' in page
