@@ -172,6 +172,7 @@ def _title(grain: Grain, dimension: Dimension | None, lang: str) -> str:
         Grain.MONTH: ("by month", "รายเดือน"),
         Grain.QUARTER: ("by quarter", "รายไตรมาส"),
         Grain.YEAR: ("by year", "รายปี"),
+        Grain.FISCAL_YEAR: ("by fiscal year", "รายปีงบประมาณ"),
     }[grain]
     if lang == "th":
         return f"จำนวนเรื่อง{by_period[1]}" + (f" จำแนกตาม{dimension.name_th}" if dimension else "")

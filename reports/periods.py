@@ -28,11 +28,13 @@ _EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oc
 
 
 class Grain(StrEnum):
-    """How long a reporting period is."""
+    """How long a reporting period is. The Thai government's fiscal year runs from 1 October: fiscal year
+    2026 (ปีงบประมาณ 2569) is October 2025 to September 2026."""
 
     MONTH = "month"
     QUARTER = "quarter"
     YEAR = "year"
+    FISCAL_YEAR = "fiscal_year"
 
 
 # --- SQL ------------------------------------------------------------------------------------------------------
@@ -65,7 +67,18 @@ class _Year(_Period):
     inherit_cache = True
 
 
-_PERIODS: dict[Grain, type[_Period]] = {Grain.MONTH: _Month, Grain.QUARTER: _Quarter, Grain.YEAR: _Year}
+class _FiscalYear(_Period):
+    grain = Grain.FISCAL_YEAR
+    name = "period_fiscal_year"
+    inherit_cache = True
+
+
+_PERIODS: dict[Grain, type[_Period]] = {
+    Grain.MONTH: _Month,
+    Grain.QUARTER: _Quarter,
+    Grain.YEAR: _Year,
+    Grain.FISCAL_YEAR: _FiscalYear,
+}
 
 
 def period_sql(column: Any, grain: Grain) -> _Period:
@@ -100,6 +113,8 @@ def _period_sqlite(element: _Period, compiler: SQLCompiler, **kw: Any) -> str:
         return f"strftime('%Y-%m', {col}, '+7 hours')"
     if element.grain is Grain.YEAR:
         return f"strftime('%Y', {col}, '+7 hours')"
+    if element.grain is Grain.FISCAL_YEAR:
+        return f"('FY' || strftime('%Y', {col}, '+7 hours', '+3 months'))"
     return (
         f"(strftime('%Y', {col}, '+7 hours') || '-Q' || ((CAST(strftime('%m', {col}, '+7 hours') AS INTEGER) + 2) / 3))"
     )
@@ -108,6 +123,8 @@ def _period_sqlite(element: _Period, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(_Period, "postgresql")
 def _period_pg(element: _Period, compiler: SQLCompiler, **kw: Any) -> str:
     local = f"({_arg(compiler, element, **kw)} AT TIME ZONE 'Asia/Bangkok')"
+    if element.grain is Grain.FISCAL_YEAR:
+        return f"to_char({local} + INTERVAL '3 months', '\"FY\"YYYY')"
     fmt = {Grain.MONTH: "YYYY-MM", Grain.YEAR: "YYYY", Grain.QUARTER: 'YYYY-"Q"Q'}[element.grain]
     return f"to_char({local}, '{fmt}')"
 
@@ -149,11 +166,16 @@ def period_of(day: date, grain: Grain) -> str:
         return f"{day.year:04d}-{day.month:02d}"
     if grain is Grain.YEAR:
         return f"{day.year:04d}"
+    if grain is Grain.FISCAL_YEAR:
+        return f"FY{day.year + (day.month >= 10):04d}"
     return f"{day.year:04d}-Q{(day.month + 2) // 3}"
 
 
 def period_label(key: str, lang: str) -> str:
     """A period key for people: Buddhist era in Thai, Gregorian in English."""
+    if key.startswith("FY"):
+        year = int(key[2:])
+        return f"ปีงบประมาณ {year + BE_OFFSET}" if lang == "th" else f"FY {year}"
     year = int(key[:4])
     rest = key[5:]
     if lang == "th":

@@ -167,8 +167,27 @@ async def test_dates_count_in_bangkok_time(db: Database, lk: Lookup) -> None:
     assert march.rows == [], "the range's end is the end of 31 March in Bangkok"
 
 
+async def test_fiscal_years_start_in_october(db: Database, seeded: Seeded, lk: Lookup) -> None:
+    async with db.sessions() as session:
+        table = await volume(session, grain=Grain.FISCAL_YEAR, dimension=None, filters=RANGE, lk=lk, now=NOW, lang="th")
+        expected = {}
+        for fy, first, last in (
+            ("FY2023", date(2023, 1, 1), date(2023, 9, 30)),
+            ("FY2024", date(2023, 10, 1), date(2024, 9, 30)),
+            ("FY2025", date(2024, 10, 1), date(2024, 12, 31)),
+        ):
+            start, end = bounds_utc(first, last)
+            rows = await _sql(
+                session, "SELECT COUNT(*) FROM cases WHERE received_at >= :a AND received_at < :b", a=start, b=end
+            )
+            expected[fy] = rows[0][0]
+    assert dict(zip(table.column("period"), table.column("received"), strict=True)) == expected
+    assert table.column("period_label") == ["ปีงบประมาณ 2566", "ปีงบประมาณ 2567", "ปีงบประมาณ 2568"]
+
+
 def test_period_labels() -> None:
     assert period_label("2026", "th") == "พ.ศ. 2569"
     assert period_label("2026", "en") == "2026"
     assert period_label("2026-Q4", "en") == "Q4 2026"
     assert period_label("2026-12", "th") == "ธ.ค. 2569"
+    assert period_label("FY2026", "en") == "FY 2026"
