@@ -22,7 +22,7 @@ from sla.calendar import BANGKOK
 __all__ = ["BE_OFFSET", "Grain", "bounds_utc", "local_day", "local_minutes", "period_label", "period_of", "period_sql"]
 
 BE_OFFSET = 543  # Buddhist era = Gregorian + 543
-_EPOCH = date(1970, 1, 1)
+EPOCH = date(1970, 1, 1)
 _TH_MONTHS = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")
 _EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -157,7 +157,7 @@ def _minutes_pg(element: local_minutes, compiler: SQLCompiler, **kw: Any) -> str
 
 def day_of(epoch_day: int) -> date:
     """The date of a :class:`local_day` value."""
-    return _EPOCH + timedelta(days=int(epoch_day))
+    return EPOCH + timedelta(days=int(epoch_day))
 
 
 def period_of(day: date, grain: Grain) -> str:

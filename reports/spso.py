@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reports.dimensions import OUTCOME_LABELS
 from reports.figures import OUTCOMES, Filters, scoped
+from reports.periods import EPOCH as _EPOCH
 from reports.periods import Grain, bounds_utc, day_of, local_day, local_minutes, period_label, period_of, period_sql
 from reports.table import Col, Table
 from sla.calendar import WorkingCalendar
@@ -34,39 +35,48 @@ __all__ = ["Stage", "WorkingDays", "repeat_complaints", "root_causes", "satisfac
 
 
 class WorkingDays:
-    """Working days elapsed between two Bangkok days, from ordinals built once per year of the calendar."""
+    """Working days elapsed between two Bangkok days, from per-day tables (days since 1970-01-01 as indexes)
+    built for whole years as they are needed, so that each of many thousands of groups costs a few lookups."""
 
     def __init__(self, calendar: WorkingCalendar) -> None:
         self._calendar = calendar
-        self._ordinal: dict[date, int] = {}
-        self._years: set[int] = set()
+        self._first = 0  # the epoch day of index 0
+        self._ordinal: list[int] = []  # working days from _first up to and including each day
+        self._working = bytearray()
 
-    def _ensure(self, year: int) -> None:
-        if year in self._years:
+    def cover(self, low: int, high: int) -> None:
+        """Make the tables reach from epoch day ``low`` to ``high`` (whole years)."""
+        if self._ordinal and self._first <= low and high < self._first + len(self._ordinal):
             return
-        first = min([year, *self._years])
-        last = max([year, *self._years])
-        self._ordinal.clear()
-        day, count = date(first, 1, 1), 0
-        while day.year <= last:
-            if self._calendar.is_working_day(day):
-                count += 1
-            self._ordinal[day] = count  # working days from the first year's start up to and including day
+        if self._ordinal:
+            low, high = min(low, self._first), max(high, self._first + len(self._ordinal) - 1)
+        first = date(day_of(low).year, 1, 1)
+        last = date(day_of(high).year, 12, 31)
+        self._first = (first - _EPOCH).days
+        self._ordinal, self._working = [], bytearray()
+        count, day = 0, first
+        while day <= last:
+            works = self._calendar.is_working_day(day)
+            count += works
+            self._ordinal.append(count)
+            self._working.append(works)
             day += timedelta(days=1)
-        self._years = set(range(first, last + 1))
+
+    def taken(self, start: int, before_opening: bool, end: int) -> int:
+        """:meth:`elapsed` for epoch days already covered by :meth:`cover`."""
+        if end < start:
+            return 1
+        s, e = start - self._first, end - self._first
+        begun = self._ordinal[s] - (1 if before_opening and self._working[s] else 0)
+        return max(1, self._ordinal[e] - begun + (0 if self._working[e] else 1))
 
     def elapsed(self, start: date, before_opening: bool, end: date) -> int:
         """The working day (s.193/3) on which a case started on ``start`` closed on ``end``: a closure on a
-        day off falls in the next working day, whose end is the next deadline; at least day 1."""
-        if end < start:
-            return 1
-        self._ensure(start.year)
-        self._ensure(end.year)
-        begun = self._ordinal[start]
-        if before_opening and self._calendar.is_working_day(start):
-            begun -= 1  # the period started at the opening of work: this day is day 1
-        taken = self._ordinal[end] - begun + (0 if self._calendar.is_working_day(end) else 1)
-        return max(1, taken)
+        day off falls in the next working day, whose end is the next deadline; at least day 1. A start before
+        the opening of work on a working day makes that day day 1."""
+        s, e = (start - _EPOCH).days, (end - _EPOCH).days
+        self.cover(min(s, e), max(s, e))
+        return self.taken(s, before_opening, e)
 
 
 @dataclass
@@ -103,7 +113,7 @@ async def _durations(
     )
     query = query.where(*_range(end, filters))
     query = query.group_by(s_day, early, e_day)
-    return [(int(r.s), bool(r.early), int(r.e), int(r.n)) for r in (await session.execute(query)).all()]
+    return [(int(s), bool(early), int(e), int(n)) for s, early, e, n in (await session.execute(query)).all()]
 
 
 def _range(column: Any, filters: Filters) -> list[ColumnElement[bool]]:
@@ -153,10 +163,7 @@ async def spso_quarterly(
         received[p] += int(n)
     p2 = period_sql(Case.stage2_started_at, Grain.QUARTER).label("period")
     q2 = select(p2, func.count()).select_from(Case).where(Case.stage2_started_at.is_not(None))
-    q2 = scoped(
-        q2,
-        filters.scope(),
-    )
+    q2 = scoped(q2, filters.scope())
     for p, n in (await session.execute(q2.where(*_range(Case.stage2_started_at, filters)).group_by(p2))).all():
         escalated[p] += int(n)
 
@@ -164,12 +171,18 @@ async def spso_quarterly(
         1: (Case.received_at, Case.stage1_closed_at, stage1_limit),
         2: (Case.stage2_started_at, Case.stage2_closed_at, stage2_limit),
     }
+    quarter_of: dict[int, str] = {}
     for number, (start, end, limit) in stages.items():
-        for s, early, e, n in await _durations(
-            session, start=start, end=end, extra=None, filters=filters, opening=opening
-        ):
-            taken = days.elapsed(day_of(s), early, day_of(e))
-            stage = quarters[period_of(day_of(e), Grain.QUARTER)][number]
+        groups = await _durations(session, start=start, end=end, extra=None, filters=filters, opening=opening)
+        if not groups:
+            continue
+        days.cover(min(min(g[0], g[2]) for g in groups), max(max(g[0], g[2]) for g in groups))
+        for s, early, e, n in groups:
+            taken = days.taken(s, early, e)
+            quarter = quarter_of.get(e)
+            if quarter is None:
+                quarter = quarter_of[e] = period_of(day_of(e), Grain.QUARTER)
+            stage = quarters[quarter][number]
             stage.closed += n
             stage.working_days += taken * n
             stage.within += n if taken <= limit else 0
