@@ -37,6 +37,7 @@ from reports.periods import Grain
 from reports.spso import repeat_complaints, root_causes, satisfaction, spso_quarterly
 from reports.table import Table
 from reports.thaimap import BOUNDARY_CREDIT, bins, choropleth_svg, load_map
+from sla.calendar import BANGKOK
 from store import audit
 from store.db import Database
 
@@ -542,6 +543,16 @@ class Section:
     params: str = ""
 
 
+def default_since(today: date) -> date:
+    """Where the pages start when no range is asked for: the same quarter a year ago (five quarters), so a
+    page opened without thinking stays quick on years of cases; the form widens it."""
+    return date(today.year - 1, 3 * ((today.month - 1) // 3) + 1, 1)
+
+
+def _today() -> date:
+    return datetime.now(UTC).astimezone(BANGKOK).date()
+
+
 def _login(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
 
@@ -569,6 +580,8 @@ async def reports_page(
     if principal is None:
         return _login(request)
     reader = report_reader(principal)
+    if since is None and until is None:
+        since = default_since(_today())
     q = make_query(
         request, reader, grain=grain, by=by or "category", since=since, until=until, agency=agency, province=province
     )
@@ -711,6 +724,8 @@ async def map_page(
     if principal is None:
         return _login(request)
     reader = report_reader(principal)
+    if since is None and until is None:
+        since = default_since(_today())
     q = make_query(request, reader, since=since, until=until, agency=agency, category=category, channel=channel)
     t, now = MAP_TEXTS[q.lang], datetime.now(UTC)
     table = await province_table(session, filters=q.filters, now=now, lang=q.lang)

@@ -212,3 +212,16 @@ async def test_progress_while_an_export_runs(app: FastAPI, client: httpx.AsyncCl
     await jobs.wait()
     page = (await client.get(f"/reports/jobs/{job.id}", headers=SUPERVISOR)).text
     assert 'http-equiv="refresh"' not in page and 'value="100"' in page
+
+
+async def test_pages_start_with_the_last_five_quarters(client: httpx.AsyncClient) -> None:
+    from datetime import date
+
+    from api.routes.reports import default_since
+    from sla.calendar import BANGKOK
+
+    assert default_since(date(2026, 12, 1)) == date(2025, 10, 1)
+    assert default_since(date(2026, 1, 15)) == date(2025, 1, 1)
+    page = await client.get("/reports", headers=SUPERVISOR)
+    since = default_since(datetime.now(BANGKOK).date())
+    assert f'name="since" value="{since}"' in page.text
