@@ -35,6 +35,7 @@ from api.routes import (
     open311,
     pages,
     public,
+    reports,
     screening,
 )
 from api.service import IntakeDesk
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(screening.router)
     app.include_router(line.router)
     app.include_router(open311.router)
+    app.include_router(reports.router)
     if settings.codec_cors_origins:
         # The Temporal Web UI calls the codec from its own origin, with the user's token.
         app.add_middleware(

@@ -93,7 +93,7 @@ class Case(Base):
     agencies: Mapped[list[Any]] = mapped_column(default=list)
     handler_id: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str | None] = mapped_column(String(32))
-    received_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(index=True)  # reports: a date range reads a range (0012)
     expected_by: Mapped[datetime | None]
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
@@ -109,9 +109,9 @@ class Case(Base):
     duplicate_of: Mapped[str | None] = mapped_column(String(32))
     root_cause: Mapped[str | None] = mapped_column(Text)
     action_taken: Mapped[str | None] = mapped_column(Text)
-    stage1_closed_at: Mapped[datetime | None]
+    stage1_closed_at: Mapped[datetime | None] = mapped_column(index=True)  # the SPSO report's quarters
     stage2_started_at: Mapped[datetime | None]
-    stage2_closed_at: Mapped[datetime | None]
+    stage2_closed_at: Mapped[datetime | None] = mapped_column(index=True)
     rating: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str | None] = mapped_column(Text)
     # What the process table's guards need, so the API offers exactly the actions the workflow will accept.
