@@ -296,6 +296,7 @@ class CaseRules:
                 await self._restart_task_clock(task, payload, now, lapsed=event == "agency_info_lapse")
             case "respond" if own is not None:
                 own.status, own.responded_at, own.outcome = TaskStatus.RESPONDED, now, str(payload["outcome"])
+                own.asked_at = own.suspended = None  # answered without waiting for the complainant
                 case.outcome = own.outcome
                 case.root_cause = payload.get("root_cause") or case.root_cause
                 case.action_taken = payload.get("action_taken") or case.action_taken
@@ -619,6 +620,7 @@ class CaseRules:
         for task in self.case.tasks:
             if task.status in statuses:
                 task.status = to
+                task.asked_at = task.suspended = None  # a question of an ended task waits for nothing
                 await self.clocks.finish(task)
 
     def overdue(self) -> bool:

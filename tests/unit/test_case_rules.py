@@ -522,3 +522,13 @@ async def test_no_investigation_task_when_stage2_comes_straight_from_screening()
     await case.act("escalate_stage2", OFFICER, reason="ร้ายแรง")
     await case.act("acknowledge", OFFICER, points="x", outcome_wanted="y")
     assert case.state.tasks == [] and case.state.status is State.STAGE2_INVESTIGATION
+
+
+async def test_a_task_that_ends_while_its_question_waits_waits_no_more() -> None:
+    case = await _reach(State.STAGE1, "respond")
+    await case.act("agency_ask_info", DOPA, question="มีรูปไหม")
+    await case.act("respond", DOPA, **RESPONSE)
+    task = case.state.tasks[0]
+    assert task.status is TaskStatus.RESPONDED and task.asked_at is None and task.suspended is None
+    refused = case.rules.decide(ActionRequest("answer_agency", CITIZEN, {"answer": "มี"}), case.now)
+    assert not refused.allowed and refused.code == "not_allowed_in_state"  # the case has moved on to responded
