@@ -23,9 +23,11 @@ from activities.rebuild import HistoryReader
 from activities.screening import ScreeningActivities
 from activities.sla import SlaActivities
 from config.logging import configure_logging
+from config.reference import category_classes
 from config.settings import Settings, get_settings
 from config.temporal import connect, data_converter, worker_runtime
 from delivery.dispatcher import start_dispatcher
+from intake.relay import start_relay
 from sla.policy import load_policy
 from store.db import Database
 from workflows.agency_task import AgencyTaskWorkflow
@@ -43,18 +45,6 @@ PASSTHROUGH_MODULES = (
     "sla.rules",
     "dateutil",
 )
-
-
-def category_classes(settings: Settings) -> dict[str, str]:
-    """Each category's SLA class, from the reference data the screening uses."""
-    from config.reference import load_reference
-
-    reference = load_reference(
-        categories_file=settings.categories_file,
-        agencies_file=settings.agencies_file,
-        regions_file=settings.regions_file,
-    )
-    return {code: category.sla_class.value for code, category in reference.categories.items()}
 
 
 def build_activities(
@@ -145,6 +135,7 @@ async def main(settings: Settings | None = None) -> int:
         loop.add_signal_handler(sig, stop.set)
     db = Database(settings.database_url, writer=True)
     delivery: asyncio.Task[None] | None = None
+    relay: asyncio.Task[None] | None = None
     try:
         client = await connect_until_stopped(settings, stop)
         if client is None:
@@ -155,6 +146,10 @@ async def main(settings: Settings | None = None) -> int:
         # Notification delivery runs beside the workflows, never inside them: a gateway that is down delays
         # messages, not cases (delivery/dispatcher.py).
         delivery = start_dispatcher(settings, db) if settings.delivery_in_worker else None
+        # Complaints the API committed but could not start (Temporal was away, the API stopped): this
+        # worker's relay starts them (intake/relay.py); relays in many processes share the work.
+        if settings.intake_relay_in_worker:
+            _, relay = start_relay(db, client, settings)
         running = asyncio.ensure_future(worker.run())
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -173,10 +168,11 @@ async def main(settings: Settings | None = None) -> int:
             _exit_now(0)
         return 0
     finally:
-        if delivery is not None:
-            delivery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await delivery
+        for task in (delivery, relay):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await db.dispose()
 
 

@@ -288,6 +288,9 @@ async def write_snapshot(
             "reason": task.reason,
             "extension_pending": task.extension_pending,
             "extended_by": task.extended_by,
+            "stage": task.stage,
+            "questions": task.questions,
+            "question_asked_at": task.asked_at,
         }
         row = {"case_id": case.case_id, "agency": task.agency, **values}
         await session.execute(upsert(session, models.AgencyTask, row, ["case_id", "agency"]))

@@ -522,7 +522,7 @@ def _safe_reference(value: str) -> str:
     if scheme is None:
         return value  # a plain reference, such as a scanned letter's registry number
     name = scheme.group(1).lower()
-    if name not in _SAFE_SCHEMES or (name in {"http", "https"} and not value[len(name) :].startswith("//")):
+    if name not in _SAFE_SCHEMES or (name in {"http", "https"} and not value[len(name) + 1 :].startswith("//")):
         allowed = ", ".join(sorted(_SAFE_SCHEMES))
         raise BilingualError(
             f"A link must start with one of: {allowed} (or be a plain reference without a scheme).",

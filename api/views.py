@@ -129,7 +129,19 @@ def classification_view(
 def context_of(case: models.Case, tasks: list[models.AgencyTask], policy: SlaPolicy, now: datetime) -> Context:
     """The guards' view of a case as the read model has it (the workflow builds the same from its state)."""
     return Context(
-        tasks=tuple(TaskView(t.agency, TaskStatus(t.status), t.extension_pending > 0, t.extended_by) for t in tasks),
+        tasks=tuple(
+            TaskView(
+                t.agency,
+                TaskStatus(t.status),
+                t.extension_pending > 0,
+                t.extended_by,
+                stage=t.stage,
+                question_pending=t.question_asked_at is not None,
+                questions=t.questions,
+                breached=t.breached_at is not None,
+            )
+            for t in tasks
+        ),
         now=now,
         rejections=case.rejections,
         max_rejections=policy.max_rejections,
@@ -234,7 +246,15 @@ def _task(tasks: list[models.AgencyTask], code: str) -> dict[str, Any] | None:
     task = next((t for t in tasks if t.agency == code), None)
     if task is None:
         return None
-    return {"status": task.status, "outcome": task.outcome}
+    return {
+        "status": task.status,
+        "outcome": task.outcome,
+        "stage": task.stage,
+        "due_at": task.due_at.astimezone(BANGKOK).isoformat() if task.due_at else None,
+        "waiting_for_complainant_since": (
+            task.question_asked_at.astimezone(BANGKOK).isoformat() if task.question_asked_at else None
+        ),
+    }
 
 
 def tracking_view(

@@ -49,9 +49,9 @@ def sla_recalculate(
     report every date that moved."""
     from activities.sla import SlaActivities
     from cli.recalculate import recalculate_cases, report_lines
+    from config.reference import category_classes
     from config.temporal import connect
     from sla.policy import load_policy
-    from worker import category_classes
 
     settings = get_settings()
     sla = SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file), category_classes(settings))

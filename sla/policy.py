@@ -84,6 +84,9 @@ class SlaPolicy(BaseModel):
     stage1_extension_max: int = Field(10, ge=1, le=60)
     stage2_acknowledge: int = Field(3, ge=1, le=60)
     stage2_response: int = Field(20, ge=1, le=120)
+    # Agency-led stage 2: each investigating agency's findings are due this many working days after PSC's
+    # acknowledgement, so that PSC can answer within stage2_response.
+    stage2_findings: int = Field(15, ge=1, le=120)
     closure: int = Field(2, ge=1, le=60)
     # Cases filed with this on give the `responded` state (PSC to close) its clock; cases filed before it existed
     # keep their recorded behaviour (the flag travels in the case's policy snapshot).
@@ -113,6 +116,7 @@ class SlaPolicy(BaseModel):
     max_rating_changes: int = Field(3, ge=0, le=20)  # a rating per stage, amendable this many times
     max_progress_notes: int = Field(50, ge=1, le=500)  # per agency task
     max_info_requests: int = Field(5, ge=1, le=50)  # requests for information per case
+    max_agency_questions: int = Field(3, ge=1, le=20)  # questions to the complainant per agency task
     max_reopens: int = Field(3, ge=0, le=20)
     max_manual_escalations: int = Field(10, ge=1, le=100)
     # A case's workflow continues as new (same case, fresh history) past this many history events.
@@ -122,6 +126,8 @@ class SlaPolicy(BaseModel):
     def _consistent(self) -> SlaPolicy:
         if self.stage1_extension_max < self.stage1_response:
             raise ValueError("stage1_extension_max must be at least stage1_response")
+        if self.stage2_acknowledge + self.stage2_findings > self.stage2_response:
+            raise ValueError("stage2_acknowledge + stage2_findings must fit inside stage2_response")
         if self.awaiting_info_warning >= self.awaiting_info_lapse:
             raise ValueError("awaiting_info_warning must be shorter than awaiting_info_lapse")
         known = {"supervisor", "agency_head", "agency"}

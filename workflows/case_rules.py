@@ -11,7 +11,7 @@ change of workflow behaviour (patch it, record a golden history; see docs/archit
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from dateutil.relativedelta import relativedelta
 
 from sla.calendar import BANGKOK
-from sla.rules import DeadlineRule
+from sla.rules import AlarmKind, DeadlineRule
 from workflows.models import (
     ActionRequest,
     AgencyTask,
@@ -50,6 +50,10 @@ from workflows.process import (
 )
 
 SYSTEM = Actor("rongtuk", Role.SYSTEM)
+# Stage 2 investigated by the agencies (tasks with their own clocks); cases acknowledged before it: PSC alone.
+PATCH_AGENCY_STAGE2 = "agency-led-stage2"
+# A task's alarms while its agency waits for the complainant's answer.
+_QUESTION_EVENTS = {AlarmKind.INFO_REMINDER: "agency_info_reminder", AlarmKind.LAPSE: "agency_info_lapse"}
 # States whose deadline belongs to the case itself; in the agency phase the tasks carry theirs.
 CASE_CLOCK_STATES = frozenset(
     {State.RECEIVED, State.SCREENING, State.AWAITING_INFO, State.RESPONDED, State.STAGE2, State.STAGE2_INVESTIGATION}
@@ -97,6 +101,7 @@ class AlarmTransition:
     data: dict[str, Any]
     audiences: set[Audience]
     agencies: list[str] | None = None
+    payload: dict[str, Any] = field(default_factory=dict)  # what the transition's effects need
 
 
 @dataclass
@@ -110,6 +115,8 @@ class CaseRules:
     workflow_id: str
     # Set by apply(): the data a transition records beyond its payload.
     recorded: dict[str, Any] = field(default_factory=dict)
+    # Whether a change of behaviour applies to this case (``workflow.patched`` in the workflow; always in tests).
+    patched: Callable[[str], bool] = field(default=lambda _patch: True)
 
     # --- the table ---------------------------------------------------------------------------------------
 
@@ -118,7 +125,18 @@ class CaseRules:
         case, policy = self.case, self.policy
         return Context(
             tasks=tuple(
-                TaskView(t.agency, t.status, t.extension_pending > 0, t.extended_by, t.notes) for t in case.tasks
+                TaskView(
+                    t.agency,
+                    t.status,
+                    t.extension_pending > 0,
+                    t.extended_by,
+                    t.notes,
+                    stage=t.stage,
+                    question_pending=t.asked_at is not None,
+                    questions=t.questions,
+                    breached=t.breached_at is not None,
+                )
+                for t in case.tasks
             ),
             now=now,
             rejections=case.rejections,
@@ -131,6 +149,7 @@ class CaseRules:
             max_progress_notes=policy.max_progress_notes,
             info_requests=case.info_requests,
             max_info_requests=policy.max_info_requests,
+            max_agency_questions=policy.max_agency_questions,
             reopens=case.reopens,
             max_reopens=policy.max_reopens,
             manual_escalations=case.manual_escalations,
@@ -254,14 +273,27 @@ class CaseRules:
                 own.extension_pending = int(payload["working_days"])
             case "approve_extension" | "refuse_extension":
                 task = next(t for t in case.tasks if t.agency == payload["agency"] and t.extension_pending)
-                if event == "approve_extension" and task.accepted_at and task.deadline:
+                response = policy.allowance(case.sla_class, DeadlineRule.STAGE1_RESPONSE) or policy.stage1_response
+                if event == "approve_extension" and task.accepted_at and task.suspended:
+                    # Asked before the question stopped the clock: the stopped deadline takes the extra days.
                     task.extended_by += task.extension_pending
-                    response = policy.allowance(case.sla_class, DeadlineRule.STAGE1_RESPONSE) or policy.stage1_response
-                    task.deadline = await self.reschedule(task.deadline, working_days=response + task.extended_by)
+                    task.suspended = await self.reschedule(
+                        task.suspended, working_days=response + task.extended_by + task.paused_days
+                    )
+                elif event == "approve_extension" and task.accepted_at and task.deadline:
+                    task.extended_by += task.extension_pending
+                    task.deadline = await self.reschedule(
+                        task.deadline, working_days=response + task.extended_by + task.paused_days
+                    )
                     await self.clocks.move(task)
                     if case.expected_by is None or task.deadline.due_at > case.expected_by:
                         case.expected_by = task.deadline.due_at
                 task.extension_pending = 0
+            case "agency_ask_info" if own is not None:
+                await self._stop_task_clock(own, now)
+            case "answer_agency" | "agency_info_lapse":
+                task = self._questioning(payload.get("agency"))
+                await self._restart_task_clock(task, payload, now, lapsed=event == "agency_info_lapse")
             case "respond" if own is not None:
                 own.status, own.responded_at, own.outcome = TaskStatus.RESPONDED, now, str(payload["outcome"])
                 case.outcome = own.outcome
@@ -285,6 +317,13 @@ class CaseRules:
                 case.expected_by = (await self._schedule(now, DeadlineRule.ANSWER)).due_at
             case "acknowledge":
                 case.deadline = case.stage2_response
+                if self.patched(PATCH_AGENCY_STAGE2):
+                    await self._investigate(payload, now)
+            case "report_findings" if own is not None:
+                own.status, own.responded_at = TaskStatus.RESPONDED, now
+                case.root_cause = payload.get("root_cause") or case.root_cause
+                case.action_taken = payload.get("action_taken") or case.action_taken
+                await self.clocks.finish(own)
             case "extend_stage2" if case.deadline is not None:
                 case.deadline = await self.reschedule(
                     case.deadline, working_days=case.deadline.working_days + int(payload["working_days"])
@@ -292,6 +331,8 @@ class CaseRules:
                 case.stage2_response = case.deadline
                 case.expected_by = case.deadline.due_at
             case "respond_stage2":
+                # Agencies still investigating past their deadline: a supervisor answered without them.
+                await self._end_tasks(OPEN_TASK, TaskStatus.CANCELLED)
                 until = now + relativedelta(months=policy.ombudsman_months)
                 payload["ombudsman_until"] = until.date().isoformat()
                 case.outcome = str(payload["outcome"])
@@ -311,7 +352,11 @@ class CaseRules:
         """A deadline's alarm went off: mark it and say what the system records (None if nothing, now)."""
         alarm.fired = True
         case = self.case
-        transition = transition_for(case.status, alarm.kind.event)
+        event = alarm.kind.event
+        if task is not None and task.asked_at is not None:
+            # The complainant's wait on an agency's question: its reminder and lapse, not the screening's.
+            event = _QUESTION_EVENTS.get(alarm.kind, event)
+        transition = transition_for(case.status, event)
         if transition is None:
             return None
         if alarm.kind.late:
@@ -322,9 +367,13 @@ class CaseRules:
         data: dict[str, Any] = {"rule": deadline.rule.value, "due_at": deadline.due_at.isoformat()}
         if alarm.level:
             data["level"] = alarm.level
-        if task is not None:
-            data["agency"] = task.agency
-        return AlarmTransition(transition, data, set(alarm.audiences), [task.agency] if task else None)
+        if task is None:
+            return AlarmTransition(transition, data, set(alarm.audiences), None)
+        data["agency"] = task.agency
+        # The agency hears of its own task's alarms in every stage (stage 1's table rows say so already).
+        audiences = set(alarm.audiences) | {Audience.AGENCY}
+        payload = {"agency": task.agency} if transition.event == "agency_info_lapse" else {}
+        return AlarmTransition(transition, data, audiences, [task.agency], payload)
 
     def task_alarm(self, workflow_id: str, fired: Alarm) -> tuple[AgencyTask, Alarm] | None:
         """The open task and its unfired alarm that a child's signal names (None if the task has ended)."""
@@ -464,6 +513,39 @@ class CaseRules:
         case.expected_by = max(promise.due_at, case.deadline.due_at)
         case.paused = None
 
+    def _questioning(self, agency: str | None) -> AgencyTask:
+        """The open task (of ``agency``, or the one that asked first) whose question waits for an answer."""
+        waiting = [t for t in self.open_tasks() if t.asked_at is not None and agency in (None, t.agency)]
+        return min(waiting, key=lambda t: t.asked_at or datetime.max)
+
+    async def _stop_task_clock(self, task: AgencyTask, now: datetime) -> None:
+        """An agency asked the complainant: its deadline stands still; the lapse rules of screening run."""
+        task.questions += 1
+        task.asked_at, task.suspended = now, task.deadline
+        task.deadline = await self.scheduler.schedule(now, DeadlineRule.AWAITING_INFO_LAPSE)
+        await self.clocks.move(task)
+
+    async def _restart_task_clock(
+        self, task: AgencyTask, payload: dict[str, Any], now: datetime, *, lapsed: bool
+    ) -> None:
+        """The answer came (or the wait lapsed): the task's deadline moves by the working days waited."""
+        asked, stopped, waiting = task.asked_at, task.suspended, task.deadline
+        task.asked_at, task.suspended = None, None
+        if lapsed and waiting is not None:
+            waited = waiting.working_days  # the whole allowance (its end is midnight, not the next day)
+        else:
+            waited = await self.scheduler.days_left(asked, now) if asked else 0
+        if stopped is not None:
+            task.paused_days += waited
+            task.deadline = await self.reschedule(stopped, working_days=stopped.working_days + waited)
+            if self.case.expected_by is None or task.deadline.due_at > self.case.expected_by:
+                self.case.expected_by = task.deadline.due_at
+        await self.clocks.move(task)
+        payload["agency"] = task.agency
+        payload["waited_working_days"] = waited
+        if task.deadline is not None:
+            payload["due_at"] = task.deadline.due_at.isoformat()
+
     async def _start_stage2(self, now: datetime) -> None:
         case = self.case
         case.stage, case.stage2_started_at = 2, now
@@ -511,6 +593,27 @@ class CaseRules:
             )
             case.tasks.append(task)
             await self.clocks.start(task)
+
+    async def _investigate(self, payload: dict[str, Any], now: datetime) -> None:
+        """Agency-led stage 2: a task, with its own findings deadline, for each investigating agency."""
+        case = self.case
+        named = list(payload.get("agencies") or [])
+        answered = [t.agency for t in case.tasks if t.status is TaskStatus.RESPONDED and t.stage == 1]
+        agencies = list(dict.fromkeys(named or answered))
+        for agency in agencies:
+            case.task_counter += 1
+            task = AgencyTask(
+                agency=agency,
+                workflow_id=task_workflow_id(self.workflow_id, case.task_counter),
+                assigned_at=now,
+                accepted_at=now,
+                status=TaskStatus.ACCEPTED,
+                stage=2,
+                deadline=await self._schedule(now, DeadlineRule.STAGE2_FINDINGS),
+            )
+            case.tasks.append(task)
+            await self.clocks.start(task)
+        payload["investigating"] = agencies
 
     async def _end_tasks(self, statuses: Collection[TaskStatus], to: TaskStatus) -> None:
         for task in self.case.tasks:

@@ -65,6 +65,7 @@ class PolicySnapshot:
     max_rating_changes: int = 3
     max_progress_notes: int = 50
     max_info_requests: int = 5
+    max_agency_questions: int = 3
     max_reopens: int = 3
     max_manual_escalations: int = 10
     history_limit: int = 2000
@@ -119,6 +120,11 @@ class AgencyTask:
     breached_at: datetime | None = None
     escalation_level: int = 0
     notes: int = 0  # progress notes posted
+    stage: int = 1  # 2: an investigation task of agency-led stage 2
+    questions: int = 0  # questions asked of the complainant
+    asked_at: datetime | None = None  # a question waits for the complainant since then: the clock is stopped
+    suspended: Deadline | None = None  # the task's own deadline while it is stopped
+    paused_days: int = 0  # working days the task's clock has stood still in all
 
 
 @dataclass
@@ -212,6 +218,9 @@ class CaseInput:
     policy: PolicySnapshot | None = None
     # The deployment auto-screens (RONGTUK_AUTO_SCREEN): ask the screening before an officer sees the case.
     auto_screen: bool = False
+    # When the API committed the complaint (DB-first intake): the case's clock starts then, not when a relay
+    # got the workflow started. None for cases filed before, and for runs that continued as new.
+    received_at: datetime | None = None
 
 
 @dataclass

@@ -25,6 +25,7 @@ from config.centres import Centres
 from config.reference import regions_by_province
 from delivery.queries import delivery_collector
 from domain.complaint import Kind, Priority
+from intake.relay import lag_collector
 from sla.calendar import WorkingCalendar
 from sla.policy import SlaPolicy
 from store.queries import (
@@ -306,5 +307,6 @@ async def metrics(session: SessionDep, request: Request) -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     registry.register(await delivery_collector(session, now=now))
+    registry.register(await lag_collector(session, now=now))
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encoder(registry), media_type=content_type)
