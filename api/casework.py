@@ -235,14 +235,14 @@ def _check_classification(data: dict[str, Any], request: Request) -> None:
     for field, known, what, what_th in checks:
         value = data.get(field)
         if value is not None and value not in known:
-            sample = ", ".join(sorted(known)[:8])
+            sample = ", ".join(sorted(known)[:8]) + (", ..." if len(known) > 8 else "")
             raise AppError(
                 status=422,
                 code=f"unknown_{field}",
                 message=f"Unknown {what} {value}.",
                 message_th=f"ไม่พบ{what_th} {value}",
                 details=[
-                    ErrorDetail(field=field, message=f"Must be one of: {sample}...", message_th=f"ต้องเป็น: {sample}...")
+                    ErrorDetail(field=field, message=f"Must be one of: {sample}.", message_th=f"ต้องเป็น: {sample}")
                 ],
             )
 

@@ -21,6 +21,7 @@ CLASS_RULES: tuple[DeadlineRule, ...] = (
     DeadlineRule.STAGE1_RESPONSE,
     DeadlineRule.STAGE2_ACKNOWLEDGE,
     DeadlineRule.STAGE2_RESPONSE,
+    DeadlineRule.STAGE2_FINDINGS,
     DeadlineRule.CLOSURE,
 )
 # The classes every policy has: categories.yaml names them, and urgent priority implies ``urgent``.
@@ -50,6 +51,7 @@ class SlaClass(BaseModel):
     stage1_extension_max: int | None = Field(None, ge=1, le=60)
     stage2_acknowledge: int | None = Field(None, ge=1, le=60)
     stage2_response: int | None = Field(None, ge=1, le=120)
+    stage2_findings: int | None = Field(None, ge=1, le=120)
     closure: int | None = Field(None, ge=1, le=60)
 
 
@@ -65,10 +67,16 @@ def _default_classes() -> dict[str, SlaClass]:
             stage1_extension_max=5,
             stage2_acknowledge=1,
             stage2_response=10,
+            stage2_findings=7,
             closure=1,
         ),
         "complex": SlaClass(
-            name_en="Complex", name_th="ซับซ้อน", stage1_response=10, stage1_extension_max=20, stage2_response=40
+            name_en="Complex",
+            name_th="ซับซ้อน",
+            stage1_response=10,
+            stage1_extension_max=20,
+            stage2_response=40,
+            stage2_findings=30,
         ),
     }
 
@@ -146,6 +154,9 @@ class SlaPolicy(BaseModel):
             allowances = self.class_allowances()[name]
             if allowances["stage1_extension_max"] < allowances[DeadlineRule.STAGE1_RESPONSE.value]:
                 raise ValueError(f"class {name}: stage1_extension_max must be at least stage1_response")
+            stage2 = [allowances[r.value] for r in (DeadlineRule.STAGE2_ACKNOWLEDGE, DeadlineRule.STAGE2_FINDINGS)]
+            if sum(stage2) > allowances[DeadlineRule.STAGE2_RESPONSE.value]:
+                raise ValueError(f"class {name}: stage2_acknowledge + stage2_findings must fit inside stage2_response")
         afters = [s.after_working_days for s in self.escalation]
         if afters != sorted(set(afters)):
             raise ValueError("escalation steps must be in increasing after_working_days order")
