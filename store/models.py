@@ -51,7 +51,14 @@ class Base(DeclarativeBase):
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_status_due_at", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_cases_status_due_at", "status", "due_at", "case_id"),
+        # The board: each filter is an equality followed by ORDER BY due_at, case_id (migration 0013).
+        Index("ix_cases_due_at_case_id", "due_at", "case_id"),
+        Index("ix_cases_province_due_at", "province", "due_at", "case_id"),
+        Index("ix_cases_stage_due_at", "stage", "due_at", "case_id"),
+        Index("ix_cases_category_due_at", "category", "due_at", "case_id"),
+    )
 
     case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tracking_code: Mapped[str] = mapped_column(String(16), unique=True)
@@ -69,7 +76,7 @@ class Case(Base):
     complainant_line_user_id: Mapped[str | None] = mapped_column(String(64))
     preferred_channels: Mapped[list[Any]] = mapped_column(default=list)
     confidential: Mapped[bool] = mapped_column(Boolean, default=False)
-    province: Mapped[str | None] = mapped_column(String(100), index=True)
+    province: Mapped[str | None] = mapped_column(String(100))
     district: Mapped[str | None] = mapped_column(String(100))
     subdistrict: Mapped[str | None] = mapped_column(String(100))
     address: Mapped[str | None] = mapped_column(String(500))
@@ -86,7 +93,7 @@ class Case(Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     # The deadline of the step the case is in now (None while the clock is paused or the case is finished);
     # the overdue and at-risk boards are range scans on (status, due_at).
-    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    due_at: Mapped[datetime | None]
     due_rule: Mapped[str | None] = mapped_column(String(32))
     breached_at: Mapped[datetime | None]
     escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -140,11 +147,12 @@ class AgencyTask(Base):
     __table_args__ = (
         UniqueConstraint("case_id", "agency", name="uq_agency_tasks_case_agency"),
         Index("ix_agency_tasks_status_due_at_agency", "status", "due_at", "agency"),  # overdue by agency
+        Index("ix_agency_tasks_agency_status_case_id", "agency", "status", "case_id"),  # the board's agency filter
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
-    agency: Mapped[str] = mapped_column(String(32), index=True)
+    agency: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
     assigned_at: Mapped[datetime | None]
     accepted_at: Mapped[datetime | None]

@@ -24,6 +24,7 @@ from config.settings import Settings
 from sla.calendar import WorkingCalendar
 from store import models
 from store.db import Database
+from store.queries import list_cases
 from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, bearer
 from workflows.process import OPEN_STATES, State
 
@@ -356,3 +357,34 @@ async def test_metrics_count_the_read_model(client: httpx.AsyncClient, db: Datab
 
     gone = await scrape(client)
     assert ("rongtuk_overdue_tasks", (("agency", w.a1),)) not in gone
+
+
+async def test_pages_cross_from_cases_with_a_deadline_to_those_without(client: httpx.AsyncClient, world: World) -> None:
+    # The board reads cases with a deadline and those without in two walks (store.queries._two_part_page):
+    # a page that straddles them, and pages wholly past the first, keep the single order.
+    expected = [world.id(n) for n in ("stale", "late3", "late1", "risk", "later")] + sorted(
+        [world.id("paused"), world.id("closed")]
+    )
+    for page_size in (1, 2, 3, 4, 6):
+        seen: list[str] = []
+        for page in range(1, 9):
+            body = await board_get(client, SUPERVISOR, province=world.province, page_size=page_size, page=page)
+            assert body["total"] == 7 and body["total_exact"] is True
+            seen += ids(body)
+        assert seen == expected, page_size
+
+
+async def test_totals_past_the_count_cap_say_so(db: Database, world: World, calendar: WorkingCalendar) -> None:
+    async with db.sessions() as session:
+        capped = await list_cases(
+            session, now=world.now, calendar=calendar, province=world.province, page_size=2, count_cap=3
+        )
+        exact = await list_cases(
+            session, now=world.now, calendar=calendar, province=world.province, page_size=2, count_cap=7
+        )
+        deep = await list_cases(
+            session, now=world.now, calendar=calendar, province=world.province, page_size=2, page=3, count_cap=3
+        )
+    assert (capped.total, capped.total_exact) == (3, False)  # "3+": more match than the cap
+    assert (exact.total, exact.total_exact) == (7, True)
+    assert (deep.total, deep.total_exact) == (6, False)  # never less than the rows already paged through
