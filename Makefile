@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit install clean bench record-histories
+.PHONY: run test lint typecheck unit install clean bench record-histories test-faults
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ typecheck: $(STAMP)
 
 test: lint typecheck $(MAP)
 	$(BIN)/pytest -q -p no:cacheprovider
+
+# The fault tests at their full size (make test runs them small): 200 cases through a SIGKILLed worker and a
+# restarted Temporal server, PostgreSQL cut for 30 s (with RONGTUK_TEST_DATABASE_URL), an SMS gateway down.
+FAULT_CASES ?= 200
+test-faults: $(STAMP)
+	RONGTUK_FAULT_CASES=$(FAULT_CASES) RONGTUK_FAULT_INFRA_CASES=$${RONGTUK_FAULT_INFRA_CASES:-40} RONGTUK_FAULT_PG_OUTAGE_SECONDS=30 \
+		$(BIN)/pytest -q -p no:cacheprovider --timeout 900 tests/e2e/test_faults.py tests/e2e/test_faults_infra.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

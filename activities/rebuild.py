@@ -180,8 +180,10 @@ async def rebuild(
     async for found in case_ids(reader.client, since=since, case_id=case_id):
         try:
             records = await reader.transitions(found)
-            for rec in records:
-                async with db.session() as session:
+            # One transaction per case, not per transition: a case is rebuilt whole or not at all, and the
+            # commits (an fsync each on SQLite) were most of the rebuild's time (bench/replay_bench.py).
+            async with db.session() as session:
+                for rec in records:
                     await write_transition(session, rec, allow_gap=True)
         except Exception as exc:
             log.error("rebuild_failed", case_id=found, error=type(exc).__name__)

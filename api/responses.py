@@ -199,6 +199,9 @@ class BoardItemOut(BaseModel):
 class BoardPage(BaseModel):
     items: list[BoardItemOut]
     total: int
+    # False when more cases match than the board counts (store.queries.COUNT_CAP): ``total`` is then a
+    # lower bound, to be shown as "10,000+".
+    total_exact: bool = True
     page: int
     page_size: int
     as_of: str

@@ -43,6 +43,13 @@ PARTS: dict[str, dict[str, list[str]]] = {
         "full": [],
         "quick": ["--complaints", "400", "--baseline", "300", "--warmup", "20"],
     },
+    "board": {
+        "module": ["bench.board_bench"],
+        "full": [],
+        "quick": ["--rows", "100000", "--runs", "10", "--warmup", "2", "--no-plans"],
+    },
+    "replay": {"module": ["bench.replay_bench"], "full": [], "quick": ["--passes", "1"]},
+    "memory": {"module": ["bench.memory_bench"], "full": [], "quick": ["--cases", "100", "--steps", "2"]},
 }
 
 
@@ -155,6 +162,61 @@ def intake_rows(result: dict[str, Any]) -> list[Row]:
     ]
 
 
+def board_rows(result: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for backend in result["backends"]:
+        measured = [f for f in backend["filters"] if "p99_ms" in f]
+        if not measured:
+            continue
+        worst = max(measured, key=lambda f: f["p99_ms"])
+        base = backend["baseline_pk_lookup"]
+        label = f"{backend['backend']} {backend['rows']:,} rows"
+        met = sum(f["met"] for f in measured)
+        rows.append(
+            (
+                "board",
+                f"worst filter p99 ({worst['filter']}, page {worst['page']}), {label}",
+                base["p99_ms"],
+                worst["p99_ms"],
+                "ms",
+            )
+        )
+        rows.append(("board", f"filter lines within target, {label}", None, met, f"of {len(measured)}"))
+    return rows
+
+
+def replay_rows(result: dict[str, Any]) -> list[Row]:
+    r, b = result["replay"], result["rebuild"]
+    return [
+        (
+            "replay",
+            "histories per CPU-second, batched vs one by one",
+            r["one_by_one_per_cpu_s"],
+            r["batched_per_cpu_s"],
+            "/s",
+        ),
+        ("replay", "histories per second (wall), batched", None, r["batched_per_s"], "/s"),
+        ("replay", "rebuild: 100k cases extrapolated (wall)", None, b["extrapolated_100k_s"] / 60, "min"),
+    ]
+
+
+def memory_rows(result: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = [
+        (
+            "memory",
+            "worker RSS, idle (baseline) vs last sample",
+            result["baseline_rss_mib"],
+            result["samples"][-1]["rss_mib"],
+            "MiB",
+        )
+    ]
+    if result.get("mib_per_open_case"):
+        rows.append(
+            ("memory", "RSS per open case (case + agency task cached)", None, result["mib_per_open_case"] * 1024, "KiB")
+        )
+    return rows
+
+
 def ratio(base: float | None, value: float | None) -> float | None:
     return value / base if base and value is not None else None
 
@@ -190,10 +252,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "parts": {},
     }
     rows: list[Row] = []
-    builders = {"overdue": overdue_rows, "engine": engine_rows, "intake": intake_rows}
+    builders = {
+        "overdue": overdue_rows,
+        "engine": engine_rows,
+        "board": board_rows,
+        "replay": replay_rows,
+        "memory": memory_rows,
+        "intake": intake_rows,
+    }
     for name in args.only:
         part_args = list(PARTS[name][mode])
-        if name == "overdue" and not postgres_listening():
+        if name in ("overdue", "board") and not postgres_listening():
             print(f"(no PostgreSQL on {PG_HOST}:{PG_PORT}: the board is measured on SQLite only)")
             part_args += ["--backends", "sqlite"]
         out = args.out_dir / f"{name}{suffix}.json"

@@ -52,9 +52,17 @@ class Base(DeclarativeBase):
 class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
-        Index("ix_cases_status_due_at", "status", "due_at"),
-        # Urgent cases first: the board merges one (status, priority) range of due_at per branch.
-        Index("ix_cases_status_priority_due_at", "status", "priority", "due_at"),
+        Index("ix_cases_status_due_at", "status", "due_at", "case_id"),
+        # The board: urgent cases first, then by deadline. Each filter is an equality followed by the priority
+        # and ORDER BY due_at, case_id, read as ordered ranges (store/queries.py _walk; migration 0013).
+        Index("ix_cases_status_priority_due_at", "status", "priority", "due_at", "case_id"),
+        Index("ix_cases_priority_due_at", "priority", "due_at", "case_id"),
+        Index("ix_cases_province_due_at", "province", "priority", "due_at", "case_id"),
+        Index("ix_cases_stage_due_at", "stage", "priority", "due_at", "case_id"),
+        Index("ix_cases_category_due_at", "category", "priority", "due_at", "case_id"),
+        Index("ix_cases_region_due_at", "region", "priority", "due_at", "case_id"),
+        Index("ix_cases_centre_due_at", "centre", "priority", "due_at", "case_id"),
+        Index("ix_cases_kind_due_at", "kind", "priority", "due_at", "case_id"),
         # Tracking without the code (by citizen ID) and a LINE user's own cases look these up.
         Index("ix_cases_complainant_citizen_id", "complainant_citizen_id"),
         Index("ix_cases_complainant_line_user_id", "complainant_line_user_id"),
@@ -67,14 +75,14 @@ class Case(Base):
     channel: Mapped[str] = mapped_column(String(16))
     subject: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)
-    category: Mapped[str | None] = mapped_column(String(100), index=True)
+    category: Mapped[str | None] = mapped_column(String(100))
     # Kind (complaint, suggestion, request, tipoff), priority (normal, urgent), receiving centre, the SLA class
     # whose allowances its deadlines count, and the region (config/regions.yaml, six regions) of its province.
-    kind: Mapped[str] = mapped_column(String(16), default="complaint", server_default="complaint", index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="complaint", server_default="complaint")
     priority: Mapped[str] = mapped_column(String(16), default="normal", server_default="normal")
-    centre: Mapped[str] = mapped_column(String(32), default="PSC-1111", server_default="PSC-1111", index=True)
+    centre: Mapped[str] = mapped_column(String(32), default="PSC-1111", server_default="PSC-1111")
     sla_class: Mapped[str | None] = mapped_column(String(32))
-    region: Mapped[str | None] = mapped_column(String(16), index=True)
+    region: Mapped[str | None] = mapped_column(String(16))
     # Personal data: shown to staff who need it, hidden from agencies when ``confidential``; never logged.
     complainant_name: Mapped[str | None] = mapped_column(String(200))
     complainant_citizen_id: Mapped[str | None] = mapped_column(String(13))
@@ -83,7 +91,7 @@ class Case(Base):
     complainant_line_user_id: Mapped[str | None] = mapped_column(String(64))
     preferred_channels: Mapped[list[Any]] = mapped_column(default=list)
     confidential: Mapped[bool] = mapped_column(Boolean, default=False)
-    province: Mapped[str | None] = mapped_column(String(100), index=True)
+    province: Mapped[str | None] = mapped_column(String(100))
     district: Mapped[str | None] = mapped_column(String(100))
     subdistrict: Mapped[str | None] = mapped_column(String(100))
     address: Mapped[str | None] = mapped_column(String(500))
@@ -100,7 +108,7 @@ class Case(Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     # The deadline of the step the case is in now (None while the clock is paused or the case is finished);
     # the overdue and at-risk boards are range scans on (status, due_at).
-    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    due_at: Mapped[datetime | None]
     due_rule: Mapped[str | None] = mapped_column(String(32))
     breached_at: Mapped[datetime | None]
     escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -154,11 +162,12 @@ class AgencyTask(Base):
     __table_args__ = (
         UniqueConstraint("case_id", "agency", name="uq_agency_tasks_case_agency"),
         Index("ix_agency_tasks_status_due_at_agency", "status", "due_at", "agency"),  # overdue by agency
+        Index("ix_agency_tasks_agency_status_case_id", "agency", "status", "case_id"),  # the board's agency filter
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), index=True)
-    agency: Mapped[str] = mapped_column(String(32), index=True)
+    agency: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
     assigned_at: Mapped[datetime | None]
     accepted_at: Mapped[datetime | None]

@@ -216,6 +216,7 @@ async def list_board(
             for item in result.items
         ],
         "total": result.total,
+        "total_exact": result.total_exact,
         "page": result.page,
         "page_size": result.page_size,
         "as_of": now.astimezone(BANGKOK).isoformat(),

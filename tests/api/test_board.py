@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
 from api.main import create_app
 from api.views import BANGKOK
@@ -24,6 +24,7 @@ from config.settings import Settings
 from sla.calendar import WorkingCalendar
 from store import models
 from store.db import Database
+from store.queries import list_cases
 from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, bearer
 from workflows.process import OPEN_STATES, State
 
@@ -356,3 +357,55 @@ async def test_metrics_count_the_read_model(client: httpx.AsyncClient, db: Datab
 
     gone = await scrape(client)
     assert ("rongtuk_overdue_tasks", (("agency", w.a1),)) not in gone
+
+
+async def test_pages_cross_from_cases_with_a_deadline_to_those_without(client: httpx.AsyncClient, world: World) -> None:
+    # The board reads cases with a deadline and those without in separate walks (store.queries._walk):
+    # a page that straddles them, and pages wholly past the first, keep the single order.
+    expected = [world.id(n) for n in ("stale", "late3", "late1", "risk", "later")] + sorted(
+        [world.id("paused"), world.id("closed")]
+    )
+    for page_size in (1, 2, 3, 4, 6):
+        seen: list[str] = []
+        for page in range(1, 9):
+            body = await board_get(client, SUPERVISOR, province=world.province, page_size=page_size, page=page)
+            assert body["total"] == 7 and body["total_exact"] is True
+            seen += ids(body)
+        assert seen == expected, page_size
+
+
+async def test_urgent_cases_come_first_on_every_page_whatever_the_page_size(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    # Urgent first, then by deadline with undated cases last, in each priority: four walks, one order.
+    urgent = [world.id("later"), world.id("paused")]
+    async with db.session() as s:
+        await s.execute(update(models.Case).where(models.Case.case_id.in_(urgent)).values(priority="urgent"))
+    try:
+        expected = urgent + [world.id(n) for n in ("stale", "late3", "late1", "risk")] + [world.id("closed")]
+        for page_size in (1, 2, 3, 5, 7):
+            seen: list[str] = []
+            for page in range(1, 9):
+                body = await board_get(client, SUPERVISOR, province=world.province, page_size=page_size, page=page)
+                assert body["total"] == 7
+                seen += ids(body)
+            assert seen == expected, page_size
+    finally:
+        async with db.session() as s:
+            await s.execute(update(models.Case).where(models.Case.case_id.in_(urgent)).values(priority="normal"))
+
+
+async def test_totals_past_the_count_cap_say_so(db: Database, world: World, calendar: WorkingCalendar) -> None:
+    async with db.sessions() as session:
+        capped = await list_cases(
+            session, now=world.now, calendar=calendar, province=world.province, page_size=2, count_cap=3
+        )
+        exact = await list_cases(
+            session, now=world.now, calendar=calendar, province=world.province, page_size=2, count_cap=7
+        )
+        deep = await list_cases(
+            session, now=world.now, calendar=calendar, province=world.province, page_size=2, page=3, count_cap=3
+        )
+    assert (capped.total, capped.total_exact) == (3, False)  # "3+": more match than the cap
+    assert (exact.total, exact.total_exact) == (7, True)
+    assert (deep.total, deep.total_exact) == (6, False)  # never less than the rows already paged through
