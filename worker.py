@@ -27,6 +27,7 @@ from config.settings import Settings, get_settings
 from config.temporal import connect, data_converter, worker_runtime
 from delivery.dispatcher import start_dispatcher
 from followup.job import start as start_followups
+from intake.relay import start_relay
 from sla.policy import load_policy
 from store.db import Database
 from workflows.agency_task import AgencyTaskWorkflow
@@ -46,12 +47,24 @@ PASSTHROUGH_MODULES = (
 )
 
 
+def category_classes(settings: Settings) -> dict[str, str]:
+    """Each category's SLA class, from the reference data the screening uses."""
+    from config.reference import load_reference
+
+    reference = load_reference(
+        categories_file=settings.categories_file,
+        agencies_file=settings.agencies_file,
+        regions_file=settings.regions_file,
+    )
+    return {code: category.sla_class.value for code, category in reference.categories.items()}
+
+
 def build_activities(
     settings: Settings, db: Database, *, client: Client | None = None, sla: SlaActivities | None = None
 ) -> list[Callable[..., Any]]:
     """The activity callables this worker serves, bound to their dependencies (tests may bring their own
     calendar and policy in ``sla``). With a ``client``, the projection re-projects cases it finds behind."""
-    sla = sla or SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file))
+    sla = sla or SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file), category_classes(settings))
     history = HistoryReader(client, WORKFLOWS).transitions if client is not None else None
     read_model = ReadModelActivities(db, history=history)
     notifications = NotificationActivities(db)
@@ -134,6 +147,7 @@ async def main(settings: Settings | None = None) -> int:
         loop.add_signal_handler(sig, stop.set)
     db = Database(settings.database_url, writer=True)
     delivery: asyncio.Task[None] | None = None
+    relay: asyncio.Task[None] | None = None
     followups: asyncio.Task[None] | None = None
     try:
         client = await connect_until_stopped(settings, stop)
@@ -147,6 +161,10 @@ async def main(settings: Settings | None = None) -> int:
         delivery = start_dispatcher(settings, db) if settings.delivery_in_worker else None
         # Beside it, the "was it fixed?" questions some weeks after a closure (followup/job.py).
         followups = start_followups(db, settings) if settings.delivery_in_worker else None
+        # Complaints the API committed but could not start (Temporal was away, the API stopped): this
+        # worker's relay starts them (intake/relay.py); relays in many processes share the work.
+        if settings.intake_relay_in_worker:
+            _, relay = start_relay(db, client, settings)
         running = asyncio.ensure_future(worker.run())
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -165,7 +183,7 @@ async def main(settings: Settings | None = None) -> int:
             _exit_now(0)
         return 0
     finally:
-        for task in (delivery, followups):
+        for task in (delivery, relay, followups):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

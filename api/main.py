@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
+from activities.sla import SlaActivities
 from api.auth import Authenticator
 from api.errors import install_error_handlers
 from api.limits import RateLimiter
@@ -31,10 +34,13 @@ from api.routes import (
     public,
     screening,
 )
+from api.service import IntakeDesk
 from config.agencies import load_agencies
+from config.centres import load_centres
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
 from config.temporal import connect
+from intake.relay import start_relay
 from sla.policy import load_policy
 from store.db import Database
 
@@ -51,12 +57,29 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         app.state.temporal = temporal or await connect(settings, lazy=True)
         app.state.agencies = load_agencies(settings.agencies_file)
         app.state.policy = load_policy(settings.sla_policy_file)
+        app.state.centres = load_centres(settings.centres_file)
         app.state.calendar = settings.calendar()
         app.state.authenticator = Authenticator(settings)
         app.state.rate_limiter = RateLimiter()
+        # Intake commits to the database; this process's relay starts the workflows right after each commit
+        # (kicked), and relays beside the workers catch up on anything left (intake/relay.py).
+        relay, relay_task = None, None
+        if settings.intake_relay_in_api:
+            relay, relay_task = start_relay(app.state.db, app.state.temporal, settings)
+        app.state.relay = relay
+        app.state.intake = IntakeDesk(
+            db=app.state.db,
+            settings=settings,
+            sla=SlaActivities(app.state.calendar, app.state.policy),
+            relay=relay,
+        )
         try:
             yield
         finally:
+            if relay_task is not None:
+                relay_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relay_task
             await app.state.db.dispose()
 
     app = FastAPI(

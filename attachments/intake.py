@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from temporalio.client import Client
-
 from api.schemas import LAT_RANGE, LON_RANGE, ComplaintIn
+from api.service import IntakeDesk
 from attachments import service
 from attachments.files import Prepared
 from attachments.storage import Storage
 from config.settings import Settings
+from intake.idempotency import Idempotency
 from intake_channels.filing import Filed, file
-from store.db import Database
 from workflows.process import Actor
 
 # ComplaintIn's own limit on the references a complaint carries.
@@ -42,10 +41,8 @@ def complete(complaint: ComplaintIn, files: Sequence[Prepared], settings: Settin
 
 
 async def file_with_files(
+    desk: IntakeDesk,
     *,
-    db: Database,
-    client: Client,
-    settings: Settings,
     storage: Storage,
     complaint: ComplaintIn,
     files: Sequence[Prepared],
@@ -53,12 +50,14 @@ async def file_with_files(
     owner: Actor | None = None,
     public: bool,
     label: str | None = None,
+    idempotency: Idempotency | None = None,
 ) -> Filed:
     """Store the files, file the complaint (already completed by :func:`complete`), then record the files on
     the new case as ``owner``'s (the complainant's own when an officer keys in what they brought)."""
     await service.store_blobs(storage, files)
-    filed = await file(client=client, settings=settings, complaint=complaint, actor=actor)
-    async with db.session() as session:
+    filed = await file(desk, complaint=complaint, actor=actor, idempotency=idempotency)
+    # A retry with the same key gets the first answer; its files are already on the case (same hashes).
+    async with desk.db.session() as session:
         await service.record(
             session, case_id=filed.case_id, files=files, actor=owner or actor, public=public, label=label
         )

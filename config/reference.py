@@ -330,3 +330,19 @@ def load_reference(
     if problems or data is None:
         raise AgencyDirectoryError("reference data has problems:\n  " + "\n  ".join(problems))
     return data
+
+
+@lru_cache(maxsize=4)
+def regions_by_province(regions_file: Path | None = None) -> dict[str, Region]:
+    """The six-region grouping by province code (empty if the file has problems: ``rongtuk ref check`` says)."""
+    problems: list[str] = []
+    six, _ = _regions(regions_file or DEFAULT_REGIONS_FILE, problems)
+    return six
+
+
+def region_of(province_code: str | None, regions_file: Path | None = None) -> str | None:
+    """The region code (north, northeast, west, central, east, south) of a province, if known."""
+    if not province_code:
+        return None
+    region = regions_by_province(regions_file).get(province_code)
+    return region.code if region else None

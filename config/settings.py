@@ -61,7 +61,20 @@ class Settings(BaseSettings):
     payload_key: str = DEV_PAYLOAD_KEY
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    intake_wait_seconds: float = 10.0
+    # Intake is committed in the database first; a relay starts each case's workflow (intake/relay.py).
+    # It runs beside the API (kicked by every intake, so a case is in Temporal within a second) and beside
+    # each worker (for what the API could not start); any number of relays share the work through leases.
+    intake_relay_in_api: bool = True
+    intake_relay_in_worker: bool = True
+    intake_relay_poll_seconds: float = Field(default=1.0, gt=0)
+    intake_relay_batch_size: int = Field(default=64, ge=1, le=1000)
+    intake_relay_loops: int = Field(default=2, ge=1, le=16)
+    intake_relay_lease_seconds: float = Field(default=30.0, gt=0)
+    intake_relay_start_timeout_seconds: float = Field(default=10.0, gt=0)
+    # An action waits this long for the workflow's answer, then answers 202 with where to read the result.
+    action_wait_seconds: float = Field(default=10.0, gt=0)
+    # How long an Idempotency-Key and its answer are kept (a retry after that is a new request).
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0)
     # On SIGINT/SIGTERM a worker or API lets in-flight work finish this long, then exits anyway (Temporal
     # retries whatever was cut short), so a process stops promptly even while Temporal is away.
     shutdown_grace_seconds: float = 5.0
@@ -110,6 +123,7 @@ class Settings(BaseSettings):
     # Screening (screening/): reference files, the auto-screen policy (off by default), duplicate window.
     categories_file: Path | None = None
     regions_file: Path | None = None
+    centres_file: Path | None = None  # receiving centres (config/centres.yaml)
     auto_screen: bool = False
     auto_screen_min_confidence: float = Field(0.8, ge=0, le=1)
     auto_screen_min_agency_confidence: float = Field(0.6, ge=0, le=1)

@@ -5,6 +5,7 @@ notification outbox; automatic mail, bounces, our own messages and oversized mai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import uuid
@@ -21,7 +22,8 @@ from attachments.storage import DiskStorage
 from cli.devserver import free_port
 from config.settings import Settings
 from delivery.dispatcher import Dispatcher
-from intake_channels.email import EmailIntake, poll_imap_once, start_smtp
+from intake.relay import start_relay
+from intake_channels.email import EmailIntake, intake_desk, poll_imap_once, start_smtp
 from store import models
 from store.db import Database
 from tests.attachments.images import LATITUDE, photo
@@ -44,9 +46,9 @@ async def intake(
             "email_intake_max_bytes": 200_000,
         }
     )
-    handler = EmailIntake(
-        settings=settings, client=dev_env.client, db=db, storage=DiskStorage(settings.attachment_root)
-    )
+    relay, relay_task = start_relay(db, dev_env.client, settings)
+    desk = intake_desk(db, settings, relay)
+    handler = EmailIntake(settings=settings, desk=desk, storage=DiskStorage(settings.attachment_root))
     async with build_worker(dev_env.client, settings, db, task_queue=task_queue):
         server = await start_smtp(handler, settings)
         try:
@@ -54,6 +56,9 @@ async def intake(
         finally:
             server.close()
             await server.wait_closed()
+            relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay_task
 
 
 def mail(
@@ -99,6 +104,15 @@ async def test_a_message_becomes_a_case_and_the_receipt_comes_back_by_email(
         )
     assert [(f.name, f.content_type) for f in files] == [("หลุม.jpg", "image/jpeg")]  # the disguised one dropped
 
+    # Intake committed the case; its workflow (started by the relay) queues the receipt in the outbox.
+    for _ in range(300):
+        async with db.session() as s:
+            queued = (
+                await s.execute(select(models.Notification.id).where(models.Notification.case_id == case.case_id))
+            ).first()
+        if queued:
+            break
+        await asyncio.sleep(0.1)
     await dispatcher.drain()
     received, _ = smtp_server
     replies = [e for e in received.messages if sender in e.rcpt_tos]

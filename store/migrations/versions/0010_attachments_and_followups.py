@@ -1,7 +1,7 @@
 """attachments of cases, and the "was it fixed?" follow-ups
 
 Revision ID: 0010
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-01 12:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0004"
+down_revision: str | None = "0008"  # written against 0004; relinked after merging main (0006-0008)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
