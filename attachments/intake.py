@@ -10,8 +10,8 @@ from attachments import service
 from attachments.files import Prepared
 from attachments.storage import Storage
 from config.settings import Settings
+from intake.idempotency import Idempotency
 from intake_channels.filing import Filed, file
-from store.db import Database
 from workflows.process import Actor
 
 # ComplaintIn's own limit on the references a complaint carries.
@@ -41,10 +41,8 @@ def complete(complaint: ComplaintIn, files: Sequence[Prepared], settings: Settin
 
 
 async def file_with_files(
-    *,
-    db: Database,
     desk: IntakeDesk,
-    settings: Settings,
+    *,
     storage: Storage,
     complaint: ComplaintIn,
     files: Sequence[Prepared],
@@ -52,13 +50,14 @@ async def file_with_files(
     owner: Actor | None = None,
     public: bool,
     label: str | None = None,
-    idempotency_key: str | None = None,
+    idempotency: Idempotency | None = None,
 ) -> Filed:
     """Store the files, file the complaint (already completed by :func:`complete`), then record the files on
     the new case as ``owner``'s (the complainant's own when an officer keys in what they brought)."""
     await service.store_blobs(storage, files)
-    filed = await file(desk=desk, complaint=complaint, actor=actor, idempotency_key=idempotency_key)
-    async with db.session() as session:
+    filed = await file(desk, complaint=complaint, actor=actor, idempotency=idempotency)
+    # A retry with the same key gets the first answer; its files are already on the case (same hashes).
+    async with desk.db.session() as session:
         await service.record(
             session, case_id=filed.case_id, files=files, actor=owner or actor, public=public, label=label
         )

@@ -89,7 +89,9 @@ async def answer(
     answered_at = datetime.now(UTC)  # before the reopening it causes, as the timeline tells it
     outcome = Outcome.recorded
     if given is Answer.not_fixed and case.status in {State.CLOSED.value, State.CLOSED_STAGE2.value}:
-        outcome = await _reopen(session=session, client=client, request=request, case=case, comment=comment)
+        outcome = await _reopen(
+            session=session, client=client, request=request, case=case, comment=comment, question_id=question.id
+        )
     async with db.session() as write:
         row = await write.get(F, question.id, with_for_update=not db.is_sqlite)
         assert row is not None
@@ -112,18 +114,25 @@ async def answer(
     return row
 
 
-async def _nothing() -> dict[str, Any]:
-    return {}
-
-
 async def _reopen(
-    *, session: AsyncSession, client: Client, request: Request, case: models.Case, comment: str | None
+    *,
+    session: AsyncSession,
+    client: Client,
+    request: Request,
+    case: models.Case,
+    comment: str | None,
+    question_id: int,
 ) -> Outcome:
     reason = "The complainant answered the follow-up question: not fixed."
     if comment:
         reason = f"{reason} {comment}"[:1000]
+
+    async def nothing() -> dict[str, Any]:
+        return {}
+
     try:
-        await run_action(
+        # Keyed by the question: a retry of the answer never reopens twice.
+        result = await run_action(
             case=case,
             action="reopen",
             actor=FOLLOWUP_ACTOR,
@@ -131,17 +140,20 @@ async def _reopen(
             session=session,
             client=client,
             request=request,
-            # One reopening per follow-up answer, however often it is sent (Temporal dedupes the update id).
-            scope=f"followup:{case.case_id}",
-            key="followup-reopen",
-            location=lambda request_id: f"/api/v1/cases/{case.case_id}/action-requests/{request_id}",
-            render=_nothing,
+            scope="followup",
+            key=f"followup-{question_id}",
+            location=lambda request_id: f"/api/v1/track/{case.tracking_code}/action-requests/{request_id}",
+            render=nothing,
         )
     except AppError as exc:
         if exc.status in {409, 403}:
             log.info("followup_reopen_refused", case_id=case.case_id, code=exc.code)
             return Outcome.for_supervisor
         raise  # the engine is away (503): nothing recorded, the complainant can answer again
+    if result.status_code in {403, 409}:
+        log.info("followup_reopen_refused", case_id=case.case_id, status=result.status_code)
+        return Outcome.for_supervisor
+    # 200, or 202: on record at Temporal and applied as soon as the case's worker takes it.
     return Outcome.reopened
 
 

@@ -15,6 +15,7 @@ anything over the size limit. Logs say why, never who.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import imaplib
@@ -30,6 +31,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
+from activities.sla import SlaActivities
 from api.errors import AppError
 from api.schemas import ComplaintIn
 from api.service import IntakeDesk
@@ -38,7 +40,9 @@ from attachments.intake import complete, file_with_files
 from attachments.storage import Storage
 from config.settings import Settings
 from domain.complaint import Channel
+from intake.relay import IntakeRelay, start_relay
 from intake_channels.filing import Filed
+from sla.policy import load_policy
 from store.db import Database
 from workflows.process import Actor, Role
 
@@ -181,13 +185,22 @@ def complaint_of(mail: InboundMail) -> ComplaintIn:
         raise Skip("invalid_complaint") from None
 
 
+def intake_desk(db: Database, settings: Settings, relay: IntakeRelay | None) -> IntakeDesk:
+    """What filing needs in a process of its own (the API builds the same in its lifespan)."""
+    return IntakeDesk(
+        db=db,
+        settings=settings,
+        sla=SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file)),
+        relay=relay,
+    )
+
+
 class EmailIntake:
     """Turns raw messages into complaints (with their files); shared by the SMTP listener and the IMAP poller."""
 
-    def __init__(self, *, settings: Settings, desk: IntakeDesk, db: Database, storage: Storage) -> None:
+    def __init__(self, *, settings: Settings, desk: IntakeDesk, storage: Storage) -> None:
         self.settings = settings
         self.desk = desk
-        self.db = db
         self.storage = storage
         own = {parseaddr(settings.smtp_from)[1], settings.email_intake_address or ""}
         self.own_addresses = frozenset(a.lower() for a in own if a)
@@ -221,9 +234,7 @@ class EmailIntake:
         except (ValidationError, AppError):
             completed, files = complaint, []
         filed = await file_with_files(
-            db=self.db,
-            desk=self.desk,
-            settings=self.settings,
+            self.desk,
             storage=self.storage,
             complaint=completed,
             files=files,
@@ -353,16 +364,17 @@ async def run_imap(intake: EmailIntake, settings: Settings, stop: asyncio.Event)
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """The email intake process: the SMTP listener and/or the IMAP poller, as configured, until ``stop``."""
-    from activities.sla import SlaActivities
     from attachments.storage import storage_from_settings
-    from config.reference import category_classes
-    from sla.policy import load_policy
+    from config.temporal import connect
 
+    client = await connect(settings, lazy=True)
     db = Database(settings.database_url)
-    # The worker's relay starts the workflows of what this process commits (intake/relay.py).
-    sla = SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file), category_classes(settings))
-    desk = IntakeDesk(db=db, settings=settings, sla=sla)
-    intake = EmailIntake(settings=settings, desk=desk, db=db, storage=storage_from_settings(settings))
+    # This process starts its complaints' workflows itself right after each commit (the workers' relays would
+    # too, a little later).
+    relay, relay_task = start_relay(db, client, settings)
+    intake = EmailIntake(
+        settings=settings, desk=intake_desk(db, settings, relay), storage=storage_from_settings(settings)
+    )
     server = await start_smtp(intake, settings) if settings.email_intake_smtp_port else None
     try:
         if settings.imap_host:
@@ -373,4 +385,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         if server is not None:
             server.close()
             await server.wait_closed()
+        relay_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay_task
         await db.dispose()

@@ -18,10 +18,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from api.casework import case_by_code
-from api.deps import CurrentActor, CurrentCase, OptionalActor, SessionDep, SettingsDep, TemporalDep
+from api.deps import CurrentActor, CurrentCase, OptionalActor, SessionDep, SettingsDep
 from api.errors import AppError, forbidden, not_found
 from api.limits import limit
-from api.responses import ReceiptOut
+from api.responses import IdempotencyKeyHeader, ReceiptOut, answer_response
 from api.schemas import ComplaintIn
 from attachments import service
 from attachments.files import Prepared
@@ -29,6 +29,7 @@ from attachments.intake import complete, file_with_files
 from attachments.storage import Storage, StorageError, storage_from_settings
 from config.settings import Settings
 from domain.complaint import OFFICER_CHANNELS
+from intake.idempotency import Answer, idempotency_of
 from store import models
 from workflows.process import TERMINAL_STATES, Actor, Role, State
 
@@ -91,23 +92,21 @@ def parse_complaint(raw: str | dict[str, Any]) -> ComplaintIn:
 async def file_with_attachments(
     *,
     request: Request,
-    client: Any,
     settings: Settings,
     storage: Storage,
     complaint: ComplaintIn,
     files: list[Prepared],
     actor: Actor,
-    response: Response,
     public: bool,
     label: str | None = None,
     owner: Actor | None = None,
-) -> dict[str, Any]:
+    key: str | None = None,
+    scope: str,
+) -> Response:
     """File ``complaint`` with ``files`` (attachments/intake.py) and answer as ``POST /api/v1/complaints`` does."""
     completed = parse_complaint(complete(complaint, files, settings))
     filed = await file_with_files(
-        db=request.app.state.db,
-        desk=request.app.state.intake,
-        settings=settings,
+        request.app.state.intake,
         storage=storage,
         complaint=completed,
         files=files,
@@ -115,11 +114,9 @@ async def file_with_attachments(
         owner=owner,
         public=public,
         label=label,
+        idempotency=idempotency_of(scope, key),
     )
-    response.headers["Location"] = f"/api/v1/track/{filed.tracking_code}"
-    if not filed.complete:
-        response.status_code = 202
-    return filed.receipt
+    return answer_response(Answer(filed.status_code, filed.receipt, filed.location))
 
 
 @router.post(
@@ -132,14 +129,13 @@ async def file_with_attachments(
 )
 async def create_with_attachments(
     request: Request,
-    response: Response,
-    client: TemporalDep,
     settings: SettingsDep,
     storage: StorageDep,
     actor: OptionalActor,
     complaint: Annotated[str, Form(description="The complaint as JSON, as for POST /api/v1/complaints")],
     files: Files = [],  # noqa: B006 - FastAPI copies defaults
-) -> dict[str, Any]:
+    key: IdempotencyKeyHeader = None,
+) -> Response:
     """File a complaint with photos or PDFs (multipart): the files' type is judged from their content."""
     body = parse_complaint(complaint)
     if body.channel in OFFICER_CHANNELS:
@@ -161,15 +157,15 @@ async def create_with_attachments(
     # The complainant's own files: they see them on the tracking page.
     return await file_with_attachments(
         request=request,
-        client=client,
         settings=settings,
         storage=storage,
         complaint=body,
         files=prepared,
         actor=filer or citizen,
         owner=citizen,
-        response=response,
         public=True,
+        key=key,
+        scope=f"staff:{filer.id}" if filer else f"public:{body.channel.value}",
     )
 
 

@@ -7,13 +7,13 @@ request; the consoles' intake form posts here.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 
-from api.deps import CurrentActor, SettingsDep, TemporalDep
+from api.deps import CurrentActor, SettingsDep
 from api.errors import AppError, ErrorDetail, forbidden
-from api.responses import ReceiptOut
+from api.responses import IdempotencyKeyHeader, ReceiptOut
 from api.routes.attachments import Files, Label, StorageDep, file_with_attachments, parse_complaint
 from api.schemas import ComplaintIn
 from attachments import service
@@ -59,9 +59,7 @@ def _with_post_link(complaint: ComplaintIn, post_url: str | None) -> ComplaintIn
 )
 async def officer_intake(
     request: Request,
-    response: Response,
     actor: CurrentActor,
-    client: TemporalDep,
     settings: SettingsDep,
     storage: StorageDep,
     complaint: Annotated[str, Form(description="The complaint as JSON, as for POST /api/v1/complaints")],
@@ -69,7 +67,8 @@ async def officer_intake(
     post_url: Annotated[str | None, Form(max_length=2000, description="Social media: the post's link")] = None,
     label: Label = None,
     share_with_complainant: Annotated[bool, Form(description="Show the files on the tracking page")] = False,
-) -> dict[str, Any]:
+    key: IdempotencyKeyHeader = None,
+) -> Response:
     """Key in a complaint from the hotline, the counter, a letter or social media, with its files."""
     if actor.role is not Role.OFFICER:
         raise forbidden(
@@ -89,13 +88,13 @@ async def officer_intake(
     prepared = await service.read_uploads(files, settings)
     return await file_with_attachments(
         request=request,
-        client=client,
         settings=settings,
         storage=storage,
         complaint=body,
         files=prepared,
         actor=Actor(id=actor.id, role=actor.role, agency=actor.agency),
-        response=response,
         public=share_with_complainant,
         label=label or _DEFAULT_LABEL.get(body.channel),
+        key=key,
+        scope=f"staff:{actor.id}",
     )

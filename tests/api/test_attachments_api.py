@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from attachments.storage import content_key
 from config.settings import Settings
 from store.db import Database
-from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, complaint, running_api
+from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, complaint, running_api, until_filed
 from tests.attachments.images import LATITUDE, LONGITUDE, PDF, SCRIPT, gps_in, photo
 from tests.attachments.s3 import S3_FIELDS, bucket_objects, s3_endpoint, s3_settings
 
@@ -50,6 +50,7 @@ async def test_a_photo_with_gps_becomes_the_place_and_is_served_without_it(api: 
     filed = await _file_with(api, body, [("IMG_1.jpg", photo(), "image/jpeg"), ("letter.pdf", PDF, "application/pdf")])
     assert filed.status_code == 201, filed.text
     receipt = filed.json()
+    await until_filed(api, receipt["tracking_code"])
     case = (await api.get(f"/api/v1/cases/{receipt['case_id']}", headers=SUPERVISOR)).json()
     assert case["location"]["latitude"] == pytest.approx(LATITUDE, abs=1e-4)
     assert case["location"]["longitude"] == pytest.approx(LONGITUDE, abs=1e-4)

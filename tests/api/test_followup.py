@@ -28,7 +28,7 @@ STAGE1 = [
 STAGE2 = [
     ("citizen", "request_review", {"reason": "ยังดับอยู่"}),
     ("officer", "acknowledge", {"points": "ไฟถนน", "outcome_wanted": "ซ่อม"}),
-    ("dopa", "report_findings", {"findings": "ตรวจสอบแล้ว ต้องเปลี่ยนสายไฟทั้งซอย"}),  # agency-led stage 2
+    ("dopa", "report_findings", {"findings": "ตรวจสอบแล้ว ซ่อมไม่ครบ"}),
     ("supervisor", "respond_stage2", RESPONSE),
 ]
 HEADERS = {"officer": OFFICER, "supervisor": SUPERVISOR, "dopa": DOPA}

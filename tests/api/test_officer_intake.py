@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from tests.api.conftest import OFFICER, SUPERVISOR, agency, complaint
+from tests.api.conftest import OFFICER, SUPERVISOR, agency, complaint, until_filed
 from tests.attachments.images import PDF, photo
 
 URL = "/api/v1/intake/officer"
@@ -37,9 +37,11 @@ async def test_officer_files_each_channel_with_its_files(
     filed = await api.post(URL, data=_body(channel) | extra, files=[("files", f) for f in files], headers=OFFICER)
     assert filed.status_code == 201, filed.text
     case_id = filed.json()["case_id"]
+    await until_filed(api, filed.json()["tracking_code"])
     case = (await api.get(f"/api/v1/cases/{case_id}", headers=SUPERVISOR)).json()
     assert case["channel"] == channel
-    assert case["timeline"][0]["actor"] == {"id": "officer-7", "role": "officer", "agency": None}
+    [filed_event] = [e for e in case["timeline"] if e["event"] == "filed"]
+    assert filed_event["actor"] == {"id": "officer-7", "role": "officer", "agency": None}
     stored = [a for a in case["attachments"] if "id" in a]
     assert [(a["name"], a["label"], a["uploaded_by"]) for a in stored] == [(f[0], label, "officer-7") for f in files]
     if channel == "social":

@@ -18,20 +18,16 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from activities.sla import SlaActivities
-from api.service import IntakeDesk
 from attachments.storage import DiskStorage
 from cli.devserver import free_port
 from config.settings import Settings
 from delivery.dispatcher import Dispatcher
 from intake.relay import start_relay
-from intake_channels.email import EmailIntake, poll_imap_once, start_smtp
-from sla.policy import load_policy
+from intake_channels.email import EmailIntake, intake_desk, poll_imap_once, start_smtp
 from store import models
 from store.db import Database
 from tests.attachments.images import LATITUDE, photo
 from tests.delivery.conftest import SmtpHandler
-from tests.workflows.paths import eventually
 from worker import build_worker
 
 INTAKE = "complaints@rongtuk.example.go.th"
@@ -50,10 +46,9 @@ async def intake(
             "email_intake_max_bytes": 200_000,
         }
     )
-    # Intake is DB-first: the handler commits, a relay (the worker's, in production) starts the workflows.
     relay, relay_task = start_relay(db, dev_env.client, settings)
-    desk = IntakeDesk(db=db, settings=settings, sla=SlaActivities(settings.calendar(), load_policy()), relay=relay)
-    handler = EmailIntake(settings=settings, desk=desk, db=db, storage=DiskStorage(settings.attachment_root))
+    desk = intake_desk(db, settings, relay)
+    handler = EmailIntake(settings=settings, desk=desk, storage=DiskStorage(settings.attachment_root))
     async with build_worker(dev_env.client, settings, db, task_queue=task_queue):
         server = await start_smtp(handler, settings)
         try:
@@ -109,13 +104,15 @@ async def test_a_message_becomes_a_case_and_the_receipt_comes_back_by_email(
         )
     assert [(f.name, f.content_type) for f in files] == [("หลุม.jpg", "image/jpeg")]  # the disguised one dropped
 
-    async def receipt_queued() -> bool:
-        # Intake is DB-first: the receipt is queued once the relay has started the case's workflow.
+    # Intake committed the case; its workflow (started by the relay) queues the receipt in the outbox.
+    for _ in range(300):
         async with db.session() as s:
-            rows = await s.execute(select(models.Notification).where(models.Notification.case_id == case.case_id))
-            return any(n.channel == "email" for n in rows.scalars())
-
-    await eventually(receipt_queued)
+            queued = (
+                await s.execute(select(models.Notification.id).where(models.Notification.case_id == case.case_id))
+            ).first()
+        if queued:
+            break
+        await asyncio.sleep(0.1)
     await dispatcher.drain()
     received, _ = smtp_server
     replies = [e for e in received.messages if sender in e.rcpt_tos]

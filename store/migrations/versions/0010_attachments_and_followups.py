@@ -1,7 +1,7 @@
 """attachments of cases, and the "was it fixed?" follow-ups
 
 Revision ID: 0010
-Revises: 0004
+Revises: 0008
 Create Date: 2026-12-01 12:40:00
 """
 
