@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -48,7 +46,7 @@ from config.logging import configure_logging
 from config.reference import category_classes
 from config.settings import Settings, get_settings
 from config.temporal import connect
-from intake.relay import start_relay
+from intake.relay import start_relay, stop_relay
 from sla.policy import load_policy
 from store.db import Database
 
@@ -94,10 +92,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         try:
             yield
         finally:
-            if relay_task is not None:
-                relay_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await relay_task
+            if relay is not None and relay_task is not None:
+                await stop_relay(relay, relay_task)
             await app.state.line_bot.api.aclose()
             await app.state.db.dispose()
 

@@ -15,6 +15,7 @@ no transaction open, and records the outcome only if its claim still holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -129,9 +130,15 @@ class IntakeRelay:
         self.settings = settings
         self.clock = clock
         self._kicked = asyncio.Event()
+        self._stop = asyncio.Event()
         self._last_purge = 0.0
         self.started = 0  # workflows this relay started, for the benchmark and the tests
         self.found_started = 0  # starts answered "already started" (a lease ran out, a lost answer)
+
+    def stop(self) -> None:
+        """Finish the round at hand and stop (the loops of :func:`start_relay` then end)."""
+        self._stop.set()
+        self._kicked.set()
 
     def kick(self) -> None:
         """Wake the loop now: a complaint was just committed."""
@@ -140,7 +147,7 @@ class IntakeRelay:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Start workflows until ``stop`` is set or the task is cancelled; backs off while Temporal or the
         database is away, and never lets a failure end the process around it."""
-        stop = stop or asyncio.Event()
+        stop = stop or self._stop
         failures = 0
         log.info("intake_relay_started", poll_seconds=self.settings.intake_relay_poll_seconds)
         while not stop.is_set():
@@ -177,13 +184,17 @@ class IntakeRelay:
     async def run_once(self) -> int:
         """One round: claim a batch and start it. Returns how many were started, or -1 if Temporal refused
         them all (so the loop backs off instead of spinning)."""
-        jobs, token = await self._claim()
+        # The database writes are shielded from cancellation (a process stopping mid-round): a transaction
+        # cut in half would leave its connection checked out, holding SQLite's write lock until it is
+        # collected. Shielded, each finishes (or rolls back) and returns its connection; the lease covers the
+        # rest.
+        jobs, token = await asyncio.shield(self._claim())
         if not jobs:
             return 0
         results = await asyncio.gather(*(self._start(job) for job in jobs))
         done = [job.id for job, ok in zip(jobs, results, strict=True) if ok is None]
         failed = {job.id: error for job, error in zip(jobs, results, strict=True) if error is not None}
-        await self._record(token, done, failed)
+        await asyncio.shield(self._record(token, done, failed))
         return len(done) if done else -1
 
     async def _claim(self) -> tuple[list[_Job], str]:
@@ -276,7 +287,9 @@ class IntakeRelay:
         if time.monotonic() - self._last_purge < _PURGE_EVERY:
             return
         self._last_purge = time.monotonic()
-        now = self.clock()
+        await asyncio.shield(self._purge(self.clock()))
+
+    async def _purge(self, now: datetime) -> None:
         keep = timedelta(hours=self.settings.idempotency_ttl_hours)
         async with self.db.session() as session:
             await idempotency.purge(session, now)
@@ -292,3 +305,14 @@ def start_relay(db: Database, client: Client, settings: Settings) -> tuple[Intak
 
     relay = IntakeRelay(db, client, settings)
     return relay, asyncio.create_task(loops(), name="rongtuk-intake-relay")
+
+
+async def stop_relay(relay: IntakeRelay, task: asyncio.Task[None], *, grace: float = 5.0) -> None:
+    """Stop ``relay`` after its round at hand (bounded by ``grace``), so no transaction is cut in half."""
+    relay.stop()
+    try:
+        await asyncio.wait_for(asyncio.shield(task), timeout=grace)
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
