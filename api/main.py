@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import fontpkg_noto_sans_thai
 import swagger_ui_bundle
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,7 +17,19 @@ from api.auth import Authenticator
 from api.errors import install_error_handlers
 from api.limits import RateLimiter
 from api.middleware import GuardMiddleware
-from api.routes import audit, auth, board, cases, complaints, deliveries, inbox, pages, public, screening
+from api.routes import (
+    audit,
+    auth,
+    board,
+    cases,
+    citizen,
+    complaints,
+    deliveries,
+    inbox,
+    pages,
+    public,
+    screening,
+)
 from config.agencies import load_agencies
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
@@ -59,7 +72,11 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, hsts=bool(settings.cookie_secure))
     app.include_router(auth.router)
     app.include_router(pages.router)
+    app.include_router(citizen.router)
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+    # The Thai web font ships in a wheel (OFL-1.1): pages load it from here, never from the internet.
+    fonts = Path(fontpkg_noto_sans_thai.__file__).parent / "files"
+    app.mount("/static/fonts", StaticFiles(directory=fonts), name="fonts")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(complaints.router)
     app.include_router(public.router)
