@@ -19,6 +19,7 @@ from api.limits import RateLimiter
 from api.middleware import GuardMiddleware
 from api.routes import (
     audit,
+    audit_pages,
     auth,
     board,
     cases,
@@ -29,6 +30,7 @@ from api.routes import (
     pages,
     public,
     screening,
+    staff,
 )
 from config.agencies import load_agencies
 from config.logging import configure_logging
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.include_router(citizen.router)
+    app.include_router(staff.router)
+    app.include_router(audit_pages.router)
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
     # The Thai web font ships in a wheel (OFL-1.1): pages load it from here, never from the internet.
     fonts = Path(fontpkg_noto_sans_thai.__file__).parent / "files"

@@ -11,6 +11,7 @@ from typing import Any
 CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
     "th": {
         "skip": "ข้ามไปยังเนื้อหา",
+        "open_console": "ไปยังหน้างานของท่าน",
         "nav": "เมนูหลัก",
         "nav_file": "ยื่นเรื่อง",
         "nav_track": "ติดตามเรื่อง",
@@ -176,7 +177,8 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
             "summary": "สรุปสำหรับหน่วยงาน",
             "points": "ประเด็นที่ตรวจสอบ",
             "response": "คำตอบ",
-            "score": "คะแนนความพึงพอใจ (1-5)",
+            "rating": "คะแนนความพึงพอใจ (1-5)",
+            "action_taken": "สิ่งที่ได้ดำเนินการ",
             "comment": "ความเห็น",
             "root_cause": "สาเหตุของปัญหา",
             "remedy": "การแก้ไข",
@@ -184,6 +186,7 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
     },
     "en": {
         "skip": "Skip to content",
+        "open_console": "Open your console",
         "nav": "Main menu",
         "nav_file": "File a complaint",
         "nav_track": "Track a case",
@@ -349,7 +352,8 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
             "summary": "Summary for the agency",
             "points": "Points investigated",
             "response": "Response",
-            "score": "Satisfaction (1-5)",
+            "rating": "Satisfaction (1-5)",
+            "action_taken": "Action taken",
             "comment": "Comment",
             "root_cause": "Root cause",
             "remedy": "Remedial action",

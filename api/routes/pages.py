@@ -112,6 +112,11 @@ for _code, _words in CONSOLE_TEXTS.items():
     TEXTS[_code].update(_words)
 
 
+def page_lang(request: Request) -> str:
+    """The reader's language: ?lang=, then the cookie, then Thai."""
+    return _lang(request)
+
+
 def _lang(request: Request) -> str:
     wanted = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "th"
     return wanted if wanted in TEXTS else "th"
@@ -224,7 +229,9 @@ async def home(request: Request, settings: SettingsDep, principal: OptionalPrinc
     """The signed-in staff member's start page (the consoles will hang off it)."""
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    return _render(request, settings, "home.html", user=principal)
+    from api.console import HOME_OF  # the consoles import this module
+
+    return _render(request, settings, "home.html", user=principal, home=HOME_OF.get(principal.role))
 
 
 # --- API docs and other operational pages, by configuration -----------------------------------------------
