@@ -27,6 +27,7 @@ from api.routes import (
     complaints,
     deliveries,
     inbox,
+    ops,
     pages,
     public,
     screening,
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(citizen.router)
     app.include_router(staff.router)
     app.include_router(audit_pages.router)
+    app.include_router(ops.router)
+    app.include_router(ops.pages_router)
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
     # The Thai web font ships in a wheel (OFL-1.1): pages load it from here, never from the internet.
     fonts = Path(fontpkg_noto_sans_thai.__file__).parent / "files"

@@ -13,7 +13,7 @@ from itertools import pairwise
 
 from workflows.process import STATE_LABELS, TRANSITIONS, State
 
-_W, _H, _GAP_X, _GAP_Y, _PAD = 150, 58, 46, 64, 20
+_W, _H, _GAP_X, _GAP_Y, _PAD = 176, 58, 40, 64, 20
 # Where each state sits (column, row), following the process: the main line, then review and waiting.
 _GRID: dict[State, tuple[int, int]] = {
     State.RECEIVED: (0, 0),
@@ -124,9 +124,11 @@ def process_svg(*, visited: Sequence[str], current: str, lang: str = "th") -> st
         lines = _label(state, lang)
         top = y + _H / 2 - (len(lines) - 1) * 9
         for i, line in enumerate(lines):
+            # Thai runs have no spaces to wrap at: a long line is squeezed into the box instead.
+            fit = f' textLength="{_W - 14}" lengthAdjust="spacingAndGlyphs"' if len(line) > 20 else ""
             out.append(
-                f'<text x="{x + _W / 2}" y="{top + i * 18 + 5:.0f}" text-anchor="middle" font-size="15" '
-                f'fill="{ink}">{escape(line)}</text>'
+                f'<text x="{x + _W / 2}" y="{top + i * 18 + 5:.0f}" text-anchor="middle" font-size="14" '
+                f'fill="{ink}"{fit}>{escape(line)}</text>'
             )
         out.append("</g>")
     out.append("</svg>")

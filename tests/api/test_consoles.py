@@ -1,0 +1,172 @@
+"""The console pages over HTTP: who may open each, CSRF on every form, no one else's personal data on a
+citizen's page, searches in the access log, and readiness."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from api.accounts import add_account
+from api.auth import StaffRole
+from config.settings import Settings
+from store import audit
+from store.db import Database
+from tests.api.conftest import app_client, complaint
+
+PASSWORD = "correct horse battery"
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+async def sign_in(client: httpx.AsyncClient, db: Database, role: StaffRole, agency: str | None = None) -> str:
+    name = f"{role.value}-{uuid.uuid4().hex[:6]}"
+    await add_account(db, username=name, role=role, password=PASSWORD, agency=agency)
+    token = csrf_of(await client.get("/login"))
+    done = await client.post("/login", data={"username": name, "password": PASSWORD, "csrf_token": token})
+    assert done.status_code == 303
+    return name
+
+
+@pytest.fixture
+async def anon(api: httpx.AsyncClient) -> httpx.AsyncClient:
+    return api
+
+
+async def file_by_form(client: httpx.AsyncClient, **fields: str) -> httpx.Response:
+    form = await client.get("/file")
+    data = {
+        "csrf_token": csrf_of(form),
+        "description": "ถนนหน้าโรงเรียนเป็นหลุมลึก รถจักรยานยนต์ล้มบ่อยมาก ขอให้ซ่อมด่วน",
+        "province_code": "10",
+        "district_code": "1001",
+        "name": "มานี มีนา",
+        "phone": "0899999999",
+        "preferred_channels": "web",
+    } | fields
+    return await client.post("/file", data=data)
+
+
+async def test_citizen_files_by_form_and_tracks_without_anyone_elses_data(api: httpx.AsyncClient) -> None:
+    page = await api.get("/file")
+    assert page.status_code == 200 and 'lang="th"' in page.text and "ยื่นเรื่องร้องทุกข์" in page.text
+    assert "https://" not in page.text and "เชียงใหม่" in page.text, "provinces from geothai"
+    assert 'for="description"' in page.text and 'id="description"' in page.text, "every field has a label"
+
+    forged = await api.post("/file", data={"csrf_token": "forged", "description": "x" * 20})
+    assert forged.status_code == 403
+    short = await file_by_form(api, description="สั้น")
+    assert short.status_code == 422 and "description" in short.text and "มานี มีนา" in short.text, "kept the input"
+
+    filed = await file_by_form(api)
+    assert filed.status_code == 303, filed.text[:300]
+    mine = await api.get(filed.headers["location"])
+    assert mine.status_code == 200 and "ได้รับเรื่องของท่านแล้ว" in mine.text
+    assert "มานี มีนา" not in mine.text and "0899999999" not in mine.text and "+66899999999" not in mine.text
+
+    other = await api.post("/api/v1/complaints", json=complaint())
+    theirs = await api.get(f"/track/{other.json()['tracking_code']}")
+    assert theirs.status_code == 200 and "สมหญิง" not in theirs.text and "5678" not in theirs.text
+    assert "มานี" not in theirs.text
+    missing = await api.get("/track/AAAAA-AAAAA")
+    assert missing.status_code == 404 and "ไม่พบเรื่อง" in missing.text
+
+    code = filed.headers["location"].split("/")[2].split("?")[0]
+    withdraw = await api.post(f"/track/{code}/act/withdraw", data={"csrf_token": "nope"})
+    assert withdraw.status_code == 403
+    token = csrf_of(mine)
+    done = await api.post(f"/track/{code}/act/withdraw", data={"csrf_token": token, "reason": "แก้ได้แล้ว"})
+    assert done.status_code == 303 and done.headers["location"].endswith("done=withdraw")
+    again = await api.post(f"/track/{code}/act/withdraw", data={"csrf_token": token})
+    assert again.status_code == 409 and 'role="alert"' in again.text
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed", "refused"),
+    [
+        ("/officer", StaffRole.OFFICER, StaffRole.AGENCY),
+        ("/officer/intake", StaffRole.OFFICER, StaffRole.AUDITOR),
+        ("/agency", StaffRole.AGENCY, StaffRole.OFFICER),
+        ("/board", StaffRole.SUPERVISOR, StaffRole.AGENCY),
+        ("/audit", StaffRole.AUDITOR, StaffRole.OFFICER),
+        ("/search", StaffRole.OFFICER, StaffRole.AGENCY),
+        ("/status", StaffRole.SUPERVISOR, StaffRole.OFFICER),
+    ],
+)
+async def test_staff_pages_need_sign_in_and_the_right_role(
+    api: httpx.AsyncClient, db: Database, path: str, allowed: StaffRole, refused: StaffRole
+) -> None:
+    anonymous = await api.get(path)
+    assert anonymous.status_code == 303 and anonymous.headers["location"] == f"/login?next={path}"
+    agency = "BMA" if refused in {StaffRole.AGENCY, StaffRole.AGENCY_HEAD} else None
+    await sign_in(api, db, refused, agency)
+    assert (await api.get(path)).status_code == 403
+    api.cookies.clear()
+    agency = "BMA" if allowed in {StaffRole.AGENCY, StaffRole.AGENCY_HEAD} else None
+    await sign_in(api, db, allowed, agency)
+    assert (await api.get(path)).status_code == 200
+
+
+async def test_case_page_actions_need_csrf_and_agencies_see_only_their_cases(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    filed = (await api.post("/api/v1/complaints", json=complaint())).json()
+    case_id = filed["case_id"]
+    await sign_in(api, db, StaffRole.OFFICER)
+    page = await api.get(f"/case/{case_id}")
+    assert page.status_code == 200 and "สมหญิง รักดี" in page.text and "<svg" in page.text
+    assert 'data-state="received" data-current="true"' in page.text
+    forged = await api.post(f"/case/{case_id}/act/screen", data={"csrf_token": "x"})
+    assert forged.status_code == 403
+    done = await api.post(f"/case/{case_id}/act/screen", data={"csrf_token": csrf_of(page)})
+    assert done.status_code == 303
+    page = await api.get(f"/case/{case_id}")
+    assert 'id="screening"' in page.text, "the officer sees the screening suggestions"
+    bad = await api.post(f"/case/{case_id}/act/accept", data={"csrf_token": csrf_of(page), "agencies": "NOPE"})
+    assert bad.status_code == 422 and 'role="alert"' in bad.text
+
+    api.cookies.clear()
+    await sign_in(api, db, StaffRole.AGENCY, "BMA")
+    assert (await api.get(f"/case/{case_id}")).status_code == 404, "no task for this agency: no case"
+
+
+async def test_search_finds_by_phone_and_is_access_logged(api: httpx.AsyncClient, db: Database) -> None:
+    phone = f"08{uuid.uuid4().int % 10**8:08d}"
+    body = complaint(complainant={"name": "ค้นหา ทดสอบ", "phone": phone, "preferred_channels": ["web"]})
+    case_id = (await api.post("/api/v1/complaints", json=body)).json()["case_id"]
+    name = await sign_in(api, db, StaffRole.OFFICER)
+    found = await api.get("/search", params={"q": phone})
+    assert found.status_code == 200 and case_id in found.text
+    async with db.sessions() as session:
+        rows, _ = await audit.access_log(session, case_id=case_id, actor_id=name, since=None, page=1, page_size=10)
+    assert [r.what for r in rows] == ["search"]
+
+
+@pytest.fixture
+async def no_worker(dev_env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    lonely = settings.model_copy(update={"task_queue": f"tq-nobody-{uuid.uuid4()}"})
+    async with app_client(lonely, temporal=dev_env.client) as client:
+        yield client
+
+
+async def test_readyz_checks_database_temporal_and_a_worker(
+    api: httpx.AsyncClient, no_worker: httpx.AsyncClient
+) -> None:
+    ready = await api.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert {k: v["ok"] for k, v in ready.json()["checks"].items()} == {
+        "database": True,
+        "temporal": True,
+        "worker": True,
+    }
+    alone = await no_worker.get("/readyz")
+    assert alone.status_code == 503 and alone.json()["checks"]["worker"]["ok"] is False
+    assert alone.json()["checks"]["database"]["ok"] is True
