@@ -299,3 +299,13 @@ class AccessLog(Base):
     case_id: Mapped[str] = mapped_column(String(32), index=True)
     what: Mapped[str] = mapped_column(String(32))  # "case", "history", "export"
     reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class QueueClaim(Base):
+    """Which officer holds a case of the screening queue, so officers share the queue without working twice."""
+
+    __tablename__ = "queue_claims"
+
+    case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    officer_id: Mapped[str] = mapped_column(String(64), index=True)
+    claimed_at: Mapped[datetime]

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import String, cast, or_, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, StaffRole
@@ -182,6 +182,7 @@ async def officer_queue(
         total += board["total"]
     rows.sort(key=lambda r: (r["due_at"] or "9", r["received_at"]))
     rows = rows[:_QUEUE_SIZE]
+    claims = {c.case_id: c.officer_id for c in await session.scalars(select(models.QueueClaim))}
     for row in rows:
         case = await session.get(models.Case, row["case_id"])
         assert case is not None
@@ -189,7 +190,48 @@ async def officer_queue(
         row["screening"] = await _screening(request, session, settings, case)
         row["actions"] = await _row_actions(request, session, principal, case.case_id)
         row["can_accept"] = any(a["action"] == "accept" for a in row["actions"])
-    return render_page(request, settings, "officer_queue.html", rows=rows, total=total, wide=True)
+        row["claimed_by"] = claims.get(case.case_id)
+    return render_page(
+        request, settings, "officer_queue.html", rows=rows, total=total, workload=await _workload(session), wide=True
+    )
+
+
+async def _workload(session: AsyncSession) -> list[tuple[str, int]]:
+    """Queue cases held per officer (claims on cases that have left the queue do not count)."""
+    query = (
+        select(models.QueueClaim.officer_id, func.count())
+        .join(models.Case, models.Case.case_id == models.QueueClaim.case_id)
+        .where(models.Case.status.in_([s.value for s in QUEUE_STATES]))
+        .group_by(models.QueueClaim.officer_id)
+        .order_by(func.count().desc())
+    )
+    return [(officer, int(n)) for officer, n in (await session.execute(query)).all()]
+
+
+@router.post("/officer/claim/{case_id}", response_class=HTMLResponse)
+async def claim_case(case_id: Annotated[str, Path(max_length=32)], request: Request, session: SessionDep) -> Response:
+    """Take a queue case (or, with ``release``, give it back): officers share the queue without working twice."""
+    form = await request.form()
+    principal = await form_principal(request, session, form)
+    if principal.role not in OFFICERS:
+        raise forbidden("Only PSC officers hold queue cases.", "เฉพาะเจ้าหน้าที่ศูนย์ฯ ที่รับงานในคิวได้", code="role_not_allowed")
+    if await session.get(models.Case, case_id) is None:
+        raise not_found(f"No case {case_id}.", f"ไม่พบเรื่องเลขที่ {case_id}")
+    held = await session.get(models.QueueClaim, case_id)
+    if form.get("release"):
+        # The holder gives a case back; a supervisor may free any (an officer who went home).
+        if held is not None and (held.officer_id == principal.subject or principal.role is StaffRole.SUPERVISOR):
+            await session.delete(held)
+    elif held is None:
+        session.add(models.QueueClaim(case_id=case_id, officer_id=principal.subject, claimed_at=datetime.now(UTC)))
+    elif held.officer_id != principal.subject:
+        raise conflict_claim(held.officer_id)
+    await session.commit()
+    return RedirectResponse("/officer", status_code=303)
+
+
+def conflict_claim(officer: str) -> AppError:
+    return AppError(409, "already_claimed", f"{officer} already holds this case.", f"เจ้าหน้าที่ {officer} รับงานนี้ไปแล้ว")
 
 
 @router.get("/officer/intake", response_class=HTMLResponse)

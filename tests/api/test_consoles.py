@@ -170,3 +170,30 @@ async def test_readyz_checks_database_temporal_and_a_worker(
     alone = await no_worker.get("/readyz")
     assert alone.status_code == 503 and alone.json()["checks"]["worker"]["ok"] is False
     assert alone.json()["checks"]["database"]["ok"] is True
+
+
+async def test_officers_claim_and_release_queue_cases_with_workload(api: httpx.AsyncClient, db: Database) -> None:
+    case_id = (await api.post("/api/v1/complaints", json=complaint())).json()["case_id"]
+    first = await sign_in(api, db, StaffRole.OFFICER)
+    queue = await api.get("/officer")
+    assert case_id in queue.text
+    assert (await api.post(f"/officer/claim/{case_id}", data={"csrf_token": "x"})).status_code == 403
+    taken = await api.post(f"/officer/claim/{case_id}", data={"csrf_token": csrf_of(queue)})
+    assert taken.status_code == 303
+    queue = await api.get("/officer")
+    workload = queue.text.split('id="workload"')[1]
+    assert f"<td>{first}</td><td>1</td>" in workload
+
+    api.cookies.clear()
+    await sign_in(api, db, StaffRole.OFFICER)
+    queue = await api.get("/officer")
+    stolen = await api.post(f"/officer/claim/{case_id}", data={"csrf_token": csrf_of(queue)})
+    assert stolen.status_code == 409 and first in stolen.text
+    ignored = await api.post(f"/officer/claim/{case_id}", data={"csrf_token": csrf_of(queue), "release": "1"})
+    assert ignored.status_code == 303 and first in (await api.get("/officer")).text.split('id="workload"')[1]
+
+    api.cookies.clear()
+    await sign_in(api, db, StaffRole.SUPERVISOR)
+    queue = await api.get("/officer")
+    freed = await api.post(f"/officer/claim/{case_id}", data={"csrf_token": csrf_of(queue), "release": "1"})
+    assert freed.status_code == 303 and first not in (await api.get("/officer")).text.split('id="workload"')[1]
