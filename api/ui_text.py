@@ -12,6 +12,7 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
     "th": {
         "skip": "ข้ามไปยังเนื้อหา",
         "open_console": "ไปยังหน้างานของท่าน",
+        "agency_codes_help": "รหัสหน่วยงาน (เช่น BKK-1045) หลายหน่วยงานคั่นด้วยช่องว่าง",
         "nav": "เมนูหลัก",
         "nav_file": "ยื่นเรื่อง",
         "nav_track": "ติดตามเรื่อง",
@@ -187,6 +188,7 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
     "en": {
         "skip": "Skip to content",
         "open_console": "Open your console",
+        "agency_codes_help": "Agency codes (e.g. BKK-1045), several separated by spaces",
         "nav": "Main menu",
         "nav_file": "File a complaint",
         "nav_track": "Track a case",

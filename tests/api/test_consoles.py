@@ -16,7 +16,9 @@ from api.auth import StaffRole
 from config.settings import Settings
 from store import audit
 from store.db import Database
-from tests.api.conftest import app_client, complaint
+from tests.api.conftest import OFFICER, SUPERVISOR, agency, app_client, complaint
+
+DOPA = agency("DOPA")
 
 PASSWORD = "correct horse battery"
 
@@ -197,3 +199,70 @@ async def test_officers_claim_and_release_queue_cases_with_workload(api: httpx.A
     queue = await api.get("/officer")
     freed = await api.post(f"/officer/claim/{case_id}", data={"csrf_token": csrf_of(queue), "release": "1"})
     assert freed.status_code == 303 and first not in (await api.get("/officer")).text.split('id="workload"')[1]
+
+
+async def test_citizen_answers_rates_and_asks_for_review_from_the_tracking_page(api: httpx.AsyncClient) -> None:
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    case_id, code = receipt["case_id"], receipt["tracking_code"]
+
+    async def staff(action: str, body: dict[str, object], headers: dict[str, str]) -> None:
+        done = await api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers=headers)
+        assert done.status_code == 200, done.text
+
+    async def citizen(action: str, **fields: str) -> httpx.Response:
+        page = await api.get(f"/track/{code}")
+        assert f'id="form-{action}"' in page.text, page.text[:2000]
+        return await api.post(f"/track/{code}/act/{action}", data={"csrf_token": csrf_of(page), **fields})
+
+    await staff("screen", {}, OFFICER)
+    await staff("need_info", {"question": "ซอยไหน บ้านเลขที่เท่าไร"}, OFFICER)
+    page = await api.get(f"/track/{code}")
+    assert "ซอยไหน บ้านเลขที่เท่าไร" in page.text, "the question is on the page"
+    assert (await citizen("reply", answer="ซอยลาดพร้าว 71 หน้าบ้านเลขที่ 12")).status_code == 303
+    await staff("accept", {"category": "roads", "agencies": ["DOPA"]}, OFFICER)
+    await staff("agency_accept", {}, DOPA)
+    await staff("respond", {"outcome": "resolved", "response": "ซ่อมแล้วเรียบร้อย"}, DOPA)
+    page = await api.get(f"/track/{code}")
+    assert "ซ่อมแล้วเรียบร้อย" in page.text, "the agency's answer is on the timeline"
+    await staff("close", {}, SUPERVISOR)
+    bad = await citizen("rate", rating="9")
+    assert bad.status_code == 422 and 'role="alert"' in bad.text
+    assert (await citizen("rate", rating="2", comment="ช้าไป")).status_code == 303
+    assert (await citizen("request_review", reason="ยังไม่ได้รับการแก้ไขจริง")).status_code == 303
+    page = await api.get(f"/track/{code}")
+    assert 'id="status"' in page.text and "ขั้นที่ 2" in page.text
+
+
+async def test_officer_keys_in_a_hotline_complaint(api: httpx.AsyncClient, db: Database) -> None:
+    await sign_in(api, db, StaffRole.OFFICER)
+    form = await api.get("/officer/intake")
+    assert form.status_code == 200 and 'name="channel"' in form.text and "สายด่วน 1111" in form.text
+    data = {
+        "csrf_token": csrf_of(form),
+        "channel": "hotline",
+        "description": "ผู้โทรแจ้งว่าน้ำประปาไม่ไหลมาสามวันแล้วทั้งหมู่บ้าน",
+        "province_code": "50",
+        "name": "ผู้โทร ทดสอบ",
+        "preferred_channels": "sms",
+        "phone": "0811111111",
+    }
+    done = await api.post("/officer/intake", data=data)
+    assert done.status_code == 303 and done.headers["location"].startswith("/case/"), done.text[:300]
+    case = await api.get(done.headers["location"])
+    assert case.status_code == 200 and "สายด่วน 1111" in case.text and 'id="tracking-code"' in case.text
+
+
+async def test_auditor_reads_a_history_as_of_a_moment(api: httpx.AsyncClient, db: Database) -> None:
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    case_id = receipt["case_id"]
+    moved = await api.post(f"/api/v1/cases/{case_id}/actions/screen", json={}, headers=OFFICER)
+    assert moved.status_code == 200
+    received_at = moved.json()["received_at"]
+    await sign_in(api, db, StaffRole.AUDITOR)
+    page = await api.get(f"/audit/case/{case_id}")
+    assert page.status_code == 200 and 'id="verify" ' in page.text.replace('id="verify">', 'id="verify" >')
+    assert "action_completed" in page.text and 'class="pass" id="verify"' in page.text
+    then = await api.get(f"/audit/case/{case_id}", params={"as_of": received_at})
+    assert 'id="state-then"' in then.text and "<strong>received</strong>" in then.text
+    log = await api.get("/audit", params={"case_id": case_id})
+    assert "history" in log.text

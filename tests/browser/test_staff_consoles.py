@@ -46,6 +46,10 @@ async def test_a_case_through_every_staff_console(console: Console, db: Database
     row = page.locator(f"tr[data-case='{case_id}']")
     await row.locator("button[data-action=screen]").click()
     await page.wait_for_url("**/officer?done=screen*")
+    await page.goto(f"{console.base_url}/case/{case_id}")
+    assert await page.locator("#screening .suggest li").count() >= 2
+    await console.shot(page, "officer-case")
+    await page.goto(f"{console.base_url}/officer")
     assert await row.locator(".suggested-category").inner_text()
     assert await row.locator(".suggested-agency").count() >= 1
     await console.shot(page, "officer-queue")
@@ -90,6 +94,7 @@ async def test_a_case_through_every_staff_console(console: Console, db: Database
     await console.shot(sup, "supervisor-board")
     await sup.click(f"#board tr[data-case='{case_id}'] a")
     assert await sup.locator("#diagram svg g[data-current='true']").get_attribute("data-state") == "stage1"
+    await console.shot(sup, "supervisor-case")
     await sup.fill("#approve_extension-agency", code)
     await sup.click("#form-approve_extension button")
     await sup.wait_for_url("**?done=approve_extension")
@@ -97,7 +102,6 @@ async def test_a_case_through_every_staff_console(console: Console, db: Database
         query = select(models.CaseEvent.event).where(models.CaseEvent.case_id == case_id)
         events = list(await session.scalars(query))
     assert "approve_extension" in events, events
-    await console.shot(sup, "supervisor-case")
 
     # The agency responds; the complainant's tracking page shows the answer.
     await page.goto(f"{console.base_url}/case/{case_id}")
@@ -122,5 +126,8 @@ async def test_a_case_through_every_staff_console(console: Console, db: Database
     log = await aud.locator("#access-log").inner_text()
     assert officer in log and agent in log
     await console.shot(aud, "auditor-access-log")
+    await aud.goto(f"{console.base_url}/status")
+    assert await aud.locator("#ready.pass").count() == 1
+    await console.shot(aud, "ops-status")
     for p in (page, sup, aud):
         assert p.outside == []
