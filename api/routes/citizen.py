@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 
 from api.casework import case_by_code, run_action
 from api.console import Problem, action_body, check_csrf, find_action, problems_of
-from api.deps import OptionalActor, SessionDep, SettingsDep, TemporalDep
+from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import AppError
 from api.limits import limit
 from api.routes import inbox as inbox_route
@@ -146,11 +146,12 @@ async def file_page(request: Request, settings: SettingsDep) -> Response:
 
 
 @router.post("/file", response_class=HTMLResponse, dependencies=[Depends(limit("intake"))])
-async def file_form(request: Request, settings: SettingsDep, client: TemporalDep, actor: OptionalActor) -> Response:
-    """File the complaint and show the receipt (the tracking page)."""
+async def file_form(request: Request, settings: SettingsDep, client: TemporalDep) -> Response:
+    """File the complaint and show the receipt (the tracking page). Always as a citizen on the web: staff key
+    complaints in at /officer/intake."""
     form = await request.form()
     check_csrf(request, form)
-    filer = actor or Actor(id="citizen:web", role=Role.CITIZEN)
+    filer = Actor(id="citizen:web", role=Role.CITIZEN)
     code, problems = await submit_complaint(request, settings, client, form, channel=Channel.web.value, actor=filer)
     if code is None:
         ctx = form_context(request, settings, form, CITIZEN_CHANNELS)

@@ -23,6 +23,7 @@ from api.deps import OptionalPrincipal, SessionDep, SettingsDep
 from api.routes.pages import render_page
 from api.routes.staff import gate
 from store.queries import open_cases_by_state
+from workflows.process import STATE_LABELS
 
 router = APIRouter(tags=["ops"])
 pages_router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -42,6 +43,8 @@ async def _run(name: str, probe: Awaitable[str]) -> Check:
         return Check(name, True, await asyncio.wait_for(probe, TIMEOUT))
     except TimeoutError:
         return Check(name, False, f"no answer within {TIMEOUT:.0f} s")
+    except LookupError as exc:  # our own finding, e.g. no worker polls the queue
+        return Check(name, False, str(exc))
     except Exception as exc:
         return Check(name, False, type(exc).__name__)
 
@@ -104,8 +107,10 @@ async def status_page(
     if (refused := gate(request, principal, OPERATORS)) is not None:
         return refused
     found = await checks(request)
-    open_cases = await open_cases_by_state(session)
+    labels = {state.value: label for state, label in STATE_LABELS.items()}
+    open_cases = [
+        (labels.get(state, (state, state)), n) for state, n in sorted((await open_cases_by_state(session)).items())
+    ]
     ready = all(c.ok for c in found)
-    return render_page(
-        request, settings, "status.html", 200 if ready else 503, checks=found, ready=ready, open_cases=open_cases
-    )
+    # A page for people: it answers 200 and says what is wrong; /readyz is the probe that answers 503.
+    return render_page(request, settings, "status.html", checks=found, ready=ready, open_cases=open_cases)

@@ -353,6 +353,11 @@ async def _case_page(
     screening = None
     if principal.role in OFFICERS and case.status in QUEUE_STATES:
         screening = await _screening(request, session, settings, case)
+    # The screening's suggestions fill the action forms in (the officer can still change them).
+    prefill = {
+        ready["action"]: {k: " ".join(v) if isinstance(v, list) else v for k, v in ready["data"].items()}
+        for ready in (screening or {}).get("actions", [])
+    }
     path = [e["state"] for e in view["timeline"]]
     diagram = process_svg(visited=path, current=case.status, lang=page_lang(request))
     return render_page(
@@ -362,6 +367,7 @@ async def _case_page(
         status,
         case=view,
         screening=screening,
+        prefill=prefill,
         diagram=diagram,
         problems=problems,
         done=request.query_params.get("done"),

@@ -3,9 +3,11 @@ citizen's page, searches in the access log, and readiness."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
+from html.parser import HTMLParser
 
 import httpx
 import pytest
@@ -162,7 +164,12 @@ async def no_worker(dev_env: WorkflowEnvironment, settings: Settings) -> AsyncIt
 async def test_readyz_checks_database_temporal_and_a_worker(
     api: httpx.AsyncClient, no_worker: httpx.AsyncClient
 ) -> None:
-    ready = await api.get("/readyz")
+    # A worker shows once it has polled: a probe is asked again until then, as an orchestrator does.
+    for _ in range(100):
+        ready = await api.get("/readyz")
+        if ready.status_code == 200:
+            break
+        await asyncio.sleep(0.1)
     assert ready.status_code == 200, ready.text
     assert {k: v["ok"] for k, v in ready.json()["checks"].items()} == {
         "database": True,
@@ -171,6 +178,7 @@ async def test_readyz_checks_database_temporal_and_a_worker(
     }
     alone = await no_worker.get("/readyz")
     assert alone.status_code == 503 and alone.json()["checks"]["worker"]["ok"] is False
+    assert "no worker polls" in alone.json()["checks"]["worker"]["detail"]
     assert alone.json()["checks"]["database"]["ok"] is True
 
 
@@ -266,3 +274,37 @@ async def test_auditor_reads_a_history_as_of_a_moment(api: httpx.AsyncClient, db
     assert 'id="state-then"' in then.text and "<strong>received</strong>" in then.text
     log = await api.get("/audit", params={"case_id": case_id})
     assert "history" in log.text
+
+
+class _Fields(HTMLParser):
+    """Form controls and the labels that name them (a control inside a <label> is named by it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[str] = []
+        self.labelled: set[str] = set()
+        self.depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "label":
+            self.depth += 1
+            if a.get("for"):
+                self.labelled.add(a["for"] or "")
+        elif tag in {"input", "select", "textarea"} and a.get("type") not in {"hidden", "submit"}:
+            if self.depth:
+                return
+            self.controls.append(a.get("id") or f"<{tag} name={a.get('name')}> without id")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label":
+            self.depth -= 1
+
+
+async def test_every_form_control_has_a_label(api: httpx.AsyncClient, db: Database) -> None:
+    await sign_in(api, db, StaffRole.OFFICER)
+    for path in ("/file", "/track", "/officer/intake", "/search"):
+        fields = _Fields()
+        fields.feed((await api.get(path)).text)
+        unlabelled = [c for c in fields.controls if c not in fields.labelled]
+        assert fields.controls and unlabelled == [], (path, unlabelled)
