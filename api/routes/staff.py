@@ -358,6 +358,11 @@ async def _case_page(
         ready["action"]: {k: " ".join(v) if isinstance(v, list) else v for k, v in ready["data"].items()}
         for ready in (screening or {}).get("actions", [])
     }
+    tasks, _ = await tasks_and_context(session, case, request)
+    if pending := [t.agency for t in tasks if t.extension_pending > 0]:
+        # The supervisor answers the request that waits (the first, if several agencies asked).
+        for event in ("approve_extension", "refuse_extension"):
+            prefill[event] = {"agency": pending[0]}
     path = [e["state"] for e in view["timeline"]]
     diagram = process_svg(visited=path, current=case.status, lang=page_lang(request))
     return render_page(

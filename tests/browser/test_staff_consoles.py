@@ -95,7 +95,7 @@ async def test_a_case_through_every_staff_console(console: Console, db: Database
     await sup.click(f"#board tr[data-case='{case_id}'] a")
     assert await sup.locator("#diagram svg g[data-current='true']").get_attribute("data-state") == "stage1"
     await console.shot(sup, "supervisor-case")
-    await sup.fill("#approve_extension-agency", code)
+    assert await sup.input_value("#approve_extension-agency") == code, "the agency that asked is filled in"
     await sup.click("#form-approve_extension button")
     await sup.wait_for_url("**?done=approve_extension")
     async with db.sessions() as session:
