@@ -7,6 +7,7 @@ Everything is read and done through the JSON API's own services: ``list_cases`` 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -82,9 +83,15 @@ class BoardFilter:
         return raw[:100]
 
 
+# Filters the read model may gain (kind, priority, centre, region): shown as soon as ``list_cases`` takes them.
+_LATER_FILTERS = ("kind", "priority", "centre", "region")
+
+
 def board_filters(request: Request) -> list[BoardFilter]:
     """The board's filters, in the order the form shows them (the names are ``list_cases`` parameters)."""
     agencies = request.app.state.agencies
+    accepted = inspect.signature(list_cases).parameters
+    later = [BoardFilter(name, "text") for name in _LATER_FILTERS if name in accepted]
     return [
         BoardFilter("overdue", "bool"),
         BoardFilter("at_risk", "bool"),
@@ -92,6 +99,7 @@ def board_filters(request: Request) -> list[BoardFilter]:
         BoardFilter("stage", "int", (("1", "1", "1"), ("2", "2", "2"))),
         BoardFilter("province", "text"),
         BoardFilter("status", "choice", tuple((s.value, th, en) for s, (en, th) in STATE_LABELS.items())),
+        *later,
     ]
 
 

@@ -308,3 +308,17 @@ async def test_every_form_control_has_a_label(api: httpx.AsyncClient, db: Databa
         fields.feed((await api.get(path)).text)
         unlabelled = [c for c in fields.controls if c not in fields.labelled]
         assert fields.controls and unlabelled == [], (path, unlabelled)
+
+
+async def test_board_filters_and_english(api: httpx.AsyncClient, db: Database) -> None:
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    await sign_in(api, db, StaffRole.SUPERVISOR)
+    board = await api.get("/board", params={"status": "received", "province": "กรุงเทพมหานคร"})
+    assert board.status_code == 200 and receipt["case_id"] in board.text
+    assert '<option value="received" selected>' in board.text, "the form shows the filter in force"
+    closed = await api.get("/board", params={"status": "closed"})
+    assert receipt["case_id"] not in closed.text
+    english = await api.get(f"/case/{receipt['case_id']}", params={"lang": "en"})
+    assert 'lang="en"' in english.text and "Process diagram" in english.text and "Received" in english.text
+    tracking = await api.get(f"/track/{receipt['tracking_code']}")
+    assert 'lang="en"' in tracking.text and "Expected by" in tracking.text, "the language choice sticks"
