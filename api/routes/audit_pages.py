@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -37,7 +38,8 @@ async def audit_home(
     if (refused := gate(request, principal, AUDITORS)) is not None:
         return refused
     if request.query_params.get("open"):
-        return RedirectResponse(f"/audit/case/{request.query_params['open'].strip()[:32]}", status_code=303)
+        target = quote(request.query_params["open"].strip()[:32], safe="")
+        return RedirectResponse(f"/audit/case/{target}", status_code=303)
     assert principal is not None
     log = await audit_route.read_access_log(principal, session, case_id or None, actor_id or None, None, page, 50)
     return render_page(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import cache
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import geothai
 from fastapi import APIRouter, Depends, Path, Request
@@ -163,7 +164,7 @@ async def file_form(request: Request, settings: SettingsDep, client: TemporalDep
 async def track_lookup(request: Request, settings: SettingsDep, code: str | None = None) -> Response:
     """Find a case by its tracking code."""
     if code and code.strip():
-        return RedirectResponse(f"/track/{code.strip()[:32]}", status_code=303)
+        return RedirectResponse(f"/track/{quote(code.strip()[:32], safe='')}", status_code=303)
     return render_page(request, settings, "citizen_track_lookup.html")
 
 

@@ -322,3 +322,8 @@ async def test_board_filters_and_english(api: httpx.AsyncClient, db: Database) -
     assert 'lang="en"' in english.text and "Process diagram" in english.text and "Received" in english.text
     tracking = await api.get(f"/track/{receipt['tracking_code']}")
     assert 'lang="en"' in tracking.text and "Expected by" in tracking.text, "the language choice sticks"
+
+
+async def test_tracking_lookup_stays_on_this_site(api: httpx.AsyncClient) -> None:
+    found = await api.get("/track", params={"code": "//evil.example/x"})
+    assert found.status_code == 303 and found.headers["location"] == "/track/%2F%2Fevil.example%2Fx"
