@@ -61,6 +61,19 @@ def problems_of(exc: Exception) -> list[Problem]:
     raise exc
 
 
+def answer_problems(answer: Any) -> list[Problem]:
+    """The problems of an action's answer when the workflow refused it (the answer carries the error body)."""
+    if answer.status_code < 400:
+        return []
+    error = (answer.body or {}).get("error") or {}
+    return [
+        Problem(
+            str(error.get("message", "The action was refused.")),
+            str(error.get("message_th", "ไม่สามารถดำเนินการได้")),
+        )
+    ]
+
+
 def csrf_ok(request: Request, sent: str) -> bool:
     """The form's token equals the CSRF cookie (double submit)."""
     expected = request.cookies.get(CSRF_COOKIE, "")

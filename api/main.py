@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
+from activities.sla import SlaActivities
 from api.auth import Authenticator
 from api.errors import install_error_handlers
 from api.limits import RateLimiter
@@ -27,16 +30,26 @@ from api.routes import (
     complaints,
     deliveries,
     inbox,
+    line,
+    lookup,
+    open311,
     ops,
     pages,
     public,
     screening,
     staff,
 )
+from api.service import IntakeDesk
+from channels.line_api import LineApi
+from channels.line_bot import LineBot
+from channels.places import GeoThaiPlaces
 from config.agencies import load_agencies
+from config.centres import load_centres
 from config.logging import configure_logging
+from config.reference import category_classes
 from config.settings import Settings, get_settings
 from config.temporal import connect
+from intake.relay import start_relay
 from sla.policy import load_policy
 from store.db import Database
 
@@ -53,12 +66,38 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         app.state.temporal = temporal or await connect(settings, lazy=True)
         app.state.agencies = load_agencies(settings.agencies_file)
         app.state.policy = load_policy(settings.sla_policy_file)
+        app.state.centres = load_centres(settings.centres_file)
         app.state.calendar = settings.calendar()
         app.state.authenticator = Authenticator(settings)
         app.state.rate_limiter = RateLimiter()
+        # Intake commits to the database; this process's relay starts the workflows right after each commit
+        # (kicked), and relays beside the workers catch up on anything left (intake/relay.py).
+        relay, relay_task = None, None
+        if settings.intake_relay_in_api:
+            relay, relay_task = start_relay(app.state.db, app.state.temporal, settings)
+        app.state.relay = relay
+        app.state.intake = IntakeDesk(
+            db=app.state.db,
+            settings=settings,
+            sla=SlaActivities(app.state.calendar, app.state.policy, category_classes(settings)),
+            relay=relay,
+        )
+        app.state.line_bot = LineBot(
+            settings=settings,
+            db=app.state.db,
+            intake=app.state.intake,
+            api=LineApi(settings),
+            places=GeoThaiPlaces(),
+            agencies=app.state.agencies,
+        )
         try:
             yield
         finally:
+            if relay_task is not None:
+                relay_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relay_task
+            await app.state.line_bot.api.aclose()
             await app.state.db.dispose()
 
     app = FastAPI(
@@ -86,6 +125,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.mount("/static/fonts", StaticFiles(directory=fonts), name="fonts")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(complaints.router)
+    app.include_router(lookup.router)  # before public: /track/by-citizen-id is not a tracking code
     app.include_router(public.router)
     app.include_router(board.router)
     app.include_router(board.metrics_router, dependencies=[Depends(pages.ops_gate("metrics_access"))])
@@ -95,6 +135,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(deliveries.router)
     app.include_router(inbox.router)
     app.include_router(screening.router)
+    app.include_router(line.router)
+    app.include_router(open311.router)
     if settings.codec_cors_origins:
         # The Temporal Web UI calls the codec from its own origin, with the user's token.
         app.add_middleware(

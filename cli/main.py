@@ -37,22 +37,33 @@ app.add_typer(audit_app, name="audit")
 
 
 @sla_app.command("recalculate")
-def sla_recalculate() -> None:
-    """Move the deadlines of every running case after a calendar or policy change (restart workers first)."""
+def sla_recalculate(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say what would move (computed here, nothing is changed)")
+    ] = False,
+    case_ids: Annotated[
+        list[str] | None, typer.Option("--case", help="Only this case (repeatable); default: every running case")
+    ] = None,
+) -> None:
+    """Move the deadlines of running cases after a calendar or policy change (restart the workers first), and
+    report every date that moved."""
+    from activities.sla import SlaActivities
+    from cli.recalculate import recalculate_cases, report_lines
+    from config.reference import category_classes
     from config.temporal import connect
-    from workflows.complaint import ComplaintWorkflow
+    from sla.policy import load_policy
+
+    settings = get_settings()
+    sla = SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file), category_classes(settings))
 
     async def run() -> int:
-        client = await connect(get_settings())
-        count = 0
-        query = "WorkflowType = 'ComplaintWorkflow' AND ExecutionStatus = 'Running'"
-        async for execution in client.list_workflows(query):
-            await client.get_workflow_handle(execution.id).signal(ComplaintWorkflow.recalculate)
-            count += 1
-        return count
+        client = await connect(settings)
+        report = await recalculate_cases(client, sla, dry_run=dry_run, case_ids=case_ids)
+        for line in report_lines(report, dry_run=dry_run):
+            typer.echo(line)
+        return 1 if report.failed else 0
 
-    typer.echo(f"asked {asyncio.run(run())} running case(s) to recalculate their deadlines")
-    _exit_skipping_finalisation(0)
+    _exit_skipping_finalisation(asyncio.run(run()))
 
 
 def _exit_skipping_finalisation(code: int) -> None:

@@ -61,7 +61,20 @@ class Settings(BaseSettings):
     payload_key: str = DEV_PAYLOAD_KEY
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    intake_wait_seconds: float = 10.0
+    # Intake is committed in the database first; a relay starts each case's workflow (intake/relay.py).
+    # It runs beside the API (kicked by every intake, so a case is in Temporal within a second) and beside
+    # each worker (for what the API could not start); any number of relays share the work through leases.
+    intake_relay_in_api: bool = True
+    intake_relay_in_worker: bool = True
+    intake_relay_poll_seconds: float = Field(default=1.0, gt=0)
+    intake_relay_batch_size: int = Field(default=64, ge=1, le=1000)
+    intake_relay_loops: int = Field(default=2, ge=1, le=16)
+    intake_relay_lease_seconds: float = Field(default=30.0, gt=0)
+    intake_relay_start_timeout_seconds: float = Field(default=10.0, gt=0)
+    # An action waits this long for the workflow's answer, then answers 202 with where to read the result.
+    action_wait_seconds: float = Field(default=10.0, gt=0)
+    # How long an Idempotency-Key and its answer are kept (a retry after that is a new request).
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0)
     # On SIGINT/SIGTERM a worker or API lets in-flight work finish this long, then exits anyway (Temporal
     # retries whatever was cut short), so a process stops promptly even while Temporal is away.
     shutdown_grace_seconds: float = 5.0
@@ -89,6 +102,12 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     line_channel_access_token: str | None = None
     line_api_base: str = "https://api.line.me"
+    # LINE intake (channels/line_bot.py): the channel secret signs every webhook; unset, /line/webhook answers 503.
+    # Photo content comes from the data host; a conversation left this long starts again.
+    line_channel_secret: str | None = None
+    line_data_api_base: str = "https://api-data.line.me"
+    line_conversation_hours: float = Field(default=24.0, gt=0)
+    line_max_photos: int = Field(default=5, ge=0, le=20)
     # Staff contact addresses by outbox recipient: an agency code, "<code>:head" or "supervisors".
     staff_emails: dict[str, str] = Field(default_factory=dict)
     gateway_timeout_seconds: float = 10.0
@@ -110,6 +129,7 @@ class Settings(BaseSettings):
     # Screening (screening/): reference files, the auto-screen policy (off by default), duplicate window.
     categories_file: Path | None = None
     regions_file: Path | None = None
+    centres_file: Path | None = None  # receiving centres (config/centres.yaml)
     auto_screen: bool = False
     auto_screen_min_confidence: float = Field(0.8, ge=0, le=1)
     auto_screen_min_agency_confidence: float = Field(0.6, ge=0, le=1)
@@ -141,6 +161,14 @@ class Settings(BaseSettings):
     rate_tracking_per_minute: int = Field(default=120, ge=0)
     rate_citizen_action_per_minute: int = Field(default=20, ge=0)
     rate_login_per_minute: int = Field(default=10, ge=0)
+    # Tracking by citizen ID and phone digits: a guess costs a request, so few per minute.
+    rate_track_by_id_per_minute: int = Field(default=5, ge=0)
+    # Open311 GeoReport v2 (api/routes/open311.py): clients that may POST, by name, each with its own key.
+    open311_jurisdiction_id: str = "rongtuk"
+    open311_api_keys: dict[str, str] = Field(default_factory=dict)
+    open311_require_api_key: bool = True
+    # A registered client posts for many citizens from one address: its own limit, per key, instead.
+    rate_open311_client_per_minute: int = Field(default=120, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Origins allowed to call /codec (the Temporal Web UI), e.g. ["http://127.0.0.1:8233"].
     codec_cors_origins: list[str] = Field(default_factory=list)

@@ -51,7 +51,14 @@ class Base(DeclarativeBase):
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_status_due_at", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_cases_status_due_at", "status", "due_at"),
+        # Urgent cases first: the board merges one (status, priority) range of due_at per branch.
+        Index("ix_cases_status_priority_due_at", "status", "priority", "due_at"),
+        # Tracking without the code (by citizen ID) and a LINE user's own cases look these up.
+        Index("ix_cases_complainant_citizen_id", "complainant_citizen_id"),
+        Index("ix_cases_complainant_line_user_id", "complainant_line_user_id"),
+    )
 
     case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tracking_code: Mapped[str] = mapped_column(String(16), unique=True)
@@ -60,7 +67,14 @@ class Case(Base):
     channel: Mapped[str] = mapped_column(String(16))
     subject: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)
-    category: Mapped[str | None] = mapped_column(String(100))
+    category: Mapped[str | None] = mapped_column(String(100), index=True)
+    # Kind (complaint, suggestion, request, tipoff), priority (normal, urgent), receiving centre, the SLA class
+    # whose allowances its deadlines count, and the region (config/regions.yaml, six regions) of its province.
+    kind: Mapped[str] = mapped_column(String(16), default="complaint", server_default="complaint", index=True)
+    priority: Mapped[str] = mapped_column(String(16), default="normal", server_default="normal")
+    centre: Mapped[str] = mapped_column(String(32), default="PSC-1111", server_default="PSC-1111", index=True)
+    sla_class: Mapped[str | None] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(16), index=True)
     # Personal data: shown to staff who need it, hidden from agencies when ``confidential``; never logged.
     complainant_name: Mapped[str | None] = mapped_column(String(200))
     complainant_citizen_id: Mapped[str | None] = mapped_column(String(13))
@@ -156,6 +170,12 @@ class AgencyTask(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     extension_pending: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     extended_by: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # 2: an investigation task of agency-led stage 2 (it replaces the agency's stage 1 row here; the timeline
+    # keeps both).
+    stage: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    questions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A question to the complainant waits since then; the task's clock stands still meanwhile.
+    question_asked_at: Mapped[datetime | None]
 
 
 class OutboxRow:
@@ -299,6 +319,68 @@ class AccessLog(Base):
     case_id: Mapped[str] = mapped_column(String(32), index=True)
     what: Mapped[str] = mapped_column(String(32))  # "case", "history", "export"
     reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class IntakeOutbox(OutboxRow, Base):
+    """A complaint committed by the API whose case workflow a relay still has to start (intake/relay.py).
+
+    Written in the same transaction as the case row, so a 201 means the complaint is durable even while
+    Temporal is away; ``sent_at`` is when the workflow was started (or found already started).
+    """
+
+    __tablename__ = "intake_outbox"
+    __table_args__ = (Index("ix_intake_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # No foreign key: a read model that is lost and rebuilt from Temporal must not be held by this table.
+    case_id: Mapped[str] = mapped_column(String(32), unique=True)
+    task_queue: Mapped[str] = mapped_column(String(200))
+    # The typed ``workflows.models.CaseInput`` as JSON (personal data, like the case row beside it).
+    case_input: Mapped[dict[str, Any]] = mapped_column(JSON)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class IdempotencyKey(Base):
+    """An ``Idempotency-Key`` a caller sent, with the answer it got, so a retry gets the same answer.
+
+    ``scope`` is the caller (a staff member, a tracking code, an anonymous channel); ``fingerprint`` the
+    request it was first used for. ``status_code`` is None while the first request is still at work.
+    For an action, ``update_id`` is the Temporal update id (Temporal dedupes the action itself) and
+    ``request`` the action, so its result can be read (and the action re-sent) from the action-request resource.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # "intake" or "action"
+    case_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    update_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    location: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class LineConversation(Base):
+    """Where a LINE user is in the intake conversation (channels/line_conversation.py), kept across restarts.
+
+    One row per LINE user; ``draft`` holds what they have said so far (personal data: never logged) and
+    ``seen_events`` the last webhook event ids, so LINE's redelivery of an event is not taken twice.
+    """
+
+    __tablename__ = "line_conversations"
+
+    line_user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    draft: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seen_events: Mapped[list[Any]] = mapped_column(default=list)
+    updated_at: Mapped[datetime]
 
 
 class QueueClaim(Base):

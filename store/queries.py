@@ -60,6 +60,12 @@ class CaseItem:
     confidential: bool
     overdue: bool  # open and past due_at
     working_days_late: int  # working days after the deadline's date up to today; 0 unless overdue
+    category: str | None = None
+    kind: str = "complaint"
+    priority: str = "normal"
+    centre: str | None = None
+    sla_class: str | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,19 @@ BOARD_COLUMNS = (
     Case.escalation_level,
     Case.received_at,
     Case.confidential,
+    Case.category,
+    Case.kind,
+    Case.priority,
+    Case.centre,
+    Case.sla_class,
+    Case.region,
 )
+# Priorities in board order: urgent cases come first, then by deadline.
+PRIORITIES: tuple[str, ...] = ("urgent", "normal")
+
+
+def _urgent_first(priority: Any) -> ColumnElement[int]:
+    return case((priority == PRIORITIES[0], 0), else_=1)
 
 
 # How each bound of a due_at range compares: due_at < before, due_at >= start, due_at <= until.
@@ -128,6 +146,11 @@ def _board_filter(
     stage: int | None,
     province: str | None,
     status: str | None,
+    kind: str | None = None,
+    priority: str | None = None,
+    centre: str | None = None,
+    region: str | None = None,
+    category: str | None = None,
 ) -> _Filter:
     open_states = tuple(open_state_codes())
     states: tuple[str, ...] | None = None
@@ -165,6 +188,13 @@ def _board_filter(
         others.append(Case.stage == stage)
     if province is not None:
         others.append(Case.province == province)
+    for column, value in ((Case.kind, kind), (Case.priority, priority), (Case.centre, centre), (Case.region, region)):
+        if value is not None:
+            others.append(column == value)
+    if category is not None:
+        # A group code ("roads") takes in its categories ("roads.potholes"); a category code is exact.
+        in_group = Case.category.startswith(f"{category}.", autoescape=True) if "." not in category else None
+        others.append(Case.category == category if in_group is None else or_(Case.category == category, in_group))
     return _Filter(states=states, bounds=bounds, others=others)
 
 
@@ -172,7 +202,7 @@ def _page_query(where: _Filter, *, offset: int, limit: int) -> tuple[Select[Any]
     if where.states is None or len(where.states) < 2 or where.others:
         # NULLS LAST only where due_at may be NULL: it changes nothing otherwise.
         due = Case.due_at.asc() if where.bounds else Case.due_at.asc().nulls_last()
-        query = select(*BOARD_COLUMNS).where(*where.where()).order_by(due, Case.case_id)
+        query = select(*BOARD_COLUMNS).where(*where.where()).order_by(_urgent_first(Case.priority), due, Case.case_id)
         return query.limit(limit).offset(offset), {}
     params: dict[str, Any] = {f"due_{name}": value for name, value in where.bounds.items()}
     params |= {"branch_limit": offset + limit, "page_limit": limit, "page_offset": offset}
@@ -189,19 +219,21 @@ def _merged_page_query(states: tuple[str, ...], bounds: tuple[str, ...]) -> Sele
     # filters (province, agency, stage) the plain query is kept: the planner's choice of index beats eight
     # branches. Built once per shape with bound parameters: building the subqueries costs more than running
     # them.
+    # Urgent cases first: one branch per state and priority, each a range of ix_cases_status_priority_due_at.
     due_range = [_BOUNDS[name](Case.due_at, bindparam(f"due_{name}")) for name in bounds]
     branches = [
         select(*BOARD_COLUMNS)
-        .where(Case.status == state, *due_range)
+        .where(Case.status == state, Case.priority == priority, *due_range)
         .order_by(Case.due_at, Case.case_id)
         .limit(bindparam("branch_limit", type_=Integer))
         .subquery()
         for state in states
+        for priority in PRIORITIES
     ]
     merged = union_all(*(select(*b.c) for b in branches)).subquery("board")
     return (
         select(*merged.c)
-        .order_by(merged.c.due_at, merged.c.case_id)
+        .order_by(_urgent_first(merged.c.priority), merged.c.due_at, merged.c.case_id)
         .limit(bindparam("page_limit", type_=Integer))
         .offset(bindparam("page_offset", type_=Integer))
     )
@@ -218,10 +250,15 @@ async def list_cases(
     stage: int | None = None,
     province: str | None = None,
     status: str | None = None,
+    kind: str | None = None,
+    priority: str | None = None,
+    centre: str | None = None,
+    region: str | None = None,
+    category: str | None = None,
     page: int = 1,
     page_size: int = 50,
 ) -> CasePage:
-    """List cases for the supervisor board, most late first, filtered and paginated.
+    """List cases for the supervisor board, urgent ones first, then most late first, filtered and paginated.
 
     ``overdue``: open and past ``due_at``. ``at_risk``: open, not overdue, due by the end of the next working
     day. ``False`` selects the complement of either. ``agency``: cases where that agency has a task it has
@@ -241,6 +278,11 @@ async def list_cases(
         stage=stage,
         province=province,
         status=status,
+        kind=kind,
+        priority=priority,
+        centre=centre,
+        region=region,
+        category=category,
     )
     if where.states == ():  # e.g. overdue=true&status=closed
         return CasePage(items=[], total=0, page=page, page_size=page_size)
@@ -278,6 +320,12 @@ def _item(
         confidential=bool(row.confidential),
         overdue=overdue,
         working_days_late=late[row.due_at] if overdue else 0,
+        category=row.category,
+        kind=row.kind,
+        priority=row.priority,
+        centre=row.centre,
+        sla_class=row.sla_class,
+        region=row.region,
     )
 
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from api.casework import case_by_code, run_action
-from api.console import Problem, action_body, check_csrf, find_action, problems_of
+from api.console import Problem, action_body, answer_problems, check_csrf, find_action, problems_of
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import AppError
 from api.limits import limit
@@ -124,18 +124,15 @@ async def submit_complaint(
     except ValidationError as exc:
         return None, problems_of(exc)
     try:
-        _, _, tracking_code = await file_complaint(
-            client=client,
-            task_queue=settings.task_queue,
-            complaint=complaint,
-            actor=actor,
-            wait_seconds=settings.intake_wait_seconds,
-            search_attributes=settings.search_attributes,
-            auto_screen=settings.auto_screen,
-        )
+        answer = await file_complaint(request.app.state.intake, complaint=complaint, actor=actor)
     except AppError as exc:
         return None, problems_of(exc)
-    return tracking_code, []
+    return str(answer.body["tracking_code"]), []
+
+
+async def _nothing() -> dict[str, Any]:
+    # The pages answer with a redirect to a fresh view, not with the action's JSON.
+    return {}
 
 
 @router.get("/file", response_class=HTMLResponse)
@@ -213,12 +210,22 @@ async def track_action(
     body = action_body(allowed["fields"] if allowed else [], form)
     actor = Actor(id=f"citizen:{case.tracking_code}", role=Role.CITIZEN)
     try:
-        await run_action(
-            case=case, action=action, actor=actor, body=body, session=session, client=client, request=request
+        answer = await run_action(
+            case=case,
+            action=action,
+            actor=actor,
+            body=body,
+            session=session,
+            client=client,
+            request=request,
+            scope=f"track:{case.tracking_code}",
+            key=None,
+            location=lambda request_id: f"/api/v1/track/{case.tracking_code}/action-requests/{request_id}",
+            render=_nothing,
         )
+        refused, status = answer_problems(answer), answer.status_code
     except (AppError, RequestValidationError) as exc:
-        status = exc.status if isinstance(exc, AppError) else 422
-        return render_page(
-            request, settings, "citizen_track.html", status, problems=problems_of(exc), failed=action, **ctx
-        )
+        refused, status = problems_of(exc), exc.status if isinstance(exc, AppError) else 422
+    if refused:
+        return render_page(request, settings, "citizen_track.html", status, problems=refused, failed=action, **ctx)
     return RedirectResponse(f"/track/{case.tracking_code}?done={action}", status_code=303)

@@ -21,13 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, StaffRole
 from api.casework import run_action, tasks_and_context
-from api.console import HOME_OF, Problem, action_body, find_action, form_principal, problems_of
+from api.console import HOME_OF, Problem, action_body, answer_problems, find_action, form_principal, problems_of
 from api.deps import OptionalPrincipal, SessionDep, SettingsDep, TemporalDep, log_read
 from api.errors import AppError, forbidden, not_found
 from api.routes import cases as cases_route
 from api.routes import screening as screening_route
 from api.routes.board import board_item_view
-from api.routes.citizen import STAFF_CHANNELS, form_context, submit_complaint
+from api.routes.citizen import STAFF_CHANNELS, _nothing, form_context, submit_complaint
 from api.routes.pages import page_lang, render_page
 from api.views import allowed_actions_view
 from processdoc.svg import process_svg
@@ -428,13 +428,25 @@ async def case_action(
     allowed = find_action(allowed_actions_view(case, ctx, principal.actor), action)
     body = action_body(allowed["fields"] if allowed else [], form)
     try:
-        await run_action(
-            case=case, action=action, actor=principal.actor, body=body, session=session, client=client, request=request
+        answer = await run_action(
+            case=case,
+            action=action,
+            actor=principal.actor,
+            body=body,
+            session=session,
+            client=client,
+            request=request,
+            scope=f"staff:{principal.actor.id}",
+            key=None,
+            location=lambda request_id: f"/api/v1/cases/{case.case_id}/action-requests/{request_id}",
+            render=_nothing,
         )
+        refused, status = answer_problems(answer), answer.status_code
     except (AppError, RequestValidationError) as exc:
-        status = exc.status if isinstance(exc, AppError) else 422
+        refused, status = problems_of(exc), exc.status if isinstance(exc, AppError) else 422
+    if refused:
         await session.refresh(case)
-        return await _case_page(request, session, settings, principal, case, status=status, problems=problems_of(exc))
+        return await _case_page(request, session, settings, principal, case, status=status, problems=refused)
     back = str(form.get("back") or "")
     if back in {"/officer", "/agency", "/board"}:
         return RedirectResponse(f"{back}?done={action}&case={case.case_id}", status_code=303)

@@ -7,6 +7,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import httpx
@@ -270,8 +271,10 @@ async def test_auditor_reads_a_history_as_of_a_moment(api: httpx.AsyncClient, db
     page = await api.get(f"/audit/case/{case_id}")
     assert page.status_code == 200 and 'id="verify" ' in page.text.replace('id="verify">', 'id="verify" >')
     assert "action_completed" in page.text and 'class="pass" id="verify"' in page.text
-    then = await api.get(f"/audit/case/{case_id}", params={"as_of": received_at})
-    assert 'id="state-then"' in then.text and "<strong>received</strong>" in then.text
+    then = await api.get(f"/audit/case/{case_id}", params={"as_of": datetime.now(UTC).isoformat()})
+    assert 'id="state-then"' in then.text and "<strong>screening</strong>" in then.text
+    before = await api.get(f"/audit/case/{case_id}", params={"as_of": received_at})
+    assert "<strong>screening</strong>" not in before.text
     log = await api.get("/audit", params={"case_id": case_id})
     assert "history" in log.text
 

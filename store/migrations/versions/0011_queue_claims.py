@@ -1,7 +1,7 @@
 """Queue claims: which officer holds a case of the screening queue.
 
 Revision ID: 0011
-Revises: 0004
+Revises: 0009
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0004"
+down_revision: str | None = "0009"  # written against 0004; relinked after merging main (0005-0009)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
