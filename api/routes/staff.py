@@ -30,6 +30,8 @@ from api.routes.board import board_item_view
 from api.routes.citizen import STAFF_CHANNELS, _nothing, form_context, submit_complaint
 from api.routes.pages import page_lang, render_page
 from api.views import allowed_actions_view
+from config.reference import regions_by_province
+from domain.complaint import Kind, Priority
 from processdoc.svg import process_svg
 from store import models
 from store.queries import list_cases
@@ -83,15 +85,38 @@ class BoardFilter:
         return raw[:100]
 
 
-# Filters the read model may gain (kind, priority, centre, region): shown as soon as ``list_cases`` takes them.
-_LATER_FILTERS = ("kind", "priority", "centre", "region")
+_WORDS_TH = {
+    "complaint": "เรื่องร้องเรียน",
+    "suggestion": "ข้อเสนอแนะ",
+    "request": "คำขอ",
+    "tipoff": "แจ้งเบาะแส",
+    "normal": "ปกติ",
+    "urgent": "เร่งด่วน",
+}
+
+
+def _later_filters(request: Request) -> list[BoardFilter]:
+    """Filters for the read model's classification columns, with their vocabularies."""
+    centres = getattr(request.app.state, "centres", None)
+    regions = {r.code: r for r in regions_by_province().values()}
+    return [
+        BoardFilter("kind", "choice", tuple((k.value, _WORDS_TH.get(k.value, k.value), k.value) for k in Kind)),
+        BoardFilter("priority", "choice", tuple((p.value, _WORDS_TH.get(p.value, p.value), p.value) for p in Priority)),
+        BoardFilter(
+            "centre",
+            "choice",
+            tuple((c.code, c.name_th, c.name_en) for c in centres.by_code.values()) if centres else (),
+        ),
+        BoardFilter("region", "choice", tuple((r.code, r.name_th, r.name_en) for r in regions.values())),
+    ]
 
 
 def board_filters(request: Request) -> list[BoardFilter]:
     """The board's filters, in the order the form shows them (the names are ``list_cases`` parameters)."""
     agencies = request.app.state.agencies
     accepted = inspect.signature(list_cases).parameters
-    later = [BoardFilter(name, "text") for name in _LATER_FILTERS if name in accepted]
+    # Shown when list_cases takes them (the read model's classification columns).
+    later = [f for f in _later_filters(request) if f.name in accepted]
     return [
         BoardFilter("overdue", "bool"),
         BoardFilter("at_risk", "bool"),
@@ -120,7 +145,11 @@ async def _board(
         page_size=page_size,
         **{k: v for k, v in filters.items() if v is not None},
     )
-    items = [board_item_view(i, actor=actor, agencies=request.app.state.agencies) for i in result.items]
+    state = request.app.state
+    items = [
+        board_item_view(i, actor=actor, agencies=state.agencies, centres=state.centres, policy=state.policy)
+        for i in result.items
+    ]
     return {"items": items, "total": result.total, "page": result.page, "page_size": result.page_size}
 
 

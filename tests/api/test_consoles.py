@@ -319,6 +319,11 @@ async def test_board_filters_and_english(api: httpx.AsyncClient, db: Database) -
     board = await api.get("/board", params={"status": "received", "province": "กรุงเทพมหานคร"})
     assert board.status_code == 200 and receipt["case_id"] in board.text
     assert '<option value="received" selected>' in board.text, "the form shows the filter in force"
+    assert 'id="f-priority"' in board.text and 'id="f-region"' in board.text and 'id="f-centre"' in board.text
+    normal = await api.get("/board", params={"priority": "normal", "status": "received"})
+    assert receipt["case_id"] in normal.text
+    urgent = await api.get("/board", params={"priority": "urgent", "status": "received"})
+    assert receipt["case_id"] not in urgent.text
     closed = await api.get("/board", params={"status": "closed"})
     assert receipt["case_id"] not in closed.text
     english = await api.get(f"/case/{receipt['case_id']}", params={"lang": "en"})
