@@ -43,6 +43,7 @@ async def test_citizen_files_and_tracks_on_a_phone(console: Console) -> None:
     assert await other.locator("#form-withdraw").count() == 1, "the complainant may withdraw"
     assert await other.evaluate("document.documentElement.scrollWidth") <= 390
     await console.shot(other, "citizen-track")
+    await other.click("#withdraw-toggle")  # folded away: withdrawing ends the case
     await other.fill("#withdraw-reason", "แก้ไขได้เองแล้ว")
     await other.click("#form-withdraw button")
     await other.wait_for_url("**?done=withdraw")
