@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import fontpkg_noto_sans_thai
 import swagger_ui_bundle
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -20,9 +21,11 @@ from api.middleware import GuardMiddleware
 from api.routes import (
     attachments,
     audit,
+    audit_pages,
     auth,
     board,
     cases,
+    citizen,
     complaints,
     deliveries,
     followup,
@@ -31,10 +34,12 @@ from api.routes import (
     lookup,
     officer_intake,
     open311,
+    ops,
     pages,
     public,
     reports,
     screening,
+    staff,
 )
 from api.service import IntakeDesk
 from channels.line_api import LineApi
@@ -118,7 +123,15 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     )
     app.include_router(auth.router)
     app.include_router(pages.router)
+    app.include_router(citizen.router)
+    app.include_router(staff.router)
+    app.include_router(audit_pages.router)
+    app.include_router(ops.router)
+    app.include_router(ops.pages_router)
     app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+    # The Thai web font ships in a wheel (OFL-1.1): pages load it from here, never from the internet.
+    fonts = Path(fontpkg_noto_sans_thai.__file__).parent / "files"
+    app.mount("/static/fonts", StaticFiles(directory=fonts), name="fonts")
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.include_router(attachments.router)  # before complaints and cases: more specific paths
     app.include_router(officer_intake.router)

@@ -275,6 +275,9 @@ def dev(
         if not supervisor.stopping:
             typer.echo(
                 "\nRongtuk is running:\n"
+                f"  Consoles     http://127.0.0.1:{api_port}/login (staff, demo users above)\n"
+                f"  Citizens     http://127.0.0.1:{api_port}/file  and  /track\n"
+                f"  Status       http://127.0.0.1:{api_port}/status  (/readyz for probes)\n"
                 f"  API docs     http://127.0.0.1:{api_port}/docs\n"
                 f"  Temporal UI  http://127.0.0.1:{ui_port}\n"
                 + (

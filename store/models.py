@@ -447,3 +447,13 @@ class FollowUp(Base):
     answered_at: Mapped[datetime | None]
     comment: Mapped[str | None] = mapped_column(Text)
     outcome: Mapped[str | None] = mapped_column(String(24))  # recorded | reopened | for_supervisor
+
+
+class QueueClaim(Base):
+    """Which officer holds a case of the screening queue, so officers share the queue without working twice."""
+
+    __tablename__ = "queue_claims"
+
+    case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    officer_id: Mapped[str] = mapped_column(String(64), index=True)
+    claimed_at: Mapped[datetime]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0010"  # written against 0004; relinked after main gained 0006-0010
+down_revision: str | None = "0011"  # written against 0004; relinked after main gained 0006-0011
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
