@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from typing import Any
 
 import httpx
@@ -182,3 +183,14 @@ async def test_uploads_land_in_s3_storage_when_configured(
     keys = [o["Key"] for o in bucket_objects(s3_endpoint)]
     sha = hashlib.sha256(data).hexdigest()
     assert {f"attachments/{content_key('original', sha)}", f"attachments/{content_key('public', sha)}"} <= set(keys)
+
+
+async def test_the_same_idempotency_key_files_one_case_with_its_files(api: httpx.AsyncClient) -> None:
+    key = {"Idempotency-Key": f"upload-{uuid.uuid4()}"}
+    files = [("files", ("again.jpg", photo(color=(7, 7, 7)), "image/jpeg"))]
+    first = await api.post("/api/v1/complaints/with-attachments", data=_form(complaint()), files=files, headers=key)
+    again = await api.post("/api/v1/complaints/with-attachments", data=_form(complaint()), files=files, headers=key)
+    assert first.status_code == again.status_code == 201, again.text
+    assert first.json() == again.json()
+    listed = (await api.get(f"/api/v1/track/{first.json()['tracking_code']}/attachments")).json()["items"]
+    assert [a["name"] for a in listed] == ["again.jpg"]
