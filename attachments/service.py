@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
-from fastapi import UploadFile
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import UploadFile  # what FastAPI and a parsed form both give
 
 from activities.projection import insert_ignoring_duplicates
 from api.errors import AppError

@@ -36,11 +36,13 @@ from workflows.process import TERMINAL_STATES, Actor, Role, State
 router = APIRouter(prefix="/api/v1", tags=["attachments"])
 
 UPLOAD_PATHS = ("/attachments", "/api/v1/complaints/with-attachments", "/api/v1/intake/")
+# The consoles' complaint forms, which may carry photos (api/routes/citizen.py, staff.py).
+FORM_UPLOAD_PATHS = frozenset({"/file", "/officer/intake"})
 
 
 def is_upload_path(path: str) -> bool:
     """Routes that take files: the body limit is the attachments' one (settings), not the JSON one."""
-    return path.endswith(UPLOAD_PATHS[0]) or path.startswith(UPLOAD_PATHS[1:])
+    return path in FORM_UPLOAD_PATHS or path.endswith(UPLOAD_PATHS[0]) or path.startswith(UPLOAD_PATHS[1:])
 
 
 class AttachmentOut(BaseModel):

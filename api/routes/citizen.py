@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 
 from api.casework import case_by_code, run_action
 from api.console import Problem, action_body, answer_problems, check_csrf, find_action, problems_of
@@ -22,10 +22,13 @@ from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import AppError
 from api.limits import limit
 from api.routes import inbox as inbox_route
+from api.routes.attachments import storage_of
 from api.routes.pages import render_page
 from api.routes.public import _tracking
 from api.schemas import ComplaintIn
 from api.service import file_complaint
+from attachments.intake import complete, file_with_files
+from attachments.service import read_uploads
 from config.settings import Settings
 from domain.complaint import Channel, NotifyChannel
 from screening.service import reference_from_settings
@@ -123,11 +126,30 @@ async def submit_complaint(
         complaint = ComplaintIn.model_validate(complaint_from_form(form, channel=channel))
     except ValidationError as exc:
         return None, problems_of(exc)
+    uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and (f.filename or f.size)]
     try:
-        answer = await file_complaint(request.app.state.intake, complaint=complaint, actor=actor)
+        if not uploads:
+            answer = await file_complaint(request.app.state.intake, complaint=complaint, actor=actor)
+            return str(answer.body["tracking_code"]), []
+        # Photos or PDFs with the complaint: checked by their bytes, stored, referred to by the complaint (a
+        # photo's GPS may become its place), and recorded as the complainant's own files (attachments/).
+        files = await read_uploads(uploads, settings)
+        completed = ComplaintIn.model_validate(complete(complaint, files, settings))
+        citizen = Actor(id=f"citizen:{complaint.channel.value}", role=Role.CITIZEN)
+        filed = await file_with_files(
+            request.app.state.intake,
+            storage=storage_of(request),
+            complaint=completed,
+            files=files,
+            actor=actor,
+            owner=citizen if actor.role is not Role.CITIZEN else actor,
+            public=True,
+        )
+    except ValidationError as exc:
+        return None, problems_of(exc)
     except AppError as exc:
         return None, problems_of(exc)
-    return str(answer.body["tracking_code"]), []
+    return filed.tracking_code, []
 
 
 async def _nothing() -> dict[str, Any]:

@@ -12,14 +12,16 @@ from html.parser import HTMLParser
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from api.accounts import add_account
 from api.auth import StaffRole
 from config.settings import Settings
-from store import audit
+from store import audit, models
 from store.db import Database
 from tests.api.conftest import OFFICER, SUPERVISOR, agency, app_client, complaint
+from tests.attachments.images import LATITUDE, photo
 
 DOPA = agency("DOPA")
 
@@ -335,3 +337,34 @@ async def test_board_filters_and_english(api: httpx.AsyncClient, db: Database) -
 async def test_tracking_lookup_stays_on_this_site(api: httpx.AsyncClient) -> None:
     found = await api.get("/track", params={"code": "//evil.example/x"})
     assert found.status_code == 303 and found.headers["location"] == "/track/%2F%2Fevil.example%2Fx"
+
+
+async def test_citizen_attaches_photos_on_the_form_and_a_disguised_file_files_nothing(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    form = await api.get("/file")
+    assert 'enctype="multipart/form-data"' in form.text and 'for="photos"' in form.text
+    fields = {
+        "csrf_token": csrf_of(form),
+        "description": "ไฟถนนหน้าตลาดดับทั้งแถว กลางคืนมืดมาก มีคนถูกกระชากกระเป๋า",
+        "preferred_channels": "web",
+    }
+    filed = await api.post("/file", data=fields, files=[("photos", ("ไฟดับ.jpg", photo(), "image/jpeg"))])
+    assert filed.status_code == 303, filed.text[:300]
+    code = filed.headers["location"].split("/")[2].split("?")[0]
+    async with db.sessions() as s:
+        case = (await s.execute(select(models.Case).where(models.Case.tracking_code == code))).scalar_one()
+        files = (await s.execute(select(models.Attachment).where(models.Attachment.case_id == case.case_id))).all()
+    assert len(files) == 1 and files[0][0].content_type == "image/jpeg" and files[0][0].public
+    assert case.latitude == pytest.approx(LATITUDE, abs=1e-4), "the photo's position became the place"
+
+    before = await count_cases(db)
+    script = b"#!/bin/sh\nrm -rf /\n" * 10
+    refused = await api.post("/file", data=fields, files=[("photos", ("photo.jpg", script, "image/jpeg"))])
+    assert refused.status_code == 422 and 'role="alert"' in refused.text
+    assert await count_cases(db) == before, "nothing filed"
+
+
+async def count_cases(db: Database) -> int:
+    async with db.sessions() as s:
+        return int(await s.scalar(select(func.count()).select_from(models.Case)) or 0)
