@@ -202,7 +202,9 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "nav_board": "Overdue board",
         "nav_reports": "Reports",
         "photos": "Photos or documents (optional)",
-        "photos_help": "Up to 5 photos or PDFs. A photo's position can become the place; it is removed from the copies others see.",
+        "photos_help": (
+            "Up to 5 photos or PDFs. A photo's position can become the place; it is removed from the copies others see."
+        ),
         "nav_audit": "Audit",
         "nav_status": "System status",
         "file_title": "File a complaint",

@@ -217,7 +217,8 @@ async def officer_queue(
         board = await _board(request, session, principal, status=state.value, page_size=_QUEUE_SIZE)
         rows += board["items"]
         total += board["total"]
-    rows.sort(key=lambda r: (r["due_at"] or "9", r["received_at"]))
+    # Urgent first, as on the board; then the earliest deadline, then the oldest.
+    rows.sort(key=lambda r: ((r.get("priority") or {}).get("code") != "urgent", r["due_at"] or "9", r["received_at"]))
     rows = rows[:_QUEUE_SIZE]
     claims = {c.case_id: c.officer_id for c in await session.scalars(select(models.QueueClaim))}
     for row in rows:

@@ -266,5 +266,9 @@ async def test_text_messages_go_out_once_after_the_gateway_fails_for_a_while(
         await engine.dispose()
     assert int(flaky_gateway["refused"]) > 0, "the gateway was never down while messages were due"  # type: ignore[call-overload]
     assert rows and {s for _, s in rows} == {"sent"}
-    # One text per notification row (per transition the complainant hears of), none twice.
-    assert flaky_gateway["accepted"] == {str(i): 1 for i, _ in rows}
+    # One text per notification row (per transition the complainant hears of), none twice. The dispatcher
+    # drains the whole outbox, so texts other tests left pending in a shared database go out too: once each.
+    accepted: dict[str, int] = flaky_gateway["accepted"]  # type: ignore[assignment]
+    ours = {str(i) for i, _ in rows}
+    assert {k: v for k, v in accepted.items() if k in ours} == dict.fromkeys(ours, 1)
+    assert set(accepted.values()) <= {1}, "no text went out twice"
