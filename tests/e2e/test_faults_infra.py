@@ -266,5 +266,8 @@ async def test_text_messages_go_out_once_after_the_gateway_fails_for_a_while(
         await engine.dispose()
     assert int(flaky_gateway["refused"]) > 0, "the gateway was never down while messages were due"  # type: ignore[call-overload]
     assert rows and {s for _, s in rows} == {"sent"}
-    # One text per notification row (per transition the complainant hears of), none twice.
-    assert flaky_gateway["accepted"] == {str(i): 1 for i, _ in rows}
+    # One text per notification row (per transition the complainant hears of), none twice. The dispatcher
+    # also drains what earlier tests left pending in the shared database: those count only for "none twice".
+    accepted: dict[str, int] = flaky_gateway["accepted"]  # type: ignore[assignment]
+    assert {str(i): accepted.get(str(i)) for i, _ in rows} == {str(i): 1 for i, _ in rows}
+    assert set(accepted.values()) == {1}
