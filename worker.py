@@ -23,9 +23,12 @@ from activities.rebuild import HistoryReader
 from activities.screening import ScreeningActivities
 from activities.sla import SlaActivities
 from config.logging import configure_logging
+from config.reference import category_classes
 from config.settings import Settings, get_settings
 from config.temporal import connect, data_converter, worker_runtime
 from delivery.dispatcher import start_dispatcher
+from followup.job import start as start_followups
+from intake.relay import start_relay
 from sla.policy import load_policy
 from store.db import Database
 from workflows.agency_task import AgencyTaskWorkflow
@@ -50,7 +53,7 @@ def build_activities(
 ) -> list[Callable[..., Any]]:
     """The activity callables this worker serves, bound to their dependencies (tests may bring their own
     calendar and policy in ``sla``). With a ``client``, the projection re-projects cases it finds behind."""
-    sla = sla or SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file))
+    sla = sla or SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file), category_classes(settings))
     history = HistoryReader(client, WORKFLOWS).transitions if client is not None else None
     read_model = ReadModelActivities(db, history=history)
     notifications = NotificationActivities(db)
@@ -133,6 +136,8 @@ async def main(settings: Settings | None = None) -> int:
         loop.add_signal_handler(sig, stop.set)
     db = Database(settings.database_url, writer=True)
     delivery: asyncio.Task[None] | None = None
+    relay: asyncio.Task[None] | None = None
+    followups: asyncio.Task[None] | None = None
     try:
         client = await connect_until_stopped(settings, stop)
         if client is None:
@@ -143,6 +148,12 @@ async def main(settings: Settings | None = None) -> int:
         # Notification delivery runs beside the workflows, never inside them: a gateway that is down delays
         # messages, not cases (delivery/dispatcher.py).
         delivery = start_dispatcher(settings, db) if settings.delivery_in_worker else None
+        # Complaints the API committed but could not start (Temporal was away, the API stopped): this
+        # worker's relay starts them (intake/relay.py); relays in many processes share the work.
+        if settings.intake_relay_in_worker:
+            _, relay = start_relay(db, client, settings)
+        # Beside it, the "was it fixed?" questions some weeks after a closure (followup/job.py).
+        followups = start_followups(db, settings) if settings.delivery_in_worker else None
         running = asyncio.ensure_future(worker.run())
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -161,10 +172,11 @@ async def main(settings: Settings | None = None) -> int:
             _exit_now(0)
         return 0
     finally:
-        if delivery is not None:
-            delivery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await delivery
+        for task in (delivery, relay, followups):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await db.dispose()
 
 

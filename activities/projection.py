@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from config.reference import region_of
 from domain.complaint import Complaint
 from store import models
 from store.chain import event_hash
@@ -104,6 +105,10 @@ def case_snapshot(case: CaseState) -> dict[str, Any]:
         "rejections": case.rejections,
         "review_deadline": case.review_deadline,
         "late_review_allowed": case.late_review_allowed,
+        "kind": case.kind,
+        "priority": case.priority,
+        "centre": case.centre,
+        "sla_class": case.sla_class,
     }
 
 
@@ -125,6 +130,7 @@ def intake_row(case: CaseState, complaint: Complaint, at: datetime) -> dict[str,
         "preferred_channels": [c.value for c in person.preferred_channels] or ["web"],
         "confidential": person.confidential,
         "province": place.province if place else None,
+        "region": region_of(place.province_code if place else None),
         "district": place.district if place else None,
         "subdistrict": place.subdistrict if place else None,
         "address": place.address if place else None,
@@ -282,6 +288,9 @@ async def write_snapshot(
             "reason": task.reason,
             "extension_pending": task.extension_pending,
             "extended_by": task.extended_by,
+            "stage": task.stage,
+            "questions": task.questions,
+            "question_asked_at": task.asked_at,
         }
         row = {"case_id": case.case_id, "agency": task.agency, **values}
         await session.execute(upsert(session, models.AgencyTask, row, ["case_id", "agency"]))

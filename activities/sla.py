@@ -6,6 +6,7 @@ the workers restart with the new setting and ``recalculate`` moves running cases
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
 
 from temporalio import activity
@@ -20,9 +21,13 @@ from workflows.process import Audience
 class SlaActivities:
     """Working-day arithmetic with the calendar and policy this worker was configured with."""
 
-    def __init__(self, calendar: WorkingCalendar, policy: SlaPolicy) -> None:
+    def __init__(
+        self, calendar: WorkingCalendar, policy: SlaPolicy, category_classes: Mapping[str, str] | None = None
+    ) -> None:
         self.calendar = calendar
         self.policy = policy
+        # Each category's SLA class (categories.yaml), the default of a case in that category.
+        self.category_classes = dict(category_classes or {})
 
     @activity.defn(name="sla_schedule")
     async def sla_schedule(self, req: ScheduleRequest) -> Deadline:
@@ -37,7 +42,7 @@ class SlaActivities:
     @activity.defn(name="sla_policy")
     async def sla_policy(self) -> PolicySnapshot:
         """The policy figures the workflow keeps in its state."""
-        return PolicySnapshot(**{f.name: getattr(self.policy, f.name) for f in fields(PolicySnapshot)})
+        return snapshot_of(self.policy, self.category_classes)
 
     def schedule_for(self, req: ScheduleRequest) -> Deadline:
         """Pure helper behind the activities (also used by the benchmark)."""
@@ -65,3 +70,14 @@ class SlaActivities:
                 )
             )
         return Deadline(req.rule, req.start, days, due, sorted(alarms, key=lambda a: (a.at, a.level)))
+
+
+def snapshot_of(policy: SlaPolicy, category_classes: Mapping[str, str]) -> PolicySnapshot:
+    """The figures a case keeps from ``policy`` (and the categories' classes), as the workflow records them."""
+    own = {"class_allowances", "class_by_category"}
+    values = {f.name: getattr(policy, f.name) for f in fields(PolicySnapshot) if f.name not in own}
+    return PolicySnapshot(
+        **values,
+        class_allowances=policy.class_allowances(),
+        class_by_category={c: k for c, k in category_classes.items() if k in policy.classes},
+    )

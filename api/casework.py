@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api.actions import action_model
 from api.errors import AppError, ErrorDetail, not_found
 from api.ids import normalise_tracking_code
-from api.service import perform_action, refusal
-from api.views import context_of
+from api.service import action_result, case_not_ready, perform_action, refusal
+from api.views import context_of, state_view
+from intake.idempotency import (
+    Answer,
+    Idempotency,
+    answer_of,
+    claim,
+    fingerprint,
+    idempotency_of,
+    key_reused,
+    settle,
+    update_id_for,
+)
 from store import models, queries
+from store.db import Database
+from store.models import IdempotencyKey
 from workflows.models import ActionRequest
 from workflows.process import EVENTS, SYSTEM_EVENTS, Actor, Context, State, decide
 
@@ -58,6 +75,11 @@ def _unknown_action(action: str) -> AppError:
     )
 
 
+# While a case's workflow is not started yet (the relay lags), an action waits this long before a 503.
+_NOT_STARTED_WAIT = 5.0
+_ACTION_REQUEST = TypeAdapter(ActionRequest)
+
+
 async def run_action(
     *,
     case: models.Case,
@@ -67,13 +89,112 @@ async def run_action(
     session: AsyncSession,
     client: Client,
     request: Request,
-) -> None:
-    """Validate ``action`` against the table and its field specs, then send it to the case's workflow."""
+    scope: str,
+    key: str | None,
+    location: Callable[[str], str],
+    render: Callable[[], Awaitable[dict[str, Any]]],
+) -> Answer:
+    """Validate ``action`` against the table and its field specs, send it to the case's workflow, and return
+    the answer: 200 with ``render()``'s view once applied, 403/409 when refused, 202 with a Location (built
+    by ``location`` from the request id) when the workflow has not answered within ``action_wait_seconds``.
+
+    Every action gets a key (the caller's ``Idempotency-Key`` in ``scope``, or a fresh one) whose digest is
+    its Temporal update id: the same key sent again, concurrently or later, acts once and gets the same
+    answer; the same key with another request is a 422.
+    """
     if action not in EVENTS or action in SYSTEM_EVENTS:
         raise _unknown_action(action)
+    settings = request.app.state.settings
+    db: Database = request.app.state.db
+    idem = idempotency_of(scope, key) or Idempotency(scope, f"auto-{uuid.uuid4()}")
+    update_id = update_id_for(idem)
+    print_ = fingerprint("action", f"{case.case_id}/{action}", body)
+    now = datetime.now(UTC)
+    try:
+        act = await _validated(case, action, actor, body, session, request)
+        failure: Exception | None = None
+    except (AppError, RequestValidationError) as exc:
+        act, failure = None, exc
+    async with db.session() as keys:
+        if failure is not None:
+            # Refused before anything was sent: unless the key was used by an earlier request that was sent
+            # (and the case has moved on since), the refusal is the answer.
+            existing = await keys.get(IdempotencyKey, (idem.scope, idem.key))
+            if existing is not None and existing.expires_at > now and existing.fingerprint != print_:
+                raise key_reused()
+            if existing is None or existing.expires_at <= now or existing.request is None:
+                raise failure
+        else:
+            assert act is not None
+            existing = await claim(
+                keys,
+                idem,
+                fingerprint=print_,
+                kind="action",
+                now=now,
+                ttl=timedelta(hours=settings.idempotency_ttl_hours),
+                case_id=case.case_id,
+                update_id=update_id,
+                request=_ACTION_REQUEST.dump_python(act, mode="json"),
+            )
+        if existing is not None:
+            if (stored := answer_of(existing)) is not None:
+                return stored
+            assert existing.request is not None and existing.update_id is not None
+            act, update_id = _ACTION_REQUEST.validate_python(existing.request), existing.update_id
+    assert act is not None
+    await _until_started(case, session, request)
+    try:
+        summary = await perform_action(
+            client=client,
+            case_id=case.case_id,
+            request=act,
+            update_id=update_id,
+            wait_seconds=settings.action_wait_seconds,
+        )
+    except AppError as exc:
+        if exc.status in (403, 409) and exc.code != "case_finished":
+            return await _settle(db, idem, error_answer(exc))
+        if exc.code == "temporarily_unavailable":  # the action may be on record: say where to look
+            exc.headers.setdefault("Location", location(update_id))
+        raise
+    if summary is None:
+        return pending_answer(case.case_id, action, update_id, location(update_id))
+    await session.refresh(case)
+    return await _settle(db, idem, Answer(200, await render()))
+
+
+def pending_answer(case_id: str, action: str, update_id: str, where: str) -> Answer:
+    """202: the action is on record at Temporal and not applied yet; ``where`` tells its result later."""
+    body = {
+        "request_id": update_id,
+        "case_id": case_id,
+        "action": action,
+        "state": "pending",
+        "message": "The action is recorded and not applied yet; its result will be at the Location given.",
+        "message_th": "บันทึกคำขอดำเนินการแล้วแต่ยังไม่มีผล ตรวจสอบผลได้ที่ตำแหน่ง (Location) ที่แจ้งไว้",
+    }
+    return Answer(202, body, where)
+
+
+def error_answer(exc: AppError) -> Answer:
+    """An error as an answer that a retry with the same key gets back unchanged."""
+    details = [d.model_dump(mode="json", exclude_none=True) for d in exc.details]
+    error = {"status": exc.status, "code": exc.code, "message": exc.message, "message_th": exc.message_th}
+    return Answer(exc.status, {"error": error | {"details": details}})
+
+
+async def _settle(db: Database, idem: Idempotency, answer: Answer) -> Answer:
+    async with db.session() as keys:
+        return await settle(keys, idem, answer)
+
+
+async def _validated(
+    case: models.Case, action: str, actor: Actor, body: dict[str, Any] | None, session: AsyncSession, request: Request
+) -> ActionRequest:
+    """The action checked against the read model (the workflow's validator has the last word; this early
+    check answers without a round trip and gives the same reasons)."""
     _, ctx = await tasks_and_context(session, case, request)
-    # The workflow's validator has the last word; this early check answers from the read model without a
-    # round trip and gives the same reasons.
     early = decide(State(case.status), action, actor, None, ctx)
     if not early.allowed and early.code != "missing_fields":
         raise refusal(early.code, early.reason)
@@ -83,7 +204,47 @@ async def run_action(
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
     data = payload.model_dump(mode="json", exclude_none=True)
     await _check_references(data, case, session, request)
-    await perform_action(client=client, case_id=case.case_id, request=ActionRequest(action, actor, data))
+    return ActionRequest(action, actor, data)
+
+
+async def _until_started(case: models.Case, session: AsyncSession, request: Request) -> None:
+    """A case committed moments ago may not be in Temporal yet: kick the relay and wait briefly, else 503."""
+    if case.last_seq > 0:
+        return
+    relay = getattr(request.app.state, "relay", None)
+    deadline = asyncio.get_running_loop().time() + _NOT_STARTED_WAIT
+    while True:
+        if relay is not None:
+            relay.kick()
+        await session.refresh(case)
+        if case.last_seq > 0:
+            return
+        if asyncio.get_running_loop().time() >= deadline:
+            raise case_not_ready()
+        await asyncio.sleep(0.1)
+
+
+def _check_classification(data: dict[str, Any], request: Request) -> None:
+    """A receiving centre and an SLA class named in the payload must exist (config/centres.yaml, sla.yaml)."""
+    if "centre" in data:
+        data["centre"] = str(data["centre"]).upper()
+    checks = (
+        ("centre", request.app.state.centres.by_code, "receiving centre", "ศูนย์รับเรื่อง"),
+        ("sla_class", request.app.state.policy.classes, "SLA class", "ประเภทระยะเวลาดำเนินการ (SLA class)"),
+    )
+    for field, known, what, what_th in checks:
+        value = data.get(field)
+        if value is not None and value not in known:
+            sample = ", ".join(sorted(known)[:8]) + (", ..." if len(known) > 8 else "")
+            raise AppError(
+                status=422,
+                code=f"unknown_{field}",
+                message=f"Unknown {what} {value}.",
+                message_th=f"ไม่พบ{what_th} {value}",
+                details=[
+                    ErrorDetail(field=field, message=f"Must be one of: {sample}.", message_th=f"ต้องเป็น: {sample}")
+                ],
+            )
 
 
 async def _check_references(data: dict[str, Any], case: models.Case, session: AsyncSession, request: Request) -> None:
@@ -105,6 +266,7 @@ async def _check_references(data: dict[str, Any], case: models.Case, session: As
         )
     if "agencies" in data:
         data["agencies"] = list(dict.fromkeys(data["agencies"]))
+    _check_classification(data, request)
     original = data.get("original_case_id")
     if original is not None and (original == case.case_id or not await queries.case_exists(session, case_id=original)):
         raise AppError(
@@ -118,3 +280,63 @@ async def _check_references(data: dict[str, Any], case: models.Case, session: As
                 )
             ],
         )
+
+
+async def action_request_view(
+    *,
+    case: models.Case,
+    request_id: str,
+    scope: str,
+    client: Client,
+    request: Request,
+    render: Callable[[], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """Where an action answered 202 stands: ``pending``, ``applied`` (with the case's status) or ``refused``
+    (with the reason). Asks Temporal for the update's outcome, waiting a moment; never hangs."""
+    db: Database = request.app.state.db
+    async with db.session() as keys:
+        row = (
+            await keys.execute(
+                select(IdempotencyKey).where(
+                    IdempotencyKey.update_id == request_id, IdempotencyKey.case_id == case.case_id
+                )
+            )
+        ).scalar_one_or_none()
+    if row is None or row.request is None:
+        raise not_found(
+            "No action request of this case has this id.",
+            "ไม่พบคำขอดำเนินการนี้ของเรื่องนี้",
+            code="action_request_not_found",
+        )
+    act = _ACTION_REQUEST.validate_python(row.request)
+    view: dict[str, Any] = {"request_id": request_id, "case_id": case.case_id, "action": act.event}
+    stored = answer_of(row)
+    if stored is None:
+        try:
+            summary = await action_result(
+                client=client, case_id=case.case_id, request=act, update_id=request_id, wait_seconds=2.0
+            )
+        except AppError as exc:
+            if exc.status not in (403, 409) or exc.code == "case_finished":
+                raise
+            stored = error_answer(exc)
+            summary = None
+        if stored is None and summary is None:
+            return view | {"state": "pending"}
+        if stored is None and summary is not None:
+            view |= {"state": "applied", "status": state_view(summary.status.value), "seq": summary.seq}
+            if row.scope == scope:  # the caller who acted: keep their answer for retries with their key
+                await session_refresh_and_settle(db, Idempotency(row.scope, row.key), render)
+            return view
+        assert stored is not None
+        await _settle(db, Idempotency(row.scope, row.key), stored)
+    if stored.status_code == 200:
+        status = stored.body.get("status") if isinstance(stored.body, dict) else None
+        return view | {"state": "applied", "status": status}
+    return view | {"state": "refused", "error": stored.body.get("error")}
+
+
+async def session_refresh_and_settle(
+    db: Database, idem: Idempotency, render: Callable[[], Awaitable[dict[str, Any]]]
+) -> None:
+    await _settle(db, idem, Answer(200, await render()))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,10 +49,21 @@ class GuardMiddleware:
     """Refuses bodies over ``max_body_bytes`` (413) and JSON with control characters (422); sets the
     security headers, and ``Cache-Control: no-store`` on everything but static assets."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, hsts: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        hsts: bool,
+        upload_body_bytes: int | None = None,
+        upload_path: Callable[[str], bool] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.hsts = hsts
+        # File uploads (attachments/) may be larger; their routes check each file's own limit.
+        self.upload_body_bytes = max(upload_body_bytes or max_body_bytes, max_body_bytes)
+        self.upload_path = upload_path or (lambda _path: False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,9 +75,10 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        limit = self.upload_body_bytes if self.upload_path(path) else self.max_body_bytes
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._too_large(scope, receive, send)
+        if declared.isdigit() and int(declared) > limit:
+            await self._too_large(scope, receive, send, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -76,8 +89,8 @@ class GuardMiddleware:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
-                await self._too_large(scope, receive, send)
+            if size > limit:
+                await self._too_large(scope, receive, send, limit)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -110,15 +123,17 @@ class GuardMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit_kib = self.max_body_bytes // 1024
-        await _problem(
-            413,
-            "body_too_large",
-            f"The request body is larger than {limit_kib} KiB; send less (attachments go by reference).",
-            f"ข้อมูลที่ส่งมามีขนาดเกิน {limit_kib} KiB กรุณาส่งให้น้อยลง (ไฟล์แนบให้ส่งเป็นลิงก์อ้างอิง)",
-            headers={"Connection": "close"},
-        )(scope, receive, send)
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        limit_kib = limit // 1024
+        if self.upload_path(scope["path"]):
+            message = f"The files sent together are larger than {limit_kib} KiB; send fewer or smaller files."
+            message_th = f"ไฟล์ที่ส่งพร้อมกันมีขนาดรวมเกิน {limit_kib} KiB กรุณาส่งให้น้อยลงหรือลดขนาดไฟล์"
+        else:
+            message = f"The request body is larger than {limit_kib} KiB; send less (attachments go by reference)."
+            message_th = f"ข้อมูลที่ส่งมามีขนาดเกิน {limit_kib} KiB กรุณาส่งให้น้อยลง (ไฟล์แนบให้ส่งเป็นลิงก์อ้างอิง)"
+        await _problem(413, "body_too_large", message, message_th, headers={"Connection": "close"})(
+            scope, receive, send
+        )
 
     def _with_headers(self, send: Send, path: str) -> Send:
         static = path.startswith("/static/")

@@ -7,9 +7,13 @@ every answer against them, so the documentation cannot drift from what the API s
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from fastapi import Header
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+
+from intake.idempotency import Answer
 
 
 class StateOut(BaseModel):
@@ -27,6 +31,10 @@ class AgencyOut(BaseModel):
 class TaskOut(BaseModel):
     status: str
     outcome: str | None = None
+    stage: int = 1
+    # The task's deadline; while a question waits for the complainant, when that wait lapses.
+    due_at: str | None = None
+    waiting_for_complainant_since: str | None = None
 
 
 class CaseAgencyOut(AgencyOut):
@@ -94,6 +102,14 @@ class LocationOut(BaseModel):
     longitude: float | None = None
 
 
+class LabelledOut(BaseModel):
+    """A code with its English and Thai labels."""
+
+    code: str
+    label_en: str
+    label_th: str
+
+
 class CaseOut(BaseModel):
     """A case for staff and agencies: the case, its timeline and what the caller may do now."""
 
@@ -104,6 +120,11 @@ class CaseOut(BaseModel):
     subject: str | None
     description: str
     category: str | None
+    kind: LabelledOut  # complaint, suggestion, request, tipoff
+    priority: LabelledOut  # normal, urgent
+    centre: LabelledOut | None  # the receiving centre
+    sla_class: LabelledOut | None  # whose allowances the deadlines count
+    region: LabelledOut | None  # of the province (config/regions.yaml)
     complainant: ComplainantOut
     location: LocationOut
     attachments: list[dict[str, Any]]
@@ -123,6 +144,9 @@ class TrackingOut(BaseModel):
 
     tracking_code: str
     status: StateOut
+    kind: LabelledOut
+    priority: LabelledOut
+    centre: LabelledOut | None
     handled_by: list[AgencyOut]
     received_at: str
     expected_by: date | None
@@ -134,6 +158,10 @@ class TrackingOut(BaseModel):
     timeline: list[EventOut]
     allowed_actions: list[AllowedActionOut]
     complainant: ComplainantOut | None = None
+    # Your files and the ones shared with you (attachments/): links to the copies without metadata.
+    attachments: list[dict[str, Any]] | None = None
+    # The "was it fixed?" question after a closure (followup/), with where to answer while it is open.
+    followup: dict[str, Any] | None = None
 
 
 class ReceiptOut(BaseModel):
@@ -152,6 +180,12 @@ class BoardItemOut(BaseModel):
     status: StateOut
     stage: int | None
     province: str | None
+    category: str | None = None
+    kind: LabelledOut | None = None
+    priority: LabelledOut | None = None
+    centre: LabelledOut | None = None
+    sla_class: LabelledOut | None = None
+    region: LabelledOut | None = None
     agencies: list[AgencyOut]
     received_at: str | None
     due_at: str | None
@@ -202,3 +236,54 @@ class ScreeningOut(BaseModel):
     model: dict[str, Any]
     decision: dict[str, Any]
     actions: Any = None
+
+
+# --- idempotent answers (intake/idempotency.py) -----------------------------------------------------------
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Any unique string (e.g. a UUID) of up to 64 characters: a retry with the same key acts "
+        "once and gets the same answer; the same key with another request is refused (422).",
+    ),
+]
+
+
+class ActionRequestOut(BaseModel):
+    """Where an action answered 202 stands: ``pending``, ``applied`` (with the case's status) or ``refused``."""
+
+    request_id: str
+    case_id: str
+    action: str
+    state: Literal["pending", "applied", "refused"]
+    status: StateOut | None = None
+    seq: int | None = None
+    error: dict[str, Any] | None = None
+
+
+class ActionPendingOut(BaseModel):
+    """202: the action is on record and not applied yet; its result will be at the Location header."""
+
+    request_id: str
+    case_id: str
+    action: str
+    state: Literal["pending"]
+    message: str
+    message_th: str
+
+
+ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Recorded, not applied yet: read the result at the Location", "model": ActionPendingOut},
+    429: {"description": "Too many requests on this case now; Retry-After says when to retry"},
+    503: {"description": "The case service is away or restarting; Retry-After says when to retry"},
+}
+
+
+def answer_response(answer: Answer) -> JSONResponse:
+    """An :class:`intake.idempotency.Answer` as the HTTP response (first answer and every replay alike)."""
+    headers = {"Location": answer.location} if answer.location else {}
+    if answer.status_code == 202:
+        headers["Retry-After"] = "2"
+    return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)

@@ -31,15 +31,18 @@ from stdnum.exceptions import InvalidChecksum, InvalidComponent, InvalidFormat, 
 from stdnum.th import pin
 
 from api.errors import BilingualError
-from domain.complaint import Channel, Complaint, NotifyChannel
+from config.centres import Centres, load_centres
+from domain.complaint import Channel, Complaint, Kind, NotifyChannel, Priority
 
 __all__ = [
     "Attachment",
     "Channel",
     "Complainant",
     "ComplaintIn",
+    "Kind",
     "Location",
     "NotifyChannel",
+    "Priority",
 ]
 
 # Thailand has had no daylight saving time since 1920, so a fixed offset is Asia/Bangkok without tzdata.
@@ -519,7 +522,7 @@ def _safe_reference(value: str) -> str:
     if scheme is None:
         return value  # a plain reference, such as a scanned letter's registry number
     name = scheme.group(1).lower()
-    if name not in _SAFE_SCHEMES or (name in {"http", "https"} and not value[len(name) :].startswith("//")):
+    if name not in _SAFE_SCHEMES or (name in {"http", "https"} and not value[len(name) + 1 :].startswith("//")):
         allowed = ", ".join(sorted(_SAFE_SCHEMES))
         raise BilingualError(
             f"A link must start with one of: {allowed} (or be a plain reference without a scheme).",
@@ -549,6 +552,24 @@ def _not_in_future(value: date) -> date:
     return value
 
 
+@cache
+def _centres() -> Centres:
+    """The receiving centres of this deployment (``RONGTUK_CENTRES_FILE``), read once."""
+    from config.settings import Settings
+
+    return load_centres(Settings().centres_file)
+
+
+def _known_centre(value: str) -> str:
+    code = value.strip().upper()
+    if code not in _centres():
+        raise BilingualError(
+            "There is no receiving centre with this code (see config/centres.yaml; e.g. PSC-1111, DAMRONG-50).",
+            "ไม่พบศูนย์รับเรื่องที่ใช้รหัสนี้ (ดู config/centres.yaml เช่น PSC-1111, DAMRONG-50)",
+        )
+    return code
+
+
 class ComplaintIn(BaseModel):
     """A new complaint as it arrives from any intake channel."""
 
@@ -562,7 +583,11 @@ class ComplaintIn(BaseModel):
     category: Annotated[str, _text(1, 100)] | None = None
     attachments: Annotated[list[Attachment], Field(max_length=20)] = Field(default_factory=list)
     occurred_on: Annotated[date, AfterValidator(_not_in_future)] | None = None
+    kind: Kind = Kind.complaint
+    priority: Priority = Priority.normal
+    # The receiving centre (config/centres.yaml); the deployment's default centre when not given.
+    centre: Annotated[str, _text(1, 32), AfterValidator(_known_centre)] | None = None
 
     def to_complaint(self) -> Complaint:
         """The validated complaint as the case carries it (workflow input, read model)."""
-        return Complaint.model_validate(self.model_dump())
+        return Complaint.model_validate(self.model_dump() | {"centre": self.centre or _centres().default})

@@ -3,108 +3,284 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import structlog
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
 from temporalio.client import (
     Client,
-    WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.projection import intake_row
+from activities.sla import SlaActivities
 from api.errors import AppError, conflict, forbidden
 from api.ids import new_case_id, new_tracking_code
 from api.schemas import ComplaintIn
+from api.views import expected_date, state_view
+from config.settings import Settings
+from domain.complaint import DEFAULT_CENTRE
+from intake.idempotency import Answer, Idempotency, answer_of, claim, fingerprint, key_in_flux
+from intake.relay import IntakeRelay, dump_input
+from sla.rules import DeadlineRule
+from store import models
+from store.db import Database
+from workflows.case_rules import CaseRules
 from workflows.complaint import ACTION_NOT_ALLOWED, ComplaintWorkflow, workflow_id_for
-from workflows.models import ActionRequest, CaseInput, CaseSummary
-from workflows.process import Actor
+from workflows.models import (
+    ActionRequest,
+    AgencyTask,
+    CaseInput,
+    CaseState,
+    CaseSummary,
+    Deadline,
+    ScheduleRequest,
+)
+from workflows.process import INITIAL_STATE, Actor
 
 log = structlog.get_logger(__name__)
 
 _FORBIDDEN_CODES = {"role_not_allowed", "no_task"}
 
 
-def temporal_unavailable() -> AppError:
+def temporal_unavailable(*, saved: bool | None = False, retry_after: int = 5) -> AppError:
+    """503: Temporal is away or failing. ``saved`` says truthfully whether the request is on record (None:
+    it cannot be known now; a retry with the same Idempotency-Key is safe either way)."""
+    if saved is None:
+        message = (
+            "The case service is busy or restarting and could not confirm your request. Send it again with the "
+            "same Idempotency-Key: it will be applied once, never twice."
+        )
+        message_th = (
+            "ระบบดำเนินเรื่องไม่พร้อมชั่วคราวและยังยืนยันคำขอของท่านไม่ได้ กรุณาส่งใหม่ด้วย Idempotency-Key เดิม "
+            "ระบบจะดำเนินการเพียงครั้งเดียว"
+        )
+    elif saved:
+        message = (
+            "The case service is busy or restarting; your request is recorded and will be applied. "
+            "Check its result later, or send it again with the same Idempotency-Key."
+        )
+        message_th = (
+            "ระบบดำเนินเรื่องไม่พร้อมชั่วคราว คำขอของท่านได้รับการบันทึกแล้วและจะดำเนินการต่อ "
+            "กรุณาตรวจสอบผลภายหลัง หรือส่งใหม่ด้วย Idempotency-Key เดิม"
+        )
+    else:
+        message = "The case service is busy or restarting; nothing was changed. Please try again in a minute."
+        message_th = "ระบบดำเนินเรื่องไม่พร้อมใช้งานชั่วคราว ยังไม่มีการเปลี่ยนแปลงใด กรุณาลองใหม่อีกครั้งในอีกสักครู่"
     return AppError(
         status=503,
         code="temporarily_unavailable",
-        message="The complaint service is busy or restarting; nothing was saved. Please try again in a minute.",
-        message_th="ระบบรับเรื่องไม่พร้อมใช้งานชั่วคราว ยังไม่ได้บันทึกเรื่อง กรุณาลองใหม่อีกครั้งในอีกสักครู่",
+        message=message,
+        message_th=message_th,
+        headers={"Retry-After": str(retry_after)},
     )
+
+
+def too_busy(retry_after: int = 2) -> AppError:
+    """429: Temporal refused for load (RESOURCE_EXHAUSTED, e.g. too many concurrent updates on one case)."""
+    return AppError(
+        status=429,
+        code="too_busy",
+        message="Too many requests are being made on this case right now; nothing was changed. Try again shortly.",
+        message_th="ขณะนี้มีคำขอต่อเรื่องนี้มากเกินไป ยังไม่มีการเปลี่ยนแปลงใด กรุณาลองใหม่อีกครั้งในอีกสักครู่",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def case_not_ready() -> AppError:
+    """503: the case is committed but its workflow has not been started yet (intake relay lagging)."""
+    return AppError(
+        status=503,
+        code="case_not_ready",
+        message="This case was received moments ago and is still being registered; try again in a few seconds.",
+        message_th="เรื่องนี้เพิ่งได้รับและยังอยู่ระหว่างลงทะเบียนในระบบ กรุณาลองใหม่อีกครั้งในอีกไม่กี่วินาที",
+        headers={"Retry-After": "2"},
+    )
+
+
+def temporal_error(exc: BaseException, *, saved: bool | None = False) -> AppError | None:
+    """The HTTP answer to an error from Temporal (None: not one of Temporal's). Never a 500:
+    RESOURCE_EXHAUSTED is 429, NOT_FOUND a finished case (409), everything else 503, all with Retry-After."""
+    if isinstance(exc, RPCError):
+        if exc.status is RPCStatusCode.RESOURCE_EXHAUSTED:
+            return too_busy()
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return conflict(
+                "This case is no longer open for actions.",
+                "เรื่องนี้ยุติแล้ว ไม่สามารถดำเนินการได้",
+                code="case_finished",
+            )
+        return temporal_unavailable(saved=saved)
+    if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError | TimeoutError):
+        return temporal_unavailable(saved=saved)
+    if isinstance(exc, RuntimeError) and _connect_failure(exc):
+        return temporal_unavailable(saved=saved)
+    return None
+
+
+@dataclass(frozen=True)
+class IntakeDesk:
+    """What filing needs, built once per process (``app.state.intake``): the database, the settings, the
+    SLA calendar and policy (the receipt's dates are the ones the workflow will compute), and the relay to
+    kick after each commit."""
+
+    db: Database
+    settings: Settings
+    sla: SlaActivities
+    relay: IntakeRelay | None = None
+
+
+_ID_TRIES = 3
+_INSERT_CASE = insert(models.Case)
+_INSERT_OUTBOX = insert(models.IntakeOutbox)
 
 
 async def file_complaint(
+    desk: IntakeDesk,
     *,
-    client: Client,
-    task_queue: str,
     complaint: ComplaintIn,
     actor: Actor,
-    wait_seconds: float,
-    search_attributes: bool = True,
-    auto_screen: bool = False,
-) -> tuple[CaseSummary | None, str, str]:
-    """Start the case workflow and wait for its receipt; returns (summary or None if still filing, id, code).
+    idempotency: Idempotency | None = None,
+) -> Answer:
+    """File a complaint from any channel: the ONE entry point (web, LINE, Open311, email, officers).
 
-    Update-with-start makes the 201 mean "durable in Temporal and visible in the read model". If the workers
-    are slow the workflow is still started and will be filed: the caller answers 202 with the tracking code.
+    Commits the case (status received, tracking code, expected date), the intake outbox row holding the
+    workflow's input and the idempotency key in one transaction, kicks the relay, and returns the answer
+    (201, the receipt, its Location). Temporal is not called: the answer means "durable in the database",
+    and the relay starts the workflow (intake/relay.py). With ``idempotency``, a key already used for the
+    same complaint returns that first answer (a different complaint: 422), and files nothing.
     """
-    case_id, tracking_code = new_case_id(datetime.now(UTC)), new_tracking_code()
+    print_ = fingerprint("intake", complaint.channel.value, complaint.model_dump(mode="json"))
+    for attempt in range(_ID_TRIES):
+        now = datetime.now(UTC)
+        case_id, tracking_code = new_case_id(now), new_tracking_code()
+        answer, case, inp = await _receipt(desk, complaint, actor, case_id, tracking_code, now)
+        try:
+            async with desk.db.session() as session:
+                if idempotency is not None:
+                    existing = await claim(
+                        session,
+                        idempotency,
+                        fingerprint=print_,
+                        kind="intake",
+                        now=now,
+                        ttl=timedelta(hours=desk.settings.idempotency_ttl_hours),
+                        case_id=case_id,
+                        answer=answer,
+                    )
+                    if existing is not None:
+                        stored = answer_of(existing)
+                        if stored is None:  # an intake key always has its answer: written in one transaction
+                            raise key_in_flux()
+                        log.info("intake_replayed", case_id=existing.case_id)
+                        return stored
+                # Parameters apart from the statements: their compiled forms are cached (a third of the CPU).
+                await session.execute(_INSERT_CASE, intake_row(case, inp.complaint, now))
+                await session.execute(
+                    _INSERT_OUTBOX,
+                    {
+                        "case_id": case_id,
+                        "task_queue": desk.settings.task_queue,
+                        "case_input": dump_input(inp),
+                        "idempotency_key": idempotency.key if idempotency else None,
+                        "created_at": now,
+                        "status": "pending",
+                        "attempts": 0,
+                    },
+                )
+        except IntegrityError:
+            # A case number or tracking code drawn twice (1 in 10^9): draw again.
+            if attempt == _ID_TRIES - 1:
+                raise
+            continue
+        break
     structlog.contextvars.bind_contextvars(case_id=case_id)
-    start = WithStartWorkflowOperation(
-        ComplaintWorkflow.run,
-        CaseInput(
-            case_id=case_id,
-            tracking_code=tracking_code,
-            complaint=complaint.to_complaint(),
-            filed_by=actor,
-            search_attributes=search_attributes,
-            auto_screen=auto_screen,
-        ),
-        id=workflow_id_for(case_id),
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    log.info("complaint_filed", channel=complaint.channel.value)
+    if desk.relay is not None:
+        desk.relay.kick()
+    return answer
+
+
+class _ReceiptScheduler:
+    """The case rules' Scheduler port over this process's calendar: the arithmetic the worker records."""
+
+    def __init__(self, sla: SlaActivities) -> None:
+        self._sla = sla
+
+    async def schedule(self, start: datetime, rule: DeadlineRule, working_days: int | None = None) -> Deadline:
+        return self._sla.schedule_for(ScheduleRequest(start, rule, working_days))
+
+    async def days_left(self, now: datetime, due_at: datetime) -> int:
+        return self._sla.calendar.working_days_between(now, due_at)
+
+
+class _NoClocks:
+    """Filing starts no agency task: the port is never called at intake."""
+
+    async def start(self, task: AgencyTask) -> None:
+        raise AssertionError("intake starts no task")
+
+    async def move(self, task: AgencyTask) -> None:
+        raise AssertionError("intake moves no task")
+
+    async def finish(self, task: AgencyTask) -> None:
+        raise AssertionError("intake finishes no task")
+
+
+async def _receipt(
+    desk: IntakeDesk, complaint: ComplaintIn, actor: Actor, case_id: str, tracking_code: str, now: datetime
+) -> tuple[Answer, CaseState, CaseInput]:
+    """The case as intake records it, the workflow's input and the answer, with the workflow's own dates.
+
+    The same ``CaseRules.file`` the workflow runs on the same complaint (kind, priority, category: the SLA
+    class) and the same receipt time, so the dates the citizen is given are the ones the case will keep.
+    """
+    settings = desk.settings
+    filed = complaint.to_complaint()
+    case = CaseState(
+        case_id=case_id,
+        tracking_code=tracking_code,
+        status=INITIAL_STATE,
+        received_at=now,
+        channel=filed.channel.value,
+        category=filed.category,
+        occurred_on=filed.occurred_on.isoformat() if filed.occurred_on else None,
+        kind=filed.kind.value,
+        priority=filed.priority.value,
+        centre=filed.centre or DEFAULT_CENTRE,
     )
-    try:
-        summary = await asyncio.wait_for(
-            client.execute_update_with_start_workflow(ComplaintWorkflow.receipt, start_workflow_operation=start),
-            timeout=wait_seconds,
-        )
-    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        if await _exists(client, workflow_id_for(case_id)):
-            log.warning("intake_receipt_pending")
-            return None, case_id, tracking_code
-        raise temporal_unavailable() from None
-    except RPCError as exc:
-        log.error("intake_failed", status=exc.status.name)
-        raise temporal_unavailable() from None
-    except RuntimeError as exc:
-        if not _connect_failure(exc):
-            raise
-        log.error("intake_failed", status="connect_failed")
-        raise temporal_unavailable() from None
-    log.info("complaint_filed", channel=complaint.channel.value, status=summary.status.value)
-    return summary, case_id, tracking_code
+    rules = CaseRules(
+        case, await desk.sla.sla_policy(), _ReceiptScheduler(desk.sla), _NoClocks(), workflow_id_for(case_id)
+    )
+    await rules.file(now)
+    inp = CaseInput(
+        case_id=case_id,
+        tracking_code=tracking_code,
+        complaint=filed,
+        filed_by=actor,
+        search_attributes=settings.search_attributes,
+        auto_screen=settings.auto_screen,
+        received_at=now,
+    )
+    assert case.deadline is not None  # filing always starts the screening clock
+    body = {
+        "case_id": case_id,
+        "tracking_code": tracking_code,
+        "status": state_view(INITIAL_STATE.value),
+        "expected_by": (d.isoformat() if (d := expected_date(case.expected_by)) else None),
+        "due_at": case.deadline.due_at.isoformat(),
+    }
+    return Answer(201, body, f"/api/v1/track/{tracking_code}"), case, inp
 
 
 def _connect_failure(exc: RuntimeError) -> bool:
     # A lazily connected client reports an unreachable server as a RuntimeError, not an RPCError.
     return str(exc).startswith("Failed client connect")
-
-
-async def _exists(client: Client, workflow_id: str) -> bool:
-    try:
-        await client.get_workflow_handle(workflow_id).describe()
-    except RPCError:
-        return False
-    except RuntimeError as exc:
-        if _connect_failure(exc):
-            return False
-        raise
-    return True
 
 
 def refusal(code: str, reason: str) -> AppError:
@@ -114,28 +290,100 @@ def refusal(code: str, reason: str) -> AppError:
     return conflict(reason, "ไม่สามารถดำเนินการนี้ได้ในสถานะปัจจุบันของเรื่อง", code=code)
 
 
-async def perform_action(*, client: Client, case_id: str, request: ActionRequest) -> CaseSummary:
-    """Send the action to the case workflow's ``act`` update; map refusals to 409/403 and gone cases to 404."""
+def _update_failure(exc: WorkflowUpdateFailedError) -> AppError:
+    """A failed update changed nothing: the table's refusal (403/409), or 503 while the case is being filed."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.type == ACTION_NOT_ALLOWED:
+        code = str(cause.details[0]) if cause.details else "not_allowed_in_state"
+        if code == "not_filed":
+            return case_not_ready()
+        return refusal(code, cause.message)
+    return conflict(
+        "The case could not perform this action; nothing was changed.",
+        "ไม่สามารถดำเนินการนี้กับเรื่องได้ ยังไม่มีการเปลี่ยนแปลงใด",
+        code="action_failed",
+    )
+
+
+async def perform_action(
+    *, client: Client, case_id: str, request: ActionRequest, update_id: str, wait_seconds: float
+) -> CaseSummary | None:
+    """Send the action to the case workflow's ``act`` update under ``update_id`` (Temporal dedupes it, so
+    sending it again with the same id acts once) and wait at most ``wait_seconds`` for its result.
+
+    Returns the summary once applied, or None if it is still pending after the wait (the caller answers 202
+    and the result can be read with :func:`action_result`). Refusals are 403/409; Temporal's errors 429/503
+    with Retry-After, saying truthfully whether the action is on record; never a 500.
+    """
     handle = client.get_workflow_handle_for(ComplaintWorkflow.run, workflow_id_for(case_id))
     try:
-        return await handle.execute_update(ComplaintWorkflow.act, request)
+        async with asyncio.timeout(wait_seconds):
+            return await handle.execute_update(ComplaintWorkflow.act, request, id=update_id)
     except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        if isinstance(cause, ApplicationError) and cause.type == ACTION_NOT_ALLOWED:
-            code = str(cause.details[0]) if cause.details else "not_allowed_in_state"
-            raise refusal(code, cause.message) from None
-        raise
+        raise _update_failure(exc) from None
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        if await _task_failing(client, workflow_id_for(case_id)):
+            log.error("action_pending_on_failing_task", case_id=case_id, action=request.event)
+            raise temporal_unavailable(saved=True) from None
+        log.warning("action_pending", case_id=case_id, action=request.event)
+        return None
+    except (RPCError, RuntimeError) as exc:
+        saved = await _update_known(client, case_id, update_id)
+        mapped = temporal_error(exc, saved=saved)
+        if mapped is None:
+            raise
+        status = exc.status.name if isinstance(exc, RPCError) else "unreachable"
+        log.error("action_failed", case_id=case_id, error=status)
+        raise mapped from None
+
+
+async def action_result(
+    *, client: Client, case_id: str, request: ActionRequest, update_id: str, wait_seconds: float
+) -> CaseSummary | None:
+    """The result of an action sent earlier under ``update_id``: the summary once applied, None while pending,
+    its refusal raised. If Temporal never got it (its server restarted before the action was accepted), it is
+    sent again under the same id, so it still acts at most once."""
+    handle = client.get_workflow_handle(workflow_id_for(case_id)).get_update_handle_for(
+        ComplaintWorkflow.act, update_id
+    )
+    try:
+        async with asyncio.timeout(wait_seconds):
+            return await handle.result()
+    except WorkflowUpdateFailedError as exc:
+        raise _update_failure(exc) from None
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return None
     except RPCError as exc:
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            raise conflict(
-                "This case is no longer open for actions.",
-                "เรื่องนี้ยุติแล้ว ไม่สามารถดำเนินการได้",
-                code="case_finished",
-            ) from None
-        if exc.status in {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}:
-            raise temporal_unavailable() from None
-        raise
-    except RuntimeError as exc:
-        if _connect_failure(exc):
-            raise temporal_unavailable() from None
-        raise
+        if exc.status is not RPCStatusCode.NOT_FOUND:
+            mapped = temporal_error(exc, saved=True)
+            raise (mapped or exc) from None
+    return await perform_action(
+        client=client, case_id=case_id, request=request, update_id=update_id, wait_seconds=wait_seconds
+    )
+
+
+async def _task_failing(client: Client, workflow_id: str) -> bool:
+    """Whether the case's workflow task keeps failing (a bug or a worker that cannot run it)."""
+    try:
+        desc = await asyncio.wait_for(client.get_workflow_handle(workflow_id).describe(), timeout=2.0)
+    except (RPCError, RuntimeError, TimeoutError):
+        return False
+    pending = desc.raw_description.pending_workflow_task
+    return desc.raw_description.HasField("pending_workflow_task") and pending.attempt > 1
+
+
+async def _update_known(client: Client, case_id: str, update_id: str) -> bool | None:
+    """After an error: whether Temporal has the update (True/False), or None if it cannot be asked."""
+    handle = client.get_workflow_handle(workflow_id_for(case_id)).get_update_handle(update_id)
+    try:
+        async with asyncio.timeout(1.0):
+            await handle.result()
+    except WorkflowUpdateFailedError:
+        return True
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return True  # known and still pending
+    except RPCError as exc:
+        return False if exc.status is RPCStatusCode.NOT_FOUND else None
+    except RuntimeError:
+        return None
+    return True

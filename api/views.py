@@ -7,6 +7,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from config.agencies import Agency
+from config.centres import Centres
+from config.reference import regions_by_province
+from domain.complaint import KIND_LABELS, PRIORITY_LABELS, Kind, Priority
 from sla.policy import SlaPolicy
 from store import models
 from workflows.process import (
@@ -86,16 +89,71 @@ def event_view(event: models.CaseEvent, *, public: bool, hide_complainant: bool 
     return out
 
 
+def _labelled(code: str | None, labels: tuple[str, str] | None) -> dict[str, str] | None:
+    if code is None:
+        return None
+    en, th = labels or (code, code)
+    return {"code": code, "label_en": en, "label_th": th}
+
+
+def classification_view(
+    *,
+    kind: str | None,
+    priority: str | None,
+    centre: str | None,
+    sla_class: str | None = None,
+    region: str | None = None,
+    centres: Centres | None = None,
+    policy: SlaPolicy | None = None,
+    citizen: bool = False,
+) -> dict[str, dict[str, str] | None]:
+    """Kind, priority, receiving centre (and for staff the SLA class and region), each with its labels."""
+    kind, priority = kind or Kind.complaint.value, priority or Priority.normal.value
+    known = centres.get(centre) if centres is not None else None
+    out = {
+        "kind": _labelled(kind, KIND_LABELS.get(Kind(kind)) if kind in set(Kind) else None),
+        "priority": _labelled(priority, PRIORITY_LABELS.get(Priority(priority)) if priority in set(Priority) else None),
+        "centre": _labelled(centre, (known.name_en, known.name_th) if known else None),
+    }
+    if citizen:
+        return out
+    cls = policy.classes.get(sla_class or "") if policy is not None else None
+    regions = {r.code: r for r in regions_by_province().values()}
+    area = regions.get(region or "")
+    return out | {
+        "sla_class": _labelled(sla_class, (cls.name_en, cls.name_th) if cls else None),
+        "region": _labelled(region, (area.name_en, area.name_th) if area else None),
+    }
+
+
 def context_of(case: models.Case, tasks: list[models.AgencyTask], policy: SlaPolicy, now: datetime) -> Context:
     """The guards' view of a case as the read model has it (the workflow builds the same from its state)."""
     return Context(
-        tasks=tuple(TaskView(t.agency, TaskStatus(t.status), t.extension_pending > 0, t.extended_by) for t in tasks),
+        tasks=tuple(
+            TaskView(
+                t.agency,
+                TaskStatus(t.status),
+                t.extension_pending > 0,
+                t.extended_by,
+                stage=t.stage,
+                question_pending=t.question_asked_at is not None,
+                questions=t.questions,
+                breached=t.breached_at is not None,
+            )
+            for t in tasks
+        ),
         now=now,
         rejections=case.rejections,
         max_rejections=policy.max_rejections,
         extension_allowance=policy.extension_allowance,
         review_deadline=case.review_deadline,
         late_review_allowed=case.late_review_allowed,
+        classification={
+            "kind": case.kind,
+            "priority": case.priority,
+            "centre": case.centre,
+            "sla_class": case.sla_class,
+        },
     )
 
 
@@ -133,6 +191,8 @@ def case_view(
     actor: Actor,
     agencies: dict[str, Agency],
     ctx: Context,
+    centres: Centres | None = None,
+    policy: SlaPolicy | None = None,
 ) -> dict[str, Any]:
     """The full case for staff and agencies, with the timeline and what ``actor`` may do next."""
     hide_identity = actor.role is Role.AGENCY and case.confidential
@@ -145,6 +205,15 @@ def case_view(
         "subject": case.subject,
         "description": case.description,
         "category": case.category,
+        **classification_view(
+            kind=case.kind,
+            priority=case.priority,
+            centre=case.centre,
+            sla_class=case.sla_class,
+            region=case.region,
+            centres=centres,
+            policy=policy,
+        ),
         "complainant": complainant,
         "location": {
             "province": case.province,
@@ -177,17 +246,33 @@ def _task(tasks: list[models.AgencyTask], code: str) -> dict[str, Any] | None:
     task = next((t for t in tasks if t.agency == code), None)
     if task is None:
         return None
-    return {"status": task.status, "outcome": task.outcome}
+    return {
+        "status": task.status,
+        "outcome": task.outcome,
+        "stage": task.stage,
+        "due_at": task.due_at.astimezone(BANGKOK).isoformat() if task.due_at else None,
+        "waiting_for_complainant_since": (
+            task.question_asked_at.astimezone(BANGKOK).isoformat() if task.question_asked_at else None
+        ),
+    }
 
 
 def tracking_view(
-    case: models.Case, *, events: list[models.CaseEvent], agencies: dict[str, Agency], ctx: Context
+    case: models.Case,
+    *,
+    events: list[models.CaseEvent],
+    agencies: dict[str, Agency],
+    ctx: Context,
+    centres: Centres | None = None,
 ) -> dict[str, Any]:
     """What anyone holding the tracking code may see: no personal data, no internal notes."""
     citizen = Actor(id=f"citizen:{case.tracking_code}", role=Role.CITIZEN)
     return {
         "tracking_code": case.tracking_code,
         "status": state_view(case.status),
+        **classification_view(
+            kind=case.kind, priority=case.priority, centre=case.centre, centres=centres, citizen=True
+        ),
         "handled_by": [agency_view(code, agencies) for code in case.agencies or []],
         "received_at": case.received_at.astimezone(BANGKOK).isoformat(),
         "expected_by": expected_date(case.expected_by),

@@ -38,6 +38,11 @@ PARTS: dict[str, dict[str, list[str]]] = {
         "full": [],
         "quick": ["--cases", "40", "--concurrency", "10", "--warmup", "3"],
     },
+    "intake": {
+        "module": ["bench.intake_bench"],
+        "full": [],
+        "quick": ["--complaints", "400", "--baseline", "300", "--warmup", "20"],
+    },
     "board": {
         "module": ["bench.board_bench"],
         "full": [],
@@ -129,6 +134,31 @@ def engine_rows(result: dict[str, Any]) -> list[Row]:
             hist["cases"]["case"]["events"],
             "",
         ),
+    ]
+
+
+def intake_rows(result: dict[str, Any]) -> list[Row]:
+    """Intake over HTTP (32 clients) and the relay, beside a bare ``start_workflow`` loop at the same concurrency."""
+    bare, intake, after = result["baseline_bare_start"], result["intake"], result["after"]
+    return [
+        ("intake", "complaints/s over HTTP (baseline: bare starts/s)", bare["per_s"], intake["per_s"], "/s"),
+        (
+            "intake",
+            "intake p50 (baseline: bare start p50)",
+            bare["latency"]["p50_ms"],
+            intake["latency"]["p50_ms"],
+            "ms",
+        ),
+        (
+            "intake",
+            "intake p99 (baseline: bare start p99)",
+            bare["latency"]["p99_ms"],
+            intake["latency"]["p99_ms"],
+            "ms",
+        ),
+        ("intake", "relay cases/s over the run", bare["per_s"], after["relay_per_s_over_run"], "/s"),
+        ("intake", "relay lag p99, commit to started", None, after["relay_lag"]["p99_ms"], "ms"),
+        ("intake", "complaints lost or filed twice", None, float(after["answered_201"] - after["distinct_cases"]), ""),
     ]
 
 
@@ -228,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "board": board_rows,
         "replay": replay_rows,
         "memory": memory_rows,
+        "intake": intake_rows,
     }
     for name in args.only:
         part_args = list(PARTS[name][mode])

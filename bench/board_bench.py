@@ -90,8 +90,8 @@ FILTERS: list[tuple[str, dict[str, Any]]] = [
 
 # Values for the columns other changes add (filled only when the column exists in store.models.Case).
 NEW_COLUMN_VALUES: dict[str, tuple[list[str], list[float]]] = {
-    "kind": (["complaint", "request", "tip"], [0.8, 0.15, 0.05]),
-    "priority": (["normal", "high", "urgent"], [0.85, 0.12, 0.03]),
+    "kind": (["complaint", "suggestion", "request", "tipoff"], [0.75, 0.1, 0.1, 0.05]),
+    "priority": (["normal", "urgent"], [0.97, 0.03]),
     "centre": (["PSC", "1111", "BMA-CC", "DAMRONGDHAM"], [0.4, 0.3, 0.2, 0.1]),
     "region": (["central", "north", "northeast", "south", "east", "west"], [0.35, 0.15, 0.25, 0.12, 0.08, 0.05]),
 }

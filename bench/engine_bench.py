@@ -14,7 +14,7 @@ process. Then:
    model, no timers, no search attributes, the default data converter (no encryption). It is driven by the same
    calls (update-with-start, then one update per action) at the same concurrency, on its own worker in this
    process.
-3. **Cases**: N complaints filed with update-with-start (as ``api.service.file_complaint`` does, without HTTP)
+3. **Cases**: N complaints filed with update-with-start (as intake did before it committed to the database first)
    and driven through ``screen, accept (DOPA), agency_accept, respond, close`` with ``execute_update``.
 
 Each case (baseline or real) is one task that files and then acts; at most ``--concurrency`` are in flight.

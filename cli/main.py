@@ -37,22 +37,33 @@ app.add_typer(audit_app, name="audit")
 
 
 @sla_app.command("recalculate")
-def sla_recalculate() -> None:
-    """Move the deadlines of every running case after a calendar or policy change (restart workers first)."""
+def sla_recalculate(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say what would move (computed here, nothing is changed)")
+    ] = False,
+    case_ids: Annotated[
+        list[str] | None, typer.Option("--case", help="Only this case (repeatable); default: every running case")
+    ] = None,
+) -> None:
+    """Move the deadlines of running cases after a calendar or policy change (restart the workers first), and
+    report every date that moved."""
+    from activities.sla import SlaActivities
+    from cli.recalculate import recalculate_cases, report_lines
+    from config.reference import category_classes
     from config.temporal import connect
-    from workflows.complaint import ComplaintWorkflow
+    from sla.policy import load_policy
+
+    settings = get_settings()
+    sla = SlaActivities(settings.calendar(), load_policy(settings.sla_policy_file), category_classes(settings))
 
     async def run() -> int:
-        client = await connect(get_settings())
-        count = 0
-        query = "WorkflowType = 'ComplaintWorkflow' AND ExecutionStatus = 'Running'"
-        async for execution in client.list_workflows(query):
-            await client.get_workflow_handle(execution.id).signal(ComplaintWorkflow.recalculate)
-            count += 1
-        return count
+        client = await connect(settings)
+        report = await recalculate_cases(client, sla, dry_run=dry_run, case_ids=case_ids)
+        for line in report_lines(report, dry_run=dry_run):
+            typer.echo(line)
+        return 1 if report.failed else 0
 
-    typer.echo(f"asked {asyncio.run(run())} running case(s) to recalculate their deadlines")
-    _exit_skipping_finalisation(0)
+    _exit_skipping_finalisation(asyncio.run(run()))
 
 
 def _exit_skipping_finalisation(code: int) -> None:
@@ -154,6 +165,29 @@ def deliver(
         typer.echo(f"handled {handled} outbox row(s)")
 
 
+@app.command("email-intake")
+def email_intake() -> None:
+    """Receive complaints by email: the SMTP listener (RONGTUK_EMAIL_INTAKE_SMTP_PORT) and/or IMAP polling
+    (RONGTUK_IMAP_HOST), as configured."""
+    from config.logging import configure_logging
+    from intake_channels.email import serve
+
+    settings = get_settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    if not settings.email_intake_smtp_port and not settings.imap_host:
+        typer.echo("set RONGTUK_EMAIL_INTAKE_SMTP_PORT or RONGTUK_IMAP_HOST to receive complaints by email", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, stop)
+
+    asyncio.run(run())
+
+
 @app.command()
 def api(
     host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
@@ -196,8 +230,10 @@ def dev(
     temporal_port: Annotated[int, typer.Option(help="Temporal frontend port")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
     api_port: Annotated[int, typer.Option(help="API port")] = 8000,
+    email_port: Annotated[int, typer.Option(help="SMTP port of the email intake (0: none)")] = 2525,
 ) -> None:
-    """Start the embedded set: Temporal dev server (SQLite file under data/), a worker and the API."""
+    """Start the embedded set: Temporal dev server (SQLite file under data/), a worker, the API and the email
+    intake's SMTP listener."""
     from store.migrate import upgrade
 
     settings = get_settings()
@@ -229,13 +265,28 @@ def dev(
         # the dev server comes back.
         supervisor.start("worker", [sys.executable, "-m", "worker"], env=env)
         api_proc = supervisor.start("api", [sys.executable, "-m", "cli.main", "api", "--port", str(api_port)], env=env)
+        if email_port:
+            mail_env = env | {
+                "RONGTUK_EMAIL_INTAKE_SMTP_PORT": str(email_port),
+                "RONGTUK_EMAIL_INTAKE_ADDRESS": settings.email_intake_address or "complaints@rongtuk.localhost",
+            }
+            supervisor.start("email", [sys.executable, "-m", "cli.main", "email-intake"], env=mail_env)
         wait_for_port(api_port, proc=api_proc, cancelled=lambda: supervisor.stopping)
         if not supervisor.stopping:
             typer.echo(
                 "\nRongtuk is running:\n"
+                f"  Consoles     http://127.0.0.1:{api_port}/login (staff, demo users above)\n"
+                f"  Citizens     http://127.0.0.1:{api_port}/file  and  /track\n"
+                f"  Status       http://127.0.0.1:{api_port}/status  (/readyz for probes)\n"
                 f"  API docs     http://127.0.0.1:{api_port}/docs\n"
                 f"  Temporal UI  http://127.0.0.1:{ui_port}\n"
-                f"  Data         {Path(data).resolve()} (cases survive restarts)\n"
+                + (
+                    f"  Email intake smtp://127.0.0.1:{email_port} "
+                    f"(to {settings.email_intake_address or 'complaints@rongtuk.localhost'})\n"
+                    if email_port
+                    else ""
+                )
+                + f"  Data         {Path(data).resolve()} (cases survive restarts)\n"
                 "A piece that dies is restarted. Press Ctrl-C to stop.\n"
             )
         while not supervisor.stopping:

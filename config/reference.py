@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from config.agencies import WHOLE_COUNTRY, Agency, AgencyDirectoryError, read_agencies
+from config.settings import Settings
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_CATEGORIES_FILE = CONFIG_DIR / "categories.yaml"
@@ -330,3 +331,29 @@ def load_reference(
     if problems or data is None:
         raise AgencyDirectoryError("reference data has problems:\n  " + "\n  ".join(problems))
     return data
+
+
+@lru_cache(maxsize=4)
+def regions_by_province(regions_file: Path | None = None) -> dict[str, Region]:
+    """The six-region grouping by province code (empty if the file has problems: ``rongtuk ref check`` says)."""
+    problems: list[str] = []
+    six, _ = _regions(regions_file or DEFAULT_REGIONS_FILE, problems)
+    return six
+
+
+def region_of(province_code: str | None, regions_file: Path | None = None) -> str | None:
+    """The region code (north, northeast, west, central, east, south) of a province, if known."""
+    if not province_code:
+        return None
+    region = regions_by_province(regions_file).get(province_code)
+    return region.code if region else None
+
+
+def category_classes(settings: Settings) -> dict[str, str]:
+    """Each category's SLA class, from the reference data the screening uses (the worker's and the API's)."""
+    reference = load_reference(
+        categories_file=settings.categories_file,
+        agencies_file=settings.agencies_file,
+        regions_file=settings.regions_file,
+    )
+    return {code: category.sla_class.value for code, category in reference.categories.items()}

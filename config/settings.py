@@ -63,7 +63,20 @@ class Settings(BaseSettings):
     payload_key: str = DEV_PAYLOAD_KEY
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    intake_wait_seconds: float = 10.0
+    # Intake is committed in the database first; a relay starts each case's workflow (intake/relay.py).
+    # It runs beside the API (kicked by every intake, so a case is in Temporal within a second) and beside
+    # each worker (for what the API could not start); any number of relays share the work through leases.
+    intake_relay_in_api: bool = True
+    intake_relay_in_worker: bool = True
+    intake_relay_poll_seconds: float = Field(default=1.0, gt=0)
+    intake_relay_batch_size: int = Field(default=64, ge=1, le=1000)
+    intake_relay_loops: int = Field(default=2, ge=1, le=16)
+    intake_relay_lease_seconds: float = Field(default=30.0, gt=0)
+    intake_relay_start_timeout_seconds: float = Field(default=10.0, gt=0)
+    # An action waits this long for the workflow's answer, then answers 202 with where to read the result.
+    action_wait_seconds: float = Field(default=10.0, gt=0)
+    # How long an Idempotency-Key and its answer are kept (a retry after that is a new request).
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0)
     # On SIGINT/SIGTERM a worker or API lets in-flight work finish this long, then exits anyway (Temporal
     # retries whatever was cut short), so a process stops promptly even while Temporal is away.
     shutdown_grace_seconds: float = 5.0
@@ -91,6 +104,12 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     line_channel_access_token: str | None = None
     line_api_base: str = "https://api.line.me"
+    # LINE intake (channels/line_bot.py): the channel secret signs every webhook; unset, /line/webhook answers 503.
+    # Photo content comes from the data host; a conversation left this long starts again.
+    line_channel_secret: str | None = None
+    line_data_api_base: str = "https://api-data.line.me"
+    line_conversation_hours: float = Field(default=24.0, gt=0)
+    line_max_photos: int = Field(default=5, ge=0, le=20)
     # Staff contact addresses by outbox recipient: an agency code, "<code>:head" or "supervisors".
     staff_emails: dict[str, str] = Field(default_factory=dict)
     gateway_timeout_seconds: float = 10.0
@@ -112,6 +131,7 @@ class Settings(BaseSettings):
     # Screening (screening/): reference files, the auto-screen policy (off by default), duplicate window.
     categories_file: Path | None = None
     regions_file: Path | None = None
+    centres_file: Path | None = None  # receiving centres (config/centres.yaml)
     auto_screen: bool = False
     auto_screen_min_confidence: float = Field(0.8, ge=0, le=1)
     auto_screen_min_agency_confidence: float = Field(0.6, ge=0, le=1)
@@ -143,15 +163,67 @@ class Settings(BaseSettings):
     rate_tracking_per_minute: int = Field(default=120, ge=0)
     rate_citizen_action_per_minute: int = Field(default=20, ge=0)
     rate_login_per_minute: int = Field(default=10, ge=0)
+    # Tracking by citizen ID and phone digits: a guess costs a request, so few per minute.
+    rate_track_by_id_per_minute: int = Field(default=5, ge=0)
+    # Open311 GeoReport v2 (api/routes/open311.py): clients that may POST, by name, each with its own key.
+    open311_jurisdiction_id: str = "rongtuk"
+    open311_api_keys: dict[str, str] = Field(default_factory=dict)
+    open311_require_api_key: bool = True
+    # A registered client posts for many citizens from one address: its own limit, per key, instead.
+    rate_open311_client_per_minute: int = Field(default=120, ge=0)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Origins allowed to call /codec (the Temporal Web UI), e.g. ["http://127.0.0.1:8233"].
     codec_cors_origins: list[str] = Field(default_factory=list)
+    # --- attachments (attachments/) ---
+    # "disk": content-addressed files under attachments_dir (default <data_dir>/attachments); "s3": a bucket
+    # of any S3-compatible store (endpoint, keys and region below; boto3's own chain when the keys are unset).
+    attachment_storage: str = "disk"
+    attachments_dir: Path | None = None
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Per request; the API holds one request's files in memory while it checks them (max_bytes x max_files).
+    attachment_max_files: int = Field(default=5, ge=1, le=50)
+    attachment_max_per_case: int = Field(default=30, ge=1, le=500)
+    # A photo's EXIF position becomes the case's place when the complaint gives none.
+    attachment_gps_to_place: bool = True
+    s3_bucket: str | None = None
+    s3_prefix: str = "attachments/"
+    s3_endpoint_url: str | None = None
+    s3_region: str = "ap-southeast-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_timeout_seconds: float = Field(default=10.0, gt=0)
+    # --- email intake (intake_channels/email.py) ---
+    # Mail to this address becomes a complaint: received by the SMTP listener of the embedded set (port 0:
+    # off) and/or fetched by IMAP polling when imap_host is set.
+    email_intake_address: str | None = None
+    email_intake_smtp_host: str = "127.0.0.1"
+    email_intake_smtp_port: int = Field(default=0, ge=0, le=65535)
+    email_intake_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_ssl: bool = True
+    imap_user: str | None = None
+    imap_password: str | None = None
+    imap_folder: str = "INBOX"
+    imap_poll_seconds: float = Field(default=60.0, gt=0)
+    imap_timeout_seconds: float = Field(default=30.0, gt=0)
+    # --- "was it fixed?" (followup/) ---
+    # Days after a closure the complainant is asked whether the problem is fixed (0: never asked).
+    followup_after_days: float = Field(default=28.0, ge=0)
+    followup_poll_seconds: float = Field(default=3600.0, gt=0)
 
     @field_validator("log_format")
     @classmethod
     def _known_log_format(cls, value: str) -> str:
         if value not in {"console", "json"}:
             raise ValueError("log_format must be 'console' or 'json'")
+        return value
+
+    @field_validator("attachment_storage")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        if value not in {"disk", "s3"}:
+            raise ValueError("attachment_storage must be 'disk' or 's3'")
         return value
 
     @field_validator("notification_language")
@@ -176,7 +248,14 @@ class Settings(BaseSettings):
         self.metrics_access = self.metrics_access or default_access
         if self.cookie_secure is None:
             self.cookie_secure = prod
+        if self.attachment_storage == "s3" and not self.s3_bucket:
+            raise ValueError("attachment_storage 's3' needs RONGTUK_S3_BUCKET")
         return self
+
+    @property
+    def attachment_root(self) -> Path:
+        """Where the disk storage keeps attachments."""
+        return self.attachments_dir or self.data_dir / "attachments"
 
     @property
     def oidc_enabled(self) -> bool:

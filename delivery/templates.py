@@ -23,10 +23,22 @@ ENGLISH_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
 # Buddhist era: the year Thai readers expect on a date.
 BE_OFFSET = 543
 
-# Events the complainant hears of: every edge of the process that notifies them, and the filing itself.
-COMPLAINANT_EVENTS = frozenset({"filed"} | {t.event for t in TRANSITIONS if Audience.COMPLAINANT in t.notify})
-STAFF_EVENTS = frozenset(t.event for t in TRANSITIONS if t.notify - {Audience.COMPLAINANT})
-EVENT_LABELS: Mapping[str, tuple[str, str]] = {"filed": FILED_LABEL} | {t.event: t.label for t in TRANSITIONS}
+# Messages about what happens beside the workflow (followup/): the "was it fixed?" question some weeks after
+# a closure, and the supervisors' notice when a "not fixed" answer could not reopen the case.
+FOLLOWUP_EVENT, FOLLOWUP_STAFF_EVENT = "followup", "followup_not_fixed"
+SIDE_EVENT_LABELS: Mapping[str, tuple[str, str]] = {
+    FOLLOWUP_EVENT: ("Was the problem fixed?", "ปัญหาได้รับการแก้ไขแล้วหรือไม่"),
+    FOLLOWUP_STAFF_EVENT: ("The complainant says it is not fixed", "ผู้ร้องแจ้งว่าปัญหายังไม่ได้รับการแก้ไข"),
+}
+# Events the complainant hears of: every edge of the process that notifies them, the filing itself, and the
+# follow-up question.
+COMPLAINANT_EVENTS = frozenset(
+    {"filed", FOLLOWUP_EVENT} | {t.event for t in TRANSITIONS if Audience.COMPLAINANT in t.notify}
+)
+STAFF_EVENTS = frozenset({FOLLOWUP_STAFF_EVENT} | {t.event for t in TRANSITIONS if t.notify - {Audience.COMPLAINANT}})
+EVENT_LABELS: Mapping[str, tuple[str, str]] = (
+    {"filed": FILED_LABEL} | {t.event: t.label for t in TRANSITIONS} | dict(SIDE_EVENT_LABELS)
+)
 
 
 class TemplateError(ValueError):

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Channel(StrEnum):
-    """How the complaint reached the centre: the six PSC 1111 intake channels."""
+    """How the complaint reached the centre: the six PSC 1111 intake channels, and two more ways in: what PSC
+    finds on social media and files itself, and mail to the centre's complaint address."""
 
     walk_in = "walk_in"  # counter "1111 service point", including mobile counters in provinces
     letter = "letter"  # PO Box 1111
@@ -22,6 +23,55 @@ class Channel(StrEnum):
     web = "web"
     app = "app"  # mobile app "PSC 1111"
     line = "line"  # LINE official account @PSC1111
+    social = "social"  # a post PSC found on social media, keyed in by an officer (link and screenshot attached)
+    email = "email"  # a message to the centre's complaint address (intake_channels/email.py)
+
+
+# Channels an officer keys in (never a citizen filing for themselves).
+OFFICER_CHANNELS = frozenset({Channel.hotline, Channel.walk_in, Channel.letter, Channel.social})
+
+
+class Kind(StrEnum):
+    """What the person brings: the four kinds PSC 1111 and the Damrongdham centres take."""
+
+    complaint = "complaint"  # ร้องทุกข์/ร้องเรียน: something went wrong and should be put right
+    suggestion = "suggestion"  # ข้อเสนอแนะ/แสดงความคิดเห็น: an opinion or a suggestion
+    request = "request"  # ขอความช่วยเหลือ: a request for help
+    tipoff = "tipoff"  # แจ้งเบาะแส: a tip-off (wrongdoing, corruption, a crime)
+
+    @property
+    def label(self) -> tuple[str, str]:
+        """English and Thai names, as staff and citizens read them."""
+        return KIND_LABELS[self]
+
+
+KIND_LABELS: dict[Kind, tuple[str, str]] = {
+    Kind.complaint: ("Complaint", "เรื่องร้องทุกข์/ร้องเรียน"),
+    Kind.suggestion: ("Opinion or suggestion", "ข้อคิดเห็น/ข้อเสนอแนะ"),
+    Kind.request: ("Request for help", "ขอความช่วยเหลือ"),
+    Kind.tipoff: ("Tip-off", "แจ้งเบาะแส"),
+}
+
+
+class Priority(StrEnum):
+    """Urgent: danger to life or health, a protest gathering, a disaster. Urgent cases come first and get the
+    shorter allowances of the urgent SLA class."""
+
+    normal = "normal"
+    urgent = "urgent"
+
+    @property
+    def label(self) -> tuple[str, str]:
+        return PRIORITY_LABELS[self]
+
+
+PRIORITY_LABELS: dict[Priority, tuple[str, str]] = {
+    Priority.normal: ("Normal", "ปกติ"),
+    Priority.urgent: ("Urgent", "เร่งด่วน"),
+}
+
+# The receiving centre of a case that names none (every case filed before centres existed was PSC's).
+DEFAULT_CENTRE = "PSC-1111"
 
 
 class NotifyChannel(StrEnum):
@@ -91,3 +141,7 @@ class Complaint(BaseModel):
     category: str | None = None
     attachments: list[FileRef] = Field(default_factory=list)
     occurred_on: date | None = None
+    kind: Kind = Kind.complaint
+    priority: Priority = Priority.normal
+    # The centre that received it (config/centres.yaml); None in complaints filed before centres existed.
+    centre: str | None = None

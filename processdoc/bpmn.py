@@ -267,7 +267,7 @@ class _Model:
                 gateway = self._node(
                     _ncname("gateway", state.value),
                     "exclusiveGateway",
-                    "",
+                    f"{en}: which action?",
                     task.lane,
                     column,
                     f"Which action was taken while the case is {state.value}",
@@ -309,6 +309,8 @@ class _Model:
                 documentation=doc,
             )
 
+        self._merge_joins()
+
         for state, rule in STATE_DEADLINES.items():
             if state not in self.task:
                 continue
@@ -343,6 +345,29 @@ class _Model:
             self._flow(_ncname("flow", state.value, "deadline"), timer, escalate)
             self._flow(_ncname("flow", state.value, "escalated"), escalate, notified)
 
+    def _merge_joins(self) -> None:
+        """Flows that meet at a task or an end meet at a named merging gateway just before it (no implicit
+        joins: every task and event has at most one incoming flow)."""
+        for target in [n for n in self.nodes if n.slot == "main" and n.tag in ("userTask", "endEvent")]:
+            if len(target.incoming) < 2:
+                continue
+            key = target.id.split("_", 1)[1]
+            merge = self._node(
+                _ncname("merge", key),
+                "exclusiveGateway",
+                f"Into: {target.name}",
+                target.lane,
+                target.column,
+                f"The ways into '{target.name}' merge here (exclusive: one of them at a time).",
+            )
+            merge.slot = "merge"
+            for flow in self.flows:
+                if flow.target is target:
+                    flow.target = merge
+                    merge.incoming.append(flow.id)
+            target.incoming.clear()
+            self._flow(_ncname("flow", key, "merged"), merge, target)
+
     def _node(
         self,
         node_id: str,
@@ -367,6 +392,8 @@ class _Model:
 
 
 _TASK_TO_GATEWAY = 50.0  # gap between a task and its gateway
+_MERGE_W = 50.0 + 40.0  # a merging gateway and the gap to its task, at the start of the column
+_LABEL_WIDTH = {"exclusiveGateway": 96.0}  # gateways' names, below them
 _MIN_GAP = 70.0  # gap between a gateway (or end event) and the next column
 _TRACK_GAP = 20.0  # between horizontal tracks of flows that skip columns
 _LOOP_GAP = 18.0  # between nested self-loops of one task
@@ -421,9 +448,11 @@ class _Layout:
 
     def _kind(self, flow: _Flow) -> str:
         source, target = flow.source, flow.target
+        if source.slot == "merge":
+            return "straight"  # from the merging gateway into its task, along the row
         if source.slot != "main":
             return "escalation"
-        if target.tag == "exclusiveGateway" or source.tag == "startEvent":
+        if (target.tag == "exclusiveGateway" and target.slot == "main") or source.tag == "startEvent":
             return "straight"
         if target.column == source.column:
             return "loop"
@@ -451,10 +480,13 @@ class _Layout:
 
     def _place_columns(self) -> None:
         x = 100.0 + _LANE_HEADER + 50
+        # A column whose task (or end) has a merging gateway starts with it.
+        shift = {n.column: _MERGE_W for n in self.model.nodes if n.slot == "merge"}
         for node in sorted(self.main, key=lambda n: (n.column, n.tag != "userTask")):
             if node.column in self.column_x:
                 continue
             self.column_x[node.column] = x
+            x += shift.get(node.column, 0)
             if node.tag == "userTask":
                 right = (
                     x + node.w + (_TASK_TO_GATEWAY + _SIZES["exclusiveGateway"][0] if self._has_gateway(node) else 0)
@@ -465,6 +497,10 @@ class _Layout:
                 x += max(node.w, label_w) + self._gap_after(node) - 20
         for node in self.model.nodes:
             left = self.column_x[node.column]
+            if node.slot == "merge":
+                node.x = left
+                continue
+            left += shift.get(node.column, 0)
             task = next((n for n in self.main if n.column == node.column), node)
             if node.tag == "exclusiveGateway":
                 node.x = left + task.w + _TASK_TO_GATEWAY
@@ -480,7 +516,7 @@ class _Layout:
         self.width = x - 100 - _LANE_HEADER
 
     def _has_gateway(self, task: _Node) -> bool:
-        return any(n.tag == "exclusiveGateway" and n.column == task.column for n in self.model.nodes)
+        return any(n.tag == "exclusiveGateway" and n.slot == "main" and n.column == task.column for n in self.main)
 
     # ------------------------------------------------------------------------------------------- tracks
 
@@ -518,7 +554,11 @@ class _Layout:
             cy = row_top + tall / 2
             bottom = cy + tall / 2
             escalation_cy = bottom + 62
-            labels = [n for n in nodes if n.tag.endswith("Event") and n.name and n.slot != "timer"]
+            labels = [
+                n
+                for n in nodes
+                if (n.tag.endswith("Event") or n.tag == "exclusiveGateway") and n.name and n.slot != "timer"
+            ]
             for node in nodes:
                 if node.slot == "timer":
                     task = next(n for n in main if n.column == node.column and n.tag == "userTask")
@@ -528,8 +568,11 @@ class _Layout:
                 else:
                     node.y = cy - node.h / 2
             for node in labels:
-                w, h = _label_box(node.name, 100 if node.slot == "main" else 56)
-                node.label = (node.cx - w / 2, node.y + node.h + 4, w, h)
+                w, h = _label_box(node.name, _LABEL_WIDTH.get(node.tag, 100) if node.slot in ("main", "merge") else 56)
+                # A gateway's name starts under it (a merging one) or under its right half (a choice), clear of
+                # the timer's name on its left and of the next column's merging gateway's name on its right.
+                x = {"merge": node.x, "main": node.x + 8}.get(node.slot, 0) if node.tag == "exclusiveGateway" else 0
+                node.label = (x or node.cx - w / 2, node.y + node.h + 4, w, h)
             for node in nodes:
                 if node.slot == "timer":
                     task = next(n for n in main if n.column == node.column and n.tag == "userTask")
@@ -587,11 +630,11 @@ class _Layout:
                 start = (source.x + source.w, source.cy)
                 y = turn.get(flow.id, target.cy)
                 if y == source.cy:
-                    flow.waypoints = [start, (target.x, y)]
+                    flow.waypoints = [start, (self._left_entry(target, y), y)]
                     label_x = (start[0] + target.x) / 2 - width / 2
                 else:
                     fork = start[0] + 10
-                    flow.waypoints = [start, (fork, source.cy), (fork, y), (target.x, y)]
+                    flow.waypoints = [start, (fork, source.cy), (fork, y), (self._left_entry(target, y), y)]
                     label_x = fork + 6
                 if flow.name:
                     flow.label = (label_x, y - _LABEL_H - 1, width, _LABEL_H)
@@ -600,12 +643,12 @@ class _Layout:
             x0 = points[-1][0]
             y = turn[flow.id]
             if kind == "bend":
-                points += [(x0, y), (target.x, y)]
+                points += [(x0, y), (self._left_entry(target, y), y)]
                 label_x = x0 + 6
             else:
                 entry = entries[flow.id]
                 points += [(x0, y), (entry[0], y), entry]
-                if target.tag != "userTask" and entry[0] != target.cx:
+                if target.tag not in ("userTask", "exclusiveGateway") and entry[0] != target.cx:
                     points[-1:] = [(entry[0], target.y - 14), (target.cx, target.y - 14), (target.cx, target.y)]
                 label_x = x0 + 6 if heading[flow.id] > 0 else x0 - 6 - width
             flow.waypoints = points
@@ -613,6 +656,13 @@ class _Layout:
                 flow.label = (label_x, y - _LABEL_H - 1, width, _LABEL_H)
         for loops in self.loops.values():
             self._loops(loops)
+
+    @staticmethod
+    def _left_entry(target: _Node, y: float) -> float:
+        """Where a flow arriving from the left at height ``y`` meets ``target``: a gateway's left edges."""
+        if target.tag != "exclusiveGateway":
+            return target.x
+        return target.x + min(abs(y - target.cy), target.h / 2 - 2)
 
     def _groups(self, keep: Callable[[_Flow], bool]) -> list[list[_Flow]]:
         groups: dict[tuple[str, str], list[_Flow]] = {}
@@ -670,6 +720,13 @@ class _Layout:
             target = flows[0].target
             # From the left: the lowest track enters leftmost; from the right: the highest enters leftmost.
             flows.sort(key=lambda f: (heading[f.id] < 0, -turn[f.id] * heading[f.id]))
+            if target.tag == "exclusiveGateway":
+                # A merging gateway: each flow drops onto its own point of the upper-left edge.
+                step = min(6.0, 18.0 / max(1, len(flows) - 1))
+                for i, flow in enumerate(flows):
+                    u = 3 + i * step
+                    result[flow.id] = (target.cx - u, target.y + u)
+                continue
             if target.tag == "userTask":
                 lo, hi = target.x + 10, target.x + target.w * 0.42
             else:
@@ -692,8 +749,13 @@ class _Layout:
             t = 3 + k * step_edge
             start = (gateway.x + t, gateway.cy - t)
             y = lane_row_top - 14 - _LOOP_GAP * k
-            entry = task.x + task.w - 8 - k * step_entry
-            flow.waypoints = [start, (start[0], y), (entry, y), (entry, task.y)]
+            if task.tag == "exclusiveGateway":
+                # Back into the task's merging gateway: onto its own point of the upper-right edge.
+                u = 3 + k * min(6.0, 18.0 / max(1, len(loops) - 1))
+                flow.waypoints = [start, (start[0], y), (task.cx + u, y), (task.cx + u, task.y + u)]
+            else:
+                entry = task.x + task.w - 8 - k * step_entry
+                flow.waypoints = [start, (start[0], y), (entry, y), (entry, task.y)]
             if flow.name:
                 width = _text_width(flow.name)
                 flow.label = (gateway.x + gateway.w + 6, y - _LABEL_H / 2, width, _LABEL_H)

@@ -20,7 +20,9 @@ screen_app = typer.Typer(help="Screen complaints: completeness, category, agenci
 
 @ref_app.command("check")
 def ref_check() -> None:
-    """Check categories.yaml, agencies.yaml and regions.yaml together; list every problem (exit 1 if any)."""
+    """Check categories.yaml, agencies.yaml, regions.yaml and centres.yaml together; list every problem (exit 1
+    if any)."""
+    from config.centres import check_centres
     from config.reference import check_reference
 
     settings = get_settings()
@@ -29,6 +31,14 @@ def ref_check() -> None:
         agencies_file=settings.agencies_file,
         regions_file=settings.regions_file,
     )
+    centres, centre_problems = check_centres(settings.centres_file)
+    problems += centre_problems
+    if centres is not None and data is not None:
+        problems += [
+            f"centres.yaml: centre {c.code}: unknown agency {c.agency}"
+            for c in centres.by_code.values()
+            if c.agency is not None and c.agency not in data.agencies
+        ]
     for problem in problems:
         typer.echo(problem)
     if problems or data is None:
@@ -39,7 +49,8 @@ def ref_check() -> None:
         kinds[agency.kind.value] = kinds.get(agency.kind.value, 0) + 1
     typer.echo(
         f"ok: {len(data.groups)} groups, {len(data.categories)} categories, {len(data.agencies)} agencies "
-        f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}), regions for {len(data.region6)} provinces"
+        f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}), regions for {len(data.region6)} provinces, "
+        f"{len(centres.by_code) if centres else 0} receiving centres"
     )
 
 

@@ -16,6 +16,7 @@ class DeadlineRule(StrEnum):
     STAGE2_ACKNOWLEDGE = "stage2_acknowledge"
     STAGE2_RESPONSE = "stage2_response"
     CLOSURE = "closure"  # PSC closes the case once the agencies have answered
+    STAGE2_FINDINGS = "stage2_findings"  # an agency's investigation task in stage 2, inside stage2_response
 
 
 class AlarmKind(StrEnum):

@@ -53,11 +53,19 @@ class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
         Index("ix_cases_status_due_at", "status", "due_at", "case_id"),
-        # The board: each filter is an equality followed by ORDER BY due_at, case_id (migration 0013).
-        Index("ix_cases_due_at_case_id", "due_at", "case_id"),
-        Index("ix_cases_province_due_at", "province", "due_at", "case_id"),
-        Index("ix_cases_stage_due_at", "stage", "due_at", "case_id"),
-        Index("ix_cases_category_due_at", "category", "due_at", "case_id"),
+        # The board: urgent cases first, then by deadline. Each filter is an equality followed by the priority
+        # and ORDER BY due_at, case_id, read as ordered ranges (store/queries.py _walk; migration 0013).
+        Index("ix_cases_status_priority_due_at", "status", "priority", "due_at", "case_id"),
+        Index("ix_cases_priority_due_at", "priority", "due_at", "case_id"),
+        Index("ix_cases_province_due_at", "province", "priority", "due_at", "case_id"),
+        Index("ix_cases_stage_due_at", "stage", "priority", "due_at", "case_id"),
+        Index("ix_cases_category_due_at", "category", "priority", "due_at", "case_id"),
+        Index("ix_cases_region_due_at", "region", "priority", "due_at", "case_id"),
+        Index("ix_cases_centre_due_at", "centre", "priority", "due_at", "case_id"),
+        Index("ix_cases_kind_due_at", "kind", "priority", "due_at", "case_id"),
+        # Tracking without the code (by citizen ID) and a LINE user's own cases look these up.
+        Index("ix_cases_complainant_citizen_id", "complainant_citizen_id"),
+        Index("ix_cases_complainant_line_user_id", "complainant_line_user_id"),
     )
 
     case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -68,6 +76,13 @@ class Case(Base):
     subject: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(String(100))
+    # Kind (complaint, suggestion, request, tipoff), priority (normal, urgent), receiving centre, the SLA class
+    # whose allowances its deadlines count, and the region (config/regions.yaml, six regions) of its province.
+    kind: Mapped[str] = mapped_column(String(16), default="complaint", server_default="complaint")
+    priority: Mapped[str] = mapped_column(String(16), default="normal", server_default="normal")
+    centre: Mapped[str] = mapped_column(String(32), default="PSC-1111", server_default="PSC-1111")
+    sla_class: Mapped[str | None] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(16))
     # Personal data: shown to staff who need it, hidden from agencies when ``confidential``; never logged.
     complainant_name: Mapped[str | None] = mapped_column(String(200))
     complainant_citizen_id: Mapped[str | None] = mapped_column(String(13))
@@ -86,7 +101,7 @@ class Case(Base):
     agencies: Mapped[list[Any]] = mapped_column(default=list)
     handler_id: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str | None] = mapped_column(String(32))
-    received_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(index=True)  # reports: a date range reads a range (0012)
     expected_by: Mapped[datetime | None]
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
@@ -102,9 +117,9 @@ class Case(Base):
     duplicate_of: Mapped[str | None] = mapped_column(String(32))
     root_cause: Mapped[str | None] = mapped_column(Text)
     action_taken: Mapped[str | None] = mapped_column(Text)
-    stage1_closed_at: Mapped[datetime | None]
+    stage1_closed_at: Mapped[datetime | None] = mapped_column(index=True)  # the SPSO report's quarters
     stage2_started_at: Mapped[datetime | None]
-    stage2_closed_at: Mapped[datetime | None]
+    stage2_closed_at: Mapped[datetime | None] = mapped_column(index=True)
     rating: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str | None] = mapped_column(Text)
     # What the process table's guards need, so the API offers exactly the actions the workflow will accept.
@@ -164,6 +179,12 @@ class AgencyTask(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     extension_pending: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     extended_by: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # 2: an investigation task of agency-led stage 2 (it replaces the agency's stage 1 row here; the timeline
+    # keeps both).
+    stage: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    questions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A question to the complainant waits since then; the task's clock stands still meanwhile.
+    question_asked_at: Mapped[datetime | None]
 
 
 class OutboxRow:
@@ -307,3 +328,132 @@ class AccessLog(Base):
     case_id: Mapped[str] = mapped_column(String(32), index=True)
     what: Mapped[str] = mapped_column(String(32))  # "case", "history", "export"
     reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class IntakeOutbox(OutboxRow, Base):
+    """A complaint committed by the API whose case workflow a relay still has to start (intake/relay.py).
+
+    Written in the same transaction as the case row, so a 201 means the complaint is durable even while
+    Temporal is away; ``sent_at`` is when the workflow was started (or found already started).
+    """
+
+    __tablename__ = "intake_outbox"
+    __table_args__ = (Index("ix_intake_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # No foreign key: a read model that is lost and rebuilt from Temporal must not be held by this table.
+    case_id: Mapped[str] = mapped_column(String(32), unique=True)
+    task_queue: Mapped[str] = mapped_column(String(200))
+    # The typed ``workflows.models.CaseInput`` as JSON (personal data, like the case row beside it).
+    case_input: Mapped[dict[str, Any]] = mapped_column(JSON)
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class IdempotencyKey(Base):
+    """An ``Idempotency-Key`` a caller sent, with the answer it got, so a retry gets the same answer.
+
+    ``scope`` is the caller (a staff member, a tracking code, an anonymous channel); ``fingerprint`` the
+    request it was first used for. ``status_code`` is None while the first request is still at work.
+    For an action, ``update_id`` is the Temporal update id (Temporal dedupes the action itself) and
+    ``request`` the action, so its result can be read (and the action re-sent) from the action-request resource.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # "intake" or "action"
+    case_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    update_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    location: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class LineConversation(Base):
+    """Where a LINE user is in the intake conversation (channels/line_conversation.py), kept across restarts.
+
+    One row per LINE user; ``draft`` holds what they have said so far (personal data: never logged) and
+    ``seen_events`` the last webhook event ids, so LINE's redelivery of an event is not taken twice.
+    """
+
+    __tablename__ = "line_conversations"
+
+    line_user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    draft: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seen_events: Mapped[list[Any]] = mapped_column(default=list)
+    updated_at: Mapped[datetime]
+
+
+class Attachment(Base):
+    """A file of a case (photo, PDF): where its private original and the copy others see are stored.
+
+    Content-addressed (``sha256``), so the same file sent twice to a case is one row. The original keeps its
+    metadata (a photo's GPS may be the complainant's home) and is read only by centre staff; everyone else is
+    served the stripped copy at ``public_key``. No foreign key to ``cases``: a file may arrive with a complaint
+    whose case row the projection has not written yet.
+    """
+
+    __tablename__ = "attachments"
+    __table_args__ = (UniqueConstraint("case_id", "sha256", name="uq_attachments_case_sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(32), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    storage_key: Mapped[str] = mapped_column(String(200))
+    public_key: Mapped[str] = mapped_column(String(200))
+    label: Mapped[str | None] = mapped_column(String(32))  # e.g. before, after, letter, screenshot
+    # Who may see it besides the centre: the complainant always sees their own; staff and agencies' files
+    # are shown on the tracking page only when ``public`` (an agency's before/after photos).
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    uploaded_by: Mapped[str] = mapped_column(String(64))
+    uploader_role: Mapped[str] = mapped_column(String(16))
+    uploader_agency: Mapped[str | None] = mapped_column(String(32))
+    latitude: Mapped[float | None] = mapped_column(Float)  # from the photo's EXIF GPS (personal data)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    at: Mapped[datetime]
+
+
+class FollowUp(Base):
+    """The "was it fixed?" question after a closure, and the complainant's answer (followup/).
+
+    One per closure (``closed_seq`` is the closing event's seq): a case reopened and closed again is asked
+    again. ``outcome`` says what the answer did: reopened the case, or was left for a supervisor when the
+    case could no longer be reopened.
+    """
+
+    __tablename__ = "followups"
+    __table_args__ = (
+        UniqueConstraint("case_id", "closed_seq", name="uq_followups_case_closed_seq"),
+        Index("ix_followups_answer", "answer"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(String(32), index=True)
+    closed_seq: Mapped[int]
+    closed_at: Mapped[datetime]
+    asked_at: Mapped[datetime]
+    answer: Mapped[str | None] = mapped_column(String(16))  # fixed | not_fixed
+    answered_at: Mapped[datetime | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(24))  # recorded | reopened | for_supervisor
+
+
+class QueueClaim(Base):
+    """Which officer holds a case of the screening queue, so officers share the queue without working twice."""
+
+    __tablename__ = "queue_claims"
+
+    case_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    officer_id: Mapped[str] = mapped_column(String(64), index=True)
+    claimed_at: Mapped[datetime]

@@ -60,6 +60,12 @@ class CaseItem:
     confidential: bool
     overdue: bool  # open and past due_at
     working_days_late: int  # working days after the deadline's date up to today; 0 unless overdue
+    category: str | None = None
+    kind: str = "complaint"
+    priority: str = "normal"
+    centre: str | None = None
+    sla_class: str | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,19 @@ BOARD_COLUMNS = (
     Case.escalation_level,
     Case.received_at,
     Case.confidential,
+    Case.category,
+    Case.kind,
+    Case.priority,
+    Case.centre,
+    Case.sla_class,
+    Case.region,
 )
+# Priorities in board order: urgent cases come first, then by deadline.
+PRIORITIES: tuple[str, ...] = ("urgent", "normal")
+
+
+def _urgent_first(priority: Any) -> ColumnElement[int]:
+    return case((priority == PRIORITIES[0], 0), else_=1)
 
 
 # How each bound of a due_at range compares: due_at < before, due_at >= start, due_at <= until.
@@ -117,7 +135,7 @@ class _Filter:
     others: list[ColumnElement[bool]]
     # overdue=false or at_risk=false: the OR that selects the complement, and the same rows as consecutive
     # slices of the board's order (each slice's rows sort after the previous slice's), which the page reads
-    # one after the other, each as an index range, instead of the OR (see _segmented_page).
+    # one after the other, each as an index range, instead of the OR (see _walk).
     complement: ColumnElement[bool] | None = None
     segments: list[Slice] | None = None
 
@@ -153,6 +171,11 @@ def _board_filter(
     stage: int | None,
     province: str | None,
     status: str | None,
+    kind: str | None = None,
+    priority: str | None = None,
+    centre: str | None = None,
+    region: str | None = None,
+    category: str | None = None,
 ) -> _Filter:
     open_states = tuple(open_state_codes())
     states: tuple[str, ...] | None = None
@@ -218,6 +241,13 @@ def _board_filter(
         others.append(Case.stage == stage)
     if province is not None:
         others.append(Case.province == province)
+    for column, value in ((Case.kind, kind), (Case.priority, priority), (Case.centre, centre), (Case.region, region)):
+        if value is not None:
+            others.append(column == value)
+    if category is not None:
+        # A group code ("roads") takes in its categories ("roads.potholes"); a category code is exact.
+        in_group = Case.category.startswith(f"{category}.", autoescape=True) if "." not in category else None
+        others.append(Case.category == category if in_group is None else or_(Case.category == category, in_group))
     return _Filter(states=states, bounds=bounds, others=others, complement=complement, segments=segments)
 
 
@@ -227,54 +257,66 @@ async def _page_rows(session: AsyncSession, where: _Filter, *, offset: int, limi
         params |= {"branch_limit": offset + limit, "page_limit": limit, "page_offset": offset}
         query = _merged_page_query(where.states, tuple(where.bounds))
         return list((await session.execute(query, params)).all())
-    if where.bounds:  # a due_at range: no NULL to place, one ordered walk of an index
-        query = select(*BOARD_COLUMNS).where(*where.where()).order_by(Case.due_at, Case.case_id)
-        return list((await session.execute(query.limit(limit).offset(offset))).all())
-    return await _segmented_page(session, where, offset=offset, limit=limit)
+    state = [] if where.states is None else [Case.status.in_(where.states)]
+    base = [*state, *where.due_range(), *where.others]
+    slices: list[Slice]
+    if where.bounds:  # a due_at range: no NULL to place, one walk per priority
+        slices = [[]]
+        base += [] if where.complement is None else [where.complement]
+    elif where.segments is not None:  # overdue=false or at_risk=false: the complement's slices, not its OR
+        slices = where.segments
+    else:  # due_at may be NULL: the dated cases of each priority, then its undated ones
+        slices = [[Case.due_at.is_not(None)], [Case.due_at.is_(None)]]
+    segments = [_in_priority(slice_, priority) for priority in PRIORITIES for slice_ in slices]
+    return await _walk(session, base, segments, offset=offset, limit=limit)
 
 
-async def _segmented_page(session: AsyncSession, where: _Filter, *, offset: int, limit: int) -> list[Any]:
-    """``ORDER BY due_at NULLS LAST, case_id`` read as consecutive ordered walks, each only when needed.
+def _in_priority(slice_: Slice, priority: str) -> Slice:
+    if isinstance(slice_, _PerState):
+        return _PerState(slice_.states, (Case.priority == priority, *slice_.conditions))
+    return [Case.priority == priority, *slice_]
 
-    By default two: the cases with a deadline by (due_at, case_id), then those without one (paused or
-    finished: most of the table) by case_id. Written as one ORDER BY, SQLite cannot read NULLS LAST from an
-    index and PostgreSQL cannot use (x, due_at, case_id) for the NULL part, so both sorted every matching
-    row (~1 s for "stage 1" at 1M rows, bench/board_bench.py); each walk here is a range of an index on
-    (filter column, due_at, case_id) read in order (migration 0013), and a page that one walk fills never
-    starts the next. A walk that returns nothing (the page starts past it) is counted, at most ``offset``
-    rows, to place the page in the next.
+
+async def _walk(
+    session: AsyncSession, base: list[ColumnElement[bool]], segments: list[Slice], *, offset: int, limit: int
+) -> list[Any]:
+    """``ORDER BY urgent first, due_at NULLS LAST, case_id`` read as ordered walks, one per segment, in order.
+
+    Written as one ORDER BY, SQLite cannot read NULLS LAST (or a CASE on priority) from an index and
+    PostgreSQL cannot use (x, priority, due_at, case_id) for the NULL part, so both sorted every matching row
+    (~1 s for "stage 1" at 1M rows, bench/board_bench.py). Each segment here (a priority, with or without a
+    deadline) is a range of an index on (filter column, priority, due_at, case_id) read in order (migration
+    0013), and a page that the first segments fill never reads the later ones. A page that starts past a
+    segment counts that segment, at most ``offset`` rows, to place itself in the next. A ``_PerState``
+    segment is read as one range per state and merged here.
     """
     rows: list[Any] = []
-    before = 0  # rows in the walks already passed
-    state = [] if where.states is None else [Case.status.in_(where.states)]
-    common = [*state, *where.due_range(), *where.others]
-    segments = where.segments or [[Case.due_at.is_not(None)], [Case.due_at.is_(None)]]
-    for segment in segments:
-        start = max(0, offset - before)
-        need = limit - len(rows)
-        if isinstance(segment, _PerState):
-            merged: list[Any] = []
-            for code in segment.states:
-                query = select(*BOARD_COLUMNS).where(*common, Case.status == code, *segment.conditions)
-                query = query.order_by(Case.due_at, Case.case_id).limit(start + need)
-                merged += (await session.execute(query)).all()
-            merged.sort(key=lambda r: (r.due_at, r.case_id))
-            rows += merged[start : start + need]
-            if len(rows) == limit:
-                break
-            before += len(merged)  # exact: every state returned fewer rows than it was asked for
-            continue
-        conditions = [*common, *segment]
-        query = select(*BOARD_COLUMNS).where(*conditions).order_by(Case.due_at, Case.case_id)
-        got = list((await session.execute(query.limit(need).offset(start))).all())
-        rows += got
+    skip = offset
+    for extra in segments:
         if len(rows) == limit:
             break
+        need = limit - len(rows)
+        if isinstance(extra, _PerState):
+            merged: list[Any] = []
+            for code in extra.states:
+                part = select(*BOARD_COLUMNS).where(*base, Case.status == code, *extra.conditions)
+                merged += (await session.execute(part.order_by(Case.due_at, Case.case_id).limit(skip + need))).all()
+            merged.sort(key=lambda r: (r.due_at, r.case_id))
+            got = merged[skip : skip + need]
+            if got:
+                rows += got
+                skip = 0
+            else:  # exact: every state returned fewer rows than it was asked for
+                skip -= len(merged)
+            continue
+        part = select(*BOARD_COLUMNS).where(*base, *extra).order_by(Case.due_at, Case.case_id)
+        got = list((await session.execute(part.limit(need).offset(skip))).all())
         if got:
-            before += start + len(got)
-        elif start:
-            bounded = select(Case.case_id).where(*conditions).limit(start).subquery()
-            before += int(await session.scalar(select(func.count()).select_from(bounded)) or 0)
+            rows += got
+            skip = 0
+        elif skip:
+            bounded = select(Case.case_id).where(*base, *extra).limit(skip).subquery()
+            skip -= int(await session.scalar(select(func.count()).select_from(bounded)) or 0)
     return rows
 
 
@@ -288,19 +330,21 @@ def _merged_page_query(states: tuple[str, ...], bounds: tuple[str, ...]) -> Sele
     # filters (province, agency, stage) the plain query is kept: the planner's choice of index beats eight
     # branches. Built once per shape with bound parameters: building the subqueries costs more than running
     # them.
+    # Urgent cases first: one branch per state and priority, each a range of ix_cases_status_priority_due_at.
     due_range = [_BOUNDS[name](Case.due_at, bindparam(f"due_{name}")) for name in bounds]
     branches = [
         select(*BOARD_COLUMNS)
-        .where(Case.status == state, *due_range)
+        .where(Case.status == state, Case.priority == priority, *due_range)
         .order_by(Case.due_at, Case.case_id)
         .limit(bindparam("branch_limit", type_=Integer))
         .subquery()
         for state in states
+        for priority in PRIORITIES
     ]
     merged = union_all(*(select(*b.c) for b in branches)).subquery("board")
     return (
         select(*merged.c)
-        .order_by(merged.c.due_at, merged.c.case_id)
+        .order_by(_urgent_first(merged.c.priority), merged.c.due_at, merged.c.case_id)
         .limit(bindparam("page_limit", type_=Integer))
         .offset(bindparam("page_offset", type_=Integer))
     )
@@ -317,11 +361,16 @@ async def list_cases(
     stage: int | None = None,
     province: str | None = None,
     status: str | None = None,
+    kind: str | None = None,
+    priority: str | None = None,
+    centre: str | None = None,
+    region: str | None = None,
+    category: str | None = None,
     page: int = 1,
     page_size: int = 50,
     count_cap: int = COUNT_CAP,
 ) -> CasePage:
-    """List cases for the supervisor board, most late first, filtered and paginated.
+    """List cases for the supervisor board, urgent ones first, then most late first, filtered and paginated.
 
     ``overdue``: open and past ``due_at``. ``at_risk``: open, not overdue, due by the end of the next working
     day. ``False`` selects the complement of either. ``agency``: cases where that agency has a task it has
@@ -342,6 +391,11 @@ async def list_cases(
         stage=stage,
         province=province,
         status=status,
+        kind=kind,
+        priority=priority,
+        centre=centre,
+        region=region,
+        category=category,
     )
     if where.states == ():  # e.g. overdue=true&status=closed
         return CasePage(items=[], total=0, page=page, page_size=page_size)
@@ -391,6 +445,12 @@ def _item(
         confidential=bool(row.confidential),
         overdue=overdue,
         working_days_late=late[row.due_at] if overdue else 0,
+        category=row.category,
+        kind=row.kind,
+        priority=row.priority,
+        centre=row.centre,
+        sla_class=row.sla_class,
+        region=row.region,
     )
 
 

@@ -63,7 +63,6 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         database_url=database_url,
         data_dir=tmp_path_factory.mktemp("data"),
         log_format="console",
-        intake_wait_seconds=20,
         # The suite files many cases from one address; tests/api/test_limits.py checks the limits themselves.
         rate_intake_per_minute=0,
         rate_tracking_per_minute=0,

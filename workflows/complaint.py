@@ -34,10 +34,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.screening import ScreeningActivities
     from activities.sla import SlaActivities
 
+from domain.complaint import DEFAULT_CENTRE
 from sla.rules import DeadlineRule
 from workflows import search_attributes as sa
 from workflows.agency_task import TASK_ALARM_SIGNAL, AgencyTaskWorkflow
-from workflows.case_rules import SYSTEM, AlarmTransition, CaseRules
+from workflows.case_rules import SYSTEM, AlarmTransition, CaseRules, case_dates, date_moves
 from workflows.models import (
     ActionRequest,
     AgencyTask,
@@ -49,6 +50,7 @@ from workflows.models import (
     CaseSummary,
     DaysLeftRequest,
     Deadline,
+    DeadlineMove,
     NotificationRequest,
     PolicySnapshot,
     ProjectionRequest,
@@ -91,6 +93,8 @@ PATCH_ABANDON_TASKS = "task-children-outlive-runs"
 PATCH_CONTINUE_AS_NEW = "continue-as-new"
 # - a case filed where auto-screening is on asks the screening before an officer sees it.
 PATCH_AUTO_SCREEN = "auto-screen"
+# - a case committed by the API first (DB-first intake) keeps the time it was received there.
+PATCH_DB_FIRST_INTAKE = "db-first-intake"
 
 
 @dataclass
@@ -172,7 +176,9 @@ class ComplaintWorkflow:
         clocks = _TaskClocks(inp.case_id, workflow_id)
         if inp.state is not None:
             # Continued as new: the case carries on from the state the previous run handed over.
-            self._rules = CaseRules(inp.state, inp.policy or PolicySnapshot(), _Scheduler(), clocks, workflow_id)
+            self._rules = CaseRules(
+                inp.state, inp.policy or PolicySnapshot(), _Scheduler(), clocks, workflow_id, patched=workflow.patched
+            )
             self._filed = True
         else:
             await self._file(inp, clocks, workflow_id)
@@ -184,6 +190,10 @@ class ComplaintWorkflow:
 
     async def _file(self, inp: CaseInput, clocks: _TaskClocks, workflow_id: str) -> None:
         now = workflow.now()
+        if inp.received_at is not None and workflow.patched(PATCH_DB_FIRST_INTAKE):
+            # The complainant was answered when the API committed the complaint: the clock starts there, and
+            # the dates the workflow computes are the ones the receipt already gave (api/service.py).
+            now = inp.received_at
         policy = await _policy()
         complaint = inp.complaint
         case = CaseState(
@@ -194,8 +204,11 @@ class ComplaintWorkflow:
             channel=complaint.channel.value,
             category=complaint.category,
             occurred_on=complaint.occurred_on.isoformat() if complaint.occurred_on else None,
+            kind=complaint.kind.value,
+            priority=complaint.priority.value,
+            centre=complaint.centre or DEFAULT_CENTRE,
         )
-        self._rules = CaseRules(case, policy, _Scheduler(), clocks, workflow_id)
+        self._rules = CaseRules(case, policy, _Scheduler(), clocks, workflow_id, patched=workflow.patched)
         async with self._lock:
             await self._rules.file(now)
             filed: dict[str, Any] = {"channel": case.channel, "label": list(FILED_LABEL)}
@@ -354,6 +367,19 @@ class ComplaintWorkflow:
                 if transition is not None:
                     await self._perform(transition, self.case.status, SYSTEM, {})
 
+    @workflow.update
+    async def recalculate_deadlines(self) -> list[DeadlineMove]:
+        """As the ``recalculate`` signal, answering with the dates that moved (``rongtuk sla recalculate``)."""
+        await workflow.wait_condition(lambda: self._filed)
+        before = case_dates(self.case)
+        await self.recalculate()
+        return date_moves(self.case.case_id, before, case_dates(self.case))
+
+    @workflow.query
+    def policy(self) -> PolicySnapshot:
+        """The policy figures the case runs with (for previews of a recalculation)."""
+        return self.rules.policy
+
     @workflow.query
     def summary(self) -> CaseSummary:
         """The case as it stands (status, next expected date, agencies)."""
@@ -399,7 +425,7 @@ class ComplaintWorkflow:
             fired.transition,
             fired.transition.target,
             SYSTEM,
-            {},
+            dict(fired.payload),
             data=fired.data,
             audiences=fired.audiences,
             agencies=fired.agencies,
@@ -516,6 +542,6 @@ class ComplaintWorkflow:
             status=case.status,
             seq=case.seq,
             expected_by=case.expected_by,
-            agencies=[t.agency for t in case.tasks if t.status in ACTIVE_TASK],
+            agencies=list(dict.fromkeys(t.agency for t in case.tasks if t.status in ACTIVE_TASK)),
             due_at=case.due_at(),
         )

@@ -47,6 +47,10 @@ class ScheduleRequest:
     working_days: int | None = None
 
 
+# The steps whose allowances add up to the date a complainant is promised at intake.
+ANSWER_RULES = (DeadlineRule.SCREENING, DeadlineRule.AGENCY_ACCEPTANCE, DeadlineRule.STAGE1_RESPONSE)
+
+
 @dataclass
 class PolicySnapshot:
     """The policy figures the workflow needs beyond deadlines, fetched once and on recalculation."""
@@ -61,11 +65,43 @@ class PolicySnapshot:
     max_rating_changes: int = 3
     max_progress_notes: int = 50
     max_info_requests: int = 5
+    max_agency_questions: int = 3
     max_reopens: int = 3
     max_manual_escalations: int = 10
     history_limit: int = 2000
     # False in snapshots recorded before the `responded` state had a clock: those cases keep running without.
     responded_clock: bool = False
+    # SLA classes (config/sla.yaml): each class's allowances by rule name, and how a case's class is chosen.
+    # Empty in snapshots recorded before classes existed: those cases keep the per-rule allowances.
+    class_allowances: dict[str, dict[str, int]] = field(default_factory=dict)
+    default_class: str = ""
+    urgent_class: str = ""
+    class_by_kind: dict[str, str] = field(default_factory=dict)
+    class_by_category: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def classes_apply(self) -> bool:
+        """Whether this snapshot knows SLA classes (cases filed before them keep the per-rule allowances)."""
+        return bool(self.class_allowances)
+
+    def class_for(self, *, kind: str, priority: str, category: str | None) -> str | None:
+        """The default class of a case: urgent for urgent priority, else its category's, else its kind's."""
+        if not self.classes_apply:
+            return None
+        if priority == "urgent" and self.urgent_class:
+            return self.urgent_class
+        if category and category in self.class_by_category:
+            return self.class_by_category[category]
+        return self.class_by_kind.get(kind) or self.default_class or None
+
+    def allowance(self, sla_class: str | None, rule: DeadlineRule) -> int | None:
+        """Working days of ``rule`` in ``sla_class`` (None: the class does not set it, use the rule's own)."""
+        days = self.class_allowances.get(sla_class or "")
+        if not days:
+            return None
+        if rule is DeadlineRule.ANSWER:  # what the complainant is promised at intake
+            return sum(days[r.value] for r in ANSWER_RULES)
+        return days.get(rule.value)
 
 
 @dataclass
@@ -84,6 +120,11 @@ class AgencyTask:
     breached_at: datetime | None = None
     escalation_level: int = 0
     notes: int = 0  # progress notes posted
+    stage: int = 1  # 2: an investigation task of agency-led stage 2
+    questions: int = 0  # questions asked of the complainant
+    asked_at: datetime | None = None  # a question waits for the complainant since then: the clock is stopped
+    suspended: Deadline | None = None  # the task's own deadline while it is stopped
+    paused_days: int = 0  # working days the task's clock has stood still in all
 
 
 @dataclass
@@ -138,6 +179,13 @@ class CaseState:
     info_requests: int = 0
     reopens: int = 0
     manual_escalations: int = 0
+    # Kind, priority and receiving centre (domain.complaint), and the SLA class whose allowances the case's
+    # deadlines count (None in cases filed before classes); ``class_chosen``: a person chose it with a reason.
+    kind: str = "complaint"
+    priority: str = "normal"
+    centre: str = "PSC-1111"
+    sla_class: str | None = None
+    class_chosen: bool = False
 
     def current_deadline(self) -> Deadline | None:
         """The deadline of the step the case is in: its own, or the earliest of its open agency tasks."""
@@ -170,6 +218,9 @@ class CaseInput:
     policy: PolicySnapshot | None = None
     # The deployment auto-screens (RONGTUK_AUTO_SCREEN): ask the screening before an officer sees the case.
     auto_screen: bool = False
+    # When the API committed the complaint (DB-first intake): the case's clock starts then, not when a relay
+    # got the workflow started. None for cases filed before, and for runs that continued as new.
+    received_at: datetime | None = None
 
 
 @dataclass
@@ -263,6 +314,18 @@ class AutoScreenDecision:
     agencies: list[str] = field(default_factory=list)
     summary: str | None = None
     reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DeadlineMove:
+    """A date of a case that a recalculation moved: ``what`` is ``case`` (the step's own deadline),
+    ``stage2_response``, ``task:<agency>`` or ``expected_by`` (the date promised to the complainant)."""
+
+    case_id: str
+    what: str
+    rule: str | None
+    before: datetime | None
+    after: datetime | None
 
 
 @dataclass

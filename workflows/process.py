@@ -17,6 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from domain.complaint import Kind, Priority
 from sla.rules import DeadlineRule
 
 
@@ -91,6 +92,14 @@ STATE_DEADLINES: Mapping[State, DeadlineRule] = {
     State.RESPONDED: DeadlineRule.CLOSURE,
     State.STAGE2: DeadlineRule.STAGE2_ACKNOWLEDGE,
     State.STAGE2_INVESTIGATION: DeadlineRule.STAGE2_RESPONSE,
+}
+
+# The deadlines each agency's own task runs in a state (child workflows): acceptance, then the response (stopped
+# while the agency waits for the complainant's answer to its question); in stage 2 the investigation's findings.
+TASK_DEADLINES: Mapping[State, DeadlineRule] = {
+    State.ASSIGNMENT: DeadlineRule.AGENCY_ACCEPTANCE,
+    State.STAGE1: DeadlineRule.STAGE1_RESPONSE,
+    State.STAGE2_INVESTIGATION: DeadlineRule.STAGE2_FINDINGS,
 }
 
 STATE_LABELS: Mapping[State, tuple[str, str]] = {
@@ -191,12 +200,36 @@ RATING_FIELDS = (
 )
 
 
+# Kind, priority, receiving centre and SLA class: set at screening or changed later with a reason.
+CLASS_FIELDS = (
+    FieldSpec("kind", "choice", required=False, choices=tuple(Kind), help="complaint, suggestion, request, tipoff"),
+    FieldSpec("priority", "choice", required=False, choices=tuple(Priority), help="urgent: shorter allowances"),
+    FieldSpec("centre", "code", required=False, max_length=32, help="Receiving centre (config/centres.yaml)"),
+    FieldSpec("sla_class", "code", required=False, max_length=32, help="SLA class (config/sla.yaml); needs a reason"),
+)
+CLASSIFIED = tuple(f.name for f in CLASS_FIELDS)
+
+
+def _reclassify(state: State) -> Transition:
+    return Transition(
+        "reclassify",
+        state,
+        state,
+        _STAFF,
+        ("Kind, priority or centre changed", "เปลี่ยนประเภท ความเร่งด่วน หรือศูนย์รับเรื่อง"),
+        fields=(*CLASS_FIELDS, REASON),
+        notify=_PSC,
+        public=False,
+        guard="reclassify_changes",
+    )
+
+
 def _each(states: Iterable[State], make: Callable[[State], Transition]) -> list[Transition]:
     return [make(state) for state in states]
 
 
 def _withdraw(state: State) -> Transition:
-    agencies_involved = state in {State.ASSIGNMENT, State.STAGE1, State.RESPONDED}
+    agencies_involved = state in {State.ASSIGNMENT, State.STAGE1, State.RESPONDED, State.STAGE2_INVESTIGATION}
     return Transition(
         "withdraw",
         state,
@@ -262,7 +295,12 @@ TRANSITIONS: tuple[Transition, ...] = (
         State.SCREENING,
         _STAFF_OR_SYSTEM,
         ("Screening started", "เริ่มตรวจสอบเรื่อง"),
-        fields=(NOTE,),
+        fields=(
+            NOTE,
+            *CLASS_FIELDS,
+            FieldSpec("reason", "text", required=False, max_length=1000, help="Why this SLA class (needed with one)"),
+        ),
+        guard="class_with_reason",
     ),
     Transition(
         "accept",
@@ -439,6 +477,46 @@ TRANSITIONS: tuple[Transition, ...] = (
         public=False,
         guard="extension_pending",
     ),
+    # An agency asks the complainant a question: its task's clock stops until the answer (or the lapse).
+    Transition(
+        "agency_ask_info",
+        State.STAGE1,
+        State.STAGE1,
+        _AGENCY,
+        ("The agency asked you a question", "หน่วยงานขอข้อมูลเพิ่มเติมจากผู้ร้อง"),
+        fields=(FieldSpec("question", "text", max_length=2000, help="What the complainant must tell the agency"),),
+        notify=_COMPLAINANT | _PSC,
+        task_from=TaskStatus.ACCEPTED,
+        guard="agency_question_allowed",
+    ),
+    Transition(
+        "answer_agency",
+        State.STAGE1,
+        State.STAGE1,
+        _CITIZEN_OR_STAFF,
+        ("Answer to the agency's question received", "ได้รับคำตอบต่อคำถามของหน่วยงานแล้ว"),
+        fields=(
+            FieldSpec("answer", "text", max_length=5000),
+            FieldSpec("agency", "agency", required=False, help="Whose question (the oldest waiting one if not said)"),
+        ),
+        notify=_COMPLAINANT | _AGENCIES,
+        guard="agency_question_pending",
+    ),
+    Transition(
+        "agency_info_reminder",
+        State.STAGE1,
+        State.STAGE1,
+        _SYSTEM,
+        ("Reminder: the agency still waits for your answer", "แจ้งเตือน: หน่วยงานยังรอคำตอบจากท่าน"),
+    ),
+    Transition(
+        "agency_info_lapse",
+        State.STAGE1,
+        State.STAGE1,
+        _SYSTEM,
+        ("No answer came: the agency goes on without it", "ไม่ได้รับคำตอบตามกำหนด: หน่วยงานดำเนินการต่อโดยไม่มีข้อมูลนั้น"),
+        notify=_COMPLAINANT | _AGENCIES,
+    ),
     Transition(
         "respond",
         State.STAGE1,
@@ -501,7 +579,8 @@ TRANSITIONS: tuple[Transition, ...] = (
         notify=_COMPLAINANT | _PSC,
         guard="reopen_allowed",
     ),
-    # Stage 2: investigation by PSC.
+    # Stage 2: PSC acknowledges and answers; the agencies that answered stage 1 (or those a supervisor names)
+    # investigate, each on a task with its own deadline inside PSC's.
     Transition(
         "acknowledge",
         State.STAGE2,
@@ -511,7 +590,30 @@ TRANSITIONS: tuple[Transition, ...] = (
         fields=(
             FieldSpec("points", "text", max_length=3000, help="The points that will be investigated"),
             FieldSpec("outcome_wanted", "text", max_length=1000, help="What the complainant wants"),
+            FieldSpec(
+                "agencies",
+                "agencies",
+                required=False,
+                help="Agencies that investigate (a supervisor's choice; default: those that answered stage 1)",
+            ),
         ),
+        notify=_COMPLAINANT | _AGENCIES,
+        guard="investigators_named_by_supervisor",
+    ),
+    Transition(
+        "report_findings",
+        State.STAGE2_INVESTIGATION,
+        State.STAGE2_INVESTIGATION,
+        _AGENCY,
+        ("The agency reported its investigation's findings", "หน่วยงานรายงานผลการตรวจสอบ"),
+        fields=(
+            FieldSpec("findings", "text", max_length=5000, help="What the investigation found and what was done"),
+            FieldSpec("root_cause", "text", required=False),
+            FieldSpec("action_taken", "text", required=False),
+        ),
+        notify=_PSC,
+        task_from=TaskStatus.ACCEPTED,
+        task_to=TaskStatus.RESPONDED,
     ),
     Transition(
         "extend_stage2",
@@ -529,6 +631,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         ("Final response after investigation", "แจ้งผลการตรวจสอบขั้นสุดท้าย"),
         fields=RESPONSE_FIELDS,
         notify=_ALL,
+        guard="findings_in",
     ),
     _rate(State.CLOSED_STAGE2),
     Transition(
@@ -541,6 +644,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         notify=_COMPLAINANT | _PSC,
     ),
     *_each(sorted(OPEN_STATES, key=list(State).index), _withdraw),
+    *_each(sorted(OPEN_STATES, key=list(State).index), _reclassify),
     *_each(
         sorted(OPEN_STATES, key=list(State).index),
         lambda state: Transition(
@@ -578,6 +682,10 @@ class TaskView:
     extension_pending: bool = False
     extended_by: int = 0  # working days already granted
     notes: int = 0  # progress notes posted on this task
+    stage: int = 1  # 2: an investigation task of agency-led stage 2
+    question_pending: bool = False  # the agency asked the complainant and waits for the answer
+    questions: int = 0  # questions this task has asked the complainant
+    breached: bool = False  # the task's deadline has passed
 
 
 @dataclass(frozen=True)
@@ -597,12 +705,16 @@ class Context:
     max_progress_notes: int = 50
     info_requests: int = 0
     max_info_requests: int = 5
+    max_agency_questions: int = 3  # per agency task
     reopens: int = 0
     max_reopens: int = 3
     manual_escalations: int = 0
     max_manual_escalations: int = 10
     # The event complained of is older than the time limit for complaining (SPSO: 6 months).
     out_of_time: bool = False
+    # Kind, priority, centre and SLA class as they stand; the policy's class names (empty: not checked here).
+    classification: Mapping[str, str | None] = field(default_factory=dict)
+    sla_classes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -627,6 +739,10 @@ def transition_for(state: State, event: str) -> Transition | None:
 def events_from(state: State) -> list[Transition]:
     """Every edge leaving ``state``, in table order."""
     return [t for t in TRANSITIONS if t.source == state]
+
+
+# The states whose place follows the agencies' tasks (``phase_of``); per-agency rows elsewhere stay put.
+AGENCY_PHASES = frozenset({State.ASSIGNMENT, State.STAGE1})
 
 
 def phase_of(tasks: Sequence[TaskView]) -> State:
@@ -673,6 +789,11 @@ def _extension_possible(actor: Actor, payload: Mapping[str, Any], ctx: Context) 
     task = _own_task(actor, ctx)
     if task is None:
         return None
+    if task.question_pending:
+        return _refusal(
+            "question_pending",
+            "the task's clock is stopped while the complainant is asked: ask for time once they answer",
+        )
     if task.extension_pending:
         return _refusal("extension_pending", "an extension request of this agency is already waiting for a decision")
     wanted = payload.get("working_days")
@@ -735,7 +856,78 @@ def _in_time_or_reason(_actor: Actor, payload: Mapping[str, Any], ctx: Context) 
     return None
 
 
+def _known_class(payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    wanted = payload.get("sla_class")
+    if wanted and ctx.sla_classes and wanted not in ctx.sla_classes:
+        return _refusal("unknown_sla_class", f"no SLA class {wanted!r}; classes: {', '.join(sorted(ctx.sla_classes))}")
+    return None
+
+
+def _class_with_reason(_actor: Actor, payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    if payload.get("sla_class") and not payload.get("reason"):
+        return _refusal("reason_needed", "choosing an SLA class needs a reason")
+    return _known_class(payload, ctx)
+
+
+def _reclassify_changes(_actor: Actor, payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    given = {name: payload[name] for name in CLASSIFIED if payload.get(name) not in (None, "")}
+    if not given:
+        return _refusal("nothing_to_change", f"name at least one of {', '.join(CLASSIFIED)} to change")
+    if ctx.classification and all(ctx.classification.get(k) == v for k, v in given.items()):
+        return _refusal("nothing_changes", "the case already has these values")
+    return _known_class(payload, ctx)
+
+
+def _agency_question_allowed(actor: Actor, _payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    task = _own_task(actor, ctx)
+    if task is None:
+        return None  # the task check reports it
+    if task.question_pending:
+        return _refusal("question_pending", "this agency's question to the complainant is still waiting for an answer")
+    if task.questions >= ctx.max_agency_questions:
+        return _refusal(
+            "limit_reached", f"an agency can ask the complainant at most {ctx.max_agency_questions} times on its task"
+        )
+    return None
+
+
+def _agency_question_pending(_actor: Actor, payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    agency = payload.get("agency")
+    waiting = [t for t in ctx.tasks if t.question_pending and t.status in OPEN_TASK]
+    if agency is not None and not any(t.agency == agency for t in waiting):
+        return _refusal("no_question_pending", f"agency {agency} has no question waiting for an answer")
+    if not waiting:
+        return _refusal("no_question_pending", "no agency is waiting for an answer from the complainant")
+    return None
+
+
+def _investigators_named_by_supervisor(actor: Actor, payload: Mapping[str, Any], _ctx: Context) -> Decision | None:
+    if payload.get("agencies") and actor.role is not Role.SUPERVISOR:
+        return _refusal("needs_supervisor", "only a supervisor names the agencies that investigate in stage 2")
+    return None
+
+
+def _findings_in(actor: Actor, _payload: Mapping[str, Any], ctx: Context) -> Decision | None:
+    waiting = [t for t in ctx.tasks if t.stage == 2 and t.status in OPEN_TASK]
+    if not waiting:
+        return None
+    if actor.role is Role.SUPERVISOR and all(t.breached for t in waiting):
+        return None  # the agencies are late: a supervisor may answer without their findings
+    names = ", ".join(t.agency for t in waiting)
+    return _refusal(
+        "findings_pending",
+        f"the investigating agencies have not reported yet ({names}); once their deadline has passed a supervisor "
+        "may answer without them",
+    )
+
+
 GUARDS: Mapping[str, Guard] = {
+    "class_with_reason": _class_with_reason,
+    "reclassify_changes": _reclassify_changes,
+    "investigators_named_by_supervisor": _investigators_named_by_supervisor,
+    "findings_in": _findings_in,
+    "agency_question_allowed": _agency_question_allowed,
+    "agency_question_pending": _agency_question_pending,
     "in_time_or_reason": _in_time_or_reason,
     "rating_allowed": _limit(
         lambda _a, c: c.ratings, lambda c: c.max_rating_changes + 1, "the service can be rated (or the rating changed)"
@@ -798,7 +990,7 @@ def decide(
         if refused is not None:
             return replace(refused, transition=transition)
     target = transition.target
-    if transition.task_to is not None:
+    if transition.task_to is not None and transition.source in AGENCY_PHASES:
         own = _own_task(actor, ctx)
         after = [replace(t, status=transition.task_to) if t is own else t for t in ctx.tasks]
         target = phase_of(after)
@@ -821,6 +1013,8 @@ def _sample(spec: FieldSpec, ctx: Context | None) -> Any:
     if spec.kind == "agency" and ctx is not None:
         pending = [t.agency for t in ctx.tasks if t.extension_pending]
         return pending[0] if pending else None
+    if spec.kind == "agencies" and not spec.required:
+        return None  # naming them is a choice (a supervisor's); the action is open without it
     return "x"
 
 

@@ -17,12 +17,17 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from api.deps import CurrentActor, SessionDep
-from api.errors import forbidden
+from api.errors import AppError, ErrorDetail, forbidden
 from api.responses import BoardPage, StuckPage
-from api.views import BANGKOK, agency_view, expected_date
+from api.views import BANGKOK, agency_view, classification_view, expected_date
 from config.agencies import Agency
+from config.centres import Centres
+from config.reference import regions_by_province
 from delivery.queries import delivery_collector
+from domain.complaint import Kind, Priority
+from intake.relay import lag_collector
 from sla.calendar import WorkingCalendar
+from sla.policy import SlaPolicy
 from store.queries import (
     CaseItem,
     count_stuck_cases,
@@ -38,6 +43,7 @@ __all__ = ["CalendarDep", "board_item_view", "get_calendar", "list_board", "metr
 
 router = APIRouter(prefix="/api/v1/cases", tags=["supervisor"])
 metrics_router = APIRouter(tags=["ops"])
+
 
 # Staff who oversee all cases; agency staff see their own agency's work only, citizens none of it.
 _ALL_CASES_ROLES = frozenset({Role.SUPERVISOR, Role.OFFICER, Role.AUDITOR})
@@ -75,6 +81,25 @@ def _scope(actor: Actor, agency: str | None) -> str | None:
     )
 
 
+def _known_region(region: str | None) -> str | None:
+    """A region code of config/regions.yaml, or 422 naming them."""
+    if region is None:
+        return None
+    known = sorted({r.code for r in regions_by_province().values()})
+    if region.strip().lower() not in known:
+        listed = ", ".join(known)
+        raise AppError(
+            status=422,
+            code="unknown_region",
+            message=f"Unknown region; regions: {listed}.",
+            message_th=f"ไม่พบภาคนี้ ภาคที่มี: {listed}",
+            details=[
+                ErrorDetail(field="query.region", message=f"Must be one of: {listed}.", message_th=f"ต้องเป็น: {listed}")
+            ],
+        )
+    return region.strip().lower()
+
+
 def _status_view(status: str) -> dict[str, str]:
     # A state added to the process before its labels must not break the whole board.
     try:
@@ -88,7 +113,14 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(BANGKOK).isoformat() if moment else None
 
 
-def board_item_view(item: CaseItem, *, actor: Actor, agencies: Mapping[str, Agency]) -> dict[str, Any]:
+def board_item_view(
+    item: CaseItem,
+    *,
+    actor: Actor,
+    agencies: Mapping[str, Agency],
+    centres: Centres | None = None,
+    policy: SlaPolicy | None = None,
+) -> dict[str, Any]:
     """One board row as the API shows it: deadline facts, never the complainant's identity."""
     expected = expected_date(item.due_at)  # the day that due_at ends
     return {
@@ -98,6 +130,16 @@ def board_item_view(item: CaseItem, *, actor: Actor, agencies: Mapping[str, Agen
         "status": _status_view(item.status),
         "stage": item.stage,
         "province": item.province,
+        "category": item.category,
+        **classification_view(
+            kind=item.kind,
+            priority=item.priority,
+            centre=item.centre,
+            sla_class=item.sla_class,
+            region=item.region,
+            centres=centres,
+            policy=policy,
+        ),
         "agencies": [agency_view(code, dict(agencies)) for code in item.agencies],
         "received_at": _iso(item.received_at),
         "due_at": _iso(item.due_at),
@@ -129,10 +171,22 @@ async def list_board(
     stage: Annotated[int | None, Query(ge=1, le=2, description="SPSO stage")] = None,
     province: Annotated[str | None, Query(max_length=100)] = None,
     status: Annotated[State | None, Query(description="Process state")] = None,
+    kind: Annotated[Kind | None, Query(description="complaint, suggestion, request or tipoff")] = None,
+    priority: Annotated[Priority | None, Query(description="normal or urgent")] = None,
+    centre: Annotated[
+        str | None, Query(max_length=32, description="Receiving centre code (config/centres.yaml)")
+    ] = None,
+    region: Annotated[
+        str | None, Query(max_length=16, description="Region of the province (config/regions.yaml, six regions)")
+    ] = None,
+    category: Annotated[
+        str | None, Query(max_length=100, description="Category code, or a group code for all its categories")
+    ] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
-    """Cases most late first, for supervisors, officers and auditors (all) and agency staff (their own)."""
+    """Urgent cases first, then most late first, for supervisors, officers and auditors (all) and agency
+    staff (their own); filtered by kind, priority, receiving centre, region, category and more."""
     scoped_agency = _scope(actor, agency)
     now = datetime.now(UTC)
     result = await list_cases(
@@ -145,12 +199,22 @@ async def list_board(
         stage=stage,
         province=province,
         status=status.value if status is not None else None,
+        kind=kind.value if kind is not None else None,
+        priority=priority.value if priority is not None else None,
+        centre=centre.strip().upper() if centre else None,
+        region=_known_region(region),
+        category=category.strip() if category else None,
         page=page,
         page_size=page_size,
     )
     agencies: Mapping[str, Agency] = request.app.state.agencies
     return {
-        "items": [board_item_view(item, actor=actor, agencies=agencies) for item in result.items],
+        "items": [
+            board_item_view(
+                item, actor=actor, agencies=agencies, centres=request.app.state.centres, policy=request.app.state.policy
+            )
+            for item in result.items
+        ],
         "total": result.total,
         "total_exact": result.total_exact,
         "page": result.page,
@@ -244,5 +308,6 @@ async def metrics(session: SessionDep, request: Request) -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     registry.register(await delivery_collector(session, now=now))
+    registry.register(await lag_collector(session, now=now))
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encoder(registry), media_type=content_type)

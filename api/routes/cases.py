@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request
+from fastapi import APIRouter, Body, Path, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.casework import run_action, tasks_and_context, timeline_of
+from api.casework import action_request_view, run_action, tasks_and_context, timeline_of
 from api.deps import CurrentActor, CurrentCase, SessionDep, TemporalDep, log_read
 from api.errors import forbidden
-from api.responses import CaseOut
+from api.responses import ACTION_RESPONSES, ActionRequestOut, CaseOut, IdempotencyKeyHeader, answer_response
 from api.views import case_view
+from attachments.views import with_attachments
 from store import models
 from workflows.process import Actor, Role
 
@@ -35,7 +36,18 @@ async def render(session: AsyncSession, case: models.Case, actor: Actor, request
     await log_read(session, request, case_id=case.case_id, what="case")
     tasks, ctx = await tasks_and_context(session, case, request)
     events = await timeline_of(session, case)
-    return case_view(case, events=events, tasks=tasks, actor=actor, agencies=request.app.state.agencies, ctx=ctx)
+    state = request.app.state
+    view = case_view(
+        case,
+        events=events,
+        tasks=tasks,
+        actor=actor,
+        agencies=state.agencies,
+        ctx=ctx,
+        centres=state.centres,
+        policy=state.policy,
+    )
+    return await with_attachments(session, case, actor, view, events, prefix=f"/api/v1/cases/{case.case_id}")
 
 
 @router.get("/{case_id}", openapi_extra=REASON_PARAMETER, response_model=CaseOut, response_model_exclude_unset=True)
@@ -44,7 +56,12 @@ async def get_case(case: CurrentCase, actor: CurrentActor, session: SessionDep, 
     return await render(session, case, actor, request)
 
 
-@router.post("/{case_id}/actions/{action}", response_model=CaseOut, response_model_exclude_unset=True)
+@router.post(
+    "/{case_id}/actions/{action}",
+    response_model=CaseOut,
+    response_model_exclude_unset=True,
+    responses=ACTION_RESPONSES,
+)
 async def act(
     case: CurrentCase,
     action: Annotated[str, Path(max_length=32)],
@@ -53,14 +70,56 @@ async def act(
     client: TemporalDep,
     request: Request,
     body: Annotated[dict[str, Any] | None, Body()] = None,
-) -> dict[str, Any]:
-    """Perform ``action`` (screen, accept, agency_accept, respond, close, ...) on the case."""
+    key: IdempotencyKeyHeader = None,
+) -> Response:
+    """Perform ``action`` (screen, accept, agency_accept, respond, close, ...) on the case. With an
+    ``Idempotency-Key`` a retry acts once and gets the same answer; 202 with a Location when the case's
+    workflow has not answered in time (the result is then read there)."""
     if actor.role is Role.AUDITOR:
         raise forbidden(
             "Auditors read cases; they never act on them.",
             "ผู้ตรวจสอบอ่านข้อมูลเรื่องได้เท่านั้น ไม่สามารถดำเนินการกับเรื่องได้",
             code="role_not_allowed",
         )
-    await run_action(case=case, action=action, actor=actor, body=body, session=session, client=client, request=request)
-    await session.refresh(case)
-    return await render(session, case, actor, request)
+
+    async def view() -> dict[str, Any]:
+        return CaseOut.model_validate(await render(session, case, actor, request)).model_dump(
+            mode="json", exclude_unset=True
+        )
+
+    answer = await run_action(
+        case=case,
+        action=action,
+        actor=actor,
+        body=body,
+        session=session,
+        client=client,
+        request=request,
+        scope=f"staff:{actor.id}",
+        key=key,
+        location=lambda request_id: f"/api/v1/cases/{case.case_id}/action-requests/{request_id}",
+        render=view,
+    )
+    return answer_response(answer)
+
+
+@router.get("/{case_id}/action-requests/{request_id}", response_model=ActionRequestOut)
+async def action_request(
+    case: CurrentCase,
+    request_id: Annotated[str, Path(max_length=64)],
+    actor: CurrentActor,
+    session: SessionDep,
+    client: TemporalDep,
+    request: Request,
+) -> dict[str, Any]:
+    """The result of an action that was answered 202: pending, applied or refused."""
+
+    async def view() -> dict[str, Any]:
+        await session.refresh(case)
+        return CaseOut.model_validate(await render(session, case, actor, request)).model_dump(
+            mode="json", exclude_unset=True
+        )
+
+    return await action_request_view(
+        case=case, request_id=request_id, scope=f"staff:{actor.id}", client=client, request=request, render=view
+    )

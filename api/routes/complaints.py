@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from fastapi import APIRouter, Depends, Request, Response
 
-from fastapi import APIRouter, Depends, Response
-
-from api.deps import OptionalActor, SettingsDep, TemporalDep
+from api.deps import OptionalActor
 from api.errors import forbidden, unauthorized
 from api.limits import limit
-from api.responses import ReceiptOut
+from api.responses import IdempotencyKeyHeader, ReceiptOut, answer_response
 from api.schemas import Channel, ComplaintIn
 from api.service import file_complaint
-from api.views import expected_date, state_view
+from intake.idempotency import idempotency_of
 from workflows.process import Actor, Role
 
 router = APIRouter(prefix="/api/v1/complaints", tags=["intake"])
 
 # Channels where a PSC officer keys the complaint in; citizens file themselves on the others, and staff who
 # work cases (officers, supervisors) may file those on a citizen's behalf.
-_STAFF_CHANNELS = {Channel.walk_in, Channel.letter, Channel.hotline}
+_STAFF_CHANNELS = {Channel.walk_in, Channel.letter, Channel.hotline, Channel.social}
 _FILERS = frozenset({Role.OFFICER, Role.SUPERVISOR})
 
 
@@ -45,37 +43,24 @@ def _check_filer(channel: Channel, actor: Actor | None) -> None:
     status_code=201,
     response_model=ReceiptOut,
     response_model_exclude_unset=True,
-    responses={202: {"description": "Accepted; the receipt is still being made", "model": ReceiptOut}},
+    responses={
+        201: {"description": "Filed: durable in the database; the tracking code works at once"},
+        422: {"description": "Not valid, or an Idempotency-Key already used for another complaint"},
+    },
     dependencies=[Depends(limit("intake"))],
 )
 async def create_complaint(
-    body: ComplaintIn, response: Response, client: TemporalDep, settings: SettingsDep, actor: OptionalActor
-) -> dict[str, Any]:
-    """File a complaint; answers with its case number, tracking code and the date to expect an answer."""
+    body: ComplaintIn, request: Request, actor: OptionalActor, key: IdempotencyKeyHeader = None
+) -> Response:
+    """File a complaint; answers with its case number, tracking code and the date to expect an answer.
+
+    The 201 means the complaint is committed in the database: its workflow is started right after, even if
+    the case engine is away at this moment. Send an ``Idempotency-Key`` to retry safely: the same key and
+    complaint file one case and get the same answer."""
     _check_filer(body.channel, actor)
     filed_by = actor or Actor(id=f"citizen:{body.channel.value}", role=Role.CITIZEN)
-    summary, case_id, tracking_code = await file_complaint(
-        client=client,
-        task_queue=settings.task_queue,
-        complaint=body,
-        actor=filed_by,
-        wait_seconds=settings.intake_wait_seconds,
-        search_attributes=settings.search_attributes,
-        auto_screen=settings.auto_screen,
+    scope = f"staff:{actor.id}" if actor else f"public:{body.channel.value}"
+    answer = await file_complaint(
+        request.app.state.intake, complaint=body, actor=filed_by, idempotency=idempotency_of(scope, key)
     )
-    response.headers["Location"] = f"/api/v1/track/{tracking_code}"
-    if summary is None:
-        response.status_code = 202
-        return {
-            "case_id": case_id,
-            "tracking_code": tracking_code,
-            "status": state_view("received"),
-            "expected_by": None,
-        }
-    return {
-        "case_id": summary.case_id,
-        "tracking_code": summary.tracking_code,
-        "status": state_view(summary.status.value),
-        "expected_by": expected_date(summary.expected_by),
-        "due_at": summary.due_at.isoformat() if summary.due_at else None,
-    }
+    return answer_response(answer)

@@ -21,12 +21,38 @@ from api.auth import SESSION, new_token, sign_in, token_digest
 from api.deps import CSRF_COOKIE, SESSION_COOKIE, OptionalPrincipal, SessionDep, SettingsDep
 from api.errors import AppError, forbidden, not_found, unauthorized
 from api.limits import limit
+from api.ui_text import CONSOLE_TEXTS
+from api.views import BANGKOK
 from config.settings import Access, Settings
 from store import users
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 LANG_COOKIE = "rongtuk_lang"
+_TH_MONTHS = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")
+
+
+def _moment(value: Any, lang: str = "th", *, time: bool = True) -> str:
+    """A date or ISO timestamp as people read it: Thai months and Buddhist years in Thai, Bangkok time."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return str(value)
+    if isinstance(value, datetime):
+        value = value.astimezone(BANGKOK)
+        clock = f" {value:%H:%M}" if time else ""
+    else:
+        clock = ""
+    if lang == "th":
+        return f"{value.day} {_TH_MONTHS[value.month - 1]} {value.year + 543}{clock}"
+    return f"{value.day} {value:%b} {value.year}{clock}"
+
+
+templates.env.filters["when"] = _moment
+templates.env.filters["day"] = lambda value, lang="th": _moment(value, lang, time=False)
 
 TEXTS: dict[str, dict[str, Any]] = {
     "th": {
@@ -82,6 +108,15 @@ TEXTS: dict[str, dict[str, Any]] = {
 }
 
 
+for _code, _words in CONSOLE_TEXTS.items():
+    TEXTS[_code].update(_words)
+
+
+def page_lang(request: Request) -> str:
+    """The reader's language: ?lang=, then the cookie, then Thai."""
+    return _lang(request)
+
+
 def _lang(request: Request) -> str:
     wanted = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or "th"
     return wanted if wanted in TEXTS else "th"
@@ -106,9 +141,11 @@ def _cookie(response: Response, settings: Settings, name: str, value: str, *, ht
     )
 
 
-def _render(request: Request, settings: Settings, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def render_page(request: Request, settings: Settings, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page in the reader's language, with a CSRF token for its forms and the signed-in user for the menu."""
     lang = _lang(request)
     csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    context.setdefault("user", getattr(request.state, "principal", None))
     response = templates.TemplateResponse(
         request, template, {"lang": lang, "t": TEXTS[lang], "csrf_token": csrf, **context}, status_code=status
     )
@@ -117,6 +154,9 @@ def _render(request: Request, settings: Settings, template: str, status: int = 2
     if "lang" in request.query_params:
         _cookie(response, settings, LANG_COOKIE, lang, http_only=True, max_age=365 * 86400)
     return response
+
+
+_render = render_page
 
 
 def _csrf_ok(request: Request, sent: str) -> bool:
@@ -189,7 +229,9 @@ async def home(request: Request, settings: SettingsDep, principal: OptionalPrinc
     """The signed-in staff member's start page (the consoles will hang off it)."""
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    return _render(request, settings, "home.html", user=principal)
+    from api.console import HOME_OF  # the consoles import this module
+
+    return _render(request, settings, "home.html", user=principal, home=HOME_OF.get(principal.role))
 
 
 # --- API docs and other operational pages, by configuration -----------------------------------------------

@@ -10,15 +10,16 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.casework import case_by_code, run_action, tasks_and_context, timeline_of
+from api.casework import action_request_view, case_by_code, run_action, tasks_and_context, timeline_of
 from api.deps import SessionDep, TemporalDep
 from api.errors import forbidden
 from api.limits import RateLimiter, limit, too_many_requests
-from api.responses import TrackingOut
+from api.responses import ACTION_RESPONSES, ActionRequestOut, IdempotencyKeyHeader, TrackingOut, answer_response
 from api.views import complainant_view, tracking_view
+from attachments.views import with_attachments
 from store import models
 from workflows.process import Actor, Role
 
@@ -52,7 +53,11 @@ async def _tracking(
 ) -> dict[str, Any]:
     _, ctx = await tasks_and_context(session, case, request)
     events = await timeline_of(session, case)
-    view = tracking_view(case, events=events, agencies=request.app.state.agencies, ctx=ctx)
+    view = tracking_view(
+        case, events=events, agencies=request.app.state.agencies, ctx=ctx, centres=request.app.state.centres
+    )
+    citizen = Actor(id=f"citizen:{case.tracking_code}", role=Role.CITIZEN)
+    view = await with_attachments(session, case, citizen, view, events, prefix=f"/api/v1/track/{case.tracking_code}")
     if personal:
         view["complainant"] = complainant_view(case) | {"address": case.address}
     return view
@@ -81,6 +86,7 @@ async def track(
     dependencies=[Depends(limit("citizen_action"))],
     response_model=TrackingOut,
     response_model_exclude_unset=True,
+    responses=ACTION_RESPONSES,
 )
 async def citizen_action(
     tracking_code: Annotated[str, Path(max_length=32)],
@@ -89,10 +95,61 @@ async def citizen_action(
     client: TemporalDep,
     request: Request,
     body: Annotated[dict[str, Any] | None, Body()] = None,
-) -> dict[str, Any]:
-    """The complainant's own actions, with the tracking code as the key: reply, rate, request_review, withdraw."""
+    key: IdempotencyKeyHeader = None,
+) -> Response:
+    """The complainant's own actions, with the tracking code as the key: reply, rate, request_review, withdraw.
+    With an ``Idempotency-Key`` a retry acts once and gets the same answer; 202 with a Location when the
+    case has not answered in time."""
     case = await case_by_code(session, tracking_code)
     actor = Actor(id=f"citizen:{case.tracking_code}", role=Role.CITIZEN)
-    await run_action(case=case, action=action, actor=actor, body=body, session=session, client=client, request=request)
-    await session.refresh(case)
-    return await _tracking(session, case, request)
+
+    async def view() -> dict[str, Any]:
+        return TrackingOut.model_validate(await _tracking(session, case, request)).model_dump(
+            mode="json", exclude_unset=True
+        )
+
+    answer = await run_action(
+        case=case,
+        action=action,
+        actor=actor,
+        body=body,
+        session=session,
+        client=client,
+        request=request,
+        scope=f"track:{case.tracking_code}",
+        key=key,
+        location=lambda request_id: f"/api/v1/track/{case.tracking_code}/action-requests/{request_id}",
+        render=view,
+    )
+    return answer_response(answer)
+
+
+@router.get(
+    "/{tracking_code}/action-requests/{request_id}",
+    dependencies=[Depends(limit("tracking"))],
+    response_model=ActionRequestOut,
+)
+async def citizen_action_request(
+    tracking_code: Annotated[str, Path(max_length=32)],
+    request_id: Annotated[str, Path(max_length=64)],
+    session: SessionDep,
+    client: TemporalDep,
+    request: Request,
+) -> dict[str, Any]:
+    """The result of your action that was answered 202: pending, applied or refused."""
+    case = await case_by_code(session, tracking_code)
+
+    async def view() -> dict[str, Any]:
+        await session.refresh(case)
+        return TrackingOut.model_validate(await _tracking(session, case, request)).model_dump(
+            mode="json", exclude_unset=True
+        )
+
+    return await action_request_view(
+        case=case,
+        request_id=request_id,
+        scope=f"track:{case.tracking_code}",
+        client=client,
+        request=request,
+        render=view,
+    )

@@ -82,3 +82,18 @@ def complaint(**overrides: object) -> dict[str, object]:
     }
     body.update(overrides)
     return body
+
+
+async def until_filed(api: httpx.AsyncClient, tracking_code: str, *, seconds: float = 30.0) -> dict[str, object]:
+    """Intake answers once the complaint is in the database; the relay then starts its workflow, which writes
+    the ``filed`` step. Waits (bounded) for that step on the tracking page and returns the page."""
+    import asyncio
+
+    tracked: dict[str, object] = {}
+    for _ in range(int(seconds * 10)):
+        response = await api.get(f"/api/v1/track/{tracking_code}")
+        tracked = response.json()
+        if response.status_code == 200 and tracked.get("timeline"):
+            return tracked
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"case {tracking_code} was not filed in Temporal within {seconds} s")

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
 from api.main import create_app
 from api.views import BANGKOK
@@ -360,7 +360,7 @@ async def test_metrics_count_the_read_model(client: httpx.AsyncClient, db: Datab
 
 
 async def test_pages_cross_from_cases_with_a_deadline_to_those_without(client: httpx.AsyncClient, world: World) -> None:
-    # The board reads cases with a deadline and those without in two walks (store.queries._two_part_page):
+    # The board reads cases with a deadline and those without in separate walks (store.queries._walk):
     # a page that straddles them, and pages wholly past the first, keep the single order.
     expected = [world.id(n) for n in ("stale", "late3", "late1", "risk", "later")] + sorted(
         [world.id("paused"), world.id("closed")]
@@ -372,6 +372,27 @@ async def test_pages_cross_from_cases_with_a_deadline_to_those_without(client: h
             assert body["total"] == 7 and body["total_exact"] is True
             seen += ids(body)
         assert seen == expected, page_size
+
+
+async def test_urgent_cases_come_first_on_every_page_whatever_the_page_size(
+    client: httpx.AsyncClient, db: Database, world: World
+) -> None:
+    # Urgent first, then by deadline with undated cases last, in each priority: four walks, one order.
+    urgent = [world.id("later"), world.id("paused")]
+    async with db.session() as s:
+        await s.execute(update(models.Case).where(models.Case.case_id.in_(urgent)).values(priority="urgent"))
+    try:
+        expected = urgent + [world.id(n) for n in ("stale", "late3", "late1", "risk")] + [world.id("closed")]
+        for page_size in (1, 2, 3, 5, 7):
+            seen: list[str] = []
+            for page in range(1, 9):
+                body = await board_get(client, SUPERVISOR, province=world.province, page_size=page_size, page=page)
+                assert body["total"] == 7
+                seen += ids(body)
+            assert seen == expected, page_size
+    finally:
+        async with db.session() as s:
+            await s.execute(update(models.Case).where(models.Case.case_id.in_(urgent)).values(priority="normal"))
 
 
 async def test_totals_past_the_count_cap_say_so(db: Database, world: World, calendar: WorkingCalendar) -> None:
@@ -400,7 +421,7 @@ async def test_totals_past_the_count_cap_say_so(db: Database, world: World, cale
 async def test_complements_page_in_the_board_order(
     client: httpx.AsyncClient, world: World, params: dict[str, str], names: tuple[str, ...]
 ) -> None:
-    # overdue=false and at_risk=false are read as slices of the order (store.queries._segmented_page): the
+    # overdue=false and at_risk=false are read as slices of the order (store.queries._walk): the
     # finished case whose deadline passed comes first, the cases without a deadline last, by case id.
     cases = [world.cases[n] for n in names]
     far = datetime.max.replace(tzinfo=UTC)

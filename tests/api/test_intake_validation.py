@@ -361,7 +361,7 @@ async def test_buddhist_era_year_is_in_the_future(client: httpx.AsyncClient) -> 
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"priority": "urgent"}, "priority"),
+        ({"severity": "high"}, "severity"),
         ({"complainant": {"nickname": "Tom"}}, "complainant.nickname"),
         ({"location": {"province": "เชียงใหม่", "geohash": "w4"}}, "location.geohash"),
     ],

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api.conftest import OFFICER, SUPERVISOR, agency, complaint
+from tests.api.conftest import OFFICER, SUPERVISOR, agency, complaint, until_filed
 from workflows import search_attributes as sa
 from workflows.complaint import workflow_id_for
 from workflows.process import EVENTS, SYSTEM_EVENTS, State, events_from
@@ -23,6 +23,7 @@ STEPS: list[tuple[State, str, str, dict[str, Any]]] = [
     (State.CLOSED, "supervisor", "close", {}),
     (State.STAGE2, "citizen", "request_review", {"reason": "ยังไม่ได้รับการแก้ไข"}),
     (State.STAGE2_INVESTIGATION, "officer", "acknowledge", {"points": "งานซ่อม", "outcome_wanted": "ซ่อมใหม่"}),
+    (State.STAGE2_INVESTIGATION, "dopa", "report_findings", {"findings": "ตรวจสอบแล้ว งานซ่อมไม่ได้มาตรฐาน"}),
     (State.CLOSED_STAGE2, "supervisor", "respond_stage2", RESPONSE),
     (State.REFERRED, "citizen", "refer", {}),
 ]
@@ -44,6 +45,7 @@ async def timeline(api: httpx.AsyncClient, case_id: str) -> list[int]:
 
 async def test_every_state_refuses_what_the_table_does_not_allow_with_409(api: httpx.AsyncClient) -> None:
     receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    await until_filed(api, receipt["tracking_code"])
     case_id = receipt["case_id"]
     state = State.RECEIVED
     for next_state, who, action, body in [(State.RECEIVED, "", "", {}), *STEPS]:
@@ -135,3 +137,80 @@ async def test_every_field_kind_of_the_table_is_accepted_and_checked(api: httpx.
         assert (await do(api, receipt, "citizen", "rate", {"rating": rating})).status_code == 422
     rated = await do(api, receipt, "citizen", "rate", {"rating": 5, "comment": "ขอบคุณค่ะ"})
     assert rated.status_code == 200, rated.text
+
+
+async def test_an_agency_asks_the_complainant_who_answers_through_tracking(api: httpx.AsyncClient) -> None:
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    code, case_id = receipt["tracking_code"], receipt["case_id"]
+    await do(api, receipt, "officer", "screen", {})
+    await do(api, receipt, "officer", "accept", {"category": "roads", "agencies": ["DOPA"]})
+    early = await do(api, receipt, "dopa", "agency_ask_info", {"question": "เสาไฟต้นไหน"})
+    assert early.status_code == 409, "the agency asks once it has accepted the case"
+    await do(api, receipt, "dopa", "agency_accept", {})
+    before = (await api.get(f"/api/v1/cases/{case_id}", headers=DOPA)).json()["agencies"][0]["task"]
+    for body in ({}, {"question": ""}, {"question": "x" * 2001}, {"question": "ok", "extra": 1}):
+        bad = await do(api, receipt, "dopa", "agency_ask_info", body)
+        assert bad.status_code == 422, body
+        assert bad.json()["error"]["message"] and bad.json()["error"]["message_th"]
+    asked = await do(api, receipt, "dopa", "agency_ask_info", {"question": "เสาไฟต้นไหน มีหมายเลขไหม"})
+    assert asked.status_code == 200, asked.text
+    task = asked.json()["agencies"][0]["task"]
+    assert task["waiting_for_complainant_since"] and task["due_at"] != before["due_at"]
+    again = await do(api, receipt, "dopa", "agency_ask_info", {"question": "อีกข้อ"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "question_pending"
+
+    tracked = (await api.get(f"/api/v1/track/{code}")).json()
+    assert tracked["status"]["code"] == "stage1"
+    assert tracked["timeline"][-1]["event"] == "agency_ask_info"
+    assert tracked["timeline"][-1]["question"] == "เสาไฟต้นไหน มีหมายเลขไหม"
+    assert [a["action"] for a in tracked["allowed_actions"]] == ["answer_agency", "withdraw"]
+    empty = await api.post(f"/api/v1/track/{code}/actions/answer_agency", json={"answer": ""})
+    assert empty.status_code == 422 and empty.json()["error"]["details"][0]["field"] == "answer"
+    assert empty.json()["error"]["message_th"]
+    unknown = await api.post(f"/api/v1/track/{code}/actions/answer_agency", json={"answer": "ต้นที่ 12", "agency": "NOPE"})
+    assert unknown.status_code == 422
+    other = await api.post(f"/api/v1/track/{code}/actions/answer_agency", json={"answer": "ต้นที่ 12", "agency": "BMA"})
+    assert other.status_code == 409 and other.json()["error"]["code"] == "no_question_pending"
+    answered = await api.post(f"/api/v1/track/{code}/actions/answer_agency", json={"answer": "ต้นที่ 12 หน้าร้านค้า"})
+    assert answered.status_code == 200, answered.text
+    assert [a["action"] for a in answered.json()["allowed_actions"]] == ["withdraw"]
+    twice = await api.post(f"/api/v1/track/{code}/actions/answer_agency", json={"answer": "อีกครั้ง"})
+    assert twice.status_code == 409
+    after = (await api.get(f"/api/v1/cases/{case_id}", headers=DOPA)).json()
+    assert after["agencies"][0]["task"]["waiting_for_complainant_since"] is None
+    assert [e["event"] for e in after["timeline"]][-2:] == ["agency_ask_info", "answer_agency"]
+    assert after["timeline"][-1]["data"]["answer"] == "ต้นที่ 12 หน้าร้านค้า"
+
+
+async def test_agency_led_stage2_over_http(api: httpx.AsyncClient) -> None:
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    case_id = receipt["case_id"]
+    for next_state, who, action, body in STEPS[:6]:  # up to the review request (stage 2)
+        assert (await do(api, receipt, who, action, body)).status_code == 200, (next_state, action)
+    ack = {"points": "งานซ่อม", "outcome_wanted": "ซ่อมใหม่"}
+    unknown = await do(api, receipt, "supervisor", "acknowledge", ack | {"agencies": ["NOPE"]})
+    assert unknown.status_code == 422 and unknown.json()["error"]["message_th"]
+    officer_names = await do(api, receipt, "officer", "acknowledge", ack | {"agencies": ["BMA"]})
+    assert officer_names.status_code == 409 and officer_names.json()["error"]["code"] == "needs_supervisor"
+    early = await do(api, receipt, "dopa", "report_findings", {"findings": "ตรวจแล้ว"})
+    assert early.status_code == 409, "no investigation before the acknowledgement"
+    acknowledged = await do(api, receipt, "officer", "acknowledge", ack)
+    assert acknowledged.status_code == 200, acknowledged.text
+    task = acknowledged.json()["agencies"][0]["task"]
+    assert task["stage"] == 2 and task["status"] == "accepted" and task["due_at"]
+    dopa_view = (await api.get(f"/api/v1/cases/{case_id}", headers=DOPA)).json()
+    assert [a["action"] for a in dopa_view["allowed_actions"]] == ["report_findings"]
+    pending = await do(api, receipt, "supervisor", "respond_stage2", RESPONSE)
+    assert pending.status_code == 409 and pending.json()["error"]["code"] == "findings_pending"
+    assert pending.json()["error"]["message_th"]
+    for body in ({}, {"findings": ""}, {"findings": "x" * 5001}, {"findings": "ok", "outcome": "upheld"}):
+        bad = await do(api, receipt, "dopa", "report_findings", body)
+        assert bad.status_code == 422, body
+        assert bad.json()["error"]["message"] and bad.json()["error"]["message_th"]
+    reported = await do(api, receipt, "dopa", "report_findings", {"findings": "ผู้รับเหมาซ่อมไม่ได้มาตรฐาน"})
+    assert reported.status_code == 200, reported.text
+    assert reported.json()["status"]["code"] == "stage2_investigation"
+    twice = await do(api, receipt, "dopa", "report_findings", {"findings": "อีกครั้ง"})
+    assert twice.status_code == 409
+    final = await do(api, receipt, "officer", "respond_stage2", RESPONSE)
+    assert final.status_code == 200 and final.json()["status"]["code"] == "closed_stage2"

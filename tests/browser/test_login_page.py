@@ -63,7 +63,7 @@ async def test_login_page_in_chromium(base_url: str, db: Database, tmp_path: Pat
             assert await page.locator("html").get_attribute("lang") == "th"
             assert await page.locator("h1").inner_text() == "เข้าสู่ระบบสำหรับเจ้าหน้าที่"
             font = await page.locator("body").evaluate("e => getComputedStyle(e).fontFamily")
-            assert font.startswith("Sarabun")
+            assert font.startswith('"Noto Sans Thai"')
             await page.screenshot(path=str(tmp_path / "login-th.png"), full_page=True)
 
             await page.fill("#username", name)

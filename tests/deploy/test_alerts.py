@@ -15,6 +15,7 @@ from api.routes.board import _ReadModelCollector
 from cli.devserver import free_port
 from config.settings import Settings
 from config.temporal import worker_runtime
+from intake.relay import Lag, LagCollector
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
 
@@ -36,7 +37,8 @@ PROMQL_WORDS = {"max", "sum", "by", "rate", "increase", "histogram_quantile", "a
 
 def served_by_the_api() -> set[str]:
     collector = _ReadModelCollector({"stage1": 1}, {"DOPA": 1}, {"sla_breaches": 0, "escalations": 0})
-    return {sample.name for family in collector.collect() for sample in family.samples}
+    served = {sample.name for family in collector.collect() for sample in family.samples}
+    return served | {sample.name for family in LagCollector(Lag(1, 2.0)).collect() for sample in family.samples}
 
 
 def rules() -> list[dict[str, object]]:

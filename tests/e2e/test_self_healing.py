@@ -100,6 +100,7 @@ class Dev:
 
     def __init__(self, tmp: Path, database_url: str) -> None:
         self.temporal_port, self.ui_port, self.api_port = free_port(), free_port(), free_port()
+        self.email_port = free_port()
         self.console = tmp / "console.log"
         self.proc = start(
             [
@@ -113,6 +114,8 @@ class Dev:
                 str(self.ui_port),
                 "--api-port",
                 str(self.api_port),
+                "--email-port",
+                str(self.email_port),
             ],
             env_for(tmp, database_url, self.temporal_port),
             self.console,

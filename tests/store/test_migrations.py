@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 
 from store.db import Database
+from store.migrate import upgrade
 from store.models import Base
 
 
@@ -21,3 +25,32 @@ async def test_migrated_schema_matches_the_models(db: Database) -> None:
 
     async with db.engine.connect() as conn:
         assert await conn.run_sync(diff) == []
+
+
+def test_migration_0006_gives_existing_cases_their_defaults_and_region(tmp_path: Path) -> None:
+    """Cases filed before kinds existed: complaints, normal, PSC 1111, no class, region from their province."""
+    url = f"sqlite:///{tmp_path / 'before.db'}"
+    upgrade(url.replace("sqlite://", "sqlite+aiosqlite://"), "0004")
+    engine = create_engine(url)
+    row = {"case_id": "RT-OLD-1", "tracking_code": "OLD0000001", "workflow_id": "complaint-RT-OLD-1"}
+    with engine.begin() as conn:
+        for case_id, province in (("RT-OLD-1", "เชียงใหม่"), ("RT-OLD-2", None)):
+            conn.execute(
+                text(
+                    "INSERT INTO cases (case_id, tracking_code, workflow_id, status, channel, description, "
+                    "preferred_channels, confidential, province, attachments, agencies, received_at, updated_at, "
+                    "last_seq, escalation_level, rejections, late_review_allowed) VALUES (:id, :code, :wf, 'stage1', "
+                    "'web', 'x', '[]', 0, :province, '[]', '[]', '2026-01-05', '2026-01-05', 3, 0, 0, 0)"
+                ),
+                {"id": case_id, "code": case_id[-8:], "wf": row["workflow_id"], "province": province},
+            )
+    upgrade(url.replace("sqlite://", "sqlite+aiosqlite://"))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT case_id, kind, priority, centre, sla_class, region FROM cases ORDER BY case_id")
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("RT-OLD-1", "complaint", "normal", "PSC-1111", None, "north"),
+        ("RT-OLD-2", "complaint", "normal", "PSC-1111", None, None),
+    ]

@@ -33,3 +33,17 @@ def test_table_shows_ratios_and_gaps() -> None:
     assert "| engine | cases per second | 10.00 /s | 6.50 /s | 0.65× |" in text
     assert "| engine | missing | – | 3.00 ms | – |" in text
     assert ratio(0.0, 1.0) is None and ratio(2.0, 1.0) == 0.5
+
+
+def test_intake_rows_put_http_intake_and_the_relay_beside_bare_starts() -> None:
+    from bench.__main__ import intake_rows
+
+    result = json.loads((RESULTS / "intake.json").read_text())
+    rows = {figure: (base, value) for _part, figure, base, value, _unit in intake_rows(result)}
+    bare, intake, after = result["baseline_bare_start"], result["intake"], result["after"]
+    assert rows["complaints/s over HTTP (baseline: bare starts/s)"] == (bare["per_s"], intake["per_s"])
+    assert rows["intake p99 (baseline: bare start p99)"] == (bare["latency"]["p99_ms"], intake["latency"]["p99_ms"])
+    assert rows["relay cases/s over the run"] == (bare["per_s"], after["relay_per_s_over_run"])
+    # The committed run lost nothing and filed nothing twice.
+    assert rows["complaints lost or filed twice"][1] == 0
+    assert after["distinct_cases"] == after["cases_in_database"] == after["answered_201"] == after["started"]

@@ -118,7 +118,12 @@ PATHS[State.STAGE2_INVESTIGATION] = [
     *PATHS[State.STAGE2],
     ("acknowledge", OFFICER, {"points": "งานซ่อม", "outcome_wanted": "ซ่อมใหม่"}),
 ]
-PATHS[State.CLOSED_STAGE2] = [*PATHS[State.STAGE2_INVESTIGATION], ("respond_stage2", SUPERVISOR, RESPONSE)]
+FINDINGS = {"findings": "งานซ่อมไม่ได้มาตรฐาน", "root_cause": "ผู้รับเหมา", "action_taken": "ซ่อมใหม่"}
+PATHS[State.CLOSED_STAGE2] = [
+    *PATHS[State.STAGE2_INVESTIGATION],
+    ("report_findings", DOPA, FINDINGS),
+    ("respond_stage2", SUPERVISOR, RESPONSE),
+]
 TWO_AGENCIES = [*PATHS[State.SCREENING], ("accept", OFFICER, {"category": "roads", "agencies": ["DOPA", "BMA"]})]
 
 # Edges that need more than the shortest path to their source state.
@@ -133,6 +138,16 @@ SETUP: dict[tuple[State, str], list[tuple[str, Actor, dict[str, Any]]]] = {
     (State.STAGE1, "approve_extension"): [
         *PATHS[State.STAGE1],
         ("request_extension", DOPA, {"reason": "x", "working_days": 2}),
+    ],
+    (State.STAGE1, "answer_agency"): [*PATHS[State.STAGE1], ("agency_ask_info", DOPA, {"question": "บ้านเลขที่"})],
+    (State.STAGE1, "agency_info_reminder"): [
+        *PATHS[State.STAGE1],
+        ("agency_ask_info", DOPA, {"question": "บ้านเลขที่"}),
+    ],
+    (State.STAGE1, "agency_info_lapse"): [*PATHS[State.STAGE1], ("agency_ask_info", DOPA, {"question": "บ้านเลขที่"})],
+    (State.STAGE2_INVESTIGATION, "respond_stage2"): [
+        *PATHS[State.STAGE2_INVESTIGATION],
+        ("report_findings", DOPA, FINDINGS),
     ],
     (State.STAGE1, "refuse_extension"): [
         *PATHS[State.STAGE1],
@@ -156,6 +171,11 @@ SAMPLE: dict[str, Any] = {
     "outcome_wanted": "ซ่อม",
     "ombudsman_reference": "OMB-1",
     "summary": "สรุปเรื่องสำหรับหน่วยงาน",
+    "kind": "request",
+    "priority": "urgent",
+    "centre": "DAMRONG-50",
+    "sla_class": "complex",
+    "findings": "ผลการตรวจสอบ",
     **RESPONSE,
 }
 HUMAN = [t for t in TRANSITIONS if t.event not in SYSTEM_EVENTS]
@@ -165,10 +185,14 @@ ALARMS = {
     "sla_escalation": AlarmKind.ESCALATION,
     "info_reminder": AlarmKind.INFO_REMINDER,
     "lapse": AlarmKind.LAPSE,
+    "agency_info_reminder": AlarmKind.INFO_REMINDER,
+    "agency_info_lapse": AlarmKind.LAPSE,
 }
 
 
 def _actor(t: Transition) -> Actor:
+    if t.guard == "investigators_named_by_supervisor":
+        return SUPERVISOR  # the sample names the investigating agencies, which is a supervisor's choice
     for role, actor in ((Role.AGENCY, DOPA), (Role.OFFICER, OFFICER), (Role.SUPERVISOR, SUPERVISOR)):
         if role in t.roles:
             return actor
@@ -280,6 +304,76 @@ async def test_extension_approval_moves_the_task_deadline_and_the_promise() -> N
     assert task.extension_pending == 0 and task.extended_by == 2
 
 
+async def test_an_agency_question_stops_its_task_clock_and_the_answer_moves_it_by_the_days_waited() -> None:
+    case = await _reach(State.STAGE1, "agency_ask_info")
+    task = case.state.tasks[0]
+    before = task.deadline
+    assert before is not None and before.rule is DeadlineRule.STAGE1_RESPONSE
+    await case.act("agency_ask_info", DOPA, question="บ้านเลขที่เท่าไร")
+    asked = case.now
+    assert task.asked_at == asked and task.suspended is before and task.questions == 1
+    assert task.deadline is not None and task.deadline.rule is DeadlineRule.AWAITING_INFO_LAPSE
+    assert [k.kind for k in task.deadline.alarms] == [AlarmKind.INFO_REMINDER, AlarmKind.LAPSE]
+    assert case.state.status is State.STAGE1 and case.clocks.calls[-1] == ("move", "DOPA")
+    # While it waits: no second question, no extension request.
+    for event, payload in (
+        ("agency_ask_info", {"question": "อีก"}),
+        ("request_extension", {"reason": "x", "working_days": 1}),
+    ):
+        refused = case.rules.decide(ActionRequest(event, DOPA, payload), case.now)
+        assert not refused.allowed and refused.code == "question_pending"
+    case.now += timedelta(days=9)  # Mon 6 Apr -> Wed 15 Apr 2026, over a weekend and Songkran (13-15 Apr)
+    payload: dict[str, Any] = {"answer": "บ้านเลขที่ 12"}
+    decision = case.rules.decide(ActionRequest("answer_agency", CITIZEN, payload), case.now)
+    assert decision.allowed and decision.transition is not None and decision.target is State.STAGE1
+    await case.rules.apply(decision.transition, State.STAGE1, CITIZEN, payload, case.now)
+    calendar = WorkingCalendar()
+    waited = calendar.working_days_between(asked, case.now)
+    assert waited == 4  # Tue 7 to Fri 10 April: the weekend and Songkran do not count
+    moved = task.deadline
+    assert moved is not None and moved.rule is DeadlineRule.STAGE1_RESPONSE and moved.start == before.start
+    assert moved.working_days == before.working_days + waited
+    second = timedelta(seconds=1)  # a due moment is the midnight that ends its day: compare the days
+    assert calendar.working_days_between(before.due_at - second, moved.due_at - second) == waited
+    assert task.asked_at is None and task.suspended is None and task.paused_days == waited
+    assert payload["agency"] == "DOPA" and payload["waited_working_days"] == waited
+    assert case.state.expected_by is not None and case.state.expected_by >= moved.due_at
+    refused = case.rules.decide(ActionRequest("answer_agency", CITIZEN, {"answer": "อีก"}), case.now)
+    assert not refused.allowed and refused.code == "no_question_pending"
+
+
+async def test_a_lapsed_agency_question_restarts_the_clock_and_the_questions_are_limited() -> None:
+    case = await new_case(max_agency_questions=2)
+    for event, actor, payload in PATHS[State.STAGE1]:
+        await case.act(event, actor, **payload)
+    task = case.state.tasks[0]
+    await case.act("agency_ask_info", DOPA, question="ข้อ 1")
+    lapse_deadline = task.deadline
+    assert lapse_deadline is not None
+    case.now = lapse_deadline.due_at
+    fired = case.rules.fire(lapse_deadline.alarms[-1], lapse_deadline, task, case.now)
+    assert fired is not None and fired.transition.event == "agency_info_lapse" and fired.payload == {"agency": "DOPA"}
+    await case.rules.apply(fired.transition, State.STAGE1, SYSTEM, dict(fired.payload), case.now)
+    assert task.asked_at is None and task.deadline is not None
+    assert task.deadline.rule is DeadlineRule.STAGE1_RESPONSE and task.paused_days == POLICY.awaiting_info_lapse
+    await case.act("agency_ask_info", DOPA, question="ข้อ 2")
+    await case.act("answer_agency", CITIZEN, answer="ตอบ", agency="DOPA")
+    refused = case.rules.decide(ActionRequest("agency_ask_info", DOPA, {"question": "ข้อ 3"}), case.now)
+    assert not refused.allowed and refused.code == "limit_reached"
+
+
+async def test_an_extension_approved_while_a_question_waits_goes_to_the_stopped_deadline() -> None:
+    case = await _reach(State.STAGE1, "approve_extension")
+    task = case.state.tasks[0]
+    await case.act("agency_ask_info", DOPA, question="ข้อมูล")
+    await case.act("approve_extension", SUPERVISOR, agency="DOPA")
+    assert task.suspended is not None and task.suspended.working_days == POLICY.stage1_response + 2
+    assert task.deadline is not None and task.deadline.rule is DeadlineRule.AWAITING_INFO_LAPSE
+    await case.act("answer_agency", OFFICER, answer="ทางโทรศัพท์")
+    assert task.deadline.rule is DeadlineRule.STAGE1_RESPONSE
+    assert task.deadline.working_days == POLICY.stage1_response + 2 + task.paused_days
+
+
 async def test_ratings_are_limited_per_stage_and_reset_for_stage_2() -> None:
     case = await _reach(State.CLOSED, "rate")
     for _ in range(POLICY.max_rating_changes + 1):
@@ -344,3 +438,97 @@ async def test_a_complaint_within_the_time_limit_needs_no_reason() -> None:
     assert not case.state.out_of_time
     await case.act("screen", OFFICER)
     assert await case.act("accept", OFFICER, category="roads", agencies=["DOPA"]) is State.ASSIGNMENT
+
+
+# --- agency-led stage 2 ------------------------------------------------------------------------------------------
+
+
+async def test_acknowledging_a_review_gives_each_agency_that_answered_stage1_an_investigation_task() -> None:
+    case = await _reach(State.STAGE2, "acknowledge")
+    started = len(case.clocks.calls)
+    await case.act("acknowledge", OFFICER, points="งานซ่อม", outcome_wanted="ซ่อมใหม่")
+    acknowledged = case.now
+    first, second = case.state.tasks
+    assert (first.stage, first.status) == (1, TaskStatus.RESPONDED)
+    assert (second.agency, second.stage, second.status) == ("DOPA", 2, TaskStatus.ACCEPTED)
+    assert second.workflow_id == "complaint-RT-1-task-2" and case.clocks.calls[started:] == [("start", "DOPA")]
+    findings = second.deadline
+    assert findings is not None and findings.rule is DeadlineRule.STAGE2_FINDINGS
+    assert findings.working_days == POLICY.stage2_findings == 15 and findings.start == acknowledged
+    response = case.state.stage2_response
+    assert response is not None and findings.due_at <= response.due_at, "the agencies' deadline is inside PSC's"
+    assert [a.kind for a in findings.alarms] == [AlarmKind.REMINDER, AlarmKind.BREACH, AlarmKind.ESCALATION]
+    assert case.rules.recorded["investigating"] == ["DOPA"]
+
+
+async def test_psc_answers_after_the_findings_or_a_supervisor_after_the_agencys_breach() -> None:
+    case = await _reach(State.STAGE2_INVESTIGATION, "report_findings")
+    task = case.state.tasks[-1]
+    for actor in (OFFICER, SUPERVISOR):
+        refused = case.rules.decide(ActionRequest("respond_stage2", actor, RESPONSE), case.now)
+        assert not refused.allowed and refused.code == "findings_pending"
+    assert task.deadline is not None
+    breach = next(a for a in task.deadline.alarms if a.kind is AlarmKind.BREACH)
+    fired = case.rules.fire(breach, task.deadline, task, breach.at)
+    assert (
+        fired is not None
+        and fired.transition.event == "sla_breach"
+        and fired.transition.source is State.STAGE2_INVESTIGATION
+    )
+    assert "agency" in fired.audiences and fired.agencies == ["DOPA"] and task.breached_at == breach.at
+    escalation = next(a for a in task.deadline.alarms if a.kind is AlarmKind.ESCALATION)
+    escalated = case.rules.fire(escalation, task.deadline, task, escalation.at)
+    assert escalated is not None and {"agency", "agency_head", "supervisor"} <= {a.value for a in escalated.audiences}
+    assert case.rules.decide(ActionRequest("respond_stage2", OFFICER, RESPONSE), case.now).code == "findings_pending"
+    await case.act("respond_stage2", SUPERVISOR, **RESPONSE)
+    assert case.state.status is State.CLOSED_STAGE2 and task.status is TaskStatus.CANCELLED
+    assert case.clocks.calls[-1] == ("finish", "DOPA")
+
+
+async def test_the_agencys_findings_end_its_task_and_open_psc_s_final_answer() -> None:
+    case = await _reach(State.STAGE2_INVESTIGATION, "report_findings")
+    assert await case.act("report_findings", DOPA, **FINDINGS) is State.STAGE2_INVESTIGATION
+    task = case.state.tasks[-1]
+    assert task.status is TaskStatus.RESPONDED and task.responded_at == case.now
+    assert case.state.root_cause == FINDINGS["root_cause"] and case.clocks.calls[-1] == ("finish", "DOPA")
+    again = case.rules.decide(ActionRequest("report_findings", DOPA, FINDINGS), case.now)
+    assert not again.allowed and again.code == "task_done"
+    assert case.rules.decide(ActionRequest("respond_stage2", OFFICER, RESPONSE), case.now).allowed
+
+
+async def test_a_supervisor_names_the_investigating_agencies_an_officer_cannot() -> None:
+    case = await _reach(State.STAGE2, "acknowledge")
+    payload = {"points": "x", "outcome_wanted": "y", "agencies": ["BMA", "RTP"]}
+    refused = case.rules.decide(ActionRequest("acknowledge", OFFICER, payload), case.now)
+    assert not refused.allowed and refused.code == "needs_supervisor"
+    await case.act("acknowledge", SUPERVISOR, **payload)
+    assert [(t.agency, t.stage) for t in case.state.tasks if t.status is TaskStatus.ACCEPTED] == [
+        ("BMA", 2),
+        ("RTP", 2),
+    ]
+
+
+async def test_a_case_acknowledged_before_agency_led_stage2_keeps_psc_investigating_alone() -> None:
+    case = await _reach(State.STAGE2, "acknowledge")
+    case.rules.patched = lambda _patch: False  # what workflow.patched says when an old history replays
+    await case.act("acknowledge", OFFICER, points="x", outcome_wanted="y")
+    assert [t.stage for t in case.state.tasks] == [1] and "investigating" not in case.rules.recorded
+    await case.act("respond_stage2", OFFICER, **RESPONSE)
+    assert case.state.status is State.CLOSED_STAGE2
+
+
+async def test_no_investigation_task_when_stage2_comes_straight_from_screening() -> None:
+    case = await _reach(State.SCREENING, "escalate_stage2")
+    await case.act("escalate_stage2", OFFICER, reason="ร้ายแรง")
+    await case.act("acknowledge", OFFICER, points="x", outcome_wanted="y")
+    assert case.state.tasks == [] and case.state.status is State.STAGE2_INVESTIGATION
+
+
+async def test_a_task_that_ends_while_its_question_waits_waits_no_more() -> None:
+    case = await _reach(State.STAGE1, "respond")
+    await case.act("agency_ask_info", DOPA, question="มีรูปไหม")
+    await case.act("respond", DOPA, **RESPONSE)
+    task = case.state.tasks[0]
+    assert task.status is TaskStatus.RESPONDED and task.asked_at is None and task.suspended is None
+    refused = case.rules.decide(ActionRequest("answer_agency", CITIZEN, {"answer": "มี"}), case.now)
+    assert not refused.allowed and refused.code == "not_allowed_in_state"  # the case has moved on to responded

@@ -74,7 +74,7 @@ def test_staff_events_without_their_own_template_use_the_default(templates: Temp
 
 
 def test_every_event_the_complainant_hears_of_has_both_languages(templates: Templates) -> None:
-    events = {"filed"} | {t.event for t in TRANSITIONS if Audience.COMPLAINANT in t.notify}
+    events = {"filed", "followup"} | {t.event for t in TRANSITIONS if Audience.COMPLAINANT in t.notify}
     assert events == COMPLAINANT_EVENTS
     for event in events:
         for lang in ("th", "en"):

@@ -212,7 +212,11 @@ def test_every_transition_is_a_flow_or_documented_on_its_task(table: tuple[Trans
             continue
         gateway, task = f"gateway_{t.source.value}", f"task_{t.source.value}"
         target = f"end_{t.target.value}" if t.target in TERMINAL_STATES else f"task_{t.target.value}"
-        flow = flows.get((gateway, t.event, target)) or flows.get((task, t.event, target))
+        merge = f"merge_{t.target.value}"  # where flows into a step with several ways in meet
+        flow = next(
+            (flows.get((s, t.event, g)) for s in (gateway, task) for g in (target, merge) if (s, t.event, g) in flows),
+            None,
+        )
         assert flow is not None, f"no flow {t.source.value} --{t.event}--> {t.target.value}"
         if flow.get("sourceRef") == gateway:
             condition = flow.find("bpmn:conditionExpression", NS)
@@ -253,15 +257,20 @@ def test_bpmn_facts_of_todays_table() -> None:
     assert (accept.get("sourceRef"), accept.get("name"), accept.get("targetRef")) == (
         "gateway_screening",
         "accept",
-        "task_assignment",
+        "merge_assignment",
     )
+    merged = flows["flow_assignment_merged"]
+    assert (merged.get("sourceRef"), merged.get("targetRef")) == ("merge_assignment", "task_assignment")
+    assert by_id["merge_assignment"].get("name") == "Into: Sent to the responsible agency"
+    assert by_id["gateway_screening"].get("name") == "Being screened: which action?"
     start = by_id["start_complaint"]
     assert start.get("name") == "Complaint received"
-    assert [f.get("targetRef") for f in flows.values() if f.get("sourceRef") == "start_complaint"] == ["task_received"]
+    # The start and the supervisor's escalation (a self-loop) both lead into the first step: they merge first.
+    assert [f.get("targetRef") for f in flows.values() if f.get("sourceRef") == "start_complaint"] == ["merge_received"]
     assert [f.get("sourceRef") for f in flows.values() if f.get("targetRef") == "gateway_screening"] == [
         "task_screening"
     ]
-    withdrawals = [f for f in flows.values() if f.get("targetRef") == "end_withdrawn"]
+    withdrawals = [f for f in flows.values() if f.get("targetRef") == "merge_withdrawn"]
     assert {f.get("sourceRef") for f in withdrawals} >= {"gateway_received", "gateway_screening", "gateway_stage1"}
     assert {f.get("name") for f in withdrawals} == {"withdraw"}
     assert by_id["end_withdrawn"].get("name") == "Withdrawn by the complainant"
@@ -365,7 +374,7 @@ def test_escalate_events_throw_an_escalation_per_rule(table: tuple[Transition, .
 def test_bpmn_self_loop_returns_from_the_gateway_to_its_task() -> None:
     xml = to_bpmn(GROWN)
     loop = next(f for f in _flows(xml) if f.get("name") == "extend")
-    assert (loop.get("sourceRef"), loop.get("targetRef")) == ("gateway_stage1", "task_stage1")
+    assert (loop.get("sourceRef"), loop.get("targetRef")) == ("gateway_stage1", "merge_stage1")
 
 
 # -------------------------------------------------------------------------------------------------- Mermaid
@@ -470,3 +479,22 @@ def test_cli_rejects_an_unknown_format() -> None:
 def test_committed_docs_match_the_table() -> None:
     result = CliRunner().invoke(app, ["process", "docs", "--check"])
     assert result.exit_code == 0, result.output
+
+
+def test_docs_list_the_clock_of_every_state() -> None:
+    from processdoc.docs import to_markdown
+    from workflows.process import SETTLED_STATES, TASK_DEADLINES
+
+    text = to_markdown()
+    clocks = text.split("## Clocks", 1)[1].split("## Transitions", 1)[0]
+    rows = {line.split("|")[1].strip(" `"): line for line in clocks.splitlines() if line.startswith("| `")}
+    assert set(rows) == {s.value for s in State}
+    for state in State:
+        row = rows[state.value]
+        if state in TERMINAL_STATES or state in SETTLED_STATES:
+            assert "none:" in row, state
+            continue
+        rule = TASK_DEADLINES.get(state) or STATE_DEADLINES[state]
+        assert f"`{rule}`" in row and str(SlaPolicy().working_days(rule)) in row, state
+    assert "`stage2_findings`" in rows["stage2_investigation"] and "agency" in rows["stage2_investigation"]
+    assert "moves by the working days waited" in rows["stage1"]

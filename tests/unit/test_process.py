@@ -13,6 +13,7 @@ from workflows.process import (
     TERMINAL_STATES,
     TRANSITIONS,
     Actor,
+    Audience,
     Context,
     Role,
     State,
@@ -119,9 +120,104 @@ def test_withdraw_is_possible_from_every_open_state_and_only_there() -> None:
 
 
 def test_allowed_events_offers_only_what_the_actor_may_do() -> None:
-    assert [t.event for t in allowed_events(State.RECEIVED, OFFICER)] == ["screen", "withdraw"]
+    assert [t.event for t in allowed_events(State.RECEIVED, OFFICER)] == ["screen", "withdraw", "reclassify"]
     assert [t.event for t in allowed_events(State.RECEIVED, DOPA)] == []
     ctx = Context(tasks=(TaskView("DOPA", TaskStatus.ASSIGNED),))
     assert [t.event for t in allowed_events(State.ASSIGNMENT, DOPA, ctx)] == ["agency_accept", "agency_reject"]
     assert [t.event for t in allowed_events(State.ASSIGNMENT, BMA, ctx)] == []
     assert "agency_accept" in EVENTS
+
+
+# --- agency questions to the complainant (stage 1) -------------------------------------------------------------
+
+ACCEPTED = TaskView("DOPA", TaskStatus.ACCEPTED)
+ASKING = TaskView("DOPA", TaskStatus.ACCEPTED, question_pending=True, questions=1)
+
+
+def test_an_agency_asks_on_its_own_task_and_the_case_stays_in_stage1() -> None:
+    decision = decide(State.STAGE1, "agency_ask_info", DOPA, {"question": "เลขที่บ้าน"}, Context(tasks=(ACCEPTED,)))
+    assert decision.allowed and decision.target is State.STAGE1
+    edge = decision.transition
+    assert edge is not None and edge.per_agency and edge.public and Audience.COMPLAINANT in edge.notify
+
+
+@pytest.mark.parametrize(
+    ("actor", "payload", "tasks", "code"),
+    [
+        (DOPA, {"question": "x"}, (ASKING,), "question_pending"),
+        (DOPA, {"question": "x"}, (TaskView("DOPA", TaskStatus.ACCEPTED, questions=3),), "limit_reached"),
+        (BMA, {"question": "x"}, (ACCEPTED,), "no_task"),
+        (DOPA, {"question": "x"}, (TaskView("DOPA", TaskStatus.RESPONDED),), "task_done"),
+        (DOPA, {}, (ACCEPTED,), "missing_fields"),
+    ],
+)
+def test_agency_questions_are_refused_when_they_cannot_be_asked(
+    actor: Actor, payload: dict[str, object], tasks: tuple[TaskView, ...], code: str
+) -> None:
+    decision = decide(State.STAGE1, "agency_ask_info", actor, payload, Context(tasks=tasks))
+    assert not decision.allowed and decision.code == code, decision.reason
+
+
+def test_the_complainant_answers_a_waiting_question_and_only_then() -> None:
+    ok = decide(State.STAGE1, "answer_agency", CITIZEN, {"answer": "12/3"}, Context(tasks=(ASKING,)))
+    assert ok.allowed and ok.target is State.STAGE1
+    named = decide(
+        State.STAGE1, "answer_agency", CITIZEN, {"answer": "12/3", "agency": "BMA"}, Context(tasks=(ASKING,))
+    )
+    assert not named.allowed and named.code == "no_question_pending"
+    none = decide(State.STAGE1, "answer_agency", CITIZEN, {"answer": "12/3"}, Context(tasks=(ACCEPTED,)))
+    assert not none.allowed and none.code == "no_question_pending"
+    assert decide(State.STAGE1, "answer_agency", DOPA, {"answer": "x"}, Context(tasks=(ASKING,))).code == (
+        "role_not_allowed"
+    )
+    assert [t.event for t in allowed_events(State.STAGE1, CITIZEN, Context(tasks=(ASKING,)))] == [
+        "answer_agency",
+        "withdraw",
+    ]
+
+
+def test_no_extension_request_while_the_clock_is_stopped_for_a_question() -> None:
+    payload = {"reason": "x", "working_days": 1}
+    decision = decide(State.STAGE1, "request_extension", DOPA, payload, Context(tasks=(ASKING,)))
+    assert not decision.allowed and decision.code == "question_pending"
+
+
+# --- agency-led stage 2 ------------------------------------------------------------------------------------------
+
+STAGE1_DONE = TaskView("DOPA", TaskStatus.RESPONDED)
+INVESTIGATING = TaskView("DOPA", TaskStatus.ACCEPTED, stage=2)
+
+
+def test_findings_end_the_agencys_task_but_the_case_stays_under_investigation() -> None:
+    ctx = Context(tasks=(STAGE1_DONE, INVESTIGATING))
+    decision = decide(State.STAGE2_INVESTIGATION, "report_findings", DOPA, {"findings": "พบว่า"}, ctx)
+    assert decision.allowed and decision.target is State.STAGE2_INVESTIGATION
+    assert decide(State.STAGE2_INVESTIGATION, "report_findings", BMA, {"findings": "x"}, ctx).code == "no_task"
+
+
+@pytest.mark.parametrize(
+    ("actor", "tasks", "allowed"),
+    [
+        (OFFICER, (STAGE1_DONE,), True),  # no investigating agency: PSC investigates alone
+        (OFFICER, (STAGE1_DONE, INVESTIGATING), False),
+        (SUPERVISOR, (STAGE1_DONE, INVESTIGATING), False),
+        (OFFICER, (STAGE1_DONE, TaskView("DOPA", TaskStatus.ACCEPTED, stage=2, breached=True)), False),
+        (SUPERVISOR, (STAGE1_DONE, TaskView("DOPA", TaskStatus.ACCEPTED, stage=2, breached=True)), True),
+        (OFFICER, (STAGE1_DONE, TaskView("DOPA", TaskStatus.RESPONDED, stage=2)), True),
+    ],
+)
+def test_psc_answers_stage2_after_the_findings_or_by_a_supervisor_once_the_agencies_are_late(
+    actor: Actor, tasks: tuple[TaskView, ...], allowed: bool
+) -> None:
+    payload = {"outcome": "upheld", "response": "ผลการตรวจสอบ"}
+    decision = decide(State.STAGE2_INVESTIGATION, "respond_stage2", actor, payload, Context(tasks=tasks))
+    assert decision.allowed is allowed and (allowed or decision.code == "findings_pending")
+
+
+def test_only_a_supervisor_names_the_investigating_agencies() -> None:
+    body = {"points": "x", "outcome_wanted": "y"}
+    assert decide(State.STAGE2, "acknowledge", OFFICER, body).allowed
+    named = body | {"agencies": ["BMA"]}
+    assert decide(State.STAGE2, "acknowledge", OFFICER, named).code == "needs_supervisor"
+    assert decide(State.STAGE2, "acknowledge", SUPERVISOR, named).allowed
+    assert "acknowledge" in [t.event for t in allowed_events(State.STAGE2, OFFICER)]

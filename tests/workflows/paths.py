@@ -94,7 +94,12 @@ PATHS[State.STAGE2_INVESTIGATION] = [
     *PATHS[State.STAGE2],
     ("acknowledge", OFFICER, {"points": "คุณภาพงานซ่อม", "outcome_wanted": "ซ่อมใหม่"}),
 ]
-PATHS[State.CLOSED_STAGE2] = [*PATHS[State.STAGE2_INVESTIGATION], ("respond_stage2", SUPERVISOR, RESPONSE)]
+FINDINGS = {"findings": "ตรวจสอบแล้ว งานซ่อมไม่ได้มาตรฐาน", "root_cause": "ผู้รับเหมา", "action_taken": "สั่งซ่อมใหม่"}
+PATHS[State.CLOSED_STAGE2] = [
+    *PATHS[State.STAGE2_INVESTIGATION],
+    ("report_findings", DOPA, FINDINGS),
+    ("respond_stage2", SUPERVISOR, RESPONSE),
+]
 PATHS[State.REFERRED] = [*PATHS[State.CLOSED_STAGE2], ("refer", CITIZEN, {})]
 PATHS[State.WITHDRAWN] = [("withdraw", CITIZEN, {})]
 

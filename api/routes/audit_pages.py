@@ -1,0 +1,80 @@
+"""The auditor's console: any case's timeline and Temporal history (with its state at any moment), the access
+log, and the event log's verification against its hash chain and against Temporal's history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.auth import StaffRole
+from api.deps import OptionalPrincipal, SessionDep, SettingsDep, TemporalDep
+from api.errors import not_found
+from api.routes import audit as audit_route
+from api.routes.pages import render_page
+from api.routes.staff import gate
+from cli.audit import _against_history
+from store import audit, models
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+AUDITORS = frozenset({StaffRole.AUDITOR})
+HISTORY_READERS = frozenset({StaffRole.AUDITOR, StaffRole.SUPERVISOR})
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_home(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: OptionalPrincipal,
+    case_id: Annotated[str | None, Query(max_length=32)] = None,
+    actor_id: Annotated[str | None, Query(max_length=64)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    """Open a case's history, and read the access log (newest first)."""
+    if (refused := gate(request, principal, AUDITORS)) is not None:
+        return refused
+    if request.query_params.get("open"):
+        target = quote(request.query_params["open"].strip()[:32], safe="")
+        return RedirectResponse(f"/audit/case/{target}", status_code=303)
+    assert principal is not None
+    log = await audit_route.read_access_log(principal, session, case_id or None, actor_id or None, None, page, 50)
+    return render_page(
+        request, settings, "audit.html", log=log, case_id=case_id or "", actor_id=actor_id or "", wide=True
+    )
+
+
+@router.get("/audit/case/{case_id}", response_class=HTMLResponse)
+async def audit_case(
+    case_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalDep,
+    principal: OptionalPrincipal,
+    as_of: Annotated[str | None, Query(max_length=40)] = None,
+) -> Response:
+    """The case's Temporal history (decoded), its state at ``as_of``, and the event log's verification."""
+    if (refused := gate(request, principal, HISTORY_READERS)) is not None:
+        return refused
+    assert principal is not None
+    case = await session.get(models.Case, case_id[:32])
+    if case is None:
+        raise not_found(f"No case {case_id}.", f"ไม่พบเรื่องเลขที่ {case_id}")
+    moment = None
+    if as_of:
+        try:
+            moment = datetime.fromisoformat(as_of)
+        except ValueError:
+            moment = None
+    history = await audit_route.case_history(case, principal, session, client, request, moment)
+    report = await audit.verify_case(session, case_id=case.case_id)
+    if report.ok:
+        report = await _against_history(client, session, report)
+    await session.commit()
+    return render_page(
+        request, settings, "audit_case.html", case=case, history=history, report=report, as_of=as_of or "", wide=True
+    )

@@ -1,0 +1,253 @@
+"""The citizen's pages: file a complaint, track it with the tracking code, answer, rate, ask for a review,
+withdraw. No sign-in: the tracking code is the key, and these pages never show the complainant's personal data
+(the tracking view has none), so a guessed code reveals no one.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import geothai
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from starlette.datastructures import FormData, UploadFile
+
+from api.casework import case_by_code, run_action
+from api.console import Problem, action_body, answer_problems, check_csrf, find_action, problems_of
+from api.deps import SessionDep, SettingsDep, TemporalDep
+from api.errors import AppError
+from api.limits import limit
+from api.routes import inbox as inbox_route
+from api.routes.attachments import storage_of
+from api.routes.pages import render_page
+from api.routes.public import _tracking
+from api.schemas import ComplaintIn
+from api.service import file_complaint
+from attachments.intake import complete, file_with_files
+from attachments.service import read_uploads
+from config.settings import Settings
+from domain.complaint import Channel, NotifyChannel
+from screening.service import reference_from_settings
+from workflows.process import Actor, Role
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+CITIZEN_CHANNELS = ("web",)
+STAFF_CHANNELS = ("hotline", "walk_in", "letter")
+
+
+@cache
+def places() -> list[dict[str, Any]]:
+    """Provinces with their districts (geothai, CC-BY-4.0), for the pickers."""
+    return [
+        {
+            "code": p.code,
+            "name_th": p.name_th,
+            "name_en": p.name_en,
+            "districts": [
+                {"code": d.code, "name_th": d.name_th, "name_en": d.name_en} for d in geothai.districts(p.code)
+            ],
+        }
+        for p in sorted(geothai.provinces(), key=lambda p: p.name_th)
+    ]
+
+
+def category_groups(request: Request, settings: Settings) -> list[dict[str, Any]]:
+    """The complaint categories by group, as the reference data lists them (loaded once per app)."""
+    groups = getattr(request.app.state, "category_groups", None)
+    if groups is None:
+        reference = reference_from_settings(settings)
+        by_group: dict[str, dict[str, Any]] = {}
+        for c in reference.categories.values():
+            group = by_group.setdefault(
+                c.group, {"code": c.group, "name_th": c.group_name_th, "name_en": c.group_name_en, "categories": []}
+            )
+            group["categories"].append({"code": c.code, "name_th": c.name_th, "name_en": c.name_en})
+        groups = request.app.state.category_groups = list(by_group.values())
+    return list(groups)
+
+
+def complaint_from_form(form: FormData, *, channel: str) -> dict[str, Any]:
+    """The JSON body of POST /api/v1/complaints from the filing form (the model validates it)."""
+
+    def text(name: str) -> str | None:
+        value = form.get(name)
+        return value.strip() or None if isinstance(value, str) else None
+
+    location = {
+        "province_code": text("province_code"),
+        "district_code": text("district_code"),
+        "address": text("address"),
+    }
+    complainant = {
+        "name": text("name"),
+        "citizen_id": text("citizen_id"),
+        "phone": text("phone"),
+        "email": text("email"),
+        "preferred_channels": [str(c) for c in form.getlist("preferred_channels")] or ["web"],
+        "confidential": form.get("confidential") == "on",
+    }
+    body: dict[str, Any] = {
+        "channel": channel,
+        "description": text("description") or "",
+        "subject": text("subject"),
+        "category": text("category"),
+        "occurred_on": text("occurred_on"),
+        "complainant": {k: v for k, v in complainant.items() if v is not None},
+        "location": {k: v for k, v in location.items() if v is not None} or None,
+    }
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def form_context(
+    request: Request, settings: Settings, form: FormData | None, channels: tuple[str, ...]
+) -> dict[str, Any]:
+    values = {k: v for k, v in (form or {}).items() if isinstance(v, str)}
+    chosen = [str(c) for c in form.getlist("preferred_channels")] if form else ["web"]
+    return {
+        "places": places(),
+        "groups": category_groups(request, settings),
+        "notify_channels": [c.value for c in NotifyChannel],
+        "channels": channels,
+        "values": values,
+        "chosen_channels": chosen,
+    }
+
+
+async def submit_complaint(
+    request: Request, settings: Settings, client: Any, form: FormData, *, channel: str, actor: Actor
+) -> tuple[str | None, list[Problem]]:
+    """File the form's complaint through the intake service: the tracking code, or the problems to show."""
+    try:
+        complaint = ComplaintIn.model_validate(complaint_from_form(form, channel=channel))
+    except ValidationError as exc:
+        return None, problems_of(exc)
+    uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and (f.filename or f.size)]
+    try:
+        if not uploads:
+            answer = await file_complaint(request.app.state.intake, complaint=complaint, actor=actor)
+            return str(answer.body["tracking_code"]), []
+        # Photos or PDFs with the complaint: checked by their bytes, stored, referred to by the complaint (a
+        # photo's GPS may become its place), and recorded as the complainant's own files (attachments/).
+        files = await read_uploads(uploads, settings)
+        completed = ComplaintIn.model_validate(complete(complaint, files, settings))
+        citizen = Actor(id=f"citizen:{complaint.channel.value}", role=Role.CITIZEN)
+        filed = await file_with_files(
+            request.app.state.intake,
+            storage=storage_of(request),
+            complaint=completed,
+            files=files,
+            actor=actor,
+            owner=citizen if actor.role is not Role.CITIZEN else actor,
+            public=True,
+        )
+    except ValidationError as exc:
+        return None, problems_of(exc)
+    except AppError as exc:
+        return None, problems_of(exc)
+    return filed.tracking_code, []
+
+
+async def _nothing() -> dict[str, Any]:
+    # The pages answer with a redirect to a fresh view, not with the action's JSON.
+    return {}
+
+
+@router.get("/file", response_class=HTMLResponse)
+async def file_page(request: Request, settings: SettingsDep) -> Response:
+    """The complaint form (phone first)."""
+    return render_page(
+        request, settings, "citizen_file.html", **form_context(request, settings, None, CITIZEN_CHANNELS)
+    )
+
+
+@router.post("/file", response_class=HTMLResponse, dependencies=[Depends(limit("intake"))])
+async def file_form(request: Request, settings: SettingsDep, client: TemporalDep) -> Response:
+    """File the complaint and show the receipt (the tracking page). Always as a citizen on the web: staff key
+    complaints in at /officer/intake."""
+    form = await request.form()
+    check_csrf(request, form)
+    filer = Actor(id="citizen:web", role=Role.CITIZEN)
+    code, problems = await submit_complaint(request, settings, client, form, channel=Channel.web.value, actor=filer)
+    if code is None:
+        ctx = form_context(request, settings, form, CITIZEN_CHANNELS)
+        return render_page(request, settings, "citizen_file.html", 422, problems=problems, **ctx)
+    return RedirectResponse(f"/track/{code}?new=1", status_code=303)
+
+
+@router.get("/track", response_class=HTMLResponse)
+async def track_lookup(request: Request, settings: SettingsDep, code: str | None = None) -> Response:
+    """Find a case by its tracking code."""
+    if code and code.strip():
+        return RedirectResponse(f"/track/{quote(code.strip()[:32], safe='')}", status_code=303)
+    return render_page(request, settings, "citizen_track_lookup.html")
+
+
+async def _track_context(request: Request, session: Any, settings: Settings, code: str) -> dict[str, Any]:
+    case = await case_by_code(session, code)
+    view = await _tracking(session, case, request)
+    english = request.query_params.get("lang", request.cookies.get("rongtuk_lang")) == "en"
+    messages = await inbox_route.inbox(case.tracking_code, session, settings, request, "en" if english else "th")
+    return {"case": view, "messages": messages.messages}
+
+
+@router.get("/track/{code}", response_class=HTMLResponse, dependencies=[Depends(limit("tracking"))])
+async def track_page(
+    code: Annotated[str, Path(max_length=32)], request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Where the case stands, its public timeline, the messages sent about it, and what the citizen may do."""
+    try:
+        ctx = await _track_context(request, session, settings, code)
+    except AppError as exc:
+        return render_page(request, settings, "citizen_track_lookup.html", exc.status, problems=problems_of(exc))
+    return render_page(
+        request,
+        settings,
+        "citizen_track.html",
+        new=request.query_params.get("new") == "1",
+        done=request.query_params.get("done"),
+        **ctx,
+    )
+
+
+@router.post("/track/{code}/act/{action}", response_class=HTMLResponse, dependencies=[Depends(limit("citizen_action"))])
+async def track_action(
+    code: Annotated[str, Path(max_length=32)],
+    action: Annotated[str, Path(max_length=32)],
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalDep,
+) -> Response:
+    """The complainant's action from the tracking page (reply, rate, request_review, withdraw)."""
+    form = await request.form()
+    check_csrf(request, form)
+    case = await case_by_code(session, code)
+    ctx = await _track_context(request, session, settings, code)
+    allowed = find_action(ctx["case"]["allowed_actions"], action)
+    body = action_body(allowed["fields"] if allowed else [], form)
+    actor = Actor(id=f"citizen:{case.tracking_code}", role=Role.CITIZEN)
+    try:
+        answer = await run_action(
+            case=case,
+            action=action,
+            actor=actor,
+            body=body,
+            session=session,
+            client=client,
+            request=request,
+            scope=f"track:{case.tracking_code}",
+            key=None,
+            location=lambda request_id: f"/api/v1/track/{case.tracking_code}/action-requests/{request_id}",
+            render=_nothing,
+        )
+        refused, status = answer_problems(answer), answer.status_code
+    except (AppError, RequestValidationError) as exc:
+        refused, status = problems_of(exc), exc.status if isinstance(exc, AppError) else 422
+    if refused:
+        return render_page(request, settings, "citizen_track.html", status, problems=refused, failed=action, **ctx)
+    return RedirectResponse(f"/track/{case.tracking_code}?done={action}", status_code=303)

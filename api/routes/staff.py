@@ -1,0 +1,482 @@
+"""The staff consoles: the officer's screening queue, intake and search; the agency's inbox; the supervisor's
+board; and the case page every one of them opens, with its actions and the process diagram.
+
+Everything is read and done through the JSON API's own services: ``list_cases`` (the board), ``cases.render``
+(the case view, access-logged), ``screening.case_screening`` (suggestions) and ``run_action`` (every button).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth import Principal, StaffRole
+from api.casework import run_action, tasks_and_context
+from api.console import HOME_OF, Problem, action_body, answer_problems, find_action, form_principal, problems_of
+from api.deps import OptionalPrincipal, SessionDep, SettingsDep, TemporalDep, log_read
+from api.errors import AppError, forbidden, not_found
+from api.routes import cases as cases_route
+from api.routes import screening as screening_route
+from api.routes.board import board_item_view
+from api.routes.citizen import STAFF_CHANNELS, _nothing, form_context, submit_complaint
+from api.routes.pages import page_lang, render_page
+from api.views import allowed_actions_view
+from config.reference import regions_by_province
+from domain.complaint import Kind, Priority
+from processdoc.svg import process_svg
+from store import models
+from store.queries import list_cases
+from workflows.process import STATE_LABELS, Role, State
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+OFFICERS = frozenset({StaffRole.OFFICER, StaffRole.SUPERVISOR})
+AGENCY_STAFF = frozenset({StaffRole.AGENCY, StaffRole.AGENCY_HEAD})
+SUPERVISORS = frozenset({StaffRole.SUPERVISOR})
+CASE_READERS = frozenset({*OFFICERS, *AGENCY_STAFF, StaffRole.AUDITOR})
+SEARCHERS = frozenset({*OFFICERS, StaffRole.AUDITOR})
+QUEUE_STATES = (State.RECEIVED, State.SCREENING)
+_QUEUE_SIZE = 25
+
+
+def gate(request: Request, principal: Principal | None, roles: frozenset[StaffRole]) -> Response | None:
+    """A sign-in redirect or a 403 page unless the signed-in user has one of ``roles``; None lets them in."""
+    if principal is None:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    if principal.role not in roles:
+        settings = request.app.state.settings
+        home = HOME_OF.get(principal.role, "/")
+        return render_page(request, settings, "forbidden.html", 403, home=home)
+    return None
+
+
+# --- the board and its filters ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoardFilter:
+    """One filter of the board: the query parameter ``list_cases`` takes and how the form asks for it.
+
+    Filters are data: a new board parameter (kind, priority, centre, region) is one line in ``board_filters``.
+    """
+
+    name: str
+    kind: str  # "bool" | "choice" | "text"
+    choices: tuple[tuple[str, str, str], ...] = ()  # (value, label_th, label_en)
+
+    def parse(self, raw: str | None) -> Any:
+        if raw is None or raw == "":
+            return None
+        if self.kind == "bool":
+            return raw in {"1", "true", "on"}
+        if self.kind == "int":
+            return int(raw) if raw.isdigit() else None
+        if self.kind == "choice" and raw not in {c[0] for c in self.choices}:
+            return None
+        return raw[:100]
+
+
+_WORDS_TH = {
+    "complaint": "เรื่องร้องเรียน",
+    "suggestion": "ข้อเสนอแนะ",
+    "request": "คำขอ",
+    "tipoff": "แจ้งเบาะแส",
+    "normal": "ปกติ",
+    "urgent": "เร่งด่วน",
+}
+
+
+def _later_filters(request: Request) -> list[BoardFilter]:
+    """Filters for the read model's classification columns, with their vocabularies."""
+    centres = getattr(request.app.state, "centres", None)
+    regions = {r.code: r for r in regions_by_province().values()}
+    return [
+        BoardFilter("kind", "choice", tuple((k.value, _WORDS_TH.get(k.value, k.value), k.value) for k in Kind)),
+        BoardFilter("priority", "choice", tuple((p.value, _WORDS_TH.get(p.value, p.value), p.value) for p in Priority)),
+        BoardFilter(
+            "centre",
+            "choice",
+            tuple((c.code, c.name_th, c.name_en) for c in centres.by_code.values()) if centres else (),
+        ),
+        BoardFilter("region", "choice", tuple((r.code, r.name_th, r.name_en) for r in regions.values())),
+    ]
+
+
+def board_filters(request: Request) -> list[BoardFilter]:
+    """The board's filters, in the order the form shows them (the names are ``list_cases`` parameters)."""
+    agencies = request.app.state.agencies
+    accepted = inspect.signature(list_cases).parameters
+    # Shown when list_cases takes them (the read model's classification columns).
+    later = [f for f in _later_filters(request) if f.name in accepted]
+    return [
+        BoardFilter("overdue", "bool"),
+        BoardFilter("at_risk", "bool"),
+        BoardFilter("agency", "choice", tuple((c, a.name_th, a.name_en) for c, a in sorted(agencies.items()))),
+        BoardFilter("stage", "int", (("1", "1", "1"), ("2", "2", "2"))),
+        BoardFilter("province", "text"),
+        BoardFilter("status", "choice", tuple((s.value, th, en) for s, (en, th) in STATE_LABELS.items())),
+        *later,
+    ]
+
+
+def _filter_values(request: Request, filters: Sequence[BoardFilter]) -> dict[str, Any]:
+    return {f.name: f.parse(request.query_params.get(f.name)) for f in filters}
+
+
+async def _board(
+    request: Request, session: AsyncSession, principal: Principal, *, page: int = 1, page_size: int = 50, **filters: Any
+) -> dict[str, Any]:
+    actor = principal.actor
+    assert actor is not None
+    result = await list_cases(
+        session,
+        now=datetime.now(UTC),
+        calendar=request.app.state.calendar,
+        page=page,
+        page_size=page_size,
+        **{k: v for k, v in filters.items() if v is not None},
+    )
+    state = request.app.state
+    items = [
+        board_item_view(i, actor=actor, agencies=state.agencies, centres=state.centres, policy=state.policy)
+        for i in result.items
+    ]
+    return {"items": items, "total": result.total, "page": result.page, "page_size": result.page_size}
+
+
+def _days_left(request: Request, due_at: str | None) -> int | None:
+    if not due_at:
+        return None
+    due = datetime.fromisoformat(due_at)
+    now = datetime.now(UTC)
+    if due <= now:
+        return None
+    calendar = request.app.state.calendar
+    return int(calendar.working_days_between(now, due))
+
+
+async def _row_actions(request: Request, session: AsyncSession, principal: Principal, case_id: str) -> list[Any]:
+    """The actions the user may take on a row now, from the process table (one click when they need nothing)."""
+    case = await session.get(models.Case, case_id)
+    actor = principal.actor
+    if case is None or actor is None:
+        return []
+    _, ctx = await tasks_and_context(session, case, request)
+    return allowed_actions_view(case, ctx, actor)
+
+
+@router.get("/board", response_class=HTMLResponse)
+async def board_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: OptionalPrincipal,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    """The supervisor's board: overdue and at-risk cases, most late first, with filters."""
+    if (refused := gate(request, principal, SUPERVISORS)) is not None:
+        return refused
+    assert principal is not None
+    filters = board_filters(request)
+    values = _filter_values(request, filters)
+    board = await _board(request, session, principal, page=page, **values)
+    query = "&".join(f"{k}={request.query_params[k]}" for k in values if request.query_params.get(k))
+    return render_page(
+        request, settings, "board.html", board=board, filters=filters, values=values, query=query, wide=True
+    )
+
+
+# --- the officer ---------------------------------------------------------------------------------------------
+
+
+async def _screening(request: Request, session: AsyncSession, settings: Any, case: models.Case) -> dict[str, Any]:
+    actor = request.state.principal.actor
+    return await screening_route.case_screening(case, actor, session, settings, request)
+
+
+@router.get("/officer", response_class=HTMLResponse)
+async def officer_queue(
+    request: Request, session: SessionDep, settings: SettingsDep, principal: OptionalPrincipal
+) -> Response:
+    """The screening queue, earliest deadline (the urgent and the oldest) first, with screening suggestions."""
+    if (refused := gate(request, principal, OFFICERS)) is not None:
+        return refused
+    assert principal is not None
+    rows: list[dict[str, Any]] = []
+    total = 0
+    for state in QUEUE_STATES:
+        board = await _board(request, session, principal, status=state.value, page_size=_QUEUE_SIZE)
+        rows += board["items"]
+        total += board["total"]
+    rows.sort(key=lambda r: (r["due_at"] or "9", r["received_at"]))
+    rows = rows[:_QUEUE_SIZE]
+    claims = {c.case_id: c.officer_id for c in await session.scalars(select(models.QueueClaim))}
+    for row in rows:
+        case = await session.get(models.Case, row["case_id"])
+        assert case is not None
+        row["subject"] = case.subject or (case.description[:80] + ("…" if len(case.description) > 80 else ""))
+        row["screening"] = await _screening(request, session, settings, case)
+        row["actions"] = await _row_actions(request, session, principal, case.case_id)
+        row["can_accept"] = any(a["action"] == "accept" for a in row["actions"])
+        row["claimed_by"] = claims.get(case.case_id)
+    return render_page(
+        request, settings, "officer_queue.html", rows=rows, total=total, workload=await _workload(session), wide=True
+    )
+
+
+async def _workload(session: AsyncSession) -> list[tuple[str, int]]:
+    """Queue cases held per officer (claims on cases that have left the queue do not count)."""
+    query = (
+        select(models.QueueClaim.officer_id, func.count())
+        .join(models.Case, models.Case.case_id == models.QueueClaim.case_id)
+        .where(models.Case.status.in_([s.value for s in QUEUE_STATES]))
+        .group_by(models.QueueClaim.officer_id)
+        .order_by(func.count().desc())
+    )
+    return [(officer, int(n)) for officer, n in (await session.execute(query)).all()]
+
+
+@router.post("/officer/claim/{case_id}", response_class=HTMLResponse)
+async def claim_case(case_id: Annotated[str, Path(max_length=32)], request: Request, session: SessionDep) -> Response:
+    """Take a queue case (or, with ``release``, give it back): officers share the queue without working twice."""
+    form = await request.form()
+    principal = await form_principal(request, session, form)
+    if principal.role not in OFFICERS:
+        raise forbidden("Only PSC officers hold queue cases.", "เฉพาะเจ้าหน้าที่ศูนย์ฯ ที่รับงานในคิวได้", code="role_not_allowed")
+    if await session.get(models.Case, case_id) is None:
+        raise not_found(f"No case {case_id}.", f"ไม่พบเรื่องเลขที่ {case_id}")
+    held = await session.get(models.QueueClaim, case_id)
+    if form.get("release"):
+        # The holder gives a case back; a supervisor may free any (an officer who went home).
+        if held is not None and (held.officer_id == principal.subject or principal.role is StaffRole.SUPERVISOR):
+            await session.delete(held)
+    elif held is None:
+        session.add(models.QueueClaim(case_id=case_id, officer_id=principal.subject, claimed_at=datetime.now(UTC)))
+    elif held.officer_id != principal.subject:
+        raise conflict_claim(held.officer_id)
+    await session.commit()
+    return RedirectResponse("/officer", status_code=303)
+
+
+def conflict_claim(officer: str) -> AppError:
+    return AppError(409, "already_claimed", f"{officer} already holds this case.", f"เจ้าหน้าที่ {officer} รับงานนี้ไปแล้ว")
+
+
+@router.get("/officer/intake", response_class=HTMLResponse)
+async def intake_page(request: Request, settings: SettingsDep, principal: OptionalPrincipal) -> Response:
+    """The officer's form for complaints by hotline, at the counter or by letter."""
+    if (refused := gate(request, principal, frozenset({StaffRole.OFFICER}))) is not None:
+        return refused
+    return render_page(
+        request, settings, "officer_intake.html", **form_context(request, settings, None, STAFF_CHANNELS)
+    )
+
+
+@router.post("/officer/intake", response_class=HTMLResponse)
+async def intake_form(request: Request, session: SessionDep, settings: SettingsDep, client: TemporalDep) -> Response:
+    """Key the complaint in and open its case page."""
+    form = await request.form()
+    principal = await form_principal(request, session, form)
+    if principal.role is not StaffRole.OFFICER or principal.actor is None:
+        raise forbidden("Only officers key in complaints.", "เฉพาะเจ้าหน้าที่รับเรื่องที่บันทึกเรื่องได้", code="role_not_allowed")
+    channel = str(form.get("channel") or "")
+    if channel not in STAFF_CHANNELS:
+        channel = "hotline"
+    code, problems = await submit_complaint(request, settings, client, form, channel=channel, actor=principal.actor)
+    if code is None:
+        ctx = form_context(request, settings, form, STAFF_CHANNELS)
+        return render_page(request, settings, "officer_intake.html", 422, problems=problems, **ctx)
+    case = await session.scalar(select(models.Case).where(models.Case.tracking_code == code))
+    target = f"/case/{case.case_id}?filed={code}" if case is not None else f"/track/{code}?new=1"
+    return RedirectResponse(target, status_code=303)
+
+
+def _search_terms(q: str) -> list[Any]:
+    """The conditions a search matches: exact identifiers, or words in the name, subject or description."""
+    digits = "".join(ch for ch in q if ch.isdigit())
+    code = q.replace("-", "").replace(" ", "").upper()
+    like = f"%{q}%"
+    conditions: list[Any] = [
+        models.Case.case_id == q,
+        models.Case.tracking_code == code,
+        models.Case.complainant_name.ilike(like),
+        models.Case.subject.ilike(like),
+        models.Case.description.ilike(like),
+    ]
+    if len(digits) == 13:
+        conditions.append(models.Case.complainant_citizen_id == digits)
+    if len(digits) >= 9:
+        # Phones are stored in E.164 (+66...): match on the national number's last nine digits.
+        conditions.append(cast(models.Case.complainant_phone, String).like(f"%{digits[-9:]}"))
+    return conditions
+
+
+@router.get("/search", response_class=HTMLResponse)
+async def search_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: OptionalPrincipal,
+    q: Annotated[str, Query(max_length=100)] = "",
+) -> Response:
+    """Find cases by tracking code, case number, citizen ID, phone, name or words (each hit is access-logged)."""
+    if (refused := gate(request, principal, SEARCHERS)) is not None:
+        return refused
+    q = q.strip()
+    found: list[models.Case] = []
+    if len(q) >= 2:
+        rows = await session.scalars(
+            select(models.Case).where(or_(*_search_terms(q))).order_by(models.Case.received_at.desc()).limit(50)
+        )
+        found = list(rows)
+        for case in found:
+            await log_read(session, request, case_id=case.case_id, what="search")
+        await session.commit()
+    return render_page(request, settings, "search.html", q=q, found=found, searched=len(q) >= 2, wide=True)
+
+
+# --- the agency -------------------------------------------------------------------------------------------------
+
+
+@router.get("/agency", response_class=HTMLResponse)
+async def agency_inbox(
+    request: Request, session: SessionDep, settings: SettingsDep, principal: OptionalPrincipal
+) -> Response:
+    """The agency's open tasks, most urgent first, with working days left and one-click actions."""
+    if (refused := gate(request, principal, AGENCY_STAFF)) is not None:
+        return refused
+    assert principal is not None and principal.agency is not None
+    board = await _board(request, session, principal, agency=principal.agency, page_size=100)
+    for row in board["items"]:
+        row["days_left"] = _days_left(request, row["due_at"])
+        row["actions"] = await _row_actions(request, session, principal, row["case_id"])
+    return render_page(request, settings, "agency_inbox.html", board=board, wide=True)
+
+
+# --- the case page --------------------------------------------------------------------------------------------
+
+
+async def _readable_case(session: AsyncSession, principal: Principal, case_id: str) -> models.Case:
+    case = await session.get(models.Case, case_id)
+    actor = principal.actor
+    if case is None or actor is None or (actor.role is Role.AGENCY and actor.agency not in (case.agencies or [])):
+        raise not_found(f"No case {case_id}.", f"ไม่พบเรื่องเลขที่ {case_id}")
+    return case
+
+
+async def _case_page(
+    request: Request,
+    session: AsyncSession,
+    settings: Any,
+    principal: Principal,
+    case: models.Case,
+    *,
+    status: int = 200,
+    problems: list[Problem] | None = None,
+) -> Response:
+    actor = principal.actor
+    assert actor is not None
+    view = await cases_route.render(session, case, actor, request)
+    await session.commit()
+    screening = None
+    if principal.role in OFFICERS and case.status in QUEUE_STATES:
+        screening = await _screening(request, session, settings, case)
+    # The screening's suggestions fill the action forms in (the officer can still change them).
+    prefill = {
+        ready["action"]: {k: " ".join(v) if isinstance(v, list) else v for k, v in ready["data"].items()}
+        for ready in (screening or {}).get("actions", [])
+    }
+    tasks, _ = await tasks_and_context(session, case, request)
+    if pending := [t.agency for t in tasks if t.extension_pending > 0]:
+        # The supervisor answers the request that waits (the first, if several agencies asked).
+        for event in ("approve_extension", "refuse_extension"):
+            prefill[event] = {"agency": pending[0]}
+    path = [e["state"] for e in view["timeline"]]
+    diagram = process_svg(visited=path, current=case.status, lang=page_lang(request))
+    return render_page(
+        request,
+        settings,
+        "case.html",
+        status,
+        case=view,
+        screening=screening,
+        prefill=prefill,
+        diagram=diagram,
+        problems=problems,
+        done=request.query_params.get("done"),
+        filed=request.query_params.get("filed"),
+        can_act=principal.role is not StaffRole.AUDITOR,
+        agency_codes=sorted(request.app.state.agencies),
+        wide=True,
+    )
+
+
+@router.get("/case/{case_id}", response_class=HTMLResponse)
+async def case_page(
+    case_id: Annotated[str, Path(max_length=32)],
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: OptionalPrincipal,
+) -> Response:
+    """One case for staff: facts, complainant (hidden from agencies if confidential), timeline, actions, diagram."""
+    if (refused := gate(request, principal, CASE_READERS)) is not None:
+        return refused
+    assert principal is not None
+    case = await _readable_case(session, principal, case_id)
+    return await _case_page(request, session, settings, principal, case)
+
+
+@router.post("/case/{case_id}/act/{action}", response_class=HTMLResponse)
+async def case_action(
+    case_id: Annotated[str, Path(max_length=32)],
+    action: Annotated[str, Path(max_length=32)],
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    client: TemporalDep,
+) -> Response:
+    """Run one action of the process table on the case (the same service as POST /api/v1/cases/{id}/actions)."""
+    form = await request.form()
+    principal = await form_principal(request, session, form)
+    if principal.actor is None or principal.role is StaffRole.AUDITOR:
+        raise forbidden(
+            "Auditors read cases; they never act on them.", "ผู้ตรวจสอบอ่านข้อมูลเรื่องได้เท่านั้น", code="role_not_allowed"
+        )
+    case = await _readable_case(session, principal, case_id)
+    _, ctx = await tasks_and_context(session, case, request)
+    allowed = find_action(allowed_actions_view(case, ctx, principal.actor), action)
+    body = action_body(allowed["fields"] if allowed else [], form)
+    try:
+        answer = await run_action(
+            case=case,
+            action=action,
+            actor=principal.actor,
+            body=body,
+            session=session,
+            client=client,
+            request=request,
+            scope=f"staff:{principal.actor.id}",
+            key=None,
+            location=lambda request_id: f"/api/v1/cases/{case.case_id}/action-requests/{request_id}",
+            render=_nothing,
+        )
+        refused, status = answer_problems(answer), answer.status_code
+    except (AppError, RequestValidationError) as exc:
+        refused, status = problems_of(exc), exc.status if isinstance(exc, AppError) else 422
+    if refused:
+        await session.refresh(case)
+        return await _case_page(request, session, settings, principal, case, status=status, problems=refused)
+    back = str(form.get("back") or "")
+    if back in {"/officer", "/agency", "/board"}:
+        return RedirectResponse(f"{back}?done={action}&case={case.case_id}", status_code=303)
+    return RedirectResponse(f"/case/{case.case_id}?done={action}", status_code=303)

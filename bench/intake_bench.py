@@ -1,0 +1,382 @@
+"""Benchmark intake over HTTP against the real app, and the relay that starts the workflows, against a bare
+``start_workflow`` loop in the same run.
+
+    .venv/bin/python -m bench.intake_bench [--complaints 2000] [--concurrency 32] [--baseline 1000]
+                                           [--backend postgresql|sqlite] [--out bench/results/intake.json]
+
+It starts ``temporal server start-dev`` (a WAL SQLite file in a temporary directory, headless, free port), a
+fresh read model (PostgreSQL database ``rongtuk_bench_intake`` when PostgreSQL listens on 127.0.0.1:5432, or
+a SQLite file), the API under uvicorn and one worker (``python -m worker``) as separate processes. Then:
+
+1. **Baseline**: a bare ``start_workflow`` loop of ``ComplaintWorkflow`` (same input, same codec) at the same
+   concurrency, from this process, on a task queue no worker polls: the cost of a start alone.
+2. **Intake**: ``--complaints`` POST /api/v1/complaints over HTTP from ``--concurrency`` clients, each with its
+   own Idempotency-Key. Latency per answer; every tenth receipt is tracked (GET /api/v1/track/{code}) at once
+   and must answer 200; the relay's lag (unstarted complaints, oldest age) is sampled every 0.25 s.
+3. **Afterwards**: every complaint is counted in the database (none lost, none twice: one case per key, one
+   outbox row per case, all started), the relay's per-case lag (commit to workflow started) and the cases per
+   second it sustained over the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+
+from bench.engine_bench import _proc_cpu, latency
+from bench.machine import machine_info
+from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
+from config.settings import Settings
+from config.temporal import data_converter
+from domain.complaint import Complaint
+from intake.relay import relay_lag
+from store import models
+from store.db import Database
+from store.migrate import upgrade
+from workflows.complaint import ComplaintWorkflow
+from workflows.models import CaseInput
+from workflows.process import Actor, Role
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+BENCH_DATABASE = "rongtuk_bench_intake"
+QUEUE = "bench-intake"
+
+
+def body(marker: str, n: int) -> dict[str, Any]:
+    return {
+        "channel": "web",
+        "description": f"ไฟถนนในซอยดับมาสองสัปดาห์ ตอนกลางคืนมืดมากและอันตราย ({marker} {n})",
+        "complainant": {"name": "สมหญิง รักดี", "phone": "081-234-5678", "preferred_channels": ["sms", "web"]},
+        "location": {"province": "Bangkok"},
+    }
+
+
+def postgres_listening() -> bool:
+    with socket.socket() as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", 5432)) == 0
+
+
+async def bare_starts(client: Client, n: int, concurrency: int) -> dict[str, Any]:
+    """The baseline: ``start_workflow`` of the case workflow, ``concurrency`` in flight, nobody running them."""
+    complaint = Complaint.model_validate(body("baseline", 0) | {"complainant": {"name": "x", "phone": "0812345678"}})
+    gate = asyncio.Semaphore(concurrency)
+    times: list[float] = []
+    tag = uuid.uuid4().hex[:6]
+
+    async def one(k: int) -> None:
+        async with gate:
+            started = time.perf_counter()
+            case_id = f"RT-BARE-{tag}-{k:05d}"
+            await client.start_workflow(
+                ComplaintWorkflow.run,
+                CaseInput(case_id, f"BARE{k:06d}", complaint, Actor("citizen:web", Role.CITIZEN)),
+                id=f"complaint-{case_id}",
+                task_queue="bench-bare-nobody-polls",
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+            times.append(time.perf_counter() - started)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(k) for k in range(n)))
+    wall = time.perf_counter() - t0
+    return {"starts": n, "wall_s": wall, "per_s": n / wall, "latency": latency(times)}
+
+
+async def sample_lag(db: Database, out: list[tuple[float, int, float]], stop: asyncio.Event) -> None:
+    t0 = time.perf_counter()
+    while not stop.is_set():
+        async with db.session() as s:
+            lag = await relay_lag(s, now=datetime.now(UTC))
+        out.append((time.perf_counter() - t0, lag.waiting, lag.oldest_seconds))
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=0.25)
+        except TimeoutError:
+            pass
+
+
+async def http_intake(
+    api: str, n: int, concurrency: int, marker: str, *, track_every: int = 10
+) -> tuple[dict[str, Any], list[str]]:
+    """``n`` complaints from ``concurrency`` clients; their latencies, statuses and tracking checks."""
+    times: list[float] = []
+    statuses: dict[int, int] = {}
+    tracked: list[int] = []
+    track_ms: list[float] = []
+    keys: list[str] = []
+    retries: list[int] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for k in range(n):
+        queue.put_nowait(k)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def client_loop(http: httpx.AsyncClient) -> None:
+        while True:
+            try:
+                k = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            key = f"bench-{marker}-{k}"
+            started = time.perf_counter()
+            for attempt in range(5):
+                try:
+                    response = await http.post(
+                        "/api/v1/complaints", json=body(marker, k), headers={"Idempotency-Key": key}
+                    )
+                    break
+                except httpx.TransportError:
+                    # A connection the server closed: retried with the same key, as a client should (the
+                    # count afterwards shows whether that filed anything twice).
+                    retries.append(k)
+                    if attempt == 4:
+                        raise
+            answered = time.perf_counter()
+            times.append(answered - started)
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            if response.status_code == 201:
+                keys.append(key)
+                if k % track_every == 0:
+                    seen = await http.get(f"/api/v1/track/{response.json()['tracking_code']}")
+                    tracked.append(seen.status_code)
+                    track_ms.append((time.perf_counter() - answered) * 1000)
+
+    async with httpx.AsyncClient(base_url=api, limits=limits, timeout=30.0) as http:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client_loop(http) for _ in range(concurrency)))
+        wall = time.perf_counter() - t0
+    return {
+        "complaints": n,
+        "concurrency": concurrency,
+        "wall_s": wall,
+        "per_s": n / wall,
+        "statuses": statuses,
+        "transport_retries": len(retries),
+        "latency": latency(times),
+        "tracked_at_once": {"checked": len(tracked), "ok": tracked.count(200), "max_ms": max(track_ms, default=0)},
+    }, keys
+
+
+async def settle_and_count(db: Database, marker: str, keys: list[str], *, wait_s: float) -> dict[str, Any]:
+    """Wait (bounded) for the relay to start everything, then count: none lost, none twice."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        async with db.session() as s:
+            if (await relay_lag(s, now=datetime.now(UTC))).waiting == 0:
+                break
+        await asyncio.sleep(0.2)
+    pattern = f"%({marker} %"
+    async with db.session() as s:
+        cases = list(
+            (await s.execute(select(models.Case.case_id).where(models.Case.description.like(pattern)))).scalars()
+        )
+        rows = (
+            await s.execute(
+                select(models.IntakeOutbox.status, models.IntakeOutbox.created_at, models.IntakeOutbox.sent_at).where(
+                    models.IntakeOutbox.case_id.in_(cases)
+                )
+            )
+        ).all()
+        answered_keys = (
+            await s.execute(
+                select(func.count()).where(models.IdempotencyKey.key.in_(keys), models.IdempotencyKey.kind == "intake")
+            )
+        ).scalar_one()
+        filed = (
+            await s.execute(select(func.count()).where(models.Case.case_id.in_(cases), models.Case.last_seq >= 1))
+        ).scalar_one()
+    lags = [(r.sent_at - r.created_at).total_seconds() for r in rows if r.sent_at is not None]
+    first = min((r.created_at for r in rows), default=None)
+    last = max((r.sent_at for r in rows if r.sent_at is not None), default=None)
+    span = (last - first).total_seconds() if first and last else float("nan")
+    return {
+        "answered_201": len(keys),
+        "cases_in_database": len(cases),
+        "distinct_cases": len(set(cases)),
+        "keys_recorded": int(answered_keys),
+        "outbox_rows": len(rows),
+        "started": sum(1 for r in rows if r.status == "started"),
+        "filed_by_worker_at_count": int(filed),
+        "relay_lag": latency(lags),
+        "relay_per_s_over_run": len(lags) / span if span and span == span else None,
+    }
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by each process (user + system), from /proc."""
+    return {name: _proc_cpu(f"/proc/{pid}/stat")[1] for name, pid in pids.items()}
+
+
+async def bench(
+    args: argparse.Namespace, url: str, temporal_port: int, api_port: int, pids: dict[str, int]
+) -> dict[str, Any]:
+    settings = Settings(env="dev", database_url=url)
+    client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=data_converter(settings))
+    db = Database(url)
+    api = f"http://127.0.0.1:{api_port}"
+    try:
+        print(f"baseline: {args.baseline} bare start_workflow calls, {args.concurrency} in flight", flush=True)
+        baseline = await bare_starts(client, args.baseline, args.concurrency)
+        print(
+            f"  {baseline['per_s']:.0f}/s, p50 {baseline['latency']['p50_ms']:.0f} ms, "
+            f"p99 {baseline['latency']['p99_ms']:.0f} ms",
+            flush=True,
+        )
+        await http_intake(api, args.warmup, min(args.concurrency, 8), f"warm-{uuid.uuid4().hex[:6]}")
+        marker = f"bench-{uuid.uuid4().hex[:8]}"
+        samples: list[tuple[float, int, float]] = []
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(sample_lag(db, samples, stop))
+        print(f"intake: {args.complaints} complaints over HTTP, {args.concurrency} clients", flush=True)
+        cpu_before = cpu_seconds(pids)
+        intake, keys = await http_intake(api, args.complaints, args.concurrency, marker)
+        counted = await settle_and_count(db, marker, keys, wait_s=args.settle_timeout)
+        cpu_used = {k: v - cpu_before[k] for k, v in cpu_seconds(pids).items()}
+        # Per complaint, including its relay start and the worker filing it (until the count above).
+        intake["cpu_ms_per_complaint"] = {k: v / args.complaints * 1000 for k, v in cpu_used.items()}
+        stop.set()
+        await sampler
+        print(
+            f"  {intake['per_s']:.0f}/s, p50 {intake['latency']['p50_ms']:.0f} ms, "
+            f"p99 {intake['latency']['p99_ms']:.0f} ms, statuses {intake['statuses']}",
+            flush=True,
+        )
+        print(
+            f"  relay: lag p50 {counted['relay_lag']['p50_ms']:.0f} ms, p99 {counted['relay_lag']['p99_ms']:.0f} "
+            f"ms, max {counted['relay_lag']['max_ms']:.0f} ms; {counted['relay_per_s_over_run'] or 0:.0f} cases/s",
+            flush=True,
+        )
+        cpu = ", ".join(f"{k} {v:.1f}" for k, v in intake["cpu_ms_per_complaint"].items())
+        print(f"  CPU ms per complaint: {cpu}", flush=True)
+        return {
+            "baseline_bare_start": baseline,
+            "intake": intake,
+            "after": counted,
+            "lag_samples": {
+                "max_unstarted": max((w for _, w, _ in samples), default=0),
+                "max_oldest_s": max((o for _, _, o in samples), default=0.0),
+                "n": len(samples),
+            },
+        }
+    finally:
+        await db.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m bench.intake_bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--complaints", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--baseline", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--settle-timeout", type=float, default=120.0)
+    parser.add_argument(
+        "--backend", choices=["postgresql", "sqlite"], default="postgresql" if postgres_listening() else "sqlite"
+    )
+    parser.add_argument("--pg-server", default=PG_SERVER)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/intake.json"))
+    args = parser.parse_args(argv)
+    started = datetime.now(UTC)
+    tmp = Path(tempfile.mkdtemp(prefix="rongtuk-intake-bench-"))
+    group = ProcessGroup()
+    try:
+        url = asyncio.run(_database(args, tmp))
+        upgrade(url)
+        temporal_port, api_port = free_port(), free_port()
+        server = group.start(
+            "temporal",
+            temporal_command(db_file=tmp / "temporal.db", port=temporal_port, ui_port=None),
+            log=tmp / "temporal.log",
+        )
+        wait_for_port(temporal_port, proc=server)
+        env = {
+            "RONGTUK_ENV": "dev",
+            "RONGTUK_DATABASE_URL": url,
+            "RONGTUK_DATA_DIR": str(tmp),
+            "RONGTUK_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+            "RONGTUK_TASK_QUEUE": QUEUE,
+            "RONGTUK_LOG_LEVEL": "WARNING",
+            "RONGTUK_DELIVERY_IN_WORKER": "false",
+            "RONGTUK_RATE_INTAKE_PER_MINUTE": "0",
+            "RONGTUK_RATE_TRACKING_PER_MINUTE": "0",
+        }
+        api_command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(api_port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--timeout-keep-alive",
+            "60",
+        ]
+        api = group.start("api", api_command, env=env, log=tmp / "api.log")
+        wait_for_port(api_port, proc=api)
+        worker = group.start("worker", [sys.executable, "-m", "worker"], env=env, log=tmp / "worker.log")
+        print(f"rongtuk intake bench, {started:%Y-%m-%d %H:%M} UTC, read model on {args.backend}", flush=True)
+        pids = {"api": api.pid, "worker": worker.pid, "temporal": server.pid}
+        measured = asyncio.run(bench(args, url, temporal_port, api_port, pids))
+    finally:
+        group.stop()
+        if args.backend == "postgresql":
+            asyncio.run(_drop(args))
+        shutil.rmtree(tmp, ignore_errors=True)
+    results = {
+        "date": started.isoformat(),
+        "machine": machine_info(),
+        "loadavg_at_end": list(os.getloadavg()),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        **measured,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"wrote {args.out}")
+    return results
+
+
+async def _database(args: argparse.Namespace, tmp: Path) -> str:
+    if args.backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp}/rongtuk.db"
+    server = await asyncpg.connect(args.pg_server, timeout=10)
+    try:
+        await server.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
+        await server.execute(f"CREATE DATABASE {BENCH_DATABASE}")
+    finally:
+        await server.close()
+    pg = make_url(args.pg_server).set(drivername="postgresql+asyncpg", database=BENCH_DATABASE)
+    return pg.render_as_string(hide_password=False)
+
+
+async def _drop(args: argparse.Namespace) -> None:
+    server = await asyncpg.connect(args.pg_server, timeout=10)
+    try:
+        await server.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
+    finally:
+        await server.close()
+
+
+if __name__ == "__main__":
+    main()

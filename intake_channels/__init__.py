@@ -1,0 +1,1 @@
+"""Ways in beyond the JSON intake route: files with a complaint, officers' intake, email intake."""

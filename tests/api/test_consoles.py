@@ -1,0 +1,370 @@
+"""The console pages over HTTP: who may open each, CSRF on every form, no one else's personal data on a
+citizen's page, searches in the access log, and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from temporalio.testing import WorkflowEnvironment
+
+from api.accounts import add_account
+from api.auth import StaffRole
+from config.settings import Settings
+from store import audit, models
+from store.db import Database
+from tests.api.conftest import OFFICER, SUPERVISOR, agency, app_client, complaint
+from tests.attachments.images import LATITUDE, photo
+
+DOPA = agency("DOPA")
+
+PASSWORD = "correct horse battery"
+
+
+def csrf_of(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text[:500]
+    return found.group(1)
+
+
+async def sign_in(client: httpx.AsyncClient, db: Database, role: StaffRole, agency: str | None = None) -> str:
+    name = f"{role.value}-{uuid.uuid4().hex[:6]}"
+    await add_account(db, username=name, role=role, password=PASSWORD, agency=agency)
+    token = csrf_of(await client.get("/login"))
+    done = await client.post("/login", data={"username": name, "password": PASSWORD, "csrf_token": token})
+    assert done.status_code == 303
+    return name
+
+
+@pytest.fixture
+async def anon(api: httpx.AsyncClient) -> httpx.AsyncClient:
+    return api
+
+
+async def file_by_form(client: httpx.AsyncClient, **fields: str) -> httpx.Response:
+    form = await client.get("/file")
+    data = {
+        "csrf_token": csrf_of(form),
+        "description": "ถนนหน้าโรงเรียนเป็นหลุมลึก รถจักรยานยนต์ล้มบ่อยมาก ขอให้ซ่อมด่วน",
+        "province_code": "10",
+        "district_code": "1001",
+        "name": "มานี มีนา",
+        "phone": "0899999999",
+        "preferred_channels": "web",
+    } | fields
+    return await client.post("/file", data=data)
+
+
+async def test_citizen_files_by_form_and_tracks_without_anyone_elses_data(api: httpx.AsyncClient) -> None:
+    page = await api.get("/file")
+    assert page.status_code == 200 and 'lang="th"' in page.text and "ยื่นเรื่องร้องทุกข์" in page.text
+    assert "https://" not in page.text and "เชียงใหม่" in page.text, "provinces from geothai"
+    assert 'for="description"' in page.text and 'id="description"' in page.text, "every field has a label"
+
+    forged = await api.post("/file", data={"csrf_token": "forged", "description": "x" * 20})
+    assert forged.status_code == 403
+    short = await file_by_form(api, description="สั้น")
+    assert short.status_code == 422 and "description" in short.text and "มานี มีนา" in short.text, "kept the input"
+
+    filed = await file_by_form(api)
+    assert filed.status_code == 303, filed.text[:300]
+    mine = await api.get(filed.headers["location"])
+    assert mine.status_code == 200 and "ได้รับเรื่องของท่านแล้ว" in mine.text
+    assert "มานี มีนา" not in mine.text and "0899999999" not in mine.text and "+66899999999" not in mine.text
+
+    other = await api.post("/api/v1/complaints", json=complaint())
+    theirs = await api.get(f"/track/{other.json()['tracking_code']}")
+    assert theirs.status_code == 200 and "สมหญิง" not in theirs.text and "5678" not in theirs.text
+    assert "มานี" not in theirs.text
+    missing = await api.get("/track/AAAAA-AAAAA")
+    assert missing.status_code == 404 and "ไม่พบเรื่อง" in missing.text
+
+    code = filed.headers["location"].split("/")[2].split("?")[0]
+    withdraw = await api.post(f"/track/{code}/act/withdraw", data={"csrf_token": "nope"})
+    assert withdraw.status_code == 403
+    token = csrf_of(mine)
+    done = await api.post(f"/track/{code}/act/withdraw", data={"csrf_token": token, "reason": "แก้ได้แล้ว"})
+    assert done.status_code == 303 and done.headers["location"].endswith("done=withdraw")
+    again = await api.post(f"/track/{code}/act/withdraw", data={"csrf_token": token})
+    assert again.status_code == 409 and 'role="alert"' in again.text
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed", "refused"),
+    [
+        ("/officer", StaffRole.OFFICER, StaffRole.AGENCY),
+        ("/officer/intake", StaffRole.OFFICER, StaffRole.AUDITOR),
+        ("/agency", StaffRole.AGENCY, StaffRole.OFFICER),
+        ("/board", StaffRole.SUPERVISOR, StaffRole.AGENCY),
+        ("/audit", StaffRole.AUDITOR, StaffRole.OFFICER),
+        ("/search", StaffRole.OFFICER, StaffRole.AGENCY),
+        ("/status", StaffRole.SUPERVISOR, StaffRole.OFFICER),
+    ],
+)
+async def test_staff_pages_need_sign_in_and_the_right_role(
+    api: httpx.AsyncClient, db: Database, path: str, allowed: StaffRole, refused: StaffRole
+) -> None:
+    anonymous = await api.get(path)
+    assert anonymous.status_code == 303 and anonymous.headers["location"] == f"/login?next={path}"
+    agency = "BMA" if refused in {StaffRole.AGENCY, StaffRole.AGENCY_HEAD} else None
+    await sign_in(api, db, refused, agency)
+    assert (await api.get(path)).status_code == 403
+    api.cookies.clear()
+    agency = "BMA" if allowed in {StaffRole.AGENCY, StaffRole.AGENCY_HEAD} else None
+    await sign_in(api, db, allowed, agency)
+    assert (await api.get(path)).status_code == 200
+
+
+async def test_case_page_actions_need_csrf_and_agencies_see_only_their_cases(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    filed = (await api.post("/api/v1/complaints", json=complaint())).json()
+    case_id = filed["case_id"]
+    await sign_in(api, db, StaffRole.OFFICER)
+    page = await api.get(f"/case/{case_id}")
+    assert page.status_code == 200 and "สมหญิง รักดี" in page.text and "<svg" in page.text
+    assert 'data-state="received" data-current="true"' in page.text
+    forged = await api.post(f"/case/{case_id}/act/screen", data={"csrf_token": "x"})
+    assert forged.status_code == 403
+    done = await api.post(f"/case/{case_id}/act/screen", data={"csrf_token": csrf_of(page)})
+    assert done.status_code == 303
+    page = await api.get(f"/case/{case_id}")
+    assert 'id="screening"' in page.text, "the officer sees the screening suggestions"
+    bad = await api.post(f"/case/{case_id}/act/accept", data={"csrf_token": csrf_of(page), "agencies": "NOPE"})
+    assert bad.status_code == 422 and 'role="alert"' in bad.text
+
+    api.cookies.clear()
+    await sign_in(api, db, StaffRole.AGENCY, "BMA")
+    assert (await api.get(f"/case/{case_id}")).status_code == 404, "no task for this agency: no case"
+
+
+async def test_search_finds_by_phone_and_is_access_logged(api: httpx.AsyncClient, db: Database) -> None:
+    phone = f"08{uuid.uuid4().int % 10**8:08d}"
+    body = complaint(complainant={"name": "ค้นหา ทดสอบ", "phone": phone, "preferred_channels": ["web"]})
+    case_id = (await api.post("/api/v1/complaints", json=body)).json()["case_id"]
+    name = await sign_in(api, db, StaffRole.OFFICER)
+    found = await api.get("/search", params={"q": phone})
+    assert found.status_code == 200 and case_id in found.text
+    async with db.sessions() as session:
+        rows, _ = await audit.access_log(session, case_id=case_id, actor_id=name, since=None, page=1, page_size=10)
+    assert [r.what for r in rows] == ["search"]
+
+
+@pytest.fixture
+async def no_worker(dev_env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    lonely = settings.model_copy(update={"task_queue": f"tq-nobody-{uuid.uuid4()}"})
+    async with app_client(lonely, temporal=dev_env.client) as client:
+        yield client
+
+
+async def test_readyz_checks_database_temporal_and_a_worker(
+    api: httpx.AsyncClient, no_worker: httpx.AsyncClient
+) -> None:
+    # A worker shows once it has polled: a probe is asked again until then, as an orchestrator does.
+    for _ in range(100):
+        ready = await api.get("/readyz")
+        if ready.status_code == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert ready.status_code == 200, ready.text
+    assert {k: v["ok"] for k, v in ready.json()["checks"].items()} == {
+        "database": True,
+        "temporal": True,
+        "worker": True,
+    }
+    alone = await no_worker.get("/readyz")
+    assert alone.status_code == 503 and alone.json()["checks"]["worker"]["ok"] is False
+    assert "no worker polls" in alone.json()["checks"]["worker"]["detail"]
+    assert alone.json()["checks"]["database"]["ok"] is True
+
+
+async def test_officers_claim_and_release_queue_cases_with_workload(api: httpx.AsyncClient, db: Database) -> None:
+    case_id = (await api.post("/api/v1/complaints", json=complaint())).json()["case_id"]
+    first = await sign_in(api, db, StaffRole.OFFICER)
+    queue = await api.get("/officer")
+    assert case_id in queue.text
+    assert (await api.post(f"/officer/claim/{case_id}", data={"csrf_token": "x"})).status_code == 403
+    taken = await api.post(f"/officer/claim/{case_id}", data={"csrf_token": csrf_of(queue)})
+    assert taken.status_code == 303
+    queue = await api.get("/officer")
+    workload = queue.text.split('id="workload"')[1]
+    assert f"<td>{first}</td><td>1</td>" in workload
+
+    api.cookies.clear()
+    await sign_in(api, db, StaffRole.OFFICER)
+    queue = await api.get("/officer")
+    stolen = await api.post(f"/officer/claim/{case_id}", data={"csrf_token": csrf_of(queue)})
+    assert stolen.status_code == 409 and first in stolen.text
+    ignored = await api.post(f"/officer/claim/{case_id}", data={"csrf_token": csrf_of(queue), "release": "1"})
+    assert ignored.status_code == 303 and first in (await api.get("/officer")).text.split('id="workload"')[1]
+
+    api.cookies.clear()
+    await sign_in(api, db, StaffRole.SUPERVISOR)
+    queue = await api.get("/officer")
+    freed = await api.post(f"/officer/claim/{case_id}", data={"csrf_token": csrf_of(queue), "release": "1"})
+    assert freed.status_code == 303 and first not in (await api.get("/officer")).text.split('id="workload"')[1]
+
+
+async def test_citizen_answers_rates_and_asks_for_review_from_the_tracking_page(api: httpx.AsyncClient) -> None:
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    case_id, code = receipt["case_id"], receipt["tracking_code"]
+
+    async def staff(action: str, body: dict[str, object], headers: dict[str, str]) -> None:
+        done = await api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers=headers)
+        assert done.status_code == 200, done.text
+
+    async def citizen(action: str, **fields: str) -> httpx.Response:
+        page = await api.get(f"/track/{code}")
+        assert f'id="form-{action}"' in page.text, page.text[:2000]
+        return await api.post(f"/track/{code}/act/{action}", data={"csrf_token": csrf_of(page), **fields})
+
+    await staff("screen", {}, OFFICER)
+    await staff("need_info", {"question": "ซอยไหน บ้านเลขที่เท่าไร"}, OFFICER)
+    page = await api.get(f"/track/{code}")
+    assert "ซอยไหน บ้านเลขที่เท่าไร" in page.text, "the question is on the page"
+    assert (await citizen("reply", answer="ซอยลาดพร้าว 71 หน้าบ้านเลขที่ 12")).status_code == 303
+    await staff("accept", {"category": "roads", "agencies": ["DOPA"]}, OFFICER)
+    await staff("agency_accept", {}, DOPA)
+    await staff("respond", {"outcome": "resolved", "response": "ซ่อมแล้วเรียบร้อย"}, DOPA)
+    page = await api.get(f"/track/{code}")
+    assert "ซ่อมแล้วเรียบร้อย" in page.text, "the agency's answer is on the timeline"
+    await staff("close", {}, SUPERVISOR)
+    bad = await citizen("rate", rating="9")
+    assert bad.status_code == 422 and 'role="alert"' in bad.text
+    assert (await citizen("rate", rating="2", comment="ช้าไป")).status_code == 303
+    assert (await citizen("request_review", reason="ยังไม่ได้รับการแก้ไขจริง")).status_code == 303
+    page = await api.get(f"/track/{code}")
+    assert 'id="status"' in page.text and "ขั้นที่ 2" in page.text
+
+
+async def test_officer_keys_in_a_hotline_complaint(api: httpx.AsyncClient, db: Database) -> None:
+    await sign_in(api, db, StaffRole.OFFICER)
+    form = await api.get("/officer/intake")
+    assert form.status_code == 200 and 'name="channel"' in form.text and "สายด่วน 1111" in form.text
+    data = {
+        "csrf_token": csrf_of(form),
+        "channel": "hotline",
+        "description": "ผู้โทรแจ้งว่าน้ำประปาไม่ไหลมาสามวันแล้วทั้งหมู่บ้าน",
+        "province_code": "50",
+        "name": "ผู้โทร ทดสอบ",
+        "preferred_channels": "sms",
+        "phone": "0811111111",
+    }
+    done = await api.post("/officer/intake", data=data)
+    assert done.status_code == 303 and done.headers["location"].startswith("/case/"), done.text[:300]
+    case = await api.get(done.headers["location"])
+    assert case.status_code == 200 and "สายด่วน 1111" in case.text and 'id="tracking-code"' in case.text
+
+
+async def test_auditor_reads_a_history_as_of_a_moment(api: httpx.AsyncClient, db: Database) -> None:
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    case_id = receipt["case_id"]
+    moved = await api.post(f"/api/v1/cases/{case_id}/actions/screen", json={}, headers=OFFICER)
+    assert moved.status_code == 200
+    received_at = moved.json()["received_at"]
+    await sign_in(api, db, StaffRole.AUDITOR)
+    page = await api.get(f"/audit/case/{case_id}")
+    assert page.status_code == 200 and 'id="verify" ' in page.text.replace('id="verify">', 'id="verify" >')
+    assert "action_completed" in page.text and 'class="pass" id="verify"' in page.text
+    then = await api.get(f"/audit/case/{case_id}", params={"as_of": datetime.now(UTC).isoformat()})
+    assert 'id="state-then"' in then.text and "<strong>screening</strong>" in then.text
+    before = await api.get(f"/audit/case/{case_id}", params={"as_of": received_at})
+    assert "<strong>screening</strong>" not in before.text
+    log = await api.get("/audit", params={"case_id": case_id})
+    assert "history" in log.text
+
+
+class _Fields(HTMLParser):
+    """Form controls and the labels that name them (a control inside a <label> is named by it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[str] = []
+        self.labelled: set[str] = set()
+        self.depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "label":
+            self.depth += 1
+            if a.get("for"):
+                self.labelled.add(a["for"] or "")
+        elif tag in {"input", "select", "textarea"} and a.get("type") not in {"hidden", "submit"}:
+            if self.depth:
+                return
+            self.controls.append(a.get("id") or f"<{tag} name={a.get('name')}> without id")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label":
+            self.depth -= 1
+
+
+async def test_every_form_control_has_a_label(api: httpx.AsyncClient, db: Database) -> None:
+    await sign_in(api, db, StaffRole.OFFICER)
+    for path in ("/file", "/track", "/officer/intake", "/search"):
+        fields = _Fields()
+        fields.feed((await api.get(path)).text)
+        unlabelled = [c for c in fields.controls if c not in fields.labelled]
+        assert fields.controls and unlabelled == [], (path, unlabelled)
+
+
+async def test_board_filters_and_english(api: httpx.AsyncClient, db: Database) -> None:
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    await sign_in(api, db, StaffRole.SUPERVISOR)
+    board = await api.get("/board", params={"status": "received", "province": "กรุงเทพมหานคร"})
+    assert board.status_code == 200 and receipt["case_id"] in board.text
+    assert '<option value="received" selected>' in board.text, "the form shows the filter in force"
+    assert 'id="f-priority"' in board.text and 'id="f-region"' in board.text and 'id="f-centre"' in board.text
+    normal = await api.get("/board", params={"priority": "normal", "status": "received"})
+    assert receipt["case_id"] in normal.text
+    urgent = await api.get("/board", params={"priority": "urgent", "status": "received"})
+    assert receipt["case_id"] not in urgent.text
+    closed = await api.get("/board", params={"status": "closed"})
+    assert receipt["case_id"] not in closed.text
+    english = await api.get(f"/case/{receipt['case_id']}", params={"lang": "en"})
+    assert 'lang="en"' in english.text and "Process diagram" in english.text and "Received" in english.text
+    tracking = await api.get(f"/track/{receipt['tracking_code']}")
+    assert 'lang="en"' in tracking.text and "Expected by" in tracking.text, "the language choice sticks"
+
+
+async def test_tracking_lookup_stays_on_this_site(api: httpx.AsyncClient) -> None:
+    found = await api.get("/track", params={"code": "//evil.example/x"})
+    assert found.status_code == 303 and found.headers["location"] == "/track/%2F%2Fevil.example%2Fx"
+
+
+async def test_citizen_attaches_photos_on_the_form_and_a_disguised_file_files_nothing(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    form = await api.get("/file")
+    assert 'enctype="multipart/form-data"' in form.text and 'for="photos"' in form.text
+    fields = {
+        "csrf_token": csrf_of(form),
+        "description": "ไฟถนนหน้าตลาดดับทั้งแถว กลางคืนมืดมาก มีคนถูกกระชากกระเป๋า",
+        "preferred_channels": "web",
+    }
+    filed = await api.post("/file", data=fields, files=[("photos", ("ไฟดับ.jpg", photo(), "image/jpeg"))])
+    assert filed.status_code == 303, filed.text[:300]
+    code = filed.headers["location"].split("/")[2].split("?")[0]
+    async with db.sessions() as s:
+        case = (await s.execute(select(models.Case).where(models.Case.tracking_code == code))).scalar_one()
+        files = (await s.execute(select(models.Attachment).where(models.Attachment.case_id == case.case_id))).all()
+    assert len(files) == 1 and files[0][0].content_type == "image/jpeg" and files[0][0].public
+    assert case.latitude == pytest.approx(LATITUDE, abs=1e-4), "the photo's position became the place"
+
+    before = await count_cases(db)
+    script = b"#!/bin/sh\nrm -rf /\n" * 10
+    refused = await api.post("/file", data=fields, files=[("photos", ("photo.jpg", script, "image/jpeg"))])
+    assert refused.status_code == 422 and 'role="alert"' in refused.text
+    assert await count_cases(db) == before, "nothing filed"
+
+
+async def count_cases(db: Database) -> int:
+    async with db.sessions() as s:
+        return int(await s.scalar(select(func.count()).select_from(models.Case)) or 0)

@@ -1,0 +1,125 @@
+"""The intake relay: complaints committed in the database are started in Temporal exactly once, by any number
+of relays at once (PostgreSQL: SKIP LOCKED; SQLite: one writer), through a relay that died mid-start, and
+when the workflow was already started. Real dev server, the session's real database."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from temporalio.client import Client
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.sla import SlaActivities
+from api.schemas import ComplaintIn
+from api.service import IntakeDesk, file_complaint
+from config.settings import Settings
+from intake.relay import STARTED, IntakeRelay, load_input
+from sla.policy import load_policy
+from store import models
+from store.db import Database
+from tests.api.conftest import complaint
+from workflows.complaint import workflow_id_for
+from workflows.process import Actor, Role
+
+CITIZEN = Actor(id="citizen:web", role=Role.CITIZEN)
+
+
+async def _file(settings: Settings, db: Database, n: int) -> list[str]:
+    desk = IntakeDesk(db=db, settings=settings, sla=SlaActivities(settings.calendar(), load_policy()))
+    body = ComplaintIn.model_validate(complaint())
+    return [(await file_complaint(desk, complaint=body, actor=CITIZEN)).body["case_id"] for _ in range(n)]
+
+
+async def _runs(client: Client, case_id: str) -> int:
+    """How many runs Temporal has under the case's workflow id."""
+    return len([w async for w in client.list_workflows(f"WorkflowId = '{workflow_id_for(case_id)}'")])
+
+
+async def _statuses(db: Database, case_ids: list[str]) -> set[str]:
+    async with db.session() as s:
+        q = select(models.IntakeOutbox.status).where(models.IntakeOutbox.case_id.in_(case_ids))
+        return {status for (status,) in (await s.execute(q)).all()}
+
+
+@pytest.fixture
+def relay_settings(settings: Settings) -> Settings:
+    # A queue no worker polls: the relay's job ends at the start; nothing here needs the cases to run.
+    return settings.model_copy(
+        update={"task_queue": f"tq-{uuid.uuid4()}", "intake_relay_batch_size": 4, "search_attributes": False}
+    )
+
+
+async def test_two_relays_at_once_start_each_case_once(
+    dev_env: WorkflowEnvironment, relay_settings: Settings, database_url: str
+) -> None:
+    first, second = Database(database_url), Database(database_url)  # as if in two processes
+    try:
+        case_ids = await _file(relay_settings, first, 24)
+        relays = [
+            IntakeRelay(first, dev_env.client, relay_settings),
+            IntakeRelay(second, dev_env.client, relay_settings),
+        ]
+        await asyncio.gather(*(r.drain() for r in relays))
+        # Anything one relay claimed while the other drained is started by then; rounds left over, none.
+        assert sum(r.started for r in relays) == len(case_ids)
+        assert sum(r.found_started for r in relays) == 0
+        assert await _statuses(first, case_ids) == {STARTED}
+        for case_id in case_ids:
+            desc = await dev_env.client.get_workflow_handle(workflow_id_for(case_id)).describe()
+            assert desc.task_queue == relay_settings.task_queue
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_a_relay_that_died_mid_start_is_taken_over_without_a_second_start(
+    dev_env: WorkflowEnvironment, relay_settings: Settings, db: Database
+) -> None:
+    case_ids = await _file(relay_settings, db, 3)
+    dead = IntakeRelay(db, dev_env.client, relay_settings)
+    jobs, token = await dead._claim()
+    assert {j.case_id for j in jobs} >= set(case_ids)
+    # It started one of them and died before recording anything.
+    mine = next(j for j in jobs if j.case_id == case_ids[0])
+    await dead.start(mine.inp, task_queue=mine.task_queue)
+
+    later = datetime.now(UTC) + timedelta(seconds=relay_settings.intake_relay_lease_seconds + 1)
+    heir = IntakeRelay(db, dev_env.client, relay_settings, clock=lambda: later)
+    await heir.drain()
+    assert heir.found_started >= 1 and await _statuses(db, case_ids) == {STARTED}
+    # The dead relay's late record changes nothing (its claim is gone).
+    await dead._record(token, [], {j.id: "late" for j in jobs})
+    assert await _statuses(db, case_ids) == {STARTED}
+    for case_id in case_ids:
+        assert await _runs(dev_env.client, case_id) == 1
+
+
+async def test_the_stored_input_is_the_typed_case_input(relay_settings: Settings, db: Database) -> None:
+    (case_id,) = await _file(relay_settings, db, 1)
+    async with db.session() as s:
+        row = (await s.execute(select(models.IntakeOutbox).where(models.IntakeOutbox.case_id == case_id))).scalar_one()
+        case = await s.get(models.Case, case_id)
+    inp = load_input(row.case_input)
+    assert inp.case_id == case_id and inp.received_at == case.received_at
+    assert inp.complaint.complainant.phone == case.complainant_phone and inp.filed_by == CITIZEN
+    assert case.status == "received" and case.last_seq == 0 and case.expected_by is not None
+
+
+async def test_temporal_away_leaves_rows_pending_for_a_later_round(relay_settings: Settings, db: Database) -> None:
+    from cli.devserver import free_port
+    from config.temporal import connect
+
+    (case_id,) = await _file(relay_settings, db, 1)
+    away = await connect(relay_settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"}), lazy=True)
+    relay = IntakeRelay(db, away, relay_settings)
+    assert await relay.run_once() == -1  # nothing started: the loop backs off
+    async with db.session() as s:
+        row = (await s.execute(select(models.IntakeOutbox).where(models.IntakeOutbox.case_id == case_id))).scalar_one()
+    assert row.status == "pending" and row.last_error and row.next_attempt_at is not None
+    with pytest.raises((RPCError, RuntimeError)):
+        await away.get_workflow_handle(workflow_id_for(case_id)).describe()
