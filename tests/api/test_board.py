@@ -409,3 +409,29 @@ async def test_totals_past_the_count_cap_say_so(db: Database, world: World, cale
     assert (capped.total, capped.total_exact) == (3, False)  # "3+": more match than the cap
     assert (exact.total, exact.total_exact) == (7, True)
     assert (deep.total, deep.total_exact) == (6, False)  # never less than the rows already paged through
+
+
+@pytest.mark.parametrize(
+    ("params", "names"),
+    [
+        ({"overdue": "false"}, ("stale", "risk", "later", "paused", "closed")),
+        ({"at_risk": "false"}, ("stale", "late3", "late1", "later", "paused", "closed")),
+    ],
+)
+async def test_complements_page_in_the_board_order(
+    client: httpx.AsyncClient, world: World, params: dict[str, str], names: tuple[str, ...]
+) -> None:
+    # overdue=false and at_risk=false are read as slices of the order (store.queries._walk): the
+    # finished case whose deadline passed comes first, the cases without a deadline last, by case id.
+    cases = [world.cases[n] for n in names]
+    far = datetime.max.replace(tzinfo=UTC)
+    expected = [c.case_id for c in sorted(cases, key=lambda c: (c.due_at is None, c.due_at or far, c.case_id))]
+    body = await board_get(client, SUPERVISOR, province=world.province, **params)
+    assert ids(body) == expected and body["total"] == len(expected)
+    for page_size in (1, 2, 3):
+        seen: list[str] = []
+        for page in range(1, len(expected) + 2):
+            seen += ids(
+                await board_get(client, SUPERVISOR, province=world.province, page_size=page_size, page=page, **params)
+            )
+        assert seen == expected, page_size
