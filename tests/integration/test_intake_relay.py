@@ -36,8 +36,15 @@ async def _file(settings: Settings, db: Database, n: int) -> list[str]:
 
 
 async def _runs(client: Client, case_id: str) -> int:
-    """How many runs Temporal has under the case's workflow id."""
-    return len([w async for w in client.list_workflows(f"WorkflowId = '{workflow_id_for(case_id)}'")])
+    """How many runs Temporal has under the case's workflow id. Visibility lags behind the start (more so
+    under load), so a run the server has already accepted is waited for, within a bound, before counting."""
+    query = f"WorkflowId = '{workflow_id_for(case_id)}'"
+    for _ in range(100):
+        runs = [w async for w in client.list_workflows(query)]
+        if runs:
+            return len(runs)
+        await asyncio.sleep(0.1)
+    return 0
 
 
 async def _statuses(db: Database, case_ids: list[str]) -> set[str]:
