@@ -11,13 +11,12 @@ from urllib.parse import quote
 
 import geothai
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
-from api.casework import case_by_code, run_action
-from api.console import Problem, action_body, answer_problems, check_csrf, find_action, problems_of
+from api.casework import case_by_code
+from api.console import Problem, act_from_page, action_body, check_csrf, find_action, problems_of
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.errors import AppError
 from api.limits import limit
@@ -152,11 +151,6 @@ async def submit_complaint(
     return filed.tracking_code, []
 
 
-async def _nothing() -> dict[str, Any]:
-    # The pages answer with a redirect to a fresh view, not with the action's JSON.
-    return {}
-
-
 @router.get("/file", response_class=HTMLResponse)
 async def file_page(request: Request, settings: SettingsDep) -> Response:
     """The complaint form (phone first)."""
@@ -231,23 +225,17 @@ async def track_action(
     allowed = find_action(ctx["case"]["allowed_actions"], action)
     body = action_body(allowed["fields"] if allowed else [], form)
     actor = Actor(id=f"citizen:{case.tracking_code}", role=Role.CITIZEN)
-    try:
-        answer = await run_action(
-            case=case,
-            action=action,
-            actor=actor,
-            body=body,
-            session=session,
-            client=client,
-            request=request,
-            scope=f"track:{case.tracking_code}",
-            key=None,
-            location=lambda request_id: f"/api/v1/track/{case.tracking_code}/action-requests/{request_id}",
-            render=_nothing,
-        )
-        refused, status = answer_problems(answer), answer.status_code
-    except (AppError, RequestValidationError) as exc:
-        refused, status = problems_of(exc), exc.status if isinstance(exc, AppError) else 422
+    refused, status = await act_from_page(
+        case=case,
+        action=action,
+        actor=actor,
+        body=body,
+        session=session,
+        client=client,
+        request=request,
+        scope=f"track:{case.tracking_code}",
+        location=lambda request_id: f"/api/v1/track/{case.tracking_code}/action-requests/{request_id}",
+    )
     if refused:
         return render_page(request, settings, "citizen_track.html", status, problems=refused, failed=action, **ctx)
     return RedirectResponse(f"/track/{case.tracking_code}?done={action}", status_code=303)

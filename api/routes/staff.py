@@ -14,20 +14,19 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, StaffRole
-from api.casework import run_action, tasks_and_context
-from api.console import HOME_OF, Problem, action_body, answer_problems, find_action, form_principal, problems_of
+from api.casework import tasks_and_context
+from api.console import HOME_OF, Problem, act_from_page, action_body, find_action, form_principal
 from api.deps import OptionalPrincipal, SessionDep, SettingsDep, TemporalDep, log_read
 from api.errors import AppError, forbidden, not_found
 from api.routes import cases as cases_route
 from api.routes import screening as screening_route
 from api.routes.board import board_item_view
-from api.routes.citizen import STAFF_CHANNELS, _nothing, form_context, submit_complaint
+from api.routes.citizen import STAFF_CHANNELS, form_context, submit_complaint
 from api.routes.pages import page_lang, render_page
 from api.views import allowed_actions_view
 from config.reference import regions_by_province
@@ -457,23 +456,17 @@ async def case_action(
     _, ctx = await tasks_and_context(session, case, request)
     allowed = find_action(allowed_actions_view(case, ctx, principal.actor), action)
     body = action_body(allowed["fields"] if allowed else [], form)
-    try:
-        answer = await run_action(
-            case=case,
-            action=action,
-            actor=principal.actor,
-            body=body,
-            session=session,
-            client=client,
-            request=request,
-            scope=f"staff:{principal.actor.id}",
-            key=None,
-            location=lambda request_id: f"/api/v1/cases/{case.case_id}/action-requests/{request_id}",
-            render=_nothing,
-        )
-        refused, status = answer_problems(answer), answer.status_code
-    except (AppError, RequestValidationError) as exc:
-        refused, status = problems_of(exc), exc.status if isinstance(exc, AppError) else 422
+    refused, status = await act_from_page(
+        case=case,
+        action=action,
+        actor=principal.actor,
+        body=body,
+        session=session,
+        client=client,
+        request=request,
+        scope=f"staff:{principal.actor.id}",
+        location=lambda request_id: f"/api/v1/cases/{case.case_id}/action-requests/{request_id}",
+    )
     if refused:
         await session.refresh(case)
         return await _case_page(request, session, settings, principal, case, status=status, problems=refused)
