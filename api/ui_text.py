@@ -8,6 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.complaint import KIND_LABELS, PRIORITY_LABELS
+
+
+def _choices(lang_index: int) -> dict[str, str]:
+    """The names of the values a form offers (kind, priority), from the domain's own labels (0 en, 1 th)."""
+    pairs = [*KIND_LABELS.items(), *PRIORITY_LABELS.items()]
+    return {str(value): names[lang_index] for value, names in pairs}
+
+
 CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
     "th": {
         "skip": "ข้ามไปยังเนื้อหา",
@@ -186,7 +195,13 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
             "comment": "ความเห็น",
             "root_cause": "สาเหตุของปัญหา",
             "remedy": "การแก้ไข",
+            "kind": "ลักษณะเรื่อง",
+            "priority": "ความเร่งด่วน",
+            "centre": "ศูนย์รับเรื่อง",
+            "sla_class": "กลุ่มระยะเวลาดำเนินการ (SLA)",
+            "findings": "ผลการตรวจสอบ",
         },
+        "choices": _choices(1),
     },
     "en": {
         "skip": "Skip to content",
@@ -367,6 +382,12 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
             "comment": "Comment",
             "root_cause": "Root cause",
             "remedy": "Remedial action",
+            "kind": "Kind",
+            "priority": "Priority",
+            "centre": "Receiving centre",
+            "sla_class": "SLA class",
+            "findings": "Findings",
         },
+        "choices": _choices(0),
     },
 }

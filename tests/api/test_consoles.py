@@ -131,6 +131,8 @@ async def test_case_page_actions_need_csrf_and_agencies_see_only_their_cases(
     page = await api.get(f"/case/{case_id}")
     assert page.status_code == 200 and "สมหญิง รักดี" in page.text and "<svg" in page.text
     assert 'data-state="received" data-current="true"' in page.text
+    # The reclassify form names its fields and choices in Thai (from the domain's labels), not by code.
+    assert ">ลักษณะเรื่อง" in page.text and ">เร่งด่วน</option>" in page.text and ">urgent</option>" not in page.text
     forged = await api.post(f"/case/{case_id}/act/screen", data={"csrf_token": "x"})
     assert forged.status_code == 403
     done = await api.post(f"/case/{case_id}/act/screen", data={"csrf_token": csrf_of(page)})
