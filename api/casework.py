@@ -35,7 +35,7 @@ from store import models, queries
 from store.db import Database
 from store.models import IdempotencyKey
 from workflows.models import ActionRequest
-from workflows.process import EVENTS, SYSTEM_EVENTS, Actor, Context, State, decide
+from workflows.process import EVENTS, SYSTEM_EVENTS, Actor, Context, Role, State, decide
 
 ACTIONS = sorted(EVENTS - SYSTEM_EVENTS)
 
@@ -80,6 +80,15 @@ _NOT_STARTED_WAIT = 5.0
 _ACTION_REQUEST = TypeAdapter(ActionRequest)
 
 
+def action_scope(case: models.Case, actor: Actor) -> tuple[str, Callable[[str], str]]:
+    """Where an action's Idempotency-Key is kept and where its result can be read: a complainant's by the
+    tracking code they hold (``/api/v1/track/...``), staff's (and the system's) per person by case number."""
+    if actor.role is Role.CITIZEN:
+        code = case.tracking_code
+        return f"track:{code}", lambda request_id: f"/api/v1/track/{code}/action-requests/{request_id}"
+    return f"staff:{actor.id}", lambda request_id: f"/api/v1/cases/{case.case_id}/action-requests/{request_id}"
+
+
 async def run_action(
     *,
     case: models.Case,
@@ -89,14 +98,12 @@ async def run_action(
     session: AsyncSession,
     client: Client,
     request: Request,
-    scope: str,
     key: str | None,
-    location: Callable[[str], str],
-    render: Callable[[], Awaitable[dict[str, Any]]],
+    render: Callable[[], Awaitable[dict[str, Any]]] | None = None,
 ) -> Answer:
     """Validate ``action`` against the table and its field specs, send it to the case's workflow, and return
-    the answer: 200 with ``render()``'s view once applied, 403/409 when refused, 202 with a Location (built
-    by ``location`` from the request id) when the workflow has not answered within ``action_wait_seconds``.
+    the answer: 200 with ``render()``'s view (empty without one) once applied, 403/409 when refused, 202 with
+    a Location (:func:`action_scope`) when the workflow has not answered within ``action_wait_seconds``.
 
     Every action gets a key (the caller's ``Idempotency-Key`` in ``scope``, or a fresh one) whose digest is
     its Temporal update id: the same key sent again, concurrently or later, acts once and gets the same
@@ -106,6 +113,7 @@ async def run_action(
         raise _unknown_action(action)
     settings = request.app.state.settings
     db: Database = request.app.state.db
+    scope, location = action_scope(case, actor)
     idem = idempotency_of(scope, key) or Idempotency(scope, f"auto-{uuid.uuid4()}")
     update_id = update_id_for(idem)
     print_ = fingerprint("action", f"{case.case_id}/{action}", body)
@@ -161,7 +169,7 @@ async def run_action(
     if summary is None:
         return pending_answer(case.case_id, action, update_id, location(update_id))
     await session.refresh(case)
-    return await _settle(db, idem, Answer(200, await render()))
+    return await _settle(db, idem, Answer(200, await render() if render is not None else {}))
 
 
 def pending_answer(case_id: str, action: str, update_id: str, where: str) -> Answer:
@@ -286,7 +294,7 @@ async def action_request_view(
     *,
     case: models.Case,
     request_id: str,
-    scope: str,
+    actor: Actor,
     client: Client,
     request: Request,
     render: Callable[[], Awaitable[dict[str, Any]]],
@@ -325,7 +333,9 @@ async def action_request_view(
             return view | {"state": "pending"}
         if stored is None and summary is not None:
             view |= {"state": "applied", "status": state_view(summary.status.value), "seq": summary.seq}
-            if row.scope == scope:  # the caller who acted: keep their answer for retries with their key
+            if (
+                row.scope == action_scope(case, actor)[0]
+            ):  # the caller who acted: keep their answer for retries with their key
                 await session_refresh_and_settle(db, Idempotency(row.scope, row.key), render)
             return view
         assert stored is not None

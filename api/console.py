@@ -131,11 +131,6 @@ def find_action(actions: Sequence[Mapping[str, Any]], name: str) -> Mapping[str,
     return next((a for a in actions if a["action"] == name), None)
 
 
-async def _no_view() -> dict[str, Any]:
-    # The pages answer with a redirect to a fresh view, not with the action's JSON.
-    return {}
-
-
 async def act_from_page(
     *,
     case: Any,
@@ -145,8 +140,6 @@ async def act_from_page(
     session: AsyncSession,
     client: Any,
     request: Request,
-    scope: str,
-    location: Any,
 ) -> tuple[list[Problem], int]:
     """Run a page's action through the API's own ``run_action`` (idempotent, bounded wait): the problems to
     show (none when it was applied or accepted) and the status to answer with."""
@@ -161,10 +154,7 @@ async def act_from_page(
             session=session,
             client=client,
             request=request,
-            scope=scope,
             key=None,
-            location=location,
-            render=_no_view,
         )
     except (AppError, RequestValidationError) as exc:
         return problems_of(exc), exc.status if isinstance(exc, AppError) else 422

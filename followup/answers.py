@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 import structlog
 from fastapi import Request
@@ -127,9 +126,6 @@ async def _reopen(
     if comment:
         reason = f"{reason} {comment}"[:1000]
 
-    async def nothing() -> dict[str, Any]:
-        return {}
-
     try:
         # Keyed by the question: a retry of the answer never reopens twice.
         result = await run_action(
@@ -140,10 +136,7 @@ async def _reopen(
             session=session,
             client=client,
             request=request,
-            scope="followup",
             key=f"followup-{question_id}",
-            location=lambda request_id: f"/api/v1/track/{case.tracking_code}/action-requests/{request_id}",
-            render=nothing,
         )
     except AppError as exc:
         if exc.status in {409, 403}:

@@ -95,9 +95,7 @@ async def act(
         session=session,
         client=client,
         request=request,
-        scope=f"staff:{actor.id}",
         key=key,
-        location=lambda request_id: f"/api/v1/cases/{case.case_id}/action-requests/{request_id}",
         render=view,
     )
     return answer_response(answer)
@@ -121,5 +119,5 @@ async def action_request(
         )
 
     return await action_request_view(
-        case=case, request_id=request_id, scope=f"staff:{actor.id}", client=client, request=request, render=view
+        case=case, request_id=request_id, actor=actor, client=client, request=request, render=view
     )

@@ -233,8 +233,6 @@ async def track_action(
         session=session,
         client=client,
         request=request,
-        scope=f"track:{case.tracking_code}",
-        location=lambda request_id: f"/api/v1/track/{case.tracking_code}/action-requests/{request_id}",
     )
     if refused:
         return render_page(request, settings, "citizen_track.html", status, problems=refused, failed=action, **ctx)

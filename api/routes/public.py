@@ -116,9 +116,7 @@ async def citizen_action(
         session=session,
         client=client,
         request=request,
-        scope=f"track:{case.tracking_code}",
         key=key,
-        location=lambda request_id: f"/api/v1/track/{case.tracking_code}/action-requests/{request_id}",
         render=view,
     )
     return answer_response(answer)
@@ -148,7 +146,7 @@ async def citizen_action_request(
     return await action_request_view(
         case=case,
         request_id=request_id,
-        scope=f"track:{case.tracking_code}",
+        actor=Actor(id=f"citizen:{case.tracking_code}", role=Role.CITIZEN),
         client=client,
         request=request,
         render=view,

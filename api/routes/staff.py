@@ -464,8 +464,6 @@ async def case_action(
         session=session,
         client=client,
         request=request,
-        scope=f"staff:{principal.actor.id}",
-        location=lambda request_id: f"/api/v1/cases/{case.case_id}/action-requests/{request_id}",
     )
     if refused:
         await session.refresh(case)
