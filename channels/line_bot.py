@@ -22,7 +22,6 @@ from api.errors import AppError
 from api.ids import normalise_tracking_code
 from api.service import IntakeDesk
 from api.views import BANGKOK, expected_date
-from channels.filing import Filed, file_from_channel
 from channels.line_api import LineApi
 from channels.line_conversation import (
     Conversation,
@@ -44,6 +43,8 @@ from channels.line_conversation import (
 from config.agencies import Agency
 from config.settings import Settings
 from delivery.templates import format_date
+from intake.idempotency import idempotency_of
+from intake_channels.filing import Filed, file
 from store import line as line_store
 from store import models, queries
 from store.db import Database
@@ -184,11 +185,12 @@ class LineBot:
         draft = conversation.draft
         try:
             complaint = complaint_of(draft, line_user_id=user)
-            filed = await file_from_channel(
-                desk=self.intake,
+            line = Actor(id="citizen:line", role=Role.CITIZEN)
+            filed = await file(
+                self.intake,
                 complaint=complaint,
-                actor=Actor(id="citizen:line", role=Role.CITIZEN),
-                idempotency_key=f"line:{draft.filing_key}",
+                actor=line,
+                idempotency=idempotency_of(line.id, f"line:{draft.filing_key}"),
             )
         except ValidationError:
             log.warning("line_filing_refused")

@@ -1,6 +1,6 @@
-"""The one place the intake channels of this package file a complaint (so intake changes land in one spot).
+"""The one place the intake channels file a complaint (so intake changes land in one spot).
 
-Web uploads with files, officers' intake and email intake all come here; this calls the API's own intake
+Web uploads with files, officers' intake, email intake, LINE and Open311 all come here; this calls the API's own intake
 service, so a complaint from any channel is filed exactly as ``POST /api/v1/complaints`` files it: committed
 in the database with its tracking code, its workflow started by the intake relay.
 """
@@ -8,6 +8,7 @@ in the database with its tracking code, its workflow started by the intake relay
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from api.schemas import ComplaintIn
@@ -25,6 +26,12 @@ class Filed:
     receipt: dict[str, Any]
     status_code: int
     location: str | None
+
+    @property
+    def expected_by(self) -> date | None:
+        """The date the complainant may expect an answer, as the receipt promised it."""
+        expected = self.receipt.get("expected_by")
+        return date.fromisoformat(expected) if expected else None
 
 
 async def file(

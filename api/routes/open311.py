@@ -23,10 +23,11 @@ from api.limits import RateLimiter, limit, too_many_requests
 from api.middleware import control_character_path
 from api.views import BANGKOK
 from channels import open311
-from channels.filing import file_from_channel
 from channels.open311 import Format, Invalid, Locale, Open311Error
 from config.reference import ReferenceData, load_reference
 from config.settings import Settings
+from intake.idempotency import idempotency_of
+from intake_channels.filing import file
 from store import models
 from workflows.process import Actor, Role
 
@@ -212,19 +213,20 @@ async def post_request(ending: str, request: Request) -> Response:
         if code not in _reference(settings).categories:
             raise Open311Error(404, "service_code not found. / ไม่พบประเภทบริการนี้")
         complaint = open311.complaint_from_form(params, open311.attributes_of(items))
-        filed = await file_from_channel(
-            desk=request.app.state.intake,
+        poster = Actor(id=f"open311:{client or 'public'}", role=Role.CITIZEN)
+        filed = await file(
+            request.app.state.intake,
             complaint=complaint,
-            actor=Actor(id=f"open311:{client or 'public'}", role=Role.CITIZEN),
-            idempotency_key=request.headers.get("Idempotency-Key"),
+            actor=poster,
+            idempotency=idempotency_of(poster.id, request.headers.get("Idempotency-Key")),
         )
         expected = filed.expected_by.isoformat() if filed.expected_by else None
-        answer: dict[str, Any] = {"service_notice": _notice(filed.tracking_code, expected), "account_id": None}
-        if filed.pending:
-            # Still being filed: the token turns into the id at tokens/{token} once the case is visible.
-            answer = {"token": filed.case_id, **answer}
-        else:
-            answer = {"service_request_id": filed.case_id, **answer}
+        # Intake is DB-first: the case number is known at once, so the answer never needs a token.
+        answer: dict[str, Any] = {
+            "service_request_id": filed.case_id,
+            "service_notice": _notice(filed.tracking_code, expected),
+            "account_id": None,
+        }
         return _respond(fmt, "service_requests", [answer])
 
     return await _guard(ending, run)
