@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 import structlog
 from sqlalchemy import insert
@@ -18,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.projection import intake_row
-from activities.sla import SlaActivities
+from activities.sla import SlaActivities, snapshot_of
 from api.errors import AppError, conflict, forbidden
 from api.ids import new_case_id, new_tracking_code
 from api.schemas import ComplaintIn
@@ -39,6 +40,7 @@ from workflows.models import (
     CaseState,
     CaseSummary,
     Deadline,
+    PolicySnapshot,
     ScheduleRequest,
 )
 from workflows.process import INITIAL_STATE, Actor
@@ -133,6 +135,12 @@ class IntakeDesk:
     settings: Settings
     sla: SlaActivities
     relay: IntakeRelay | None = None
+
+    @cached_property
+    def policy(self) -> PolicySnapshot:
+        """The policy figures a new case records, made once per process (the configuration does not change
+        while it runs), not once per complaint. Case rules only read it (a new policy is a new object)."""
+        return snapshot_of(self.sla.policy, self.sla.category_classes)
 
 
 _ID_TRIES = 3
@@ -254,9 +262,7 @@ async def _receipt(
         priority=filed.priority.value,
         centre=filed.centre or DEFAULT_CENTRE,
     )
-    rules = CaseRules(
-        case, await desk.sla.sla_policy(), _ReceiptScheduler(desk.sla), _NoClocks(), workflow_id_for(case_id)
-    )
+    rules = CaseRules(case, desk.policy, _ReceiptScheduler(desk.sla), _NoClocks(), workflow_id_for(case_id))
     await rules.file(now)
     inp = CaseInput(
         case_id=case_id,
