@@ -31,6 +31,7 @@ _FIELDS = (
     Case.channel,
     Case.category,
     Case.province,
+    Case.region,
     Case.agencies,
     Case.outcome,
     Case.due_at,
@@ -72,7 +73,7 @@ async def case_rows(
     session: AsyncSession, filters: Filters, lk: Lookup, *, now: datetime, batch: int = 2000
 ) -> AsyncIterator[tuple[Any, ...]]:
     """The rows of :data:`CASE_COLUMNS`, oldest case first."""
-    strategy, region = lk.strategy_of, lk.region_of()
+    strategy = lk.strategy_of
     query = scoped(select(*_FIELDS), filters).order_by(Case.received_at, Case.case_id)
     result = await session.stream(query.execution_options(yield_per=batch))
     async for r in result:
@@ -86,7 +87,7 @@ async def case_rows(
             r.category,
             strategy.get(r.category or "", None),
             r.province,
-            region.get(r.province or "", None),
+            r.region,
             list(r.agencies or []),
             r.outcome,
             r.due_at,

@@ -2,9 +2,9 @@
 
 A dimension is a SQL expression over the ``cases`` row (or an ``agency_tasks`` row joined to it) plus a way
 to name its values in Thai and English. Reference data that is not in the read model is folded into SQL as
-a ``CASE`` over a column: the PMDU strategy from the category (``config/categories.yaml``), the region from
-the province (``config/regions.yaml``). Columns that the read model may gain (``kind``, ``priority``,
-``centre``, ``region``) are registered by name and appear as soon as ``store.models.Case`` has them.
+a ``CASE`` over a column: the PMDU strategy from the category (``config/categories.yaml``). The region,
+kind, priority and receiving centre are the read model's own columns (the projection derives the region from
+the province), named with the domain's and ``config/centres.yaml``'s labels.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from typing import Any
 import geothai
 from sqlalchemy import ColumnElement, String, case, cast, literal
 
+from config.centres import Centres, load_centres
 from config.reference import ReferenceData, load_reference
+from domain.complaint import KIND_LABELS, PRIORITY_LABELS, Kind, Priority
 from store.models import AgencyTask, Case
 from workflows.process import STATE_LABELS, Outcome, State
 
@@ -58,11 +60,6 @@ class Lookup:
     @property
     def strategy_of(self) -> dict[str, str]:
         return {code: c.strategy for code, c in self.reference.categories.items()}
-
-    def region_of(self) -> dict[str, str]:
-        """Province Thai name -> region code (the six-region grouping of regions.yaml)."""
-        by_code = self.reference.region6
-        return {name: by_code[code].code for name, code in self.province_code.items() if code in by_code}
 
 
 @lru_cache(maxsize=4)
@@ -151,31 +148,36 @@ def _column(name: str) -> Callable[[Lookup], ColumnElement[Any]]:
     return lambda _lk: cast(getattr(Case, name), String)
 
 
-def _if_column(name: str, dimension: Dimension) -> list[Dimension]:
-    """Register ``dimension`` only once the read model has the column (another change adds it)."""
-    return [dimension] if hasattr(Case, name) else []
+def _kind(_lk: Lookup, key: str, lang: str) -> str:
+    return _pair(KIND_LABELS.get(Kind(key)) if key in set(Kind) else None, key, lang)
 
 
-_REGION_FROM_COLUMN = hasattr(Case, "region")
+def _priority(_lk: Lookup, key: str, lang: str) -> str:
+    return _pair(PRIORITY_LABELS.get(Priority(key)) if key in set(Priority) else None, key, lang)
+
+
+def _centre(_lk: Lookup, key: str, lang: str) -> str:
+    found = _centres().get(key)
+    return _pair((found.name_en, found.name_th) if found else None, key, lang)
+
+
+@lru_cache(maxsize=1)
+def _centres() -> Centres:
+    return load_centres()
+
 
 _ALL: list[Dimension] = [
     Dimension("category", "Category", "ประเภทเรื่อง", _column("category"), _category),
     Dimension("strategy", "PMDU strategy", "ยุทธศาสตร์ชาติ", _mapped(Case.category, lambda lk: lk.strategy_of), _strategy),
     Dimension("agency", "Agency", "หน่วยงาน", lambda _lk: AgencyTask.agency.expression, _agency, via_tasks=True),
     Dimension("province", "Province", "จังหวัด", _column("province"), _province),
-    Dimension(
-        "region",
-        "Region",
-        "ภาค",
-        _column("region") if _REGION_FROM_COLUMN else _mapped(Case.province, Lookup.region_of),
-        _region,
-    ),
+    Dimension("region", "Region", "ภาค", _column("region"), _region),
     Dimension("channel", "Channel", "ช่องทาง", _column("channel"), _fixed(CHANNEL_LABELS)),
     Dimension("status", "Status", "สถานะ", _column("status"), _state),
     Dimension("outcome", "Outcome", "ผลการพิจารณา", _column("outcome"), _fixed(OUTCOME_LABELS)),
     Dimension("stage", "Stage", "ขั้นตอน", _column("stage"), _fixed(STAGE_LABELS)),
-    *_if_column("kind", Dimension("kind", "Kind", "ลักษณะเรื่อง", _column("kind"), lambda _lk, k, _l: k)),
-    *_if_column("priority", Dimension("priority", "Priority", "ความเร่งด่วน", _column("priority"), lambda _lk, k, _l: k)),
-    *_if_column("centre", Dimension("centre", "Centre", "ศูนย์", _column("centre"), lambda _lk, k, _l: k)),
+    Dimension("kind", "Kind", "ลักษณะเรื่อง", _column("kind"), _kind),
+    Dimension("priority", "Priority", "ความเร่งด่วน", _column("priority"), _priority),
+    Dimension("centre", "Centre", "ศูนย์รับเรื่อง", _column("centre"), _centre),
 ]
 DIMENSIONS: dict[str, Dimension] = {d.code: d for d in _ALL}

@@ -14,12 +14,14 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from config.reference import region_of
 from reports.dimensions import lookup
 from sla.calendar import WorkingCalendar
 from store.models import AgencyTask, Case
 from workflows.process import Outcome
 
-_REGIONS = lookup().region_of()
+# Province Thai name -> region, as the projection derives it from the province code (config/regions.yaml).
+_REGIONS = {name: region_of(code) for name, code in lookup().province_code.items()}
 
 FIRST_DAY = date(2023, 1, 1)
 LAST_DAY = date(2024, 12, 31)

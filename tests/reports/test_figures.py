@@ -191,3 +191,14 @@ def test_period_labels() -> None:
     assert period_label("2026-Q4", "en") == "Q4 2026"
     assert period_label("2026-12", "th") == "ธ.ค. 2569"
     assert period_label("FY2026", "en") == "FY 2026"
+
+
+def test_kind_priority_and_centre_are_named_not_coded() -> None:
+    from reports.dimensions import DIMENSIONS, lookup
+
+    lk = lookup()
+    assert DIMENSIONS["priority"].value_label(lk, "urgent", "th") == "เร่งด่วน"
+    assert DIMENSIONS["kind"].value_label(lk, "tipoff", "en") == "Tip-off"
+    centre = DIMENSIONS["centre"].value_label(lk, "PSC-1111", "th")
+    assert centre != "PSC-1111" and centre.strip()
+    assert DIMENSIONS["centre"].value_label(lk, "NOWHERE", "th") == "NOWHERE"  # unknown codes stay as they are
