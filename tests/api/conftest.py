@@ -97,3 +97,23 @@ async def until_filed(api: httpx.AsyncClient, tracking_code: str, *, seconds: fl
             return tracked
         await asyncio.sleep(0.1)
     raise AssertionError(f"case {tracking_code} was not filed in Temporal within {seconds} s")
+
+
+async def first_in_queue(api: httpx.AsyncClient, db: Database, receipt: dict[str, str]) -> None:
+    """Put this test's case at the head of the officer's queue, whose first page is all it shows.
+
+    The database is shared with other tests (and, on CI's PostgreSQL, with earlier runs), so many received
+    cases may sort before a new one. Once its workflow has written the case (so nothing overwrites it), only
+    this case's row is touched: urgent, with a deadline long past, which the queue puts first.
+    """
+    from sqlalchemy import update
+
+    from store import models
+
+    await until_filed(api, receipt["tracking_code"])
+    async with db.session() as s:
+        await s.execute(
+            update(models.Case)
+            .where(models.Case.case_id == receipt["case_id"])
+            .values(priority="urgent", due_at=datetime(2000, 1, 3, tzinfo=UTC))
+        )

@@ -20,7 +20,7 @@ from api.auth import StaffRole
 from config.settings import Settings
 from store import audit, models
 from store.db import Database
-from tests.api.conftest import OFFICER, SUPERVISOR, agency, app_client, complaint
+from tests.api.conftest import OFFICER, SUPERVISOR, agency, app_client, complaint, first_in_queue
 from tests.attachments.images import LATITUDE, photo
 
 DOPA = agency("DOPA")
@@ -188,7 +188,9 @@ async def test_readyz_checks_database_temporal_and_a_worker(
 
 
 async def test_officers_claim_and_release_queue_cases_with_workload(api: httpx.AsyncClient, db: Database) -> None:
-    case_id = (await api.post("/api/v1/complaints", json=complaint())).json()["case_id"]
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    case_id = receipt["case_id"]
+    await first_in_queue(api, db, receipt)
     first = await sign_in(api, db, StaffRole.OFFICER)
     queue = await api.get("/officer")
     assert case_id in queue.text

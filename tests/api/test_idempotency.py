@@ -63,7 +63,11 @@ async def test_ten_identical_actions_act_once_and_answer_alike(api: httpx.AsyncC
     assert {r.status_code for r in answers} == {200}, [r.text for r in answers]
     assert len({r.text for r in answers}) == 1
     async with db.session() as s:
-        events = (await s.execute(select(models.CaseEvent.event).where(models.CaseEvent.case_id == case_id))).all()
+        events = (
+            await s.execute(
+                select(models.CaseEvent.event).where(models.CaseEvent.case_id == case_id).order_by(models.CaseEvent.seq)
+            )
+        ).all()
     assert [e for (e,) in events] == ["filed", "screen"]
     # A retry after the case moved on still gets the first answer, not a refusal.
     accepted = await api.post(
@@ -135,7 +139,11 @@ async def test_ten_identical_citizen_replies_reply_once(api: httpx.AsyncClient, 
     assert {r.status_code for r in answers} == {200}, [r.text for r in answers]
     assert len({r.text for r in answers}) == 1
     async with db.session() as s:
-        events = (await s.execute(select(models.CaseEvent.event).where(models.CaseEvent.case_id == case_id))).all()
+        events = (
+            await s.execute(
+                select(models.CaseEvent.event).where(models.CaseEvent.case_id == case_id).order_by(models.CaseEvent.seq)
+            )
+        ).all()
     assert [e for (e,) in events].count("reply") == 1
     # The tracking code is the citizen's scope: the same key on another case is another key.
     other = (await api.post("/api/v1/complaints", json=complaint())).json()

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from api.auth import StaffRole
 from store import models
 from store.db import Database
+from tests.api.conftest import first_in_queue
 from tests.browser.conftest import Console, account
 
 
@@ -30,14 +31,14 @@ async def test_a_case_through_every_staff_console(console: Console, db: Database
             "/api/v1/complaints",
             json={
                 "channel": "web",
-                # Urgent: first in the officer's queue, whatever other tests left in a shared database.
                 "priority": "urgent",
                 "description": "ไฟฟ้าส่องสว่างบนถนนในซอยลาดพร้าว 71 ดับทั้งซอยมาสองสัปดาห์ กลางคืนมืดมากและอันตราย",
                 "complainant": {"name": "สมชาย ใจดี", "phone": "0812345678", "preferred_channels": ["web"]},
                 "location": {"province": "กรุงเทพมหานคร", "district": "เขตวังทองหลาง"},
             },
         )
-    assert filed.status_code == 201, filed.text
+        assert filed.status_code == 201, filed.text
+        await first_in_queue(http, db, filed.json())
     case_id = filed.json()["case_id"]
 
     # The officer: the queue shows completeness and suggestions; one click accepts them.
