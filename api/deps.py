@@ -22,11 +22,11 @@ from store.db import Database
 from workflows.process import Actor, Role
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     return request.app.state.db  # type: ignore[no-any-return]
 
 
@@ -35,7 +35,7 @@ async def get_session(db: Annotated[Database, Depends(get_db)]) -> AsyncIterator
         yield session
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     return request.app.state.temporal  # type: ignore[no-any-return]
 
 
@@ -113,12 +113,12 @@ def _actor_of(principal: Principal) -> Actor:
     return actor
 
 
-def get_current_actor(principal: CurrentPrincipal) -> Actor:
+async def get_current_actor(principal: CurrentPrincipal) -> Actor:
     """The process table's actor for the signed-in user (403 for administrators)."""
     return _actor_of(principal)
 
 
-def get_optional_actor(principal: OptionalPrincipal) -> Actor | None:
+async def get_optional_actor(principal: OptionalPrincipal) -> Actor | None:
     """The signed-in user's actor if there is one; citizens filing on the web need not sign in."""
     return _actor_of(principal) if principal is not None else None
 

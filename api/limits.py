@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Request
 
@@ -59,14 +59,20 @@ def too_many_requests(retry_after: int) -> AppError:
     )
 
 
-def limit(bucket: str) -> Callable[[Request], None]:
-    """A dependency counting requests in ``bucket`` against ``settings.rate_<bucket>_per_minute``."""
+def check_limit(request: Request, bucket: str) -> None:
+    """Count this request in ``bucket`` against ``settings.rate_<bucket>_per_minute``; 429 beyond it."""
+    per_minute: int = getattr(request.app.state.settings, f"rate_{bucket}_per_minute")
+    client = request.client.host if request.client else "unknown"
+    wait = request.app.state.rate_limiter.check(bucket, client, per_minute)
+    if wait is not None:
+        raise too_many_requests(wait)
 
-    def check(request: Request) -> None:
-        per_minute: int = getattr(request.app.state.settings, f"rate_{bucket}_per_minute")
-        client = request.client.host if request.client else "unknown"
-        wait = request.app.state.rate_limiter.check(bucket, client, per_minute)
-        if wait is not None:
-            raise too_many_requests(wait)
+
+def limit(bucket: str) -> Callable[[Request], Awaitable[None]]:
+    """A dependency counting requests in ``bucket`` (:func:`check_limit`). Async although it never waits:
+    FastAPI runs a plain function in a worker thread, a thread hop on every request."""
+
+    async def check(request: Request) -> None:
+        check_limit(request, bucket)
 
     return check

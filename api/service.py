@@ -6,9 +6,10 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
+from typing import cast
 
 import structlog
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import (
     Client,
@@ -144,8 +145,10 @@ class IntakeDesk:
 
 
 _ID_TRIES = 3
-_INSERT_CASE = insert(models.Case)
-_INSERT_OUTBOX = insert(models.IntakeOutbox)
+# Core inserts on the tables, not the ORM entities: an ORM insert with parameters goes through the ORM's bulk
+# path, which maps every key to its attribute per row (about a tenth of the API's CPU per complaint).
+_INSERT_CASE = insert(cast(Table, models.Case.__table__))
+_INSERT_OUTBOX = insert(cast(Table, models.IntakeOutbox.__table__))
 
 
 async def file_complaint(

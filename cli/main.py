@@ -204,6 +204,9 @@ def api(
         host=host or settings.api_host,
         port=port or settings.api_port,
         workers=workers,
+        # With --workers, each process imports the whole app before it answers the supervisor's health check;
+        # on a busy machine that takes longer than uvicorn's 5 s, and it then kills and restarts them forever.
+        timeout_worker_healthcheck=60,
         log_level="warning",
         # Requests waiting on an absent Temporal must not hold up SIGINT/SIGTERM.
         timeout_graceful_shutdown=max(1, round(settings.shutdown_grace_seconds)),

@@ -69,8 +69,12 @@ class Settings(BaseSettings):
     intake_relay_in_api: bool = True
     intake_relay_in_worker: bool = True
     intake_relay_poll_seconds: float = Field(default=1.0, gt=0)
-    intake_relay_batch_size: int = Field(default=64, ge=1, le=1000)
-    intake_relay_loops: int = Field(default=2, ge=1, le=16)
+    # Each of a relay's loops claims up to a batch at a time and starts it; at most ``concurrency`` starts are
+    # in flight per relay (more only queue in Temporal's frontend and stretch every start's latency). Several
+    # loops keep the pipe full: one records and claims while the others' starts are in flight.
+    intake_relay_batch_size: int = Field(default=16, ge=1, le=1000)
+    intake_relay_loops: int = Field(default=4, ge=1, le=16)
+    intake_relay_concurrency: int = Field(default=32, ge=1, le=512)
     intake_relay_lease_seconds: float = Field(default=30.0, gt=0)
     intake_relay_start_timeout_seconds: float = Field(default=10.0, gt=0)
     # An action waits this long for the workflow's answer, then answers 202 with where to read the result.

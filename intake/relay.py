@@ -132,6 +132,8 @@ class IntakeRelay:
         self._kicked = asyncio.Event()
         self._stop = asyncio.Event()
         self._last_purge = 0.0
+        # Starts in flight across this relay's loops (the baseline bench: 32 in flight saturates a server).
+        self._slots = asyncio.Semaphore(settings.intake_relay_concurrency)
         self.started = 0  # workflows this relay started, for the benchmark and the tests
         self.found_started = 0  # starts answered "already started" (a lease ran out, a lost answer)
 
@@ -232,7 +234,7 @@ class IntakeRelay:
     async def _start(self, job: _Job) -> str | None:
         """Start one workflow; None when it runs (started now or before), else the error's name."""
         try:
-            async with asyncio.timeout(self.settings.intake_relay_start_timeout_seconds):
+            async with self._slots, asyncio.timeout(self.settings.intake_relay_start_timeout_seconds):
                 await self.start(job.inp, task_queue=job.task_queue)
             self.started += 1
         except WorkflowAlreadyStartedError:
@@ -298,7 +300,8 @@ class IntakeRelay:
 
 def start_relay(db: Database, client: Client, settings: Settings) -> tuple[IntakeRelay, asyncio.Task[None]]:
     """A relay and its loops, as a task of the running event loop (the API's or a worker's). Several loops
-    claim batches side by side, so one batch's round trip to Temporal does not hold up the next."""
+    claim batches side by side, so one batch's slowest start does not hold up the next claim; together they
+    keep at most ``intake_relay_concurrency`` starts in flight."""
 
     async def loops() -> None:
         await asyncio.gather(*(relay.run() for _ in range(settings.intake_relay_loops)))

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import Select, select
 
 from api.errors import AppError
-from api.limits import RateLimiter, limit, too_many_requests
+from api.limits import RateLimiter, check_limit, too_many_requests
 from api.middleware import control_character_path
 from api.views import BANGKOK
 from channels import open311
@@ -112,7 +112,7 @@ def _client(settings: Settings, api_key: str | None) -> str | None:
 def _limit_poster(request: Request, settings: Settings, client: str | None) -> None:
     """A registered client has its own limit (it posts for many people from one address); others the intake's."""
     if client is None:
-        limit("intake")(request)
+        check_limit(request, "intake")
         return
     limiter: RateLimiter = request.app.state.rate_limiter
     wait = limiter.check("open311_client", client, settings.rate_open311_client_per_minute)
@@ -204,7 +204,7 @@ async def post_request(ending: str, request: Request) -> Response:
         try:
             client = _client(settings, params.get("api_key"))
         except Open311Error:
-            limit("intake")(request)  # a guessed key costs like any intake from that address
+            check_limit(request, "intake")  # a guessed key costs like any intake from that address
             raise
         _limit_poster(request, settings, client)
         code = (params.get("service_code") or "").strip()
@@ -289,7 +289,7 @@ async def get_requests(ending: str, request: Request) -> Response:
     """Service requests, filtered by service_request_id, service_code, start_date, end_date and status."""
 
     async def run(fmt: Format) -> Response:
-        limit("tracking")(request)
+        check_limit(request, "tracking")
         _check_jurisdiction(_settings(request), request.query_params)
         return _respond(fmt, "service_requests", await _listed(request, _requests_query(request.query_params)))
 
@@ -302,7 +302,7 @@ async def get_request(name: str, request: Request) -> Response:
     case_id, _, ending = name.rpartition(".")
 
     async def run(fmt: Format) -> Response:
-        limit("tracking")(request)
+        check_limit(request, "tracking")
         _check_jurisdiction(_settings(request), request.query_params)
         query = select(models.Case).where(models.Case.case_id == case_id, models.Case.confidential.is_(False))
         found = await _listed(request, query)
@@ -319,7 +319,7 @@ async def get_token(name: str, request: Request) -> Response:
     token, _, ending = name.rpartition(".")
 
     async def run(fmt: Format) -> Response:
-        limit("tracking")(request)
+        check_limit(request, "tracking")
         _check_jurisdiction(_settings(request), request.query_params)
         async with request.app.state.db.sessions() as session:
             case = await session.get(models.Case, token) if token else None
