@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from sqlalchemy import select, update
 from temporalio.client import Client
@@ -15,6 +16,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.sla import SlaActivities
+from api.main import create_app
 from api.schemas import ComplaintIn
 from api.service import IntakeDesk, file_complaint
 from config.settings import Settings
@@ -137,3 +139,56 @@ async def test_temporal_away_leaves_rows_pending_for_a_later_round(relay_setting
     assert row.status == "pending" and row.last_error and row.next_attempt_at is not None
     with pytest.raises((RPCError, RuntimeError)):
         await away.get_workflow_handle(workflow_id_for(case_id)).describe()
+
+
+async def test_32_concurrent_intakes_are_32_cases_each_started_once_and_replays_answer_alike(
+    dev_env: WorkflowEnvironment, relay_settings: Settings, database_url: str, db: Database
+) -> None:
+    """Two API processes' worth of relays (the app's own, kicked by each commit, and a second one on its own
+    connection pool) and a bounded number of starts in flight: every complaint is one case, started once, and
+    every retry with its key gets the first answer byte for byte."""
+    settings = relay_settings.model_copy(update={"intake_relay_concurrency": 3, "intake_relay_loops": 2})
+    # Rows other tests left pending (their Temporal was away) are set aside: the relays here start ours alone.
+    async with db.session() as s:
+        await s.execute(update(models.IntakeOutbox).where(models.IntakeOutbox.status != STARTED).values(status=STARTED))
+    app = create_app(settings, temporal=dev_env.client)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 40000))
+    other_db = Database(database_url)  # as if in a second API process
+    other = IntakeRelay(other_db, dev_env.client, settings)
+    marker = uuid.uuid4().hex
+    bodies = [complaint(description=f"ไฟถนนดับทั้งซอย มืดมากตอนกลางคืน {marker} {k}") for k in range(32)]
+    keys = [{"Idempotency-Key": f"c32-{marker}-{k}"} for k in range(32)]
+    try:
+        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://r") as c:
+
+            async def post_all() -> list[httpx.Response]:
+                return await asyncio.gather(
+                    *(c.post("/api/v1/complaints", json=b, headers=k) for b, k in zip(bodies, keys, strict=True))
+                )
+
+            # The 32 complaints and their 32 retries at once, while the second relay drains what is committed.
+            first, second, _ = await asyncio.gather(post_all(), post_all(), other.drain())
+            assert {r.status_code for r in [*first, *second]} == {201}, [r.text for r in [*first, *second]]
+            assert [r.content for r in first] == [r.content for r in second]  # the same answer, byte for byte
+            case_ids = [r.json()["case_id"] for r in first]
+            assert len(set(case_ids)) == 32
+            for _ in range(200):  # the app's relay was kicked by each commit; the second one helps
+                await other.drain()
+                if await _statuses(db, case_ids) == {STARTED}:
+                    break
+                await asyncio.sleep(0.05)
+            mine = app.state.relay
+            assert await _statuses(db, case_ids) == {STARTED}
+            assert mine.started + other.started == 32 and mine.found_started + other.found_started == 0
+    finally:
+        await other_db.dispose()
+    async with db.session() as s:
+        rows = (
+            await s.execute(select(models.IntakeOutbox.case_id).where(models.IntakeOutbox.case_id.in_(case_ids)))
+        ).all()
+        described = (
+            await s.execute(select(models.Case.case_id).where(models.Case.description.like(f"%{marker}%")))
+        ).all()
+    assert len(rows) == 32 and len(described) == 32
+    for case_id in case_ids:
+        assert await _runs(dev_env.client, case_id) == 1
