@@ -156,10 +156,35 @@ def intake_rows(result: dict[str, Any]) -> list[Row]:
             intake["latency"]["p99_ms"],
             "ms",
         ),
-        ("intake", "relay cases/s over the run", bare["per_s"], after["relay_per_s_over_run"], "/s"),
+        (
+            "intake",
+            "relay cases/s over the run (everything at once)",
+            bare["per_s"],
+            after["relay_per_s_over_run"],
+            "/s",
+        ),
         ("intake", "relay lag p99, commit to started", None, after["relay_lag"]["p99_ms"], "ms"),
         ("intake", "complaints lost or filed twice", None, float(after["answered_201"] - after["distinct_cases"]), ""),
+        *api_alone_rows(result),
     ]
+
+
+def api_alone_rows(result: dict[str, Any]) -> list[Row]:
+    """The API by itself (no relay, no worker) with 1 and 2 processes, and the relay alone draining it."""
+    rows: list[Row] = []
+    for alone in result.get("api_alone", []):
+        n = alone["api_workers"]
+        rows += [
+            ("intake", f"API alone x{n}: complaints/s (baseline: bare starts/s)", None, alone["per_s"], "/s"),
+            ("intake", f"API alone x{n}: p50", None, alone["latency"]["p50_ms"], "ms"),
+            ("intake", f"API alone x{n}: p99", None, alone["latency"]["p99_ms"], "ms"),
+            ("intake", f"API alone x{n}: API CPU per complaint", None, alone["api_cpu_ms_per_complaint"], "ms"),
+        ]
+    if relay := result.get("relay_alone"):
+        bare = result["baseline_bare_start"]["per_s"]
+        bare = relay.get("bare_loop_right_after", {}).get("per_s", bare)
+        rows.append(("intake", "relay alone: starts/s (baseline: bare loop right after)", bare, relay["per_s"], "/s"))
+    return rows
 
 
 def board_rows(result: dict[str, Any]) -> list[Row]:

@@ -10,12 +10,19 @@ a SQLite file), the API under uvicorn and one worker (``python -m worker``) as s
 
 1. **Baseline**: a bare ``start_workflow`` loop of ``ComplaintWorkflow`` (same input, same codec) at the same
    concurrency, from this process, on a task queue no worker polls: the cost of a start alone.
-2. **Intake**: ``--complaints`` POST /api/v1/complaints over HTTP from ``--concurrency`` clients, each with its
-   own Idempotency-Key. Latency per answer; every tenth receipt is tracked (GET /api/v1/track/{code}) at once
-   and must answer 200; the relay's lag (unstarted complaints, oldest age) is sampled every 0.25 s.
-3. **Afterwards**: every complaint is counted in the database (none lost, none twice: one case per key, one
-   outbox row per case, all started), the relay's per-case lag (commit to workflow started) and the cases per
-   second it sustained over the run.
+2. **The API alone**, once per ``--api-workers`` count (default 1 and 2 uvicorn processes, ``rongtuk api
+   --workers N``): its relay off and no worker running, ``--complaints`` POSTs from ``--concurrency`` clients.
+   What the intake path costs by itself: latency, complaints/s, API CPU per complaint (all its processes).
+3. **The relay alone**: one relay (``IntakeRelay``, default settings: batches, bounded starts in flight) in
+   this process drains what step 2 committed, against the bare loop of step 1: sustained starts/s.
+   Steps 2 and 3 use a task queue no worker polls, so nothing they file runs later in the run.
+4. **Everything at once** (production shape on one machine): the API (``--api-workers`` first count) with its
+   relay, and one worker (``python -m worker``, with its own relay). ``--complaints`` POSTs as in step 2,
+   each with its own Idempotency-Key; every tenth receipt is tracked (GET /api/v1/track/{code}) at once and
+   must answer 200; the relay's lag (unstarted complaints, oldest age) is sampled every 0.25 s. Afterwards
+   every complaint is counted in the database (none lost, none twice: one case per key, one outbox row per
+   case, all started), the relay's per-case lag (commit to workflow started) and the cases per second it
+   sustained over the run; the CPU of every process per complaint.
 """
 
 from __future__ import annotations
@@ -42,13 +49,13 @@ from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
-from bench.engine_bench import _proc_cpu, latency
+from bench.engine_bench import latency, server_cpu
 from bench.machine import machine_info
 from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
 from config.settings import Settings
 from config.temporal import data_converter
 from domain.complaint import Complaint
-from intake.relay import relay_lag
+from intake.relay import relay_lag, start_relay, stop_relay
 from store import models
 from store.db import Database
 from store.migrate import upgrade
@@ -59,6 +66,8 @@ from workflows.process import Actor, Role
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 BENCH_DATABASE = "rongtuk_bench_intake"
 QUEUE = "bench-intake"
+# Steps 2 and 3 start their workflows here: no worker polls it, so they never run.
+IDLE_QUEUE = "bench-intake-nobody-polls"
 
 
 def body(marker: str, n: int) -> dict[str, Any]:
@@ -99,7 +108,7 @@ async def bare_starts(client: Client, n: int, concurrency: int) -> dict[str, Any
     t0 = time.perf_counter()
     await asyncio.gather(*(one(k) for k in range(n)))
     wall = time.perf_counter() - t0
-    return {"starts": n, "wall_s": wall, "per_s": n / wall, "latency": latency(times)}
+    return {"starts": n, "concurrency": concurrency, "wall_s": wall, "per_s": n / wall, "latency": latency(times)}
 
 
 async def sample_lag(db: Database, out: list[tuple[float, int, float]], stop: asyncio.Event) -> None:
@@ -221,31 +230,106 @@ async def settle_and_count(db: Database, marker: str, keys: list[str], *, wait_s
 
 
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds used so far by each process (user + system), from /proc."""
-    return {name: _proc_cpu(f"/proc/{pid}/stat")[1] for name, pid in pids.items()}
+    """CPU seconds used so far by each process and its children (uvicorn's workers), from /proc."""
+    return {name: server_cpu(pid) for name, pid in pids.items()}
 
 
-async def bench(
-    args: argparse.Namespace, url: str, temporal_port: int, api_port: int, pids: dict[str, int]
-) -> dict[str, Any]:
+async def api_alone(api: str, args: argparse.Namespace, pid: int, workers: int) -> dict[str, Any]:
+    """Step 2: the intake path by itself (no relay in the API, no worker)."""
+    await http_intake(api, args.warmup, min(args.concurrency, 8), f"warm-{uuid.uuid4().hex[:6]}")
+    print(f"API alone, {workers} process(es): {args.complaints} complaints, {args.concurrency} clients", flush=True)
+    before = server_cpu(pid)
+    load = os.getloadavg()[0]
+    measured, _ = await http_intake(api, args.complaints, args.concurrency, f"alone-{uuid.uuid4().hex[:8]}")
+    measured["api_workers"] = workers
+    measured["api_cpu_ms_per_complaint"] = (server_cpu(pid) - before) / args.complaints * 1000
+    measured["loadavg_1m"] = [load, os.getloadavg()[0]]
+    print(
+        f"  {measured['per_s']:.0f}/s, p50 {measured['latency']['p50_ms']:.0f} ms, "
+        f"p99 {measured['latency']['p99_ms']:.0f} ms, API CPU {measured['api_cpu_ms_per_complaint']:.1f} ms "
+        f"per complaint, statuses {measured['statuses']}",
+        flush=True,
+    )
+    return measured
+
+
+async def relay_alone(url: str, temporal_port: int, bare: dict[str, Any]) -> dict[str, Any]:
+    """Step 3: one relay with the default settings drains the backlog of step 2; its starts/s."""
+    settings = Settings(env="dev", database_url=url, temporal_address=f"127.0.0.1:{temporal_port}")
+    client = await Client.connect(settings.temporal_address, data_converter=data_converter(settings))
+    db = Database(url)
+    try:
+        async with db.session() as s:
+            backlog = (await relay_lag(s, now=datetime.now(UTC))).waiting
+        print(
+            f"relay alone: {backlog} waiting, {settings.intake_relay_loops} loops of batches of "
+            f"{settings.intake_relay_batch_size}, at most {settings.intake_relay_concurrency} starts in flight",
+            flush=True,
+        )
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        relay, task = start_relay(db, client, settings)
+        while True:
+            async with db.session() as s:
+                if (await relay_lag(s, now=datetime.now(UTC))).waiting == 0:
+                    break
+            await asyncio.sleep(0.05)
+        wall = time.perf_counter() - t0
+        await stop_relay(relay, task)
+        cpu = time.process_time() - cpu0
+        # The bare loop again, right after: the machine's load moves within minutes, the ratio should not.
+        again = await bare_starts(client, relay.started, bare["concurrency"])
+        out = {
+            "backlog": backlog,
+            "started": relay.started,
+            "wall_s": wall,
+            "per_s": relay.started / wall if wall else None,
+            "vs_bare_loop": (relay.started / wall) / bare["per_s"] if wall else None,
+            "bare_loop_right_after": again,
+            "vs_bare_loop_right_after": (relay.started / wall) / again["per_s"] if wall else None,
+            "bench_process_cpu_ms_per_start": cpu / max(relay.started, 1) * 1000,
+            "settings": {
+                "loops": settings.intake_relay_loops,
+                "batch": settings.intake_relay_batch_size,
+                "in_flight": settings.intake_relay_concurrency,
+            },
+            "loadavg_1m": os.getloadavg()[0],
+        }
+        print(
+            f"  {out['per_s']:.0f} starts/s ({out['vs_bare_loop']:.2f}x the first bare loop, "
+            f"{out['vs_bare_loop_right_after']:.2f}x the bare loop right after: {again['per_s']:.0f}/s)",
+            flush=True,
+        )
+        return out
+    finally:
+        await db.dispose()
+
+
+async def baseline_starts(args: argparse.Namespace, url: str, temporal_port: int) -> dict[str, Any]:
     settings = Settings(env="dev", database_url=url)
     client = await Client.connect(f"127.0.0.1:{temporal_port}", data_converter=data_converter(settings))
+    print(f"baseline: {args.baseline} bare start_workflow calls, {args.concurrency} in flight", flush=True)
+    baseline = await bare_starts(client, args.baseline, args.concurrency)
+    baseline["loadavg_1m"] = os.getloadavg()[0]
+    print(
+        f"  {baseline['per_s']:.0f}/s, p50 {baseline['latency']['p50_ms']:.0f} ms, "
+        f"p99 {baseline['latency']['p99_ms']:.0f} ms",
+        flush=True,
+    )
+    return baseline
+
+
+async def everything(args: argparse.Namespace, url: str, api_port: int, pids: dict[str, int]) -> dict[str, Any]:
+    """Step 4: the API with its relay, and a worker, at once."""
     db = Database(url)
     api = f"http://127.0.0.1:{api_port}"
     try:
-        print(f"baseline: {args.baseline} bare start_workflow calls, {args.concurrency} in flight", flush=True)
-        baseline = await bare_starts(client, args.baseline, args.concurrency)
-        print(
-            f"  {baseline['per_s']:.0f}/s, p50 {baseline['latency']['p50_ms']:.0f} ms, "
-            f"p99 {baseline['latency']['p99_ms']:.0f} ms",
-            flush=True,
-        )
         await http_intake(api, args.warmup, min(args.concurrency, 8), f"warm-{uuid.uuid4().hex[:6]}")
         marker = f"bench-{uuid.uuid4().hex[:8]}"
         samples: list[tuple[float, int, float]] = []
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_lag(db, samples, stop))
-        print(f"intake: {args.complaints} complaints over HTTP, {args.concurrency} clients", flush=True)
+        print(f"everything: {args.complaints} complaints over HTTP, {args.concurrency} clients", flush=True)
+        load = os.getloadavg()[0]
         cpu_before = cpu_seconds(pids)
         intake, keys = await http_intake(api, args.complaints, args.concurrency, marker)
         counted = await settle_and_count(db, marker, keys, wait_s=args.settle_timeout)
@@ -266,8 +350,8 @@ async def bench(
         )
         cpu = ", ".join(f"{k} {v:.1f}" for k, v in intake["cpu_ms_per_complaint"].items())
         print(f"  CPU ms per complaint: {cpu}", flush=True)
+        intake["loadavg_1m"] = [load, os.getloadavg()[0]]
         return {
-            "baseline_bare_start": baseline,
             "intake": intake,
             "after": counted,
             "lag_samples": {
@@ -286,6 +370,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--baseline", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--api-workers", type=int, nargs="+", default=[1, 2], help="uvicorn processes, step 2")
     parser.add_argument("--settle-timeout", type=float, default=120.0)
     parser.add_argument(
         "--backend", choices=["postgresql", "sqlite"], default="postgresql" if postgres_listening() else "sqlite"
@@ -296,10 +381,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     started = datetime.now(UTC)
     tmp = Path(tempfile.mkdtemp(prefix="rongtuk-intake-bench-"))
     group = ProcessGroup()
+    measured: dict[str, Any] = {"read_model": args.backend, "loadavg_at_start": list(os.getloadavg())}
     try:
         url = asyncio.run(_database(args, tmp))
         upgrade(url)
-        temporal_port, api_port = free_port(), free_port()
+        temporal_port = free_port()
         server = group.start(
             "temporal",
             temporal_command(db_file=tmp / "temporal.db", port=temporal_port, ui_port=None),
@@ -317,28 +403,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "RONGTUK_RATE_INTAKE_PER_MINUTE": "0",
             "RONGTUK_RATE_TRACKING_PER_MINUTE": "0",
         }
-        api_command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(api_port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--timeout-keep-alive",
-            "60",
-        ]
-        api = group.start("api", api_command, env=env, log=tmp / "api.log")
-        wait_for_port(api_port, proc=api)
-        worker = group.start("worker", [sys.executable, "-m", "worker"], env=env, log=tmp / "worker.log")
         print(f"rongtuk intake bench, {started:%Y-%m-%d %H:%M} UTC, read model on {args.backend}", flush=True)
+        measured["baseline_bare_start"] = asyncio.run(baseline_starts(args, url, temporal_port))
+        alone = []
+        for workers in args.api_workers:
+            api_port = free_port()
+            quiet = env | {"RONGTUK_INTAKE_RELAY_IN_API": "false", "RONGTUK_TASK_QUEUE": IDLE_QUEUE}
+            api = group.start("api", _api_command(api_port, workers), env=quiet, log=tmp / f"api-{workers}.log")
+            wait_for_port(api_port, proc=api, timeout=180)
+            alone.append(asyncio.run(api_alone(f"http://127.0.0.1:{api_port}", args, api.pid, workers)))
+            group.stop("api")
+        measured["api_alone"] = alone
+        measured["relay_alone"] = asyncio.run(relay_alone(url, temporal_port, measured["baseline_bare_start"]))
+        api_port = free_port()
+        api = group.start("api", _api_command(api_port, args.api_workers[0]), env=env, log=tmp / "api.log")
+        wait_for_port(api_port, proc=api, timeout=180)
+        worker = group.start("worker", [sys.executable, "-m", "worker"], env=env, log=tmp / "worker.log")
         pids = {"api": api.pid, "worker": worker.pid, "temporal": server.pid}
-        measured = asyncio.run(bench(args, url, temporal_port, api_port, pids))
+        measured |= asyncio.run(everything(args, url, api_port, pids))
+        measured["everything_api_workers"] = args.api_workers[0]
     finally:
         group.stop()
         if args.backend == "postgresql":
@@ -355,6 +438,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"wrote {args.out}")
     return results
+
+
+def _api_command(port: int, workers: int) -> list[str]:
+    """The API as production runs it: ``rongtuk api --workers N`` (configuration from the environment)."""
+    return [
+        sys.executable,
+        "-m",
+        "cli.main",
+        "api",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 async def _database(args: argparse.Namespace, tmp: Path) -> str:
