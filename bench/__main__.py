@@ -158,7 +158,7 @@ def intake_rows(result: dict[str, Any]) -> list[Row]:
         ),
         (
             "intake",
-            "relay cases/s over the run (everything at once)",
+            "relay cases/s over the run",
             bare["per_s"],
             after["relay_per_s_over_run"],
             "/s",
