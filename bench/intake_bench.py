@@ -124,9 +124,14 @@ async def sample_lag(db: Database, out: list[tuple[float, int, float]], stop: as
 
 
 async def http_intake(
-    api: str, n: int, concurrency: int, marker: str, *, track_every: int = 10
+    api: str, n: int, concurrency: int, marker: str, *, track_every: int = 10, rate: float | None = None
 ) -> tuple[dict[str, Any], list[str]]:
-    """``n`` complaints from ``concurrency`` clients; their latencies, statuses and tracking checks."""
+    """``n`` complaints from ``concurrency`` clients; their latencies, statuses and tracking checks.
+
+    Closed loop by default (each client sends the next complaint when its answer arrives: latency is then
+    ``concurrency`` / throughput). With ``rate``, open loop: complaint k is due at ``k / rate`` seconds and sent
+    then by a free client (at most ``concurrency`` in flight), and its latency counts from when it was due, so
+    waiting for a free client counts too."""
     times: list[float] = []
     statuses: dict[int, int] = {}
     tracked: list[int] = []
@@ -137,6 +142,7 @@ async def http_intake(
     for k in range(n):
         queue.put_nowait(k)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    t0 = time.perf_counter()
 
     async def client_loop(http: httpx.AsyncClient) -> None:
         while True:
@@ -146,6 +152,11 @@ async def http_intake(
                 return
             key = f"bench-{marker}-{k}"
             started = time.perf_counter()
+            if rate:
+                due = t0 + k / rate
+                if due > started:
+                    await asyncio.sleep(due - started)
+                started = due
             for attempt in range(5):
                 try:
                     response = await http.post(
@@ -175,6 +186,7 @@ async def http_intake(
     return {
         "complaints": n,
         "concurrency": concurrency,
+        "open_loop_rate": rate,
         "wall_s": wall,
         "per_s": n / wall,
         "statuses": statuses,
@@ -250,6 +262,17 @@ async def api_alone(api: str, args: argparse.Namespace, pid: int, workers: int) 
         f"per complaint, statuses {measured['statuses']}",
         flush=True,
     )
+    if args.rate:
+        opened, _ = await http_intake(
+            api, args.complaints, args.concurrency, f"open-{uuid.uuid4().hex[:8]}", rate=args.rate
+        )
+        opened["loadavg_1m"] = os.getloadavg()[0]
+        measured["open_loop"] = opened
+        print(
+            f"  open loop at {args.rate:.0f}/s (at most {args.concurrency} in flight): {opened['per_s']:.0f}/s, "
+            f"p50 {opened['latency']['p50_ms']:.0f} ms, p99 {opened['latency']['p99_ms']:.0f} ms",
+            flush=True,
+        )
     return measured
 
 
@@ -371,6 +394,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--baseline", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--api-workers", type=int, nargs="+", default=[1, 2], help="uvicorn processes, step 2")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="step 2 again open loop: complaints/s arriving (e.g. 100)"
+    )
     parser.add_argument("--settle-timeout", type=float, default=120.0)
     parser.add_argument(
         "--backend", choices=["postgresql", "sqlite"], default="postgresql" if postgres_listening() else "sqlite"
