@@ -317,15 +317,17 @@ def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice]]:
     return base, [_in_priority(src, slice_, priority) for priority in PRIORITIES for slice_ in slices]
 
 
-async def _page_rows(session: AsyncSession, where: _Filter, *, offset: int, limit: int) -> list[Any]:
+async def _page_rows(session: AsyncSession, where: _Filter, *, offset: int, limit: int) -> tuple[list[Any], int]:
+    """The page's rows, and how many of the ``offset`` rows before it were not found (0 unless the page lies
+    past the last match)."""
     base, segments = _plan(where)
-    keys = await _walk(session, where.source, base, segments, offset=offset, limit=limit)
+    keys, short = await _walk(session, where.source, base, segments, offset=offset, limit=limit)
     if not keys:
-        return keys
+        return keys, short
     # The walks gave the page's case ids in board order: its rows, by primary key.
     query = select(*BOARD_COLUMNS).where(Case.case_id.in_([k.case_id for k in keys]))
     found = {r.case_id: r for r in (await session.execute(query)).all()}
-    return [found[k.case_id] for k in keys if k.case_id in found]
+    return [found[k.case_id] for k in keys if k.case_id in found], short
 
 
 def _in_priority(src: _Source, slice_: Slice, priority: str) -> Slice:
@@ -342,7 +344,7 @@ async def _walk(
     *,
     offset: int,
     limit: int,
-) -> list[Any]:
+) -> tuple[list[Any], int]:
     """``ORDER BY urgent first, due_at NULLS LAST, case_id`` read as ordered walks, one per segment, in order.
 
     Written as one ORDER BY, SQLite cannot read NULLS LAST (or a CASE on priority) from an index and
@@ -351,7 +353,8 @@ async def _walk(
     deadline) is a range of an index on (filter column, priority, due_at, case_id) read in order (migrations
     0013 and 0014), and a page that the first segments fill never reads the later ones. A page that starts
     past a segment counts that segment, at most ``offset`` rows, to place itself in the next. A ``_PerState``
-    segment is read as one range per state and merged here.
+    segment is read as one range per state and merged here. Returns the rows and how many of the ``offset``
+    rows to skip were not there (a page past the end: the walks then counted every match).
     """
     rows: list[Any] = []
     skip = offset
@@ -380,7 +383,7 @@ async def _walk(
         elif skip:
             bounded = select(src.case_id).where(*base, *extra).limit(skip).subquery()
             skip -= int(await session.scalar(select(func.count()).select_from(bounded)) or 0)
-    return rows
+    return rows, skip
 
 
 async def list_cases(
@@ -433,11 +436,11 @@ async def list_cases(
     if where.states == ():  # e.g. overdue=true&status=closed
         return CasePage(items=[], total=0, page=page, page_size=page_size)
     offset = (page - 1) * page_size
-    rows = await _page_rows(session, where, offset=offset, limit=page_size)
+    rows, short = await _page_rows(session, where, offset=offset, limit=page_size)
     exact = True
-    if (rows and len(rows) < page_size) or (page == 1 and not rows):
-        # A short page is the last one, so the total is known without a second query.
-        total = offset + len(rows)
+    if len(rows) < page_size:
+        # A short page (or one past the end) is where the walks ran out: the total is known without a count.
+        total = offset - short + len(rows)
     else:
         cap = max(count_cap, offset + len(rows))
         counted = await _bounded_count(session, where, cap=cap)
