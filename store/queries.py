@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Select, case, func, literal_column, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sla.calendar import WorkingCalendar
@@ -321,13 +321,27 @@ async def _page_rows(session: AsyncSession, where: _Filter, *, offset: int, limi
     """The page's rows, and how many of the ``offset`` rows before it were not found (0 unless the page lies
     past the last match)."""
     base, segments = _plan(where)
-    keys, short = await _walk(session, where.source, base, segments, offset=offset, limit=limit)
-    if not keys:
-        return keys, short
-    # The walks gave the page's case ids in board order: its rows, by primary key.
+    return await _walk(session, where.source, base, segments, offset=offset, limit=limit)
+
+
+def _rows_in_order(src: _Source, conditions: list[ColumnElement[bool]], *, limit: int, offset: int) -> Select[Any]:
+    """One ordered walk: the keys from the walk's index (read alone when it holds every filter), then the
+    board's columns of those rows only, by primary key, in one statement."""
+    keys = (
+        select(*src.returns)
+        .where(*conditions)
+        .order_by(src.due_at, src.case_id)
+        .limit(limit)
+        .offset(offset)
+        .subquery("walk")
+    )
+    return select(*BOARD_COLUMNS).join(keys, keys.c.case_id == Case.case_id).order_by(keys.c.due_at, keys.c.case_id)
+
+
+async def _rows_by_key(session: AsyncSession, keys: list[Any]) -> list[Any]:
     query = select(*BOARD_COLUMNS).where(Case.case_id.in_([k.case_id for k in keys]))
     found = {r.case_id: r for r in (await session.execute(query)).all()}
-    return [found[k.case_id] for k in keys if k.case_id in found], short
+    return [found[k.case_id] for k in keys if k.case_id in found]
 
 
 def _in_priority(src: _Source, slice_: Slice, priority: str) -> Slice:
@@ -370,13 +384,12 @@ async def _walk(
             merged.sort(key=lambda r: (r.due_at, r.case_id))
             got = merged[skip : skip + need]
             if got:
-                rows += got
+                rows += await _rows_by_key(session, got)
                 skip = 0
             else:  # exact: every state returned fewer rows than it was asked for
                 skip -= len(merged)
             continue
-        part = select(*src.returns).where(*base, *extra).order_by(src.due_at, src.case_id)
-        got = list((await session.execute(part.limit(need).offset(skip))).all())
+        got = list((await session.execute(_rows_in_order(src, [*base, *extra], limit=need, offset=skip))).all())
         if got:
             rows += got
             skip = 0
@@ -456,25 +469,24 @@ async def _bounded_count(session: AsyncSession, where: _Filter, *, cap: int) -> 
 
     An exact count of half a million closed cases takes 40-100 ms on either backend however it is indexed
     (bench/board_bench.py); a board that pages 50 at a time needs "10,000+" there, not the last digit. Counted
-    segment by segment as the page is walked (``_plan``), so that each count is a range of the index the walk
-    reads, its other filters tested in that index where it holds them; as one statement, the planners counted
-    through whichever index led on the first column, reading a row for each entry.
+    over the segments the page is walked by (``_plan``), as one ``UNION ALL`` under the cap's LIMIT, which
+    both backends read branch after branch and stop at the cap: each branch is a range of the index its walk
+    reads, its other filters tested in that index where it holds them. As one WHERE, the planners counted
+    through whichever index led on the first column, reading a table row for each entry.
     """
     src = where.source
     base, segments = _plan(where)
-    counted = 0
-    for extra in segments:
-        parts = (
+    branches = [
+        select(src.case_id).where(*base, *part)
+        for extra in segments
+        for part in (
             [[src.status == code, *extra.conditions] for code in extra.states]
             if isinstance(extra, _PerState)
             else [extra]
         )
-        for part in parts:
-            if counted > cap:
-                return counted
-            matching = select(src.case_id).where(*base, *part).limit(cap + 1 - counted).subquery()
-            counted += int(await session.scalar(select(func.count()).select_from(matching)) or 0)
-    return counted
+    ]
+    matching = union_all(*branches).limit(cap + 1).subquery()
+    return int(await session.scalar(select(func.count()).select_from(matching)) or 0)
 
 
 def _item(
