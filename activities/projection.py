@@ -258,10 +258,11 @@ async def write_snapshot(
             )
         )
     # ``last_seq < seq`` makes the write idempotent and keeps an older retry from undoing a newer one.
+    snapshot = case_snapshot(case)
     moved = await session.execute(
         update(models.Case)
         .where(models.Case.case_id == case.case_id, models.Case.last_seq < case.seq)
-        .values(updated_at=event.at, stuck_at=None, stuck_reason=None, **case_snapshot(case))
+        .values(updated_at=event.at, stuck_at=None, stuck_reason=None, **snapshot)
     )
     # The tasks likewise: an older transition come late leaves them as the newer one wrote them (tasks are
     # never dropped from a case, so the newer write has every task the older one has).
@@ -300,7 +301,7 @@ async def write_snapshot(
             "question_asked_at": task.asked_at,
         }
         # With the case's board columns, as the case row now holds them (store/board.py).
-        row = {"case_id": case.case_id, "agency": task.agency, **values, **case_copies(case.case_id)}
+        row = {"case_id": case.case_id, "agency": task.agency, **values, **case_copies(case.case_id, snapshot)}
         await session.execute(upsert(session, models.AgencyTask, row, ["case_id", "agency"]))
 
 

@@ -10,6 +10,7 @@ does (store/queries.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select, update
@@ -23,12 +24,18 @@ __all__ = ["case_copies", "sync_agency_tasks"]
 _COPIES: tuple[tuple[str, str], ...] = tuple((task, case) for task, case in BOARD_COPIES if task != "case_id")
 
 
-def case_copies(case_id: str) -> dict[str, Any]:
-    """The copies as values of a task row's INSERT or UPDATE: each read from the case row as the same
-    transaction sees it, so that they follow the row even when a retried or older transition does not move it
-    (``last_seq``), and take in the columns only intake writes (province, region)."""
+def case_copies(case_id: str, snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """The copies as values of a task row's upsert, written with the case row's snapshot.
+
+    The projection writes a case's tasks only when the case row holds this very transition (it leaves them
+    alone when the row is ahead), so the snapshot's values are the row's; the columns only intake writes
+    (province, region) are read from the row, as that same transaction sees it.
+    """
     return {
-        task: select(getattr(Case, case)).where(Case.case_id == case_id).scalar_subquery() for task, case in _COPIES
+        task: snapshot[case]
+        if case in snapshot
+        else select(getattr(Case, case)).where(Case.case_id == case_id).scalar_subquery()
+        for task, case in _COPIES
     }
 
 
