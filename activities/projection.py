@@ -26,6 +26,7 @@ from temporalio.exceptions import ApplicationError
 from config.reference import region_of
 from domain.complaint import Complaint
 from store import models
+from store.board import case_copies
 from store.chain import event_hash
 from store.db import Database
 from workflows.models import CaseEvent, CaseState, ProjectionRequest, TransitionRecord, workflow_id_for
@@ -257,11 +258,18 @@ async def write_snapshot(
             )
         )
     # ``last_seq < seq`` makes the write idempotent and keeps an older retry from undoing a newer one.
-    await session.execute(
+    snapshot = case_snapshot(case)
+    moved = await session.execute(
         update(models.Case)
         .where(models.Case.case_id == case.case_id, models.Case.last_seq < case.seq)
-        .values(updated_at=event.at, stuck_at=None, stuck_reason=None, **case_snapshot(case))
+        .values(updated_at=event.at, stuck_at=None, stuck_reason=None, **snapshot)
     )
+    # The tasks likewise: an older transition come late leaves them as the newer one wrote them (tasks are
+    # never dropped from a case, so the newer write has every task the older one has).
+    behind = False
+    if not getattr(moved, "rowcount", 0):
+        stored = await session.scalar(select(models.Case.last_seq).where(models.Case.case_id == case.case_id))
+        behind = stored is not None and stored > case.seq
     timeline = event_row(event)
     prev = (
         await session.execute(
@@ -275,7 +283,7 @@ async def write_snapshot(
     timeline["prev_hash"] = prev
     timeline["hash"] = event_hash(prev, timeline)
     await session.execute(insert_ignoring_duplicates(session, models.CaseEvent, timeline, ["case_id", "seq"]))
-    for task in case.tasks:
+    for task in [] if behind else case.tasks:
         values = {
             "status": task.status.value,
             "assigned_at": task.assigned_at,
@@ -292,7 +300,8 @@ async def write_snapshot(
             "questions": task.questions,
             "question_asked_at": task.asked_at,
         }
-        row = {"case_id": case.case_id, "agency": task.agency, **values}
+        # With the case's board columns, as the case row now holds them (store/board.py).
+        row = {"case_id": case.case_id, "agency": task.agency, **values, **case_copies(case.case_id, snapshot)}
         await session.execute(upsert(session, models.AgencyTask, row, ["case_id", "agency"]))
 
 

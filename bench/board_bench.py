@@ -46,7 +46,7 @@ from bench.overdue_bench import (
     time_async,
 )
 from sla.calendar import WorkingCalendar
-from store import queries
+from store import models, queries
 from store.db import Database
 from store.migrate import upgrade
 from store.models import Case
@@ -95,7 +95,13 @@ NEW_COLUMN_VALUES: dict[str, tuple[list[str], list[float]]] = {
     "centre": (["PSC", "1111", "BMA-CC", "DAMRONGDHAM"], [0.4, 0.3, 0.2, 0.1]),
     "region": (["central", "north", "northeast", "south", "east", "west"], [0.35, 0.15, 0.25, 0.12, 0.08, 0.05]),
 }
-AGENCY_TASK_COLUMNS = ("case_id", "agency", "status", "assigned_at", "accepted_at", "responded_at", "due_at")
+TASK_COLUMNS = ("case_id", "agency", "status", "assigned_at", "accepted_at", "responded_at", "due_at")
+# The task rows' copies of their case's board columns (store/board.py), when the schema has them.
+TASK_COPIES: tuple[tuple[str, str], ...] = tuple(
+    (task, case) for task, case in getattr(models, "BOARD_COPIES", ()) if task != "case_id"
+)
+AGENCY_TASK_COLUMNS = (*TASK_COLUMNS, *(task for task, _ in TASK_COPIES))
+_TASK_DATETIMES = frozenset({"assigned_at", "accepted_at", "responded_at", "due_at", "case_due_at"})
 CHUNK_TASKS = 20_000
 
 
@@ -132,7 +138,7 @@ def _tasks(chunk: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
             else:
                 responded = assigned + timedelta(days=3)
                 values = ("responded", assigned, assigned + timedelta(hours=4), responded, None)
-            out.append((row["case_id"], agency, *values))
+            out.append((row["case_id"], agency, *values, *(row.get(case) for _, case in TASK_COPIES)))
     return out
 
 
@@ -152,7 +158,11 @@ def load_sqlite(path: Path, start: int, stop: int, *, now: datetime, seed: int) 
         for chunk in generate_rows(start, stop, now=now, seed=seed):
             _enrich(chunk, extra, seed)
             task_rows = [
-                tuple(_sqlite_value(c, v) for c, v in zip(AGENCY_TASK_COLUMNS, t, strict=True)) for t in _tasks(chunk)
+                tuple(
+                    _sqlite_value("due_at" if c in _TASK_DATETIMES else c, v)
+                    for c, v in zip(AGENCY_TASK_COLUMNS, t, strict=True)
+                )
+                for t in _tasks(chunk)
             ]
             tasks += len(task_rows)
             with conn:
@@ -272,6 +282,36 @@ async def measure(
     return out
 
 
+KEEP_TABLE = "bench_board_seed"  # in a kept database: what was seeded (rows, seed, schema head, now)
+
+
+async def _kept_seed(url: str) -> tuple[datetime, int] | None:
+    """The ``now`` and task count a kept scratch database was seeded with, if it matches this schema."""
+    db = Database(url)
+    try:
+        async with db.engine.connect() as conn:
+            head = (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).scalar_one()
+            row = (await conn.exec_driver_sql(f"SELECT now_iso, tasks, head FROM {KEEP_TABLE}")).one()
+    except Exception:  # no such database, table or row: seed it afresh
+        return None
+    finally:
+        await db.dispose()
+    return (datetime.fromisoformat(row[0]), int(row[1])) if row[2] == head else None
+
+
+async def _mark_kept(url: str, *, now: datetime, tasks: int) -> None:
+    db = Database(url)
+    try:
+        async with db.engine.begin() as conn:
+            head = (await conn.exec_driver_sql("SELECT version_num FROM alembic_version")).scalar_one()
+            await conn.exec_driver_sql(
+                f"CREATE TABLE {KEEP_TABLE} (now_iso VARCHAR(40), tasks INTEGER, head VARCHAR(32))"
+            )
+            await conn.exec_driver_sql(f"INSERT INTO {KEEP_TABLE} VALUES ('{now.isoformat()}', {tasks}, '{head}')")
+    finally:
+        await db.dispose()
+
+
 async def run_backend(
     backend: str,
     rows: int,
@@ -284,36 +324,63 @@ async def run_backend(
     pg_server: str,
     pg_database: str,
     with_plans: bool,
+    keep: bool = False,
 ) -> dict[str, Any]:
+    """Seed a scratch database (or, with ``keep``, reuse the one an earlier run kept) and time every line."""
     tmpdir: Path | None = None
     admin_dsn: str | None = None
+    if keep:  # named by size and kept: a later run with the same schema head measures it again, unseeded
+        pg_database = f"{pg_database}_keep_{rows}"
     if backend == "sqlite":
-        tmpdir = Path(tempfile.mkdtemp(prefix="rongtuk-board-"))
-        path = tmpdir / "board.db"
+        if keep:
+            path = Path(tempfile.gettempdir()) / f"rongtuk-board-keep-{rows}.db"
+        else:
+            tmpdir = Path(tempfile.mkdtemp(prefix="rongtuk-board-"))
+            path = tmpdir / "board.db"
         url = f"sqlite+aiosqlite:///{path}"
         version = sqlite3.sqlite_version
     else:
-        admin_dsn = pg_server
-        admin = await asyncpg.connect(admin_dsn)
+        admin = await asyncpg.connect(pg_server)
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{pg_database}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{pg_database}"')
             version = str(await admin.fetchval("SHOW server_version"))
         finally:
             await admin.close()
+        admin_dsn = None if keep else pg_server
         server = make_url(pg_server)
         url = server.set(drivername="postgresql+asyncpg", database=pg_database).render_as_string(hide_password=False)
         dsn = server.set(drivername="postgresql", database=pg_database).render_as_string(hide_password=False)
+    kept = await _kept_seed(url) if keep else None
     db: Database | None = None
     try:
-        await asyncio.to_thread(upgrade, url)
-        t0 = time.perf_counter()
-        if backend == "sqlite":
-            tasks = await asyncio.to_thread(load_sqlite, path, 0, rows, now=now, seed=seed)
+        if kept is not None:
+            now, tasks = kept
+            load_s = 0.0
+            print(
+                f"\n{backend} {version.split()[0]}: reusing the kept {rows:,} cases, {tasks:,} tasks "
+                f"(seeded at {now:%H:%M})"
+            )
         else:
-            tasks = await load_postgres(dsn, 0, rows, now=now, seed=seed)
-        load_s = time.perf_counter() - t0
-        print(f"\n{backend} {version.split()[0]}: {rows:,} cases and {tasks:,} agency tasks loaded in {load_s:.0f} s")
+            if backend == "sqlite":
+                path.unlink(missing_ok=True)
+            else:
+                admin = await asyncpg.connect(pg_server)
+                try:
+                    await admin.execute(f'DROP DATABASE IF EXISTS "{pg_database}" WITH (FORCE)')
+                    await admin.execute(f'CREATE DATABASE "{pg_database}"')
+                finally:
+                    await admin.close()
+            await asyncio.to_thread(upgrade, url)
+            t0 = time.perf_counter()
+            if backend == "sqlite":
+                tasks = await asyncio.to_thread(load_sqlite, path, 0, rows, now=now, seed=seed)
+            else:
+                tasks = await load_postgres(dsn, 0, rows, now=now, seed=seed)
+            load_s = time.perf_counter() - t0
+            if keep:
+                await _mark_kept(url, now=now, tasks=tasks)
+            print(
+                f"\n{backend} {version.split()[0]}: {rows:,} cases and {tasks:,} agency tasks loaded in {load_s:.0f} s"
+            )
         db = Database(url)
         case_rng = random.Random(rows)
         case_ids = [f"RT-B{case_rng.randrange(rows):09d}" for _ in range(1000)]
@@ -327,7 +394,14 @@ async def run_backend(
             case_ids=case_ids,
             with_plans=with_plans,
         )
-        head = {"backend": backend, "version": version, "rows": rows, "agency_tasks": tasks, "load_seconds": load_s}
+        head = {
+            "backend": backend,
+            "version": version,
+            "rows": rows,
+            "agency_tasks": tasks,
+            "load_seconds": load_s,
+            "reused": kept is not None,
+        }
         return head | result
     finally:
         if db is not None:
@@ -353,6 +427,12 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-plans", action="store_true", help="skip EXPLAIN of each filter")
     parser.add_argument("--pg-server", default=DEFAULT_PG_SERVER, help="a database URL on the server to use")
     parser.add_argument("--pg-database", default=DEFAULT_PG_DATABASE, help="scratch database, dropped at the end")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the seeded scratch databases (rongtuk-board-keep-ROWS.db, PG_DATABASE_keep_ROWS) and reuse "
+        "them in later runs while the schema head is the same (their seeding time is then the run's 'now')",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/board.json"))
     args = parser.parse_args(argv)
 
@@ -379,6 +459,7 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 pg_server=args.pg_server,
                 pg_database=args.pg_database,
                 with_plans=not args.no_plans,
+                keep=args.keep,
             )
         )
     info["loadavg_at_end"] = list(os.getloadavg())

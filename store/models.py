@@ -20,10 +20,23 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from workflows.process import OPEN_STATES, OPEN_TASK
+
+# Literal predicates of the board's partial indexes (migration 0014). A query uses such an index only when its
+# WHERE repeats the predicate word for word, so store/queries.py renders these same literals.
+OPEN_CASE_STATUSES: tuple[str, ...] = tuple(sorted(str(s) for s in OPEN_STATES))
+OPEN_TASK_STATUSES: tuple[str, ...] = tuple(sorted(str(s) for s in OPEN_TASK))
+
+
+def status_in(column: str, values: tuple[str, ...]) -> str:
+    """``column IN ('a', 'b')`` as literal SQL (the values are the process's own state codes)."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -57,12 +70,25 @@ class Case(Base):
         # and ORDER BY due_at, case_id, read as ordered ranges (store/queries.py _walk; migration 0013).
         Index("ix_cases_status_priority_due_at", "status", "priority", "due_at", "case_id"),
         Index("ix_cases_priority_due_at", "priority", "due_at", "case_id"),
-        Index("ix_cases_province_due_at", "province", "priority", "due_at", "case_id"),
-        Index("ix_cases_stage_due_at", "stage", "priority", "due_at", "case_id"),
-        Index("ix_cases_category_due_at", "category", "priority", "due_at", "case_id"),
-        Index("ix_cases_region_due_at", "region", "priority", "due_at", "case_id"),
-        Index("ix_cases_centre_due_at", "centre", "priority", "due_at", "case_id"),
-        Index("ix_cases_kind_due_at", "kind", "priority", "due_at", "case_id"),
+        # ... with the status and stage after the order (0014): combined with either, the walk and the count
+        # test them in the index and read only the page's rows.
+        Index("ix_cases_province_due_at", "province", "priority", "due_at", "case_id", "status", "stage"),
+        Index("ix_cases_stage_due_at", "stage", "priority", "due_at", "case_id", "status"),
+        Index("ix_cases_category_due_at", "category", "priority", "due_at", "case_id", "status", "stage"),
+        Index("ix_cases_region_due_at", "region", "priority", "due_at", "case_id", "status", "stage"),
+        Index("ix_cases_centre_due_at", "centre", "priority", "due_at", "case_id", "status", "stage"),
+        Index("ix_cases_kind_due_at", "kind", "priority", "due_at", "case_id", "status", "stage"),
+        # The overdue and at-risk boards: open cases only, in board order, so that any page of them is one
+        # ordered range (migration 0014) instead of a merge of one range per open state.
+        Index(
+            "ix_cases_open_priority_due_at",
+            "priority",
+            "due_at",
+            "case_id",
+            "stage",
+            sqlite_where=text(status_in("status", OPEN_CASE_STATUSES)),
+            postgresql_where=text(status_in("status", OPEN_CASE_STATUSES)),
+        ),
         # Tracking without the code (by citizen ID) and a LINE user's own cases look these up.
         Index("ix_cases_complainant_citizen_id", "complainant_citizen_id"),
         Index("ix_cases_complainant_line_user_id", "complainant_line_user_id"),
@@ -157,12 +183,39 @@ class CaseEvent(Base):
     hash: Mapped[str | None] = mapped_column(String(64))
 
 
+# agency_tasks' copies of the case's board columns: (task column, case column), index order (ix_agency_tasks_board).
+BOARD_COPIES: tuple[tuple[str, str], ...] = (
+    ("case_priority", "priority"),
+    ("case_due_at", "due_at"),
+    ("case_id", "case_id"),
+    ("case_status", "status"),
+    ("case_stage", "stage"),
+    ("case_province", "province"),
+    ("case_kind", "kind"),
+    ("case_centre", "centre"),
+    ("case_region", "region"),
+    ("case_category", "category"),
+)
+BOARD_COPY: tuple[str, ...] = tuple(task for task, _ in BOARD_COPIES)
+
+
 class AgencyTask(Base):
     __tablename__ = "agency_tasks"
     __table_args__ = (
         UniqueConstraint("case_id", "agency", name="uq_agency_tasks_case_agency"),
         Index("ix_agency_tasks_status_due_at_agency", "status", "due_at", "agency"),  # overdue by agency
-        Index("ix_agency_tasks_agency_status_case_id", "agency", "status", "case_id"),  # the board's agency filter
+        Index("ix_agency_tasks_agency_status_case_id", "agency", "status", "case_id"),
+        # The board's agency filter: the tasks an agency still owes, in board order (the case's priority and
+        # deadline), with the case's other filter columns after them so that combined filters and the
+        # bounded count are read from the index alone (store/queries.py; migration 0014).
+        Index(
+            "ix_agency_tasks_board",
+            "agency",
+            *BOARD_COPY,
+            "status",
+            sqlite_where=text(status_in("status", OPEN_TASK_STATUSES)),
+            postgresql_where=text(status_in("status", OPEN_TASK_STATUSES)),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -185,6 +238,18 @@ class AgencyTask(Base):
     questions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # A question to the complainant waits since then; the task's clock stands still meanwhile.
     question_asked_at: Mapped[datetime | None]
+    # Copies of the case's board columns (its order and filters), written with the case row in the same
+    # transaction (activities/projection.py, store/board.py), so that an agency's board is one ordered range
+    # of ix_agency_tasks_board: the filter is on the tasks, the order on the case.
+    case_priority: Mapped[str | None] = mapped_column(String(16))
+    case_due_at: Mapped[datetime | None]
+    case_status: Mapped[str | None] = mapped_column(String(32))
+    case_stage: Mapped[int | None] = mapped_column(Integer)
+    case_province: Mapped[str | None] = mapped_column(String(100))
+    case_kind: Mapped[str | None] = mapped_column(String(16))
+    case_centre: Mapped[str | None] = mapped_column(String(32))
+    case_region: Mapped[str | None] = mapped_column(String(16))
+    case_category: Mapped[str | None] = mapped_column(String(100))
 
 
 class OutboxRow:

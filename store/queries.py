@@ -11,15 +11,15 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, bindparam, case, func, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, case, func, literal_column, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sla.calendar import WorkingCalendar
-from store.models import AgencyTask, Case, CaseEvent
-from workflows.process import OPEN_STATES, OPEN_TASK, State
+from store.models import OPEN_CASE_STATUSES, AgencyTask, Case, CaseEvent
+from store.models import OPEN_TASK_STATUSES as _TASK_INDEX_STATUSES
+from workflows.process import OPEN_TASK, State
 
 __all__ = [
     "BREACH_EVENTS",
@@ -86,8 +86,34 @@ COUNT_CAP = 10_000
 
 def open_state_codes() -> list[str]:
     """The status values of cases still in progress, sorted so that generated SQL is stable."""
-    # Read at call time from the process table, which is kept right as states are added.
-    return sorted(str(s) for s in OPEN_STATES)
+    return list(OPEN_CASE_STATUSES)
+
+
+def _literal_in(column: Any, values: tuple[str, ...]) -> ColumnElement[bool]:
+    """``column IN ('a', 'b')`` with the codes as literals: the predicate of a partial index (migration 0014),
+    which a planner uses only when the query repeats it, and cannot see through bound parameters."""
+    condition: ColumnElement[bool] = column.in_([literal_column(repr(v)) for v in values])
+    return condition
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where the board's walks read: the cases, or one agency's open tasks with their copies of the case's
+    board columns (store/board.py), each an ordered range of its own index."""
+
+    case_id: Any
+    status: Any
+    priority: Any
+    due_at: Any
+    stage: Any
+    province: Any
+    kind: Any
+    centre: Any
+    region: Any
+    category: Any
+    # What a walk returns: the case id and deadline, to look the page's rows up by (so that a walk whose
+    # filters its index holds reads the index alone, and the table only for the page).
+    returns: tuple[Any, ...]
 
 
 BOARD_COLUMNS = (
@@ -112,9 +138,32 @@ BOARD_COLUMNS = (
 # Priorities in board order: urgent cases come first, then by deadline.
 PRIORITIES: tuple[str, ...] = ("urgent", "normal")
 
-
-def _urgent_first(priority: Any) -> ColumnElement[int]:
-    return case((priority == PRIORITIES[0], 0), else_=1)
+_CASES = _Source(
+    Case.case_id,
+    Case.status,
+    Case.priority,
+    Case.due_at,
+    Case.stage,
+    Case.province,
+    Case.kind,
+    Case.centre,
+    Case.region,
+    Case.category,
+    returns=(Case.case_id, Case.due_at),
+)
+_TASKS = _Source(
+    AgencyTask.case_id,
+    AgencyTask.case_status,
+    AgencyTask.case_priority,
+    AgencyTask.case_due_at,
+    AgencyTask.case_stage,
+    AgencyTask.case_province,
+    AgencyTask.case_kind,
+    AgencyTask.case_centre,
+    AgencyTask.case_region,
+    AgencyTask.case_category,
+    returns=(AgencyTask.case_id, AgencyTask.case_due_at.label("due_at")),
+)
 
 
 # How each bound of a due_at range compares: due_at < before, due_at >= start, due_at <= until.
@@ -129,6 +178,7 @@ _BOUNDS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
 class _Filter:
     """The WHERE clause of a board request, split so that the page query can be planned per state."""
 
+    source: _Source
     # Set when the filters keep only open cases in a due_at range: the states to look in and that range.
     states: tuple[str, ...] | None
     bounds: dict[str, datetime]
@@ -140,12 +190,15 @@ class _Filter:
     segments: list[Slice] | None = None
 
     def due_range(self) -> list[ColumnElement[bool]]:
-        return [_BOUNDS[name](Case.due_at, value) for name, value in self.bounds.items()]
+        return [_BOUNDS[name](self.source.due_at, value) for name, value in self.bounds.items()]
 
-    def where(self) -> list[ColumnElement[bool]]:
-        state = [] if self.states is None else [Case.status.in_(self.states)]
-        complement = [] if self.complement is None else [self.complement]
-        return [*state, *self.due_range(), *self.others, *complement]
+    def in_states(self) -> list[ColumnElement[bool]]:
+        if self.states is None:
+            return []
+        status = self.source.status
+        if self.states == OPEN_CASE_STATUSES:  # every open case: ix_cases_open_priority_due_at's predicate
+            return [_literal_in(status, self.states)]
+        return [status.in_(self.states)]
 
 
 @dataclass(frozen=True)
@@ -177,12 +230,15 @@ def _board_filter(
     region: str | None = None,
     category: str | None = None,
 ) -> _Filter:
-    open_states = tuple(open_state_codes())
+    # With an agency, everything is read from its open tasks' copies of the case's columns (store/board.py):
+    # the filter and the order then live in one index, ix_agency_tasks_board, and so does every other filter.
+    src = _CASES if agency is None else _TASKS
+    open_states = OPEN_CASE_STATUSES
     states: tuple[str, ...] | None = None
     bounds: dict[str, datetime] = {}
     others: list[ColumnElement[bool]] = []
     # The positive filters are spelled "status IN (open states) AND <range on due_at>", never wrapped in NOT
-    # or OR, so that both planners can range-scan ix_cases_status_due_at.
+    # or OR, so that both planners can range-scan ix_cases_open_priority_due_at.
     if overdue is True:
         states = open_states
         bounds["before"] = now
@@ -195,11 +251,11 @@ def _board_filter(
         # skip it (2.7 s at 1M rows).
         complements.append(
             (
-                or_(Case.status.not_in(open_states), Case.due_at.is_(None), Case.due_at >= now),
+                or_(src.status.not_in(open_states), src.due_at.is_(None), src.due_at >= now),
                 [
-                    _PerState(finished, (Case.due_at < now,)),
-                    [Case.due_at >= now],
-                    [Case.due_at.is_(None)],
+                    _PerState(finished, (src.due_at < now,)),
+                    [src.due_at >= now],
+                    [src.due_at.is_(None)],
                 ],
             )
         )
@@ -209,12 +265,12 @@ def _board_filter(
     elif horizon is not None and at_risk is False:
         complements.append(
             (
-                or_(Case.status.not_in(open_states), Case.due_at.is_(None), Case.due_at < now, Case.due_at > horizon),
+                or_(src.status.not_in(open_states), src.due_at.is_(None), src.due_at < now, src.due_at > horizon),
                 [
-                    [Case.due_at < now],
-                    _PerState(finished, (Case.due_at >= now, Case.due_at <= horizon)),
-                    [Case.due_at > horizon],
-                    [Case.due_at.is_(None)],
+                    [src.due_at < now],
+                    _PerState(finished, (src.due_at >= now, src.due_at <= horizon)),
+                    [src.due_at > horizon],
+                    [src.due_at.is_(None)],
                 ],
             )
         )
@@ -226,39 +282,30 @@ def _board_filter(
         others += [c for c, _ in complements]
     if status is not None:
         if states is None:
-            others.append(Case.status == status)
+            others.append(src.status == status)
         else:
             states = tuple(s for s in states if s == status)
     if agency is not None:
-        # IN rather than EXISTS: both planners can then start from the agency's open tasks
-        # (ix_agency_tasks_agency_status_case_id, a few thousand rows) instead of probing every case.
-        others.append(
-            Case.case_id.in_(
-                select(AgencyTask.case_id).where(AgencyTask.agency == agency, AgencyTask.status.in_(OPEN_TASK_STATUSES))
-            )
-        )
+        # The tasks the agency has not answered yet: ix_agency_tasks_board's predicate, word for word.
+        others += [AgencyTask.agency == agency, _literal_in(AgencyTask.status, _TASK_INDEX_STATUSES)]
     if stage is not None:
-        others.append(Case.stage == stage)
+        others.append(src.stage == stage)
     if province is not None:
-        others.append(Case.province == province)
-    for column, value in ((Case.kind, kind), (Case.priority, priority), (Case.centre, centre), (Case.region, region)):
+        others.append(src.province == province)
+    for column, value in ((src.kind, kind), (src.priority, priority), (src.centre, centre), (src.region, region)):
         if value is not None:
             others.append(column == value)
     if category is not None:
         # A group code ("roads") takes in its categories ("roads.potholes"); a category code is exact.
-        in_group = Case.category.startswith(f"{category}.", autoescape=True) if "." not in category else None
-        others.append(Case.category == category if in_group is None else or_(Case.category == category, in_group))
-    return _Filter(states=states, bounds=bounds, others=others, complement=complement, segments=segments)
+        in_group = src.category.startswith(f"{category}.", autoescape=True) if "." not in category else None
+        others.append(src.category == category if in_group is None else or_(src.category == category, in_group))
+    return _Filter(source=src, states=states, bounds=bounds, others=others, complement=complement, segments=segments)
 
 
-async def _page_rows(session: AsyncSession, where: _Filter, *, offset: int, limit: int) -> list[Any]:
-    if where.states is not None and len(where.states) >= 2 and not where.others and where.complement is None:
-        params: dict[str, Any] = {f"due_{name}": value for name, value in where.bounds.items()}
-        params |= {"branch_limit": offset + limit, "page_limit": limit, "page_offset": offset}
-        query = _merged_page_query(where.states, tuple(where.bounds))
-        return list((await session.execute(query, params)).all())
-    state = [] if where.states is None else [Case.status.in_(where.states)]
-    base = [*state, *where.due_range(), *where.others]
+def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice]]:
+    """The conditions every walk shares, and the segments of the board's order, each an ordered range."""
+    src = where.source
+    base = [*where.in_states(), *where.due_range(), *where.others]
     slices: list[Slice]
     if where.bounds:  # a due_at range: no NULL to place, one walk per priority
         slices = [[]]
@@ -266,29 +313,62 @@ async def _page_rows(session: AsyncSession, where: _Filter, *, offset: int, limi
     elif where.segments is not None:  # overdue=false or at_risk=false: the complement's slices, not its OR
         slices = where.segments
     else:  # due_at may be NULL: the dated cases of each priority, then its undated ones
-        slices = [[Case.due_at.is_not(None)], [Case.due_at.is_(None)]]
-    segments = [_in_priority(slice_, priority) for priority in PRIORITIES for slice_ in slices]
-    return await _walk(session, base, segments, offset=offset, limit=limit)
+        slices = [[src.due_at.is_not(None)], [src.due_at.is_(None)]]
+    return base, [_in_priority(src, slice_, priority) for priority in PRIORITIES for slice_ in slices]
 
 
-def _in_priority(slice_: Slice, priority: str) -> Slice:
+async def _page_rows(session: AsyncSession, where: _Filter, *, offset: int, limit: int) -> tuple[list[Any], int]:
+    """The page's rows, and how many of the ``offset`` rows before it were not found (0 unless the page lies
+    past the last match)."""
+    base, segments = _plan(where)
+    return await _walk(session, where.source, base, segments, offset=offset, limit=limit)
+
+
+def _rows_in_order(src: _Source, conditions: list[ColumnElement[bool]], *, limit: int, offset: int) -> Select[Any]:
+    """One ordered walk: the keys from the walk's index (read alone when it holds every filter), then the
+    board's columns of those rows only, by primary key, in one statement."""
+    keys = (
+        select(*src.returns)
+        .where(*conditions)
+        .order_by(src.due_at, src.case_id)
+        .limit(limit)
+        .offset(offset)
+        .subquery("walk")
+    )
+    return select(*BOARD_COLUMNS).join(keys, keys.c.case_id == Case.case_id).order_by(keys.c.due_at, keys.c.case_id)
+
+
+async def _rows_by_key(session: AsyncSession, keys: list[Any]) -> list[Any]:
+    query = select(*BOARD_COLUMNS).where(Case.case_id.in_([k.case_id for k in keys]))
+    found = {r.case_id: r for r in (await session.execute(query)).all()}
+    return [found[k.case_id] for k in keys if k.case_id in found]
+
+
+def _in_priority(src: _Source, slice_: Slice, priority: str) -> Slice:
     if isinstance(slice_, _PerState):
-        return _PerState(slice_.states, (Case.priority == priority, *slice_.conditions))
-    return [Case.priority == priority, *slice_]
+        return _PerState(slice_.states, (src.priority == priority, *slice_.conditions))
+    return [src.priority == priority, *slice_]
 
 
 async def _walk(
-    session: AsyncSession, base: list[ColumnElement[bool]], segments: list[Slice], *, offset: int, limit: int
-) -> list[Any]:
+    session: AsyncSession,
+    src: _Source,
+    base: list[ColumnElement[bool]],
+    segments: list[Slice],
+    *,
+    offset: int,
+    limit: int,
+) -> tuple[list[Any], int]:
     """``ORDER BY urgent first, due_at NULLS LAST, case_id`` read as ordered walks, one per segment, in order.
 
     Written as one ORDER BY, SQLite cannot read NULLS LAST (or a CASE on priority) from an index and
     PostgreSQL cannot use (x, priority, due_at, case_id) for the NULL part, so both sorted every matching row
     (~1 s for "stage 1" at 1M rows, bench/board_bench.py). Each segment here (a priority, with or without a
-    deadline) is a range of an index on (filter column, priority, due_at, case_id) read in order (migration
-    0013), and a page that the first segments fill never reads the later ones. A page that starts past a
-    segment counts that segment, at most ``offset`` rows, to place itself in the next. A ``_PerState``
-    segment is read as one range per state and merged here.
+    deadline) is a range of an index on (filter column, priority, due_at, case_id) read in order (migrations
+    0013 and 0014), and a page that the first segments fill never reads the later ones. A page that starts
+    past a segment counts that segment, at most ``offset`` rows, to place itself in the next. A ``_PerState``
+    segment is read as one range per state and merged here. Returns the rows and how many of the ``offset``
+    rows to skip were not there (a page past the end: the walks then counted every match).
     """
     rows: list[Any] = []
     skip = offset
@@ -299,55 +379,24 @@ async def _walk(
         if isinstance(extra, _PerState):
             merged: list[Any] = []
             for code in extra.states:
-                part = select(*BOARD_COLUMNS).where(*base, Case.status == code, *extra.conditions)
-                merged += (await session.execute(part.order_by(Case.due_at, Case.case_id).limit(skip + need))).all()
+                part = select(*src.returns).where(*base, src.status == code, *extra.conditions)
+                merged += (await session.execute(part.order_by(src.due_at, src.case_id).limit(skip + need))).all()
             merged.sort(key=lambda r: (r.due_at, r.case_id))
             got = merged[skip : skip + need]
             if got:
-                rows += got
+                rows += await _rows_by_key(session, got)
                 skip = 0
             else:  # exact: every state returned fewer rows than it was asked for
                 skip -= len(merged)
             continue
-        part = select(*BOARD_COLUMNS).where(*base, *extra).order_by(Case.due_at, Case.case_id)
-        got = list((await session.execute(part.limit(need).offset(skip))).all())
+        got = list((await session.execute(_rows_in_order(src, [*base, *extra], limit=need, offset=skip))).all())
         if got:
             rows += got
             skip = 0
         elif skip:
-            bounded = select(Case.case_id).where(*base, *extra).limit(skip).subquery()
+            bounded = select(src.case_id).where(*base, *extra).limit(skip).subquery()
             skip -= int(await session.scalar(select(func.count()).select_from(bounded)) or 0)
-    return rows
-
-
-@lru_cache(maxsize=32)
-def _merged_page_query(states: tuple[str, ...], bounds: tuple[str, ...]) -> Select[Any]:
-    # The plain overdue (or at-risk) board: one ordered range of ix_cases_status_due_at per open state,
-    # merged. A single "status IN (...) AND due_at < now" range comes out ordered by status first, so SQLite
-    # sorts every overdue case to return 50 (~220 ms at 100k overdue, ~10 ms here; see bench/README.md) and
-    # PostgreSQL walks ix_cases_due_at instead. Each branch reads at most offset + limit rows in index order
-    # (plus the rest of its last due_at tie) and the merge sorts only what the branches return. With more
-    # filters (province, agency, stage) the plain query is kept: the planner's choice of index beats eight
-    # branches. Built once per shape with bound parameters: building the subqueries costs more than running
-    # them.
-    # Urgent cases first: one branch per state and priority, each a range of ix_cases_status_priority_due_at.
-    due_range = [_BOUNDS[name](Case.due_at, bindparam(f"due_{name}")) for name in bounds]
-    branches = [
-        select(*BOARD_COLUMNS)
-        .where(Case.status == state, Case.priority == priority, *due_range)
-        .order_by(Case.due_at, Case.case_id)
-        .limit(bindparam("branch_limit", type_=Integer))
-        .subquery()
-        for state in states
-        for priority in PRIORITIES
-    ]
-    merged = union_all(*(select(*b.c) for b in branches)).subquery("board")
-    return (
-        select(*merged.c)
-        .order_by(_urgent_first(merged.c.priority), merged.c.due_at, merged.c.case_id)
-        .limit(bindparam("page_limit", type_=Integer))
-        .offset(bindparam("page_offset", type_=Integer))
-    )
+    return rows, skip
 
 
 async def list_cases(
@@ -400,11 +449,11 @@ async def list_cases(
     if where.states == ():  # e.g. overdue=true&status=closed
         return CasePage(items=[], total=0, page=page, page_size=page_size)
     offset = (page - 1) * page_size
-    rows = await _page_rows(session, where, offset=offset, limit=page_size)
+    rows, short = await _page_rows(session, where, offset=offset, limit=page_size)
     exact = True
-    if (rows and len(rows) < page_size) or (page == 1 and not rows):
-        # A short page is the last one, so the total is known without a second query.
-        total = offset + len(rows)
+    if len(rows) < page_size:
+        # A short page (or one past the end) is where the walks ran out: the total is known without a count.
+        total = offset - short + len(rows)
     else:
         cap = max(count_cap, offset + len(rows))
         counted = await _bounded_count(session, where, cap=cap)
@@ -419,9 +468,24 @@ async def _bounded_count(session: AsyncSession, where: _Filter, *, cap: int) -> 
     """How many cases match, counted up to ``cap + 1``: enough to say "more than cap".
 
     An exact count of half a million closed cases takes 40-100 ms on either backend however it is indexed
-    (bench/board_bench.py); a board that pages 50 at a time needs "10,000+" there, not the last digit.
+    (bench/board_bench.py); a board that pages 50 at a time needs "10,000+" there, not the last digit. Counted
+    over the segments the page is walked by (``_plan``), as one ``UNION ALL`` under the cap's LIMIT, which
+    both backends read branch after branch and stop at the cap: each branch is a range of the index its walk
+    reads, its other filters tested in that index where it holds them. As one WHERE, the planners counted
+    through whichever index led on the first column, reading a table row for each entry.
     """
-    matching = select(Case.case_id).where(*where.where()).limit(cap + 1).subquery()
+    src = where.source
+    base, segments = _plan(where)
+    branches = [
+        select(src.case_id).where(*base, *part)
+        for extra in segments
+        for part in (
+            [[src.status == code, *extra.conditions] for code in extra.states]
+            if isinstance(extra, _PerState)
+            else [extra]
+        )
+    ]
+    matching = union_all(*branches).limit(cap + 1).subquery()
     return int(await session.scalar(select(func.count()).select_from(matching)) or 0)
 
 

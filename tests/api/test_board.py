@@ -23,6 +23,7 @@ from api.views import BANGKOK
 from config.settings import Settings
 from sla.calendar import WorkingCalendar
 from store import models
+from store.board import sync_agency_tasks
 from store.db import Database
 from store.queries import list_cases
 from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, bearer
@@ -119,6 +120,8 @@ async def make_world(db: Database, calendar: WorkingCalendar) -> World:
             await session.flush()  # the tasks' foreign key needs the case row first on PostgreSQL
             for code, (task_status, task_due) in tasks.items():
                 session.add(models.AgencyTask(case_id=case.case_id, agency=code, status=task_status, due_at=task_due))
+            await session.flush()
+            await sync_agency_tasks(session, case.case_id)  # the case's board columns, as the projection copies them
     return w
 
 
