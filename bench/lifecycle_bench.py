@@ -61,7 +61,8 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from bench.engine_bench import (
@@ -179,6 +180,26 @@ async def serve_noop(address: str) -> None:
 
 # --- drivers ---------------------------------------------------------------------------------------------------
 
+# Update calls sent again with the same update id (so applied at most once), per phase: the RPC timed out
+# before the update was accepted, or the workflow task that was to accept it failed (the server retries it).
+UPDATE_RETRIES: dict[str, int] = {}
+
+
+async def update(phase: str, handle: WorkflowHandle[Any, Any], call: Any, *args: Any) -> Any:
+    """``execute_update`` as a careful client makes it: one update id, sent again if it was not accepted."""
+    update_id = str(uuid.uuid4())
+    while True:
+        try:
+            return await handle.execute_update(call, *args, id=update_id)
+        except (WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            if isinstance(exc, RPCError) and exc.status is not RPCStatusCode.FAILED_PRECONDITION:
+                raise
+            UPDATE_RETRIES[phase] = UPDATE_RETRIES.get(phase, 0) + 1
+            await asyncio.sleep(0.5)
+
 
 @dataclass
 class Driver:
@@ -197,11 +218,11 @@ def noop_driver(name: str, client: Client, shape: NoopInput) -> Driver:
         handle = await client.start_workflow(
             NoopCaseWorkflow.run, shape, id=f"noop-{name}-{uuid.uuid4().hex[:12]}", task_queue=NOOP_QUEUE
         )
-        await handle.execute_update(NoopCaseWorkflow.receipt)
+        await update(name, handle, NoopCaseWorkflow.receipt)
         return handle
 
     async def act(handle: WorkflowHandle[Any, Any], k: int) -> None:
-        await handle.execute_update(NoopCaseWorkflow.act, ACTION_NAMES[k])
+        await update(name, handle, NoopCaseWorkflow.act, ACTION_NAMES[k])
 
     return Driver(name, file, act, "noop_worker")
 
@@ -227,12 +248,12 @@ def client_driver(client: Client, marker: str) -> Driver:
             id=workflow_id_for(case_id),
             task_queue=CASE_QUEUE,
         )
-        await handle.execute_update(ComplaintWorkflow.receipt)
+        await update("client", handle, ComplaintWorkflow.receipt)
         return handle
 
     async def act(handle: WorkflowHandle[Any, Any], k: int) -> None:
         event, actor, payload = ACTIONS[k]
-        summary = await handle.execute_update(ComplaintWorkflow.act, ActionRequest(event, actor, dict(payload)))
+        summary = await update("client", handle, ComplaintWorkflow.act, ActionRequest(event, actor, dict(payload)))
         if k == len(ACTIONS) - 1 and summary.status is not State.CLOSED:
             raise RuntimeError(f"{handle.id} ended in {summary.status}, not closed")
 
@@ -535,7 +556,8 @@ async def measure(args: argparse.Namespace, url: str, tmp: Path, group: ProcessG
             for driver in drivers:
                 phase = await run_phase(driver, args, pids)
                 phases[driver.name] = phase.summary(driver.worker)
-            api_calls = {"retried_503": calls.retried_503, "followed_202": calls.followed_202}
+            api_calls: dict[str, Any] = {"retried_503": calls.retried_503, "followed_202": calls.followed_202}
+            api_calls["update_rpc_retries_by_phase"] = dict(UPDATE_RETRIES)
         print("waiting for every notification to be delivered ...", flush=True)
         delivered = {
             "api": await check_deliveries(url, "RT-%", deliveries, args.settle_timeout),
@@ -664,6 +686,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--pg-server", default=PG_SERVER)
     parser.add_argument("--out", type=Path, default=Path("bench/results/lifecycle.json"))
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
     parser.add_argument("--noop-worker", metavar="ADDRESS", help=argparse.SUPPRESS)  # the baselines' worker
     args = parser.parse_args(argv)
     if args.noop_worker:
@@ -683,7 +706,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         group.stop()
         if args.backend == "postgresql":
             asyncio.run(_drop(args))
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
     measured["ratios"] = ratios(measured["phases"])
     results = {
         "date": started.isoformat(),
