@@ -51,7 +51,7 @@ PARTS: dict[str, dict[str, list[str]]] = {
     "lifecycle": {
         "module": ["bench.lifecycle_bench"],
         "full": [],
-        "quick": ["--cases", "30", "--concurrency", "10", "--warmup", "2"],
+        "quick": ["--cases", "30", "--concurrency", "20", "--warmup", "2"],
     },
     "replay": {"module": ["bench.replay_bench"], "full": [], "quick": ["--passes", "1"]},
     "memory": {"module": ["bench.memory_bench"], "full": [], "quick": ["--cases", "100", "--steps", "2"]},
