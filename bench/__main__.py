@@ -48,6 +48,11 @@ PARTS: dict[str, dict[str, list[str]]] = {
         "full": [],
         "quick": ["--rows", "100000", "--runs", "10", "--warmup", "2", "--no-plans"],
     },
+    "lifecycle": {
+        "module": ["bench.lifecycle_bench"],
+        "full": [],
+        "quick": ["--cases", "30", "--concurrency", "20", "--warmup", "2"],
+    },
     "replay": {"module": ["bench.replay_bench"], "full": [], "quick": ["--passes", "1"]},
     "memory": {"module": ["bench.memory_bench"], "full": [], "quick": ["--cases", "100", "--steps", "2"]},
 }
@@ -187,6 +192,43 @@ def api_alone_rows(result: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def lifecycle_rows(result: dict[str, Any]) -> list[Row]:
+    """The lifecycle over the API against the naive and the same-shape no-op workflows (same run, same calls),
+    and the real workflow driven through the client (the workflow-only view)."""
+    phases = result["phases"]
+    rows: list[Row] = []
+    for case, label in (("api", "over the API"), ("client", "workflow only, via client")):
+        for base, base_label in (("naive", "naive no-op"), ("same_shape", "same-shape no-op")):
+            b, c = phases[base], phases[case]
+            rows.append(
+                ("lifecycle", f"cases/s {label} (baseline: {base_label})", b["cases_per_s"], c["cases_per_s"], "/s")
+            )
+        b, c = phases["same_shape"], phases[case]
+        rows.append(
+            (
+                "lifecycle",
+                f"action p99 {label} (baseline: same-shape update p99)",
+                b["actions"]["p99_ms"],
+                c["actions"]["p99_ms"],
+                "ms",
+            )
+        )
+    for key, label in (("server", "Temporal server"), ("worker", "worker"), ("api", "API")):
+        b, c = phases["naive"]["cpu_s_per_case"][key], phases["api"]["cpu_s_per_case"][key]
+        rows.append(("lifecycle", f"CPU per case over the API, {label} (baseline: naive)", b, c, "s"))
+    delivered = result["deliveries_all_real_cases"]
+    rows.append(
+        (
+            "lifecycle",
+            "notifications not delivered exactly once",
+            None,
+            float(delivered["missing"] + delivered["delivered_twice"]),
+            "",
+        )
+    )
+    return rows
+
+
 def board_rows(result: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for backend in result["backends"]:
@@ -284,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "replay": replay_rows,
         "memory": memory_rows,
         "intake": intake_rows,
+        "lifecycle": lifecycle_rows,
     }
     for name in args.only:
         part_args = list(PARTS[name][mode])
