@@ -7,15 +7,17 @@ process, so Temporal's history, its Web UI and its database never hold it in cle
 from __future__ import annotations
 
 import base64
-import dataclasses
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import TypeAdapter
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, PydanticPayloadConverter
+from temporalio.converter import DataConverter, EncodingPayloadConverter, PayloadCodec
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from config.settings import Settings
@@ -60,9 +62,36 @@ class EncryptionCodec(PayloadCodec):
         return out
 
 
+# One pydantic TypeAdapter per type for the whole process. The SDK makes a new payload converter for every
+# workflow it runs or replays, each with an empty adapter cache, so every workflow built the schemas of
+# CaseInput, CaseState, ... again: half the CPU of a replay (py-spy, bench/replay_bench.py). An adapter is
+# pure (the schema of its type), so sharing it changes no conversion. Bounded: types re-imported by a
+# workflow sandbox are new objects, and must not pile up.
+_TYPE_ADAPTERS: functools._lru_cache_wrapper[TypeAdapter[Any]] = functools.lru_cache(maxsize=256)(TypeAdapter)
+
+
+@functools.cache
+def _shared_converters() -> Mapping[bytes, EncodingPayloadConverter]:
+    """The encoding converters of the SDK's pydantic converter, made once (they hold no per-workflow state)."""
+    converters = PydanticPayloadConverter().converters
+    for converter in converters.values():
+        if isinstance(converter, PydanticJSONPlainPayloadConverter):
+            converter._type_adapter = _TYPE_ADAPTERS
+    return converters
+
+
+class PayloadConverter(PydanticPayloadConverter):
+    """The SDK's pydantic JSON converter, made once per process instead of once per workflow (its
+    construction was another 8% of a replay's CPU), its type adapters shared."""
+
+    def __init__(self) -> None:
+        # CompositePayloadConverter's whole state is its converters, in order.
+        self.converters = _shared_converters()
+
+
 def data_converter(settings: Settings) -> DataConverter:
     """Pydantic JSON (datetimes, enums and dataclasses at any depth) with our encryption codec."""
-    return dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(settings.payload_key))
+    return DataConverter(payload_converter_class=PayloadConverter, payload_codec=EncryptionCodec(settings.payload_key))
 
 
 def worker_runtime(settings: Settings) -> Runtime | None:
