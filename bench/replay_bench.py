@@ -187,9 +187,19 @@ async def _copies(histories: dict[str, WorkflowHistory], copies: int, settings: 
     """``copies`` copies of every case under new case numbers (each writes rows of its own)."""
     codec = EncryptionCodec(settings.payload_key)
     out: dict[str, WorkflowHistory] = dict(histories)
+    tracking: dict[str, str] = {}
+    for case_id, history in histories.items():
+        started = history.events[0].workflow_execution_started_event_attributes
+        (first,) = await codec.decode([started.input.payloads[0]])
+        tracking[case_id] = json.loads(first.data)["tracking_code"]
     for n in range(1, copies + 1):
         for case_id, history in histories.items():
             new_id = f"{case_id}-c{n}"
+            # Case numbers and tracking codes are unique in the read model.
+            swaps = (
+                (case_id.encode(), new_id.encode()),
+                (f'"{tracking[case_id]}"'.encode(), f'"{tracking[case_id]}C{n}"'.encode()),
+            )
             events = [type(e)() for e in history.events]
             for source, target in zip(history.events, events, strict=True):
                 target.CopyFrom(source)
@@ -197,10 +207,14 @@ async def _copies(histories: dict[str, WorkflowHistory], copies: int, settings: 
                     if payload.metadata.get("encoding") != b"binary/encrypted":
                         continue
                     (plain,) = await codec.decode([payload])
-                    plain.data = plain.data.replace(case_id.encode(), new_id.encode())
+                    for was, now in swaps:
+                        plain.data = plain.data.replace(was, now)
                     (sealed,) = await codec.encode([plain])
                     payload.CopyFrom(sealed)
-            out[new_id] = WorkflowHistory(f"complaint-{new_id}", events)
+            # Workflow ids outside the payloads too (the agency tasks' children, signals to them).
+            text = WorkflowHistory(f"complaint-{new_id}", events).to_json()
+            text = text.replace(f"complaint-{case_id}", f"complaint-{new_id}")
+            out[new_id] = WorkflowHistory.from_json(f"complaint-{new_id}", text)
     return out
 
 
