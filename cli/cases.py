@@ -178,8 +178,8 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
         async def run() -> int:
             client = await connect(settings)
             db = Database(settings.database_url, writer=True)
-            n = 1 if case_id else jobs or default_jobs()
-            processes = ReplayProcesses(settings, n) if n > 1 else None
+            workers = 1 if case_id else jobs or default_jobs()
+            processes = ReplayProcesses(settings, workers) if workers > 1 else None
             try:
                 report = await rebuild(
                     reader=HistoryReader(client, WORKFLOWS),
