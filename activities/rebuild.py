@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator, Callable
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
+from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import (
@@ -32,6 +37,9 @@ from temporalio.workflow import ActivityHandle
 
 from store.db import Database
 from workflows.models import NotificationRequest, ProjectionRequest, TransitionRecord, workflow_id_for
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -118,28 +126,155 @@ class HistoryReader:
         """The histories of every run of a workflow, oldest first (following continue-as-new back)."""
         return await history_runs(self.client, workflow_id)
 
-    async def transitions(self, case_id: str) -> list[TransitionRecord]:
-        """Every transition of the case, in order, as the read-model write received them."""
+    async def fetch(self, case_id: str) -> list[WorkflowHistory]:
+        """The case's runs, oldest first; none if Temporal no longer holds the case."""
         try:
-            histories = await self.runs(workflow_id_for(case_id))
+            return await self.runs(workflow_id_for(case_id))
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
                 return []
             raise
+
+    async def transitions(self, case_id: str) -> list[TransitionRecord]:
+        """Every transition of the case, in order, as the read-model write received them."""
+        histories = await self.fetch(case_id)
+        records = (await replay_cases(self.replayer(), [(case_id, histories)]))[0][1]
+        if records is None:
+            # Half a case is worse than none: report it (rongtuk replay shows the mismatch).
+            raise RuntimeError(f"the history of case {case_id} does not replay on this code") from None
+        return records
+
+
+async def replay_cases(
+    replayer: Replayer, cases: Sequence[tuple[str, list[WorkflowHistory]]]
+) -> list[tuple[str, list[TransitionRecord] | None]]:
+    """Each case's transitions from its runs' histories (``None`` for a case that does not replay).
+
+    All runs go through one replay worker (``workflow_replay_iterator``), which replays them one after the
+    other: what was captured between two results belongs to the run that just finished.
+    """
+
+    async def runs() -> AsyncIterator[WorkflowHistory]:
+        for _, histories in cases:
+            for history in histories:
+                yield history
+
+    per_run: list[tuple[list[TransitionRecord], bool]] = []
+    if any(histories for _, histories in cases):
+        async with _REPLAYING:
+            _CAPTURED.clear()
+            try:
+                async with replayer.workflow_replay_iterator(runs()) as results:
+                    async for result in results:
+                        # A running case's history ends mid-task; what it holds replays all the same.
+                        per_run.append((_records(_CAPTURED), result.replay_failure is None))
+                        _CAPTURED.clear()
+            finally:
+                _CAPTURED.clear()
+    out: list[tuple[str, list[TransitionRecord] | None]] = []
+    done = iter(per_run)
+    for case_id, histories in cases:
         records: dict[int, TransitionRecord] = {}
-        for history in histories:
-            async with _REPLAYING:
-                _CAPTURED.clear()
-                # A running case's history ends mid-task; what it holds replays all the same.
-                result = await self.replayer().replay_workflow(history, raise_on_replay_failure=False)
-                captured = _records(_CAPTURED)
-                _CAPTURED.clear()
-            if result.replay_failure is not None:
-                # Half a case is worse than none: report it (rongtuk replay shows the mismatch).
-                raise RuntimeError(f"the history of case {case_id} does not replay on this code") from None
+        replayed = True
+        for _ in histories:
+            captured, ok = next(done)
+            replayed = replayed and ok
             for rec in captured:
                 records.setdefault(rec.case.seq, rec)
-        return [records[seq] for seq in sorted(records)]
+        out.append((case_id, [records[seq] for seq in sorted(records)] if replayed else None))
+    return out
+
+
+# --- replay in worker processes -------------------------------------------------------------------------------
+# A replay is CPU in Python: one process replays on one core. The rebuild (and ``rongtuk replay --all``) hand
+# each of N processes a share of the histories, serialised as protobuf, and take the results back.
+
+_PROCESS: dict[str, Any] = {}
+SerialisedHistory = tuple[str, bytes]
+
+
+def serialise(history: WorkflowHistory) -> SerialisedHistory:
+    return history.workflow_id, History(events=history.events).SerializeToString()
+
+
+def deserialise(item: SerialisedHistory) -> WorkflowHistory:
+    history = History()
+    history.ParseFromString(item[1])
+    return WorkflowHistory(item[0], list(history.events))
+
+
+def _start_process(settings: Settings) -> None:
+    """Per worker process: an event loop, and the capture replayer with the workers' workflows and codec."""
+    from config.temporal import data_converter
+    from worker import WORKFLOWS, build_replayer
+
+    _PROCESS["loop"] = asyncio.new_event_loop()
+    _PROCESS["settings"] = settings
+    _PROCESS["capture"] = Replayer(
+        workflows=WORKFLOWS,
+        data_converter=data_converter(settings),
+        workflow_runner=UnsandboxedWorkflowRunner(),
+        interceptors=[_Capture()],
+    )
+    _PROCESS["check"] = build_replayer(settings)
+
+
+def _replay_share(
+    cases: list[tuple[str, list[SerialisedHistory]]],
+) -> list[tuple[str, list[TransitionRecord] | None]]:
+    """In a worker process: the transitions of a share of the cases."""
+    decoded = [(case_id, [deserialise(h) for h in histories]) for case_id, histories in cases]
+    loop: asyncio.AbstractEventLoop = _PROCESS["loop"]
+    return loop.run_until_complete(replay_cases(_PROCESS["capture"], decoded))
+
+
+def _check_share(histories: list[SerialisedHistory]) -> list[tuple[str, str, str | None]]:
+    """In a worker process: replay a share of histories in the workers' sandbox; (workflow, run, error)."""
+
+    async def check() -> list[tuple[str, str, str | None]]:
+        async def source() -> AsyncIterator[WorkflowHistory]:
+            for item in histories:
+                yield deserialise(item)
+
+        out = []
+        async with _PROCESS["check"].workflow_replay_iterator(source()) as results:
+            async for result in results:
+                history, failure = result.history, result.replay_failure
+                run_id = history.events[0].workflow_execution_started_event_attributes.original_execution_run_id
+                out.append((history.workflow_id, run_id, f"{type(failure).__name__}: {failure}" if failure else None))
+        return out
+
+    loop: asyncio.AbstractEventLoop = _PROCESS["loop"]
+    return loop.run_until_complete(check())
+
+
+def default_jobs() -> int:
+    """One replay process per core."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class ReplayProcesses:
+    """``jobs`` worker processes, each with its own replayers; shares of histories go to whichever is free."""
+
+    def __init__(self, settings: Settings, jobs: int) -> None:
+        # spawn, not fork: the parent runs an event loop and the Temporal runtime's threads.
+        self.jobs = jobs
+        self._pool = ProcessPoolExecutor(
+            jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_start_process, initargs=(settings,)
+        )
+
+    async def transitions(
+        self, cases: Sequence[tuple[str, list[WorkflowHistory]]]
+    ) -> list[tuple[str, list[TransitionRecord] | None]]:
+        share = [(case_id, [serialise(h) for h in histories]) for case_id, histories in cases]
+        return await asyncio.get_running_loop().run_in_executor(self._pool, _replay_share, share)
+
+    async def check(self, histories: Sequence[WorkflowHistory]) -> list[tuple[str, str, str | None]]:
+        share = [serialise(h) for h in histories]
+        return await asyncio.get_running_loop().run_in_executor(self._pool, _check_share, share)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass
@@ -165,6 +300,51 @@ async def case_ids(client: Client, *, since: datetime | None = None, case_id: st
             yield found
 
 
+async def _batches(
+    reader: HistoryReader, ids: AsyncIterator[str], size: int, fetch_concurrency: int
+) -> AsyncIterator[list[tuple[str, list[WorkflowHistory] | BaseException]]]:
+    """Cases in batches of ``size``, their histories fetched from Temporal ``fetch_concurrency`` at a time."""
+    gate = asyncio.Semaphore(fetch_concurrency)
+
+    async def fetch(case_id: str) -> list[WorkflowHistory]:
+        async with gate:
+            return await reader.fetch(case_id)
+
+    async def fetched(batch: list[str]) -> list[tuple[str, list[WorkflowHistory] | BaseException]]:
+        results = await asyncio.gather(*(fetch(c) for c in batch), return_exceptions=True)
+        return list(zip(batch, results, strict=True))
+
+    batch: list[str] = []
+    async for found in ids:
+        batch.append(found)
+        if len(batch) >= size:
+            yield await fetched(batch)
+            batch = []
+    if batch:
+        yield await fetched(batch)
+
+
+async def _write_cases(db: Database, cases: list[tuple[str, list[TransitionRecord]]]) -> list[str]:
+    """Write a batch of cases in one transaction; the cases that could not be written (each case whole or not
+    at all: if the batch fails, its cases are written again one transaction each)."""
+    from activities.projection import write_transition
+
+    try:
+        async with db.session() as session:
+            for _, records in cases:
+                for rec in records:
+                    await write_transition(session, rec, allow_gap=True)
+        return []
+    except Exception:
+        if len(cases) == 1:
+            log.error("rebuild_failed", case_id=cases[0][0], error="write")
+            return [cases[0][0]]
+    failed: list[str] = []
+    for case in cases:
+        failed += await _write_cases(db, [case])
+    return failed
+
+
 async def rebuild(
     *,
     reader: HistoryReader,
@@ -172,25 +352,59 @@ async def rebuild(
     case_id: str | None = None,
     since: datetime | None = None,
     progress: Callable[[str, int], None] | None = None,
+    processes: ReplayProcesses | None = None,
+    batch_size: int = 50,
+    fetch_concurrency: int = 16,
 ) -> RebuildReport:
-    """Re-project cases from Temporal into the read model (all of them, or one); idempotent."""
-    from activities.projection import write_transition
+    """Re-project cases from Temporal into the read model (all of them, or one); idempotent.
 
+    A pipeline: histories are fetched ``fetch_concurrency`` at a time in batches of ``batch_size`` cases;
+    each batch is replayed (in ``processes`` if given, several batches at once, else in this process) while
+    the batch before it is written, one transaction per batch.
+    """
     report = RebuildReport()
-    async for found in case_ids(reader.client, since=since, case_id=case_id):
-        try:
-            records = await reader.transitions(found)
-            # One transaction per case, not per transition: a case is rebuilt whole or not at all, and the
-            # commits (an fsync each on SQLite) were most of the rebuild's time (bench/replay_bench.py).
-            async with db.session() as session:
-                for rec in records:
-                    await write_transition(session, rec, allow_gap=True)
-        except Exception as exc:
-            log.error("rebuild_failed", case_id=found, error=type(exc).__name__)
-            report.failed.append(found)
-            continue
-        report.cases += 1
-        report.transitions += len(records)
-        if progress is not None:
-            progress(found, len(records))
+
+    async def replay(
+        batch: list[tuple[str, list[WorkflowHistory] | BaseException]],
+    ) -> list[tuple[str, list[TransitionRecord] | None]]:
+        ok = [(c, h) for c, h in batch if not isinstance(h, BaseException)]
+        for c, h in batch:
+            if isinstance(h, BaseException):
+                log.error("rebuild_failed", case_id=c, error=type(h).__name__)
+                report.failed.append(c)
+        if processes is not None:
+            return await processes.transitions(ok)
+        return await replay_cases(reader.replayer(), ok)
+
+    async def write(done: list[tuple[str, list[TransitionRecord] | None]]) -> None:
+        cases: list[tuple[str, list[TransitionRecord]]] = []
+        for found, records in done:
+            if records is None:
+                log.error("rebuild_failed", case_id=found, error="replay")
+                report.failed.append(found)
+            else:
+                cases.append((found, records))
+        failed = set(await _write_cases(db, cases))
+        report.failed += sorted(failed)
+        for found, records in cases:
+            if found in failed:
+                continue
+            report.cases += 1
+            report.transitions += len(records)
+            if progress is not None:
+                progress(found, len(records))
+
+    in_flight: deque[asyncio.Future[list[tuple[str, list[TransitionRecord] | None]]]] = deque()
+    ahead = processes.jobs if processes is not None else 1
+    ids = case_ids(reader.client, since=since, case_id=case_id)
+    try:
+        async for batch in _batches(reader, ids, batch_size, fetch_concurrency):
+            in_flight.append(asyncio.ensure_future(replay(batch)))
+            if len(in_flight) > ahead:
+                await write(await in_flight.popleft())
+        while in_flight:
+            await write(await in_flight.popleft())
+    finally:
+        for pending in in_flight:
+            pending.cancel()
     return report

@@ -66,13 +66,18 @@ async def _histories_since(client: Client, since: datetime | None) -> AsyncItera
         yield await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
 
 
-async def replay(histories: AsyncIterator[WorkflowHistory], settings: Settings) -> list[ReplayOutcome]:
+async def replay(
+    histories: AsyncIterator[WorkflowHistory], settings: Settings, *, jobs: int = 1, share: int = 25
+) -> list[ReplayOutcome]:
     """Replay each history with the workers' code; the first mismatch of each, if any.
 
     All histories go through one replay worker (``workflow_replay_iterator``), not one worker per history:
     1.3x the histories per CPU-second (bench/replay_bench.py), and fetching the next history from Temporal
-    overlaps with replaying the last.
+    overlaps with replaying the last. With ``jobs`` > 1, ``jobs`` processes replay shares of ``share``
+    histories each, one core each.
     """
+    if jobs > 1:
+        return await _replay_in_processes(histories, settings, jobs, share)
     from worker import build_replayer
 
     replayer = build_replayer(settings)
@@ -88,6 +93,30 @@ async def replay(histories: AsyncIterator[WorkflowHistory], settings: Settings) 
     return outcomes
 
 
+async def _replay_in_processes(
+    histories: AsyncIterator[WorkflowHistory], settings: Settings, jobs: int, share: int
+) -> list[ReplayOutcome]:
+    from activities.rebuild import ReplayProcesses
+
+    processes = ReplayProcesses(settings, jobs)
+    futures: list[asyncio.Future[list[tuple[str, str, str | None]]]] = []
+    try:
+        batch: list[WorkflowHistory] = []
+        async for history in histories:
+            batch.append(history)
+            if len(batch) >= share:
+                futures.append(asyncio.ensure_future(processes.check(batch)))
+                batch = []
+        if batch:
+            futures.append(asyncio.ensure_future(processes.check(batch)))
+        return [ReplayOutcome(*outcome) for done in await asyncio.gather(*futures) for outcome in done]
+    finally:
+        processes.close()
+
+
+JOBS_HELP = "Replay in this many processes (default: one per core)"
+
+
 def register(app: typer.Typer, db_app: typer.Typer) -> None:
     """Add ``rongtuk replay`` and ``rongtuk db rebuild`` to the CLI."""
 
@@ -97,6 +126,7 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
         history_file: Annotated[Path | None, typer.Option(help="A JSON history (temporal workflow show)")] = None,
         all_cases: Annotated[bool, typer.Option("--all", help="Every case Temporal still holds")] = False,
         since: Annotated[datetime | None, typer.Option(help="With --all: cases started since")] = None,
+        jobs: Annotated[int | None, typer.Option(help=JOBS_HELP, min=1)] = None,
     ) -> None:
         """Replay case histories against this code: deterministic, or the first mismatch (exit 1 if any)."""
         if [case_id is not None, history_file is not None, all_cases].count(True) != 1:
@@ -114,8 +144,11 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
             from config.temporal import connect
 
             client = await connect(settings)
+            from activities.rebuild import default_jobs
+
             source = _histories_of_case(client, case_id) if case_id else _histories_since(client, since)
-            return await replay(source, settings)
+            # One case's few histories replay faster in this process than processes start.
+            return await replay(source, settings, jobs=1 if case_id else jobs or default_jobs())
 
         outcomes = asyncio.run(run())
         for o in outcomes:
@@ -131,9 +164,11 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
     def rebuild_command(
         case_id: Annotated[str | None, typer.Option("--case", help="Only this case")] = None,
         since: Annotated[datetime | None, typer.Option(help="Only cases started since")] = None,
+        jobs: Annotated[int | None, typer.Option(help=JOBS_HELP, min=1)] = None,
+        batch: Annotated[int, typer.Option(help="Cases written per transaction", min=1)] = 50,
     ) -> None:
         """Rebuild the read model (cases, tasks, timeline, outbox) from Temporal; safe while the system runs."""
-        from activities.rebuild import HistoryReader, rebuild
+        from activities.rebuild import HistoryReader, ReplayProcesses, default_jobs, rebuild
         from config.temporal import connect
         from store.db import Database
         from worker import WORKFLOWS
@@ -143,6 +178,8 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
         async def run() -> int:
             client = await connect(settings)
             db = Database(settings.database_url, writer=True)
+            workers = 1 if case_id else jobs or default_jobs()
+            processes = ReplayProcesses(settings, workers) if workers > 1 else None
             try:
                 report = await rebuild(
                     reader=HistoryReader(client, WORKFLOWS),
@@ -150,8 +187,12 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
                     case_id=case_id,
                     since=since,
                     progress=lambda found, n: typer.echo(f"{found}: {n} transition(s)"),
+                    processes=processes,
+                    batch_size=batch,
                 )
             finally:
+                if processes is not None:
+                    processes.close()
                 await db.dispose()
             typer.echo(f"rebuilt {report.cases} case(s), {report.transitions} transition(s)", err=True)
             for failed in report.failed:

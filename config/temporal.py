@@ -7,24 +7,17 @@ process, so Temporal's history, its Web UI and its database never hold it in cle
 from __future__ import annotations
 
 import base64
-import dataclasses
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import TypeAdapter
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
-from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, pydantic_data_converter
-from temporalio.converter import (
-    CompositePayloadConverter,
-    DataConverter,
-    DefaultPayloadConverter,
-    JSONPlainPayloadConverter,
-    PayloadCodec,
-)
+from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, PydanticPayloadConverter
+from temporalio.converter import DataConverter, EncodingPayloadConverter, PayloadCodec
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from config.settings import Settings
@@ -69,41 +62,36 @@ class EncryptionCodec(PayloadCodec):
         return out
 
 
-# One cache of pydantic type adapters for the whole process. The SDK makes a payload converter for every
-# workflow instance and command context, each with an empty cache of its own, so the worker built the adapter
-# of every dataclass it decoded (CaseInput, ActionRequest, each activity's result) again and again: about 15% of
-# its CPU in bench.lifecycle_bench's profile. Bounded, as the SDK's own cache is.
-_TYPE_ADAPTERS: functools._lru_cache_wrapper[TypeAdapter[Any]] = functools.lru_cache(maxsize=1024)(TypeAdapter)
+# One pydantic TypeAdapter per type for the whole process. The SDK makes a new payload converter for every
+# workflow it runs or replays, each with an empty adapter cache, so every workflow built the schemas of
+# CaseInput, CaseState, ... again: half the CPU of a replay (py-spy, bench/replay_bench.py). An adapter is
+# pure (the schema of its type), so sharing it changes no conversion. Bounded: types re-imported by a
+# workflow sandbox are new objects, and must not pile up.
+_TYPE_ADAPTERS: functools._lru_cache_wrapper[TypeAdapter[Any]] = functools.lru_cache(maxsize=256)(TypeAdapter)
 
 
-class _SharedAdaptersJSONConverter(PydanticJSONPlainPayloadConverter):
-    """The SDK's pydantic JSON converter with the process-wide adapter cache."""
+@functools.cache
+def _shared_converters() -> Mapping[bytes, EncodingPayloadConverter]:
+    """The encoding converters of the SDK's pydantic converter, made once (they hold no per-workflow state)."""
+    converters = PydanticPayloadConverter().converters
+    for converter in converters.values():
+        if isinstance(converter, PydanticJSONPlainPayloadConverter):
+            converter._type_adapter = _TYPE_ADAPTERS
+    return converters
+
+
+class PayloadConverter(PydanticPayloadConverter):
+    """The SDK's pydantic JSON converter, made once per process instead of once per workflow (its
+    construction was another 8% of a replay's CPU), its type adapters shared."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self._type_adapter = _TYPE_ADAPTERS
-
-
-class PayloadConverter(CompositePayloadConverter):
-    """The SDK's pydantic payload converter (same encodings, same JSON), sharing its type adapters."""
-
-    def __init__(self) -> None:
-        json_converter = _SharedAdaptersJSONConverter()
-        super().__init__(
-            *(
-                json_converter if isinstance(c, JSONPlainPayloadConverter) else c
-                for c in DefaultPayloadConverter.default_encoding_payload_converters
-            )
-        )
+        # CompositePayloadConverter's whole state is its converters, in order.
+        self.converters = _shared_converters()
 
 
 def data_converter(settings: Settings) -> DataConverter:
     """Pydantic JSON (datetimes, enums and dataclasses at any depth) with our encryption codec."""
-    return dataclasses.replace(
-        pydantic_data_converter,
-        payload_converter_class=PayloadConverter,
-        payload_codec=EncryptionCodec(settings.payload_key),
-    )
+    return DataConverter(payload_converter_class=PayloadConverter, payload_codec=EncryptionCodec(settings.payload_key))
 
 
 def worker_runtime(settings: Settings) -> Runtime | None:
