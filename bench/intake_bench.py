@@ -44,7 +44,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from bench.engine_bench import _proc_cpu, latency
 from bench.machine import machine_info
-from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
+from cli.devserver import ProcessGroup, start_listening, temporal_command
 from config.settings import Settings
 from config.temporal import data_converter
 from domain.complaint import Complaint
@@ -299,13 +299,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     try:
         url = asyncio.run(_database(args, tmp))
         upgrade(url)
-        temporal_port, api_port = free_port(), free_port()
-        server = group.start(
+        # Each server on a free port, and on another if a different process binds that one first.
+        server, temporal_port = start_listening(
+            group,
             "temporal",
-            temporal_command(db_file=tmp / "temporal.db", port=temporal_port, ui_port=None),
+            lambda p: temporal_command(db_file=tmp / "temporal.db", port=p, ui_port=None),
             log=tmp / "temporal.log",
         )
-        wait_for_port(temporal_port, proc=server)
         env = {
             "RONGTUK_ENV": "dev",
             "RONGTUK_DATABASE_URL": url,
@@ -317,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "RONGTUK_RATE_INTAKE_PER_MINUTE": "0",
             "RONGTUK_RATE_TRACKING_PER_MINUTE": "0",
         }
-        api_command = [
+        api_command = lambda port: [  # noqa: E731
             sys.executable,
             "-m",
             "uvicorn",
@@ -326,15 +326,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "--host",
             "127.0.0.1",
             "--port",
-            str(api_port),
+            str(port),
             "--log-level",
             "warning",
             "--no-access-log",
             "--timeout-keep-alive",
             "60",
         ]
-        api = group.start("api", api_command, env=env, log=tmp / "api.log")
-        wait_for_port(api_port, proc=api)
+        api, api_port = start_listening(group, "api", api_command, env=env, log=tmp / "api.log")
         worker = group.start("worker", [sys.executable, "-m", "worker"], env=env, log=tmp / "worker.log")
         print(f"rongtuk intake bench, {started:%Y-%m-%d %H:%M} UTC, read model on {args.backend}", flush=True)
         pids = {"api": api.pid, "worker": worker.pid, "temporal": server.pid}

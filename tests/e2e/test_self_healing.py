@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
+from cli.devserver import ProcessGroup, free_port, start_listening, temporal_command, wait_for_port
 from tests.e2e.test_separate_processes import post
 
 pytestmark = pytest.mark.e2e
@@ -207,14 +207,16 @@ def test_worker_and_api_stop_promptly_when_temporal_goes(
     """Killed: connections refused. Frozen (SIGSTOP): connections open, nothing answers, the SDK's shutdown
     call hangs, so the worker's own bound is what stops it."""
     group = ProcessGroup()
-    port, api_port = free_port(), free_port()
-    env = env_for(tmp_path, database_url, port)
+    api_port = free_port()
     started: list[subprocess.Popen[bytes]] = []
     try:
-        server = group.start(
-            "temporal", temporal_command(db_file=None, port=port, ui_port=None), log=tmp_path / "temporal.log"
+        server, port = start_listening(
+            group,
+            "temporal",
+            lambda p: temporal_command(db_file=None, port=p, ui_port=None),
+            log=tmp_path / "temporal.log",
         )
-        wait_for_port(port, proc=server)
+        env = env_for(tmp_path, database_url, port)
         worker_log = tmp_path / "worker.log"
         worker = start([sys.executable, "-m", "worker"], env, worker_log)
         api = start([sys.executable, "-m", "cli.main", "api", "--port", str(api_port)], env, tmp_path / "api.log")
