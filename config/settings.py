@@ -54,9 +54,9 @@ class Settings(BaseSettings):
     # unset: none. One address per worker process.
     worker_metrics_address: str | None = None
     # Workflows a worker keeps in memory (its sticky cache): size it for the cases active within minutes;
-    # an evicted case replays its whole history on its next task (docs/operations.md). Each cached workflow
-    # costs ~330 KiB of RSS over a ~150 MiB idle worker (bench/memory_bench.py): 300 keeps a worker under
-    # 300 MiB however many cases are open (400 measured 303 MiB with 600 workflows opened).
+    # an evicted case replays its whole history on its next task (docs/operations.md). The cache, not the open
+    # cases, bounds the worker's RSS: with 300 it plateaued at 335-353 MiB with 600-3,100 cases open
+    # (bench/memory_bench.py --open, over a ~160 MiB idle worker), so 300 MiB needs about 200.
     worker_max_cached_workflows: int = Field(300, ge=0)
     # Cases upsert RongtukStatus/Agency/DueAt/Overdue; the namespace must have them (rongtuk dev registers them).
     search_attributes: bool = True
