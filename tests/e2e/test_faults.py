@@ -213,8 +213,10 @@ async def test_cases_come_through_a_killed_worker_and_a_restarted_server(
     at_fault: list[int] = []
     outages: list[Outage] = []
     faults_over = asyncio.Event()
+    warm = asyncio.Event()  # the worker has filed a case: alarms are pending when the faults strike
 
     async def faults() -> None:
+        await warm.wait()
         await asyncio.sleep(1.5)
         at_fault.append(len(finished))
         down = _now()
@@ -252,8 +254,10 @@ async def test_cases_come_through_a_killed_worker_and_a_restarted_server(
             case_id = f"RT-FAULTIDLE-{os.getpid()}-I{n:03d}"
             idle.append(case_id)
             waiting.append(asyncio.create_task(_drive(client_of, case_id, STEPS[: 2 * (n % 2)])))
+            if n == 0:
+                waiting[0].add_done_callback(lambda _: warm.set())
             n += 1
-            await asyncio.sleep(WORKING_DAY / 4)
+            await asyncio.sleep(WORKING_DAY / 2)
             if deadline is None and faults_over.is_set():
                 deadline = time.monotonic() + 2 * WORKING_DAY
         await asyncio.gather(*waiting)
