@@ -39,7 +39,8 @@ test: lint typecheck $(MAP)
 	$(BIN)/pytest -q -p no:cacheprovider
 
 # The fault tests at their full size (make test runs them small): 200 cases through a SIGKILLed worker and a
-# restarted Temporal server, PostgreSQL cut for 30 s (with RONGTUK_TEST_DATABASE_URL), an SMS gateway down.
+# restarted Temporal server (with deadlines falling due through both, on a one-second working day), PostgreSQL
+# cut for 30 s (with RONGTUK_TEST_DATABASE_URL), an SMS gateway down.
 FAULT_CASES ?= 200
 test-faults: $(STAMP)
 	RONGTUK_FAULT_CASES=$(FAULT_CASES) RONGTUK_FAULT_INFRA_CASES=$${RONGTUK_FAULT_INFRA_CASES:-40} RONGTUK_FAULT_PG_OUTAGE_SECONDS=30 \

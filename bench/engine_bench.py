@@ -69,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
 
     from api.ids import new_case_id, new_tracking_code
     from bench import machine
-    from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
+    from cli.devserver import ProcessGroup, start_listening, temporal_command
     from config.logging import configure_logging
     from config.settings import Settings
     from config.temporal import connect
@@ -866,8 +866,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     started = datetime.now(UTC)
     tmp = Path(tempfile.mkdtemp(prefix="rongtuk-engine-bench-"))
-    port = free_port()
-    command = temporal_command(db_file=tmp / "temporal.db", port=port, ui_port=None)
+    command = temporal_command(db_file=tmp / "temporal.db", port=0, ui_port=None)  # its version, for the record
     info = machine_info(command)
     print(f"rongtuk engine bench, {started:%Y-%m-%d %H:%M} UTC")
     print(
@@ -877,8 +876,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     print(f"{args.cases} cases per phase, {args.concurrency} in flight, {args.warmup} warm-up cases; data in {tmp}")
     group = ProcessGroup()
     try:
-        server = group.start("temporal", command, log=tmp / "temporal.log")
-        wait_for_port(port, proc=server)
+        server, port = start_listening(
+            group,
+            "temporal",
+            lambda p: temporal_command(db_file=tmp / "temporal.db", port=p, ui_port=None),
+            log=tmp / "temporal.log",
+        )
+        command = temporal_command(db_file=tmp / "temporal.db", port=port, ui_port=None)
         measured = asyncio.run(bench(args, tmp, port, server.pid))
     except BaseException as exc:
         # A cancelled run may end in an ExceptionGroup of the calls it cut short: those are not failures.

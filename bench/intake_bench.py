@@ -51,7 +51,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 
 from bench.engine_bench import latency, server_cpu
 from bench.machine import machine_info
-from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
+from cli.devserver import ProcessGroup, start_listening, temporal_command
 from config.settings import Settings
 from config.temporal import data_converter
 from domain.complaint import Complaint
@@ -411,13 +411,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     try:
         url = asyncio.run(_database(args, tmp))
         upgrade(url)
-        temporal_port = free_port()
-        server = group.start(
+        # Each server on a free port, and on another if a different process binds that one first.
+        server, temporal_port = start_listening(
+            group,
             "temporal",
-            temporal_command(db_file=tmp / "temporal.db", port=temporal_port, ui_port=None),
+            lambda p: temporal_command(db_file=tmp / "temporal.db", port=p, ui_port=None),
             log=tmp / "temporal.log",
         )
-        wait_for_port(temporal_port, proc=server)
         env = {
             "RONGTUK_ENV": "dev",
             "RONGTUK_DATABASE_URL": url,
@@ -433,17 +433,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         measured["baseline_bare_start"] = asyncio.run(baseline_starts(args, url, temporal_port))
         alone = []
         for workers in args.api_workers:
-            api_port = free_port()
             quiet = env | {"RONGTUK_INTAKE_RELAY_IN_API": "false", "RONGTUK_TASK_QUEUE": IDLE_QUEUE}
-            api = group.start("api", _api_command(api_port, workers), env=quiet, log=tmp / f"api-{workers}.log")
-            wait_for_port(api_port, proc=api, timeout=180)
+            api, api_port = start_listening(
+                group,
+                "api",
+                lambda p, w=workers: _api_command(p, w),  # type: ignore[misc]
+                env=quiet,
+                log=tmp / f"api-{workers}.log",
+                timeout=180,
+            )
             alone.append(asyncio.run(api_alone(f"http://127.0.0.1:{api_port}", args, api.pid, workers)))
             group.stop("api")
         measured["api_alone"] = alone
         measured["relay_alone"] = asyncio.run(relay_alone(url, temporal_port, measured["baseline_bare_start"]))
-        api_port = free_port()
-        api = group.start("api", _api_command(api_port, args.api_workers[0]), env=env, log=tmp / "api.log")
-        wait_for_port(api_port, proc=api, timeout=180)
+        api, api_port = start_listening(
+            group, "api", lambda p: _api_command(p, args.api_workers[0]), env=env, log=tmp / "api.log", timeout=180
+        )
         worker = group.start("worker", [sys.executable, "-m", "worker"], env=env, log=tmp / "worker.log")
         pids = {"api": api.pid, "worker": worker.pid, "temporal": server.pid}
         measured |= asyncio.run(everything(args, url, api_port, pids))

@@ -1,6 +1,7 @@
 """Benchmark the worker's memory with many open cases: RSS against the number of cases in its sticky cache.
 
     .venv/bin/python -m bench.memory_bench [--cases 400] [--steps 4] [--cache 2000] [--out bench/results/memory.json]
+    .venv/bin/python -m bench.memory_bench --open 10000 [--task-share 0.1] [--cache 300]   # the target itself
 
 Starts ``temporal server start-dev`` (a WAL SQLite file in a temporary directory, a free port) and the real
 worker as its own process (``python -m worker``, SQLite read model, ``RONGTUK_WORKER_MAX_CACHED_WORKFLOWS`` set
@@ -10,12 +11,21 @@ holds two open workflows (the case and its agency task, both waiting days for pe
 The baseline is the same worker with no case (the first sample). The slope (MiB per open case while every case
 fits in the cache) gives the RSS at 10,000 cases and the cache size that keeps the worker under 300 MiB; a run
 with ``--cache`` below ``--cases`` shows the plateau.
+
+``--open N`` measures the target itself instead of extrapolating: N cases open at once under the default sticky
+cache (300 workflows). Opening them the way people do (four updates each) would take most of an hour here, so
+they are started directly with a client, ``--start-concurrency`` (20) at a time, each waiting only for its
+receipt: the workflow files itself and sleeps on its screening deadline, as a complaint waiting for PSC does. A
+share of them (``--task-share``, 0.1) is then screened, accepted and accepted by the agency, so that each holds
+an agency-task child too. RSS is sampled every ``--sample-seconds`` (5) from the first start to the end, then
+once settled.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -27,11 +37,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
 
 from bench import machine
-from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
+from cli.devserver import ProcessGroup, start_listening, temporal_command
 from config.settings import Settings
 from config.temporal import data_converter
 from store.migrate import upgrade
@@ -79,14 +92,111 @@ async def settle(pid: int, *, seconds: float = 3.0, samples: int = 3) -> float:
     return max(values)
 
 
+async def filed(url: str, prefix: str) -> int:
+    """How many of this run's cases the worker has filed (their rows are in the read model)."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            result = await conn.execute(text("SELECT count(*) FROM cases WHERE case_id LIKE :p"), {"p": f"{prefix}%"})
+            return int(result.scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def populate(client: Client, pid: int, url: str, args: argparse.Namespace, base: float) -> dict[str, Any]:
+    """Open ``args.open`` cases at once (``--task-share`` of them with an agency task) and sample RSS over time."""
+    prefix = f"RT-MEMO-{os.getpid()}-"
+    timeline: list[dict[str, float]] = []
+    t0 = time.perf_counter()
+    stop = asyncio.Event()
+
+    async def sampler() -> None:
+        while not stop.is_set():
+            n = await filed(url, prefix)
+            timeline.append({"seconds": round(time.perf_counter() - t0, 1), "filed": n, "rss_mib": rss_mib(pid)})
+            print(f"  {timeline[-1]['seconds']:>8.0f}s {n:>8} filed {timeline[-1]['rss_mib']:>8.1f} MiB", flush=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), args.sample_seconds)
+
+    sampling = asyncio.create_task(sampler())
+    gate = asyncio.Semaphore(args.start_concurrency)
+
+    async def start(n: int) -> None:
+        async with gate:
+            case_id = f"{prefix}{n:06d}"
+            handle = await client.start_workflow(
+                ComplaintWorkflow.run,
+                CaseInput(case_id, case_id[-10:], complaint(), CITIZEN, search_attributes=False),
+                id=workflow_id_for(case_id),
+                task_queue=TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+            # Back-pressure: thousands of first workflow tasks at once outlast their 10 s timeout in the
+            # worker and are retried over and over; waiting for the receipt keeps the filings in flight bounded.
+            # On a loaded machine a first task may still time out once: the update is refused until its retry.
+            for attempt in range(30):
+                try:
+                    await handle.execute_update(ComplaintWorkflow.receipt)
+                    return
+                except RPCError:
+                    await asyncio.sleep(min(1.0 + attempt, 10.0))
+            raise RuntimeError(f"{case_id} was not filed")
+
+    with_task = int(args.open * args.task_share)
+    gate_steps = asyncio.Semaphore(args.concurrency)
+
+    async def give_task(n: int) -> None:
+        async with gate_steps:
+            await open_case(client, f"{prefix}{n:06d}")
+
+    try:
+        await asyncio.gather(*(start(n) for n in range(args.open)))
+        started_s = time.perf_counter() - t0
+        # Updates sent now would wait behind thousands of first workflow tasks: the filing goes first.
+        while await filed(url, prefix) < args.open:  # noqa: ASYNC110 (the read model is polled, not awaited)
+            await asyncio.sleep(args.sample_seconds)
+        filed_s = time.perf_counter() - t0
+        # Every n-th case gets its agency task, spread over the set so that they are not all the newest.
+        every = max(1, round(args.open / with_task)) if with_task else 0
+        await asyncio.gather(*(give_task(n) for n in (range(0, args.open, every)[:with_task] if every else [])))
+        opened_s = time.perf_counter() - t0
+    finally:
+        stop.set()
+        await sampling
+    final = await settle(pid)
+    peak = max([s["rss_mib"] for s in timeline] + [final])
+    print(
+        f"  {args.open:,} open cases ({with_task:,} with an agency task) in {opened_s:.0f} s, cache {args.cache}: "
+        f"RSS {final:.0f} MiB settled, {peak:.0f} MiB peak (baseline {base:.0f}; target {TARGET_MIB:.0f})"
+    )
+    return {
+        "open_cases": args.open,
+        "with_agency_task": with_task,
+        "open_workflows": args.open + with_task,
+        "started_s": started_s,
+        "filed_s": filed_s,
+        "opened_s": opened_s,
+        "rss_settled_mib": final,
+        "rss_peak_mib": peak,
+        "meets_target": peak <= TARGET_MIB,
+        "timeline": timeline,
+    }
+
+
 async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.memory_bench", description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=400)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--cache", type=int, default=2000, help="the worker's max_cached_workflows")
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--open", type=int, default=0, help="open this many cases at once (see above) instead")
+    parser.add_argument("--task-share", type=float, default=0.1, help="with --open: the share given an agency task")
+    parser.add_argument("--start-concurrency", type=int, default=20)
+    parser.add_argument("--sample-seconds", type=float, default=5.0)
     parser.add_argument("--out", type=Path, default=Path("bench/results/memory.json"))
     args = parser.parse_args(argv)
+    if args.open and "--cache" not in (argv if argv is not None else sys.argv):
+        args.cache = Settings(env="test").worker_max_cached_workflows  # the default a deployment runs with
     started = datetime.now(UTC)
     info = machine.machine_info()
     print(
@@ -95,14 +205,16 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     tmp = Path(tempfile.mkdtemp(prefix="rongtuk-memory-"))
     group = ProcessGroup()
-    port = free_port()
     url = f"sqlite+aiosqlite:///{tmp / 'rongtuk.db'}"
     samples: list[dict[str, float]] = []
+    population: dict[str, Any] = {}
     try:
-        server = group.start(
-            "temporal", temporal_command(db_file=tmp / "temporal.db", port=port, ui_port=None), log=tmp / "temporal.log"
+        _, port = start_listening(
+            group,
+            "temporal",
+            lambda p: temporal_command(db_file=tmp / "temporal.db", port=p, ui_port=None),
+            log=tmp / "temporal.log",
         )
-        wait_for_port(port, proc=server)
         await asyncio.to_thread(upgrade, url)
         env = {
             "RONGTUK_ENV": "test",
@@ -121,6 +233,9 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         await open_case(client, f"RT-MEM-{os.getpid()}-W")
         base = await settle(worker.pid)
         samples.append({"open_cases": 0, "rss_mib": base, "seconds": 0.0})
+        if args.open:
+            population = await populate(client, worker.pid, url, args, base)
+            args.cases = 0
         print(f"  {'open cases':>10} {'workflows':>10} {'RSS MiB':>9} {'MiB/case':>9}")
         print(f"  {0:>10} {0:>10} {base:>9.1f}")
         gate = asyncio.Semaphore(args.concurrency)
@@ -153,6 +268,8 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "mib_per_open_case": slope,
         "mib_per_cached_workflow": slope / 2 if slope else None,
     }
+    if args.open:
+        result["population"] = population
     if slope:
         all_cached = base + slope * TARGET_CASES
         budget_workflows = int((TARGET_MIB - base) / (slope / 2))

@@ -31,6 +31,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PortLost(RuntimeError):
+    """The process exited before it listened: typically another process took its port first."""
+
+
 def wait_for_port(
     port: int,
     *,
@@ -38,18 +42,80 @@ def wait_for_port(
     proc: subprocess.Popen[bytes] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Block until something listens on 127.0.0.1:``port`` (or ``proc`` dies, time runs out, or ``cancelled()``)."""
+    """Block until ``proc`` (or, without it, anything) listens on 127.0.0.1:``port``.
+
+    Raises :class:`PortLost` if ``proc`` exits first, and ``TimeoutError`` when time runs out (not when
+    ``cancelled()``). With ``proc``, a listener that is not ``proc``'s does not count: a port taken by another
+    process between :func:`free_port` and the bind answers connections while ``proc`` fails to bind and exits.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not cancelled():
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+            raise PortLost(f"process exited with {proc.returncode} before listening on {port}")
         with socket.socket() as s:
             s.settimeout(0.5)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
+            if s.connect_ex(("127.0.0.1", port)) == 0 and (proc is None or listens(proc.pid, port)):
                 return
         time.sleep(0.2)
     if not cancelled():
         raise TimeoutError(f"nothing listened on port {port} within {timeout:.0f}s")
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a socket listening on TCP ``port`` (Linux /proc; elsewhere assumed so)."""
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    fd_dir = Path(f"/proc/{pid}/fd")
+    if not tables[0].exists():
+        return True
+    wanted = f":{port:04X}"
+    inodes: set[str] = set()
+    for table in tables:
+        if not table.exists():
+            continue
+        for line in table.read_text().splitlines()[1:]:
+            cols = line.split()
+            # local_address is "ADDR:PORT" in hex; state 0A is LISTEN; column 9 is the socket's inode.
+            if len(cols) > 9 and cols[1].endswith(wanted) and cols[3] == "0A":
+                inodes.add(f"socket:[{cols[9]}]")
+    try:
+        return any(os.readlink(fd) in inodes for fd in fd_dir.iterdir())
+    except (FileNotFoundError, ProcessLookupError):
+        return False  # it exited meanwhile
+
+
+def start_listening(
+    group: ProcessGroup,
+    name: str,
+    command: Callable[[int], list[str]],
+    *,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    timeout: float = 60.0,
+    attempts: int = 5,
+    pick_port: Callable[[], int] | None = None,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a server (``command(port)``) on a free port and wait until it listens; a new port if it lost its own.
+
+    :func:`free_port` only finds a port that was free a moment ago: another process may bind it before the
+    server does, which then exits with an "address in use" error. That early exit is seen at once (not after
+    ``timeout``) and the server is started again on another port, up to ``attempts`` times.
+    """
+    pick = pick_port or free_port
+    for attempt in range(1, attempts + 1):
+        port = pick()
+        proc = group.start(name, command(port), env=env, log=log)
+        try:
+            wait_for_port(port, timeout=timeout, proc=proc)
+        except PortLost:
+            group.discard(name, proc)
+            if attempt == attempts:
+                raise
+            continue
+        except BaseException:
+            group.discard(name, proc)
+            raise
+        return proc, port
+    raise AssertionError("unreachable")
 
 
 def temporal_command(*, db_file: Path | None, port: int, ui_port: int | None, namespace: str = "default") -> list[str]:
@@ -116,6 +182,11 @@ class ProcessGroup:
         proc = _popen(cmd, env, log)
         self.procs.append((name, proc))
         return proc
+
+    def discard(self, name: str, proc: subprocess.Popen[bytes], *, timeout: float = 15.0) -> None:
+        """Stop one process of the group (not the others of the same name)."""
+        _terminate(proc, signal.SIGTERM, timeout)
+        self.procs.remove((name, proc))
 
     def stop(self, name: str | None = None, *, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         for pname, proc in reversed(list(self.procs)):

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sla.calendar import WorkingCalendar
+from sla.calendar import CompressedCalendar, WorkingCalendar
 
 DEV_PAYLOAD_KEY = "ZGV2LW9ubHktcm9uZ3R1ay1wYXlsb2FkLWtleS0wMDA="  # base64 of 32 bytes, for dev and tests only
 DEV_JWT_SECRET = "dev-only-rongtuk-jwt-secret-change-me-in-prod-0000"  # noqa: S105 (dev and tests only)
@@ -54,9 +54,9 @@ class Settings(BaseSettings):
     # unset: none. One address per worker process.
     worker_metrics_address: str | None = None
     # Workflows a worker keeps in memory (its sticky cache): size it for the cases active within minutes;
-    # an evicted case replays its whole history on its next task (docs/operations.md). Each cached workflow
-    # costs ~330 KiB of RSS over a ~150 MiB idle worker (bench/memory_bench.py): 300 keeps a worker under
-    # 300 MiB however many cases are open (400 measured 303 MiB with 600 workflows opened).
+    # an evicted case replays its whole history on its next task (docs/operations.md). The cache, not the open
+    # cases, bounds the worker's RSS: with 300 it plateaued at 335-353 MiB with 600-3,100 cases open
+    # (bench/memory_bench.py --open, over a ~160 MiB idle worker), so 300 MiB needs about 200.
     worker_max_cached_workflows: int = Field(300, ge=0)
     # Cases upsert RongtukStatus/Agency/DueAt/Overdue; the namespace must have them (rongtuk dev registers them).
     search_attributes: bool = True
@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     office_open: time = time(8, 30)
     extra_holidays: dict[date, str] = Field(default_factory=dict)
     removed_holidays: list[date] = Field(default_factory=list)
+    # Tests only (refused unless env is test): a working day lasts this many seconds and every day is one, so
+    # that deadlines fall due within a fault test (sla.calendar.CompressedCalendar). Unset: the real calendar.
+    test_working_day_seconds: float | None = Field(None, gt=0)
     sla_policy_file: Path | None = None
     agencies_file: Path | None = None
     traffy_csv: Path = Path("../shared/data/traffy/complaints-sample.csv")
@@ -252,6 +255,8 @@ class Settings(BaseSettings):
         self.metrics_access = self.metrics_access or default_access
         if self.cookie_secure is None:
             self.cookie_secure = prod
+        if self.test_working_day_seconds is not None and self.env is not Environment.TEST:
+            raise ValueError("RONGTUK_TEST_WORKING_DAY_SECONDS is for tests only: it needs RONGTUK_ENV=test")
         if self.attachment_storage == "s3" and not self.s3_bucket:
             raise ValueError("attachment_storage 's3' needs RONGTUK_S3_BUCKET")
         return self
@@ -267,6 +272,8 @@ class Settings(BaseSettings):
 
     def calendar(self) -> WorkingCalendar:
         """The working-day calendar with this deployment's extra and removed holidays."""
+        if self.test_working_day_seconds is not None:
+            return CompressedCalendar(self.test_working_day_seconds, office_open=self.office_open)
         return WorkingCalendar(
             extra_holidays=self.extra_holidays,
             removed_holidays=self.removed_holidays,

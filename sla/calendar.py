@@ -29,6 +29,7 @@ import holidays
 
 __all__ = [
     "BANGKOK",
+    "CompressedCalendar",
     "DueDate",
     "SkippedDay",
     "WorkingCalendar",
@@ -215,6 +216,34 @@ class WorkingCalendar:
             if d.year == year:
                 closed[d] = name
         return closed
+
+
+class CompressedCalendar(WorkingCalendar):
+    """A test-only calendar in which a working day lasts ``seconds`` and every day is one.
+
+    The fault tests need deadlines that fall due while a worker is dead or the Temporal server restarts, and
+    real ones are working days away. With this calendar a deadline of N working days is the receipt plus
+    exactly N x ``seconds``, so an alarm's due time follows from the deadline recorded on the timeline. It is
+    chosen by ``RONGTUK_TEST_WORKING_DAY_SECONDS``, which the settings refuse outside ``RONGTUK_ENV=test``.
+    """
+
+    def __init__(self, seconds: float, **kwargs: Any) -> None:
+        if seconds <= 0:
+            raise ValueError(f"a working day must last a positive number of seconds, got {seconds}")
+        super().__init__(**kwargs)
+        self.day = timedelta(seconds=seconds)
+
+    def due(self, received_at: datetime, working_days: int) -> DueDate:
+        if working_days < 0:
+            raise ValueError(f"working_days must be >= 0, got {working_days}")
+        local = _to_bangkok(received_at)
+        due_at = local + working_days * self.day
+        return DueDate(local, working_days, local.date(), due_at.date(), due_at, ())
+
+    def working_days_between(self, start: datetime, end: datetime) -> int:
+        if end <= start:
+            return 0
+        return int((_to_bangkok(end) - _to_bangkok(start)) / self.day)
 
 
 def load_extra_holidays(data: Mapping[Any, Any]) -> dict[date, str]:

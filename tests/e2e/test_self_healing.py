@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
+from cli.devserver import ProcessGroup, free_port, start_listening, temporal_command, wait_for_port
 from tests.e2e.test_separate_processes import post
 
 pytestmark = pytest.mark.e2e
@@ -161,11 +161,14 @@ def dev(tmp_path: Path, database_url: str) -> Iterator[Dev]:
                     os.kill(pid, signal.SIGKILL)
 
 
-def test_dev_restarts_a_killed_worker_and_temporal_and_stops_on_sigterm(dev: Dev) -> None:
+def test_dev_restarts_a_killed_worker_api_and_temporal_and_stops_on_sigterm(dev: Dev) -> None:
     api, temporal = dev.pids("api")[-1], dev.pids("temporal")[-1]
     worker = dev.kill_and_wait_for_restart("worker")
     assert alive(worker)
     assert alive(api) and alive(temporal), "the others keep running while the worker is restarted"
+    api = dev.kill_and_wait_for_restart("api")
+    wait_for_port(dev.api_port, timeout=60)
+    assert dev.pids("worker")[-1] == worker and alive(worker) and alive(temporal)
     with httpx.Client(base_url=f"http://127.0.0.1:{dev.api_port}", timeout=60) as client:
         officer, bma = dev.sign_in(client, "demo-officer"), dev.sign_in(client, "demo-bma")
         assert lifecycle(client, officer, bma) == "closed"
@@ -182,7 +185,18 @@ def test_dev_restarts_a_killed_worker_and_temporal_and_stops_on_sigterm(dev: Dev
     assert "0812345678" not in dev.text() and "สมหญิง" not in dev.text()
 
 
-def test_worker_stops_promptly_while_temporal_is_unreachable(tmp_path: Path, database_url: str) -> None:
+def test_dev_stops_promptly_on_ctrl_c_while_temporal_is_down(dev: Dev) -> None:
+    """Ctrl-C while the dev server is dead and being restarted: the worker and the API are retrying."""
+    os.kill(dev.pids("temporal")[-1], signal.SIGKILL)
+    wait_until("the supervisor to notice", lambda: "temporal exited with -9" in dev.text(), 30)
+    assert stop_within(dev.proc, 3 * STOP_WITHIN, signal.SIGINT) == 0
+    children = [pid for name in ("api", "worker", "temporal", "email") for pid in dev.pids(name)]
+    assert not [pid for pid in children if alive(pid)], "a child outlived the supervisor"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_worker_stops_promptly_while_temporal_is_unreachable(tmp_path: Path, database_url: str, sig: int) -> None:
+    """A standalone worker that never reached Temporal (it once ignored Ctrl-C for 18 s in this state)."""
     closed = free_port()  # nothing listens here
     log = tmp_path / "worker.log"
     proc = start([sys.executable, "-m", "cli.main", "worker"], env_for(tmp_path, database_url, closed), log)
@@ -190,7 +204,7 @@ def test_worker_stops_promptly_while_temporal_is_unreachable(tmp_path: Path, dat
         # Still alive and retrying, not crashed: the SIGTERM below meets a worker waiting for Temporal.
         wait_until("the worker's first retry", lambda: "temporal_unreachable" in log.read_text(), 60)
         assert proc.poll() is None, log.read_text()
-        assert stop_within(proc, STOP_WITHIN) == 0
+        assert stop_within(proc, STOP_WITHIN, sig) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -207,14 +221,16 @@ def test_worker_and_api_stop_promptly_when_temporal_goes(
     """Killed: connections refused. Frozen (SIGSTOP): connections open, nothing answers, the SDK's shutdown
     call hangs, so the worker's own bound is what stops it."""
     group = ProcessGroup()
-    port, api_port = free_port(), free_port()
-    env = env_for(tmp_path, database_url, port)
+    api_port = free_port()
     started: list[subprocess.Popen[bytes]] = []
     try:
-        server = group.start(
-            "temporal", temporal_command(db_file=None, port=port, ui_port=None), log=tmp_path / "temporal.log"
+        server, port = start_listening(
+            group,
+            "temporal",
+            lambda p: temporal_command(db_file=None, port=p, ui_port=None),
+            log=tmp_path / "temporal.log",
         )
-        wait_for_port(port, proc=server)
+        env = env_for(tmp_path, database_url, port)
         worker_log = tmp_path / "worker.log"
         worker = start([sys.executable, "-m", "worker"], env, worker_log)
         api = start([sys.executable, "-m", "cli.main", "api", "--port", str(api_port)], env, tmp_path / "api.log")

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
+from cli.devserver import ProcessGroup, start_listening, temporal_command
 
 pytestmark = pytest.mark.e2e
 
@@ -29,10 +29,9 @@ class Stack:
     def __init__(self, tmp: Path, database_url: str) -> None:
         self.tmp = tmp
         self.group = ProcessGroup()
-        self.temporal_port, self.api_port = free_port(), free_port()
+        self.temporal_port = self.api_port = 0  # chosen as each server starts
         self.env = {
             "RONGTUK_ENV": "test",
-            "RONGTUK_TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
             "RONGTUK_DATABASE_URL": database_url,
             "RONGTUK_DATA_DIR": str(tmp),
             "RONGTUK_TASK_QUEUE": "rongtuk-e2e",
@@ -43,20 +42,22 @@ class Stack:
         self.group.start("worker", [sys.executable, "-m", "worker"], env=self.env, log=self.tmp / "worker.log")
 
     def start(self) -> None:
-        server = self.group.start(
+        # Each server on a free port, and on another if a different process binds that one first.
+        _, self.temporal_port = start_listening(
+            self.group,
             "temporal",
-            temporal_command(db_file=self.tmp / "temporal.db", port=self.temporal_port, ui_port=None),
+            lambda port: temporal_command(db_file=self.tmp / "temporal.db", port=port, ui_port=None),
             log=self.tmp / "temporal.log",
         )
-        wait_for_port(self.temporal_port, proc=server)
+        self.env["RONGTUK_TEMPORAL_ADDRESS"] = f"127.0.0.1:{self.temporal_port}"
         self.start_worker()
-        api = self.group.start(
+        _, self.api_port = start_listening(
+            self.group,
             "api",
-            [sys.executable, "-m", "cli.main", "api", "--port", str(self.api_port)],
+            lambda port: [sys.executable, "-m", "cli.main", "api", "--port", str(port)],
             env=self.env,
             log=self.tmp / "api.log",
         )
-        wait_for_port(self.api_port, proc=api)
 
 
 @pytest.fixture

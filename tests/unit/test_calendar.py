@@ -8,13 +8,18 @@ Weekday anchors used: 2025-04-13 is a Sunday, 2026-01-01 a Thursday, 2026-03-09 
 
 from __future__ import annotations
 
+import base64
+import os
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from config.settings import Settings
 from sla.calendar import (
     BANGKOK,
+    CompressedCalendar,
     DueDate,
     SkippedDay,
     WorkingCalendar,
@@ -449,3 +454,23 @@ def test_cli_bad_extra_holiday_is_a_usage_error() -> None:
     )
     assert result.exit_code == 2
     assert "'2026-02-30': not a valid date" in _flat(result.output)
+
+
+def test_the_test_calendar_counts_every_day_as_a_fixed_number_of_seconds() -> None:
+    calendar = Settings(env="test", test_working_day_seconds=1.5).calendar()
+    assert isinstance(calendar, CompressedCalendar)
+    start = bkk(2026, 4, 13, 23, 59)  # Songkran, at night: the real calendar would skip days
+    assert calendar.add_working_days(start, 2) == start + timedelta(seconds=3)
+    assert calendar.add_working_days(start, 0) == start
+    assert calendar.working_days_between(start, start + timedelta(seconds=4)) == 2
+    assert calendar.working_days_between(start, start - timedelta(seconds=4)) == 0
+    # Unset, whatever the environment: the real calendar.
+    assert not isinstance(Settings(env="test").calendar(), CompressedCalendar)
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_test_calendar_is_refused_outside_tests(env: str) -> None:
+    strong = {"payload_key": base64.b64encode(os.urandom(32)).decode(), "jwt_secret": os.urandom(32).hex()}
+    secrets = strong if env == "prod" else {}
+    with pytest.raises(ValidationError, match="for tests only"):
+        Settings(env=env, test_working_day_seconds=1.0, **secrets)
