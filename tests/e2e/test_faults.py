@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDConflictPolicy
@@ -55,7 +55,7 @@ from cli.devserver import ProcessGroup, start_listening, temporal_command, wait_
 from config.settings import Settings
 from config.temporal import data_converter
 from sla.policy import load_policy
-from store.models import CaseEvent
+from store.models import Case, CaseEvent
 from tests.workflows.paths import CITIZEN, DOPA, OFFICER, RESPONSE, complaint
 from workflows.complaint import ComplaintWorkflow, workflow_id_for
 from workflows.models import ActionRequest, CaseInput
@@ -215,9 +215,33 @@ async def test_cases_come_through_a_killed_worker_and_a_restarted_server(
     faults_over = asyncio.Event()
     warm = asyncio.Event()  # the worker has filed a case: alarms are pending when the faults strike
 
+    engine = create_async_engine(database_url)
+
+    async def when_alarms_pending(within: float) -> None:
+        """Wait (bounded) until an idle case's breach falls due in the next ``within`` seconds, so that the fault
+        strikes while alarms are pending: under load the worker files the queued idle cases in bursts, and a
+        fixed delay after the first filing can land between two bursts' deadlines."""
+        for _ in range(200):
+            now = _now()
+            async with engine.connect() as conn:
+                soon = (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(Case)
+                        .where(
+                            Case.case_id.like(f"RT-FAULTIDLE-{os.getpid()}-%"),
+                            Case.due_at > now + timedelta(seconds=0.2),
+                            Case.due_at < now + timedelta(seconds=within),
+                        )
+                    )
+                ).scalar_one()
+            if soon:
+                return
+            await asyncio.sleep(0.1)
+
     async def faults() -> None:
         await warm.wait()
-        await asyncio.sleep(1.5)
+        await when_alarms_pending(2 * WORKING_DAY - 0.3)
         at_fault.append(len(finished))
         down = _now()
         processes.kill("worker")
@@ -225,6 +249,7 @@ async def test_cases_come_through_a_killed_worker_and_a_restarted_server(
         outages.append(Outage("worker SIGKILLed", down, _now()))
         processes.start_worker()
         await asyncio.sleep(2.0)
+        await when_alarms_pending(WORKING_DAY)
         at_fault.append(len(finished))
         down = _now()
         processes.kill("temporal")
@@ -266,7 +291,6 @@ async def test_cases_come_through_a_killed_worker_and_a_restarted_server(
 
     # Both faults struck while cases were still on their way.
     assert len(at_fault) == 2 and all(n < CASES for n in at_fault), at_fault
-    engine = create_async_engine(database_url)
     async with engine.connect() as conn:
         statuses = dict(
             (await conn.execute(text("SELECT case_id, status FROM cases WHERE case_id LIKE 'RT-FAULT-%'"))).all()
