@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import machine_info
+from bench.scratch import PG_HOST, PG_PORT, postgres_listening
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_HOST, PG_PORT = "127.0.0.1", 5432
 
 # Settings per part: the full run is each script's own default; --quick finishes in about 2 minutes on 2 cores.
 PARTS: dict[str, dict[str, list[str]]] = {
@@ -56,12 +55,6 @@ PARTS: dict[str, dict[str, list[str]]] = {
     "replay": {"module": ["bench.replay_bench"], "full": [], "quick": ["--passes", "1", "--copies", "1"]},
     "memory": {"module": ["bench.memory_bench"], "full": [], "quick": ["--cases", "100", "--steps", "2"]},
 }
-
-
-def postgres_listening() -> bool:
-    with socket.socket() as s:
-        s.settimeout(1.0)
-        return s.connect_ex((PG_HOST, PG_PORT)) == 0
 
 
 def versions() -> dict[str, str | None]:

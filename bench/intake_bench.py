@@ -32,7 +32,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -42,15 +41,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
 from bench.engine_bench import latency, server_cpu
 from bench.machine import machine_info
+from bench.scratch import drop_database, postgres_listening, scratch_database
 from cli.devserver import ProcessGroup, start_listening, temporal_command
 from config.settings import Settings
 from config.temporal import data_converter
@@ -77,12 +75,6 @@ def body(marker: str, n: int) -> dict[str, Any]:
         "complainant": {"name": "สมหญิง รักดี", "phone": "081-234-5678", "preferred_channels": ["sms", "web"]},
         "location": {"province": "Bangkok"},
     }
-
-
-def postgres_listening() -> bool:
-    with socket.socket() as s:
-        s.settimeout(1.0)
-        return s.connect_ex(("127.0.0.1", 5432)) == 0
 
 
 async def bare_starts(client: Client, n: int, concurrency: int) -> dict[str, Any]:
@@ -409,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     group = ProcessGroup()
     measured: dict[str, Any] = {"read_model": args.backend, "loadavg_at_start": list(os.getloadavg())}
     try:
-        url = asyncio.run(_database(args, tmp))
+        url = asyncio.run(scratch_database(args.backend, args.pg_server, BENCH_DATABASE, tmp))
         upgrade(url)
         # Each server on a free port, and on another if a different process binds that one first.
         server, temporal_port = start_listening(
@@ -456,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     finally:
         group.stop()
         if args.backend == "postgresql":
-            asyncio.run(_drop(args))
+            asyncio.run(drop_database(args.pg_server, BENCH_DATABASE))
         shutil.rmtree(tmp, ignore_errors=True)
     results = {
         "date": started.isoformat(),
@@ -485,27 +477,6 @@ def _api_command(port: int, workers: int) -> list[str]:
         "--workers",
         str(workers),
     ]
-
-
-async def _database(args: argparse.Namespace, tmp: Path) -> str:
-    if args.backend == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp}/rongtuk.db"
-    server = await asyncpg.connect(args.pg_server, timeout=10)
-    try:
-        await server.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE}")
-        await server.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    finally:
-        await server.close()
-    pg = make_url(args.pg_server).set(drivername="postgresql+asyncpg", database=BENCH_DATABASE)
-    return pg.render_as_string(hide_password=False)
-
-
-async def _drop(args: argparse.Namespace) -> None:
-    server = await asyncpg.connect(args.pg_server, timeout=10)
-    try:
-        await server.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-    finally:
-        await server.close()
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -55,12 +54,10 @@ from email import message_from_bytes
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
@@ -78,6 +75,7 @@ from bench.engine_bench import (
     noop_activity,
     shape_of,
 )
+from bench.scratch import drop_database, postgres_listening, scratch_database
 from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
 from config.settings import Settings
 from config.temporal import data_converter
@@ -638,35 +636,8 @@ def ratio_table(r: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def postgres_listening() -> bool:
-    with socket.socket() as s:
-        s.settimeout(1.0)
-        return s.connect_ex(("127.0.0.1", 5432)) == 0
-
-
-async def _database(args: argparse.Namespace, tmp: Path) -> str:
-    if args.backend == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp}/rongtuk.db"
-    server = await asyncpg.connect(args.pg_server, timeout=10)
-    try:
-        await server.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-        await server.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    finally:
-        await server.close()
-    pg = make_url(args.pg_server).set(drivername="postgresql+asyncpg", database=BENCH_DATABASE)
-    return pg.render_as_string(hide_password=False)
-
-
-async def _drop(args: argparse.Namespace) -> None:
-    server = await asyncpg.connect(args.pg_server, timeout=10)
-    try:
-        await server.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-    finally:
-        await server.close()
-
-
 async def _setup_and_measure(args: argparse.Namespace, tmp: Path, group: ProcessGroup) -> dict[str, Any]:
-    url = await _database(args, tmp)
+    url = await scratch_database(args.backend, args.pg_server, BENCH_DATABASE, tmp)
     await asyncio.to_thread(upgrade, url)
     await add_staff(url)
     measured = await measure(args, url, tmp, group)
@@ -705,7 +676,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     finally:
         group.stop()
         if args.backend == "postgresql":
-            asyncio.run(_drop(args))
+            asyncio.run(drop_database(args.pg_server, BENCH_DATABASE))
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     measured["ratios"] = ratios(measured["phases"])
