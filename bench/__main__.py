@@ -39,8 +39,9 @@ PARTS: dict[str, dict[str, list[str]]] = {
     },
     "intake": {
         "module": ["bench.intake_bench"],
-        "full": [],
-        "quick": ["--complaints", "400", "--baseline", "300", "--warmup", "20"],
+        # --rate: the target's 100 complaints/s arriving, besides the closed-loop clients.
+        "full": ["--rate", "100"],
+        "quick": ["--complaints", "400", "--baseline", "300", "--warmup", "20", "--rate", "100"],
     },
     "board": {
         "module": ["bench.board_bench"],
@@ -178,6 +179,12 @@ def api_alone_rows(result: dict[str, Any]) -> list[Row]:
             ("intake", f"API alone x{n}: p99", None, alone["latency"]["p99_ms"], "ms"),
             ("intake", f"API alone x{n}: API CPU per complaint", None, alone["api_cpu_ms_per_complaint"], "ms"),
         ]
+        if opened := alone.get("open_loop"):
+            rate = opened["open_loop_rate"]
+            rows += [
+                ("intake", f"API alone x{n}, {rate:g}/s arriving: complaints/s", rate, opened["per_s"], "/s"),
+                ("intake", f"API alone x{n}, {rate:g}/s arriving: p99", None, opened["latency"]["p99_ms"], "ms"),
+            ]
     if relay := result.get("relay_alone"):
         bare = result["baseline_bare_start"]["per_s"]
         bare = relay.get("bare_loop_right_after", {}).get("per_s", bare)
