@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -282,7 +282,11 @@ async def write_snapshot(
         raise CaseBehind(event.case_id)
     timeline["prev_hash"] = prev
     timeline["hash"] = event_hash(prev, timeline)
-    await session.execute(insert_ignoring_duplicates(session, models.CaseEvent, timeline, ["case_id", "seq"]))
+    inserted = await session.execute(
+        insert_ignoring_duplicates(session, models.CaseEvent, timeline, ["case_id", "seq"])
+    )
+    if not getattr(inserted, "rowcount", 1) and await _supersede(session, timeline, snapshot):
+        behind = False
     for task in [] if behind else case.tasks:
         values = {
             "status": task.status.value,
@@ -324,6 +328,49 @@ async def write_transition(session: AsyncSession, rec: TransitionRecord, *, allo
         expected_by=case.expected_by,
         channels=channels,
     )
+
+
+async def _supersede(session: AsyncSession, timeline: dict[str, Any], snapshot: dict[str, Any]) -> bool:
+    """Replace a timeline row that holds another transition than this one at the same sequence number.
+
+    A workflow task writes its transitions (local activities) before Temporal records that task's completion.
+    When the worker or the server dies in between, the task runs again from the history, which may by then
+    hold something else first (an officer's action that arrived meanwhile), so the same number goes to another
+    transition: the first write was of a transition that never happened. The history is the truth: its
+    transition takes the row (chained to its predecessor as it is now), the case row if that write left it
+    there, and the row's notifications not sent yet. A retry of the same transition finds its own row (the
+    same content hashes alike) and changes nothing. Returns whether the row was replaced.
+    """
+    case_id, seq = timeline["case_id"], timeline["seq"]
+    stored = (
+        await session.execute(
+            select(models.CaseEvent.event, models.CaseEvent.prev_hash, models.CaseEvent.hash).where(
+                models.CaseEvent.case_id == case_id, models.CaseEvent.seq == seq
+            )
+        )
+    ).one_or_none()
+    if stored is None or event_hash(stored.prev_hash, timeline | {"prev_hash": stored.prev_hash}) == stored.hash:
+        return False
+    keys = {"case_id", "seq"}
+    await session.execute(
+        update(models.CaseEvent)
+        .where(models.CaseEvent.case_id == case_id, models.CaseEvent.seq == seq)
+        .values(**{k: v for k, v in timeline.items() if k not in keys})
+    )
+    await session.execute(
+        delete(models.Notification).where(
+            models.Notification.case_id == case_id,
+            models.Notification.seq == seq,
+            models.Notification.status == "pending",
+        )
+    )
+    await session.execute(
+        update(models.Case)
+        .where(models.Case.case_id == case_id, models.Case.last_seq == seq)
+        .values(updated_at=timeline["at"], **snapshot)
+    )
+    log.warning("timeline_row_superseded", case_id=case_id, seq=seq, was=stored.event, now=timeline["event"])
+    return True
 
 
 class ReadModelActivities:

@@ -60,7 +60,7 @@ class FakeLine:
     async def content(self, request: web.Request) -> web.Response:
         self.content_requests.append(request.match_info["message_id"])
         if request.match_info["message_id"] == "slow":
-            await asyncio.sleep(3)
+            await asyncio.sleep(6)  # well past the test's gateway timeout (1.5 s), even on a loaded machine
         return web.Response(body=PHOTO, content_type="image/jpeg")
 
     def texts(self) -> list[str]:
@@ -401,7 +401,7 @@ async def test_a_photo_whose_content_is_slow_is_kept_by_reference(
 ) -> None:
     user = line_user()
     quick = line_settings.model_copy(
-        update={"temporal_address": f"127.0.0.1:{free_port()}", "gateway_timeout_seconds": 0.5}
+        update={"temporal_address": f"127.0.0.1:{free_port()}", "gateway_timeout_seconds": 1.5}
     )
     async with app_client(quick) as client:
         await say(client, user, image("slow"))

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from temporalio.exceptions import ApplicationError
 
 from activities.notifications import NotificationActivities
@@ -162,3 +162,52 @@ async def test_a_refused_intake_leaves_a_bare_stuck_row_that_a_good_write_comple
         row = await s.get(models.Case, case_id)
     assert row is not None and row.stuck_at is None and row.last_seq == 1 and row.description == "ทดสอบ"
     assert row.preferred_channels == ["sms", "line"]
+
+
+async def test_a_transition_written_by_a_task_that_never_completed_gives_way_to_the_history(db: Database) -> None:
+    """The worker or server died after a workflow task wrote seq 2 (a breach) but before Temporal recorded the task;
+    the task ran again from the history, where an officer's screen had arrived first and took seq 2."""
+    write = ReadModelActivities(db).record_transition
+    case_id = f"RT-S-{uuid.uuid4().hex[:8]}"
+    await write(record(case_id, 1, State.RECEIVED, intake=True))
+    phantom = record(case_id, 2, State.RECEIVED)
+    phantom.event.event = "sla_breach"
+    await write(phantom)
+    async with db.session() as s:
+        await s.execute(  # one of the phantom's messages already went out: it stays on record
+            update(models.Notification)
+            .where(models.Notification.case_id == case_id, models.Notification.seq == 2)
+            .where(models.Notification.recipient == "DOPA")
+            .values(status="sent")
+        )
+    real = record(case_id, 2, State.SCREENING)
+    real.event.event = "screen"
+    await write(real)
+    await write(real)  # and a retry of the real one changes nothing more
+
+    async with db.session() as s:
+        rows = (
+            await s.execute(
+                select(models.CaseEvent).where(models.CaseEvent.case_id == case_id).order_by(models.CaseEvent.seq)
+            )
+        ).scalars()
+        timeline = [(r.seq, r.event, r.to_state, r.prev_hash, r.hash) for r in rows]
+        case = await s.get(models.Case, case_id)
+        messages = (
+            await s.execute(
+                select(models.Notification.recipient, models.Notification.event, models.Notification.status).where(
+                    models.Notification.case_id == case_id, models.Notification.seq == 2
+                )
+            )
+        ).all()
+    assert [(seq, event, to) for seq, event, to, _, _ in timeline] == [
+        (1, "filed", "received"),
+        (2, "screen", "screening"),
+    ]
+    assert timeline[1][3] == timeline[0][4], "the replacing row is chained to its predecessor"
+    assert case is not None and case.status == "screening" and case.last_seq == 2
+    # The phantom's unsent messages are gone and the real transition's are queued; what was sent stays on record.
+    assert ("DOPA", "sla_breach", "sent") in messages
+    pending = [(recipient, event) for recipient, event, status in messages if status == "pending"]
+    assert pending and all(event == "screen" for _, event in pending), messages
+    assert len(messages) == 4, messages  # DOPA (sent), supervisors, and the complainant by SMS and by LINE
