@@ -125,7 +125,9 @@ class Dev:
         return self.console.read_text(errors="replace")
 
     def pids(self, name: str) -> list[int]:
-        return [int(pid) for pid in re.findall(rf"^{name} started \(pid (\d+)\)$", self.text(), re.MULTILINE)]
+        # Not anchored at the line start: a child's log line may still lack its newline when the supervisor
+        # speaks (the console is shared), and a restarted child missed here would outlive the test.
+        return [int(pid) for pid in re.findall(rf"\b{name} started \(pid (\d+)\)$", self.text(), re.MULTILINE)]
 
     def sign_in(self, client: httpx.Client, demo_user: str) -> dict[str, str]:
         """Sign in as one of the demo users whose password `rongtuk dev` printed on its console."""
@@ -140,7 +142,7 @@ class Dev:
         before = self.pids(name)
         os.kill(before[-1], signal.SIGKILL)
         wait_until(f"{name} to be restarted", lambda: len(self.pids(name)) > len(before), 30)
-        assert re.search(rf"^{name} exited with -9; restarting in [\d.]+s$", self.text(), re.MULTILINE)
+        assert re.search(rf"\b{name} exited with -9; restarting in [\d.]+s$", self.text(), re.MULTILINE)
         return self.pids(name)[-1]
 
 
@@ -155,7 +157,7 @@ def dev(tmp_path: Path, database_url: str) -> Iterator[Dev]:
         if d.proc.poll() is None:
             d.proc.kill()
             d.proc.wait()
-        for name in ("api", "worker", "temporal"):
+        for name in ("api", "worker", "temporal", "email"):
             for pid in d.pids(name):
                 if alive(pid):
                     os.kill(pid, signal.SIGKILL)
