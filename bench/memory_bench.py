@@ -70,6 +70,7 @@ def rss_mib(pid: int) -> float:
 
 
 async def open_case(client: Client, case_id: str) -> None:
+    """File one case and wait for its receipt (retried: on a loaded machine a first task may time out once)."""
     handle = await client.start_workflow(
         ComplaintWorkflow.run,
         CaseInput(case_id, case_id[-10:], complaint(), CITIZEN, search_attributes=False),
@@ -77,7 +78,15 @@ async def open_case(client: Client, case_id: str) -> None:
         task_queue=TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    await handle.execute_update(ComplaintWorkflow.receipt)
+    # Waiting for the receipt is also the back-pressure: thousands of first workflow tasks at once outlast their
+    # 10 s timeout in the worker; the update is refused until a timed-out task's retry.
+    for attempt in range(30):
+        try:
+            await handle.execute_update(ComplaintWorkflow.receipt)
+            return
+        except RPCError:
+            await asyncio.sleep(min(1.0 + attempt, 10.0))
+    raise RuntimeError(f"{case_id} was not filed")
     for k, (event, actor, payload) in enumerate(STEPS):
         await handle.execute_update(ComplaintWorkflow.act, ActionRequest(event, actor, dict(payload)), id=f"{k}")
 
@@ -123,24 +132,7 @@ async def populate(client: Client, pid: int, url: str, args: argparse.Namespace,
 
     async def start(n: int) -> None:
         async with gate:
-            case_id = f"{prefix}{n:06d}"
-            handle = await client.start_workflow(
-                ComplaintWorkflow.run,
-                CaseInput(case_id, case_id[-10:], complaint(), CITIZEN, search_attributes=False),
-                id=workflow_id_for(case_id),
-                task_queue=TASK_QUEUE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            )
-            # Back-pressure: thousands of first workflow tasks at once outlast their 10 s timeout in the
-            # worker and are retried over and over; waiting for the receipt keeps the filings in flight bounded.
-            # On a loaded machine a first task may still time out once: the update is refused until its retry.
-            for attempt in range(30):
-                try:
-                    await handle.execute_update(ComplaintWorkflow.receipt)
-                    return
-                except RPCError:
-                    await asyncio.sleep(min(1.0 + attempt, 10.0))
-            raise RuntimeError(f"{case_id} was not filed")
+            await open_case(client, f"{prefix}{n:06d}")
 
     with_task = int(args.open * args.task_share)
     gate_steps = asyncio.Semaphore(args.concurrency)
