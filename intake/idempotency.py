@@ -1,9 +1,10 @@
 """``Idempotency-Key``: the same key from the same caller gets the same answer, and acts once.
 
-A key is claimed with ``INSERT ... ON CONFLICT DO NOTHING`` on ``(scope, key)``: on PostgreSQL a second
-transaction inserting the same key waits for the first to commit and then sees its row; on SQLite the one
-write lock serialises them. The row remembers a fingerprint of the request (a key reused for another request
-is refused) and, once there is one, the answer (status, body, Location) that every retry gets back.
+A key is claimed with ``INSERT ... ON CONFLICT DO NOTHING`` (on ``(scope, key)`` and on the ``update_id``
+derived from it): on PostgreSQL a second transaction inserting the same key waits for the first to commit and
+then sees its row; on SQLite the one write lock serialises them. The row remembers a fingerprint of the
+request (a key reused for another request is refused) and, once there is one, the answer (status, body,
+Location) that every retry gets back.
 """
 
 from __future__ import annotations
@@ -138,7 +139,11 @@ def _claim_statement(session: AsyncSession) -> Any:
     statement = _CLAIM.get(dialect)
     if statement is None:
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = _CLAIM[dialect] = insert(K).on_conflict_do_nothing(index_elements=["scope", "key"]).returning(K.key)
+        # No conflict target: every unique index is an arbiter. With ``(scope, key)`` alone, PostgreSQL checks
+        # the unique ``update_id`` (derived from the same key) as an ordinary index, so of two requests that
+        # raced past the arbiter's check the second failed with a unique violation (a 500) instead of
+        # finding the first one's row.
+        statement = _CLAIM[dialect] = insert(K).on_conflict_do_nothing().returning(K.key)
     return statement
 
 
