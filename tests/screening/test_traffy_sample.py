@@ -7,8 +7,8 @@ import pytest
 from config.reference import ReferenceData
 from config.settings import Settings
 from screening.classifier import CategoryModel, prepare
-from screening.examples import Example, SampleMissing, keyword_examples, read_traffy
-from screening.training import gather, retrain
+from screening.examples import Example, SampleMissing, read_traffy
+from screening.training import TrainingReport, gather, retrain
 
 ROWS = 6000  # enough to learn the city topics, small enough to keep the suite fast
 
@@ -23,9 +23,15 @@ def traffy(reference: ReferenceData) -> list[Example]:
     return examples
 
 
-def test_accuracy_on_the_held_out_split_is_above_a_sane_floor(reference: ReferenceData, traffy: list[Example]) -> None:
-    examples = traffy
-    _, report = retrain(reference, examples=examples, final=False)
+@pytest.fixture(scope="module")
+def measured(reference: ReferenceData, traffy: list[Example]) -> tuple[CategoryModel, TrainingReport]:
+    """One training for the module (each takes ~15 s): the model learnt from the training split and the
+    keywords, and its report on the held-out split."""
+    return retrain(reference, examples=traffy, final=False)
+
+
+def test_accuracy_on_the_held_out_split_is_above_a_sane_floor(measured: tuple[CategoryModel, TrainingReport]) -> None:
+    _, report = measured
     held_out = report.held_out
     assert held_out.examples > ROWS * 0.1
     # ~60 categories; always guessing the commonest (roads) would score about 0.3. With 6,000 rows the
@@ -53,8 +59,9 @@ PSC_TOPICS = {
 }
 
 
-def test_directory_keywords_carry_what_the_sample_cannot_teach(reference: ReferenceData, traffy: list[Example]) -> None:
-    model = CategoryModel.train(traffy + keyword_examples(reference), reference)
+def test_directory_keywords_carry_what_the_sample_cannot_teach(measured: tuple[CategoryModel, TrainingReport]) -> None:
+    # The model of the training split (four fifths of the sample) and every keyword example.
+    model, _ = measured
     wrong = {}
     for text, group in PSC_TOPICS.items():
         top = model.suggest(prepare(text), k=3, explain=False)
