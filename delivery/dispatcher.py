@@ -2,8 +2,9 @@
 
 Each round claims due rows in a short transaction (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so dispatchers in
 any number of processes share the work; SQLite: the claim is a single UPDATE, serialised by its one writer),
-then sends them with no transaction open, then records each result in a second short transaction. The
-recipient's address is read from the case at claim time and kept in memory only.
+then sends them with no transaction open, then records the round's results together in a second short
+transaction (each on its own if that fails, so one bad row cannot hold back the others). The recipient's
+address is read from the case at claim time and kept in memory only.
 
 A complainant's rows for one event (one per preferred channel) are tried in the order of their preferred
 channels: the first is sent, the others wait (``standby``); if it fails for good the next is tried, and when
@@ -101,6 +102,10 @@ def _ranker(preferred: Sequence[str]) -> Callable[[str], int]:
     return lambda channel: order.get(channel, len(order) + (1 if channel == "web" else 0))
 
 
+# A complainant's rows for one event, one per channel: (case_id, seq, audience).
+Family = tuple[str, int, str]
+
+
 @dataclass(frozen=True)
 class Job:
     """A claimed row, ready to send: the address lives here only, never in the database or the log."""
@@ -115,6 +120,16 @@ class Job:
     gateway: Gateway
     outbound: Outbound | None  # None: no usable address on the case
     address_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened when a job was sent: the gateway's receipt or the error, and how long it took."""
+
+    job: Job
+    receipt: Receipt | None
+    error: DeliveryError | None
+    duration_ms: int
 
 
 class Dispatcher:
@@ -187,7 +202,7 @@ class Dispatcher:
         """One round: claim a batch, send it, record the results; returns how many rows it claimed."""
         jobs, claimed = await self._claim()
         if jobs:
-            await asyncio.gather(*(self._deliver(job) for job in jobs))
+            await self._record(list(await asyncio.gather(*(self._send(job) for job in jobs))))
         if self.webhooks is not None:
             claimed += await self.webhooks.run_once(limit=self.settings.delivery_batch_size)
         return claimed
@@ -210,6 +225,7 @@ class Dispatcher:
                     await session.execute(select(models.Case).where(models.Case.case_id.in_({r.case_id for r in rows})))
                 ).scalars()
             }
+            families = await self._families(session, rows)
             jobs = []
             stale_before = now - timedelta(hours=self.settings.delivery_expire_hours)
             for row in rows:
@@ -218,7 +234,9 @@ class Dispatcher:
                     self._expire(session, row, now)
                     continue
                 if row.audience == Audience.COMPLAINANT.value:
-                    turn = await self._turn(session, row, case)
+                    # The siblings are the session's own objects: a row set aside earlier in this loop is seen so.
+                    siblings = [(s.channel, s.status) for s in _siblings(families, row)]
+                    turn = channel_turn(row.channel, list(case.preferred_channels or []), siblings)
                     if turn != "send":
                         row.status = STANDBY if turn == "standby" else SKIPPED
                         row.claim_token = None
@@ -245,15 +263,27 @@ class Dispatcher:
             )
         )
 
-    async def _turn(self, session: AsyncSession, row: models.Notification, case: models.Case) -> Turn:
-        siblings = (
-            await session.execute(
-                select(N.channel, N.status).where(
-                    N.case_id == row.case_id, N.seq == row.seq, N.audience == row.audience, N.id != row.id
-                )
+    async def _families(
+        self, session: AsyncSession, rows: Iterable[models.Notification]
+    ) -> dict[Family, list[models.Notification]]:
+        """Every row of the complainants' events among ``rows`` (theirs included), in one query."""
+        wanted = {_family(r) for r in rows if r.audience == Audience.COMPLAINANT.value}
+        if not wanted:
+            return {}
+        members = await session.execute(
+            select(N)
+            .where(
+                N.case_id.in_({case_id for case_id, _, _ in wanted}),
+                N.seq.in_({seq for _, seq, _ in wanted}),
+                N.audience == Audience.COMPLAINANT.value,
             )
-        ).all()
-        return channel_turn(row.channel, list(case.preferred_channels or []), [(c, s) for c, s in siblings])
+            .order_by(N.id)
+        )
+        families: dict[Family, list[models.Notification]] = {key: [] for key in wanted}
+        for member in members.scalars():
+            if (key := _family(member)) in families:
+                families[key].append(member)
+        return families
 
     def _job(self, row: models.Notification, case: models.Case, token: str) -> Job:
         gateway, address, problem = self._route(row, case)
@@ -300,6 +330,10 @@ class Dispatcher:
     # --- sending and recording -----------------------------------------------------------------------------
 
     async def _deliver(self, job: Job) -> None:
+        """Send one job and record its result."""
+        await self._record([await self._send(job)])
+
+    async def _send(self, job: Job) -> Outcome:
         started = time.monotonic()
         receipt: Receipt | None = None
         error: DeliveryError | None = None
@@ -316,92 +350,129 @@ class Dispatcher:
             except Exception as exc:
                 # An unexpected failure in a gateway: retried like a transient one, within the attempt limit.
                 error = TransientError(type(exc).__name__)
-        duration_ms = int((time.monotonic() - started) * 1000)
-        await self._record(job, receipt, error, duration_ms)
+        return Outcome(job, receipt, error, int((time.monotonic() - started) * 1000))
 
-    async def _record(self, job: Job, receipt: Receipt | None, error: DeliveryError | None, duration_ms: int) -> None:
-        now = self.clock()
-        async with self.db.session() as session:
-            row = await session.get(N, job.id, with_for_update=not self.db.is_sqlite)
-            if row is None or row.claim_token != job.token or row.status != SENDING:
-                # The lease ran out and another dispatcher took the row over: it records the outcome.
-                log.warning("delivery_claim_lost", notification_id=job.id)
-                return
-            retry = will_retry(row, error, self.settings)
-            if error is None:
-                result = SENT
-            elif retry:
-                result = "retry"
-            else:
-                result = "fallback" if await self._fall_back(session, row) else FAILED
-            session.add(
-                attempt_entry(
-                    **_identity(row),
-                    gateway=job.gateway.name,
-                    at=now,
-                    attempt=job.attempt,
-                    result=result,
-                    error=error,
-                    status_code=receipt.status_code if receipt else error.status_code if error else None,
-                    duration_ms=duration_ms,
-                )
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        """Record a round's results in one transaction: a handful of statements for the round instead of four
+        or five per message, and on SQLite no queue of writers for its one lock. If that transaction fails,
+        each result is recorded on its own, so that one bad row does not hold back the rest."""
+        failure: Exception | None = None
+        try:
+            recorded = await self._record_together(outcomes)
+        except Exception as exc:
+            if len(outcomes) == 1:
+                raise
+            log.warning("delivery_record_round_failed", error=type(exc).__name__, results=len(outcomes))
+            recorded = []
+            for outcome in outcomes:
+                try:
+                    recorded += await self._record_together([outcome])
+                except Exception as one:  # left claimed: its lease runs out and it is tried again
+                    failure = failure or one
+        self._log(recorded)
+        if failure is not None:
+            raise failure
+
+    def _log(self, recorded: list[tuple[Outcome, str]]) -> None:
+        for outcome, result in recorded:
+            job, receipt, error = outcome.job, outcome.receipt, outcome.error
+            log.info(
+                "notification_delivery",
+                notification_id=job.id,
+                case_id=job.case_id,
+                seq=job.seq,
+                audience=job.audience,
+                channel=job.channel,
+                gateway=job.gateway.name,
+                attempt=job.attempt,
+                result=result,
+                status_code=error.status_code if error else (receipt.status_code if receipt else None),
+                error=error.error if error else None,
+                duration_ms=outcome.duration_ms,
             )
-            row.gateway = job.gateway.name
-            settle(row, error, retry=retry, now=now, settings=self.settings)
-            if error is None and row.audience == Audience.COMPLAINANT.value:
-                await self._skip_later(session, row)
-        log.info(
-            "notification_delivery",
-            notification_id=job.id,
-            case_id=job.case_id,
-            seq=job.seq,
-            audience=job.audience,
-            channel=job.channel,
-            gateway=job.gateway.name,
-            attempt=job.attempt,
-            result=result,
-            status_code=error.status_code if error else (receipt.status_code if receipt else None),
-            error=error.error if error else None,
-            duration_ms=duration_ms,
-        )
 
-    async def _siblings(
-        self, session: AsyncSession, row: models.Notification
-    ) -> tuple[list[models.Notification], Callable[[str], int]]:
-        case_channels = (
-            await session.execute(select(models.Case.preferred_channels).where(models.Case.case_id == row.case_id))
-        ).scalar_one()
-        siblings = list(
-            (
-                await session.execute(
-                    select(N)
-                    .where(N.case_id == row.case_id, N.seq == row.seq, N.audience == row.audience, N.id != row.id)
-                    .order_by(N.id)
+    async def _record_together(self, outcomes: list[Outcome]) -> list[tuple[Outcome, str]]:
+        now = self.clock()
+        recorded: list[tuple[Outcome, str]] = []
+        async with self.db.session() as session:
+            query = select(N).where(N.id.in_([o.job.id for o in outcomes])).order_by(N.id)
+            if not self.db.is_sqlite:
+                query = query.with_for_update()
+            rows = {row.id: row for row in (await session.execute(query)).scalars()}
+            families = await self._families(session, rows.values())
+            preferred: dict[str, list[str]] = {}
+            if families:
+                found = await session.execute(
+                    select(models.Case.case_id, models.Case.preferred_channels).where(
+                        models.Case.case_id.in_({case_id for case_id, _, _ in families})
+                    )
                 )
-            ).scalars()
-        )
-        return siblings, _ranker(list(case_channels or []))
+                preferred = {case_id: list(channels or []) for case_id, channels in found.all()}
+            for outcome in outcomes:
+                job, receipt, error = outcome.job, outcome.receipt, outcome.error
+                row = rows.get(job.id)
+                if row is None or row.claim_token != job.token or row.status != SENDING:
+                    # The lease ran out and another dispatcher took the row over: it records the outcome.
+                    log.warning("delivery_claim_lost", notification_id=job.id)
+                    continue
+                rank = _ranker(preferred.get(row.case_id, []))
+                siblings = _siblings(families, row)
+                retry = will_retry(row, error, self.settings)
+                if error is None:
+                    result = SENT
+                elif retry:
+                    result = "retry"
+                else:
+                    result = "fallback" if _fall_back(row, siblings, rank) else FAILED
+                session.add(
+                    attempt_entry(
+                        **_identity(row),
+                        gateway=job.gateway.name,
+                        at=now,
+                        attempt=job.attempt,
+                        result=result,
+                        error=error,
+                        status_code=receipt.status_code if receipt else error.status_code if error else None,
+                        duration_ms=outcome.duration_ms,
+                    )
+                )
+                row.gateway = job.gateway.name
+                settle(row, error, retry=retry, now=now, settings=self.settings)
+                if error is None:
+                    _skip_later(row, siblings, rank)
+                recorded.append((outcome, result))
+        return recorded
 
-    async def _fall_back(self, session: AsyncSession, row: models.Notification) -> bool:
-        """After ``row`` failed for good, wake the complainant's next preferred channel; False if none is left."""
-        if row.audience != Audience.COMPLAINANT.value:
-            return False
-        siblings, rank = await self._siblings(session, row)
-        waiting = sorted(
-            (s for s in siblings if s.status in {PENDING, STANDBY} and rank(s.channel) > rank(row.channel)),
-            key=lambda s: rank(s.channel),
-        )
-        if not waiting:
-            return False
-        waiting[0].status = PENDING
-        waiting[0].next_attempt_at = None
-        return True
 
-    async def _skip_later(self, session: AsyncSession, row: models.Notification) -> None:
-        siblings, rank = await self._siblings(session, row)
-        for sibling in siblings:
-            if sibling.status in {PENDING, STANDBY} and rank(sibling.channel) > rank(row.channel):
-                sibling.status = SKIPPED
+def _family(row: models.Notification) -> Family:
+    return (row.case_id, row.seq, row.audience)
+
+
+def _siblings(
+    families: Mapping[Family, list[models.Notification]], row: models.Notification
+) -> list[models.Notification]:
+    """The other rows of a complainant's event (none for staff rows)."""
+    return [s for s in families.get(_family(row), []) if s.id != row.id]
+
+
+def _fall_back(row: models.Notification, siblings: list[models.Notification], rank: Callable[[str], int]) -> bool:
+    """After ``row`` failed for good, wake the complainant's next preferred channel; False if none is left."""
+    waiting = sorted(
+        (s for s in siblings if s.status in {PENDING, STANDBY} and rank(s.channel) > rank(row.channel)),
+        key=lambda s: rank(s.channel),
+    )
+    if not waiting:
+        return False
+    waiting[0].status = PENDING
+    waiting[0].next_attempt_at = None
+    return True
+
+
+def _skip_later(row: models.Notification, siblings: list[models.Notification], rank: Callable[[str], int]) -> None:
+    """Once ``row`` was sent, the complainant's later preferred channels are not used for that event."""
+    for sibling in siblings:
+        if sibling.status in {PENDING, STANDBY} and rank(sibling.channel) > rank(row.channel):
+            sibling.status = SKIPPED
 
 
 def _identity(row: models.Notification) -> dict[str, Any]:

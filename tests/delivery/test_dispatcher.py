@@ -227,6 +227,47 @@ async def test_two_dispatchers_at_once_deliver_each_message_once(
         assert rows["1:complainant:web:complainant"].status == "skipped"
 
 
+async def test_a_round_is_recorded_together_and_a_row_that_cannot_be_recorded_holds_back_no_other(
+    db: Database, dispatcher: Dispatcher, http_gateway: FakeHttpGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = await make_case(db, channels=["sms", "web"])
+    no_phone = await make_case(db, channels=["sms", "line"], phone=None)
+    broken = await make_case(db, channels=["sms"])
+    for case in (sent, no_phone, broken):
+        await add_notifications(db, case)
+    [broken_id] = [r.id for r in (await outbox(db, broken.case_id)).values()]
+    entry = dispatcher_module.attempt_entry
+
+    def failing_for_one(**fields: object) -> models.DeliveryAttempt:
+        if fields["notification_id"] == broken_id:
+            raise RuntimeError("the database refused this row")
+        return entry(**fields)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dispatcher_module, "attempt_entry", failing_for_one)
+    with pytest.raises(RuntimeError):
+        await dispatcher.run_once()  # one round: all three claimed and sent, the round's record fails
+    monkeypatch.undo()
+
+    # Each of the others was recorded on its own, with what it leads to for its siblings.
+    rows = {case.case_id: await outbox(db, case.case_id) for case in (sent, no_phone, broken)}
+    assert rows[sent.case_id]["1:complainant:sms:complainant"].status == "sent"
+    assert rows[sent.case_id]["1:complainant:web:complainant"].status == "skipped"
+    assert rows[no_phone.case_id]["1:complainant:sms:complainant"].status == "failed"
+    assert rows[no_phone.case_id]["1:complainant:line:complainant"].status == "pending"  # woken by the fallback
+    assert [(a.gateway, a.result) for a in await attempts(db, sent.case_id)] == [("sms", "sent")]
+    assert [(a.gateway, a.result, a.error) for a in await attempts(db, no_phone.case_id)] == [
+        ("sms", "fallback", "bad_address")
+    ]
+    # The one that could not be recorded keeps its claim until the lease runs out, then goes again.
+    held = rows[broken.case_id]["1:complainant:sms:complainant"]
+    assert (held.status, held.claim_token is not None) == ("sending", True)
+    assert await attempts(db, broken.case_id) == []
+
+    await dispatcher.drain()
+    assert (await outbox(db, no_phone.case_id))["1:complainant:line:complainant"].status == "sent"
+    assert [r.headers.get("Idempotency-Key") for r in http_gateway.requests].count(str(broken_id)) == 1
+
+
 async def test_staff_get_the_inbox_and_email_to_their_agency_if_configured(
     db: Database, dispatcher: Dispatcher, smtp_server: tuple[SmtpHandler, int]
 ) -> None:
