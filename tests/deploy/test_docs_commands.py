@@ -11,7 +11,9 @@ import pytest
 from tests.deploy.cli_commands import assert_cli_accepts
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = [ROOT / "docs" / "operations.md", ROOT / "docs" / "performance.md", ROOT / "README.md"]
+DOCS = [ROOT / "docs" / name for name in ("operations.md", "performance.md", "performance-history.md")] + [
+    ROOT / "README.md"
+]
 
 
 def commands(text: str) -> list[list[str]]:
