@@ -7,6 +7,7 @@ channel will not work for this message). None of them logs an address or a messa
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -25,6 +26,9 @@ log = structlog.get_logger(__name__)
 # LINE wants the retry key as a UUID; derived from the notification id so every retry carries the same one.
 _LINE_RETRY_NAMESPACE = uuid.UUID("6f1c3e52-0b7a-4c1e-9a43-7f0d5d2b8e11")
 LINE_TEXT_LIMIT = 5000
+# SMTP connections kept open between messages, and for how long unused (below most servers' idle timeouts).
+SMTP_KEPT_CONNECTIONS = 4
+SMTP_IDLE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -205,6 +209,9 @@ class EmailGateway:
         self._from = settings.smtp_from
         self._starttls = settings.smtp_starttls
         self._timeout = settings.gateway_timeout_seconds
+        # Connections kept open between messages (each with when it was last used): a new one costs a TCP
+        # connect, EHLO, STARTTLS and AUTH, several times the work of the message itself.
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
 
     def build(self, out: Outbound) -> EmailMessage:
         """The email for ``out``: the message, then the same in the other language."""
@@ -222,15 +229,7 @@ class EmailGateway:
 
     async def send(self, out: Outbound) -> Receipt:
         try:
-            await aiosmtplib.send(
-                self.build(out),
-                hostname=self._host,
-                port=self._port,
-                username=self._user,
-                password=self._password,
-                start_tls=self._starttls,
-                timeout=self._timeout,
-            )
+            await self._send(self.build(out))
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             code = codes[0] if codes else 550
@@ -245,8 +244,63 @@ class EmailGateway:
             raise TransientError(type(exc).__name__) from None
         return Receipt(250)
 
+    async def _send(self, message: EmailMessage) -> None:
+        """Send on a kept connection if there is one, else on a new one; it is kept again only after a
+        message went through on it (after a refusal or an error it is closed)."""
+        client, kept = await self._connection()
+        try:
+            try:
+                await client.send_message(message)
+            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                if not kept:
+                    raise
+                # The server closed the kept connection while it was idle (servers do after a minute or so):
+                # once more on a new one, as the dispatcher would retry it anyway.
+                _close(client)
+                client = await self._connect()
+                await client.send_message(message)
+        except BaseException:
+            _close(client)
+            raise
+        self._idle.append((client, time.monotonic()))
+        while len(self._idle) > SMTP_KEPT_CONNECTIONS:
+            _close(self._idle.pop(0)[0])
+
+    async def _connection(self) -> tuple[aiosmtplib.SMTP, bool]:
+        now = time.monotonic()
+        while self._idle:
+            client, since = self._idle.pop()
+            if client.is_connected and now - since < SMTP_IDLE_SECONDS:
+                return client, True
+            _close(client)
+        return await self._connect(), False
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(
+            hostname=self._host,
+            port=self._port,
+            username=self._user,
+            password=self._password,
+            start_tls=self._starttls,
+            timeout=self._timeout,
+        )
+        await client.connect()
+        return client
+
     async def aclose(self) -> None:
-        return None
+        idle, self._idle = self._idle, []
+        for client, _ in idle:
+            try:
+                async with asyncio.timeout(1):
+                    await client.quit()
+            except Exception:
+                _close(client)
+
+
+def _close(client: aiosmtplib.SMTP) -> None:
+    """Drop a connection without a word to the server (QUIT would wait for its answer)."""
+    if client.is_connected:
+        client.close()
 
 
 @dataclass

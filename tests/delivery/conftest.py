@@ -97,6 +97,7 @@ class SmtpHandler:
 
     def __init__(self) -> None:
         self.messages: list[Any] = []
+        self.connections: list[Any] = []
         self.refuse_domain = "refused.example"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
@@ -107,6 +108,7 @@ class SmtpHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope)
+        self.connections.append(session.peer)  # the client's (host, port): one per connection
         return "250 Message accepted"
 
 
