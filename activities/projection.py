@@ -11,12 +11,14 @@ are non-retryable: the case is marked stuck on the supervisors' board and in /me
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,7 +31,7 @@ from store import models
 from store.board import case_copies
 from store.chain import event_hash
 from store.db import Database
-from workflows.models import CaseEvent, CaseState, ProjectionRequest, TransitionRecord, workflow_id_for
+from workflows.models import AgencyTask, CaseEvent, CaseState, ProjectionRequest, TransitionRecord, workflow_id_for
 from workflows.process import ACTIVE_TASK, OPEN_TASK, Audience
 
 log = structlog.get_logger(__name__)
@@ -58,10 +60,14 @@ class CaseBehind(Exception):
     """The read model lacks the transition before this one: the case must be re-projected first."""
 
 
-def _insert(session: AsyncSession, table: Any, rows: dict[str, Any] | list[dict[str, Any]]) -> Any:
+def _dialect_insert(session: AsyncSession) -> Any:
+    """The ``insert`` with ``ON CONFLICT`` clauses for whichever backend the session is on."""
     dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(table).values(rows)
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+def _insert(session: AsyncSession, table: Any, rows: dict[str, Any] | list[dict[str, Any]]) -> Any:
+    return _dialect_insert(session)(table).values(rows)
 
 
 def insert_ignoring_duplicates(
@@ -158,6 +164,38 @@ def event_row(event: CaseEvent) -> dict[str, Any]:
         "at": event.at,
         "public": event.public,
         "data": event.data,
+    }
+
+
+def chained(event: CaseEvent, prev: str | None) -> dict[str, Any]:
+    """The timeline row of a transition, chained to its predecessor's hash (``prev``)."""
+    timeline = event_row(event)
+    timeline["prev_hash"] = prev
+    timeline["hash"] = event_hash(prev, timeline)
+    return timeline
+
+
+def task_row(case_id: str, task: AgencyTask, snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """An agency task's row, with the case's board columns as the case row holds them with ``snapshot``
+    (store/board.py)."""
+    return {
+        "case_id": case_id,
+        "agency": task.agency,
+        "status": task.status.value,
+        "assigned_at": task.assigned_at,
+        "accepted_at": task.accepted_at,
+        "responded_at": task.responded_at,
+        "outcome": task.outcome,
+        "due_at": task.deadline.due_at if task.deadline and task.status in OPEN_TASK else None,
+        "breached_at": task.breached_at,
+        "escalation_level": task.escalation_level,
+        "reason": task.reason,
+        "extension_pending": task.extension_pending,
+        "extended_by": task.extended_by,
+        "stage": task.stage,
+        "questions": task.questions,
+        "question_asked_at": task.asked_at,
+        **case_copies(case_id, snapshot),
     }
 
 
@@ -270,7 +308,6 @@ async def write_snapshot(
     if not getattr(moved, "rowcount", 0):
         stored = await session.scalar(select(models.Case.last_seq).where(models.Case.case_id == case.case_id))
         behind = stored is not None and stored > case.seq
-    timeline = event_row(event)
     prev = (
         await session.execute(
             select(models.CaseEvent.hash).where(
@@ -280,54 +317,124 @@ async def write_snapshot(
     ).scalar_one_or_none()
     if prev is None and event.seq > 1 and complaint is None and not allow_gap:
         raise CaseBehind(event.case_id)
-    timeline["prev_hash"] = prev
-    timeline["hash"] = event_hash(prev, timeline)
+    timeline = chained(event, prev)
     inserted = await session.execute(
         insert_ignoring_duplicates(session, models.CaseEvent, timeline, ["case_id", "seq"])
     )
     if not getattr(inserted, "rowcount", 1) and await _supersede(session, timeline, snapshot):
         behind = False
     for task in [] if behind else case.tasks:
-        values = {
-            "status": task.status.value,
-            "assigned_at": task.assigned_at,
-            "accepted_at": task.accepted_at,
-            "responded_at": task.responded_at,
-            "outcome": task.outcome,
-            "due_at": task.deadline.due_at if task.deadline and task.status in OPEN_TASK else None,
-            "breached_at": task.breached_at,
-            "escalation_level": task.escalation_level,
-            "reason": task.reason,
-            "extension_pending": task.extension_pending,
-            "extended_by": task.extended_by,
-            "stage": task.stage,
-            "questions": task.questions,
-            "question_asked_at": task.asked_at,
-        }
-        # With the case's board columns, as the case row now holds them (store/board.py).
-        row = {"case_id": case.case_id, "agency": task.agency, **values, **case_copies(case.case_id, snapshot)}
+        row = task_row(case.case_id, task, snapshot)
         await session.execute(upsert(session, models.AgencyTask, row, ["case_id", "agency"]))
 
 
 async def write_transition(session: AsyncSession, rec: TransitionRecord, *, allow_gap: bool = False) -> None:
     """Everything one transition writes: snapshot, timeline, tasks and outbox (``CaseBehind`` if the
     transition before it is missing, unless ``allow_gap``)."""
+    await write_snapshot(session, rec.event, rec.case, rec.complaint, allow_gap=allow_gap)
+    await queue_notifications(session, **transition_outbox(rec), channels=record_channels(rec))
+
+
+def record_channels(rec: TransitionRecord) -> list[str] | None:
+    """The complainant's preferred channels as the transition carries them (None: read them from the case)."""
+    if rec.channels is None and rec.complaint is not None:
+        return [c.value for c in rec.complaint.complainant.preferred_channels] or ["web"]
+    return rec.channels
+
+
+def transition_outbox(rec: TransitionRecord) -> dict[str, Any]:
+    """What a transition's outbox rows are made of (``queue_notifications``, ``outbox_rows``), but the channels."""
     event, case = rec.event, rec.case
-    await write_snapshot(session, event, case, rec.complaint, allow_gap=allow_gap)
-    channels = rec.channels
-    if channels is None and rec.complaint is not None:
-        channels = [c.value for c in rec.complaint.complainant.preferred_channels] or ["web"]
-    await queue_notifications(
-        session,
-        case_id=case.case_id,
-        seq=case.seq,
-        event=event.event,
-        state=case.status.value,
-        audiences=rec.audiences,
-        agencies=rec.agencies,
-        expected_by=case.expected_by,
-        channels=channels,
+    return {
+        "case_id": case.case_id,
+        "seq": case.seq,
+        "event": event.event,
+        "state": case.status.value,
+        "audiences": rec.audiences,
+        "agencies": rec.agencies,
+        "expected_by": case.expected_by,
+    }
+
+
+# --- for the rebuild: many cases the read model has no rows of, a few statements for all ----------------------
+
+
+@dataclass
+class CaseRows:
+    """Every row a case's transitions leave in the read model."""
+
+    case: dict[str, Any]
+    events: list[dict[str, Any]]
+    tasks: list[dict[str, Any]]
+    notifications: list[dict[str, Any]]
+
+
+def new_case_rows(records: Sequence[TransitionRecord]) -> CaseRows | None:
+    """The rows ``write_transition`` leaves when it writes ``records`` one after the other for a case that has no
+    rows yet (or only a bare one, last_seq 0), computed here instead of read back after each write.
+
+    ``None`` unless the records are the plain sequence this relies on (the first one the intake, with the
+    complaint; numbers rising; each event numbered as its snapshot): write those one by one.
+    """
+    complaint = records[0].complaint if records else None
+    if complaint is None:
+        return None
+    if any(r.event.seq != r.case.seq for r in records) or any(a.case.seq >= b.case.seq for a, b in pairwise(records)):
+        return None
+    first, last = records[0], records[-1]
+    intake = intake_row(first.case, complaint, first.event.at)
+    # Each later transition moves the row (its number is higher) to its own snapshot and clears "stuck".
+    case = intake | case_snapshot(last.case) | {"updated_at": last.event.at, "stuck_at": None, "stuck_reason": None}
+
+    events: list[dict[str, Any]] = []
+    hashes: dict[int, str] = {}
+    notifications: list[dict[str, Any]] = []
+    for rec in records:
+        timeline = chained(rec.event, hashes.get(rec.event.seq - 1))
+        hashes[rec.event.seq] = timeline["hash"]
+        events.append(timeline)
+        channels = record_channels(rec)
+        if channels is None:  # as queue_notifications reads them from the case row
+            channels = intake["preferred_channels"] or ["web"]
+        # Of two rows with the same key (the outbox's unique one), the first is inserted and the other ignored.
+        keys: set[tuple[str, str, str]] = set()
+        for row in outbox_rows(**transition_outbox(rec), channels=channels):
+            key = (row["audience"], row["channel"], row["recipient"])
+            if key not in keys:
+                keys.add(key)
+                notifications.append(row)
+
+    # A task row is as the last transition that has the task left it, with that transition's board columns.
+    tasks: dict[str, dict[str, Any]] = {}
+    for rec in reversed(records):
+        moved = None
+        for task in reversed(rec.case.tasks):
+            if task.agency not in tasks:
+                moved = moved or (intake | case_snapshot(rec.case))
+                tasks[task.agency] = task_row(case["case_id"], task, moved)
+    return CaseRows(case, events, list(reversed(tasks.values())), notifications)
+
+
+async def write_new_cases(session: AsyncSession, cases: Sequence[CaseRows]) -> None:
+    """Insert the rows of cases that have none yet (a bare case row, last_seq 0, is completed as intake would),
+    one statement per table. Any row already there fails the statement (rather than being skipped): a live write
+    came first, and these cases must then go one transition at a time."""
+    if not cases:
+        return
+    table = models.Base.metadata.tables["cases"]
+    upsert_bare = _dialect_insert(session)(table)
+    completed = {k: upsert_bare.excluded[k] for k in cases[0].case if k != "case_id"}
+    upsert_bare = upsert_bare.on_conflict_do_update(
+        index_elements=["case_id"], set_=completed, where=table.c.last_seq == 0
     )
+    await session.execute(upsert_bare, [c.case for c in cases])
+    for table_name, rows in (
+        ("case_events", [r for c in cases for r in c.events]),
+        ("agency_tasks", [r for c in cases for r in c.tasks]),
+        ("notifications", [r for c in cases for r in c.notifications]),
+    ):
+        if rows:
+            await session.execute(insert(models.Base.metadata.tables[table_name]), rows)
 
 
 async def _supersede(session: AsyncSession, timeline: dict[str, Any], snapshot: dict[str, Any]) -> bool:

@@ -20,6 +20,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from sqlalchemy import select, union
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
@@ -324,24 +326,53 @@ async def _batches(
         yield await fetched(batch)
 
 
-async def _write_cases(db: Database, cases: list[tuple[str, list[TransitionRecord]]]) -> list[str]:
+async def _new_cases(session: AsyncSession, case_ids: list[str]) -> set[str]:
+    """Which of these cases the read model has no rows of: no case row, or a bare one (last_seq 0, as a refused
+    write or intake before the workflow's first write leaves it), and no timeline, task or outbox row."""
+    from store.models import AgencyTask, Case, CaseEvent, Notification
+
+    present = union(
+        select(Case.case_id).where(Case.case_id.in_(case_ids), Case.last_seq != 0),
+        *(select(m.case_id).where(m.case_id.in_(case_ids)) for m in (CaseEvent, AgencyTask, Notification)),
+    )
+    return set(case_ids) - set(await session.scalars(present))
+
+
+async def _write_cases(
+    db: Database, cases: list[tuple[str, list[TransitionRecord]]], *, bulk: bool = True
+) -> list[str]:
     """Write a batch of cases in one transaction; the cases that could not be written (each case whole or not
-    at all: if the batch fails, its cases are written again one transaction each)."""
-    from activities.projection import write_transition
+    at all: if the batch fails, its cases are written again one transaction each, and one that fails alone once
+    more one transition at a time).
+
+    The cases the read model has no rows of are written with a few statements for the whole batch, the rows
+    computed from their records (``new_case_rows``, ``bulk``); the others one transition at a time
+    (``write_transition``), which keeps what is ahead and replaces what another transition left.
+    """
+    from activities.projection import new_case_rows, write_new_cases, write_transition
 
     try:
         async with db.session() as session:
-            for _, records in cases:
+            new = await _new_cases(session, [c for c, _ in cases]) if bulk else set()
+            written_whole = []
+            for case_id, records in cases:
+                rows = new_case_rows(records) if case_id in new else None
+                if rows is not None:
+                    written_whole.append(rows)
+                    continue
                 for rec in records:
                     await write_transition(session, rec, allow_gap=True)
+            await write_new_cases(session, written_whole)
         return []
     except Exception:
         if len(cases) == 1:
+            if bulk:  # a live write may have come first: this case's rows are there now
+                return await _write_cases(db, cases, bulk=False)
             log.error("rebuild_failed", case_id=cases[0][0], error="write")
             return [cases[0][0]]
     failed: list[str] = []
     for case in cases:
-        failed += await _write_cases(db, [case])
+        failed += await _write_cases(db, [case], bulk=bulk)
     return failed
 
 
@@ -355,12 +386,14 @@ async def rebuild(
     processes: ReplayProcesses | None = None,
     batch_size: int = 50,
     fetch_concurrency: int = 16,
+    bulk: bool = True,
 ) -> RebuildReport:
     """Re-project cases from Temporal into the read model (all of them, or one); idempotent.
 
     A pipeline: histories are fetched ``fetch_concurrency`` at a time in batches of ``batch_size`` cases;
     each batch is replayed (in ``processes`` if given, several batches at once, else in this process) while
-    the batch before it is written, one transaction per batch.
+    the batch before it is written, one transaction per batch (``bulk=False``: every case one transition at a
+    time, as the projection writes them live).
     """
     report = RebuildReport()
 
@@ -384,7 +417,7 @@ async def rebuild(
                 report.failed.append(found)
             else:
                 cases.append((found, records))
-        failed = set(await _write_cases(db, cases))
+        failed = set(await _write_cases(db, cases, bulk=bulk))
         report.failed += sorted(failed)
         for found, records in cases:
             if found in failed:

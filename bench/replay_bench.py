@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHistory
 
@@ -219,7 +220,7 @@ async def _copies(histories: dict[str, WorkflowHistory], copies: int, settings: 
 
 
 async def _rebuild_once(
-    by_case: dict[str, WorkflowHistory], settings: Settings, database_url: str | None, jobs: int
+    by_case: dict[str, WorkflowHistory], settings: Settings, database_url: str | None, jobs: int, bulk: bool = True
 ) -> dict[str, Any]:
     from activities import rebuild as rebuild_module
 
@@ -229,6 +230,10 @@ async def _rebuild_once(
     try:
         await asyncio.to_thread(upgrade, url)
         db = Database(url, writer=True)
+        if database_url:  # every rebuild starts from an empty read model, as one into a fresh SQLite file does
+            async with db.session() as session:
+                for table in ("notifications", "agency_tasks", "case_events", "cases"):
+                    await session.execute(text(f"DELETE FROM {table}"))
         reader = _FileReader(by_case, settings).reader
         if processes is not None:  # start and warm the processes before timing
             first = next(iter(by_case.items()))
@@ -242,7 +247,7 @@ async def _rebuild_once(
         rebuild_module.case_ids = ids  # type: ignore[assignment]
         try:
             with _Clock() as clock:
-                report = await rebuild_module.rebuild(reader=reader, db=db, processes=processes)
+                report = await rebuild_module.rebuild(reader=reader, db=db, processes=processes, bulk=bulk)
         finally:
             rebuild_module.case_ids = original  # type: ignore[assignment]
         await db.dispose()
@@ -253,6 +258,7 @@ async def _rebuild_once(
     per_case = clock.wall / max(report.cases, 1)
     return {
         "jobs": jobs,
+        "write": "bulk" if bulk else "per_transition",
         "cases": report.cases,
         "transitions": report.transitions,
         "failed": len(report.failed),
@@ -286,9 +292,23 @@ async def bench_rebuild(
         "parse_floor_cases_per_s": len(by_case) / floor.wall,
         "target_100k_s": TARGET_REBUILD_100K_S,
     }
+    # The rebuild's write of new cases (bulk, the default) against one transition at a time, the same cases each
+    # time into a fresh read model, one after the other in this run.
+    out["per_transition"] = {
+        "one_process": await _rebuild_once(by_case, settings, database_url, 1, bulk=False),
+        "processes": await _rebuild_once(by_case, settings, database_url, jobs, bulk=False),
+    }
     out["one_process"] = await _rebuild_once(by_case, settings, database_url, 1)
     out["processes"] = await _rebuild_once(by_case, settings, database_url, jobs)
     out["processes_vs_one"] = out["processes"]["cases_per_s"] / out["one_process"]["cases_per_s"]
+    out["bulk_vs_per_transition"] = {
+        key: {
+            "cases_per_s": out[key]["cases_per_s"] / out["per_transition"][key]["cases_per_s"],
+            "parent_cpu_per_case": out[key]["parent_cpu_per_case_ms"]
+            / out["per_transition"][key]["parent_cpu_per_case_ms"],
+        }
+        for key in ("one_process", "processes")
+    }
     out["met_extrapolated"] = out["processes"]["met_extrapolated"]
     return out
 
@@ -298,8 +318,11 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=None, help="replay processes (default: one per core)")
     parser.add_argument("--copies", type=int, default=4, help="copies of each golden case for the rebuild")
-    parser.add_argument("--database-url", default=None, help="rebuild into this read model (migrated, rows left)")
+    parser.add_argument(
+        "--database-url", default=None, help="rebuild into this read model (migrated, emptied before each rebuild)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/replay.json"))
+    parser.add_argument("--rebuild-only", action="store_true", help="leave out the replay figures")
     args = parser.parse_args(argv)
     from activities.rebuild import default_jobs
 
@@ -309,32 +332,20 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     settings = Settings(env="test")
     raw = _load(recorded())
     print(f"rongtuk replay bench, {started:%Y-%m-%d %H:%M} UTC, {len(raw)} histories, load {info['loadavg_at_start']}")
-    replay = await bench_replay(raw, settings, args.passes, jobs)
-    print(f"  {'':<36} {'wall /s':>9} {'per CPU-s':>10}")
-    for key, label in (
-        ("parse", "parse only (floor)"),
-        ("batched", "batched replay, 1 process"),
-        ("unsandboxed", "batched, no sandbox, 1 process"),
-    ):
-        print(f"  {label:<36} {replay[key + '_per_s']:>9.1f} {replay[key + '_per_cpu_s']:>10.1f}")
-    print(f"  {f'batched replay, {jobs} processes':<36} {replay['processes_per_s']:>9.1f}")
-    failures = replay["batched_failures"] + replay["processes_failures"]
-    print(
-        f"  target {TARGET_REPLAY_PER_S:.0f}/s: {'met' if replay['met'] else 'MISSED'} ({jobs} processes, wall), "
-        f"{'met' if replay['met_per_cpu_s'] else 'MISSED'} (1 process, per CPU-second); failures {failures}"
-    )
+    replay = {} if args.rebuild_only else await bench_replay(raw, settings, args.passes, jobs)
+    if replay:
+        _print_replay(replay, jobs)
     rebuild = await bench_rebuild(raw, settings, args.database_url, jobs, args.copies)
     print(
         f"  rebuild ({rebuild['backend']}), {rebuild['cases']} cases; parse-only floor "
         f"{rebuild['parse_floor_cases_per_s']:.0f} cases/s"
     )
-    for key in ("one_process", "processes"):
-        r = rebuild[key]
+    for r in (*rebuild["per_transition"].values(), rebuild["one_process"], rebuild["processes"]):
         print(
-            f"    {r['jobs']} process(es): {r['cases_per_s']:>7.1f} cases/s ({r['transitions_per_case']:.1f} "
-            f"transitions each, {r['failed']} failed, parent {r['parent_cpu_per_case_ms']:.1f} ms CPU a case); "
-            f"100k cases: {r['extrapolated_100k_s'] / 60:.1f} min extrapolated "
-            f"({'met' if r['met_extrapolated'] else 'MISSED'})"
+            f"    {r['write']:<14} {r['jobs']} process(es): {r['cases_per_s']:>7.1f} cases/s "
+            f"({r['transitions_per_case']:.1f} transitions each, {r['failed']} failed, parent "
+            f"{r['parent_cpu_per_case_ms']:.1f} ms CPU a case); 100k cases: {r['extrapolated_100k_s'] / 60:.1f} min "
+            f"extrapolated ({'met' if r['met_extrapolated'] else 'MISSED'})"
         )
     info["loadavg_at_end"] = list(os.getloadavg())
     results = {
@@ -348,6 +359,22 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"wrote {args.out}")
     return results
+
+
+def _print_replay(replay: dict[str, Any], jobs: int) -> None:
+    print(f"  {'':<36} {'wall /s':>9} {'per CPU-s':>10}")
+    for key, label in (
+        ("parse", "parse only (floor)"),
+        ("batched", "batched replay, 1 process"),
+        ("unsandboxed", "batched, no sandbox, 1 process"),
+    ):
+        print(f"  {label:<36} {replay[key + '_per_s']:>9.1f} {replay[key + '_per_cpu_s']:>10.1f}")
+    print(f"  {f'batched replay, {jobs} processes':<36} {replay['processes_per_s']:>9.1f}")
+    failures = replay["batched_failures"] + replay["processes_failures"]
+    print(
+        f"  target {TARGET_REPLAY_PER_S:.0f}/s: {'met' if replay['met'] else 'MISSED'} ({jobs} processes, wall), "
+        f"{'met' if replay['met_per_cpu_s'] else 'MISSED'} (1 process, per CPU-second); failures {failures}"
+    )
 
 
 if __name__ == "__main__":

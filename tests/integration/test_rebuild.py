@@ -23,15 +23,17 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.projection import PROJECTION_REFUSED, ReadModelActivities
-from activities.rebuild import HistoryReader, rebuild
+from activities import projection
+from activities import rebuild as rebuild_module
+from activities.projection import PROJECTION_REFUSED, CaseRows, ReadModelActivities, write_new_cases
+from activities.rebuild import HistoryReader, _write_cases, rebuild, replay_cases
 from config.settings import Settings
 from store import models
 from store.chain import event_hash
 from store.db import Database
 from store.queries import stuck_cases
 from tests.workflows.histories import recorded
-from tests.workflows.paths import DOPA, OFFICER, RESPONSE, act, reach
+from tests.workflows.paths import BMA, DOPA, OFFICER, RESPONSE, SUPERVISOR, act, reach
 from worker import WORKFLOWS, build_activities, build_worker, workflow_runner
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import TransitionRecord
@@ -102,6 +104,72 @@ async def test_a_lost_read_model_is_rebuilt_row_for_row_and_the_cases_go_on(
     async with db.session() as s:
         row = await s.get(models.Case, case_id)
     assert row is not None and row.status == State.RESPONDED.value
+
+
+async def test_the_rebuild_writes_new_cases_in_bulk_row_for_row_as_one_transition_at_a_time(
+    dev_env: WorkflowEnvironment, db: Database, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = dev_env.client
+    ids = [(await reach(client, queue, s))[0] for s in (State.RECEIVED, State.AWAITING_INFO, State.CLOSED)]
+    ids.append((await reach(client, queue, State.CLOSED_STAGE2))[0])  # reviewed: stage-2 tasks replace stage 1's
+    two, handle = await reach(client, queue, State.SCREENING)  # two agencies, one of them declines
+    await act(handle, "accept", OFFICER, category="roads", agencies=["DOPA", "BMA"])
+    await act(handle, "agency_reject", BMA, reason="ไม่อยู่ในอำนาจหน้าที่")
+    await act(handle, "agency_accept", DOPA)
+    reopened, handle = await reach(client, queue, State.CLOSED)
+    await act(handle, "reopen", SUPERVISOR, reason="ปัญหาเกิดซ้ำ")
+    await act(handle, "accept", OFFICER, category="roads", agencies=["DOPA", "BMA"])
+    behind = (await reach(client, queue, State.STAGE1))[0]  # its rows are partly there: one transition at a time
+    bare = (await reach(client, queue, State.RESPONDED))[0]  # only a bare row, as a refused write leaves it
+    ids += [two, reopened, behind, bare]
+    live = await rows(db, ids)
+    reader = HistoryReader(client, WORKFLOWS)
+    replayed = await replay_cases(reader.replayer(), [(c, await reader.fetch(c)) for c in ids])
+    batch = [(c, records) for c, records in replayed if records is not None]
+    assert len(batch) == len(ids)
+
+    bulk_written: list[str] = []
+
+    async def spy(session: Any, cases: list[CaseRows]) -> None:
+        bulk_written.extend(c.case["case_id"] for c in cases)
+        await write_new_cases(session, cases)
+
+    monkeypatch.setattr(projection, "write_new_cases", spy)
+
+    async def rebuilt(*, bulk: bool) -> dict[str, list[dict[str, Any]]]:
+        await forget(db, ids)
+        records = dict(batch)
+        async with db.session() as s:
+            for rec in records[behind][:3]:
+                await projection.write_transition(s, rec)
+        await ReadModelActivities(db)._mark_stuck(records[bare][0].case, ValueError("refused"))
+        assert await _write_cases(db, batch, bulk=bulk) == []
+        return await rows(db, ids)
+
+    one_at_a_time = await rebuilt(bulk=False)
+    assert bulk_written == []
+    assert await rebuilt(bulk=True) == one_at_a_time == live
+    assert sorted(bulk_written) == sorted(c for c in ids if c != behind)
+    assert {r["case_id"] for r in live["agency_tasks"]} >= {two, reopened, ids[3]}
+    for case_id in ids:
+        assert_chain([r for r in live["case_events"] if r["case_id"] == case_id])
+
+
+async def test_a_case_written_meanwhile_goes_one_transition_at_a_time(
+    dev_env: WorkflowEnvironment, db: Database, queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [(await reach(dev_env.client, queue, state))[0] for state in (State.STAGE1, State.RECEIVED)]
+    live = await rows(db, ids)
+    reader = HistoryReader(dev_env.client, WORKFLOWS)
+    batch = await replay_cases(reader.replayer(), [(c, await reader.fetch(c)) for c in ids])
+    await forget(db, ids[1:])
+
+    async def stale(session: Any, case_ids: list[str]) -> set[str]:
+        return set(case_ids)  # read before a live write of the first case committed its rows
+
+    monkeypatch.setattr(rebuild_module, "_new_cases", stale)
+    assert await _write_cases(db, [(c, r) for c, r in batch if r is not None]) == []
+    assert await rows(db, ids) == live
 
 
 async def test_a_case_whose_rows_are_behind_is_reprojected_before_its_next_transition(

@@ -211,3 +211,46 @@ async def test_a_transition_written_by_a_task_that_never_completed_gives_way_to_
     pending = [(recipient, event) for recipient, event, status in messages if status == "pending"]
     assert pending and all(event == "screen" for _, event in pending), messages
     assert len(messages) == 4, messages  # DOPA (sent), supervisors, and the complainant by SMS and by LINE
+
+
+async def test_a_new_case_written_whole_has_the_rows_its_transitions_write_one_at_a_time(db: Database) -> None:
+    """The rebuild's bulk write (``new_case_rows``, ``write_new_cases``) against ``write_transition``, on corners
+    the recorded cases do not reach: a task gone from a later snapshot, a recipient twice in one transition, a
+    transition with no complainant channels, a later record that carries the complaint again."""
+    from activities.projection import new_case_rows, write_new_cases, write_transition
+    from tests.integration.test_rebuild import forget, rows
+
+    cases: list[list[TransitionRecord]] = []
+    for _ in range(3):
+        case_id = f"RT-W-{uuid.uuid4().hex[:8]}"
+        first, second, third = (
+            record(case_id, 1, State.RECEIVED, intake=True),
+            record(case_id, 2, State.ASSIGNMENT),
+            record(case_id, 3, State.STAGE1),
+        )
+        two = [AgencyTask("DOPA", TaskStatus.ASSIGNED, assigned_at=T0), AgencyTask("BMA", assigned_at=T0)]
+        second = replace(
+            second,
+            case=replace(second.case, tasks=two, category="roads", priority="urgent"),
+            audiences=[Audience.COMPLAINANT, Audience.AGENCY, Audience.AGENCY],
+            agencies=["DOPA", "BMA", "DOPA"],
+        )
+        accepted = [AgencyTask("DOPA", TaskStatus.ACCEPTED, assigned_at=T0, accepted_at=T0 + timedelta(hours=1))]
+        third = replace(third, case=replace(third.case, tasks=accepted), channels=[], complaint=first.complaint)
+        cases.append([first, second, third])
+    ids = [records[0].case.case_id for records in cases]
+
+    async with db.session() as s:
+        for records in cases:
+            for rec in records:
+                await write_transition(s, rec, allow_gap=True)
+    one_at_a_time = await rows(db, ids)
+    await forget(db, ids)
+    whole = [new_case_rows(records) for records in cases]
+    async with db.session() as s:
+        await write_new_cases(s, [c for c in whole if c is not None])
+    assert None not in whole
+    assert await rows(db, ids) == one_at_a_time
+    bma = [t for t in one_at_a_time["agency_tasks"] if t["agency"] == "BMA"]
+    assert len(bma) == 3 and all(t["case_status"] == "assignment" and t["case_priority"] == "urgent" for t in bma)
+    assert len(one_at_a_time["notifications"]) == 3 * (4 + 4 + 2)  # complainant 2 channels, agencies once each
