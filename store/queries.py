@@ -317,11 +317,18 @@ def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice]]:
     return base, [_in_priority(src, slice_, priority) for priority in PRIORITIES for slice_ in slices]
 
 
-async def _page_rows(session: AsyncSession, where: _Filter, *, offset: int, limit: int) -> tuple[list[Any], int]:
-    """The page's rows, and how many of the ``offset`` rows before it were not found (0 unless the page lies
-    past the last match)."""
+async def _page_rows(
+    session: AsyncSession, where: _Filter, *, offset: int, limit: int, cap: int
+) -> tuple[list[Any], int, int | None]:
+    """The page's rows, how many of the ``offset`` rows before it were not found (0 unless the page lies past
+    the last match), and the count of matches up to ``cap + 1`` when it came with the rows (see _walk)."""
     base, segments = _plan(where)
-    return await _walk(session, where.source, base, segments, offset=offset, limit=limit)
+    count = _count_query(where.source, base, segments, cap=cap).scalar_subquery().label(_TOTAL)
+    return await _walk(session, where.source, base, segments, offset=offset, limit=limit, count=count)
+
+
+# The label of the bounded count a page statement carries beside the board's columns.
+_TOTAL = "board_total"
 
 
 def _rows_in_order(src: _Source, conditions: list[ColumnElement[bool]], *, limit: int, offset: int) -> Select[Any]:
@@ -338,9 +345,29 @@ def _rows_in_order(src: _Source, conditions: list[ColumnElement[bool]], *, limit
     return select(*BOARD_COLUMNS).join(keys, keys.c.case_id == Case.case_id).order_by(keys.c.due_at, keys.c.case_id)
 
 
-async def _rows_by_key(session: AsyncSession, keys: list[Any]) -> list[Any]:
-    query = select(*BOARD_COLUMNS).where(Case.case_id.in_([k.case_id for k in keys]))
-    found = {r.case_id: r for r in (await session.execute(query)).all()}
+def _rows_past(src: _Source, conditions: list[ColumnElement[bool]], *, limit: int, offset: int) -> Select[Any]:
+    """``_rows_in_order`` for a page that starts ``offset`` rows into its walk, which also says how many rows
+    the walk had when they all lie before the page: the walk's first ``offset + limit`` keys are numbered
+    (``rn``) and counted (``seen``), and the last one is returned as well as the page's, so that a walk that
+    ends before the page costs one statement, not a walk and then a count of it."""
+    keys = (
+        select(*src.returns).where(*conditions).order_by(src.due_at, src.case_id).limit(offset + limit).subquery("keys")
+    )
+    numbered = select(
+        keys.c.case_id,
+        func.row_number().over(order_by=(keys.c.due_at, keys.c.case_id)).label("rn"),
+        func.count().over().label("seen"),
+    ).subquery("numbered")
+    walk = select(numbered).where(or_(numbered.c.rn > offset, numbered.c.rn == numbered.c.seen)).subquery("walk")
+    return select(*BOARD_COLUMNS, walk.c.rn, walk.c.seen).join(walk, walk.c.case_id == Case.case_id).order_by(walk.c.rn)
+
+
+def _rows_by_key(keys: list[Any]) -> Select[Any]:
+    return select(*BOARD_COLUMNS).where(Case.case_id.in_([k.case_id for k in keys]))
+
+
+def _in_key_order(rows: list[Any], keys: list[Any]) -> list[Any]:
+    found = {r.case_id: r for r in rows}
     return [found[k.case_id] for k in keys if k.case_id in found]
 
 
@@ -358,7 +385,8 @@ async def _walk(
     *,
     offset: int,
     limit: int,
-) -> tuple[list[Any], int]:
+    count: Any = None,
+) -> tuple[list[Any], int, int | None]:
     """``ORDER BY urgent first, due_at NULLS LAST, case_id`` read as ordered walks, one per segment, in order.
 
     Written as one ORDER BY, SQLite cannot read NULLS LAST (or a CASE on priority) from an index and
@@ -369,9 +397,25 @@ async def _walk(
     past a segment counts that segment, at most ``offset`` rows, to place itself in the next. A ``_PerState``
     segment is read as one range per state and merged here. Returns the rows and how many of the ``offset``
     rows to skip were not there (a page past the end: the walks then counted every match).
+
+    ``count``, a scalar subquery, rides along with the statements that read the board's columns until one of
+    them returns a row: the page and its total then cost one round trip instead of two. Both backends evaluate
+    an uncorrelated scalar subquery once, when the first row needs it, so a statement that finds no row never
+    counts. Returned as the third value (None if no statement returned a row).
     """
     rows: list[Any] = []
     skip = offset
+    counted: int | None = None
+
+    async def board_rows(query: Select[Any]) -> list[Any]:
+        nonlocal counted
+        if count is None or counted is not None:
+            return list((await session.execute(query)).all())
+        got = list((await session.execute(query.add_columns(count))).all())
+        if got:
+            counted = int(getattr(got[0], _TOTAL) or 0)
+        return got
+
     for extra in segments:
         if len(rows) == limit:
             break
@@ -384,19 +428,26 @@ async def _walk(
             merged.sort(key=lambda r: (r.due_at, r.case_id))
             got = merged[skip : skip + need]
             if got:
-                rows += await _rows_by_key(session, got)
+                rows += _in_key_order(await board_rows(_rows_by_key(got)), got)
                 skip = 0
             else:  # exact: every state returned fewer rows than it was asked for
                 skip -= len(merged)
             continue
-        got = list((await session.execute(_rows_in_order(src, [*base, *extra], limit=need, offset=skip))).all())
+        if not skip:
+            got = await board_rows(_rows_in_order(src, [*base, *extra], limit=need, offset=0))
+            rows += got
+            continue
+        numbered = await board_rows(_rows_past(src, [*base, *extra], limit=need, offset=skip))
+        got = [r for r in numbered if r.rn > skip]
         if got:
             rows += got
             skip = 0
-        elif skip:
+        elif numbered:  # the walk ends before the page: its last row says how many it had
+            skip -= int(numbered[-1].seen)
+        else:  # no row at all (or only keys without a case row): count the walk's keys
             bounded = select(src.case_id).where(*base, *extra).limit(skip).subquery()
             skip -= int(await session.scalar(select(func.count()).select_from(bounded)) or 0)
-    return rows, skip
+    return rows, skip, counted
 
 
 async def list_cases(
@@ -449,14 +500,16 @@ async def list_cases(
     if where.states == ():  # e.g. overdue=true&status=closed
         return CasePage(items=[], total=0, page=page, page_size=page_size)
     offset = (page - 1) * page_size
-    rows, short = await _page_rows(session, where, offset=offset, limit=page_size)
+    # A full page counts to at least its own last row.
+    cap = max(count_cap, offset + page_size)
+    rows, short, counted = await _page_rows(session, where, offset=offset, limit=page_size, cap=cap)
     exact = True
     if len(rows) < page_size:
         # A short page (or one past the end) is where the walks ran out: the total is known without a count.
         total = offset - short + len(rows)
     else:
-        cap = max(count_cap, offset + len(rows))
-        counted = await _bounded_count(session, where, cap=cap)
+        if counted is None:
+            counted = await _bounded_count(session, where, cap=cap)
         total, exact = min(counted, cap), counted <= cap
     open_states = frozenset(open_state_codes())
     late: dict[datetime, int] = {}  # deadlines are midnights, so a page shares a few: count each once
@@ -474,8 +527,11 @@ async def _bounded_count(session: AsyncSession, where: _Filter, *, cap: int) -> 
     reads, its other filters tested in that index where it holds them. As one WHERE, the planners counted
     through whichever index led on the first column, reading a table row for each entry.
     """
-    src = where.source
     base, segments = _plan(where)
+    return int(await session.scalar(_count_query(where.source, base, segments, cap=cap)) or 0)
+
+
+def _count_query(src: _Source, base: list[ColumnElement[bool]], segments: list[Slice], *, cap: int) -> Select[Any]:
     branches = [
         select(src.case_id).where(*base, *part)
         for extra in segments
@@ -486,7 +542,7 @@ async def _bounded_count(session: AsyncSession, where: _Filter, *, cap: int) -> 
         )
     ]
     matching = union_all(*branches).limit(cap + 1).subquery()
-    return int(await session.scalar(select(func.count()).select_from(matching)) or 0)
+    return select(func.count()).select_from(matching)
 
 
 def _item(
