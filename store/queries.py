@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, literal_column, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal_column, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sla.calendar import WorkingCalendar
@@ -204,8 +204,9 @@ class _Filter:
 @dataclass(frozen=True)
 class _PerState:
     """A slice of a complement that holds few rows in a few states: read one ordered range of
-    ix_cases_status_due_at per state and merged here. As one ``status IN (...)`` both planners would rather
-    walk ix_cases_due_at_case_id in order past every overdue case than sort the few rows."""
+    ix_cases_status_due_at per state, each cut at the page's end, merged in the same statement. As one
+    ``status IN (...)`` both planners would rather walk ix_cases_due_at_case_id in order past every overdue
+    case than sort the few rows."""
 
     states: tuple[str, ...]
     conditions: tuple[ColumnElement[bool], ...]
@@ -345,30 +346,24 @@ def _rows_in_order(src: _Source, conditions: list[ColumnElement[bool]], *, limit
     return select(*BOARD_COLUMNS).join(keys, keys.c.case_id == Case.case_id).order_by(keys.c.due_at, keys.c.case_id)
 
 
-def _rows_past(src: _Source, conditions: list[ColumnElement[bool]], *, limit: int, offset: int) -> Select[Any]:
-    """``_rows_in_order`` for a page that starts ``offset`` rows into its walk, which also says how many rows
-    the walk had when they all lie before the page: the walk's first ``offset + limit`` keys are numbered
-    (``rn``) and counted (``seen``), and the last one is returned as well as the page's, so that a walk that
-    ends before the page costs one statement, not a walk and then a count of it."""
-    keys = (
-        select(*src.returns).where(*conditions).order_by(src.due_at, src.case_id).limit(offset + limit).subquery("keys")
-    )
+def _rows_past(keys: Any, *, limit: int, offset: int) -> Select[Any]:
+    """The board's columns of the rows ``offset + 1`` to ``offset + limit`` of ``keys`` (case ids and deadlines,
+    at most ``offset + limit`` of them) in board order, and how many keys there were when they all lie before
+    the page: the keys are numbered (``rn``) and counted (``seen``), and the last one is returned too, so that
+    a walk that ends before the page costs one statement, not a walk and then a count of it. Joined outer, so
+    that the last key comes back even without a case row (a page's keys without one have ``case_id`` None)."""
     numbered = select(
         keys.c.case_id,
         func.row_number().over(order_by=(keys.c.due_at, keys.c.case_id)).label("rn"),
         func.count().over().label("seen"),
     ).subquery("numbered")
-    walk = select(numbered).where(or_(numbered.c.rn > offset, numbered.c.rn == numbered.c.seen)).subquery("walk")
-    return select(*BOARD_COLUMNS, walk.c.rn, walk.c.seen).join(walk, walk.c.case_id == Case.case_id).order_by(walk.c.rn)
-
-
-def _rows_by_key(keys: list[Any]) -> Select[Any]:
-    return select(*BOARD_COLUMNS).where(Case.case_id.in_([k.case_id for k in keys]))
-
-
-def _in_key_order(rows: list[Any], keys: list[Any]) -> list[Any]:
-    found = {r.case_id: r for r in rows}
-    return [found[k.case_id] for k in keys if k.case_id in found]
+    in_page = and_(numbered.c.rn > offset, numbered.c.rn <= offset + limit)
+    walk = select(numbered).where(or_(in_page, numbered.c.rn == numbered.c.seen)).subquery("walk")
+    return (
+        select(*BOARD_COLUMNS, walk.c.rn, walk.c.seen)
+        .select_from(walk.outerjoin(Case, walk.c.case_id == Case.case_id))
+        .order_by(walk.c.rn)
+    )
 
 
 def _in_priority(src: _Source, slice_: Slice, priority: str) -> Slice:
@@ -394,9 +389,10 @@ async def _walk(
     (~1 s for "stage 1" at 1M rows, bench/board_bench.py). Each segment here (a priority, with or without a
     deadline) is a range of an index on (filter column, priority, due_at, case_id) read in order (migrations
     0013 and 0014), and a page that the first segments fill never reads the later ones. A page that starts
-    past a segment counts that segment, at most ``offset`` rows, to place itself in the next. A ``_PerState``
-    segment is read as one range per state and merged here. Returns the rows and how many of the ``offset``
-    rows to skip were not there (a page past the end: the walks then counted every match).
+    past a segment learns that segment's length, at most ``offset`` rows, from the same statement
+    (``_rows_past``), to place itself in the next. A ``_PerState`` segment is read as one range per state,
+    merged in the same statement. Returns the rows and how many of the ``offset`` rows to skip were not there
+    (a page past the end: the walks then counted every match).
 
     ``count``, a scalar subquery, rides along with the statements that read the board's columns until one of
     them returns a row: the page and its total then cost one round trip instead of two. Both backends evaluate
@@ -420,33 +416,36 @@ async def _walk(
         if len(rows) == limit:
             break
         need = limit - len(rows)
-        if isinstance(extra, _PerState):
-            merged: list[Any] = []
-            for code in extra.states:
-                part = select(*src.returns).where(*base, src.status == code, *extra.conditions)
-                merged += (await session.execute(part.order_by(src.due_at, src.case_id).limit(skip + need))).all()
-            merged.sort(key=lambda r: (r.due_at, r.case_id))
-            got = merged[skip : skip + need]
-            if got:
-                rows += _in_key_order(await board_rows(_rows_by_key(got)), got)
-                skip = 0
-            else:  # exact: every state returned fewer rows than it was asked for
-                skip -= len(merged)
-            continue
-        if not skip:
+        if not skip and not isinstance(extra, _PerState):
             got = await board_rows(_rows_in_order(src, [*base, *extra], limit=need, offset=0))
             rows += got
             continue
-        numbered = await board_rows(_rows_past(src, [*base, *extra], limit=need, offset=skip))
-        got = [r for r in numbered if r.rn > skip]
-        if got:
-            rows += got
+        if isinstance(extra, _PerState):
+            # One ordered range per state, each cut at the page's end, merged in the same statement.
+            parts = [
+                select(*src.returns)
+                .where(*base, src.status == code, *extra.conditions)
+                .order_by(src.due_at, src.case_id)
+                .limit(skip + need)
+                .subquery()
+                for code in extra.states
+            ]
+            keys = union_all(*(select(part.c.case_id, part.c.due_at) for part in parts)).subquery("keys")
+        else:
+            keys = (
+                select(*src.returns)
+                .where(*base, *extra)
+                .order_by(src.due_at, src.case_id)
+                .limit(skip + need)
+                .subquery("keys")
+            )
+        numbered = await board_rows(_rows_past(keys, limit=need, offset=skip))
+        page = [r for r in numbered if skip < r.rn <= skip + need]
+        if page:
+            rows += [r for r in page if r.case_id is not None]
             skip = 0
-        elif numbered:  # the walk ends before the page: its last row says how many it had
+        elif numbered:  # the walk ends before the page: its last row says how many keys it had
             skip -= int(numbered[-1].seen)
-        else:  # no row at all (or only keys without a case row): count the walk's keys
-            bounded = select(src.case_id).where(*base, *extra).limit(skip).subquery()
-            skip -= int(await session.scalar(select(func.count()).select_from(bounded)) or 0)
     return rows, skip, counted
 
 
