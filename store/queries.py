@@ -9,11 +9,24 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal_column, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sla.calendar import WorkingCalendar
@@ -82,6 +95,18 @@ class CasePage:
 
 # How far the board counts the cases that match before it says "more than this" (see _bounded_count).
 COUNT_CAP = 10_000
+
+# The request's values in the board's statements. The statements of each combination of filters are built once
+# per process (_Statements) and executed with these values: building them and computing their cache keys cost
+# more of the client's CPU than executing them (bench/board_bench.py, client CPU per call).
+_NOW = bindparam("board_now", type_=Case.__table__.c.due_at.type)
+_HORIZON = bindparam("board_horizon", type_=Case.__table__.c.due_at.type)
+_NEED = bindparam("board_need", type_=Integer())  # rows still missing from the page
+_UPTO = bindparam("board_upto", type_=Integer())  # rows to skip plus rows missing: how far a walk reads
+_SKIP = bindparam("board_skip", type_=Integer())  # rows of the walk before the page
+_CAP = bindparam("board_cap", type_=Integer())  # the count's cap plus one
+_CATEGORY_GROUP = bindparam("board_category_group", type_=String())  # LIKE pattern of a category group's codes
+_FILTER_VALUES = ("agency", "stage", "province", "kind", "priority", "centre", "region", "category")
 
 
 def open_state_codes() -> list[str]:
@@ -217,20 +242,23 @@ Slice = list[ColumnElement[bool]] | _PerState
 
 def _board_filter(
     *,
-    now: datetime,
-    horizon: datetime | None,
+    now: Any,
+    horizon: Any | None,
     overdue: bool | None,
     at_risk: bool | None,
-    agency: str | None,
-    stage: int | None,
-    province: str | None,
+    agency: Any | None,
+    stage: Any | None,
+    province: Any | None,
     status: str | None,
-    kind: str | None = None,
-    priority: str | None = None,
-    centre: str | None = None,
-    region: str | None = None,
-    category: str | None = None,
+    kind: Any | None = None,
+    priority: Any | None = None,
+    centre: Any | None = None,
+    region: Any | None = None,
+    category: Any | None = None,
+    category_group: bool = False,
 ) -> _Filter:
+    """The request's WHERE clause. ``status`` and ``category_group`` shape it; the other values may be bound
+    parameters (list_cases passes placeholders, so that one combination of filters is built once)."""
     # With an agency, everything is read from its open tasks' copies of the case's columns (store/board.py):
     # the filter and the order then live in one index, ix_agency_tasks_board, and so does every other filter.
     src = _CASES if agency is None else _TASKS
@@ -298,8 +326,8 @@ def _board_filter(
             others.append(column == value)
     if category is not None:
         # A group code ("roads") takes in its categories ("roads.potholes"); a category code is exact.
-        in_group = src.category.startswith(f"{category}.", autoescape=True) if "." not in category else None
-        others.append(src.category == category if in_group is None else or_(src.category == category, in_group))
+        exact = src.category == category
+        others.append(or_(exact, src.category.like(_CATEGORY_GROUP, escape="/")) if category_group else exact)
     return _Filter(source=src, states=states, bounds=bounds, others=others, complement=complement, segments=segments)
 
 
@@ -318,51 +346,100 @@ def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice]]:
     return base, [_in_priority(src, slice_, priority) for priority in PRIORITIES for slice_ in slices]
 
 
-async def _page_rows(
-    session: AsyncSession, where: _Filter, *, offset: int, limit: int, cap: int
-) -> tuple[list[Any], int, int | None]:
-    """The page's rows, how many of the ``offset`` rows before it were not found (0 unless the page lies past
-    the last match), and the count of matches up to ``cap + 1`` when it came with the rows (see _walk)."""
-    base, segments = _plan(where)
-    count = _count_query(where.source, base, segments, cap=cap).scalar_subquery().label(_TOTAL)
-    return await _walk(session, where.source, base, segments, offset=offset, limit=limit, count=count)
+@dataclass
+class _Statements:
+    """The statements of one combination of filters (the page's walks, with and without the count, and the
+    count), built when first needed and kept for the process (at most a few hundred combinations)."""
+
+    where: _Filter
+    base: list[ColumnElement[bool]]
+    segments: list[Slice]
+    built: dict[tuple[Any, ...], Select[Any]] = field(default_factory=dict)
+
+    def count(self) -> Select[Any]:
+        return self._get(("count",), lambda: _count_query(self.where.source, self.base, self.segments))
+
+    def walk(self, index: int, *, past: bool, with_count: bool) -> Select[Any]:
+        def build() -> Select[Any]:
+            src, extra = self.where.source, self.segments[index]
+            if with_count:
+                total = self.count().scalar_subquery().label(_TOTAL)
+                return self.walk(index, past=past, with_count=False).add_columns(total)
+            if not past:
+                assert not isinstance(extra, _PerState)  # read per state, always numbered
+                return _rows_in_order(src, [*self.base, *extra])
+            if isinstance(extra, _PerState):
+                # One ordered range per state, each cut at the page's end, merged in the same statement.
+                parts = [
+                    select(*src.returns)
+                    .where(*self.base, src.status == code, *extra.conditions)
+                    .order_by(src.due_at, src.case_id)
+                    .limit(_UPTO)
+                    .subquery()
+                    for code in extra.states
+                ]
+                keys = union_all(*(select(part.c.case_id, part.c.due_at) for part in parts)).subquery("keys")
+            else:
+                keys = (
+                    select(*src.returns)
+                    .where(*self.base, *extra)
+                    .order_by(src.due_at, src.case_id)
+                    .limit(_UPTO)
+                    .subquery("keys")
+                )
+            return _rows_past(keys)
+
+        return self._get(("walk", index, past, with_count), build)
+
+    def _get(self, key: tuple[Any, ...], build: Callable[[], Select[Any]]) -> Select[Any]:
+        statement = self.built.get(key)
+        if statement is None:
+            statement = self.built[key] = build()
+        return statement
+
+
+_STATEMENTS: dict[tuple[Any, ...], _Statements] = {}
+_STATEMENTS_KEPT = 1024
+
+
+def _statements(shape: tuple[Any, ...], build: Callable[[], _Filter]) -> _Statements:
+    statements = _STATEMENTS.get(shape)
+    if statements is None:
+        where = build()
+        base, segments = _plan(where)
+        if len(_STATEMENTS) >= _STATEMENTS_KEPT:
+            _STATEMENTS.clear()
+        statements = _STATEMENTS[shape] = _Statements(where, base, segments)
+    return statements
 
 
 # The label of the bounded count a page statement carries beside the board's columns.
 _TOTAL = "board_total"
 
 
-def _rows_in_order(src: _Source, conditions: list[ColumnElement[bool]], *, limit: int, offset: int) -> Select[Any]:
-    """One ordered walk: the keys from the walk's index (read alone when it holds every filter), then the
-    board's columns of those rows only, by primary key, in one statement."""
-    keys = (
-        select(*src.returns)
-        .where(*conditions)
-        .order_by(src.due_at, src.case_id)
-        .limit(limit)
-        .offset(offset)
-        .subquery("walk")
-    )
+def _rows_in_order(src: _Source, conditions: list[ColumnElement[bool]]) -> Select[Any]:
+    """One ordered walk from its start: the keys from the walk's index (read alone when it holds every filter),
+    then the board's columns of those rows only, by primary key, in one statement."""
+    keys = select(*src.returns).where(*conditions).order_by(src.due_at, src.case_id).limit(_NEED).subquery("walk")
     return select(*BOARD_COLUMNS).join(keys, keys.c.case_id == Case.case_id).order_by(keys.c.due_at, keys.c.case_id)
 
 
-def _rows_past(keys: Any, *, limit: int, offset: int) -> Select[Any]:
-    """The board's columns of the rows ``offset + 1`` to ``offset + limit`` of ``keys`` (case ids and deadlines,
-    at most ``offset + limit`` of them) in board order, and how many keys there were when they all lie before
-    the page: the keys are numbered (``rn``) and counted (``seen``), and the last one is returned too, so that
-    a walk that ends before the page costs one statement, not a walk and then a count of it. Joined outer, so
+def _rows_past(keys: Any) -> Select[Any]:
+    """The board's columns of the rows after the first ``board_skip`` of ``keys`` (case ids and deadlines, at
+    most ``board_upto`` of them) in board order, and how many keys there were when they all lie before the
+    page: the keys are numbered (``rn``) and counted (``seen``), and the last one is returned too, so that a
+    walk that ends before the page costs one statement, not a walk and then a count of it. Joined outer, so
     that the last key comes back even without a case row (a page's keys without one have ``case_id`` None)."""
     numbered = select(
         keys.c.case_id,
         func.row_number().over(order_by=(keys.c.due_at, keys.c.case_id)).label("rn"),
         func.count().over().label("seen"),
     ).subquery("numbered")
-    in_page = and_(numbered.c.rn > offset, numbered.c.rn <= offset + limit)
-    walk = select(numbered).where(or_(in_page, numbered.c.rn == numbered.c.seen)).subquery("walk")
     return (
-        select(*BOARD_COLUMNS, walk.c.rn, walk.c.seen)
-        .select_from(walk.outerjoin(Case, walk.c.case_id == Case.case_id))
-        .order_by(walk.c.rn)
+        select(*BOARD_COLUMNS, numbered.c.rn, numbered.c.seen)
+        .select_from(numbered.outerjoin(Case, numbered.c.case_id == Case.case_id))
+        .where(or_(and_(numbered.c.rn > _SKIP, numbered.c.rn <= _UPTO), numbered.c.rn == numbered.c.seen))
+        .order_by(numbered.c.rn)
     )
 
 
@@ -374,13 +451,11 @@ def _in_priority(src: _Source, slice_: Slice, priority: str) -> Slice:
 
 async def _walk(
     session: AsyncSession,
-    src: _Source,
-    base: list[ColumnElement[bool]],
-    segments: list[Slice],
+    statements: _Statements,
+    values: dict[str, Any],
     *,
     offset: int,
     limit: int,
-    count: Any = None,
 ) -> tuple[list[Any], int, int | None]:
     """``ORDER BY urgent first, due_at NULLS LAST, case_id`` read as ordered walks, one per segment, in order.
 
@@ -402,50 +477,25 @@ async def _walk(
     rows: list[Any] = []
     skip = offset
     counted: int | None = None
-
-    async def board_rows(query: Select[Any]) -> list[Any]:
-        nonlocal counted
-        if count is None or counted is not None:
-            return list((await session.execute(query)).all())
-        got = list((await session.execute(query.add_columns(count))).all())
-        if got:
-            counted = int(getattr(got[0], _TOTAL) or 0)
-        return got
-
-    for extra in segments:
+    for index, extra in enumerate(statements.segments):
         if len(rows) == limit:
             break
         need = limit - len(rows)
-        if not skip and not isinstance(extra, _PerState):
-            got = await board_rows(_rows_in_order(src, [*base, *extra], limit=need, offset=0))
+        past = bool(skip) or isinstance(extra, _PerState)
+        query = statements.walk(index, past=past, with_count=counted is None)
+        at = {"board_need": need, "board_skip": skip, "board_upto": skip + need}
+        got = list((await session.execute(query, values | at)).all())
+        if got and counted is None:
+            counted = int(getattr(got[0], _TOTAL) or 0)
+        if not past:
             rows += got
             continue
-        if isinstance(extra, _PerState):
-            # One ordered range per state, each cut at the page's end, merged in the same statement.
-            parts = [
-                select(*src.returns)
-                .where(*base, src.status == code, *extra.conditions)
-                .order_by(src.due_at, src.case_id)
-                .limit(skip + need)
-                .subquery()
-                for code in extra.states
-            ]
-            keys = union_all(*(select(part.c.case_id, part.c.due_at) for part in parts)).subquery("keys")
-        else:
-            keys = (
-                select(*src.returns)
-                .where(*base, *extra)
-                .order_by(src.due_at, src.case_id)
-                .limit(skip + need)
-                .subquery("keys")
-            )
-        numbered = await board_rows(_rows_past(keys, limit=need, offset=skip))
-        page = [r for r in numbered if skip < r.rn <= skip + need]
+        page = [r for r in got if skip < r.rn <= skip + need]
         if page:
             rows += [r for r in page if r.case_id is not None]
             skip = 0
-        elif numbered:  # the walk ends before the page: its last row says how many keys it had
-            skip -= int(numbered[-1].seen)
+        elif got:  # the walk ends before the page: its last row says how many keys it had
+            skip -= int(got[-1].seen)
     return rows, skip, counted
 
 
@@ -481,34 +531,40 @@ async def list_cases(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     horizon = calendar.add_working_days(now, 1) if at_risk is not None else None
-    where = _board_filter(
-        now=now,
-        horizon=horizon,
-        overdue=overdue,
-        at_risk=at_risk,
-        agency=agency,
-        stage=stage,
-        province=province,
-        status=status,
-        kind=kind,
-        priority=priority,
-        centre=centre,
-        region=region,
-        category=category,
+    given = {"agency": agency, "stage": stage, "province": province, "kind": kind, "priority": priority}
+    given |= {"centre": centre, "region": region, "category": category}
+    group = category is not None and "." not in category
+    # What shapes the statements: which filters are given, the two booleans, the status and a category group.
+    shape = (overdue, at_risk, status, group, *(given[name] is not None for name in _FILTER_VALUES))
+    statements = _statements(
+        shape,
+        lambda: _board_filter(
+            now=_NOW,
+            horizon=_HORIZON if horizon is not None else None,
+            overdue=overdue,
+            at_risk=at_risk,
+            status=status,
+            category_group=group,
+            **{name: None if given[name] is None else bindparam(f"board_{name}") for name in _FILTER_VALUES},
+        ),
     )
-    if where.states == ():  # e.g. overdue=true&status=closed
+    if statements.where.states == ():  # e.g. overdue=true&status=closed
         return CasePage(items=[], total=0, page=page, page_size=page_size)
     offset = (page - 1) * page_size
     # A full page counts to at least its own last row.
     cap = max(count_cap, offset + page_size)
-    rows, short, counted = await _page_rows(session, where, offset=offset, limit=page_size, cap=cap)
+    values: dict[str, Any] = {f"board_{name}": value for name, value in given.items() if value is not None}
+    values |= {"board_now": now, "board_horizon": horizon, "board_cap": cap + 1}
+    if group:
+        values["board_category_group"] = _like_escaped(f"{category}.") + "%"
+    rows, short, counted = await _walk(session, statements, values, offset=offset, limit=page_size)
     exact = True
     if len(rows) < page_size:
         # A short page (or one past the end) is where the walks ran out: the total is known without a count.
         total = offset - short + len(rows)
     else:
         if counted is None:
-            counted = await _bounded_count(session, where, cap=cap)
+            counted = int(await session.scalar(statements.count(), values) or 0)
         total, exact = min(counted, cap), counted <= cap
     open_states = frozenset(open_state_codes())
     late: dict[datetime, int] = {}  # deadlines are midnights, so a page shares a few: count each once
@@ -516,8 +572,8 @@ async def list_cases(
     return CasePage(items=items, total=total, page=page, page_size=page_size, total_exact=exact)
 
 
-async def _bounded_count(session: AsyncSession, where: _Filter, *, cap: int) -> int:
-    """How many cases match, counted up to ``cap + 1``: enough to say "more than cap".
+def _count_query(src: _Source, base: list[ColumnElement[bool]], segments: list[Slice]) -> Select[Any]:
+    """How many cases match, counted up to ``board_cap`` (the cap plus one): enough to say "more than cap".
 
     An exact count of half a million closed cases takes 40-100 ms on either backend however it is indexed
     (bench/board_bench.py); a board that pages 50 at a time needs "10,000+" there, not the last digit. Counted
@@ -526,11 +582,6 @@ async def _bounded_count(session: AsyncSession, where: _Filter, *, cap: int) -> 
     reads, its other filters tested in that index where it holds them. As one WHERE, the planners counted
     through whichever index led on the first column, reading a table row for each entry.
     """
-    base, segments = _plan(where)
-    return int(await session.scalar(_count_query(where.source, base, segments, cap=cap)) or 0)
-
-
-def _count_query(src: _Source, base: list[ColumnElement[bool]], segments: list[Slice], *, cap: int) -> Select[Any]:
     branches = [
         select(src.case_id).where(*base, *part)
         for extra in segments
@@ -540,8 +591,13 @@ def _count_query(src: _Source, base: list[ColumnElement[bool]], segments: list[S
             else [extra]
         )
     ]
-    matching = union_all(*branches).limit(cap + 1).subquery()
+    matching = union_all(*branches).limit(_CAP).subquery()
     return select(func.count()).select_from(matching)
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` as a LIKE pattern matching itself, with ``/`` as the escape character (as ``autoescape``)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
 def _item(
