@@ -349,7 +349,7 @@ def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice]]:
 @dataclass
 class _Statements:
     """The statements of one combination of filters (the page's walks, with and without the count, and the
-    count), built when first needed and kept for the process (at most a few hundred combinations)."""
+    count), built when first needed and kept for the process (``_STATEMENTS_KEPT`` combinations at most)."""
 
     where: _Filter
     base: list[ColumnElement[bool]]
@@ -469,7 +469,7 @@ async def _walk(
     merged in the same statement. Returns the rows and how many of the ``offset`` rows to skip were not there
     (a page past the end: the walks then counted every match).
 
-    ``count``, a scalar subquery, rides along with the statements that read the board's columns until one of
+    The bounded count (``_Statements.count``), as a scalar subquery, rides along with the walks until one of
     them returns a row: the page and its total then cost one round trip instead of two. Both backends evaluate
     an uncorrelated scalar subquery once, when the first row needs it, so a statement that finds no row never
     counts. Returned as the third value (None if no statement returned a row).
