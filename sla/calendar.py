@@ -19,6 +19,7 @@ deadlines by a day for anything recorded in UTC.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -98,6 +99,7 @@ class WorkingCalendar:
         self._library = holidays.country_holidays("TH", categories=HOLIDAY_CATEGORIES, language="en_US", years=())
         # year -> {non-working date: reason}, weekends included, so counting costs one lookup per day.
         self._closed_days: dict[int, dict[date, str]] = {}
+        self._closed_ordinals: dict[int, tuple[int, ...]] = {}  # the same days as sorted ordinals
         self._lock = threading.Lock()
 
     @property
@@ -169,14 +171,15 @@ class WorkingCalendar:
         end_local = _to_bangkok(end)
         if end_local <= start_local:
             return 0
-        day = start_local.date()
-        last = end_local.date()
-        count = 0
-        while day < last:
-            day += _ONE_DAY
-            if day not in self._closed_days_of(day.year):
-                count += 1
-        return count
+        first = start_local.date().toordinal()
+        last = end_local.date().toordinal()
+        # The days after the first up to the last, less the non-working ones among them (counted by bisection
+        # in each year's sorted list: the board computes this for every overdue row of a page).
+        closed = 0
+        for year in range(start_local.year, end_local.year + 1):
+            ordinals = self._closed_ordinals_of(year)
+            closed += bisect_right(ordinals, last) - bisect_right(ordinals, first)
+        return last - first - closed
 
     def _effective_receipt_day(self, local: datetime, skipped: list[SkippedDay] | None) -> date:
         day = local.date()
@@ -187,6 +190,13 @@ class WorkingCalendar:
         if reason is not None and skipped is not None:
             skipped.append(SkippedDay(day, reason))
         return day
+
+    def _closed_ordinals_of(self, year: int) -> tuple[int, ...]:
+        ordinals = self._closed_ordinals.get(year)
+        if ordinals is None:
+            ordinals = tuple(sorted(d.toordinal() for d in self._closed_days_of(year)))
+            self._closed_ordinals[year] = ordinals
+        return ordinals
 
     def _closed_days_of(self, year: int) -> dict[date, str]:
         closed = self._closed_days.get(year)

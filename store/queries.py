@@ -9,11 +9,24 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, literal_column, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sla.calendar import WorkingCalendar
@@ -82,6 +95,18 @@ class CasePage:
 
 # How far the board counts the cases that match before it says "more than this" (see _bounded_count).
 COUNT_CAP = 10_000
+
+# The request's values in the board's statements. The statements of each combination of filters are built once
+# per process (_Statements) and executed with these values: building them and computing their cache keys cost
+# more of the client's CPU than executing them (bench/board_bench.py, client CPU per call).
+_NOW = bindparam("board_now", type_=Case.__table__.c.due_at.type)
+_HORIZON = bindparam("board_horizon", type_=Case.__table__.c.due_at.type)
+_NEED = bindparam("board_need", type_=Integer())  # rows still missing from the page
+_UPTO = bindparam("board_upto", type_=Integer())  # rows to skip plus rows missing: how far a walk reads
+_SKIP = bindparam("board_skip", type_=Integer())  # rows of the walk before the page
+_CAP = bindparam("board_cap", type_=Integer())  # the count's cap plus one
+_CATEGORY_GROUP = bindparam("board_category_group", type_=String())  # LIKE pattern of a category group's codes
+_FILTER_VALUES = ("agency", "stage", "province", "kind", "priority", "centre", "region", "category")
 
 
 def open_state_codes() -> list[str]:
@@ -204,8 +229,9 @@ class _Filter:
 @dataclass(frozen=True)
 class _PerState:
     """A slice of a complement that holds few rows in a few states: read one ordered range of
-    ix_cases_status_due_at per state and merged here. As one ``status IN (...)`` both planners would rather
-    walk ix_cases_due_at_case_id in order past every overdue case than sort the few rows."""
+    ix_cases_status_due_at per state, each cut at the page's end, merged in the same statement. As one
+    ``status IN (...)`` both planners would rather walk ix_cases_due_at_case_id in order past every overdue
+    case than sort the few rows."""
 
     states: tuple[str, ...]
     conditions: tuple[ColumnElement[bool], ...]
@@ -216,20 +242,23 @@ Slice = list[ColumnElement[bool]] | _PerState
 
 def _board_filter(
     *,
-    now: datetime,
-    horizon: datetime | None,
+    now: Any,
+    horizon: Any | None,
     overdue: bool | None,
     at_risk: bool | None,
-    agency: str | None,
-    stage: int | None,
-    province: str | None,
+    agency: Any | None,
+    stage: Any | None,
+    province: Any | None,
     status: str | None,
-    kind: str | None = None,
-    priority: str | None = None,
-    centre: str | None = None,
-    region: str | None = None,
-    category: str | None = None,
+    kind: Any | None = None,
+    priority: Any | None = None,
+    centre: Any | None = None,
+    region: Any | None = None,
+    category: Any | None = None,
+    category_group: bool = False,
 ) -> _Filter:
+    """The request's WHERE clause. ``status`` and ``category_group`` shape it; the other values may be bound
+    parameters (list_cases passes placeholders, so that one combination of filters is built once)."""
     # With an agency, everything is read from its open tasks' copies of the case's columns (store/board.py):
     # the filter and the order then live in one index, ix_agency_tasks_board, and so does every other filter.
     src = _CASES if agency is None else _TASKS
@@ -297,8 +326,8 @@ def _board_filter(
             others.append(column == value)
     if category is not None:
         # A group code ("roads") takes in its categories ("roads.potholes"); a category code is exact.
-        in_group = src.category.startswith(f"{category}.", autoescape=True) if "." not in category else None
-        others.append(src.category == category if in_group is None else or_(src.category == category, in_group))
+        exact = src.category == category
+        others.append(or_(exact, src.category.like(_CATEGORY_GROUP, escape="/")) if category_group else exact)
     return _Filter(source=src, states=states, bounds=bounds, others=others, complement=complement, segments=segments)
 
 
@@ -317,31 +346,101 @@ def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice]]:
     return base, [_in_priority(src, slice_, priority) for priority in PRIORITIES for slice_ in slices]
 
 
-async def _page_rows(session: AsyncSession, where: _Filter, *, offset: int, limit: int) -> tuple[list[Any], int]:
-    """The page's rows, and how many of the ``offset`` rows before it were not found (0 unless the page lies
-    past the last match)."""
-    base, segments = _plan(where)
-    return await _walk(session, where.source, base, segments, offset=offset, limit=limit)
+@dataclass
+class _Statements:
+    """The statements of one combination of filters (the page's walks, with and without the count, and the
+    count), built when first needed and kept for the process (``_STATEMENTS_KEPT`` combinations at most)."""
+
+    where: _Filter
+    base: list[ColumnElement[bool]]
+    segments: list[Slice]
+    built: dict[tuple[Any, ...], Select[Any]] = field(default_factory=dict)
+
+    def count(self) -> Select[Any]:
+        return self._get(("count",), lambda: _count_query(self.where.source, self.base, self.segments))
+
+    def walk(self, index: int, *, past: bool, with_count: bool) -> Select[Any]:
+        def build() -> Select[Any]:
+            src, extra = self.where.source, self.segments[index]
+            if with_count:
+                total = self.count().scalar_subquery().label(_TOTAL)
+                return self.walk(index, past=past, with_count=False).add_columns(total)
+            if not past:
+                assert not isinstance(extra, _PerState)  # read per state, always numbered
+                return _rows_in_order(src, [*self.base, *extra])
+            if isinstance(extra, _PerState):
+                # One ordered range per state, each cut at the page's end, merged in the same statement.
+                parts = [
+                    select(*src.returns)
+                    .where(*self.base, src.status == code, *extra.conditions)
+                    .order_by(src.due_at, src.case_id)
+                    .limit(_UPTO)
+                    .subquery()
+                    for code in extra.states
+                ]
+                keys = union_all(*(select(part.c.case_id, part.c.due_at) for part in parts)).subquery("keys")
+            else:
+                keys = (
+                    select(*src.returns)
+                    .where(*self.base, *extra)
+                    .order_by(src.due_at, src.case_id)
+                    .limit(_UPTO)
+                    .subquery("keys")
+                )
+            return _rows_past(keys)
+
+        return self._get(("walk", index, past, with_count), build)
+
+    def _get(self, key: tuple[Any, ...], build: Callable[[], Select[Any]]) -> Select[Any]:
+        statement = self.built.get(key)
+        if statement is None:
+            statement = self.built[key] = build()
+        return statement
 
 
-def _rows_in_order(src: _Source, conditions: list[ColumnElement[bool]], *, limit: int, offset: int) -> Select[Any]:
-    """One ordered walk: the keys from the walk's index (read alone when it holds every filter), then the
-    board's columns of those rows only, by primary key, in one statement."""
-    keys = (
-        select(*src.returns)
-        .where(*conditions)
-        .order_by(src.due_at, src.case_id)
-        .limit(limit)
-        .offset(offset)
-        .subquery("walk")
-    )
+_STATEMENTS: dict[tuple[Any, ...], _Statements] = {}
+_STATEMENTS_KEPT = 1024
+
+
+def _statements(shape: tuple[Any, ...], build: Callable[[], _Filter]) -> _Statements:
+    statements = _STATEMENTS.get(shape)
+    if statements is None:
+        where = build()
+        base, segments = _plan(where)
+        if len(_STATEMENTS) >= _STATEMENTS_KEPT:
+            _STATEMENTS.clear()
+        statements = _STATEMENTS[shape] = _Statements(where, base, segments)
+    return statements
+
+
+# The label of the bounded count a page statement carries beside the board's columns.
+_TOTAL = "board_total"
+
+
+def _rows_in_order(src: _Source, conditions: list[ColumnElement[bool]]) -> Select[Any]:
+    """One ordered walk from its start: the keys from the walk's index (read alone when it holds every filter),
+    then the board's columns of those rows only, by primary key, in one statement."""
+    keys = select(*src.returns).where(*conditions).order_by(src.due_at, src.case_id).limit(_NEED).subquery("walk")
     return select(*BOARD_COLUMNS).join(keys, keys.c.case_id == Case.case_id).order_by(keys.c.due_at, keys.c.case_id)
 
 
-async def _rows_by_key(session: AsyncSession, keys: list[Any]) -> list[Any]:
-    query = select(*BOARD_COLUMNS).where(Case.case_id.in_([k.case_id for k in keys]))
-    found = {r.case_id: r for r in (await session.execute(query)).all()}
-    return [found[k.case_id] for k in keys if k.case_id in found]
+def _rows_past(keys: Any) -> Select[Any]:
+    """The board's columns of the rows after the first ``board_skip`` of ``keys`` (case ids and deadlines, at
+    most ``board_upto`` of them) in board order, and how many keys there were when they all lie before the
+    page: the keys are numbered (``rn``) and counted (``seen``), and the last one is returned too, so that a
+    walk that ends before the page costs one statement, not a walk and then a count of it. Joined outer, so
+    that the last key comes back even without a case row (a page's keys without one have ``case_id`` None)."""
+    numbered = select(
+        keys.c.case_id,
+        func.row_number().over(order_by=(keys.c.due_at, keys.c.case_id)).label("rn"),
+        func.count().over().label("seen"),
+    ).subquery("numbered")
+    return (
+        select(*BOARD_COLUMNS, numbered.c.rn, numbered.c.seen)
+        .select_from(numbered.outerjoin(Case, numbered.c.case_id == Case.case_id))
+        .where(or_(and_(numbered.c.rn > _SKIP, numbered.c.rn <= _UPTO), numbered.c.rn == numbered.c.seen))
+        .order_by(numbered.c.rn)
+    )
 
 
 def _in_priority(src: _Source, slice_: Slice, priority: str) -> Slice:
@@ -352,13 +451,12 @@ def _in_priority(src: _Source, slice_: Slice, priority: str) -> Slice:
 
 async def _walk(
     session: AsyncSession,
-    src: _Source,
-    base: list[ColumnElement[bool]],
-    segments: list[Slice],
+    statements: _Statements,
+    values: dict[str, Any],
     *,
     offset: int,
     limit: int,
-) -> tuple[list[Any], int]:
+) -> tuple[list[Any], int, int | None]:
     """``ORDER BY urgent first, due_at NULLS LAST, case_id`` read as ordered walks, one per segment, in order.
 
     Written as one ORDER BY, SQLite cannot read NULLS LAST (or a CASE on priority) from an index and
@@ -366,37 +464,39 @@ async def _walk(
     (~1 s for "stage 1" at 1M rows, bench/board_bench.py). Each segment here (a priority, with or without a
     deadline) is a range of an index on (filter column, priority, due_at, case_id) read in order (migrations
     0013 and 0014), and a page that the first segments fill never reads the later ones. A page that starts
-    past a segment counts that segment, at most ``offset`` rows, to place itself in the next. A ``_PerState``
-    segment is read as one range per state and merged here. Returns the rows and how many of the ``offset``
-    rows to skip were not there (a page past the end: the walks then counted every match).
+    past a segment learns that segment's length, at most ``offset`` rows, from the same statement
+    (``_rows_past``), to place itself in the next. A ``_PerState`` segment is read as one range per state,
+    merged in the same statement. Returns the rows and how many of the ``offset`` rows to skip were not there
+    (a page past the end: the walks then counted every match).
+
+    The bounded count (``_Statements.count``), as a scalar subquery, rides along with the walks until one of
+    them returns a row: the page and its total then cost one round trip instead of two. Both backends evaluate
+    an uncorrelated scalar subquery once, when the first row needs it, so a statement that finds no row never
+    counts. Returned as the third value (None if no statement returned a row).
     """
     rows: list[Any] = []
     skip = offset
-    for extra in segments:
+    counted: int | None = None
+    for index, extra in enumerate(statements.segments):
         if len(rows) == limit:
             break
         need = limit - len(rows)
-        if isinstance(extra, _PerState):
-            merged: list[Any] = []
-            for code in extra.states:
-                part = select(*src.returns).where(*base, src.status == code, *extra.conditions)
-                merged += (await session.execute(part.order_by(src.due_at, src.case_id).limit(skip + need))).all()
-            merged.sort(key=lambda r: (r.due_at, r.case_id))
-            got = merged[skip : skip + need]
-            if got:
-                rows += await _rows_by_key(session, got)
-                skip = 0
-            else:  # exact: every state returned fewer rows than it was asked for
-                skip -= len(merged)
-            continue
-        got = list((await session.execute(_rows_in_order(src, [*base, *extra], limit=need, offset=skip))).all())
-        if got:
+        past = bool(skip) or isinstance(extra, _PerState)
+        query = statements.walk(index, past=past, with_count=counted is None)
+        at = {"board_need": need, "board_skip": skip, "board_upto": skip + need}
+        got = list((await session.execute(query, values | at)).all())
+        if got and counted is None:
+            counted = int(getattr(got[0], _TOTAL) or 0)
+        if not past:
             rows += got
+            continue
+        page = [r for r in got if skip < r.rn <= skip + need]
+        if page:
+            rows += [r for r in page if r.case_id is not None]
             skip = 0
-        elif skip:
-            bounded = select(src.case_id).where(*base, *extra).limit(skip).subquery()
-            skip -= int(await session.scalar(select(func.count()).select_from(bounded)) or 0)
-    return rows, skip
+        elif got:  # the walk ends before the page: its last row says how many keys it had
+            skip -= int(got[-1].seen)
+    return rows, skip, counted
 
 
 async def list_cases(
@@ -431,32 +531,40 @@ async def list_cases(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     horizon = calendar.add_working_days(now, 1) if at_risk is not None else None
-    where = _board_filter(
-        now=now,
-        horizon=horizon,
-        overdue=overdue,
-        at_risk=at_risk,
-        agency=agency,
-        stage=stage,
-        province=province,
-        status=status,
-        kind=kind,
-        priority=priority,
-        centre=centre,
-        region=region,
-        category=category,
+    given = {"agency": agency, "stage": stage, "province": province, "kind": kind, "priority": priority}
+    given |= {"centre": centre, "region": region, "category": category}
+    group = category is not None and "." not in category
+    # What shapes the statements: which filters are given, the two booleans, the status and a category group.
+    shape = (overdue, at_risk, status, group, *(given[name] is not None for name in _FILTER_VALUES))
+    statements = _statements(
+        shape,
+        lambda: _board_filter(
+            now=_NOW,
+            horizon=_HORIZON if horizon is not None else None,
+            overdue=overdue,
+            at_risk=at_risk,
+            status=status,
+            category_group=group,
+            **{name: None if given[name] is None else bindparam(f"board_{name}") for name in _FILTER_VALUES},
+        ),
     )
-    if where.states == ():  # e.g. overdue=true&status=closed
+    if statements.where.states == ():  # e.g. overdue=true&status=closed
         return CasePage(items=[], total=0, page=page, page_size=page_size)
     offset = (page - 1) * page_size
-    rows, short = await _page_rows(session, where, offset=offset, limit=page_size)
+    # A full page counts to at least its own last row.
+    cap = max(count_cap, offset + page_size)
+    values: dict[str, Any] = {f"board_{name}": value for name, value in given.items() if value is not None}
+    values |= {"board_now": now, "board_horizon": horizon, "board_cap": cap + 1}
+    if group:
+        values["board_category_group"] = _like_escaped(f"{category}.") + "%"
+    rows, short, counted = await _walk(session, statements, values, offset=offset, limit=page_size)
     exact = True
     if len(rows) < page_size:
         # A short page (or one past the end) is where the walks ran out: the total is known without a count.
         total = offset - short + len(rows)
     else:
-        cap = max(count_cap, offset + len(rows))
-        counted = await _bounded_count(session, where, cap=cap)
+        if counted is None:
+            counted = int(await session.scalar(statements.count(), values) or 0)
         total, exact = min(counted, cap), counted <= cap
     open_states = frozenset(open_state_codes())
     late: dict[datetime, int] = {}  # deadlines are midnights, so a page shares a few: count each once
@@ -464,8 +572,8 @@ async def list_cases(
     return CasePage(items=items, total=total, page=page, page_size=page_size, total_exact=exact)
 
 
-async def _bounded_count(session: AsyncSession, where: _Filter, *, cap: int) -> int:
-    """How many cases match, counted up to ``cap + 1``: enough to say "more than cap".
+def _count_query(src: _Source, base: list[ColumnElement[bool]], segments: list[Slice]) -> Select[Any]:
+    """How many cases match, counted up to ``board_cap`` (the cap plus one): enough to say "more than cap".
 
     An exact count of half a million closed cases takes 40-100 ms on either backend however it is indexed
     (bench/board_bench.py); a board that pages 50 at a time needs "10,000+" there, not the last digit. Counted
@@ -474,8 +582,6 @@ async def _bounded_count(session: AsyncSession, where: _Filter, *, cap: int) -> 
     reads, its other filters tested in that index where it holds them. As one WHERE, the planners counted
     through whichever index led on the first column, reading a table row for each entry.
     """
-    src = where.source
-    base, segments = _plan(where)
     branches = [
         select(src.case_id).where(*base, *part)
         for extra in segments
@@ -485,8 +591,13 @@ async def _bounded_count(session: AsyncSession, where: _Filter, *, cap: int) -> 
             else [extra]
         )
     ]
-    matching = union_all(*branches).limit(cap + 1).subquery()
-    return int(await session.scalar(select(func.count()).select_from(matching)) or 0)
+    matching = union_all(*branches).limit(_CAP).subquery()
+    return select(func.count()).select_from(matching)
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` as a LIKE pattern matching itself, with ``/`` as the escape character (as ``autoescape``)."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
 def _item(
