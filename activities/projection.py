@@ -220,9 +220,13 @@ def outbox_rows(
     agencies: list[str],
     channels: list[str],
     expected_by: datetime | None,
+    at: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """One outbox row per recipient of a transition."""
-    created = datetime.now(UTC)
+    """One outbox row per recipient of a transition. ``at``, when the transition happened, is the row's
+    ``created_at`` (default: now): news written long after its event (a rebuild, a case re-projected after a
+    restore) is then as old as the event, and the dispatcher keeps what is older than
+    ``RONGTUK_DELIVERY_EXPIRE_HOURS`` in the inbox instead of sending it again, late."""
+    created = at or datetime.now(UTC)
     return [
         {
             "case_id": case_id,
@@ -252,6 +256,7 @@ async def queue_notifications(
     agencies: list[str],
     expected_by: datetime | None,
     channels: list[str] | None = None,
+    at: datetime | None = None,
 ) -> int:
     """Write a transition's outbox rows once (retries insert nothing); ``channels`` are the complainant's
     preferred ones, read from the case when not given. Returns how many rows the transition has."""
@@ -267,6 +272,7 @@ async def queue_notifications(
         agencies=agencies,
         channels=channels,
         expected_by=expected_by,
+        at=at,
     )
     if rows:
         await session.execute(
@@ -353,6 +359,7 @@ def transition_outbox(rec: TransitionRecord) -> dict[str, Any]:
         "audiences": rec.audiences,
         "agencies": rec.agencies,
         "expected_by": case.expected_by,
+        "at": event.at,
     }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import email
 import logging
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import policy
 from pathlib import Path
@@ -37,6 +39,7 @@ from tests.delivery.conftest import (
     make_case,
     outbox,
 )
+from workflows.process import State
 
 
 async def test_sms_goes_to_the_gateway_with_token_idempotency_key_and_thai_text(
@@ -389,6 +392,39 @@ async def test_news_too_old_to_send_stays_in_the_inbox(
     assert http_gateway.requests == []
     assert {r.status for r in (await outbox(db, case.case_id)).values()} == {"expired"}
     assert {(a.result, a.error, a.ok) for a in await attempts(db, case.case_id)} == {("expired", "expired", False)}
+
+
+async def test_a_rebuilt_cases_news_is_as_old_as_its_events_and_only_the_recent_goes_out(
+    db: Database, dispatcher: Dispatcher, http_gateway: FakeHttpGateway
+) -> None:
+    # A read model lost and rebuilt from Temporal: every transition's messages are written again, and their
+    # delivery record is gone. What is older than RONGTUK_DELIVERY_EXPIRE_HOURS must not reach people again.
+    from activities.projection import new_case_rows, write_transition
+    from tests.store.test_projection import record
+
+    case_id = f"RT-OLD-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    records = [
+        record(case_id, 1, State.RECEIVED, intake=True),
+        record(case_id, 2, State.SCREENING),
+        record(case_id, 3, State.ASSIGNMENT),
+    ]
+    when = {1: now - timedelta(days=10), 2: now - timedelta(days=9), 3: now - timedelta(minutes=5)}
+    records = [replace(r, event=replace(r.event, at=when[r.event.seq])) for r in records]
+    async with db.session() as s:
+        for rec in records:
+            await write_transition(s, rec, allow_gap=True)
+
+    written = (await outbox(db, case_id)).values()
+    assert {(r.seq, r.created_at) for r in written} == {(seq, at) for seq, at in when.items()}
+    whole = new_case_rows(records)  # the rebuild's bulk write dates them alike
+    assert whole is not None and {(n["seq"], n["created_at"]) for n in whole.notifications} == set(when.items())
+
+    await dispatcher.drain()
+    after = (await outbox(db, case_id)).values()
+    assert {r.status for r in after if r.seq < 3} == {"expired"}
+    assert "expired" not in {r.status for r in after if r.seq == 3}
+    assert {a.seq for a in await attempts(db, case_id) if a.result != "expired"} == {3}
 
 
 async def test_line_says_409_to_a_retry_key_it_already_took_which_counts_as_sent(
