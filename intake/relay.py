@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -129,7 +130,9 @@ class IntakeRelay:
         self.client = client
         self.settings = settings
         self.clock = clock
-        self._kicked = asyncio.Event()
+        # Loops waiting for work, woken one at a time (a kick, or a sibling that found a full batch).
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._missed_kick = False  # a kick came while every loop was busy: the next to finish looks again
         self._stop = asyncio.Event()
         self._last_purge = 0.0
         # Starts in flight across this relay's loops (the baseline bench: 32 in flight saturates a server).
@@ -140,34 +143,56 @@ class IntakeRelay:
     def stop(self) -> None:
         """Finish the round at hand and stop (the loops of :func:`start_relay` then end)."""
         self._stop.set()
-        self._kicked.set()
+        while self._waiting:
+            self._wake_one()
 
     def kick(self) -> None:
-        """Wake the loop now: a complaint was just committed."""
-        self._kicked.set()
+        """Wake a loop now: a complaint was just committed."""
+        if not self._wake_one():
+            self._missed_kick = True
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
+    def _wake_one(self) -> bool:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return True
+        return False
+
+    async def run(self, stop: asyncio.Event | None = None, *, polls: bool = True) -> None:
         """Start workflows until ``stop`` is set or the task is cancelled; backs off while Temporal or the
-        database is away, and never lets a failure end the process around it."""
+        database is away, and never lets a failure end the process around it.
+
+        A loop that ``polls`` looks for work every ``intake_relay_poll_seconds`` when idle (for complaints
+        other processes committed); the others wait for a kick, or for a loop that found a full batch, so an
+        idle relay costs one claim a poll, not one per loop, and a kick wakes one loop, not all of them.
+        """
         stop = stop or self._stop
         failures = 0
         log.info("intake_relay_started", poll_seconds=self.settings.intake_relay_poll_seconds)
         while not stop.is_set():
-            self._kicked.clear()
+            self._missed_kick = False
             try:
-                handled = await self.run_once()
+                claimed, handled = await self._round()
                 failures = 0 if handled >= 0 else failures + 1
                 await self._purge_now_and_then()
             except Exception as exc:
                 failures += 1
-                handled = 0
+                claimed = handled = 0
                 log.warning("intake_relay_round_failed", error=type(exc).__name__, failures=failures)
-            if handled > 0:
+            if claimed >= self.settings.intake_relay_batch_size:
+                self._wake_one()  # a full batch: there may be more, share it
+            if handled > 0 or (self._missed_kick and failures == 0):
                 continue
-            delay = self.settings.intake_relay_poll_seconds * min(2 ** min(failures, 4), 10)
-            waits = {asyncio.ensure_future(stop.wait())}
-            if failures == 0:  # while Temporal is away a kick does not help: wait out the backoff
-                waits.add(asyncio.ensure_future(self._kicked.wait()))
+            # While Temporal is away a kick does not help: every loop waits out the backoff.
+            delay: float | None = self.settings.intake_relay_poll_seconds * min(2 ** min(failures, 4), 10)
+            waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
+            if failures == 0:
+                woken = asyncio.get_running_loop().create_future()
+                self._waiting.append(woken)
+                waits.add(woken)
+                if not polls:
+                    delay = None
             _, pending = await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
             for waiter in pending:
                 waiter.cancel()
@@ -186,18 +211,22 @@ class IntakeRelay:
     async def run_once(self) -> int:
         """One round: claim a batch and start it. Returns how many were started, or -1 if Temporal refused
         them all (so the loop backs off instead of spinning)."""
+        return (await self._round())[1]
+
+    async def _round(self) -> tuple[int, int]:
+        """One round: how many rows it claimed, and what :meth:`run_once` returns."""
         # The database writes are shielded from cancellation (a process stopping mid-round): a transaction
         # cut in half would leave its connection checked out, holding SQLite's write lock until it is
         # collected. Shielded, each finishes (or rolls back) and returns its connection; the lease covers the
         # rest.
         jobs, token = await asyncio.shield(self._claim())
         if not jobs:
-            return 0
+            return 0, 0
         results = await asyncio.gather(*(self._start(job) for job in jobs))
         done = [job.id for job, ok in zip(jobs, results, strict=True) if ok is None]
         failed = {job.id: error for job, error in zip(jobs, results, strict=True) if error is not None}
         await asyncio.shield(self._record(token, done, failed))
-        return len(done) if done else -1
+        return len(jobs), len(done) if done else -1
 
     async def _claim(self) -> tuple[list[_Job], str]:
         now = self.clock()
@@ -304,7 +333,7 @@ def start_relay(db: Database, client: Client, settings: Settings) -> tuple[Intak
     keep at most ``intake_relay_concurrency`` starts in flight."""
 
     async def loops() -> None:
-        await asyncio.gather(*(relay.run() for _ in range(settings.intake_relay_loops)))
+        await asyncio.gather(*(relay.run(polls=i == 0) for i in range(settings.intake_relay_loops)))
 
     relay = IntakeRelay(db, client, settings)
     return relay, asyncio.create_task(loops(), name="rongtuk-intake-relay")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ from api.main import create_app
 from api.schemas import ComplaintIn
 from api.service import IntakeDesk, file_complaint
 from config.settings import Settings
-from intake.relay import STARTED, IntakeRelay, load_input
+from intake.relay import STARTED, IntakeRelay, load_input, start_relay, stop_relay
 from sla.policy import load_policy
 from store import models
 from store.db import Database
@@ -192,3 +193,76 @@ async def test_32_concurrent_intakes_are_32_cases_each_started_once_and_replays_
     assert len(rows) == 32 and len(described) == 32
     for case_id in case_ids:
         assert await _runs(dev_env.client, case_id) == 1
+
+
+async def _set_aside_others(db: Database) -> None:
+    """Rows other tests left pending (their Temporal was away) are marked started: these relays see ours alone."""
+    async with db.session() as s:
+        await s.execute(update(models.IntakeOutbox).where(models.IntakeOutbox.status != STARTED).values(status=STARTED))
+
+
+def _counting_claims(relay: IntakeRelay) -> list[int]:
+    """Records how many rows each of the relay's claims returned."""
+    claims: list[int] = []
+    claim = relay._claim
+
+    async def counted() -> Any:
+        jobs, token = await claim()
+        claims.append(len(jobs))
+        return jobs, token
+
+    relay._claim = counted  # type: ignore[method-assign]
+    return claims
+
+
+async def test_an_idle_relay_polls_with_one_of_its_loops(
+    dev_env: WorkflowEnvironment, relay_settings: Settings, db: Database
+) -> None:
+    await _set_aside_others(db)
+    settings = relay_settings.model_copy(update={"intake_relay_poll_seconds": 0.25, "intake_relay_loops": 4})
+    relay, task = start_relay(db, dev_env.client, settings)
+    claims = _counting_claims(relay)
+    try:
+        await asyncio.sleep(2.0)
+    finally:
+        await stop_relay(relay, task)
+    # Each loop's first round, then one claim a poll (2 s / 0.25 s), where four polling loops made four.
+    assert 4 <= len(claims) <= 4 + 8 + 2, claims
+
+
+async def test_a_kick_wakes_one_loop_and_a_full_batch_shares_the_rest(
+    dev_env: WorkflowEnvironment, relay_settings: Settings, db: Database
+) -> None:
+    await _set_aside_others(db)
+    # No poll within the test: only kicks and full batches make the loops look.
+    settings = relay_settings.model_copy(
+        update={"intake_relay_poll_seconds": 600.0, "intake_relay_loops": 4, "intake_relay_batch_size": 4}
+    )
+    relay, task = start_relay(db, dev_env.client, settings)
+    claims = _counting_claims(relay)
+    try:
+        for _ in range(100):  # every loop's first round, then all four wait
+            if len(claims) >= 4 and len(relay._waiting) == 4:
+                break
+            await asyncio.sleep(0.05)
+        assert claims == [0, 0, 0, 0]
+
+        (one,) = await _file(settings, db, 1)
+        relay.kick()
+        for _ in range(200):
+            if await _statuses(db, [one]) == {STARTED}:
+                break
+            await asyncio.sleep(0.05)
+        assert await _statuses(db, [one]) == {STARTED}
+        assert claims[4:] in ([1], [1, 0])  # one loop woke, started it, found nothing more
+
+        many = await _file(settings, db, 12)
+        relay.kick()  # once, for twelve: full batches wake the other loops
+        for _ in range(400):
+            if await _statuses(db, many) == {STARTED}:
+                break
+            await asyncio.sleep(0.05)
+        assert await _statuses(db, many) == {STARTED}
+        assert relay.started == 13 and relay.found_started == 0
+    finally:
+        await stop_relay(relay, task)
