@@ -2,23 +2,34 @@
 
     .venv/bin/python -m bench.memory_bench [--cases 400] [--steps 4] [--cache 2000] [--out bench/results/memory.json]
     .venv/bin/python -m bench.memory_bench --open 10000 [--task-share 0.1] [--cache 300]   # the target itself
+    # options: --backend sqlite|postgresql  --as-deployed  --start-concurrency 50  --sample-seconds 5
 
 Starts ``temporal server start-dev`` (a WAL SQLite file in a temporary directory, a free port) and the real
-worker as its own process (``python -m worker``, SQLite read model, ``RONGTUK_WORKER_MAX_CACHED_WORKFLOWS`` set
-by ``--cache``), then opens cases in steps and samples the worker's RSS (``/proc/<pid>/status``) after each
+worker as its own process (``python -m worker``, ``RONGTUK_WORKER_MAX_CACHED_WORKFLOWS`` set by ``--cache``; the
+read model a SQLite file, or with ``--backend postgresql`` the database ``--pg-database``, dropped and created
+for the run), then opens cases in steps and samples the worker's RSS (``/proc/<pid>/status``) after each
 step once it has settled. Each case is filed, screened, accepted for one agency and accepted by it, so it
 holds two open workflows (the case and its agency task, both waiting days for people) as most open cases do.
-The baseline is the same worker with no case (the first sample). The slope (MiB per open case while every case
-fits in the cache) gives the RSS at 10,000 cases and the cache size that keeps the worker under 300 MiB; a run
-with ``--cache`` below ``--cases`` shows the plateau.
+Two baselines: the worker started and polling before it has run any workflow (``idle_rss_mib``: imports, the
+SDK's core, the read model's driver), then the same worker after one case (``baseline_rss_mib``: the sandbox's
+modules imported too). The slope (MiB per open case while every case fits in the cache) gives the RSS at 10,000
+cases and the cache size that keeps the worker under 300 MiB; a run with ``--cache`` below ``--cases`` shows the
+plateau.
 
 ``--open N`` measures the target itself instead of extrapolating: N cases open at once under the default sticky
-cache (300 workflows). Opening them the way people do (four updates each) would take most of an hour here, so
-they are started directly with a client, ``--start-concurrency`` (20) at a time, each waiting only for its
-receipt: the workflow files itself and sleeps on its screening deadline, as a complaint waiting for PSC does. A
-share of them (``--task-share``, 0.1) is then screened, accepted and accepted by the agency, so that each holds
-an agency-task child too. RSS is sampled every ``--sample-seconds`` (5) from the first start to the end, then
-once settled.
+cache (``--cache`` to try another size). Opening them the way people do (four updates each) would take most of
+an hour here, so they are started directly with a client, ``--start-concurrency`` (50) at a time, each waiting
+for its receipt (so the measured worker has run each one's first task, and the read model holds its row): the
+workflow files itself and sleeps on its screening deadline, as a complaint waiting for PSC does. Once all are
+filed, a share of them (``--task-share``, 0.1, spread over the set) is screened, accepted and accepted by the
+agency (``--concurrency`` at a time), so that each holds an agency-task child too and the cache ends full of
+cases that moved last. RSS, the worker's and the server's CPU and the load average are sampled every
+``--sample-seconds`` from the first start to the end (``population.timeline``), then once settled.
+
+The worker runs with the test environment's settings (no search attributes, WARNING logs, no delivery in the
+worker) unless ``--as-deployed``: search attributes on, INFO logs as JSON, the delivery dispatcher and the
+follow-up job beside the workflows (no gateway configured: messages are logged as not sent), as a deployment
+runs it.
 """
 
 from __future__ import annotations
@@ -39,11 +50,12 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
 from bench import machine
+from bench.scratch import drop_database, scratch_database
 from cli.devserver import ProcessGroup, start_listening, temporal_command
 from config.settings import Settings
 from config.temporal import data_converter
@@ -69,11 +81,11 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-async def open_case(client: Client, case_id: str) -> None:
+async def file_case(client: Client, case_id: str, *, search_attributes: bool = False) -> WorkflowHandle[Any, Any]:
     """File one case and wait for its receipt (retried: on a loaded machine a first task may time out once)."""
     handle = await client.start_workflow(
         ComplaintWorkflow.run,
-        CaseInput(case_id, case_id[-10:], complaint(), CITIZEN, search_attributes=False),
+        CaseInput(case_id, case_id[-10:], complaint(), CITIZEN, search_attributes=search_attributes),
         id=workflow_id_for(case_id),
         task_queue=TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -83,12 +95,39 @@ async def open_case(client: Client, case_id: str) -> None:
     for attempt in range(30):
         try:
             await handle.execute_update(ComplaintWorkflow.receipt)
-            return
+            return handle
         except RPCError:
             await asyncio.sleep(min(1.0 + attempt, 10.0))
     raise RuntimeError(f"{case_id} was not filed")
+
+
+async def give_agency_task(handle: WorkflowHandle[Any, Any]) -> None:
+    """Screen, accept for one agency and have it accept: the case then holds an agency-task child too."""
     for k, (event, actor, payload) in enumerate(STEPS):
         await handle.execute_update(ComplaintWorkflow.act, ActionRequest(event, actor, dict(payload)), id=f"{k}")
+
+
+async def open_case(client: Client, case_id: str, *, search_attributes: bool = False) -> None:
+    """File one case and take it to the agency (two open workflows)."""
+    await give_agency_task(await file_case(client, case_id, search_attributes=search_attributes))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def idle(pid: int, *, limit: float = 90.0) -> float:
+    """RSS of a worker that has started and polls but has run no workflow: once it has not moved for 5 s."""
+    values: list[float] = []
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < limit:
+        values.append(rss_mib(pid))
+        if len(values) >= 6 and max(values[-6:]) - min(values[-6:]) < 0.5:
+            break
+        await asyncio.sleep(1.0)
+    return values[-1]
 
 
 async def settle(pid: int, *, seconds: float = 3.0, samples: int = 3) -> float:
@@ -112,7 +151,9 @@ async def filed(url: str, prefix: str) -> int:
         await engine.dispose()
 
 
-async def populate(client: Client, pid: int, url: str, args: argparse.Namespace, base: float) -> dict[str, Any]:
+async def populate(
+    client: Client, pid: int, server_pid: int, url: str, args: argparse.Namespace, base: float
+) -> dict[str, Any]:
     """Open ``args.open`` cases at once (``--task-share`` of them with an agency task) and sample RSS over time."""
     prefix = f"RT-MEMO-{os.getpid()}-"
     timeline: list[dict[str, float]] = []
@@ -122,8 +163,23 @@ async def populate(client: Client, pid: int, url: str, args: argparse.Namespace,
     async def sampler() -> None:
         while not stop.is_set():
             n = await filed(url, prefix)
-            timeline.append({"seconds": round(time.perf_counter() - t0, 1), "filed": n, "rss_mib": rss_mib(pid)})
-            print(f"  {timeline[-1]['seconds']:>8.0f}s {n:>8} filed {timeline[-1]['rss_mib']:>8.1f} MiB", flush=True)
+            timeline.append(
+                {
+                    "seconds": round(time.perf_counter() - t0, 1),
+                    "filed": n,
+                    "rss_mib": rss_mib(pid),
+                    "worker_cpu_s": round(cpu_seconds(pid), 1),
+                    "server_cpu_s": round(cpu_seconds(server_pid), 1),
+                    "loadavg_1m": os.getloadavg()[0],
+                }
+            )
+            row = timeline[-1]
+            print(
+                f"  {row['seconds']:>8.0f}s {n:>8} filed {row['rss_mib']:>8.1f} MiB"
+                f"  cpu worker {row['worker_cpu_s']:>7.0f} s server {row['server_cpu_s']:>7.0f} s"
+                f"  load {row['loadavg_1m']:.1f}",
+                flush=True,
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), args.sample_seconds)
 
@@ -132,14 +188,14 @@ async def populate(client: Client, pid: int, url: str, args: argparse.Namespace,
 
     async def start(n: int) -> None:
         async with gate:
-            await open_case(client, f"{prefix}{n:06d}")
+            await file_case(client, f"{prefix}{n:06d}", search_attributes=args.as_deployed)
 
     with_task = int(args.open * args.task_share)
     gate_steps = asyncio.Semaphore(args.concurrency)
 
     async def give_task(n: int) -> None:
         async with gate_steps:
-            await open_case(client, f"{prefix}{n:06d}")
+            await give_agency_task(client.get_workflow_handle(workflow_id_for(f"{prefix}{n:06d}")))
 
     try:
         await asyncio.gather(*(start(n) for n in range(args.open)))
@@ -183,8 +239,18 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--open", type=int, default=0, help="open this many cases at once (see above) instead")
     parser.add_argument("--task-share", type=float, default=0.1, help="with --open: the share given an agency task")
-    parser.add_argument("--start-concurrency", type=int, default=20)
+    parser.add_argument("--start-concurrency", type=int, default=50)
     parser.add_argument("--sample-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--backend", choices=["sqlite", "postgresql"], default="sqlite", help="the read model the worker writes"
+    )
+    parser.add_argument("--pg-server", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg-database", default="rongtuk_memory_bench", help="dropped and created for the run")
+    parser.add_argument(
+        "--as-deployed",
+        action="store_true",
+        help="search attributes, INFO logs as JSON and delivery in the worker, as a deployment runs it",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/memory.json"))
     args = parser.parse_args(argv)
     if args.open and "--cache" not in (argv if argv is not None else sys.argv):
@@ -192,16 +258,17 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     started = datetime.now(UTC)
     info = machine.machine_info()
     print(
-        f"rongtuk memory bench, {started:%Y-%m-%d %H:%M} UTC, {args.cases} cases, cache {args.cache}, "
-        f"load {info['loadavg_at_start']}"
+        f"rongtuk memory bench, {started:%Y-%m-%d %H:%M} UTC, {args.open or args.cases} cases"
+        f"{' open at once' if args.open else ''}, cache {args.cache}, {args.backend}, load {info['loadavg_at_start']}"
     )
     tmp = Path(tempfile.mkdtemp(prefix="rongtuk-memory-"))
     group = ProcessGroup()
-    url = f"sqlite+aiosqlite:///{tmp / 'rongtuk.db'}"
+    url = await scratch_database(args.backend, args.pg_server, args.pg_database, tmp)
     samples: list[dict[str, float]] = []
     population: dict[str, Any] = {}
+    idle_rss = 0.0
     try:
-        _, port = start_listening(
+        server, port = start_listening(
             group,
             "temporal",
             lambda p: temporal_command(db_file=tmp / "temporal.db", port=p, ui_port=None),
@@ -219,14 +286,26 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "RONGTUK_LOG_LEVEL": "WARNING",
             "RONGTUK_WORKER_MAX_CACHED_WORKFLOWS": str(args.cache),
         }
+        if args.as_deployed:
+            # The worker as a deployment runs it: search attributes, INFO logs as JSON, delivery (no gateway
+            # configured: messages are only logged) and the follow-up job beside the workflows.
+            env |= {
+                "RONGTUK_SEARCH_ATTRIBUTES": "true",
+                "RONGTUK_DELIVERY_IN_WORKER": "true",
+                "RONGTUK_LOG_LEVEL": "INFO",
+                "RONGTUK_LOG_FORMAT": "json",
+            }
         worker = group.start("worker", [sys.executable, "-m", "worker"], env=env, log=tmp / "worker.log")
         client = await Client.connect(f"127.0.0.1:{port}", data_converter=data_converter(Settings(env="test")))
-        # One case first, so that the baseline includes the imports and the sandbox's first workflow.
-        await open_case(client, f"RT-MEM-{os.getpid()}-W")
+        # The worker started and polling, no workflow run yet: imports, the SDK's core, the activities' clients.
+        idle_rss = await idle(worker.pid)
+        print(f"  idle worker (no case run yet): {idle_rss:.1f} MiB", flush=True)
+        # Then one case, so that the baseline includes the sandbox's first workflow (its modules imported).
+        await open_case(client, f"RT-MEM-{os.getpid()}-W", search_attributes=args.as_deployed)
         base = await settle(worker.pid)
         samples.append({"open_cases": 0, "rss_mib": base, "seconds": 0.0})
         if args.open:
-            population = await populate(client, worker.pid, url, args, base)
+            population = await populate(client, worker.pid, server.pid, url, args, base)
             args.cases = 0
         print(f"  {'open cases':>10} {'workflows':>10} {'RSS MiB':>9} {'MiB/case':>9}")
         print(f"  {0:>10} {0:>10} {base:>9.1f}")
@@ -236,7 +315,7 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
         async def one(n: int) -> None:
             async with gate:
-                await open_case(client, f"RT-MEM-{os.getpid()}-{n:06d}")
+                await open_case(client, f"RT-MEM-{os.getpid()}-{n:06d}", search_attributes=args.as_deployed)
 
         per_step = max(1, args.cases // args.steps)
         while done < args.cases:
@@ -249,12 +328,15 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     finally:
         group.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+        if args.backend == "postgresql":
+            await drop_database(args.pg_server, args.pg_database)
     cached = [s for s in samples if 2 * s["open_cases"] <= args.cache]
     slope = (cached[-1]["rss_mib"] - base) / cached[-1]["open_cases"] if len(cached) > 1 else None
     result: dict[str, Any] = {
         "date": started.isoformat(),
         "machine": info | {"loadavg_at_end": list(os.getloadavg())},
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "idle_rss_mib": idle_rss,
         "baseline_rss_mib": base,
         "samples": samples,
         "mib_per_open_case": slope,

@@ -54,9 +54,11 @@ class Settings(BaseSettings):
     # unset: none. One address per worker process.
     worker_metrics_address: str | None = None
     # Workflows a worker keeps in memory (its sticky cache): size it for the cases active within minutes;
-    # an evicted case replays its whole history on its next task (docs/operations.md). The cache, not the open
-    # cases, bounds the worker's RSS: with 300 it plateaued at 335-353 MiB with 600-3,100 cases open
-    # (bench/memory_bench.py --open, over a ~160 MiB idle worker), so 300 MiB needs about 200.
+    # an evicted case costs nothing until its next task, which replays its whole history first
+    # (docs/operations.md, "Sticky cache"). The cache, not the open cases, bounds the worker's RSS: with
+    # 10,000 cases open, 300 held the worker as deployed at 256 MiB (peak 265; 200: 235, peak 238) over a
+    # ~155 MiB idle worker: ~0.2 MiB per cached workflow and ~30 MiB once it evicts (bench/memory_bench.py
+    # --open, bench/results/memory-10k*.json), under the 300 MiB target with ~35 MiB to spare.
     worker_max_cached_workflows: int = Field(300, ge=0)
     # Cases upsert RongtukStatus/Agency/DueAt/Overdue; the namespace must have them (rongtuk dev registers them).
     search_attributes: bool = True
