@@ -329,10 +329,6 @@ class Dispatcher:
 
     # --- sending and recording -----------------------------------------------------------------------------
 
-    async def _deliver(self, job: Job) -> None:
-        """Send one job and record its result."""
-        await self._record([await self._send(job)])
-
     async def _send(self, job: Job) -> Outcome:
         started = time.monotonic()
         receipt: Receipt | None = None

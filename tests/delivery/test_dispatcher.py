@@ -358,7 +358,7 @@ async def test_a_dead_dispatchers_claim_is_taken_over_after_its_lease(
         assert await Dispatcher(db, delivery_settings, gateways=rescuer.gateways).drain() == 0  # lease holds
         await rescuer.drain()
         # The first one wakes up and sends: the gateway sees the same idempotency key again...
-        await stalled._deliver(job)
+        await stalled._record([await stalled._send(job)])
     finally:
         await stalled.aclose()
         await rescuer.aclose()

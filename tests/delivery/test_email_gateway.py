@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import email
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from email import policy
 from typing import Any
 
@@ -33,10 +34,16 @@ def impatient_smtp() -> Iterator[tuple[SmtpHandler, int]]:
     controller.stop()
 
 
-def gateway(settings: Settings, port: int) -> EmailGateway:
-    return EmailGateway(
+@asynccontextmanager
+async def gateway(settings: Settings, port: int) -> AsyncIterator[EmailGateway]:
+    """The SMTP gateway for the local server on ``port``; its kept connections are closed afterwards."""
+    smtp = EmailGateway(
         settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_starttls": False})
     )
+    try:
+        yield smtp
+    finally:
+        await smtp.aclose()
 
 
 def numbers(handler: SmtpHandler) -> list[str]:
@@ -48,12 +55,9 @@ def numbers(handler: SmtpHandler) -> list[str]:
 
 async def test_messages_in_a_row_share_one_connection(settings: Settings, smtp_server: tuple[SmtpHandler, int]) -> None:
     handler, port = smtp_server
-    smtp = gateway(settings, port)
-    try:
+    async with gateway(settings, port) as smtp:
         for n in range(1, 6):
             assert (await smtp.send(outbound(n))).status_code == 250
-    finally:
-        await smtp.aclose()
     assert numbers(handler) == ["1", "2", "3", "4", "5"]
     assert len(set(handler.connections)) == 1
 
@@ -62,13 +66,10 @@ async def test_messages_at_once_use_a_few_connections_and_keep_them(
     settings: Settings, smtp_server: tuple[SmtpHandler, int]
 ) -> None:
     handler, port = smtp_server
-    smtp = gateway(settings, port)
-    try:
+    async with gateway(settings, port) as smtp:
         await asyncio.gather(*(smtp.send(outbound(n)) for n in range(1, 9)))
         opened = len(set(handler.connections))
         await asyncio.gather(*(smtp.send(outbound(n)) for n in range(9, 13)))
-    finally:
-        await smtp.aclose()
     assert sorted(numbers(handler), key=int) == [str(n) for n in range(1, 13)]
     assert opened == 8  # eight at once: eight connections, of which four are kept...
     assert len(set(handler.connections)) == 8  # ...and carry the next four
@@ -93,14 +94,11 @@ async def test_a_connection_the_server_hung_up_on_is_replaced_and_nothing_is_los
             "is_connected",
             property(lambda self: self.protocol is not None or getattr(self, "looks_alive", False)),
         )
-    smtp = gateway(settings, port)
-    try:
+    async with gateway(settings, port) as smtp:
         await smtp.send(outbound(1))
         await asyncio.sleep(0.8)  # the server closes the idle connection
         await smtp.send(outbound(2))
         await smtp.send(outbound(3))
-    finally:
-        await smtp.aclose()
     assert numbers(handler) == ["1", "2", "3"]
     assert len(set(handler.connections)) == 2
 
@@ -109,13 +107,10 @@ async def test_a_refused_recipient_is_permanent_and_the_next_message_goes_throug
     settings: Settings, smtp_server: tuple[SmtpHandler, int]
 ) -> None:
     handler, port = smtp_server
-    smtp = gateway(settings, port)
-    try:
+    async with gateway(settings, port) as smtp:
         await smtp.send(outbound(1))
         with pytest.raises(PermanentError) as refused:
             await smtp.send(outbound(2, f"nobody@{handler.refuse_domain}"))
         await smtp.send(outbound(3))
-    finally:
-        await smtp.aclose()
     assert refused.value.status_code == 550
     assert numbers(handler) == ["1", "3"]
