@@ -8,7 +8,7 @@ Personal columns (complainant name, phone, ...) are never selected: the board ha
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sla.calendar import WorkingCalendar
-from store.models import OPEN_CASE_STATUSES, AgencyTask, Case, CaseEvent
+from store.models import OPEN_CASE_STATUSES, AgencyTask, Case, CaseEvent, QueueClaim
 from store.models import OPEN_TASK_STATUSES as _TASK_INDEX_STATUSES
 from workflows.process import OPEN_TASK, State
 
@@ -627,6 +627,49 @@ def _item(
         sla_class=row.sla_class,
         region=row.region,
     )
+
+
+async def screening_queue(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    calendar: WorkingCalendar,
+    states: Sequence[str],
+    held_by: str | None = None,
+    page: int = 1,
+    page_size: int = 25,
+) -> CasePage:
+    """The officers' screening queue: cases in ``states`` (only those ``held_by`` holds, if given), urgent ones
+    first, then the earliest deadline (none last), then the oldest; one page and how many there are.
+
+    One ordered statement over every queue state at once, so a page is the same whichever state its cases are
+    in (the queue holds the cases not yet screened: a small share of the read model, read by the status index).
+    """
+    if page < 1 or page_size < 1:
+        raise ValueError("page and page_size start at 1")
+    conditions: list[ColumnElement[bool]] = [Case.status.in_(list(states))]
+    if held_by is not None:
+        # By the claim's primary key from each queue case (claims stay after their case leaves the queue).
+        held = select(QueueClaim.case_id).where(QueueClaim.case_id == Case.case_id, QueueClaim.officer_id == held_by)
+        conditions.append(held.exists())
+    rows = await session.execute(
+        select(*BOARD_COLUMNS)
+        .where(*conditions)
+        .order_by(
+            case((Case.priority == "urgent", 0), else_=1),
+            Case.due_at.is_(None),
+            Case.due_at,
+            Case.received_at,
+            Case.case_id,
+        )
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    total = await session.scalar(select(func.count()).select_from(Case).where(*conditions)) or 0
+    late: dict[datetime, int] = {}
+    open_states = frozenset(OPEN_CASE_STATUSES)
+    items = [_item(r, now=now, calendar=calendar, open_states=open_states, late=late) for r in rows]
+    return CasePage(items=items, total=int(total), page=page, page_size=page_size)
 
 
 async def open_cases_by_state(session: AsyncSession) -> dict[str, int]:

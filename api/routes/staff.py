@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, StaffRole
@@ -33,7 +33,7 @@ from config.reference import regions_by_province
 from domain.complaint import Kind, Priority
 from processdoc.svg import process_svg
 from store import models
-from store.queries import list_cases
+from store.queries import list_cases, screening_queue
 from workflows.process import STATE_LABELS, Role, State
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -204,22 +204,36 @@ async def _screening(request: Request, session: AsyncSession, settings: Any, cas
 
 @router.get("/officer", response_class=HTMLResponse)
 async def officer_queue(
-    request: Request, session: SessionDep, settings: SettingsDep, principal: OptionalPrincipal
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: OptionalPrincipal,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    mine: Annotated[bool, Query()] = False,
 ) -> Response:
-    """The screening queue, earliest deadline (the urgent and the oldest) first, with screening suggestions."""
+    """The screening queue, urgent first, then the earliest deadline and the oldest, with screening suggestions;
+    a page at a time, or only the cases the officer holds (``mine``)."""
     if (refused := gate(request, principal, OFFICERS)) is not None:
         return refused
-    assert principal is not None
-    rows: list[dict[str, Any]] = []
-    total = 0
-    for state in QUEUE_STATES:
-        board = await _board(request, session, principal, status=state.value, page_size=_QUEUE_SIZE)
-        rows += board["items"]
-        total += board["total"]
-    # Urgent first, as on the board; then the earliest deadline, then the oldest.
-    rows.sort(key=lambda r: ((r.get("priority") or {}).get("code") != "urgent", r["due_at"] or "9", r["received_at"]))
-    rows = rows[:_QUEUE_SIZE]
-    claims = {c.case_id: c.officer_id for c in await session.scalars(select(models.QueueClaim))}
+    assert principal is not None and principal.actor is not None
+    state = request.app.state
+    queue = await screening_queue(
+        session,
+        now=datetime.now(UTC),
+        calendar=state.calendar,
+        states=[s.value for s in QUEUE_STATES],
+        held_by=principal.subject if mine else None,
+        page=page,
+        page_size=_QUEUE_SIZE,
+    )
+    actor = principal.actor
+    rows = [
+        board_item_view(i, actor=actor, agencies=state.agencies, centres=state.centres, policy=state.policy)
+        for i in queue.items
+    ]
+    # The holders of the cases on this page only (claims are kept after a case leaves the queue).
+    shown = [row["case_id"] for row in rows]
+    claims = {row.case_id: row.officer_id for row in await session.execute(held_by(shown))} if shown else {}
     for row in rows:
         case = await session.get(models.Case, row["case_id"])
         assert case is not None
@@ -228,8 +242,23 @@ async def officer_queue(
         row["actions"] = await _row_actions(request, session, principal, case.case_id)
         row["can_accept"] = any(a["action"] == "accept" for a in row["actions"])
         row["claimed_by"] = claims.get(case.case_id)
+    pages = {"page": queue.page, "more": queue.page * queue.page_size < queue.total, "mine": mine}
     return render_page(
-        request, settings, "officer_queue.html", rows=rows, total=total, workload=await _workload(session), wide=True
+        request,
+        settings,
+        "officer_queue.html",
+        rows=rows,
+        total=queue.total,
+        pages=pages,
+        workload=await _workload(session),
+        wide=True,
+    )
+
+
+def held_by(case_ids: Sequence[str]) -> Select[str, str]:
+    """Who holds each of these cases."""
+    return select(models.QueueClaim.case_id, models.QueueClaim.officer_id).where(
+        models.QueueClaim.case_id.in_(case_ids)
     )
 
 
@@ -264,7 +293,15 @@ async def claim_case(case_id: Annotated[str, Path(max_length=32)], request: Requ
     elif held.officer_id != principal.subject:
         raise conflict_claim(held.officer_id)
     await session.commit()
-    return RedirectResponse("/officer", status_code=303)
+    return RedirectResponse(queue_view(form.get("page"), mine=bool(form.get("mine"))), status_code=303)
+
+
+def queue_view(page: object, *, mine: bool) -> str:
+    """The queue page a form was sent from (its page number checked, not echoed)."""
+    number = int(page) if isinstance(page, str) and page.isdigit() and 1 <= int(page) <= 10_000 else 1
+    query = [f"page={number}"] if number > 1 else []
+    query += ["mine=1"] if mine else []
+    return "/officer" + ("?" + "&".join(query) if query else "")
 
 
 def conflict_claim(officer: str) -> AppError:

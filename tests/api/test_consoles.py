@@ -216,6 +216,40 @@ async def test_officers_claim_and_release_queue_cases_with_workload(api: httpx.A
     assert freed.status_code == 303 and first not in (await api.get("/officer")).text.split('id="workload"')[1]
 
 
+async def test_the_queue_pages_and_shows_what_an_officer_holds(
+    api: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.routes import staff
+
+    monkeypatch.setattr(staff, "_QUEUE_SIZE", 1)
+    receipts = [(await api.post("/api/v1/complaints", json=complaint())).json() for _ in range(2)]
+    for receipt in receipts:
+        await first_in_queue(api, db, receipt)
+    held = {r["case_id"] for r in receipts}
+    await sign_in(api, db, StaffRole.OFFICER)
+    queue = await api.get("/officer")
+    title = re.search(r"<title>(.*?)</title>", queue.text, re.S)
+    assert title and "<" not in title.group(1) and "คิวคัดกรอง" in title.group(1), "a plain page title"
+    assert 'href="/officer?page=2"' in queue.text and 'rel="prev"' not in queue.text
+    for case_id in sorted(held):  # claimed from page 2 of the whole queue: back to page 2 afterwards
+        taken = await api.post(f"/officer/claim/{case_id}", data={"csrf_token": csrf_of(queue), "page": "2"})
+        assert taken.status_code == 303 and taken.headers["location"] == "/officer?page=2"
+    odd = await api.post(f"/officer/claim/{sorted(held)[0]}", data={"csrf_token": csrf_of(queue), "page": "x<"})
+    assert odd.headers["location"] == "/officer", "a page number is checked, not echoed"
+
+    shown = []
+    for page in (1, 2):
+        mine = await api.get(f"/officer?mine=1&page={page}")
+        assert mine.status_code == 200 and 'aria-current="page">' in mine.text
+        shown += re.findall(r'<tr class="[^"]*" data-case="([^"]+)"', mine.text)
+        assert ('href="/officer?page=2&amp;mine=1"' in mine.text) is (page == 1)
+        assert ('href="/officer?page=1&amp;mine=1"' in mine.text) is (page == 2)
+    assert sorted(shown) == sorted(held), "the cases this officer holds, one a page, and nobody else's"
+    beyond = await api.get("/officer?mine=1&page=3")
+    assert beyond.status_code == 200 and 'data-case="' not in beyond.text
+    assert (await api.get("/officer?page=0")).status_code == 422
+
+
 async def test_citizen_answers_rates_and_asks_for_review_from_the_tracking_page(api: httpx.AsyncClient) -> None:
     receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
     case_id, code = receipt["case_id"], receipt["tracking_code"]
