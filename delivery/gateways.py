@@ -7,15 +7,17 @@ channel will not work for this message). None of them logs an address or a messa
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Protocol
 
+import aiohttp
 import aiosmtplib
-import httpx
 import structlog
 
 from config.settings import Settings
@@ -119,6 +121,46 @@ class LogGateway:
         return None
 
 
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    retry_after: float | None
+
+
+class HttpPoster:
+    """POSTs to gateways and partners over kept-alive connections, each bounded by ``timeout`` seconds.
+
+    aiohttp rather than httpx: on this machine a POST to a local server costs 0.13-0.14 ms of CPU with aiohttp
+    and 0.76-0.80 ms with httpx (server included), and the dispatcher sends every message of every case. The
+    session is made on first use (it belongs to the running event loop); proxies come from the environment, as
+    they did with httpx. A connection that fails, times out or is cut is a ``TransientError``."""
+
+    def __init__(self, *, timeout: float, headers: Mapping[str, str] | None = None) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._headers = dict(headers or {})
+        self._session: aiohttp.ClientSession | None = None
+
+    async def post(self, url: str, *, body: bytes, headers: Mapping[str, str]) -> HttpAnswer:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout, trust_env=True)
+        try:
+            async with self._session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                return HttpAnswer(response.status, _retry_after(response.headers.get("Retry-After")))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(type(exc).__name__) from None
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def json_body(value: object) -> bytes:
+    """A request's JSON body: UTF-8, compact."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
 class SmsGateway:
     """An HTTP SMS gateway: JSON POST with a bearer token and the notification id as ``Idempotency-Key``."""
 
@@ -127,22 +169,19 @@ class SmsGateway:
     def __init__(self, url: str, token: str | None, *, timeout: float) -> None:
         self._url = url
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx.AsyncClient(timeout=timeout, headers=headers)
+        self._http = HttpPoster(timeout=timeout, headers=headers)
 
     async def send(self, out: Outbound) -> Receipt:
-        try:
-            response = await self._client.post(
-                self._url,
-                json={"to": out.address, "text": out.message.text, "reference": str(out.notification_id)},
-                headers={"Idempotency-Key": str(out.notification_id)},
-            )
-        except httpx.HTTPError as exc:
-            raise TransientError(type(exc).__name__) from None
-        classify_status(response.status_code, retry_after=_retry_after(response.headers.get("retry-after")))
-        return Receipt(response.status_code)
+        answer = await self._http.post(
+            self._url,
+            body=json_body({"to": out.address, "text": out.message.text, "reference": str(out.notification_id)}),
+            headers={"Content-Type": "application/json", "Idempotency-Key": str(out.notification_id)},
+        )
+        classify_status(answer.status, retry_after=answer.retry_after)
+        return Receipt(answer.status)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
 
 class LineGateway:

@@ -21,7 +21,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import structlog
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
@@ -30,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.projection import insert_ignoring_duplicates
 from config.settings import Settings
-from delivery.gateways import DeliveryError, PermanentError, TransientError, classify_status
+from delivery.gateways import DeliveryError, HttpPoster, PermanentError, classify_status
 from delivery.outbox import FAILED, PENDING, SENDING, SENT, attempt_entry, claim_due, settle, will_retry
 from store import models
 from store.db import Database
@@ -126,11 +125,11 @@ class PartnerWebhooks:
     clock: Callable[[], datetime]
 
     def __post_init__(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self.settings.gateway_timeout_seconds)
+        self._http = HttpPoster(timeout=self.settings.gateway_timeout_seconds)
         self._by_name = {p.name: p for p in self.partners}
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
     async def queue(self, *, now: datetime, limit: int) -> int:
         """Queue the case events each partner has not been given yet; returns how many were queued."""
@@ -235,9 +234,9 @@ class PartnerWebhooks:
         else:
             secret = self.settings.partner_secrets[partner.name]
             try:
-                response = await self._client.post(
+                answer = await self._http.post(
                     str(partner.url),
-                    content=body,
+                    body=body,
                     headers={
                         "Content-Type": "application/json",
                         SIGNATURE_HEADER: sign(secret, body, timestamp=int(time.time())),
@@ -245,12 +244,10 @@ class PartnerWebhooks:
                         "X-Rongtuk-Event": delivery.event,
                     },
                 )
-                status_code = response.status_code
-                classify_status(response.status_code)
+                status_code = answer.status
+                classify_status(answer.status)
             except DeliveryError as exc:
                 error = exc
-            except httpx.HTTPError as exc:
-                error = TransientError(type(exc).__name__)
         duration_ms = int((time.monotonic() - started) * 1000)
         now = self.clock()
         async with self.db.session() as session:

@@ -1,0 +1,119 @@
+"""The HTTP poster under the SMS gateway and the partner webhooks, against real sockets on 127.0.0.1: what
+reaches the server, kept-alive connections, and every way a connection fails as a ``TransientError`` within the
+timeout (refused, no answer, cut mid-answer), never an exception of the HTTP library's own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from aiohttp import web
+
+from delivery.gateways import HttpPoster, TransientError, json_body
+
+
+@contextlib.asynccontextmanager
+async def server(handle: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> AsyncIterator[tuple[str, list]]:
+    peers: list[tuple[str, int]] = []
+
+    async def record(request: web.Request) -> web.StreamResponse:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else ("", 0))
+        return await handle(request)
+
+    app = web.Application()
+    app.router.add_post("/in", record)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/in", peers
+    finally:
+        await runner.cleanup()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_body_headers_answer_and_one_kept_connection() -> None:
+    got: list[tuple[dict[str, str], dict[str, object]]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        got.append((dict(request.headers), json.loads(await request.read())))
+        return web.json_response({}, status=429 if len(got) == 3 else 200, headers={"Retry-After": "30"})
+
+    poster = HttpPoster(timeout=5, headers={"Authorization": "Bearer t"})
+    try:
+        async with server(handle) as (url, peers):
+            answers = [
+                await poster.post(url, body=json_body({"text": f"เรื่องที่ {i}"}), headers={"Idempotency-Key": str(i)})
+                for i in range(3)
+            ]
+    finally:
+        await poster.aclose()
+    assert [a.status for a in answers] == [200, 200, 429] and answers[2].retry_after == 30.0
+    assert [body["text"] for _, body in got] == ["เรื่องที่ 0", "เรื่องที่ 1", "เรื่องที่ 2"]
+    assert [h["Idempotency-Key"] for h, _ in got] == ["0", "1", "2"]
+    assert {h["Authorization"] for h, _ in got} == {"Bearer t"}
+    assert len(set(peers)) == 1, "messages in a row share one connection"
+
+
+async def test_a_refused_connection_is_transient() -> None:
+    poster = HttpPoster(timeout=5)
+    try:
+        with pytest.raises(TransientError) as refused:
+            await poster.post(f"http://127.0.0.1:{free_port()}/in", body=b"{}", headers={})
+    finally:
+        await poster.aclose()
+    assert "Connect" in str(refused.value.args[0])
+
+
+async def test_a_server_that_never_answers_is_transient_within_the_timeout() -> None:
+    stop = asyncio.Event()
+
+    async def handle(request: web.Request) -> web.Response:
+        await stop.wait()
+        return web.json_response({})
+
+    poster = HttpPoster(timeout=0.5)
+    try:
+        async with server(handle) as (url, _):
+            started = time.monotonic()
+            with pytest.raises(TransientError):
+                await poster.post(url, body=b"{}", headers={})
+            assert time.monotonic() - started < 3
+            stop.set()
+    finally:
+        await poster.aclose()
+
+
+async def test_a_connection_cut_mid_answer_is_transient_and_the_next_post_reconnects() -> None:
+    calls = 0
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        nonlocal calls
+        calls += 1
+        await request.read()
+        if calls == 1:
+            assert request.transport is not None
+            request.transport.close()  # hangs up without an answer
+            return web.Response()
+        return web.json_response({})
+
+    poster = HttpPoster(timeout=5)
+    try:
+        async with server(handle) as (url, _):
+            with pytest.raises(TransientError):
+                await poster.post(url, body=b"{}", headers={})
+            assert (await poster.post(url, body=b"{}", headers={})).status == 200
+    finally:
+        await poster.aclose()
