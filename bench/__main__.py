@@ -164,7 +164,28 @@ def intake_rows(result: dict[str, Any]) -> list[Row]:
         ),
         ("intake", "relay lag p99, commit to started", None, after["relay_lag"]["p99_ms"], "ms"),
         ("intake", "complaints lost or filed twice", None, float(after["answered_201"] - after["distinct_cases"]), ""),
+        *everything_open_rows(result),
         *api_alone_rows(result),
+    ]
+
+
+def everything_open_rows(result: dict[str, Any]) -> list[Row]:
+    """Everything at once again, the complaints arriving at ``--rate`` (the target's 100/s) from at most 32
+    clients: the answers, and how far behind the relay fell and how soon it caught up."""
+    opened = result.get("open_loop")
+    if not opened:
+        return []
+    intake, after = opened["intake"], opened["after"]
+    rate = intake["open_loop_rate"]
+    lost = float(after["answered_201"] - after["distinct_cases"])
+    drained = after["drained_s_after_last_answer"]
+    return [
+        ("intake", f"everything, {rate:g}/s arriving: complaints/s", rate, intake["per_s"], "/s"),
+        ("intake", f"everything, {rate:g}/s arriving: p50", None, intake["latency"]["p50_ms"], "ms"),
+        ("intake", f"everything, {rate:g}/s arriving: p99", None, intake["latency"]["p99_ms"], "ms"),
+        ("intake", f"everything, {rate:g}/s arriving: relay lag p99", None, after["relay_lag"]["p99_ms"], "ms"),
+        ("intake", f"everything, {rate:g}/s arriving: relay drained after", None, drained, "s"),
+        ("intake", f"everything, {rate:g}/s arriving: lost or filed twice", None, lost, ""),
     ]
 
 
