@@ -114,3 +114,30 @@ async def test_a_refused_recipient_is_permanent_and_the_next_message_goes_throug
         await smtp.send(outbound(3))
     assert refused.value.status_code == 550
     assert numbers(handler) == ["1", "3"]
+
+
+async def test_thai_headers_and_an_internationalised_address_arrive_readable(settings: Settings) -> None:
+    """A Thai sender name and subject arrive as written (RFC 2047), with both languages in the body; an address
+    that is not ASCII goes out with SMTPUTF8 to a server that offers it."""
+    handler = SmtpHandler()
+    port = _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+    controller.start()
+    thai_from = settings.model_copy(update={"smtp_from": "ศูนย์บริการประชาชน 1111 <no-reply@psc.example>"})
+    message = Message(subject="เรื่อง RT-1 ส่งต่อแล้ว", text="ส่งต่อไปยังกรมการปกครองแล้ว", lang="th")
+    alternative = Message(subject="Case RT-1 forwarded", text="Forwarded to DOPA.", lang="en")
+    try:
+        async with gateway(thai_from, port) as smtp:
+            await smtp.send(Outbound(41, "somchai@example.com", message, alternative))
+            await smtp.send(Outbound(42, "สมชาย@ตัวอย่าง.ไทย", message))
+    finally:
+        controller.stop()
+    first, second = (email.message_from_bytes(e.content, policy=policy.default) for e in handler.messages)
+    assert str(first["From"]) == "ศูนย์บริการประชาชน 1111 <no-reply@psc.example>"
+    assert str(first["Subject"]) == "เรื่อง RT-1 ส่งต่อแล้ว" and str(first["To"]) == "somchai@example.com"
+    assert "rongtuk-notification-41@" in str(first["Message-ID"]) and str(first["X-Rongtuk-Notification"]) == "41"
+    body = first.get_content()
+    assert "ส่งต่อไปยังกรมการปกครองแล้ว" in body and "Case RT-1 forwarded\nForwarded to DOPA." in body
+    assert [e.mail_from for e in handler.messages] == ["no-reply@psc.example"] * 2
+    assert handler.messages[1].rcpt_tos == ["สมชาย@ตัวอย่าง.ไทย"] and "SMTPUTF8" in handler.messages[1].mail_options
+    assert str(second["To"]) == "สมชาย@ตัวอย่าง.ไทย" and str(second["Subject"]) == "เรื่อง RT-1 ส่งต่อแล้ว"
