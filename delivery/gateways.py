@@ -16,7 +16,7 @@ from email.header import Header
 from email.message import EmailMessage
 from email.mime.text import MIMEText
 from email.policy import SMTPUTF8, compat32
-from email.utils import formataddr, make_msgid, parseaddr
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from typing import Protocol
 
 import aiohttp
@@ -289,13 +289,15 @@ class EmailGateway:
         if not out.address.isascii():
             full = EmailMessage()
             full["From"], full["To"], full["Subject"] = self._from, out.address, out.message.subject
-            full["Message-ID"], full["X-Rongtuk-Notification"] = message_id, str(out.notification_id)
+            full["Date"], full["Message-ID"] = formatdate(usegmt=True), message_id
+            full["X-Rongtuk-Notification"] = str(out.notification_id)
             full.set_content(body)
             return Email(self._sender, out.address, full.as_bytes(policy=SMTPUTF8), smtputf8=True)
         msg = MIMEText(body, "plain", "utf-8")
         msg["From"] = self._from_header
         msg["To"] = out.address
         msg["Subject"] = Header(out.message.subject, "utf-8")  # type: ignore[assignment]  # compat32 takes a Header
+        msg["Date"] = formatdate(usegmt=True)
         msg["Message-ID"] = message_id
         msg["X-Rongtuk-Notification"] = str(out.notification_id)
         return Email(self._sender, out.address, msg.as_bytes(policy=_WIRE))

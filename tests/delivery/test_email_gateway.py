@@ -141,3 +141,4 @@ async def test_thai_headers_and_an_internationalised_address_arrive_readable(set
     assert [e.mail_from for e in handler.messages] == ["no-reply@psc.example"] * 2
     assert handler.messages[1].rcpt_tos == ["สมชาย@ตัวอย่าง.ไทย"] and "SMTPUTF8" in handler.messages[1].mail_options
     assert str(second["To"]) == "สมชาย@ตัวอย่าง.ไทย" and str(second["Subject"]) == "เรื่อง RT-1 ส่งต่อแล้ว"
+    assert all(m["Date"].datetime.tzinfo is not None for m in (first, second)), "dated, as mail filters expect"
