@@ -212,6 +212,11 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--as-deployed",
+        action="store_true",
+        help="search attributes, INFO logs as JSON, the delivery dispatcher and the follow-up job beside the worker",
+    )
     parser.add_argument("--inspect", nargs="*", default=[], help="type names whose objects to describe at the end")
     args = parser.parse_args(argv)
 
@@ -238,6 +243,15 @@ async def main(argv: list[str] | None = None) -> None:
                 "RONGTUK_WORKER_MAX_CACHED_WORKFLOWS": str(args.cache),
             }
         )
+        if args.as_deployed:
+            os.environ.update(
+                {
+                    "RONGTUK_SEARCH_ATTRIBUTES": "true",
+                    "RONGTUK_DELIVERY_IN_WORKER": "true",
+                    "RONGTUK_LOG_LEVEL": "INFO",
+                    "RONGTUK_LOG_FORMAT": "json",
+                }
+            )
         from temporalio.client import Client
 
         from config.logging import configure_logging
@@ -255,6 +269,15 @@ async def main(argv: list[str] | None = None) -> None:
         worker_client = await connect(settings)
         worker = build_worker(worker_client, settings, db)
         _, relay = start_relay(db, worker_client, settings)
+        beside = [relay]
+        if args.as_deployed:
+            from delivery.dispatcher import start_dispatcher
+            from followup.job import start as start_followups
+
+            beside.append(start_dispatcher(settings, db))
+            followups = start_followups(db, settings)
+            if followups is not None:
+                beside.append(followups)
         running = asyncio.ensure_future(worker.run())
         client = await Client.connect(f"127.0.0.1:{port}", data_converter=data_converter(Settings(env="test")))
         gate = asyncio.Semaphore(args.concurrency)
@@ -262,7 +285,7 @@ async def main(argv: list[str] | None = None) -> None:
 
         async def one(n: int) -> None:
             async with gate:
-                handle = await file_case(client, f"RT-LEAK-{n:06d}")
+                handle = await file_case(client, f"RT-LEAK-{n:06d}", search_attributes=args.as_deployed)
                 if every and n % every == 0:
                     await give_agency_task(handle)
 
@@ -308,9 +331,10 @@ async def main(argv: list[str] | None = None) -> None:
         await worker.shutdown()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(running, 10)
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await relay
+        for task in beside:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await db.dispose()
     finally:
         group.stop()
