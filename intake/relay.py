@@ -187,6 +187,7 @@ class IntakeRelay:
             # While Temporal is away a kick does not help: every loop waits out the backoff.
             delay: float | None = self.settings.intake_relay_poll_seconds * min(2 ** min(failures, 4), 10)
             waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
+            woken: asyncio.Future[None] | None = None
             if failures == 0:
                 woken = asyncio.get_running_loop().create_future()
                 self._waiting.append(woken)
@@ -196,6 +197,11 @@ class IntakeRelay:
             _, pending = await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
             for waiter in pending:
                 waiter.cancel()
+            if woken is not None:
+                # Timed out (a poll) or stopped, this loop no longer waits: its future leaves the queue (a woken
+                # one has left it already). Left there, an idle worker's relay (no kicks) kept one a poll.
+                with contextlib.suppress(ValueError):
+                    self._waiting.remove(woken)
         log.info("intake_relay_stopped")
 
     async def drain(self, *, max_rounds: int = 1000) -> int:

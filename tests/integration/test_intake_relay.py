@@ -230,6 +230,35 @@ async def test_an_idle_relay_polls_with_one_of_its_loops(
     assert 4 <= len(claims) <= 4 + 8 + 2, claims
 
 
+async def test_an_idle_relay_does_not_keep_its_timed_out_waits(
+    dev_env: WorkflowEnvironment, relay_settings: Settings, db: Database
+) -> None:
+    await _set_aside_others(db)
+    # Nothing to start and no kick: the polling loop times out on every poll, the others wait to be woken.
+    settings = relay_settings.model_copy(update={"intake_relay_poll_seconds": 0.02, "intake_relay_loops": 4})
+    relay, task = start_relay(db, dev_env.client, settings)
+    claims = _counting_claims(relay)
+    try:
+        for _ in range(200):
+            if len(claims) >= 4 + 40:
+                break
+            await asyncio.sleep(0.05)
+        assert len(claims) >= 4 + 40, claims
+        # One wait per loop at most: a poll that timed out leaves nothing behind (it kept one future a poll, a
+        # worker's relay grew by one a second, and a kick woke a long dead wait before a live one).
+        assert len(relay._waiting) <= 4, len(relay._waiting)
+        # And a kick still wakes a waiting loop.
+        before = len(claims)
+        relay.kick()
+        for _ in range(100):
+            if len(claims) > before:
+                break
+            await asyncio.sleep(0.01)
+        assert len(claims) > before
+    finally:
+        await stop_relay(relay, task)
+
+
 async def test_a_kick_wakes_one_loop_and_a_full_batch_shares_the_rest(
     dev_env: WorkflowEnvironment, relay_settings: Settings, db: Database
 ) -> None:
