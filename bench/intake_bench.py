@@ -22,7 +22,10 @@ a SQLite file), the API under uvicorn and one worker (``python -m worker``) as s
    must answer 200; the relay's lag (unstarted complaints, oldest age) is sampled every 0.25 s. Afterwards
    every complaint is counted in the database (none lost, none twice: one case per key, one outbox row per
    case, all started), the relay's per-case lag (commit to workflow started) and the cases per second it
-   sustained over the run; the CPU of every process per complaint.
+   sustained over the run; the CPU of every process per complaint. With ``--rate``, the same again open loop,
+   with how long the relay still drained after the last answer. ``--relay-in worker`` runs the relay in the
+   worker only, ``--background-nice N`` the worker and Temporal at a lower CPU priority (one machine shaped so
+   that the answers come first).
 """
 
 from __future__ import annotations
@@ -418,6 +421,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--settle-timeout", type=float, default=120.0)
     parser.add_argument(
+        "--relay-in",
+        choices=["both", "worker"],
+        default="both",
+        help="step 4: where the intake relay runs (the default: in the API and the worker)",
+    )
+    parser.add_argument(
         "--background-nice",
         type=int,
         default=0,
@@ -471,6 +480,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             group.stop("api")
         measured["api_alone"] = alone
         measured["relay_alone"] = asyncio.run(relay_alone(url, temporal_port, measured["baseline_bare_start"]))
+        if args.relay_in == "worker":
+            env["RONGTUK_INTAKE_RELAY_IN_API"] = "false"
+        measured["relay_in"] = args.relay_in
         api, api_port = start_listening(
             group, "api", lambda p: _api_command(p, args.api_workers[0]), env=env, log=tmp / "api.log", timeout=180
         )

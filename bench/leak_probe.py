@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.memory_bench import TASK_QUEUE, file_case, give_agency_task, rss_mib
+from bench.memory_bench import file_case, give_agency_task, rss_mib, worker_env
 from cli.devserver import ProcessGroup, start_listening, temporal_command
 from config.temporal import data_converter
 
@@ -230,28 +230,7 @@ async def main(argv: list[str] | None = None) -> None:
             log=tmp / "temporal.log",
         )
         url = f"sqlite+aiosqlite:///{tmp / 'read.db'}"
-        os.environ.update(
-            {
-                "RONGTUK_ENV": "test",
-                "RONGTUK_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
-                "RONGTUK_DATABASE_URL": url,
-                "RONGTUK_DATA_DIR": str(tmp),
-                "RONGTUK_TASK_QUEUE": TASK_QUEUE,
-                "RONGTUK_SEARCH_ATTRIBUTES": "false",
-                "RONGTUK_DELIVERY_IN_WORKER": "false",
-                "RONGTUK_LOG_LEVEL": "WARNING",
-                "RONGTUK_WORKER_MAX_CACHED_WORKFLOWS": str(args.cache),
-            }
-        )
-        if args.as_deployed:
-            os.environ.update(
-                {
-                    "RONGTUK_SEARCH_ATTRIBUTES": "true",
-                    "RONGTUK_DELIVERY_IN_WORKER": "true",
-                    "RONGTUK_LOG_LEVEL": "INFO",
-                    "RONGTUK_LOG_FORMAT": "json",
-                }
-            )
+        os.environ.update(worker_env(port=port, url=url, tmp=tmp, cache=args.cache, as_deployed=args.as_deployed))
         from temporalio.client import Client
 
         from config.logging import configure_logging

@@ -81,6 +81,31 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
+def worker_env(*, port: int, url: str, tmp: Path, cache: int, as_deployed: bool) -> dict[str, str]:
+    """The measured worker's settings: the test environment's (no search attributes, WARNING logs, no delivery),
+    or with ``as_deployed`` the worker as a deployment runs it: search attributes, INFO logs as JSON, delivery
+    (no gateway configured: messages are only logged) and the follow-up job beside the workflows."""
+    env = {
+        "RONGTUK_ENV": "test",
+        "RONGTUK_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+        "RONGTUK_DATABASE_URL": url,
+        "RONGTUK_DATA_DIR": str(tmp),
+        "RONGTUK_TASK_QUEUE": TASK_QUEUE,
+        "RONGTUK_SEARCH_ATTRIBUTES": "false",
+        "RONGTUK_DELIVERY_IN_WORKER": "false",
+        "RONGTUK_LOG_LEVEL": "WARNING",
+        "RONGTUK_WORKER_MAX_CACHED_WORKFLOWS": str(cache),
+    }
+    if as_deployed:
+        env |= {
+            "RONGTUK_SEARCH_ATTRIBUTES": "true",
+            "RONGTUK_DELIVERY_IN_WORKER": "true",
+            "RONGTUK_LOG_LEVEL": "INFO",
+            "RONGTUK_LOG_FORMAT": "json",
+        }
+    return env
+
+
 async def file_case(client: Client, case_id: str, *, search_attributes: bool = False) -> WorkflowHandle[Any, Any]:
     """File one case and wait for its receipt (retried: on a loaded machine a first task may time out once)."""
     handle = await client.start_workflow(
@@ -275,26 +300,7 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             log=tmp / "temporal.log",
         )
         await asyncio.to_thread(upgrade, url)
-        env = {
-            "RONGTUK_ENV": "test",
-            "RONGTUK_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
-            "RONGTUK_DATABASE_URL": url,
-            "RONGTUK_DATA_DIR": str(tmp),
-            "RONGTUK_TASK_QUEUE": TASK_QUEUE,
-            "RONGTUK_SEARCH_ATTRIBUTES": "false",
-            "RONGTUK_DELIVERY_IN_WORKER": "false",
-            "RONGTUK_LOG_LEVEL": "WARNING",
-            "RONGTUK_WORKER_MAX_CACHED_WORKFLOWS": str(args.cache),
-        }
-        if args.as_deployed:
-            # The worker as a deployment runs it: search attributes, INFO logs as JSON, delivery (no gateway
-            # configured: messages are only logged) and the follow-up job beside the workflows.
-            env |= {
-                "RONGTUK_SEARCH_ATTRIBUTES": "true",
-                "RONGTUK_DELIVERY_IN_WORKER": "true",
-                "RONGTUK_LOG_LEVEL": "INFO",
-                "RONGTUK_LOG_FORMAT": "json",
-            }
+        env = worker_env(port=port, url=url, tmp=tmp, cache=args.cache, as_deployed=args.as_deployed)
         worker = group.start("worker", [sys.executable, "-m", "worker"], env=env, log=tmp / "worker.log")
         client = await Client.connect(f"127.0.0.1:{port}", data_converter=data_converter(Settings(env="test")))
         # The worker started and polling, no workflow run yet: imports, the SDK's core, the activities' clients.
