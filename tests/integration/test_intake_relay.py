@@ -26,6 +26,7 @@ from sla.policy import load_policy
 from store import models
 from store.db import Database
 from tests.api.conftest import complaint
+from tests.workflows.paths import eventually
 from workflows.complaint import workflow_id_for
 from workflows.process import Actor, Role
 
@@ -239,22 +240,14 @@ async def test_an_idle_relay_does_not_keep_its_timed_out_waits(
     relay, task = start_relay(db, dev_env.client, settings)
     claims = _counting_claims(relay)
     try:
-        for _ in range(200):
-            if len(claims) >= 4 + 40:
-                break
-            await asyncio.sleep(0.05)
-        assert len(claims) >= 4 + 40, claims
+        await eventually(lambda: len(claims) >= 4 + 40, timeout=10)
         # One wait per loop at most: a poll that timed out leaves nothing behind (it kept one future a poll, a
         # worker's relay grew by one a second, and a kick woke a long dead wait before a live one).
         assert len(relay._waiting) <= 4, len(relay._waiting)
         # And a kick still wakes a waiting loop.
         before = len(claims)
         relay.kick()
-        for _ in range(100):
-            if len(claims) > before:
-                break
-            await asyncio.sleep(0.01)
-        assert len(claims) > before
+        await eventually(lambda: len(claims) > before, timeout=5)
     finally:
         await stop_relay(relay, task)
 
@@ -270,28 +263,21 @@ async def test_a_kick_wakes_one_loop_and_a_full_batch_shares_the_rest(
     relay, task = start_relay(db, dev_env.client, settings)
     claims = _counting_claims(relay)
     try:
-        for _ in range(100):  # every loop's first round, then all four wait
-            if len(claims) >= 4 and len(relay._waiting) == 4:
-                break
-            await asyncio.sleep(0.05)
+        # Every loop's first round, then all four wait.
+        await eventually(lambda: len(claims) >= 4 and len(relay._waiting) == 4, timeout=5)
         assert claims == [0, 0, 0, 0]
+
+        async def all_started(case_ids: list[str]) -> bool:
+            return await _statuses(db, case_ids) == {STARTED}
 
         (one,) = await _file(settings, db, 1)
         relay.kick()
-        for _ in range(200):
-            if await _statuses(db, [one]) == {STARTED}:
-                break
-            await asyncio.sleep(0.05)
-        assert await _statuses(db, [one]) == {STARTED}
+        await eventually(lambda: all_started([one]), timeout=10)
         assert claims[4:] in ([1], [1, 0])  # one loop woke, started it, found nothing more
 
         many = await _file(settings, db, 12)
         relay.kick()  # once, for twelve: full batches wake the other loops
-        for _ in range(400):
-            if await _statuses(db, many) == {STARTED}:
-                break
-            await asyncio.sleep(0.05)
-        assert await _statuses(db, many) == {STARTED}
+        await eventually(lambda: all_started(many), timeout=20)
         assert relay.started == 13 and relay.found_started == 0
     finally:
         await stop_relay(relay, task)
