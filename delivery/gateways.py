@@ -266,7 +266,6 @@ class EmailGateway:
         self._port = settings.smtp_port
         self._user = settings.smtp_user
         self._password = settings.smtp_password
-        self._from = settings.smtp_from
         name, self._sender = parseaddr(settings.smtp_from)
         self._from_header = formataddr((name, self._sender), charset="utf-8")
         self._starttls = settings.smtp_starttls
@@ -285,21 +284,24 @@ class EmailGateway:
         body = out.message.text
         if out.alternative is not None:
             body = f"{body}\n\n----\n{out.alternative.subject}\n{out.alternative.text}"
-        message_id = make_msgid(idstring=f"rongtuk-notification-{out.notification_id}", domain="rongtuk")
+        headers = {
+            "From": self._from_header,
+            "To": out.address,
+            "Date": formatdate(usegmt=True),
+            "Message-ID": make_msgid(idstring=f"rongtuk-notification-{out.notification_id}", domain="rongtuk"),
+            "X-Rongtuk-Notification": str(out.notification_id),
+        }
         if not out.address.isascii():
             full = EmailMessage()
-            full["From"], full["To"], full["Subject"] = self._from, out.address, out.message.subject
-            full["Date"], full["Message-ID"] = formatdate(usegmt=True), message_id
-            full["X-Rongtuk-Notification"] = str(out.notification_id)
+            for name, value in headers.items():
+                full[name] = value
+            full["Subject"] = out.message.subject
             full.set_content(body)
             return Email(self._sender, out.address, full.as_bytes(policy=SMTPUTF8), smtputf8=True)
         msg = MIMEText(body, "plain", "utf-8")
-        msg["From"] = self._from_header
-        msg["To"] = out.address
+        for name, value in headers.items():
+            msg[name] = value
         msg["Subject"] = Header(out.message.subject, "utf-8")  # type: ignore[assignment]  # compat32 takes a Header
-        msg["Date"] = formatdate(usegmt=True)
-        msg["Message-ID"] = message_id
-        msg["X-Rongtuk-Notification"] = str(out.notification_id)
         return Email(self._sender, out.address, msg.as_bytes(policy=_WIRE))
 
     async def send(self, out: Outbound) -> Receipt:
