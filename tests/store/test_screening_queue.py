@@ -66,7 +66,9 @@ async def test_pages_follow_one_order_over_both_states_and_the_held_view(db: Dat
             assert [[i.case_id for i in p.items] for p in pages] == [expected[:4], expected[4:], []]
             assert {p.total for p in pages} == {6}
             assert [i.overdue for i in pages[0].items] == [False, False, True, False]
-            assert pages[0].items[2].working_days_late >= 0
+            late = pages[0].items[2]
+            assert late.due_at is not None
+            assert late.working_days_late == calendar.working_days_between(late.due_at, now)
 
             theirs = await screening_queue(session, now=now, calendar=calendar, states=QUEUE, held_by=other)
             assert [i.case_id for i in theirs.items] == [ids[7]] and theirs.total == 1
