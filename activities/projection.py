@@ -37,6 +37,8 @@ from workflows.process import ACTIVE_TASK, OPEN_TASK, Audience
 log = structlog.get_logger(__name__)
 
 PROJECTION_REFUSED = "ProjectionRefused"
+# The write's activity name: the workflow calls it by name, to take its answer as the raw payload it is.
+RECORD_TRANSITION = "record_transition"
 # Errors a retry cannot cure: the data itself is refused by the database.
 PERMANENT_ERRORS = (IntegrityError, DataError, ProgrammingError, ValueError, TypeError, OverflowError)
 
@@ -494,9 +496,12 @@ class ReadModelActivities:
         self.db = db
         self.history = history
 
-    @activity.defn(name="record_transition")
-    async def record_transition(self, rec: TransitionRecord) -> None:
-        """Write one transition (read model and outbox) in one transaction; re-project the case if behind."""
+    @activity.defn(name=RECORD_TRANSITION)
+    async def record_transition(self, rec: TransitionRecord) -> TransitionRecord:
+        """Write one transition (read model and outbox) in one transaction; re-project the case if behind.
+
+        Answers with the record it wrote: the history keeps the answer, and a rebuild reads it from there
+        (``activities.rebuild.records_in_history``) instead of replaying the workflow."""
         case = rec.case
         try:
             try:
@@ -517,6 +522,7 @@ class ReadModelActivities:
                 non_retryable=True,
             ) from None
         log.info("recorded", case_id=case.case_id, seq=case.seq, event_name=rec.event.event, state=case.status.value)
+        return rec
 
     async def reproject(self, case_id: str) -> int:
         """Write every transition the case's history holds (idempotently); returns how many there were."""

@@ -1,15 +1,20 @@
 """The read model rebuilt from Temporal: every transition of a case, as its histories record it.
 
-A case's history is replayed (with the workers' own workflow code) while an interceptor keeps what each
-transition handed to the read-model write: exactly the records the live write received. A case that continued
-as new is followed back through its earlier runs. Writing those records again is idempotent, so a rebuild can
-run while the system runs, and a rebuilt read model equals the first one row for row.
+Since the write answers with the record it wrote, a case's history holds every record as the result of its
+``record_transition`` local activity (the marker Temporal records for it): they are read from there, decrypted
+and checked (every transition from the first, none missing) without running the workflow code. A history that
+does not hold them all (recorded before the write answered, a write the read model refused, a v1 history) is
+replayed instead, with the workers' own workflow code, while an interceptor keeps what each transition handed to
+the read-model write. Either way: exactly the records the live write received. A case that continued as new is
+followed back through its earlier runs. Writing those records again is idempotent, so a rebuild can run while
+the system runs, and a rebuilt read model equals the first one row for row.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import multiprocessing
 import os
 from collections import deque
@@ -24,6 +29,7 @@ from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import (
     Interceptor,
@@ -37,6 +43,7 @@ from temporalio.worker import (
 )
 from temporalio.workflow import ActivityHandle
 
+from activities.projection import RECORD_TRANSITION
 from store.db import Database
 from workflows.models import NotificationRequest, ProjectionRequest, TransitionRecord, workflow_id_for
 
@@ -53,7 +60,7 @@ _REPLAYING = asyncio.Lock()
 
 class _Outbound(WorkflowOutboundInterceptor):
     def start_local_activity(self, input: StartLocalActivityInput) -> ActivityHandle[Any]:
-        if input.activity in {"record_transition", "project_event"}:
+        if input.activity in {RECORD_TRANSITION, "project_event"}:
             # The workflow goes on changing its state after the call: keep it as it was handed over.
             _CAPTURED.append(copy.deepcopy(input.args[0]))
         return super().start_local_activity(input)
@@ -91,6 +98,50 @@ def _records(captured: list[Any]) -> list[TransitionRecord]:
     if pending is not None:
         out.append(TransitionRecord(pending.event, pending.case, [], [], pending.complaint))
     return out
+
+
+# The marker Temporal records for a local activity: its "data" (activity type, attempt, ...) and its "result".
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+
+async def records_in_history(
+    converter: DataConverter, histories: Sequence[WorkflowHistory]
+) -> list[TransitionRecord] | None:
+    """Every transition of a case, read from the answers of its writes in its runs' histories (oldest run
+    first), or ``None`` if they do not hold them all: then the histories must be replayed.
+
+    They hold them all when every ``record_transition`` marker has a record for an answer (an older write
+    answered nothing; a refused one has a failure instead) and the records run from transition 1 without a gap.
+    A write still in flight when the history was read is not there yet; the worker writes it when it completes.
+    """
+    results = []
+    for history in histories:
+        for event in history.events:
+            if not event.HasField("marker_recorded_event_attributes"):
+                continue
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name != LOCAL_ACTIVITY_MARKER or "data" not in marker.details:
+                continue
+            activity_type = json.loads(marker.details["data"].payloads[0].data).get("activity_type")
+            if activity_type == "project_event":
+                return None  # version 1: the notifications were a separate activity
+            if activity_type != RECORD_TRANSITION:
+                continue
+            result = marker.details.get("result")
+            if marker.HasField("failure") or result is None or len(result.payloads) != 1:
+                return None
+            results.append(result.payloads[0])
+    if not results:
+        return None
+    records = await converter.decode(results, [TransitionRecord] * len(results))
+    by_seq: dict[int, TransitionRecord] = {}
+    for rec in records:
+        if not isinstance(rec, TransitionRecord):
+            return None  # an older write's answer (None)
+        by_seq.setdefault(rec.case.seq, rec)
+    if sorted(by_seq) != list(range(1, len(by_seq) + 1)):
+        return None
+    return [by_seq[seq] for seq in sorted(by_seq)]
 
 
 async def history_runs(client: Client, workflow_id: str) -> list[WorkflowHistory]:
@@ -140,7 +191,7 @@ class HistoryReader:
     async def transitions(self, case_id: str) -> list[TransitionRecord]:
         """Every transition of the case, in order, as the read-model write received them."""
         histories = await self.fetch(case_id)
-        records = (await replay_cases(self.replayer(), [(case_id, histories)]))[0][1]
+        records = (await replay_cases(self.replayer(), [(case_id, histories)], self.client.data_converter))[0][1]
         if records is None:
             # Half a case is worse than none: report it (rongtuk replay shows the mismatch).
             raise RuntimeError(f"the history of case {case_id} does not replay on this code") from None
@@ -148,13 +199,38 @@ class HistoryReader:
 
 
 async def replay_cases(
-    replayer: Replayer, cases: Sequence[tuple[str, list[WorkflowHistory]]]
+    replayer: Replayer,
+    cases: Sequence[tuple[str, list[WorkflowHistory]]],
+    converter: DataConverter | None = None,
 ) -> list[tuple[str, list[TransitionRecord] | None]]:
     """Each case's transitions from its runs' histories (``None`` for a case that does not replay).
 
-    All runs go through one replay worker (``workflow_replay_iterator``), which replays them one after the
-    other: what was captured between two results belongs to the run that just finished.
+    With a ``converter``, a case whose histories hold every record (``records_in_history``) is read from them;
+    the others are replayed. All runs go through one replay worker (``workflow_replay_iterator``), which
+    replays them one after the other: what was captured between two results belongs to the run that just
+    finished.
     """
+    read = await _read_records(converter, cases) if converter is not None else {}
+    replayed = await _replay(replayer, [(c, h) for c, h in cases if c not in read])
+    return [(case_id, read[case_id] if case_id in read else replayed[case_id]) for case_id, _ in cases]
+
+
+async def _read_records(
+    converter: DataConverter, cases: Sequence[tuple[str, list[WorkflowHistory]]]
+) -> dict[str, list[TransitionRecord]]:
+    """The cases whose histories hold all their records (``records_in_history``), with their records."""
+    read: dict[str, list[TransitionRecord]] = {}
+    for case_id, histories in cases:
+        records = await records_in_history(converter, histories) if histories else None
+        if records is not None:
+            read[case_id] = records
+    return read
+
+
+async def _replay(
+    replayer: Replayer, cases: Sequence[tuple[str, list[WorkflowHistory]]]
+) -> dict[str, list[TransitionRecord] | None]:
+    """Each case's transitions by replaying its runs' histories with the capture interceptor."""
 
     async def runs() -> AsyncIterator[WorkflowHistory]:
         for _, histories in cases:
@@ -173,7 +249,7 @@ async def replay_cases(
                         _CAPTURED.clear()
             finally:
                 _CAPTURED.clear()
-    out: list[tuple[str, list[TransitionRecord] | None]] = []
+    out: dict[str, list[TransitionRecord] | None] = {}
     done = iter(per_run)
     for case_id, histories in cases:
         records: dict[int, TransitionRecord] = {}
@@ -183,7 +259,7 @@ async def replay_cases(
             replayed = replayed and ok
             for rec in captured:
                 records.setdefault(rec.case.seq, rec)
-        out.append((case_id, [records[seq] for seq in sorted(records)] if replayed else None))
+        out[case_id] = [records[seq] for seq in sorted(records)] if replayed else None
     return out
 
 
@@ -224,7 +300,7 @@ def _start_process(settings: Settings) -> None:
 def _replay_share(
     cases: list[tuple[str, list[SerialisedHistory]]],
 ) -> list[tuple[str, list[TransitionRecord] | None]]:
-    """In a worker process: the transitions of a share of the cases."""
+    """In a worker process: the transitions of a share of the cases, replayed."""
     decoded = [(case_id, [deserialise(h) for h in histories]) for case_id, histories in cases]
     loop: asyncio.AbstractEventLoop = _PROCESS["loop"]
     return loop.run_until_complete(replay_cases(_PROCESS["capture"], decoded))
@@ -268,6 +344,7 @@ class ReplayProcesses:
     async def transitions(
         self, cases: Sequence[tuple[str, list[WorkflowHistory]]]
     ) -> list[tuple[str, list[TransitionRecord] | None]]:
+        """The cases' transitions, replayed in one of the processes."""
         share = [(case_id, [serialise(h) for h in histories]) for case_id, histories in cases]
         return await asyncio.get_running_loop().run_in_executor(self._pool, _replay_share, share)
 
@@ -387,13 +464,16 @@ async def rebuild(
     batch_size: int = 50,
     fetch_concurrency: int = 16,
     bulk: bool = True,
+    read_records: bool = True,
 ) -> RebuildReport:
     """Re-project cases from Temporal into the read model (all of them, or one); idempotent.
 
     A pipeline: histories are fetched ``fetch_concurrency`` at a time in batches of ``batch_size`` cases;
-    each batch is replayed (in ``processes`` if given, several batches at once, else in this process) while
-    the batch before it is written, one transaction per batch (``bulk=False``: every case one transition at a
-    time, as the projection writes them live).
+    each batch's records are read from the histories (``records_in_history``, in this process) or, where they
+    are not all there, replayed (in ``processes`` if given, several batches at once, else in this process)
+    while the batch before it is written, one transaction per batch
+    (``bulk=False``: every case one transition at a time, as the projection writes them live;
+    ``read_records=False``: every case replayed, as before the write answered with its record).
     """
     report = RebuildReport()
 
@@ -405,9 +485,14 @@ async def rebuild(
             if isinstance(h, BaseException):
                 log.error("rebuild_failed", case_id=c, error=type(h).__name__)
                 report.failed.append(c)
-        if processes is not None:
-            return await processes.transitions(ok)
-        return await replay_cases(reader.replayer(), ok)
+        converter = reader.client.data_converter if read_records else None
+        if processes is None:
+            return await replay_cases(reader.replayer(), ok, converter)
+        # Reading the records costs less than handing the histories to a process: only replays go there.
+        read = await _read_records(converter, ok) if converter is not None else {}
+        rest = [(c, h) for c, h in ok if c not in read]
+        replayed = dict(await processes.transitions(rest)) if rest else {}
+        return [(c, read[c] if c in read else replayed[c]) for c, _ in ok]
 
     async def write(done: list[tuple[str, list[TransitionRecord] | None]]) -> None:
         cases: list[tuple[str, list[TransitionRecord]]] = []

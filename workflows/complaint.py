@@ -24,13 +24,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationActivities
-    from activities.projection import PROJECTION_REFUSED, ReadModelActivities
+    from activities.projection import PROJECTION_REFUSED, RECORD_TRANSITION, ReadModelActivities
     from activities.screening import ScreeningActivities
     from activities.sla import SlaActivities
 
@@ -465,8 +465,11 @@ class ComplaintWorkflow:
             await self._record_v1(record, audiences, agencies, complaint)
             return
         try:
-            await workflow.execute_local_activity_method(
-                ReadModelActivities.record_transition,
+            # The write answers with the record it wrote, and Temporal keeps that answer in the history (the
+            # local activity's marker): a rebuild reads the records from there without running this code again.
+            # Taken here as the raw payload, never converted: old answers (None) and new ones replay alike.
+            await workflow.execute_local_activity(
+                RECORD_TRANSITION,
                 TransitionRecord(
                     event=record,
                     case=case,
@@ -475,6 +478,7 @@ class ComplaintWorkflow:
                     complaint=complaint,
                     channels=self._channels(),
                 ),
+                result_type=RawValue,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RECORD_RETRY,
             )

@@ -26,7 +26,7 @@ from temporalio.worker import Worker
 from activities import projection
 from activities import rebuild as rebuild_module
 from activities.projection import PROJECTION_REFUSED, CaseRows, ReadModelActivities, write_new_cases
-from activities.rebuild import HistoryReader, _write_cases, rebuild, replay_cases
+from activities.rebuild import HistoryReader, _write_cases, rebuild, records_in_history, replay_cases
 from config.settings import Settings
 from store import models
 from store.chain import event_hash
@@ -247,10 +247,16 @@ async def test_a_refused_write_does_not_freeze_the_case(
         activities=[*activities, refusing_write],
         workflow_runner=workflow_runner(),
     ):
-        _, handle = await reach(dev_env.client, name, State.SCREENING)
+        case_id, handle = await reach(dev_env.client, name, State.SCREENING)
         summary = await act(handle, "accept", OFFICER, category="roads", agencies=["DOPA"])
         assert summary.status is State.ASSIGNMENT
         assert (await act(handle, "agency_accept", DOPA)).status is State.STAGE1
+    # Its history holds refusals, not records: the rebuild replays it, and gets every transition all the same.
+    reader = HistoryReader(dev_env.client, WORKFLOWS)
+    assert await records_in_history(dev_env.client.data_converter, await reader.fetch(case_id)) is None
+    records = await reader.transitions(case_id)
+    assert [r.case.seq for r in records] == list(range(1, len(records) + 1))
+    assert [r.event.event for r in records][-2:] == ["accept", "agency_accept"]
 
 
 def _cli(dev_env: WorkflowEnvironment, settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

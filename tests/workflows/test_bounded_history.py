@@ -19,7 +19,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.rebuild import history_runs
+from activities.rebuild import HistoryReader, history_runs, records_in_history, replay_cases
 from activities.sla import SlaActivities
 from config.settings import Settings
 from config.temporal import data_converter
@@ -39,7 +39,7 @@ from tests.workflows.paths import (
     reach,
     timeline,
 )
-from worker import build_replayer, build_worker
+from worker import WORKFLOWS, build_replayer, build_worker
 from workflows.complaint import ComplaintWorkflow
 from workflows.models import ActionRequest
 from workflows.process import State
@@ -138,6 +138,12 @@ async def test_a_long_case_continues_as_new_with_its_whole_state(
     summary = await current.execute_update(ComplaintWorkflow.act, ActionRequest("respond", DOPA, dict(RESPONSE)))
     assert summary.status is State.RESPONDED
     replayer = build_replayer(settings)
-    for run in await history_runs(rig.client, handle.id):
+    runs = await history_runs(rig.client, handle.id)
+    for run in runs:
         result = await replayer.replay_workflow(run, raise_on_replay_failure=False)
         assert result.replay_failure is None, result.replay_failure
+    # The rebuild reads every run's records, from the first transition on, as a replay of the runs captures them.
+    read = await records_in_history(rig.client.data_converter, runs)
+    assert read is not None and [r.case.seq for r in read] == list(range(1, summary.seq + 1))
+    replayed = await replay_cases(HistoryReader(rig.client, WORKFLOWS).replayer(), [(case_id, runs)])
+    assert read == replayed[0][1]
