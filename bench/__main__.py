@@ -285,6 +285,13 @@ def replay_rows(result: dict[str, Any]) -> list[Row]:
             b["processes"]["cases_per_s"],
             "/s",
         ),
+        (
+            "replay",
+            f"rebuild cases/s, records read vs replayed, {b['processes']['jobs']} processes",
+            b["replayed"]["processes"]["cases_per_s"],
+            b["processes"]["cases_per_s"],
+            "/s",
+        ),
         ("replay", "rebuild: 100k cases extrapolated (wall)", None, b["processes"]["extrapolated_100k_s"] / 60, "min"),
     ]
 

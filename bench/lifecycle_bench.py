@@ -88,6 +88,7 @@ from workflows.process import Actor, Role, State
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 BENCH_DATABASE = "rongtuk_lifecycle_bench"
+REBUILT_DATABASE = "rongtuk_lifecycle_bench_rebuilt"
 CASE_QUEUE = "bench-lifecycle"
 NOOP_QUEUE = "bench-lifecycle-noop"
 PASSWORD = "lifecycle-bench-password"
@@ -446,6 +447,84 @@ async def check_deliveries(url: str, like: str, deliveries: Deliveries, wait_s: 
     }
 
 
+# --- the rebuild from this server ------------------------------------------------------------------------------
+
+
+async def _timeline_hashes(url: str) -> dict[tuple[str, int], str]:
+    """Every timeline row's hash by (case, seq): equal hashes, equal rows (each hash covers its row and the last)."""
+    db = Database(url)
+    try:
+        async with db.session() as s:
+            found = await s.execute(text("SELECT case_id, seq, hash FROM case_events"))
+            return {(r.case_id, r.seq): r.hash for r in found.all()}
+    finally:
+        await db.dispose()
+
+
+async def rebuild_from_server(
+    client: Client, settings: Settings, live_url: str, rebuilt_url: str, pids: dict[str, int], passes: int
+) -> dict[str, Any]:
+    """Every case this run filed, rebuilt from the Temporal server into an empty read model as ``rongtuk db
+    rebuild`` does (histories fetched from the server, one replay process per core), with the records read from
+    the histories and, as the baseline, replayed; ``passes`` times each, alternating. The rebuilt timeline must
+    equal the live one row for row."""
+    from activities.rebuild import HistoryReader, ReplayProcesses, default_jobs, rebuild
+    from worker import WORKFLOWS
+
+    await asyncio.to_thread(upgrade, rebuilt_url)
+    db = Database(rebuilt_url, writer=True)
+    jobs = default_jobs()
+    processes = ReplayProcesses(settings, jobs) if jobs > 1 else None
+    live = await _timeline_hashes(live_url)
+    runs: dict[str, list[dict[str, Any]]] = {"replayed": [], "read": []}
+    try:
+        for n in range(passes):
+            for mode in ("replayed", "read"):
+                async with db.session() as s:
+                    for table in ("notifications", "agency_tasks", "case_events", "cases"):
+                        await s.execute(text(f"DELETE FROM {table}"))
+                before = cpu_seconds(pids)
+                started = time.perf_counter()
+                report = await rebuild(
+                    reader=HistoryReader(client, WORKFLOWS), db=db, processes=processes, read_records=mode == "read"
+                )
+                wall = time.perf_counter() - started
+                after = cpu_seconds(pids)
+                rebuilt = await _timeline_hashes(rebuilt_url)
+                run = {
+                    "pass": n + 1,
+                    "cases": report.cases,
+                    "transitions": report.transitions,
+                    "failed": len(report.failed),
+                    "wall_s": wall,
+                    "cases_per_s": report.cases / wall,
+                    "cpu_ms_per_case": {
+                        k: (after[k] - before[k]) / max(report.cases, 1) * 1000 for k in ("temporal", "bench")
+                    },
+                    "timeline_equals_live": rebuilt == live,
+                }
+                runs[mode].append(run)
+                print(
+                    f"  rebuild from the server, records {mode}: {report.cases} cases in {wall:.1f} s, "
+                    f"{run['cases_per_s']:.0f} cases/s, timeline {'equal to' if rebuilt == live else 'DIFFERS FROM'} "
+                    f"the live one",
+                    flush=True,
+                )
+    finally:
+        if processes is not None:
+            processes.close()
+        await db.dispose()
+    best = {mode: max(runs[mode], key=lambda r: r["cases_per_s"]) for mode in runs}
+    return {
+        "jobs": jobs,
+        "runs": runs,
+        "best": best,
+        "read_vs_replayed": best["read"]["cases_per_s"] / best["replayed"]["cases_per_s"],
+        "extrapolated_100k_min": 100_000 / best["read"]["cases_per_s"] / 60,
+        "all_equal": all(r["timeline_equals_live"] and not r["failed"] for rs in runs.values() for r in rs),
+    }
+
+
 # --- the run ---------------------------------------------------------------------------------------------------
 
 
@@ -562,7 +641,14 @@ async def measure(args: argparse.Namespace, url: str, tmp: Path, group: ProcessG
         }
         # The client phase's cases have their own prefix; "RT-%" above counted them too, so split.
         delivered["client"] = await check_deliveries(url, f"RT-LC-cl{marker}-%", deliveries, args.settle_timeout)
+        rebuilt = None
+        if args.rebuild_passes:
+            print("the read model of every case of this run rebuilt from the server ...", flush=True)
+            (tmp / "rebuilt").mkdir(exist_ok=True)
+            rebuilt_url = await scratch_database(args.backend, args.pg_server, REBUILT_DATABASE, tmp / "rebuilt")
+            rebuilt = await rebuild_from_server(client, settings, url, rebuilt_url, pids, args.rebuild_passes)
         return {
+            "rebuild_from_server": rebuilt,
             "shape": {"same_shape": steps, "naive": "one regular activity per step, no child, no signals"},
             "phases": phases,
             "api_calls": api_calls,
@@ -658,6 +744,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--pg-server", default=PG_SERVER)
     parser.add_argument("--out", type=Path, default=Path("bench/results/lifecycle.json"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
+    parser.add_argument(
+        "--rebuild-passes", type=int, default=2, help="rebuild the run's cases from the server this often (0: not)"
+    )
     parser.add_argument("--noop-worker", metavar="ADDRESS", help=argparse.SUPPRESS)  # the baselines' worker
     args = parser.parse_args(argv)
     if args.noop_worker:
@@ -677,6 +766,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         group.stop()
         if args.backend == "postgresql":
             asyncio.run(drop_database(args.pg_server, BENCH_DATABASE))
+            asyncio.run(drop_database(args.pg_server, REBUILT_DATABASE))
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     measured["ratios"] = ratios(measured["phases"])
@@ -700,12 +790,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         f"{d['delivered_twice']}, statuses {d['statuses']}: "
         f"{'every one delivered exactly once' if d['exactly_once'] else 'NOT delivered exactly once'}"
     )
+    r = measured["rebuild_from_server"]
+    if r is not None:
+        read, replayed = r["best"]["read"], r["best"]["replayed"]
+        print(
+            f"Rebuild of this run's {read['cases']} cases from the server ({r['jobs']} replay processes), best of "
+            f"{len(r['runs']['read'])}: records read {read['cases_per_s']:.0f} cases/s, replayed "
+            f"{replayed['cases_per_s']:.0f} cases/s ({r['read_vs_replayed']:.1f}x); Temporal server CPU "
+            f"{read['cpu_ms_per_case']['temporal']:.1f} ms a case; 100k cases: {r['extrapolated_100k_min']:.1f} min "
+            f"extrapolated; timelines {'equal to the live one' if r['all_equal'] else 'NOT EQUAL to the live one'}"
+        )
     print(f"API calls: {measured['api_calls']}; total {results['duration_s']:.0f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(f"wrote {args.out}")
     if not d["exactly_once"]:
         raise SystemExit("notifications were not delivered exactly once")
+    if r is not None and not r["all_equal"]:
+        raise SystemExit("the read model rebuilt from the server differs from the live one")
     return results
 
 

@@ -11,13 +11,16 @@ process, each against the others:
   whole batch), as ``rongtuk replay`` does now.
 * **N processes**: the same batched, sandboxed replay in ``--jobs`` worker processes (default: one per core),
   as ``rongtuk replay --all`` does; the processes are started (and warmed) before timing.
-* **rebuild**: ``activities.rebuild.rebuild`` of every complaint history into a fresh read model (SQLite file,
-  or ``--database-url``): replay with the capture interceptor, then the idempotent writes, batches of cases per
-  transaction; in this process, then in ``--jobs`` processes. The case set is the golden complaints and
-  ``--copies`` copies of each under new case numbers (their payloads decrypted, renumbered and encrypted again,
-  so each copy writes rows of its own). Temporal is not involved: the histories come from memory, so the
-  figure leaves out fetching them from the server. 100k cases are extrapolated from the measured per-case
-  cost.
+* **rebuild**: ``activities.rebuild.rebuild`` of complaint histories into a fresh read model (SQLite file, or
+  ``--database-url``): each case's records read from its history (``records_in_history``), or replayed with the
+  capture interceptor where the history does not hold them, then the idempotent writes, batches of cases per
+  transaction; in this process, then in ``--jobs`` processes. The baseline in the same run: the same cases all
+  replayed (``read_records=False``, as before the write answered with its record), and one transition at a
+  time. The case set is the golden complaints of the latest recorded version (what cases filed on today's code
+  leave; ``--all-versions`` for every version's) and ``--copies`` copies of each under new case numbers (their
+  payloads decrypted, renumbered and encrypted again, so each copy writes rows of its own). Temporal is not
+  involved: the histories come from memory, so the figure leaves out fetching them from the server. 100k cases
+  are extrapolated from the measured per-case cost.
 """
 
 from __future__ import annotations
@@ -220,7 +223,12 @@ async def _copies(histories: dict[str, WorkflowHistory], copies: int, settings: 
 
 
 async def _rebuild_once(
-    by_case: dict[str, WorkflowHistory], settings: Settings, database_url: str | None, jobs: int, bulk: bool = True
+    by_case: dict[str, WorkflowHistory],
+    settings: Settings,
+    database_url: str | None,
+    jobs: int,
+    bulk: bool = True,
+    read_records: bool = True,
 ) -> dict[str, Any]:
     from activities import rebuild as rebuild_module
 
@@ -247,7 +255,9 @@ async def _rebuild_once(
         rebuild_module.case_ids = ids  # type: ignore[assignment]
         try:
             with _Clock() as clock:
-                report = await rebuild_module.rebuild(reader=reader, db=db, processes=processes, bulk=bulk)
+                report = await rebuild_module.rebuild(
+                    reader=reader, db=db, processes=processes, bulk=bulk, read_records=read_records
+                )
         finally:
             rebuild_module.case_ids = original  # type: ignore[assignment]
         await db.dispose()
@@ -259,6 +269,7 @@ async def _rebuild_once(
     return {
         "jobs": jobs,
         "write": "bulk" if bulk else "per_transition",
+        "records": "read" if read_records else "replayed",
         "cases": report.cases,
         "transitions": report.transitions,
         "failed": len(report.failed),
@@ -275,14 +286,10 @@ async def bench_rebuild(
     raw: Sequence[tuple[str, str]], settings: Settings, database_url: str | None, jobs: int, copies: int
 ) -> dict[str, Any]:
     # One history per case: the complaint runs, keyed by case number (agency tasks are not read).
-    golden = {
-        h.workflow_id.removeprefix("complaint-"): h
-        for h in _parse(raw)
-        if h.workflow_id.startswith("complaint-") and "-task-" not in h.workflow_id
-    }
+    complaint_raw = [(n, t) for n, t in raw if n.startswith("complaint-") and "-task-" not in n]
+    golden = {h.workflow_id.removeprefix("complaint-"): h for h in _parse(complaint_raw)}
     by_case = await _copies(golden, copies, settings)
     # The floor: parsing the cases' JSON (what the histories cost before any replay or write).
-    complaint_raw = [(n, t) for n, t in raw if n.startswith("complaint-") and "-task-" not in n]
     with _Clock() as floor:
         for _ in range(copies + 1):
             _parse(complaint_raw)
@@ -298,9 +305,17 @@ async def bench_rebuild(
         "one_process": await _rebuild_once(by_case, settings, database_url, 1, bulk=False),
         "processes": await _rebuild_once(by_case, settings, database_url, jobs, bulk=False),
     }
+    # Records read from the histories against the same cases replayed, bulk writes both.
+    out["replayed"] = {
+        "one_process": await _rebuild_once(by_case, settings, database_url, 1, read_records=False),
+        "processes": await _rebuild_once(by_case, settings, database_url, jobs, read_records=False),
+    }
     out["one_process"] = await _rebuild_once(by_case, settings, database_url, 1)
     out["processes"] = await _rebuild_once(by_case, settings, database_url, jobs)
     out["processes_vs_one"] = out["processes"]["cases_per_s"] / out["one_process"]["cases_per_s"]
+    out["read_vs_replayed"] = {
+        key: out[key]["cases_per_s"] / out["replayed"][key]["cases_per_s"] for key in ("one_process", "processes")
+    }
     out["bulk_vs_per_transition"] = {
         key: {
             "cases_per_s": out[key]["cases_per_s"] / out["per_transition"][key]["cases_per_s"],
@@ -323,6 +338,9 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results/replay.json"))
     parser.add_argument("--rebuild-only", action="store_true", help="leave out the replay figures")
+    parser.add_argument(
+        "--all-versions", action="store_true", help="rebuild every recorded version's cases, not only the latest's"
+    )
     args = parser.parse_args(argv)
     from activities.rebuild import default_jobs
 
@@ -335,14 +353,23 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     replay = {} if args.rebuild_only else await bench_replay(raw, settings, args.passes, jobs)
     if replay:
         _print_replay(replay, jobs)
-    rebuild = await bench_rebuild(raw, settings, args.database_url, jobs, args.copies)
+    paths = recorded()
+    latest = max({p.parent.name for p in paths}, key=lambda version: int(version.removeprefix("v")))
+    rebuild_raw = raw if args.all_versions else _load([p for p in paths if p.parent.name == latest])
+    rebuild = await bench_rebuild(rebuild_raw, settings, args.database_url, jobs, args.copies)
+    rebuild["versions"] = "all" if args.all_versions else latest
     print(
-        f"  rebuild ({rebuild['backend']}), {rebuild['cases']} cases; parse-only floor "
+        f"  rebuild ({rebuild['backend']}), {rebuild['cases']} cases of {rebuild['versions']}; parse-only floor "
         f"{rebuild['parse_floor_cases_per_s']:.0f} cases/s"
     )
-    for r in (*rebuild["per_transition"].values(), rebuild["one_process"], rebuild["processes"]):
+    for r in (
+        *rebuild["per_transition"].values(),
+        *rebuild["replayed"].values(),
+        rebuild["one_process"],
+        rebuild["processes"],
+    ):
         print(
-            f"    {r['write']:<14} {r['jobs']} process(es): {r['cases_per_s']:>7.1f} cases/s "
+            f"    {r['write']:<14} {r['records']:<8} {r['jobs']} process(es): {r['cases_per_s']:>7.1f} cases/s "
             f"({r['transitions_per_case']:.1f} transitions each, {r['failed']} failed, parent "
             f"{r['parent_cpu_per_case_ms']:.1f} ms CPU a case); 100k cases: {r['extrapolated_100k_s'] / 60:.1f} min "
             f"extrapolated ({'met' if r['met_extrapolated'] else 'MISSED'})"
