@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.api.common.v1 import Payloads
 from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
@@ -120,9 +121,11 @@ async def records_in_history(
             if not event.HasField("marker_recorded_event_attributes"):
                 continue
             marker = event.marker_recorded_event_attributes
-            if marker.marker_name != LOCAL_ACTIVITY_MARKER or "data" not in marker.details:
+            if marker.marker_name != LOCAL_ACTIVITY_MARKER:
                 continue
-            activity_type = json.loads(marker.details["data"].payloads[0].data).get("activity_type")
+            activity_type = _activity_type(marker.details.get("data"))
+            if activity_type is None:
+                return None  # a local activity this code cannot name: let the replay see it
             if activity_type == "project_event":
                 return None  # version 1: the notifications were a separate activity
             if activity_type != RECORD_TRANSITION:
@@ -133,7 +136,10 @@ async def records_in_history(
             results.append(result.payloads[0])
     if not results:
         return None
-    records = await converter.decode(results, [TransitionRecord] * len(results))
+    try:
+        records = await converter.decode(results, [TransitionRecord] * len(results))
+    except Exception:  # a key this process lacks, a record of another shape: the replay says what it can
+        return None
     by_seq: dict[int, TransitionRecord] = {}
     for rec in records:
         if not isinstance(rec, TransitionRecord):
@@ -142,6 +148,14 @@ async def records_in_history(
     if sorted(by_seq) != list(range(1, len(by_seq) + 1)):
         return None
     return [by_seq[seq] for seq in sorted(by_seq)]
+
+
+def _activity_type(data: Payloads | None) -> str | None:
+    """The activity type a local-activity marker's ``data`` names (JSON written by the SDK's core)."""
+    try:
+        return str(json.loads(data.payloads[0].data)["activity_type"]) if data is not None else None
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
 
 
 async def history_runs(client: Client, workflow_id: str) -> list[WorkflowHistory]:
@@ -380,9 +394,10 @@ async def case_ids(client: Client, *, since: datetime | None = None, case_id: st
 
 
 async def _batches(
-    reader: HistoryReader, ids: AsyncIterator[str], size: int, fetch_concurrency: int
+    reader: HistoryReader, ids: AsyncIterator[str], size: int, fetch_concurrency: int, ahead: int = 2
 ) -> AsyncIterator[list[tuple[str, list[WorkflowHistory] | BaseException]]]:
-    """Cases in batches of ``size``, their histories fetched from Temporal ``fetch_concurrency`` at a time."""
+    """Cases in batches of ``size``, their histories fetched from Temporal ``fetch_concurrency`` at a time; the
+    next ``ahead`` batches are fetched while the caller works on one (reading records is faster than fetching)."""
     gate = asyncio.Semaphore(fetch_concurrency)
 
     async def fetch(case_id: str) -> list[WorkflowHistory]:
@@ -393,14 +408,23 @@ async def _batches(
         results = await asyncio.gather(*(fetch(c) for c in batch), return_exceptions=True)
         return list(zip(batch, results, strict=True))
 
-    batch: list[str] = []
-    async for found in ids:
-        batch.append(found)
-        if len(batch) >= size:
-            yield await fetched(batch)
-            batch = []
-    if batch:
-        yield await fetched(batch)
+    fetching: deque[asyncio.Future[list[tuple[str, list[WorkflowHistory] | BaseException]]]] = deque()
+    try:
+        batch: list[str] = []
+        async for found in ids:
+            batch.append(found)
+            if len(batch) >= size:
+                fetching.append(asyncio.ensure_future(fetched(batch)))
+                batch = []
+                if len(fetching) > ahead:
+                    yield await fetching.popleft()
+        if batch:
+            fetching.append(asyncio.ensure_future(fetched(batch)))
+        while fetching:
+            yield await fetching.popleft()
+    finally:
+        for pending in fetching:
+            pending.cancel()
 
 
 async def _new_cases(session: AsyncSession, case_ids: list[str]) -> set[str]:

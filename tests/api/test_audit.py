@@ -264,3 +264,32 @@ async def test_verify_holds_for_the_projection_chain_and_catches_an_edit(
         )
     bad = cli(settings, "verify", case_id)
     assert bad.returncode == 1 and f"FAILED {case_id}: row seq 3" in bad.stdout
+
+
+async def test_verify_checks_every_row_against_the_record_its_transition_left_in_the_history(
+    api: httpx.AsyncClient, settings: Settings, db: Database, dev_env: WorkflowEnvironment
+) -> None:
+    """Not only actions: the intake row's actor, rewritten with every hash after it, is caught too."""
+    receipt = await _file_and_assign(api)
+    case_id = receipt["case_id"]
+    temporal = dev_env.client.service_client.config.target_host
+    async with db.session() as s:
+        rows = list(
+            (
+                await s.execute(
+                    select(models.CaseEvent).where(models.CaseEvent.case_id == case_id).order_by(models.CaseEvent.seq)
+                )
+            ).scalars()
+        )
+        assert [r.event for r in rows] == ["filed", "screen", "accept"]
+        prev = None
+        for row in rows:
+            if row.seq == 1:
+                assert row.actor_id != "someone-else"
+                row.actor_id = "someone-else"
+            row.prev_hash, row.hash = prev, event_hash(prev, chain_row(row))
+            prev = row.hash
+    assert cli(settings, "verify", case_id).returncode == 0, "a consistent rewrite passes the chain alone"
+    caught = cli(settings, "verify", case_id, "--history", temporal=temporal)
+    assert caught.returncode == 1, caught.stdout + caught.stderr
+    assert f"FAILED {case_id}: row seq 1: actor_id differs from what Temporal's history records" in caught.stdout
