@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # Cases upsert RongtukStatus/Agency/DueAt/Overdue; the namespace must have them (rongtuk dev registers them).
     search_attributes: bool = True
     payload_key: str = DEV_PAYLOAD_KEY
+    # Compress payloads before encrypting them (every process reads both kinds whatever this says). Upgrading a
+    # running deployment from a release that cannot read compressed payloads: false until every worker and API
+    # replica runs this one, then true (docs/operations.md, "Releases").
+    payload_compression: bool = True
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # Intake is committed in the database first; a relay starts each case's workflow (intake/relay.py).

@@ -71,3 +71,35 @@ def test_personal_keys_are_redacted_from_logs(capsys: pytest.CaptureFixture[str]
     structlog.get_logger("t").info("filed", case_id="RT-1", phone="+66812345678", name="สมชาย")
     out = capsys.readouterr().err
     assert "RT-1" in out and "+66812345678" not in out and "สมชาย" not in out
+
+
+async def test_codec_compresses_large_payloads_before_encrypting_and_reads_both_kinds() -> None:
+    codec = EncryptionCodec(DEV_PAYLOAD_KEY)
+    plain_codec = EncryptionCodec(DEV_PAYLOAD_KEY, compress=False)
+    text = {"description": "ถนนหน้าบ้านเป็นหลุมเป็นบ่อ น้ำท่วมขังทุกครั้งที่ฝนตก " * 20}
+    large = Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(text, ensure_ascii=False).encode())
+    small = Payload(metadata={"encoding": b"json/plain"}, data=b'{"seq":1}')
+    packed, tiny = await codec.encode([large, small])
+    (unpacked,) = await plain_codec.encode([large])
+    assert packed.metadata["compression"] == b"zlib" and "compression" not in unpacked.metadata
+    assert len(packed.data) < len(unpacked.data) / 2
+    assert "compression" not in tiny.metadata, "a payload this small is not worth compressing"
+    # Either codec reads either kind: compression can be switched on or off without rewriting a history.
+    for reader in (codec, plain_codec):
+        assert await reader.decode([packed, unpacked, tiny]) == [large, large, small]
+
+
+@pytest.mark.parametrize("tamper", ["flag removed", "flag added", "unknown method"])
+async def test_codec_refuses_a_payload_whose_compression_flag_was_changed(tamper: str) -> None:
+    codec = EncryptionCodec(DEV_PAYLOAD_KEY)
+    large = Payload(metadata={"encoding": b"json/plain"}, data=json.dumps({"text": "ร้องทุกข์ " * 100}).encode())
+    (payload,) = await codec.encode([large])
+    if tamper == "flag removed":
+        del payload.metadata["compression"]
+    elif tamper == "flag added":
+        (payload,) = await EncryptionCodec(DEV_PAYLOAD_KEY, compress=False).encode([large])
+        payload.metadata["compression"] = b"zlib"
+    else:
+        payload.metadata["compression"] = b"brotli"
+    with pytest.raises(Exception):  # noqa: B017 - it must not decode to anything
+        await codec.decode([payload])
