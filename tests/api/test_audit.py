@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import delete, select, update
 from temporalio.testing import WorkflowEnvironment
 
@@ -226,16 +227,8 @@ async def test_audit_export_bundle(
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
 
-async def test_verify_holds_for_the_projection_chain_and_catches_an_edit(
-    api: httpx.AsyncClient, settings: Settings, db: Database, dev_env: WorkflowEnvironment
-) -> None:
-    receipt = await _file_and_assign(api)
-    case_id = receipt["case_id"]
-    temporal = dev_env.client.service_client.config.target_host
-    ok = cli(settings, "verify", case_id, "--history", temporal=temporal)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-
-    # Someone rewrites step 3's outcome and recomputes every hash after it: the chain holds, the history does not.
+async def _rewrite_and_rechain(db: Database, case_id: str, seq: int, **changes: Any) -> list[models.CaseEvent]:
+    """Rewrite one row of the case's timeline and recompute every hash after it, as a careful forger would."""
     async with db.session() as s:
         rows = list(
             (
@@ -246,16 +239,46 @@ async def test_verify_holds_for_the_projection_chain_and_catches_an_edit(
         )
         prev = None
         for row in rows:
-            if row.seq == 3:
-                row.to_state = "closed"
+            if row.seq == seq:
+                for name, value in changes.items():
+                    assert getattr(row, name) != value
+                    setattr(row, name, value)
             row.prev_hash, row.hash = prev, event_hash(prev, chain_row(row))
             prev = row.hash
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("seq", "change", "says"),
+    [
+        # An action's outcome: the action check of older histories would catch it too.
+        (3, {"to_state": "closed"}, "the event log says closed, Temporal's history says assignment"),
+        # The intake row's actor: only the record the write left in the history tells.
+        (1, {"actor_id": "someone-else"}, "actor_id differs from what Temporal's history records"),
+    ],
+)
+async def test_verify_holds_for_the_projection_chain_and_catches_an_edit(
+    api: httpx.AsyncClient,
+    settings: Settings,
+    db: Database,
+    dev_env: WorkflowEnvironment,
+    seq: int,
+    change: dict[str, Any],
+    says: str,
+) -> None:
+    receipt = await _file_and_assign(api)
+    case_id = receipt["case_id"]
+    temporal = dev_env.client.service_client.config.target_host
+    ok = cli(settings, "verify", case_id, "--history", temporal=temporal)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    # Someone rewrites a row and recomputes every hash after it: the chain holds, the history does not.
+    rows = await _rewrite_and_rechain(db, case_id, seq, **change)
+    assert [r.event for r in rows] == ["filed", "screen", "accept"]
     assert cli(settings, "verify", case_id).returncode == 0, "a consistent rewrite passes the chain alone"
     caught = cli(settings, "verify", case_id, "--history", temporal=temporal)
-    assert caught.returncode == 1
-    assert (
-        f"FAILED {case_id}: row seq 3: the event log says closed, Temporal's history says assignment" in caught.stdout
-    )
+    assert caught.returncode == 1, caught.stdout + caught.stderr
+    assert f"FAILED {case_id}: row seq {seq}: {says}" in caught.stdout
     async with db.session() as s:  # the category of the accept step rewritten after the fact
         await s.execute(
             update(models.CaseEvent)
@@ -264,32 +287,3 @@ async def test_verify_holds_for_the_projection_chain_and_catches_an_edit(
         )
     bad = cli(settings, "verify", case_id)
     assert bad.returncode == 1 and f"FAILED {case_id}: row seq 3" in bad.stdout
-
-
-async def test_verify_checks_every_row_against_the_record_its_transition_left_in_the_history(
-    api: httpx.AsyncClient, settings: Settings, db: Database, dev_env: WorkflowEnvironment
-) -> None:
-    """Not only actions: the intake row's actor, rewritten with every hash after it, is caught too."""
-    receipt = await _file_and_assign(api)
-    case_id = receipt["case_id"]
-    temporal = dev_env.client.service_client.config.target_host
-    async with db.session() as s:
-        rows = list(
-            (
-                await s.execute(
-                    select(models.CaseEvent).where(models.CaseEvent.case_id == case_id).order_by(models.CaseEvent.seq)
-                )
-            ).scalars()
-        )
-        assert [r.event for r in rows] == ["filed", "screen", "accept"]
-        prev = None
-        for row in rows:
-            if row.seq == 1:
-                assert row.actor_id != "someone-else"
-                row.actor_id = "someone-else"
-            row.prev_hash, row.hash = prev, event_hash(prev, chain_row(row))
-            prev = row.hash
-    assert cli(settings, "verify", case_id).returncode == 0, "a consistent rewrite passes the chain alone"
-    caught = cli(settings, "verify", case_id, "--history", temporal=temporal)
-    assert caught.returncode == 1, caught.stdout + caught.stderr
-    assert f"FAILED {case_id}: row seq 1: actor_id differs from what Temporal's history records" in caught.stdout
