@@ -123,7 +123,7 @@ async def records_in_history(
             marker = event.marker_recorded_event_attributes
             if marker.marker_name != LOCAL_ACTIVITY_MARKER:
                 continue
-            activity_type = _activity_type(marker.details.get("data"))
+            activity_type = activity_type_of(marker.details.get("data"))
             if activity_type is None:
                 return None  # a local activity this code cannot name: let the replay see it
             if activity_type == "project_event":
@@ -150,7 +150,7 @@ async def records_in_history(
     return [by_seq[seq] for seq in sorted(by_seq)]
 
 
-def _activity_type(data: Payloads | None) -> str | None:
+def activity_type_of(data: Payloads | None) -> str | None:
     """The activity type a local-activity marker's ``data`` names (JSON written by the SDK's core)."""
     try:
         return str(json.loads(data.payloads[0].data)["activity_type"]) if data is not None else None

@@ -130,9 +130,7 @@ async def _entry(event: HistoryEvent, converter: DataConverter) -> HistoryEntry 
             event.event_id, at, "activity", {"name": event.activity_task_scheduled_event_attributes.activity_type.name}
         )
     if t == _E.EVENT_TYPE_MARKER_RECORDED:
-        return HistoryEntry(
-            event.event_id, at, "local_activity", {"marker": event.marker_recorded_event_attributes.marker_name}
-        )
+        return await _marker_entry(event, at, converter)
     if t == _E.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
         return HistoryEntry(
             event.event_id,
@@ -155,6 +153,35 @@ async def _entry(event: HistoryEvent, converter: DataConverter) -> HistoryEntry 
             {},
         )
     return None  # workflow tasks and other engine bookkeeping
+
+
+async def _marker_entry(event: HistoryEvent, at: datetime, converter: DataConverter) -> HistoryEntry:
+    """A local activity; a read-model write that left its record says which transition it was, who made it and
+    the state it left (its data and the complaint stay out: this view says who acted, not what was written)."""
+    from activities.projection import RECORD_TRANSITION
+    from activities.rebuild import LOCAL_ACTIVITY_MARKER, activity_type_of
+
+    marker = event.marker_recorded_event_attributes
+    detail: dict[str, Any] = {"marker": marker.marker_name}
+    if marker.marker_name != LOCAL_ACTIVITY_MARKER:
+        return HistoryEntry(event.event_id, at, "local_activity", detail)
+    activity_type = activity_type_of(marker.details.get("data"))
+    detail["activity"] = activity_type
+    result = marker.details.get("result")
+    if activity_type != RECORD_TRANSITION or result is None or marker.HasField("failure"):
+        return HistoryEntry(event.event_id, at, "local_activity", detail)
+    decoded = await _decode(converter, result)
+    record = decoded[0] if decoded and isinstance(decoded[0], dict) else None
+    change = record.get("event") if record is not None else None
+    if not isinstance(change, dict):  # a write before writes answered with their record
+        return HistoryEntry(event.event_id, at, "local_activity", detail)
+    detail = {
+        "seq": change.get("seq"),
+        "event": change.get("event"),
+        "from_state": change.get("from_state"),
+        "by": _actor(change.get("actor")),
+    }
+    return HistoryEntry(event.event_id, at, "transition", detail, state=change.get("to_state"))
 
 
 async def entries_of_runs(runs: list[WorkflowHistory], converter: DataConverter) -> list[HistoryEntry]:

@@ -125,6 +125,11 @@ async def test_history_from_temporal_with_as_of(api: httpx.AsyncClient) -> None:
     assert actions[1]["fields"] == ["agencies", "category"]
     states = [e["state"] for e in entries if e["kind"] == "action_completed"]
     assert states[-2:] == ["screening", "assignment"]
+    # Every transition, as the write that recorded it left it in the history (the intake's too, and who made it).
+    transitions = [(e["detail"]["seq"], e["detail"]["event"], e["state"]) for e in entries if e["kind"] == "transition"]
+    assert transitions == [(1, "filed", "received"), (2, "screen", "screening"), (3, "accept", "assignment")]
+    officer = [e["detail"]["by"] for e in entries if e["kind"] == "transition"][1]
+    assert (officer["id"], officer["role"]) == ("officer-7", "officer")
     assert "สมหญิง" not in response.text and "0812345678" not in response.text.replace("-", "")
 
     then = await api.get(f"/api/v1/cases/{case_id}/history", params={"as_of": before.isoformat()}, headers=SUPERVISOR)
