@@ -115,6 +115,7 @@ async def _replay_in_processes(
 
 
 JOBS_HELP = "Replay in this many processes (default: one per core)"
+REBUILD_JOBS_HELP = "Replay the histories that hold no records in this many processes (default: one per core)"
 
 
 def register(app: typer.Typer, db_app: typer.Typer) -> None:
@@ -164,7 +165,7 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
     def rebuild_command(
         case_id: Annotated[str | None, typer.Option("--case", help="Only this case")] = None,
         since: Annotated[datetime | None, typer.Option(help="Only cases started since")] = None,
-        jobs: Annotated[int | None, typer.Option(help=JOBS_HELP, min=1)] = None,
+        jobs: Annotated[int | None, typer.Option(help=REBUILD_JOBS_HELP, min=1)] = None,
         batch: Annotated[int, typer.Option(help="Cases written per transaction", min=1)] = 50,
     ) -> None:
         """Rebuild the read model (cases, tasks, timeline, outbox) from Temporal; safe while the system runs."""
