@@ -33,6 +33,13 @@ PUBLIC_DATA = frozenset(
 _EVENT_LABELS = {t.event: t.label for t in TRANSITIONS} | {"filed": FILED_LABEL}
 
 
+# The names the auditor's history view gives events and states, (English, Thai) by code.
+HISTORY_LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "events": dict(_EVENT_LABELS),
+    "states": {state.value: labels for state, labels in STATE_LABELS.items()},
+}
+
+
 def expected_date(due_at: datetime | None) -> date | None:
     """The calendar day a deadline falls in: deadlines are the midnight that ends their last working day."""
     return (due_at.astimezone(BANGKOK) - timedelta(microseconds=1)).date() if due_at else None

@@ -16,6 +16,7 @@ from api.errors import not_found
 from api.routes import audit as audit_route
 from api.routes.pages import render_page
 from api.routes.staff import gate
+from api.views import HISTORY_LABELS
 from cli.audit import _against_history
 from store import audit, models
 
@@ -76,5 +77,13 @@ async def audit_case(
         report = await _against_history(client, session, report)
     await session.commit()
     return render_page(
-        request, settings, "audit_case.html", case=case, history=history, report=report, as_of=as_of or "", wide=True
+        request,
+        settings,
+        "audit_case.html",
+        case=case,
+        history=history,
+        report=report,
+        as_of=as_of or "",
+        labels=HISTORY_LABELS,
+        wide=True,
     )

@@ -124,6 +124,10 @@ async def test_a_case_through_every_staff_console(console: Console, db: Database
     await aud.wait_for_url(f"**/audit/case/{case_id}")
     assert await aud.locator("#history tbody tr").count() >= 5
     assert await aud.locator("#verify.pass").count() == 1
+    # Every transition, named as the process table names it, with who made it and the state it left.
+    transitions = [t.split("\t") for t in await aud.locator("#history tr.transition").all_inner_texts()]
+    assert len(transitions) == 7, transitions
+    assert "ได้รับเรื่องร้องทุกข์" in transitions[0][2] and officer in transitions[1][4]
     await console.shot(aud, "auditor-history")
     await aud.goto(f"{console.base_url}/audit?case_id={case_id}")
     log = await aud.locator("#access-log").inner_text()
