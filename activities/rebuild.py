@@ -18,7 +18,7 @@ import json
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.api.common.v1 import Payloads
-from temporalio.api.history.v1 import History
+from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.api.history.v1 import History, HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
@@ -105,6 +105,29 @@ def _records(captured: list[Any]) -> list[TransitionRecord]:
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
+@dataclass(frozen=True)
+class LocalActivityMarker:
+    """A local activity as its marker records it: which activity (None if unnamed) and its answer (None if it
+    failed or answered nothing the marker keeps)."""
+
+    activity_type: str | None
+    result: Payload | None
+
+
+def local_activity(event: HistoryEvent) -> LocalActivityMarker | None:
+    """The local activity a history event records, or None if the event is not a local activity's marker."""
+    if not event.HasField("marker_recorded_event_attributes"):
+        return None
+    marker = event.marker_recorded_event_attributes
+    if marker.marker_name != LOCAL_ACTIVITY_MARKER:
+        return None
+    result = marker.details.get("result")
+    answered = not marker.HasField("failure") and result is not None and len(result.payloads) == 1
+    return LocalActivityMarker(
+        activity_type_of(marker.details.get("data")), result.payloads[0] if answered and result else None
+    )
+
+
 async def records_in_history(
     converter: DataConverter, histories: Sequence[WorkflowHistory]
 ) -> list[TransitionRecord] | None:
@@ -112,28 +135,19 @@ async def records_in_history(
     first), or ``None`` if they do not hold them all: then the histories must be replayed.
 
     They hold them all when every ``record_transition`` marker has a record for an answer (an older write
-    answered nothing; a refused one has a failure instead) and the records run from transition 1 without a gap.
+    answered None; a refused one has a failure instead) and the records run from transition 1 without a gap.
     A write still in flight when the history was read is not there yet; the worker writes it when it completes.
     """
     results = []
     for history in histories:
         for event in history.events:
-            if not event.HasField("marker_recorded_event_attributes"):
+            found = local_activity(event)
+            if found is None or found.activity_type not in (None, "project_event", RECORD_TRANSITION):
                 continue
-            marker = event.marker_recorded_event_attributes
-            if marker.marker_name != LOCAL_ACTIVITY_MARKER:
-                continue
-            activity_type = activity_type_of(marker.details.get("data"))
-            if activity_type is None:
-                return None  # a local activity this code cannot name: let the replay see it
-            if activity_type == "project_event":
-                return None  # version 1: the notifications were a separate activity
-            if activity_type != RECORD_TRANSITION:
-                continue
-            result = marker.details.get("result")
-            if marker.HasField("failure") or result is None or len(result.payloads) != 1:
+            # Unnamed: let the replay see it; project_event: version 1, notifications were another activity.
+            if found.activity_type != RECORD_TRANSITION or found.result is None:
                 return None
-            results.append(result.payloads[0])
+            results.append(found.result)
     if not results:
         return None
     try:
@@ -143,7 +157,7 @@ async def records_in_history(
     by_seq: dict[int, TransitionRecord] = {}
     for rec in records:
         if not isinstance(rec, TransitionRecord):
-            return None  # an older write's answer (None)
+            return None  # an older write's answer: None decodes as None whatever the type asked for
         by_seq.setdefault(rec.case.seq, rec)
     if sorted(by_seq) != list(range(1, len(by_seq) + 1)):
         return None
@@ -224,21 +238,28 @@ async def replay_cases(
     replays them one after the other: what was captured between two results belongs to the run that just
     finished.
     """
-    read = await _read_records(converter, cases) if converter is not None else {}
-    replayed = await _replay(replayer, [(c, h) for c, h in cases if c not in read])
-    return [(case_id, read[case_id] if case_id in read else replayed[case_id]) for case_id, _ in cases]
+    return await _read_or_replay(cases, converter, lambda rest: _replay(replayer, rest))
 
 
-async def _read_records(
-    converter: DataConverter, cases: Sequence[tuple[str, list[WorkflowHistory]]]
-) -> dict[str, list[TransitionRecord]]:
-    """The cases whose histories hold all their records (``records_in_history``), with their records."""
+_Cases = Sequence[tuple[str, list[WorkflowHistory]]]
+
+
+async def _read_or_replay(
+    cases: _Cases,
+    converter: DataConverter | None,
+    replay: Callable[[_Cases], Awaitable[dict[str, list[TransitionRecord] | None]]],
+) -> list[tuple[str, list[TransitionRecord] | None]]:
+    """Each case's transitions, in order: read from its histories where they hold them all (with a
+    ``converter``), the rest handed to ``replay``."""
     read: dict[str, list[TransitionRecord]] = {}
-    for case_id, histories in cases:
-        records = await records_in_history(converter, histories) if histories else None
-        if records is not None:
-            read[case_id] = records
-    return read
+    if converter is not None:
+        for case_id, histories in cases:
+            records = await records_in_history(converter, histories) if histories else None
+            if records is not None:
+                read[case_id] = records
+    rest = [(c, h) for c, h in cases if c not in read]
+    replayed = await replay(rest) if rest else {}
+    return [(case_id, read[case_id] if case_id in read else replayed[case_id]) for case_id, _ in cases]
 
 
 async def _replay(
@@ -512,11 +533,14 @@ async def rebuild(
         converter = reader.client.data_converter if read_records else None
         if processes is None:
             return await replay_cases(reader.replayer(), ok, converter)
+
+        pool = processes
+
+        async def in_processes(rest: _Cases) -> dict[str, list[TransitionRecord] | None]:
+            return dict(await pool.transitions(rest))
+
         # Reading the records costs less than handing the histories to a process: only replays go there.
-        read = await _read_records(converter, ok) if converter is not None else {}
-        rest = [(c, h) for c, h in ok if c not in read]
-        replayed = dict(await processes.transitions(rest)) if rest else {}
-        return [(c, read[c] if c in read else replayed[c]) for c, _ in ok]
+        return await _read_or_replay(ok, converter, in_processes)
 
     async def write(done: list[tuple[str, list[TransitionRecord] | None]]) -> None:
         cases: list[tuple[str, list[TransitionRecord]]] = []

@@ -159,20 +159,17 @@ async def _marker_entry(event: HistoryEvent, at: datetime, converter: DataConver
     """A local activity; a read-model write that left its record says which transition it was, who made it and
     the state it left (its data and the complaint stay out: this view says who acted, not what was written)."""
     from activities.projection import RECORD_TRANSITION
-    from activities.rebuild import LOCAL_ACTIVITY_MARKER, activity_type_of
+    from activities.rebuild import local_activity
 
-    marker = event.marker_recorded_event_attributes
-    detail: dict[str, Any] = {"marker": marker.marker_name}
-    if marker.marker_name != LOCAL_ACTIVITY_MARKER:
+    detail: dict[str, Any] = {"marker": event.marker_recorded_event_attributes.marker_name}
+    found = local_activity(event)
+    if found is None:
         return HistoryEntry(event.event_id, at, "local_activity", detail)
-    activity_type = activity_type_of(marker.details.get("data"))
-    detail["activity"] = activity_type
-    result = marker.details.get("result")
-    if activity_type != RECORD_TRANSITION or result is None or marker.HasField("failure"):
+    detail["activity"] = found.activity_type
+    if found.activity_type != RECORD_TRANSITION or found.result is None:
         return HistoryEntry(event.event_id, at, "local_activity", detail)
-    decoded = await _decode(converter, result)
-    record = decoded[0] if decoded and isinstance(decoded[0], dict) else None
-    change = record.get("event") if record is not None else None
+    decoded = await converter.decode([found.result])
+    change = decoded[0].get("event") if isinstance(decoded[0], dict) else None
     if not isinstance(change, dict):  # a write before writes answered with their record
         return HistoryEntry(event.event_id, at, "local_activity", detail)
     detail = {

@@ -55,14 +55,13 @@ class EncryptionCodec(PayloadCodec):
         for p in payloads:
             plain = p.SerializeToString()
             metadata = {"encoding": ENCODING, "encryption-key-id": self._key_id}
-            compression = None
             if self._compress and len(plain) >= COMPRESS_FROM_BYTES:
                 packed = zlib.compress(plain)
                 if len(packed) < len(plain):
-                    plain, compression = packed, ZLIB
-                    metadata["compression"] = ZLIB
+                    plain, metadata["compression"] = packed, ZLIB
             nonce = os.urandom(12)
-            out.append(Payload(metadata=metadata, data=nonce + self._aead.encrypt(nonce, plain, compression)))
+            sealed = self._aead.encrypt(nonce, plain, metadata.get("compression"))
+            out.append(Payload(metadata=metadata, data=nonce + sealed))
         return out
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
