@@ -20,6 +20,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import not_found
 from api.service import temporal_unavailable
+from store.audit import ChainReport
+from store.models import CaseEvent
 from workflows.complaint import workflow_id_for
 
 _E = EventType
@@ -201,6 +203,64 @@ def state_as_of(entries: list[HistoryEntry], moment: datetime) -> str | None:
         if entry.state is not None:
             state = entry.state
     return state
+
+
+async def check_against_history(
+    report: ChainReport, rows: list[CaseEvent], runs: list[WorkflowHistory], converter: DataConverter
+) -> ChainReport:
+    """The event log must say what Temporal's history says: every row as the history records its transition
+    (the records the writes left there); for a history recorded before the writes left them, each action's
+    resulting seq and state. ``report`` is the chain's own check, ``rows`` the case's event log."""
+    from activities.rebuild import records_in_history
+
+    by_seq = {row.seq: row for row in rows}
+    records = await records_in_history(converter, runs)
+    if records is not None:
+        return _against_records(by_seq, records, report)
+    for entry in await entries_of_runs(runs, converter):
+        seq = entry.detail.get("seq") if entry.kind == "action_completed" else (1 if entry.kind == "filed" else None)
+        if seq is None or entry.state is None:
+            continue
+        row = by_seq.get(seq)
+        if row is None or row.to_state != entry.state:
+            found = row.to_state if row is not None else "nothing"
+            problem = f"the event log says {found}, Temporal's history says {entry.state}"
+            return ChainReport(report.case_id, report.rows, seq, problem)
+    return report
+
+
+def _against_records(rows: dict[int, CaseEvent], records: list[Any], report: ChainReport) -> ChainReport:
+    """Each row must be the timeline row its transition's record makes, field for field (a row the history does
+    not record yet, after the last, is a write still in flight)."""
+    from activities.projection import chained
+    from store.audit import chain_row
+    from store.chain import CHAINED_FIELDS, event_hash
+
+    prev = None
+    for rec in records:
+        expected = chained(rec.event, prev)
+        prev = expected["hash"]
+        row = rows.get(rec.event.seq)
+        if row is None:
+            problem = f"missing from the event log; Temporal's history records {rec.event.event}"
+            return ChainReport(report.case_id, report.rows, rec.event.seq, problem)
+        if row.to_state != expected["to_state"]:
+            problem = f"the event log says {row.to_state}, Temporal's history says {expected['to_state']}"
+            return ChainReport(report.case_id, report.rows, rec.event.seq, problem)
+        if row.hash == expected["hash"]:
+            continue  # the same content after the same predecessor
+        found = chain_row(row)
+        # Field by field, as the hash sees each one (times in UTC, data as canonical JSON).
+        differ = [
+            name
+            for name in CHAINED_FIELDS
+            if event_hash(None, {name: found[name]}) != event_hash(None, {name: expected[name]})
+        ]
+        if differ:
+            verb = "differs" if len(differ) == 1 else "differ"
+            problem = f"{', '.join(differ)} {verb} from what Temporal's history records"
+            return ChainReport(report.case_id, report.rows, rec.event.seq, problem)
+    return report
 
 
 def history_json(history: WorkflowHistory) -> dict[str, Any]:

@@ -36,61 +36,11 @@ async def _verify(case_id: str | None, *, history: bool) -> list[ChainReport]:
 
 
 async def _against_history(client: Any, session: Any, report: ChainReport) -> ChainReport:
-    """The chain must say what Temporal's history says: every row as the history records its transition (the
-    records the writes left there); for a history recorded before the writes left them, each action's resulting
-    seq and state."""
-    from activities.rebuild import records_in_history
-    from api.history import entries_of_runs, fetch_runs
+    from api.history import check_against_history, fetch_runs
 
-    rows = {e.seq: e for e in await audit.case_events(session, case_id=report.case_id)}
+    rows = await audit.case_events(session, case_id=report.case_id)
     runs = await fetch_runs(client, case_id=report.case_id)
-    records = await records_in_history(client.data_converter, runs)
-    if records is not None:
-        return _against_records(rows, records, report)
-    entries = await entries_of_runs(runs, client.data_converter)
-    for entry in entries:
-        seq = entry.detail.get("seq") if entry.kind == "action_completed" else (1 if entry.kind == "filed" else None)
-        if seq is None or entry.state is None:
-            continue
-        row = rows.get(seq)
-        if row is None or row.to_state != entry.state:
-            found = row.to_state if row is not None else "nothing"
-            problem = f"the event log says {found}, Temporal's history says {entry.state}"
-            return ChainReport(report.case_id, report.rows, seq, problem)
-    return report
-
-
-def _against_records(rows: dict[int, Any], records: list[Any], report: ChainReport) -> ChainReport:
-    """Each row must be the timeline row its transition's record makes, field for field (a row the history does
-    not record yet, after the last, is a write still in flight)."""
-    from activities.projection import chained
-    from store.chain import CHAINED_FIELDS, event_hash
-
-    prev = None
-    for rec in records:
-        expected = chained(rec.event, prev)
-        prev = expected["hash"]
-        row = rows.get(rec.event.seq)
-        if row is None:
-            problem = f"missing from the event log; Temporal's history records {rec.event.event}"
-            return ChainReport(report.case_id, report.rows, rec.event.seq, problem)
-        if row.to_state != expected["to_state"]:
-            problem = f"the event log says {row.to_state}, Temporal's history says {expected['to_state']}"
-            return ChainReport(report.case_id, report.rows, rec.event.seq, problem)
-        if row.hash == expected["hash"]:
-            continue  # the same content after the same predecessor
-        found = audit.chain_row(row)
-        # Field by field, as the hash sees each one (times in UTC, data as canonical JSON).
-        differ = [
-            name
-            for name in CHAINED_FIELDS
-            if event_hash(None, {name: found[name]}) != event_hash(None, {name: expected[name]})
-        ]
-        if differ:
-            verb = "differs" if len(differ) == 1 else "differ"
-            problem = f"{', '.join(differ)} {verb} from what Temporal's history records"
-            return ChainReport(report.case_id, report.rows, rec.event.seq, problem)
-    return report
+    return await check_against_history(report, rows, runs, client.data_converter)
 
 
 @app.command("verify")
@@ -98,7 +48,10 @@ def verify(
     case_id: Annotated[str | None, typer.Argument(help="The case to check")] = None,
     all_cases: Annotated[bool, typer.Option("--all", help="Check every case")] = False,
     history: Annotated[
-        bool, typer.Option("--history", help="Also check each action's seq and state against the Temporal history")
+        bool,
+        typer.Option(
+            "--history", help="Also check every row, field by field, against what the Temporal history records"
+        ),
     ] = False,
 ) -> None:
     """Recompute the hash chain of a case (or --all); exit 1 naming the first bad row of each broken case."""

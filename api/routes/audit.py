@@ -10,7 +10,10 @@ from typing import Annotated, Any
 from cryptography.exceptions import InvalidTag
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.api.common.v1 import Payload
+from temporalio.client import WorkflowHistory
+from temporalio.converter import DataConverter
 
 from api.auth import Principal, StaffRole
 from api.deps import CurrentCase, SessionDep, TemporalDep, log_read, require_roles
@@ -18,6 +21,7 @@ from api.errors import AppError
 from api.history import entries_of_runs, fetch_runs, state_as_of
 from api.views import BANGKOK
 from store import audit
+from store.models import Case
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 codec_router = APIRouter(prefix="/codec", tags=["audit"])
@@ -104,7 +108,21 @@ async def case_history(
     as_of: Annotated[datetime | None, Query(description="A moment (ISO 8601 with offset): the state then")] = None,
 ) -> CaseHistory:
     """The case's timeline from Temporal's event history, decoded; with ``as_of`` its state at that moment."""
-    entries = await entries_of_runs(await fetch_runs(client, case_id=case.case_id), client.data_converter)
+    runs = await fetch_runs(client, case_id=case.case_id)
+    return await history_view(case, session, request, runs, client.data_converter, as_of)
+
+
+async def history_view(
+    case: Case,
+    session: AsyncSession,
+    request: Request,
+    runs: list[WorkflowHistory],
+    converter: DataConverter,
+    as_of: datetime | None,
+) -> CaseHistory:
+    """The history of ``runs`` (the case's, fetched once by the caller) as its reader sees it; the read is
+    logged."""
+    entries = await entries_of_runs(runs, converter)
     await log_read(session, request, case_id=case.case_id, what="history")
     moment, timeline_state = None, None
     if as_of is not None:

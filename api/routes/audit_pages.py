@@ -13,11 +13,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.auth import StaffRole
 from api.deps import OptionalPrincipal, SessionDep, SettingsDep, TemporalDep
 from api.errors import not_found
+from api.history import check_against_history, fetch_runs
 from api.routes import audit as audit_route
 from api.routes.pages import render_page
 from api.routes.staff import gate
 from api.views import HISTORY_LABELS
-from cli.audit import _against_history
 from store import audit, models
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -71,10 +71,13 @@ async def audit_case(
             moment = datetime.fromisoformat(as_of)
         except ValueError:
             moment = None
-    history = await audit_route.case_history(case, principal, session, client, request, moment)
-    report = await audit.verify_case(session, case_id=case.case_id)
+    # One fetch of the history for both the table and the check against the event log.
+    runs = await fetch_runs(client, case_id=case.case_id)
+    history = await audit_route.history_view(case, session, request, runs, client.data_converter, moment)
+    rows = await audit.case_events(session, case_id=case.case_id)
+    report = audit.chain_report(case.case_id, rows)
     if report.ok:
-        report = await _against_history(client, session, report)
+        report = await check_against_history(report, rows, runs, client.data_converter)
     await session.commit()
     return render_page(
         request,

@@ -5,15 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.auth import Principal, StaffRole, issue_access_token
 from api.main import create_app
 from config.settings import Settings
+from store import models
+from store.audit import chain_row
+from store.chain import event_hash
 from store.db import Database
 from worker import build_worker
 
@@ -117,3 +122,24 @@ async def first_in_queue(api: httpx.AsyncClient, db: Database, receipt: dict[str
             .where(models.Case.case_id == receipt["case_id"])
             .values(priority="urgent", due_at=datetime(2000, 1, 3, tzinfo=UTC))
         )
+
+
+async def rewrite_and_rechain(db: Database, case_id: str, seq: int, **changes: Any) -> list[models.CaseEvent]:
+    """Rewrite one row of the case's timeline and recompute every hash after it, as a careful forger would."""
+    async with db.session() as s:
+        rows = list(
+            (
+                await s.execute(
+                    select(models.CaseEvent).where(models.CaseEvent.case_id == case_id).order_by(models.CaseEvent.seq)
+                )
+            ).scalars()
+        )
+        prev = None
+        for row in rows:
+            if row.seq == seq:
+                for name, value in changes.items():
+                    assert getattr(row, name) != value
+                    setattr(row, name, value)
+            row.prev_hash, row.hash = prev, event_hash(prev, chain_row(row))
+            prev = row.hash
+    return rows

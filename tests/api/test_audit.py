@@ -13,15 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
 from store import models
-from store.audit import chain_row
 from store.chain import event_hash
 from store.db import Database
-from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, bearer, complaint
+from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, bearer, complaint, rewrite_and_rechain
 from workflows.complaint import workflow_id_for
 
 T0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
@@ -232,27 +231,6 @@ async def test_audit_export_bundle(
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
 
-async def _rewrite_and_rechain(db: Database, case_id: str, seq: int, **changes: Any) -> list[models.CaseEvent]:
-    """Rewrite one row of the case's timeline and recompute every hash after it, as a careful forger would."""
-    async with db.session() as s:
-        rows = list(
-            (
-                await s.execute(
-                    select(models.CaseEvent).where(models.CaseEvent.case_id == case_id).order_by(models.CaseEvent.seq)
-                )
-            ).scalars()
-        )
-        prev = None
-        for row in rows:
-            if row.seq == seq:
-                for name, value in changes.items():
-                    assert getattr(row, name) != value
-                    setattr(row, name, value)
-            row.prev_hash, row.hash = prev, event_hash(prev, chain_row(row))
-            prev = row.hash
-    return rows
-
-
 @pytest.mark.parametrize(
     ("seq", "change", "says"),
     [
@@ -278,7 +256,7 @@ async def test_verify_holds_for_the_projection_chain_and_catches_an_edit(
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
     # Someone rewrites a row and recomputes every hash after it: the chain holds, the history does not.
-    rows = await _rewrite_and_rechain(db, case_id, seq, **change)
+    rows = await rewrite_and_rechain(db, case_id, seq, **change)
     assert [r.event for r in rows] == ["filed", "screen", "accept"]
     assert cli(settings, "verify", case_id).returncode == 0, "a consistent rewrite passes the chain alone"
     caught = cli(settings, "verify", case_id, "--history", temporal=temporal)

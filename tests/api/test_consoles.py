@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from typing import Any
 
 import httpx
 import pytest
@@ -17,10 +18,20 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.accounts import add_account
 from api.auth import StaffRole
+from api.history import fetch_runs
+from api.routes import audit_pages
 from config.settings import Settings
 from store import audit, models
 from store.db import Database
-from tests.api.conftest import OFFICER, SUPERVISOR, agency, app_client, complaint, first_in_queue
+from tests.api.conftest import (
+    OFFICER,
+    SUPERVISOR,
+    agency,
+    app_client,
+    complaint,
+    first_in_queue,
+    rewrite_and_rechain,
+)
 from tests.attachments.images import LATITUDE, photo
 
 DOPA = agency("DOPA")
@@ -301,22 +312,37 @@ async def test_officer_keys_in_a_hotline_complaint(api: httpx.AsyncClient, db: D
     assert case.status_code == 200 and "สายด่วน 1111" in case.text and 'id="tracking-code"' in case.text
 
 
-async def test_auditor_reads_a_history_as_of_a_moment(api: httpx.AsyncClient, db: Database) -> None:
+async def test_auditor_reads_a_history_as_of_a_moment(
+    api: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
     case_id = receipt["case_id"]
     moved = await api.post(f"/api/v1/cases/{case_id}/actions/screen", json={}, headers=OFFICER)
     assert moved.status_code == 200
     received_at = moved.json()["received_at"]
     await sign_in(api, db, StaffRole.AUDITOR)
+    fetched: list[str] = []
+
+    async def counting(client: Any, *, case_id: str) -> Any:
+        fetched.append(case_id)
+        return await fetch_runs(client, case_id=case_id)
+
+    monkeypatch.setattr(audit_pages, "fetch_runs", counting)
     page = await api.get(f"/audit/case/{case_id}")
     assert page.status_code == 200 and 'id="verify" ' in page.text.replace('id="verify">', 'id="verify" >')
     assert "action_completed" in page.text and 'class="pass" id="verify"' in page.text
+    assert fetched == [case_id], "the table and the check against the event log share one fetch of the history"
     then = await api.get(f"/audit/case/{case_id}", params={"as_of": datetime.now(UTC).isoformat()})
     assert 'id="state-then"' in then.text and "<strong>screening</strong>" in then.text
     before = await api.get(f"/audit/case/{case_id}", params={"as_of": received_at})
     assert "<strong>screening</strong>" not in before.text
     log = await api.get("/audit", params={"case_id": case_id})
     assert "history" in log.text
+    # A forger rewrites who filed and recomputes every hash: the chain holds, the history does not.
+    await rewrite_and_rechain(db, case_id, 1, actor_id="someone-else")
+    forged = await api.get(f"/audit/case/{case_id}")
+    assert 'class="fail" id="verify"' in forged.text
+    assert "seq 1 · actor_id differs from what Temporal&#39;s history records" in forged.text, forged.text[:2000]
 
 
 class _Fields(HTMLParser):
