@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from bench.__main__ import engine_rows, overdue_rows, ratio, table
 
@@ -47,3 +48,46 @@ def test_intake_rows_put_http_intake_and_the_relay_beside_bare_starts() -> None:
     # The committed run lost nothing and filed nothing twice.
     assert rows["complaints lost or filed twice"][1] == 0
     assert after["distinct_cases"] == after["cases_in_database"] == after["answered_201"] == after["started"]
+
+
+def _load(name: str) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads((RESULTS / f"{name}.json").read_text())
+    return result
+
+
+def test_targets_judge_each_measured_figure_against_its_limit() -> None:
+    from bench.__main__ import targets, targets_table
+
+    results = {
+        "board": _load("board-1m-quiet"),
+        "lifecycle": _load("lifecycle-rebuild"),
+        "replay": _load("replay-quick"),
+        "memory": _load("memory-10k"),
+    }
+    found = {name: (limit, value, met) for name, limit, value, met in targets(results)}
+    board = found["board p99 ms, worst of 56 filter lines, sqlite 1,000,000 rows"]
+    assert board[0] == 50.0 and board[1] is not None and board[1] < 50.0 and board[2]
+    lifecycle = results["lifecycle"]
+    naive = found["lifecycle over the API ÷ naive no-op, cases/s"]
+    assert naive[1] == lifecycle["ratios"]["api_vs_naive"]["throughput"] and not naive[2]
+    slowest = min(run["cases_per_s"] for run in lifecycle["rebuild_from_server"]["runs"]["read"])
+    rebuild = found["rebuild of 100k cases from the server, minutes (slowest pass)"]
+    assert rebuild[1] == 100_000 / slowest / 60 and rebuild[2] is (100_000 / slowest / 60 <= 10.0)
+    assert found["replay histories/s, 2 processes"][2] is False
+    memory = found["worker RSS MiB, 10,000 open, peak"]
+    assert memory[1] == results["memory"]["population"]["rss_peak_mib"] and memory[2]
+    text = targets_table(targets(results))
+    assert "| replay histories/s, 2 processes | 200.00 | 90.37 | missed |" in text
+
+
+def test_memory_rows_of_an_open_population_show_it_settled_and_at_peak() -> None:
+    from bench.__main__ import memory_rows
+
+    result = _load("memory-10k")
+    rows = {figure: (base, value) for _part, figure, base, value, _unit in memory_rows(result)}
+    population = result["population"]
+    assert rows["worker RSS, idle vs 10,000 open, settled"] == (
+        result["baseline_rss_mib"],
+        population["rss_settled_mib"],
+    )
+    assert rows["worker RSS, idle vs 10,000 open, peak"][1] == population["rss_peak_mib"]
