@@ -57,9 +57,15 @@ with workflow.unsafe.imports_passed_through():
     import temporalio
     from temporalio.api.enums.v1 import EventType
     from temporalio.api.history.v1 import HistoryEvent
-    from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+    from temporalio.client import (
+        Client,
+        WithStartWorkflowOperation,
+        WorkflowHandle,
+        WorkflowUpdateRPCTimeoutOrCancelledError,
+    )
     from temporalio.client import Interceptor as ClientInterceptor
     from temporalio.common import WorkflowIDConflictPolicy
+    from temporalio.service import RPCError, RPCStatusCode
     from temporalio.worker import (
         ActivityInboundInterceptor,
         ExecuteActivityInput,
@@ -377,6 +383,27 @@ class PhaseResult:
         return tenths
 
 
+# Update calls sent again with the same update id (so applied at most once), per phase: the RPC timed out
+# before the update was accepted, or the workflow task that was to accept it failed (the server retries it).
+UPDATE_RETRIES: dict[str, int] = {}
+
+
+async def update(phase: str, handle: WorkflowHandle[Any, Any], call: Any, *args: Any) -> Any:
+    """``execute_update`` as a careful client makes it: one update id, sent again if it was not accepted."""
+    update_id = str(uuid.uuid4())
+    while True:
+        try:
+            return await handle.execute_update(call, *args, id=update_id)
+        except (WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            if isinstance(exc, RPCError) and exc.status is not RPCStatusCode.FAILED_PRECONDITION:
+                raise
+            UPDATE_RETRIES[phase] = UPDATE_RETRIES.get(phase, 0) + 1
+            await asyncio.sleep(0.5)
+
+
 async def _bounded(call: Awaitable[Any]) -> Any:
     """Await ``call``, failing the run if it takes longer than ``CALL_TIMEOUT``."""
     async with asyncio.timeout(CALL_TIMEOUT):
@@ -461,7 +488,7 @@ def case_driver(client: Client) -> Driver:
 
     async def act(handle: WorkflowHandle[ComplaintWorkflow, CaseSummary], k: int) -> None:
         event, actor, payload = ACTIONS[k]
-        summary = await handle.execute_update(ComplaintWorkflow.act, ActionRequest(event, actor, dict(payload)))
+        summary = await update("cases", handle, ComplaintWorkflow.act, ActionRequest(event, actor, dict(payload)))
         if k == len(ACTIONS) - 1 and summary.status is not State.CLOSED:
             raise RuntimeError(f"{handle.id} ended in {summary.status}, not closed")
 
@@ -483,7 +510,7 @@ def baseline_driver(client: Client, shape: NoopInput) -> Driver:
         return await start.workflow_handle()
 
     async def act(handle: WorkflowHandle[NoopCaseWorkflow, int], k: int) -> None:
-        await handle.execute_update(NoopCaseWorkflow.act, ACTION_NAMES[k])
+        await update("baseline", handle, NoopCaseWorkflow.act, ACTION_NAMES[k])
 
     return Driver("baseline", file, act)
 
@@ -820,6 +847,7 @@ async def bench(args: argparse.Namespace, tmp: Path, port: int, server_pid: int)
                 "baseline": await histories(plain_client, base_handle.id, f"{base_handle.id}-child-1"),
             }
             out["phases"] = {name: p.summary(cores) for name, p in phases.items()}
+            out["update_rpc_retries_by_phase"] = dict(UPDATE_RETRIES)
             if args.profile:
                 out["profile"] = await profile_cases(cases, args.cases, args.concurrency, args.profile)
     finally:

@@ -58,13 +58,13 @@ import httpx
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from sqlalchemy import text
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from bench.engine_bench import (
     ACTION_NAMES,
     ACTIONS,
+    UPDATE_RETRIES,
     NoopCaseWorkflow,
     NoopChildWorkflow,
     NoopInput,
@@ -74,6 +74,7 @@ from bench.engine_bench import (
     machine_info,
     noop_activity,
     shape_of,
+    update,
 )
 from bench.scratch import drop_database, postgres_listening, scratch_database
 from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
@@ -178,26 +179,6 @@ async def serve_noop(address: str) -> None:
 
 
 # --- drivers ---------------------------------------------------------------------------------------------------
-
-# Update calls sent again with the same update id (so applied at most once), per phase: the RPC timed out
-# before the update was accepted, or the workflow task that was to accept it failed (the server retries it).
-UPDATE_RETRIES: dict[str, int] = {}
-
-
-async def update(phase: str, handle: WorkflowHandle[Any, Any], call: Any, *args: Any) -> Any:
-    """``execute_update`` as a careful client makes it: one update id, sent again if it was not accepted."""
-    update_id = str(uuid.uuid4())
-    while True:
-        try:
-            return await handle.execute_update(call, *args, id=update_id)
-        except (WorkflowUpdateRPCTimeoutOrCancelledError, RPCError) as exc:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise
-            if isinstance(exc, RPCError) and exc.status is not RPCStatusCode.FAILED_PRECONDITION:
-                raise
-            UPDATE_RETRIES[phase] = UPDATE_RETRIES.get(phase, 0) + 1
-            await asyncio.sleep(0.5)
 
 
 @dataclass
