@@ -365,9 +365,11 @@ def targets(results: dict[str, dict[str, Any]]) -> list[Target]:
     baseline where the target is one, else the figure itself (``None`` where the part did not measure it)."""
     out: list[Target] = []
 
-    def add(name: str, limit: float, value: float | None, *, at_least: bool) -> None:
-        met = value is not None and (value >= limit if at_least else value <= limit)
-        out.append((name, limit, value, met))
+    def at_most(name: str, limit: float, value: float | None) -> None:
+        out.append((name, limit, value, value is not None and value <= limit))
+
+    def at_least(name: str, limit: float, value: float | None) -> None:
+        out.append((name, limit, value, value is not None and value >= limit))
 
     if board := results.get("board"):
         for backend in board["backends"]:
@@ -376,77 +378,43 @@ def targets(results: dict[str, dict[str, Any]]) -> list[Target]:
             label = (
                 f"board p99 ms, worst of {len(measured)} filter lines, {backend['backend']} {backend['rows']:,} rows"
             )
-            add(label, limit, max(measured) if measured else None, at_least=False)
+            at_most(label, limit, max(measured) if measured else None)
     if intake := results.get("intake"):
-        add("intake complaints/s, everything at once, 32 clients", 100.0, intake["intake"]["per_s"], at_least=True)
-        add(
-            "intake p99 ms, everything at once, 32 clients",
-            150.0,
-            intake["intake"]["latency"]["p99_ms"],
-            at_least=False,
-        )
+        at_least("intake complaints/s, everything at once, 32 clients", 100.0, intake["intake"]["per_s"])
+        at_most("intake p99 ms, everything at once, 32 clients", 150.0, intake["intake"]["latency"]["p99_ms"])
         if opened := intake.get("open_loop"):
             rate = opened["intake"]["open_loop_rate"]
-            add(
-                f"intake p99 ms, everything at once, {rate:g}/s arriving",
-                150.0,
-                opened["intake"]["latency"]["p99_ms"],
-                at_least=False,
+            at_most(
+                f"intake p99 ms, everything at once, {rate:g}/s arriving", 150.0, opened["intake"]["latency"]["p99_ms"]
             )
         for alone in intake.get("api_alone", []):
             if opened := alone.get("open_loop"):
                 rate = opened["open_loop_rate"]
-                add(
+                at_most(
                     f"intake p99 ms, API alone x{alone['api_workers']}, {rate:g}/s arriving",
                     150.0,
                     opened["latency"]["p99_ms"],
-                    at_least=False,
                 )
         if relay := intake.get("relay_alone"):
             bare = relay.get("bare_loop_right_after", {}).get("per_s")
-            add("relay alone ÷ bare start loop right after", 1.0, ratio(bare, relay["per_s"]), at_least=True)
+            at_least("relay alone ÷ bare start loop right after", 1.0, ratio(bare, relay["per_s"]))
         after = intake["after"]
-        add(
-            "complaints lost or filed twice",
-            0.0,
-            float(after["answered_201"] - after["distinct_cases"]),
-            at_least=False,
-        )
+        at_most("complaints lost or filed twice", 0.0, float(after["answered_201"] - after["distinct_cases"]))
     if lifecycle := results.get("lifecycle"):
         r = lifecycle["ratios"]
-        add("lifecycle over the API ÷ naive no-op, cases/s", 1.0, r["api_vs_naive"]["throughput"], at_least=True)
-        add(
-            "lifecycle over the API ÷ same-shape no-op, cases/s",
-            0.8,
-            r["api_vs_same_shape"]["throughput"],
-            at_least=True,
-        )
-        add(
-            "action p99 over the API ÷ same-shape update p99", 1.2, r["api_vs_same_shape"]["action_p99"], at_least=False
-        )
+        at_least("lifecycle over the API ÷ naive no-op, cases/s", 1.0, r["api_vs_naive"]["throughput"])
+        at_least("lifecycle over the API ÷ same-shape no-op, cases/s", 0.8, r["api_vs_same_shape"]["throughput"])
+        at_most("action p99 over the API ÷ same-shape update p99", 1.2, r["api_vs_same_shape"]["action_p99"])
         if rebuilt := lifecycle.get("rebuild_from_server"):
             slowest = min(run["cases_per_s"] for run in rebuilt["runs"]["read"])
-            add(
-                "rebuild of 100k cases from the server, minutes (slowest pass)",
-                10.0,
-                100_000 / slowest / 60,
-                at_least=False,
-            )
+            at_most("rebuild of 100k cases from the server, minutes (slowest pass)", 10.0, 100_000 / slowest / 60)
     if replay := results.get("replay"):
-        add(
-            f"replay histories/s, {replay['replay']['jobs']} processes",
-            200.0,
-            replay["replay"]["processes_per_s"],
-            at_least=True,
+        at_least(
+            f"replay histories/s, {replay['replay']['jobs']} processes", 200.0, replay["replay"]["processes_per_s"]
         )
     if memory := results.get("memory"):
         if population := memory.get("population"):
-            add(
-                f"worker RSS MiB, {population['open_cases']:,} open, peak",
-                300.0,
-                population["rss_peak_mib"],
-                at_least=False,
-            )
+            at_most(f"worker RSS MiB, {population['open_cases']:,} open, peak", 300.0, population["rss_peak_mib"])
     return out
 
 
