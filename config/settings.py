@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # running deployment from a release that cannot read compressed payloads: false until every worker and API
     # replica runs this one, then true (docs/operations.md, "Releases").
     payload_compression: bool = True
+    # Freeze the heap at the end of start-up so that full garbage collections stop walking it (config/heap.py);
+    # unset: on everywhere but in tests, whose one process builds many apps.
+    gc_freeze: bool | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # Intake is committed in the database first; a relay starts each case's workflow (intake/relay.py).
@@ -271,6 +274,11 @@ class Settings(BaseSettings):
     def attachment_root(self) -> Path:
         """Where the disk storage keeps attachments."""
         return self.attachments_dir or self.data_dir / "attachments"
+
+    @property
+    def freezes_heap(self) -> bool:
+        """Whether a process freezes its heap at the end of start-up (``gc_freeze``; unset: not in tests)."""
+        return self.gc_freeze if self.gc_freeze is not None else self.env != "test"
 
     @property
     def oidc_enabled(self) -> bool:
