@@ -22,7 +22,7 @@ from activities.projection import ReadModelActivities
 from activities.rebuild import HistoryReader
 from activities.screening import ScreeningActivities
 from activities.sla import SlaActivities
-from config.heap import freeze_startup_heap
+from config.heap import after_start_up
 from config.logging import configure_logging
 from config.reference import category_classes
 from config.settings import Settings, get_settings
@@ -155,8 +155,7 @@ async def main(settings: Settings | None = None) -> int:
             _, relay = start_relay(db, client, settings)
         # Beside it, the "was it fixed?" questions some weeks after a closure (followup/job.py).
         followups = start_followups(db, settings) if settings.delivery_in_worker else None
-        if settings.freezes_heap:
-            log.info("heap_frozen", objects=freeze_startup_heap())
+        after_start_up(settings)
         running = asyncio.ensure_future(worker.run())
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)

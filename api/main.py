@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import fontpkg_noto_sans_thai
-import structlog
 import swagger_ui_bundle
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -48,7 +47,7 @@ from channels.line_bot import LineBot
 from channels.places import GeoThaiPlaces
 from config.agencies import load_agencies
 from config.centres import load_centres
-from config.heap import freeze_startup_heap
+from config.heap import after_start_up
 from config.logging import configure_logging
 from config.reference import category_classes
 from config.settings import Settings, get_settings
@@ -56,8 +55,6 @@ from config.temporal import connect
 from intake.relay import start_relay, stop_relay
 from sla.policy import load_policy
 from store.db import Database
-
-log = structlog.get_logger(__name__)
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None) -> FastAPI:
@@ -98,8 +95,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
             places=GeoThaiPlaces(),
             agencies=app.state.agencies,
         )
-        if settings.freezes_heap:
-            log.info("heap_frozen", objects=freeze_startup_heap())
+        after_start_up(settings)
         try:
             yield
         finally:

@@ -19,28 +19,27 @@ app = typer.Typer(help="Audit tools: the event log's hash chain and evidence bun
 
 
 async def _verify(case_id: str | None, *, history: bool) -> list[ChainReport]:
+    """Each case's chain, and with ``history`` its rows against Temporal's history: one read of its rows for
+    both."""
+    from api.history import check_against_history, fetch_runs
+    from config.temporal import connect
+
     settings = get_settings()
     db = Database(settings.database_url)
     try:
         async with db.sessions() as session:
-            ids = [case_id] if case_id else await audit.all_case_ids(session)
-            reports = [await audit.verify_case(session, case_id=i) for i in ids]
-            if history:
-                from config.temporal import connect
-
-                client = await connect(settings)
-                reports = [await _against_history(client, session, r) if r.ok else r for r in reports]
+            client = await connect(settings) if history else None
+            reports = []
+            for i in [case_id] if case_id else await audit.all_case_ids(session):
+                rows = await audit.case_events(session, case_id=i)
+                report = audit.chain_report(i, rows)
+                if client is not None and report.ok:
+                    runs = await fetch_runs(client, case_id=i)
+                    report = await check_against_history(report, rows, runs, client.data_converter)
+                reports.append(report)
             return reports
     finally:
         await db.dispose()
-
-
-async def _against_history(client: Any, session: Any, report: ChainReport) -> ChainReport:
-    from api.history import check_against_history, fetch_runs
-
-    rows = await audit.case_events(session, case_id=report.case_id)
-    runs = await fetch_runs(client, case_id=report.case_id)
-    return await check_against_history(report, rows, runs, client.data_converter)
 
 
 @app.command("verify")

@@ -135,6 +135,7 @@ def deliver(
     once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit")] = False,
 ) -> None:
     """Drain the notifications outbox to SMS, LINE, email and the web inbox (every worker does this too)."""
+    from config.heap import after_start_up
     from config.logging import configure_logging
     from delivery.dispatcher import build_dispatcher, run_dispatcher
     from store.db import Database
@@ -155,6 +156,7 @@ def deliver(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
+            after_start_up(settings)
             await run_dispatcher(settings, db, stop)
             return 0
         finally:
@@ -169,6 +171,7 @@ def deliver(
 def email_intake() -> None:
     """Receive complaints by email: the SMTP listener (RONGTUK_EMAIL_INTAKE_SMTP_PORT) and/or IMAP polling
     (RONGTUK_IMAP_HOST), as configured."""
+    from config.heap import after_start_up
     from config.logging import configure_logging
     from intake_channels.email import serve
 
@@ -183,6 +186,7 @@ def email_intake() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        after_start_up(settings)
         await serve(settings, stop)
 
     asyncio.run(run())

@@ -12,6 +12,14 @@ objects as usual, and what the process allocates afterwards is collected as befo
 from __future__ import annotations
 
 import gc
+from typing import TYPE_CHECKING
+
+import structlog
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 
 def freeze_startup_heap() -> int:
@@ -20,3 +28,10 @@ def freeze_startup_heap() -> int:
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
+
+
+def after_start_up(settings: Settings) -> None:
+    """What every long-running process (API, worker, dispatcher, email intake) calls once it has started:
+    freeze the heap unless ``settings`` say not to (``RONGTUK_GC_FREEZE``; off in tests)."""
+    if settings.freezes_heap:
+        log.info("heap_frozen", objects=freeze_startup_heap())

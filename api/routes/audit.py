@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from api.errors import AppError
 from api.history import entries_of_runs, fetch_runs, state_as_of
 from api.views import BANGKOK
 from store import audit
-from store.models import Case
+from store.models import Case, CaseEvent
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 codec_router = APIRouter(prefix="/codec", tags=["audit"])
@@ -119,16 +120,19 @@ async def history_view(
     runs: list[WorkflowHistory],
     converter: DataConverter,
     as_of: datetime | None,
+    rows: Sequence[CaseEvent] | None = None,
 ) -> CaseHistory:
     """The history of ``runs`` (the case's, fetched once by the caller) as its reader sees it; the read is
-    logged."""
+    logged. ``rows``: the case's event log, if the caller has read it already."""
     entries = await entries_of_runs(runs, converter)
     await log_read(session, request, case_id=case.case_id, what="history")
     moment, timeline_state = None, None
     if as_of is not None:
         moment = as_of if as_of.tzinfo else as_of.replace(tzinfo=BANGKOK)
-        rows = [e for e in await audit.case_events(session, case_id=case.case_id) if e.at <= moment]
-        timeline_state = rows[-1].to_state if rows else None
+        if rows is None:
+            rows = await audit.case_events(session, case_id=case.case_id)
+        then = [e for e in rows if e.at <= moment]
+        timeline_state = then[-1].to_state if then else None
     out = [
         HistoryEntryOut(event_id=e.event_id, at=e.at.astimezone(BANGKOK), kind=e.kind, detail=e.detail, state=e.state)
         for e in entries

@@ -71,10 +71,10 @@ async def audit_case(
             moment = datetime.fromisoformat(as_of)
         except ValueError:
             moment = None
-    # One fetch of the history for both the table and the check against the event log.
+    # One fetch of the history and one read of the event log, for both the table and the check.
     runs = await fetch_runs(client, case_id=case.case_id)
-    history = await audit_route.history_view(case, session, request, runs, client.data_converter, moment)
     rows = await audit.case_events(session, case_id=case.case_id)
+    history = await audit_route.history_view(case, session, request, runs, client.data_converter, moment, rows)
     report = audit.chain_report(case.case_id, rows)
     if report.ok:
         report = await check_against_history(report, rows, runs, client.data_converter)
