@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
@@ -18,7 +19,7 @@ from temporalio.client import Client
 from api.actions import action_model
 from api.errors import AppError, ErrorDetail, not_found
 from api.ids import normalise_tracking_code
-from api.service import action_result, case_not_ready, perform_action, refusal
+from api.service import WithStartUnavailable, action_result, case_not_ready, perform_action, refusal
 from api.views import context_of, state_view
 from intake.idempotency import (
     Answer,
@@ -31,11 +32,14 @@ from intake.idempotency import (
     settle,
     update_id_for,
 )
+from intake.relay import CaseStart, case_start
 from store import models, queries
 from store.db import Database
 from store.models import IdempotencyKey
 from workflows.models import ActionRequest
 from workflows.process import EVENTS, SYSTEM_EVENTS, Actor, Context, Role, State, decide
+
+log = structlog.get_logger(__name__)
 
 ACTIONS = sorted(EVENTS - SYSTEM_EVENTS)
 
@@ -152,15 +156,27 @@ async def run_action(
             assert existing.request is not None and existing.update_id is not None
             act, update_id = _ACTION_REQUEST.validate_python(existing.request), existing.update_id
     assert act is not None
-    await _until_started(case, session, request)
+    start = await _start_if_unfiled(case, session, request)
     try:
-        summary = await perform_action(
-            client=client,
-            case_id=case.case_id,
-            request=act,
-            update_id=update_id,
-            wait_seconds=settings.action_wait_seconds,
-        )
+        try:
+            summary = await perform_action(
+                client=client,
+                case_id=case.case_id,
+                request=act,
+                update_id=update_id,
+                wait_seconds=settings.action_wait_seconds,
+                start=start,
+            )
+        except WithStartUnavailable:
+            log.warning("update_with_start_unavailable", case_id=case.case_id)
+            await _until_started(case, session, request)
+            summary = await perform_action(
+                client=client,
+                case_id=case.case_id,
+                request=act,
+                update_id=update_id,
+                wait_seconds=settings.action_wait_seconds,
+            )
     except AppError as exc:
         if exc.status in (403, 409) and exc.code != "case_finished":
             return await _settle(db, idem, error_answer(exc))
@@ -228,10 +244,21 @@ async def _validated(
     return ActionRequest(action, actor, data)
 
 
-async def _until_started(case: models.Case, session: AsyncSession, request: Request) -> None:
-    """A case committed moments ago may not be in Temporal yet: kick the relay and wait briefly, else 503."""
+async def _start_if_unfiled(case: models.Case, session: AsyncSession, request: Request) -> CaseStart | None:
+    """For a case committed moments ago (no worker has filed it yet): how the action starts its workflow
+    itself if no relay has yet (``perform_action``). A case without its intake row waits briefly instead."""
     if case.last_seq > 0:
-        return
+        return None
+    start = await case_start(session, case.case_id)
+    await _release(session)
+    if start is None:
+        await _until_started(case, session, request)
+    return start
+
+
+async def _until_started(case: models.Case, session: AsyncSession, request: Request) -> None:
+    """A case not filed by its workflow yet and whose intake row is gone: kick the relay and wait briefly,
+    else 503."""
     relay = getattr(request.app.state, "relay", None)
     deadline = asyncio.get_running_loop().time() + _NOT_STARTED_WAIT
     pause = 0.05
@@ -328,6 +355,7 @@ async def action_request_view(
                 )
             )
         ).scalar_one_or_none()
+        start = await case_start(keys, case.case_id) if case.last_seq == 0 else None
     if row is None or row.request is None:
         raise not_found(
             "No action request of this case has this id.",
@@ -340,7 +368,7 @@ async def action_request_view(
     if stored is None:
         try:
             summary = await action_result(
-                client=client, case_id=case.case_id, request=act, update_id=request_id, wait_seconds=2.0
+                client=client, case_id=case.case_id, request=act, update_id=request_id, wait_seconds=2.0, start=start
             )
         except AppError as exc:
             if exc.status not in (403, 409) or exc.code == "case_finished":

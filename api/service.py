@@ -16,7 +16,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.projection import intake_row
@@ -28,7 +28,7 @@ from api.views import expected_date, state_view
 from config.settings import Settings
 from domain.complaint import DEFAULT_CENTRE
 from intake.idempotency import Answer, Idempotency, answer_of, claim, fingerprint, key_in_flux
-from intake.relay import IntakeRelay, dump_input
+from intake.relay import CaseStart, IntakeRelay, dump_input
 from sla.rules import DeadlineRule
 from store import models
 from store.db import Database
@@ -314,11 +314,26 @@ def _update_failure(exc: WorkflowUpdateFailedError) -> AppError:
     )
 
 
+class WithStartUnavailable(Exception):
+    """The Temporal server does not take update-with-start (an older server, or ``ExecuteMultiOperation``
+    switched off): nothing was sent; the caller waits for a relay to start the workflow instead."""
+
+
 async def perform_action(
-    *, client: Client, case_id: str, request: ActionRequest, update_id: str, wait_seconds: float
+    *,
+    client: Client,
+    case_id: str,
+    request: ActionRequest,
+    update_id: str,
+    wait_seconds: float,
+    start: CaseStart | None = None,
 ) -> CaseSummary | None:
     """Send the action to the case workflow's ``act`` update under ``update_id`` (Temporal dedupes it, so
     sending it again with the same id acts once) and wait at most ``wait_seconds`` for its result.
+
+    With ``start`` (a case the API committed and no worker has filed yet), the action starts the workflow
+    itself if no relay has (update-with-start): the officer who acts on a case filed a moment ago, or during a
+    relay's backlog after an outage, does not wait for the relay.
 
     Returns the summary once applied, or None if it is still pending after the wait (the caller answers 202
     and the result can be read with :func:`action_result`). Refusals are 403/409; Temporal's errors 429/503
@@ -327,6 +342,17 @@ async def perform_action(
     handle = client.get_workflow_handle_for(ComplaintWorkflow.run, workflow_id_for(case_id))
     try:
         async with asyncio.timeout(wait_seconds):
+            if start is not None:
+                try:
+                    return await client.execute_update_with_start_workflow(
+                        ComplaintWorkflow.act, request, id=update_id, start_workflow_operation=start.operation()
+                    )
+                except WorkflowAlreadyStartedError:
+                    pass  # its run has closed (no second run is ever started): the update says how
+                except RPCError as exc:
+                    if exc.status in (RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.PERMISSION_DENIED):
+                        raise WithStartUnavailable from None
+                    raise
             return await handle.execute_update(ComplaintWorkflow.act, request, id=update_id)
     except WorkflowUpdateFailedError as exc:
         raise _update_failure(exc) from None
@@ -347,11 +373,17 @@ async def perform_action(
 
 
 async def action_result(
-    *, client: Client, case_id: str, request: ActionRequest, update_id: str, wait_seconds: float
+    *,
+    client: Client,
+    case_id: str,
+    request: ActionRequest,
+    update_id: str,
+    wait_seconds: float,
+    start: CaseStart | None = None,
 ) -> CaseSummary | None:
     """The result of an action sent earlier under ``update_id``: the summary once applied, None while pending,
     its refusal raised. If Temporal never got it (its server restarted before the action was accepted), it is
-    sent again under the same id, so it still acts at most once."""
+    sent again under the same id (with ``start``, as :func:`perform_action`), so it still acts at most once."""
     handle = client.get_workflow_handle(workflow_id_for(case_id)).get_update_handle_for(
         ComplaintWorkflow.act, update_id
     )
@@ -366,9 +398,12 @@ async def action_result(
         if exc.status is not RPCStatusCode.NOT_FOUND:
             mapped = temporal_error(exc, saved=True)
             raise (mapped or exc) from None
-    return await perform_action(
-        client=client, case_id=case_id, request=request, update_id=update_id, wait_seconds=wait_seconds
-    )
+    try:
+        return await perform_action(
+            client=client, case_id=case_id, request=request, update_id=update_id, wait_seconds=wait_seconds, start=start
+        )
+    except WithStartUnavailable:
+        return None  # not started yet: a relay will start it, and the action is still to be sent
 
 
 async def _task_failing(client: Client, workflow_id: str) -> bool:

@@ -6,7 +6,9 @@ waits for Temporal. A relay then starts each case's workflow with the case numbe
 workflow "already started" and counts that as done: a case is started exactly once.
 
 Relays run beside the API (``kick()`` after each commit wakes it, so a case is in Temporal within a second)
-and beside every worker (for what an API could not start, e.g. while Temporal was away). They share the work
+and beside every worker (for what an API could not start, e.g. while Temporal was away). An action on a case
+no relay has started yet does not wait: it is sent with the workflow's start (update-with-start,
+:class:`CaseStart`), and the relay that gets there later finds the workflow started. They share the work
 like the delivery dispatchers do: each round claims due rows under a token and a lease in one short
 transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, one UPDATE under SQLite's write lock), starts them with
 no transaction open, and records the outcome only if its claim still holds.
@@ -30,7 +32,7 @@ from prometheus_client.registry import Collector
 from pydantic import TypeAdapter
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -81,6 +83,33 @@ async def relay_lag(session: AsyncSession, *, now: datetime) -> Lag:
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
     return Lag(count, max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+
+
+@dataclass(frozen=True)
+class CaseStart:
+    """What starts a committed case's workflow: its typed input and task queue, from its intake row."""
+
+    inp: CaseInput
+    task_queue: str
+
+    def operation(self) -> WithStartWorkflowOperation[ComplaintWorkflow, Any]:
+        """The start to send with an action (update-with-start): the same workflow id and never a second run
+        (``REJECT_DUPLICATE``), as a relay starts it; a workflow already running gets the action instead."""
+        return WithStartWorkflowOperation(
+            ComplaintWorkflow.run,
+            self.inp,
+            id=workflow_id_for(self.inp.case_id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+
+
+async def case_start(session: AsyncSession, case_id: str) -> CaseStart | None:
+    """How to start the case's workflow, while its intake row is kept (None once purged, or for a case the
+    API did not file)."""
+    row = (await session.execute(select(Q.case_input, Q.task_queue).where(Q.case_id == case_id))).one_or_none()
+    return CaseStart(load_input(row.case_input), row.task_queue) if row is not None else None
 
 
 async def unstarted(session: AsyncSession, case_id: str) -> bool:

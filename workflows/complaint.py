@@ -1,10 +1,12 @@
 """``ComplaintWorkflow``: one durable workflow per case, executing the process table.
 
 Human actions arrive as the ``act`` update. Its validator asks the table (``process.decide``) whether the
-action is allowed now, so a refused action never reaches the history. What a transition does to the case is
-:class:`workflows.case_rules.CaseRules`' business; this class keeps the messages, the timers and the effects on
-the outside world: one local activity per transition writes the read model and the notification outbox in one
-transaction, before the update returns.
+action is allowed now, so a refused action never reaches the history; an action that arrives before the case is
+filed (sent with the workflow's start by the API) is accepted and decided by the handler once it is.
+
+What a transition does to the case is :class:`workflows.case_rules.CaseRules`' business; this class keeps the
+messages, the timers and the effects on the outside world: one local activity per transition writes the read
+model and the notification outbox in one transaction, before the update returns.
 
 Deadlines are timers in the workflow: the case's own (screening, waiting for information, stage 2) here, and
 each agency task's in an ``AgencyTaskWorkflow`` child that signals its alarms back. Reminders, breaches and
@@ -325,6 +327,11 @@ class ComplaintWorkflow:
     @workflow.update
     async def act(self, req: ActionRequest) -> CaseSummary:
         """Perform a human action of the process table (screen, accept, agency_accept, respond, ...)."""
+        if not self._filed:
+            # Sent with the start (the API's update-with-start) or while the case is being filed: the table
+            # decides once it is. Only then: a wait that is already over would still yield to the event loop,
+            # and every recorded history must replay the order it ran in.
+            await workflow.wait_condition(lambda: self._filed)
         async with self._lock:
             # Re-check under the lock: an update that waited for it may find the case has moved on.
             decision = self.rules.decide(req, workflow.now())
@@ -335,10 +342,10 @@ class ComplaintWorkflow:
 
     @act.validator
     def _validate_act(self, req: ActionRequest) -> None:
-        if not self._filed:
-            raise ApplicationError("the case is still being filed", "not_filed", type=ACTION_NOT_ALLOWED)
         if req.actor.role is Role.SYSTEM:
             raise ApplicationError("system events are not actions", "role_not_allowed", type=ACTION_NOT_ALLOWED)
+        if not self._filed:
+            return  # accepted now, decided by the handler once the case is filed (and refused there if need be)
         decision = self.rules.decide(req, workflow.now())
         if not decision.allowed:
             raise ApplicationError(decision.reason, decision.code, type=ACTION_NOT_ALLOWED)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from activities.projection import ReadModelActivities
@@ -192,6 +196,91 @@ async def test_intake_answers_201_when_no_worker_is_there_and_the_case_is_filed_
         assert tracked["expected_by"] == receipt["expected_by"]
 
 
+async def test_an_action_on_a_case_no_relay_has_started_starts_it(
+    dev_env: WorkflowEnvironment, settings: Settings, db: Database
+) -> None:
+    """The officer acts on a case filed a moment ago, before any relay got to it (relays off here): the action
+    starts the workflow itself (update-with-start) instead of waiting for the relay or answering 503."""
+    from intake.relay import STARTED, IntakeRelay
+
+    queue = f"tq-{uuid.uuid4()}"
+    here = settings.model_copy(update={"task_queue": queue, "intake_relay_in_api": False})
+    app = create_app(here, temporal=dev_env.client)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rongtuk") as http,
+        build_worker(dev_env.client, here, db, task_queue=queue),
+    ):
+        filed = await http.post("/api/v1/complaints", json=complaint())
+        assert filed.status_code == 201, filed.text
+        receipt = filed.json()
+        with pytest.raises(RPCError):  # nobody started it
+            await dev_env.client.get_workflow_handle(f"complaint-{receipt['case_id']}").describe()
+        key = {"Idempotency-Key": f"screen-{uuid.uuid4()}"}
+        screened = await act(http, receipt["case_id"], "screen", OFFICER | key)
+        assert screened.status_code == 200, screened.text
+        assert screened.json()["status"]["code"] == "screening"
+        # The same request again is the same answer, acted once.
+        again = await act(http, receipt["case_id"], "screen", OFFICER | key)
+        assert again.status_code == 200 and again.json() == screened.json()
+        tracked = (await http.get(f"/api/v1/track/{receipt['tracking_code']}")).json()
+        assert [e["event"] for e in tracked["timeline"]] == ["filed", "screen"]
+        # The receipt's promise holds: the workflow filed it with the time and dates the API committed.
+        assert tracked["expected_by"] == receipt["expected_by"]
+        # A relay that gets there later finds it started and starts nothing twice (what else it starts are
+        # rows other tests left pending).
+        relay = IntakeRelay(db, dev_env.client, here)
+        await relay.drain()
+        assert relay.found_started >= 1
+        async with db.session() as s:
+            row = (
+                await s.execute(select(models.IntakeOutbox).where(models.IntakeOutbox.case_id == receipt["case_id"]))
+            ).scalar_one()
+        assert row.status == STARTED
+
+
+class _WithoutUpdateWithStart:
+    """The dev server's client, as an older Temporal server answers update-with-start: UNIMPLEMENTED."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    async def execute_update_with_start_workflow(self, *args: Any, **kwargs: Any) -> Any:
+        raise RPCError("ExecuteMultiOperation is not implemented", RPCStatusCode.UNIMPLEMENTED, b"")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+async def test_on_a_server_without_update_with_start_an_action_waits_for_the_relay(
+    dev_env: WorkflowEnvironment, settings: Settings, db: Database
+) -> None:
+    from intake.relay import IntakeRelay
+
+    queue = f"tq-{uuid.uuid4()}"
+    here = settings.model_copy(update={"task_queue": queue, "intake_relay_in_api": False})
+    app = create_app(here, temporal=_WithoutUpdateWithStart(dev_env.client))  # type: ignore[arg-type]
+
+    async def relay_later() -> int:
+        await asyncio.sleep(0.5)  # the action finds the case unstarted, is refused the start, and waits
+        return await IntakeRelay(db, dev_env.client, here).drain()
+
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rongtuk") as http,
+        build_worker(dev_env.client, here, db, task_queue=queue),
+    ):
+        filed = await http.post("/api/v1/complaints", json=complaint())
+        assert filed.status_code == 201, filed.text
+        relay = asyncio.create_task(relay_later())
+        screened = await act(http, filed.json()["case_id"], "screen", OFFICER)
+        # The action was not lost to the refusal: it waited for the relay and acted.
+        assert screened.status_code == 200, screened.text
+        assert await relay >= 1
+        tracked = (await http.get(f"/api/v1/track/{filed.json()['tracking_code']}")).json()
+        assert [e["event"] for e in tracked["timeline"]] == ["filed", "screen"]
+
+
 async def test_without_temporal_intake_answers_201_and_actions_503(settings: Settings, db: Database) -> None:
     from cli.devserver import free_port
     from config.temporal import connect
@@ -215,7 +304,7 @@ async def test_without_temporal_intake_answers_201_and_actions_503(settings: Set
         assert (await http.get("/healthz")).status_code == 200
         # Its workflow cannot be started yet: an action says so, truthfully, and when to try again.
         refused = await act(http, receipt["case_id"], "screen", OFFICER)
-        assert_error(refused, 503, "case_not_ready")
+        assert_error(refused, 503, "temporarily_unavailable")
         assert refused.headers["Retry-After"]
         metrics = (await http.get("/metrics")).text
         assert "rongtuk_intake_unstarted" in metrics and "rongtuk_intake_relay_lag_seconds" in metrics

@@ -11,7 +11,8 @@ import os
 import uuid
 from pathlib import Path
 
-from sqlalchemy import delete, select
+import pytest
+from sqlalchemy import delete, select, update
 from temporalio.testing import WorkflowEnvironment
 
 from activities.rebuild import HistoryReader, rebuild
@@ -93,6 +94,73 @@ async def test_the_first_write_completes_the_row_intake_committed(
     rebuilt, rebuilt_events = await _rows(db, case_id)
     assert rebuilt.received_at == after.received_at and rebuilt.expected_by == after.expected_by
     assert [(e.seq, e.hash) for e in rebuilt_events] == [(e.seq, e.hash) for e in events]
+
+    if record_to := os.environ.get("RONGTUK_RECORD_HISTORIES"):
+        history = await handle.fetch_history()
+        folder = Path(record_to)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{workflow_id_for(case_id)}.json").write_text(history.to_json())
+
+
+async def test_an_action_sent_with_the_start_waits_for_the_filing_and_is_decided_then(
+    dev_env: WorkflowEnvironment, settings: Settings, db: Database
+) -> None:
+    """The API's update-with-start (``api.service.perform_action`` with a ``CaseStart``): no relay has started
+    the case. The actions reach the workflow in its first task, before it has filed the case; they are
+    accepted and decided once it has: a refusal changes nothing, an allowed action follows the filing."""
+    from api.errors import AppError
+    from api.service import perform_action
+    from intake.relay import case_start
+    from workflows.models import ActionRequest
+
+    queue = f"tq-{uuid.uuid4()}"
+    here = settings.model_copy(update={"task_queue": queue, "search_attributes": False})
+    sla = SlaActivities(here.calendar(), load_policy())
+    desk = IntakeDesk(db=db, settings=here, sla=sla)
+    answer = await file_complaint(
+        desk, complaint=ComplaintIn.model_validate(complaint()), actor=Actor("citizen:web", Role.CITIZEN)
+    )
+    case_id = answer.body["case_id"]
+    async with db.session() as s:
+        start = await case_start(s, case_id)
+    assert start is not None and start.task_queue == queue
+
+    async def send(event: str, actor: Actor, update_id: str) -> object:
+        return await perform_action(
+            client=dev_env.client,
+            case_id=case_id,
+            request=ActionRequest(event, actor, {}),
+            update_id=update_id,
+            wait_seconds=30,
+            start=start,
+        )
+
+    async with build_worker(dev_env.client, here, db, task_queue=queue, sla=sla):
+        # An agency cannot screen: the table refuses it once the case is filed, and nothing else changes.
+        with pytest.raises(AppError) as refused:
+            await send("screen", Actor("dopa-1", Role.AGENCY, "DOPA"), f"u-{uuid.uuid4()}")
+        assert refused.value.status == 403 and refused.value.code == "role_not_allowed"
+        handle = dev_env.client.get_workflow_handle_for(ComplaintWorkflow.run, workflow_id_for(case_id))
+        STARTED.append(handle)
+        summary = await send("screen", OFFICER, f"u-{uuid.uuid4()}")
+        after, events = await _rows(db, case_id)
+
+    assert getattr(summary, "seq", None) == 2
+    assert [e.event for e in events] == ["filed", "screen"] and after.last_seq == 2
+    # A relay that gets to its intake row later finds the workflow started: a case is started once.
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    from intake.relay import STARTED as ROW_STARTED
+    from intake.relay import IntakeRelay
+
+    with pytest.raises(WorkflowAlreadyStartedError):
+        await IntakeRelay(db, dev_env.client, here).start(start.inp, task_queue=queue)
+    async with db.session() as s:  # as that relay records it (other tests' relays drain what is pending)
+        await s.execute(
+            update(models.IntakeOutbox).where(models.IntakeOutbox.case_id == case_id).values(status=ROW_STARTED)
+        )
+    _assert_chain(events)
+    assert str(expected_date(after.expected_by)) == answer.body["expected_by"]
 
     if record_to := os.environ.get("RONGTUK_RECORD_HISTORIES"):
         history = await handle.fetch_history()

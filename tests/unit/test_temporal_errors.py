@@ -59,3 +59,38 @@ def test_the_answer_says_truthfully_what_was_saved() -> None:
 def test_other_errors_are_not_temporal_s() -> None:
     assert temporal_error(ValueError("x")) is None
     assert temporal_error(RuntimeError("something else")) is None
+
+
+class _OlderServer:
+    """A client of a Temporal server without update-with-start, on which this update was never sent."""
+
+    def get_workflow_handle(self, workflow_id: str) -> _OlderServer:
+        return self
+
+    def get_workflow_handle_for(self, run: object, workflow_id: str) -> _OlderServer:
+        return self
+
+    def get_update_handle_for(self, update: object, update_id: str) -> _OlderServer:
+        return self
+
+    async def result(self) -> None:
+        raise _rpc(RPCStatusCode.NOT_FOUND, "update not found")
+
+    async def execute_update_with_start_workflow(self, *args: object, **kwargs: object) -> None:
+        raise _rpc(RPCStatusCode.UNIMPLEMENTED, "unknown method ExecuteMultiOperation")
+
+
+async def test_a_server_without_update_with_start_is_told_apart_and_a_pending_action_stays_pending() -> None:
+    from datetime import UTC, datetime
+
+    from api.service import WithStartUnavailable, action_result, perform_action
+    from intake.relay import CaseStart
+    from tests.workflows.paths import OFFICER, complaint
+    from workflows.models import ActionRequest, CaseInput
+
+    start = CaseStart(CaseInput("RT-1", "AAAAA-BBBBB", complaint(), OFFICER, received_at=datetime.now(UTC)), "tq")
+    call = {"case_id": "RT-1", "request": ActionRequest("screen", OFFICER, {}), "update_id": "u", "wait_seconds": 1}
+    with pytest.raises(WithStartUnavailable):
+        await perform_action(client=_OlderServer(), start=start, **call)  # type: ignore[arg-type]
+    # Where a 202's result is asked for: not started yet, so still pending (never a 500).
+    assert await action_result(client=_OlderServer(), start=start, **call) is None  # type: ignore[arg-type]
