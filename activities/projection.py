@@ -31,6 +31,7 @@ from store import models
 from store.board import case_copies
 from store.chain import event_hash
 from store.db import Database
+from store.models import category_group_of
 from workflows.models import AgencyTask, CaseEvent, CaseState, ProjectionRequest, TransitionRecord, workflow_id_for
 from workflows.process import ACTIVE_TASK, OPEN_TASK, Audience
 
@@ -91,6 +92,7 @@ def case_snapshot(case: CaseState) -> dict[str, Any]:
     return {
         "status": case.status.value,
         "category": case.category,
+        "category_group": category_group_of(case.category),
         "agencies": list(dict.fromkeys(t.agency for t in case.tasks if t.status in ACTIVE_TASK)),
         "handler_id": case.handler,
         "outcome": case.outcome,

@@ -28,7 +28,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -110,14 +110,23 @@ def board_keywords() -> set[str]:
     return set(inspect.signature(queries.list_cases).parameters)
 
 
+# Columns the projection derives from another (filled only when the column exists in store.models.Case).
+DERIVED_COLUMNS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "category_group": lambda row: row["category"].split(".", 1)[0] if row.get("category") else None,
+}
+
+
 def extra_columns() -> list[str]:
-    return [c for c in NEW_COLUMN_VALUES if c in Case.__table__.columns]
+    return [c for c in (*NEW_COLUMN_VALUES, *DERIVED_COLUMNS) if c in Case.__table__.columns]
 
 
 def _enrich(chunk: list[dict[str, Any]], extra: Sequence[str], seed: int) -> list[dict[str, Any]]:
     for row in chunk:
         rng = random.Random(f"{seed}:{row['case_id']}")
         for column in extra:
+            if column in DERIVED_COLUMNS:
+                row[column] = DERIVED_COLUMNS[column](row)
+                continue
             values, weights = NEW_COLUMN_VALUES[column]
             row[column] = rng.choices(values, weights)[0]
     return chunk

@@ -58,6 +58,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def category_group_of(category: str | None) -> str | None:
+    """A category code's group: "roads" for "roads.potholes" and for the group code "roads" itself."""
+    return category.split(".", 1)[0] if category else None
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -75,6 +80,8 @@ class Case(Base):
         Index("ix_cases_province_due_at", "province", "priority", "due_at", "case_id", "status", "stage"),
         Index("ix_cases_stage_due_at", "stage", "priority", "due_at", "case_id", "status"),
         Index("ix_cases_category_due_at", "category", "priority", "due_at", "case_id", "status", "stage"),
+        # A category group ("roads") takes in its categories ("roads.potholes"): one equality too (0015).
+        Index("ix_cases_category_group_due_at", "category_group", "priority", "due_at", "case_id", "status", "stage"),
         Index("ix_cases_region_due_at", "region", "priority", "due_at", "case_id", "status", "stage"),
         Index("ix_cases_centre_due_at", "centre", "priority", "due_at", "case_id", "status", "stage"),
         Index("ix_cases_kind_due_at", "kind", "priority", "due_at", "case_id", "status", "stage"),
@@ -102,6 +109,11 @@ class Case(Base):
     subject: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)
     category: Mapped[str | None] = mapped_column(String(100))
+    # The group of the category (the code before its dot: "roads" for "roads.potholes", and for "roads"),
+    # written with it (activities/projection.py), so that the board's group filter is an equality.
+    category_group: Mapped[str | None] = mapped_column(
+        String(100), default=lambda context: category_group_of(context.get_current_parameters().get("category"))
+    )
     # Kind (complaint, suggestion, request, tipoff), priority (normal, urgent), receiving centre, the SLA class
     # whose allowances its deadlines count, and the region (config/regions.yaml, six regions) of its province.
     kind: Mapped[str] = mapped_column(String(16), default="complaint", server_default="complaint")

@@ -136,6 +136,7 @@ class _Source:
     centre: Any
     region: Any
     category: Any
+    category_group: Any  # None where the source has no such column: a group is matched by its codes there
     # What a walk returns: the case id and deadline, to look the page's rows up by (so that a walk whose
     # filters its index holds reads the index alone, and the table only for the page).
     returns: tuple[Any, ...]
@@ -174,6 +175,7 @@ _CASES = _Source(
     Case.centre,
     Case.region,
     Case.category,
+    Case.category_group,
     returns=(Case.case_id, Case.due_at),
 )
 _TASKS = _Source(
@@ -187,6 +189,7 @@ _TASKS = _Source(
     AgencyTask.case_centre,
     AgencyTask.case_region,
     AgencyTask.case_category,
+    None,
     returns=(AgencyTask.case_id, AgencyTask.case_due_at.label("due_at")),
 )
 
@@ -325,9 +328,15 @@ def _board_filter(
         if value is not None:
             others.append(column == value)
     if category is not None:
-        # A group code ("roads") takes in its categories ("roads.potholes"); a category code is exact.
-        exact = src.category == category
-        others.append(or_(exact, src.category.like(_CATEGORY_GROUP, escape="/")) if category_group else exact)
+        # A group code ("roads") takes in its categories ("roads.potholes"); a category code is exact. On the
+        # cases, the group is a column of its own, seekable in its index; an agency's tasks (a range of that
+        # agency already) match the codes.
+        if not category_group:
+            others.append(src.category == category)
+        elif src.category_group is not None:
+            others.append(src.category_group == category)
+        else:
+            others.append(or_(src.category == category, src.category.like(_CATEGORY_GROUP, escape="/")))
     return _Filter(source=src, states=states, bounds=bounds, others=others, complement=complement, segments=segments)
 
 

@@ -54,3 +54,31 @@ def test_migration_0006_gives_existing_cases_their_defaults_and_region(tmp_path:
         ("RT-OLD-1", "complaint", "normal", "PSC-1111", None, "north"),
         ("RT-OLD-2", "complaint", "normal", "PSC-1111", None, None),
     ]
+
+
+def test_migration_0015_gives_existing_cases_their_category_group(tmp_path: Path) -> None:
+    """Cases written before the group column: the board's group filter finds them once migrated."""
+    url = f"sqlite:///{tmp_path / 'before.db'}"
+    upgrade(url.replace("sqlite://", "sqlite+aiosqlite://"), "0014")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for n, category in enumerate(("roads.potholes", "roads", "water.flooding", None)):
+            conn.execute(
+                text(
+                    "INSERT INTO cases (case_id, tracking_code, workflow_id, status, channel, description, "
+                    "preferred_channels, confidential, attachments, agencies, received_at, updated_at, last_seq, "
+                    "escalation_level, rejections, late_review_allowed, category) VALUES (:id, :id, :id, 'stage1', "
+                    "'web', 'x', '[]', 0, '[]', '[]', '2026-01-05', '2026-01-05', 3, 0, 0, 0, :category)"
+                ),
+                {"id": f"RT-OLD-{n}", "category": category},
+            )
+    upgrade(url.replace("sqlite://", "sqlite+aiosqlite://"))
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT category, category_group FROM cases ORDER BY case_id")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("roads.potholes", "roads"),
+        ("roads", "roads"),
+        ("water.flooding", "water"),
+        (None, None),
+    ]
