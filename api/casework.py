@@ -36,7 +36,7 @@ from intake.relay import CaseStart, case_start
 from store import models, queries
 from store.db import Database
 from store.models import IdempotencyKey
-from workflows.models import ActionRequest
+from workflows.models import ActionRequest, CaseSummary
 from workflows.process import EVENTS, SYSTEM_EVENTS, Actor, Context, Role, State, decide
 
 log = structlog.get_logger(__name__)
@@ -156,27 +156,8 @@ async def run_action(
             assert existing.request is not None and existing.update_id is not None
             act, update_id = _ACTION_REQUEST.validate_python(existing.request), existing.update_id
     assert act is not None
-    start = await _start_if_unfiled(case, session, request)
     try:
-        try:
-            summary = await perform_action(
-                client=client,
-                case_id=case.case_id,
-                request=act,
-                update_id=update_id,
-                wait_seconds=settings.action_wait_seconds,
-                start=start,
-            )
-        except WithStartUnavailable:
-            log.warning("update_with_start_unavailable", case_id=case.case_id)
-            await _until_started(case, session, request)
-            summary = await perform_action(
-                client=client,
-                case_id=case.case_id,
-                request=act,
-                update_id=update_id,
-                wait_seconds=settings.action_wait_seconds,
-            )
+        summary = await _send(case, act, update_id, session=session, client=client, request=request)
     except AppError as exc:
         if exc.status in (403, 409) and exc.code != "case_finished":
             return await _settle(db, idem, error_answer(exc))
@@ -242,6 +223,25 @@ async def _validated(
     data = payload.model_dump(mode="json", exclude_none=True)
     await _check_references(data, case, session, request)
     return ActionRequest(action, actor, data)
+
+
+async def _send(
+    case: models.Case, act: ActionRequest, update_id: str, *, session: AsyncSession, client: Client, request: Request
+) -> CaseSummary | None:
+    """Send the action to the case's workflow (``perform_action``). A case the worker has not filed yet is
+    started with it; where the server refuses that (no update-with-start), the action waits for a relay."""
+    wait = request.app.state.settings.action_wait_seconds
+    start = await _start_if_unfiled(case, session, request)
+    try:
+        return await perform_action(
+            client=client, case_id=case.case_id, request=act, update_id=update_id, wait_seconds=wait, start=start
+        )
+    except WithStartUnavailable:
+        log.warning("update_with_start_unavailable", case_id=case.case_id)
+        await _until_started(case, session, request)
+        return await perform_action(
+            client=client, case_id=case.case_id, request=act, update_id=update_id, wait_seconds=wait
+        )
 
 
 async def _start_if_unfiled(case: models.Case, session: AsyncSession, request: Request) -> CaseStart | None:
