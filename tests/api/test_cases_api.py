@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -196,6 +198,20 @@ async def test_intake_answers_201_when_no_worker_is_there_and_the_case_is_filed_
         assert tracked["expected_by"] == receipt["expected_by"]
 
 
+@asynccontextmanager
+async def _app_without_relay(
+    dev_env: WorkflowEnvironment, here: Settings, db: Database, temporal: Client
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app (its own relay off, as ``here`` says) talking to Temporal through ``temporal``, and a worker."""
+    app = create_app(here, temporal=temporal)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rongtuk") as http,
+        build_worker(dev_env.client, here, db, task_queue=here.task_queue),
+    ):
+        yield http
+
+
 async def test_an_action_on_a_case_no_relay_has_started_starts_it(
     dev_env: WorkflowEnvironment, settings: Settings, db: Database
 ) -> None:
@@ -203,14 +219,8 @@ async def test_an_action_on_a_case_no_relay_has_started_starts_it(
     starts the workflow itself (update-with-start) instead of waiting for the relay or answering 503."""
     from intake.relay import STARTED, IntakeRelay
 
-    queue = f"tq-{uuid.uuid4()}"
-    here = settings.model_copy(update={"task_queue": queue, "intake_relay_in_api": False})
-    app = create_app(here, temporal=dev_env.client)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rongtuk") as http,
-        build_worker(dev_env.client, here, db, task_queue=queue),
-    ):
+    here = settings.model_copy(update={"task_queue": f"tq-{uuid.uuid4()}", "intake_relay_in_api": False})
+    async with _app_without_relay(dev_env, here, db, dev_env.client) as http:
         filed = await http.post("/api/v1/complaints", json=complaint())
         assert filed.status_code == 201, filed.text
         receipt = filed.json()
@@ -257,19 +267,14 @@ async def test_on_a_server_without_update_with_start_an_action_waits_for_the_rel
 ) -> None:
     from intake.relay import IntakeRelay
 
-    queue = f"tq-{uuid.uuid4()}"
-    here = settings.model_copy(update={"task_queue": queue, "intake_relay_in_api": False})
-    app = create_app(here, temporal=_WithoutUpdateWithStart(dev_env.client))  # type: ignore[arg-type]
+    here = settings.model_copy(update={"task_queue": f"tq-{uuid.uuid4()}", "intake_relay_in_api": False})
 
     async def relay_later() -> int:
         await asyncio.sleep(0.5)  # the action finds the case unstarted, is refused the start, and waits
         return await IntakeRelay(db, dev_env.client, here).drain()
 
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rongtuk") as http,
-        build_worker(dev_env.client, here, db, task_queue=queue),
-    ):
+    refusing = _WithoutUpdateWithStart(dev_env.client)
+    async with _app_without_relay(dev_env, here, db, refusing) as http:  # type: ignore[arg-type]
         filed = await http.post("/api/v1/complaints", json=complaint())
         assert filed.status_code == 201, filed.text
         relay = asyncio.create_task(relay_later())

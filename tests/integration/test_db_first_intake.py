@@ -21,6 +21,7 @@ from api.schemas import ComplaintIn
 from api.service import IntakeDesk, file_complaint
 from api.views import expected_date
 from config.settings import Settings
+from intake.idempotency import Answer
 from intake.relay import IntakeRelay
 from sla.policy import load_policy
 from store import models
@@ -57,17 +58,22 @@ def _assert_chain(events: list[models.CaseEvent]) -> None:
         prev = e.hash
 
 
-async def test_the_first_write_completes_the_row_intake_committed(
-    dev_env: WorkflowEnvironment, settings: Settings, db: Database
-) -> None:
-    queue = f"tq-{uuid.uuid4()}"
-    here = settings.model_copy(update={"task_queue": queue, "search_attributes": False})
+async def _committed(settings: Settings, db: Database) -> tuple[Settings, SlaActivities, Answer]:
+    """A complaint committed by the API (DB-first) on a fresh task queue; no relay has started it."""
+    here = settings.model_copy(update={"task_queue": f"tq-{uuid.uuid4()}", "search_attributes": False})
     sla = SlaActivities(here.calendar(), load_policy())
     desk = IntakeDesk(db=db, settings=here, sla=sla)
     answer = await file_complaint(
         desk, complaint=ComplaintIn.model_validate(complaint()), actor=Actor("citizen:web", Role.CITIZEN)
     )
-    case_id = answer.body["case_id"]
+    return here, sla, answer
+
+
+async def test_the_first_write_completes_the_row_intake_committed(
+    dev_env: WorkflowEnvironment, settings: Settings, db: Database
+) -> None:
+    here, sla, answer = await _committed(settings, db)
+    queue, case_id = here.task_queue, answer.body["case_id"]
     before, events = await _rows(db, case_id)
     assert before.status == "received" and before.last_seq == 0 and events == []
 
@@ -113,14 +119,8 @@ async def test_an_action_sent_with_the_start_waits_for_the_filing_and_is_decided
     from intake.relay import case_start
     from workflows.models import ActionRequest
 
-    queue = f"tq-{uuid.uuid4()}"
-    here = settings.model_copy(update={"task_queue": queue, "search_attributes": False})
-    sla = SlaActivities(here.calendar(), load_policy())
-    desk = IntakeDesk(db=db, settings=here, sla=sla)
-    answer = await file_complaint(
-        desk, complaint=ComplaintIn.model_validate(complaint()), actor=Actor("citizen:web", Role.CITIZEN)
-    )
-    case_id = answer.body["case_id"]
+    here, sla, answer = await _committed(settings, db)
+    queue, case_id = here.task_queue, answer.body["case_id"]
     async with db.session() as s:
         start = await case_start(s, case_id)
     assert start is not None and start.task_queue == queue
