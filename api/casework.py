@@ -244,12 +244,17 @@ async def _send(
         )
 
 
+async def _unfiled_start(session: AsyncSession, case: models.Case) -> CaseStart | None:
+    """For a case no worker has filed yet (committed moments ago): how an action starts its workflow itself if
+    no relay has yet (``perform_action``); None for a filed case, or one whose intake row is gone."""
+    return await case_start(session, case.case_id) if case.last_seq == 0 else None
+
+
 async def _start_if_unfiled(case: models.Case, session: AsyncSession, request: Request) -> CaseStart | None:
-    """For a case committed moments ago (no worker has filed it yet): how the action starts its workflow
-    itself if no relay has yet (``perform_action``). A case without its intake row waits briefly instead."""
+    """:func:`_unfiled_start`; an unfiled case without its intake row waits briefly for a relay instead."""
     if case.last_seq > 0:
-        return None
-    start = await case_start(session, case.case_id)
+        return None  # filed: no read, and the session's transaction is already ended (``_release``)
+    start = await _unfiled_start(session, case)
     await _release(session)
     if start is None:
         await _until_started(case, session, request)
@@ -355,7 +360,7 @@ async def action_request_view(
                 )
             )
         ).scalar_one_or_none()
-        start = await case_start(keys, case.case_id) if case.last_seq == 0 else None
+        start = await _unfiled_start(keys, case)
     if row is None or row.request is None:
         raise not_found(
             "No action request of this case has this id.",

@@ -339,21 +339,9 @@ async def perform_action(
     and the result can be read with :func:`action_result`). Refusals are 403/409; Temporal's errors 429/503
     with Retry-After, saying truthfully whether the action is on record; never a 500.
     """
-    handle = client.get_workflow_handle_for(ComplaintWorkflow.run, workflow_id_for(case_id))
     try:
         async with asyncio.timeout(wait_seconds):
-            if start is not None:
-                try:
-                    return await client.execute_update_with_start_workflow(
-                        ComplaintWorkflow.act, request, id=update_id, start_workflow_operation=start.operation()
-                    )
-                except WorkflowAlreadyStartedError:
-                    pass  # its run has closed (no second run is ever started): the update says how
-                except RPCError as exc:
-                    if exc.status in (RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.PERMISSION_DENIED):
-                        raise WithStartUnavailable from None
-                    raise
-            return await handle.execute_update(ComplaintWorkflow.act, request, id=update_id)
+            return await _execute(client, case_id, request, update_id, start)
     except WorkflowUpdateFailedError as exc:
         raise _update_failure(exc) from None
     except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
@@ -370,6 +358,25 @@ async def perform_action(
         status = exc.status.name if isinstance(exc, RPCError) else "unreachable"
         log.error("action_failed", case_id=case_id, error=status)
         raise mapped from None
+
+
+async def _execute(
+    client: Client, case_id: str, request: ActionRequest, update_id: str, start: CaseStart | None
+) -> CaseSummary:
+    """The ``act`` update, sent with the workflow's start when ``start`` is given."""
+    if start is not None:
+        try:
+            return await client.execute_update_with_start_workflow(
+                ComplaintWorkflow.act, request, id=update_id, start_workflow_operation=start.operation()
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # its run has closed (no second run is ever started): the plain update says how
+        except RPCError as exc:
+            if exc.status in (RPCStatusCode.UNIMPLEMENTED, RPCStatusCode.PERMISSION_DENIED):
+                raise WithStartUnavailable from None
+            raise
+    handle = client.get_workflow_handle_for(ComplaintWorkflow.run, workflow_id_for(case_id))
+    return await handle.execute_update(ComplaintWorkflow.act, request, id=update_id)
 
 
 async def action_result(

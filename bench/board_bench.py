@@ -112,7 +112,7 @@ def board_keywords() -> set[str]:
 
 # Columns the projection derives from another (filled only when the column exists in store.models.Case).
 DERIVED_COLUMNS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "category_group": lambda row: row["category"].split(".", 1)[0] if row.get("category") else None,
+    "category_group": lambda row: models.category_group_of(row.get("category")),
 }
 
 

@@ -87,14 +87,26 @@ async def relay_lag(session: AsyncSession, *, now: datetime) -> Lag:
 
 @dataclass(frozen=True)
 class CaseStart:
-    """What starts a committed case's workflow: its typed input and task queue, from its intake row."""
+    """How a committed case's workflow is started, the one way it ever is: its typed input and task queue (from
+    its intake row), its case number as the workflow id, and never a second run of it (``REJECT_DUPLICATE``)."""
 
     inp: CaseInput
     task_queue: str
 
+    async def begin(self, client: Client) -> WorkflowHandle[Any, Any]:
+        """Start it (a relay): a workflow that already runs is ``WorkflowAlreadyStartedError``."""
+        return await client.start_workflow(
+            ComplaintWorkflow.run,
+            self.inp,
+            id=workflow_id_for(self.inp.case_id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+
     def operation(self) -> WithStartWorkflowOperation[ComplaintWorkflow, Any]:
-        """The start to send with an action (update-with-start): the same workflow id and never a second run
-        (``REJECT_DUPLICATE``), as a relay starts it; a workflow already running gets the action instead."""
+        """The same start sent with an action (update-with-start): a workflow already running gets the action
+        instead (``USE_EXISTING``)."""
         return WithStartWorkflowOperation(
             ComplaintWorkflow.run,
             self.inp,
@@ -316,15 +328,8 @@ class IntakeRelay:
         return None
 
     async def start(self, inp: CaseInput, *, task_queue: str) -> WorkflowHandle[Any, Any]:
-        """The one way a case workflow is started: its case number as id, never a second run of it."""
-        return await self.client.start_workflow(
-            ComplaintWorkflow.run,
-            inp,
-            id=workflow_id_for(inp.case_id),
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
+        """Start one case's workflow (:meth:`CaseStart.begin`)."""
+        return await CaseStart(inp, task_queue).begin(self.client)
 
     async def _record(self, token: str, done: list[int], failed: dict[int, str]) -> None:
         now = self.clock()
