@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,8 +16,10 @@ import httpx
 import pytest
 from sqlalchemy import delete, update
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
 
-from config.settings import Settings
+from cli.audit import app as audit_app
+from config.settings import Settings, get_settings
 from store import models
 from store.chain import event_hash
 from store.db import Database
@@ -27,12 +30,30 @@ T0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
 
 
 def cli(settings: Settings, *args: str, temporal: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``rongtuk audit ...`` as its own process, as an auditor runs it."""
     env = {**os.environ, "RONGTUK_ENV": "test", "RONGTUK_DATABASE_URL": settings.database_url}
     if temporal:
         env["RONGTUK_TEMPORAL_ADDRESS"] = temporal
     return subprocess.run(
         [sys.executable, "-m", "cli.main", "audit", *args], env=env, capture_output=True, text=True, timeout=120
     )
+
+
+async def verify_here(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """``rongtuk audit verify ...`` without ``--history``, the same command run in this process: a process of its
+    own spends ~3 s importing. The runs with ``--history`` (which end their process) stay processes of their own,
+    and so cover the entry point."""
+    assert "--history" not in args
+    get_settings.cache_clear()
+    try:
+        env = {"RONGTUK_ENV": "test", "RONGTUK_DATABASE_URL": settings.database_url}
+        # The command runs its own event loop (asyncio.run): a thread of its own, not this test's loop.
+        done = await asyncio.to_thread(CliRunner().invoke, audit_app, ["verify", *args], env=env)
+    finally:
+        get_settings.cache_clear()
+    if done.exception is not None and not isinstance(done.exception, SystemExit):
+        raise done.exception
+    return subprocess.CompletedProcess(["rongtuk", "audit", "verify", *args], done.exit_code, done.output, "")
 
 
 async def chained_case(db: Database, rows: int = 4) -> str:
@@ -74,7 +95,7 @@ async def chained_case(db: Database, rows: int = 4) -> str:
 
 async def test_audit_verify_names_the_first_tampered_row(settings: Settings, db: Database) -> None:
     case_id = await chained_case(db)
-    ok = cli(settings, "verify", case_id)
+    ok = await verify_here(settings, case_id)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "1 of 1 case(s) verified" in ok.stdout
 
@@ -84,16 +105,16 @@ async def test_audit_verify_names_the_first_tampered_row(settings: Settings, db:
             .where(models.CaseEvent.case_id == case_id, models.CaseEvent.seq == 3)
             .values(actor_id="someone-else")
         )
-    bad = cli(settings, "verify", case_id)
+    bad = await verify_here(settings, case_id)
     assert bad.returncode == 1
     assert f"FAILED {case_id}: row seq 3: row content does not match its hash" in bad.stdout
-    every = cli(settings, "verify", "--all")
+    every = await verify_here(settings, "--all")
     assert every.returncode == 1 and f"FAILED {case_id}: row seq 3" in every.stdout
 
     other = await chained_case(db)
     async with db.session() as s:  # a row deleted: the gap is named
         await s.execute(delete(models.CaseEvent).where(models.CaseEvent.case_id == other, models.CaseEvent.seq == 2))
-    gap = cli(settings, "verify", other)
+    gap = await verify_here(settings, other)
     assert gap.returncode == 1 and "row seq 3: seq 2 is missing" in gap.stdout
 
 
@@ -258,7 +279,7 @@ async def test_verify_holds_for_the_projection_chain_and_catches_an_edit(
     # Someone rewrites a row and recomputes every hash after it: the chain holds, the history does not.
     rows = await rewrite_and_rechain(db, case_id, seq, **change)
     assert [r.event for r in rows] == ["filed", "screen", "accept"]
-    assert cli(settings, "verify", case_id).returncode == 0, "a consistent rewrite passes the chain alone"
+    assert (await verify_here(settings, case_id)).returncode == 0, "a consistent rewrite passes the chain alone"
     caught = cli(settings, "verify", case_id, "--history", temporal=temporal)
     assert caught.returncode == 1, caught.stdout + caught.stderr
     assert f"FAILED {case_id}: row seq {seq}: {says}" in caught.stdout
@@ -268,5 +289,5 @@ async def test_verify_holds_for_the_projection_chain_and_catches_an_edit(
             .where(models.CaseEvent.case_id == case_id, models.CaseEvent.seq == 3)
             .values(data={"category": "something-else", "agencies": ["BMA"]})
         )
-    bad = cli(settings, "verify", case_id)
+    bad = await verify_here(settings, case_id)
     assert bad.returncode == 1 and f"FAILED {case_id}: row seq 3" in bad.stdout
