@@ -30,7 +30,7 @@ import structlog
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from pydantic import TypeAdapter
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Select, and_, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -48,6 +48,10 @@ log = structlog.get_logger(__name__)
 
 PENDING, STARTING, STARTED = "pending", "starting", "started"
 Q = models.IntakeOutbox  # the intake queue
+# "Not started yet", in the words of the partial index over those rows: a claim and the lag read only them. A
+# constant, not a parameter: PostgreSQL's generic plan of a prepared statement (asyncpg prepares each one) can
+# use a partial index only when the query's own text implies the index's predicate.
+_UNSTARTED = text(models.UNSTARTED_SQL)
 _INPUT = TypeAdapter(CaseInput)
 # Keys and started rows are purged at most this often (by whichever relay gets there).
 _PURGE_EVERY = 300.0
@@ -76,7 +80,7 @@ class Lag:
 
 
 async def relay_lag(session: AsyncSession, *, now: datetime) -> Lag:
-    row = (await session.execute(select(func.count(Q.id), func.min(Q.created_at)).where(Q.status != STARTED))).one()
+    row = (await session.execute(lag_query())).one()
     count, oldest = int(row[0] or 0), row[1]
     if isinstance(oldest, str):  # SQLite's min() over the column comes back as text
         oldest = datetime.fromisoformat(oldest)
@@ -151,6 +155,29 @@ class LagCollector(Collector):
 
 async def lag_collector(session: AsyncSession, *, now: datetime) -> LagCollector:
     return LagCollector(await relay_lag(session, now=now))
+
+
+def due_rows(*, now: datetime, limit: int, skip_locked: bool) -> Select[int]:
+    """The ids of the oldest rows due for a start: pending (and not waiting out a retry), or claimed by a relay
+    whose lease ran out; rows another relay holds locked are skipped (PostgreSQL)."""
+    due = (
+        select(Q.id)
+        .where(
+            _UNSTARTED,  # implied by what follows; said so that the partial index serves the claim
+            or_(
+                and_(Q.status == PENDING, or_(Q.next_attempt_at.is_(None), Q.next_attempt_at <= now)),
+                and_(Q.status == STARTING, Q.claimed_until < now),  # a relay that died mid-start
+            ),
+        )
+        .order_by(Q.id)
+        .limit(limit)
+    )
+    return due.with_for_update(skip_locked=True) if skip_locked else due
+
+
+def lag_query() -> Select[int, datetime]:
+    """How many rows are not started yet, and the oldest one's commit time."""
+    return select(func.count(Q.id), func.min(Q.created_at)).where(_UNSTARTED)
 
 
 @dataclass(frozen=True)
@@ -278,19 +305,7 @@ class IntakeRelay:
     async def _claim(self) -> tuple[list[_Job], str]:
         now = self.clock()
         token = str(uuid.uuid4())
-        due = (
-            select(Q.id)
-            .where(
-                or_(
-                    and_(Q.status == PENDING, or_(Q.next_attempt_at.is_(None), Q.next_attempt_at <= now)),
-                    and_(Q.status == STARTING, Q.claimed_until < now),  # a relay that died mid-start
-                )
-            )
-            .order_by(Q.id)
-            .limit(self.settings.intake_relay_batch_size)
-        )
-        if not self.db.is_sqlite:
-            due = due.with_for_update(skip_locked=True)
+        due = due_rows(now=now, limit=self.settings.intake_relay_batch_size, skip_locked=not self.db.is_sqlite)
         async with self.db.session() as session:
             claimed = await session.execute(
                 update(Q)

@@ -407,6 +407,10 @@ class AccessLog(Base):
     reason: Mapped[str | None] = mapped_column(String(200))
 
 
+# The intake rows no relay has started yet, as the partial index and the queries that use it spell it.
+UNSTARTED_SQL = "status <> 'started'"
+
+
 class IntakeOutbox(OutboxRow, Base):
     """A complaint committed by the API whose case workflow a relay still has to start (intake/relay.py).
 
@@ -415,7 +419,19 @@ class IntakeOutbox(OutboxRow, Base):
     """
 
     __tablename__ = "intake_outbox"
-    __table_args__ = (Index("ix_intake_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_intake_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        # The rows still to start, in claim order: the relays' claims and the lag read only these, not the
+        # started rows kept for a day beside them (migration 0016). Queries name the predicate as written here
+        # (``UNSTARTED``), so that SQLite and PostgreSQL's generic plans can use the index.
+        Index(
+            "ix_intake_outbox_unstarted",
+            "id",
+            "created_at",
+            postgresql_where=text(UNSTARTED_SQL),
+            sqlite_where=text(UNSTARTED_SQL),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     # No foreign key: a read model that is lost and rebuilt from Temporal must not be held by this table.
