@@ -48,7 +48,7 @@ log = structlog.get_logger(__name__)
 
 PENDING, STARTING, STARTED = "pending", "starting", "started"
 Q = models.IntakeOutbox  # the intake queue
-# "Not started yet", in the words of the partial index over those rows: a claim and the lag read only them. A
+# "Not started yet", in the words of the partial index over those rows (the lag reads only it; a claim may). A
 # constant, not a parameter: PostgreSQL's generic plan of a prepared statement (asyncpg prepares each one) can
 # use a partial index only when the query's own text implies the index's predicate.
 _UNSTARTED = text(models.UNSTARTED_SQL)

@@ -421,9 +421,9 @@ class IntakeOutbox(OutboxRow, Base):
     __tablename__ = "intake_outbox"
     __table_args__ = (
         Index("ix_intake_outbox_status_next_attempt_at", "status", "next_attempt_at"),
-        # The rows still to start, in claim order: the relays' claims and the lag read only these, not the
-        # started rows kept for a day beside them (migration 0016). Queries name the predicate as written here
-        # (``UNSTARTED``), so that SQLite and PostgreSQL's generic plans can use the index.
+        # The rows still to start, in claim order, apart from the started rows kept for a day beside them
+        # (migration 0016): the lag reads only this index, and a claim may. Queries name the predicate as written
+        # here (``UNSTARTED_SQL``), so that SQLite and PostgreSQL's generic plans can use the index.
         Index(
             "ix_intake_outbox_unstarted",
             "id",
