@@ -97,27 +97,26 @@ class CaseStart:
     inp: CaseInput
     task_queue: str
 
+    def _options(self, conflict: WorkflowIDConflictPolicy) -> dict[str, Any]:
+        """The start's options, the same for both ways: only what meets a running workflow differs."""
+        return {
+            "id": workflow_id_for(self.inp.case_id),
+            "task_queue": self.task_queue,
+            "id_conflict_policy": conflict,
+            "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        }
+
     async def begin(self, client: Client) -> WorkflowHandle[Any, Any]:
         """Start it (a relay): a workflow that already runs is ``WorkflowAlreadyStartedError``."""
         return await client.start_workflow(
-            ComplaintWorkflow.run,
-            self.inp,
-            id=workflow_id_for(self.inp.case_id),
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            ComplaintWorkflow.run, self.inp, **self._options(WorkflowIDConflictPolicy.FAIL)
         )
 
     def operation(self) -> WithStartWorkflowOperation[ComplaintWorkflow, Any]:
         """The same start sent with an action (update-with-start): a workflow already running gets the action
         instead (``USE_EXISTING``)."""
         return WithStartWorkflowOperation(
-            ComplaintWorkflow.run,
-            self.inp,
-            id=workflow_id_for(self.inp.case_id),
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            ComplaintWorkflow.run, self.inp, **self._options(WorkflowIDConflictPolicy.USE_EXISTING)
         )
 
 
