@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from config.settings import Settings
@@ -14,6 +14,7 @@ from store import models
 
 PENDING, SENDING, SENT, FAILED, STANDBY, SKIPPED = "pending", "sending", "sent", "failed", "standby", "skipped"
 EXPIRED = "expired"  # too old to send when a dispatcher got to it: in the inbox only
+_DUE = text(models.DUE_SQL)
 
 
 async def claim_due(
@@ -30,23 +31,10 @@ async def claim_due(
     One UPDATE: on PostgreSQL its subquery skips rows another dispatcher has locked, on SQLite the statement
     holds the one write lock, so no row is claimed twice either way.
     """
-    due = (
-        select(table.id)
-        .where(
-            or_(
-                and_(table.status == PENDING, or_(table.next_attempt_at.is_(None), table.next_attempt_at <= now)),
-                # A claim whose dispatcher died: taken again (the idempotency key stops a double send).
-                and_(table.status == SENDING, table.claimed_until < now),
-            )
-        )
-        .order_by(table.id)
-        .limit(settings.delivery_batch_size)
-    )
-    if skip_locked:
-        due = due.with_for_update(skip_locked=True)
+    due = due_rows(table, now=now, limit=settings.delivery_batch_size, skip_locked=skip_locked).scalar_subquery()
     result = await session.execute(
         update(table)
-        .where(table.id.in_(due.scalar_subquery()))
+        .where(table.id.in_(due))
         .values(
             status=SENDING,
             claim_token=token,
@@ -57,6 +45,27 @@ async def claim_due(
         .execution_options(synchronize_session=False)
     )
     return list(result.scalars())
+
+
+def due_rows(
+    table: type[models.Notification] | type[models.WebhookDelivery], *, now: datetime, limit: int, skip_locked: bool
+) -> Select[int]:
+    """The ids of the oldest rows due for a send: pending (and not waiting out a backoff), or claimed by a
+    dispatcher whose lease ran out; rows another dispatcher holds locked are skipped (PostgreSQL)."""
+    due = (
+        select(table.id)
+        .where(
+            _DUE,  # implied by what follows; said as a constant so that the partial index serves the claim
+            or_(
+                and_(table.status == PENDING, or_(table.next_attempt_at.is_(None), table.next_attempt_at <= now)),
+                # A claim whose dispatcher died: taken again (the idempotency key stops a double send).
+                and_(table.status == SENDING, table.claimed_until < now),
+            ),
+        )
+        .order_by(table.id)
+        .limit(limit)
+    )
+    return due.with_for_update(skip_locked=True) if skip_locked else due
 
 
 def backoff_seconds(attempts: int, *, base: float, cap: float) -> float:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import models
@@ -17,7 +17,7 @@ from workflows.process import Audience
 N = models.Notification
 A = models.DeliveryAttempt
 # Rows a dispatcher still has to deal with (standby rows wait on an earlier channel: not backlog of their own).
-BACKLOG_STATUSES = ("pending", "sending")
+BACKLOG_STATUSES = ("pending", "sending")  # the rows store.models.DUE_SQL names
 
 
 @dataclass(frozen=True)
@@ -167,9 +167,7 @@ async def delivery_collector(session: AsyncSession, *, now: datetime) -> Deliver
             .group_by(N.status, N.channel)
         )
     ).all()
-    oldest = (
-        await session.execute(select(func.min(N.created_at)).where(N.status.in_(BACKLOG_STATUSES)))
-    ).scalar_one_or_none()
+    oldest = (await session.execute(select(func.min(N.created_at)).where(text(models.DUE_SQL)))).scalar_one_or_none()
     if isinstance(oldest, str):  # SQLite's min() over the column comes back as text
         oldest = datetime.fromisoformat(oldest)
     if oldest is not None and oldest.tzinfo is None:

@@ -264,6 +264,15 @@ class AgencyTask(Base):
     case_category: Mapped[str | None] = mapped_column(String(100))
 
 
+# The outbox rows a dispatcher may still claim (pending, or sending under a lease), as the partial indexes and the
+# claims spell it (migration 0017): sent rows stay for good beside them, and a claim must not read through those.
+DUE_SQL = "status IN ('pending', 'sending')"
+
+
+def _due_index(table: str) -> Index:
+    return Index(f"ix_{table}_due", "id", postgresql_where=text(DUE_SQL), sqlite_where=text(DUE_SQL))
+
+
 class OutboxRow:
     """What both outboxes (notifications, partner webhooks) keep to deliver a row: claimed by one dispatcher
     at a time under a token and a lease, tried again after a backoff (delivery/outbox.py)."""
@@ -286,6 +295,7 @@ class Notification(OutboxRow, Base):
         UniqueConstraint("case_id", "seq", "audience", "channel", "recipient", name="uq_notifications_key"),
         Index("ix_notifications_status", "status"),
         Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
+        _due_index("notifications"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -312,6 +322,7 @@ class WebhookDelivery(OutboxRow, Base):
     __table_args__ = (
         UniqueConstraint("partner", "event_id", name="uq_webhook_deliveries_partner_event"),
         Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        _due_index("webhook_deliveries"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import structlog
+from sqlalchemy import insert, text
 from structlog.testing import LogCapture
 
 import delivery.dispatcher as dispatcher_module
@@ -20,6 +21,8 @@ import delivery.gateways as gateways_module
 from config.settings import Settings
 from delivery.dispatcher import Dispatcher, start_dispatcher
 from delivery.gateways import Gateways
+from delivery.outbox import due_rows
+from delivery.queries import BACKLOG_STATUSES
 from delivery.templates import TemplateError
 from store import models
 from store.db import Database
@@ -39,6 +42,7 @@ from tests.delivery.conftest import (
     make_case,
     outbox,
 )
+from tests.query_plans import query_plan
 from workflows.process import State
 
 
@@ -367,6 +371,57 @@ async def test_a_dead_dispatchers_claim_is_taken_over_after_its_lease(
     assert [(a.attempt, a.result) for a in await attempts(db, case.case_id)] == [(2, "sent")]
     row = (await outbox(db, case.case_id))["1:complainant:sms:complainant"]
     assert (row.status, row.attempts, row.claim_token) == ("sent", 2, None)
+
+
+async def _sent(db: Database, table: type[models.Notification] | type[models.WebhookDelivery], n: int) -> None:
+    """``n`` rows of ``table`` sent long ago, as a year of cases leaves them, and the planner told so."""
+    case = await make_case(db, channels=["sms"])
+    now = datetime.now(UTC)
+    async with db.session() as s:
+        if table is models.WebhookDelivery:
+            event = models.CaseEvent(
+                case_id=case.case_id,
+                seq=1,
+                event="file",
+                to_state="received",
+                actor_id="c",
+                actor_role="citizen",
+                at=now,
+            )
+            s.add(event)
+            await s.flush()
+            rows: list[dict[str, object]] = [
+                {"partner": f"p{k}", "event_id": event.id, "case_id": case.case_id, "seq": 1, "event": "file"}
+                for k in range(n)
+            ]
+        else:
+            rows = [
+                {"case_id": case.case_id, "seq": k, "event": "file", "state": "received", "audience": "complainant"}
+                | {"channel": "sms", "recipient": "complainant"}
+                for k in range(n)
+            ]
+        await s.execute(insert(table), [r | {"created_at": now, "status": "sent", "sent_at": now} for r in rows])
+    async with db.session() as s:
+        await s.execute(text(f"ANALYZE {table.__tablename__}"))
+
+
+@pytest.mark.parametrize("table", [models.Notification, models.WebhookDelivery])
+async def test_a_claim_reads_only_the_rows_still_to_claim(
+    db: Database, table: type[models.Notification] | type[models.WebhookDelivery]
+) -> None:
+    """Sent rows stay for good (about 15 a case) beside the few still to send: a claim reads the partial index
+    of the latter (``ix_<table>_due``, migration 0017) in id order, not the table; on PostgreSQL in a prepared
+    statement's generic plan too (the predicate a constant, not a parameter)."""
+    await _sent(db, table, 3000)
+    plan = await query_plan(db, due_rows(table, now=datetime.now(UTC), limit=50, skip_locked=not db.is_sqlite))
+    # Before the index, SQLite read the whole table ("SCAN notifications", under its one write lock) and
+    # PostgreSQL's generic plan walked the primary key past every sent row. Now the partial index, or (SQLite,
+    # by its statistics) the status index's two ranges and a sort of what they hold: either reads the due rows.
+    t = table.__tablename__
+    assert f"ix_{t}_due" in plan or f"SEARCH {t} USING INDEX ix_{t}_status" in plan, plan
+    assert "_pkey" not in plan and "Seq Scan" not in plan, plan
+    # The backlog the metrics count is the same set of rows.
+    assert models.DUE_SQL == f"status IN {BACKLOG_STATUSES!r}"
 
 
 async def test_a_broken_templates_file_stops_the_worker_as_it_starts(

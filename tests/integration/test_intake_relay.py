@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Executable, select, update
+from sqlalchemy import select, update
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -26,6 +26,7 @@ from sla.policy import load_policy
 from store import models
 from store.db import Database
 from tests.api.conftest import complaint
+from tests.query_plans import query_plan
 from tests.workflows.paths import eventually
 from workflows.complaint import workflow_id_for
 from workflows.process import Actor, Role
@@ -128,37 +129,13 @@ async def test_the_stored_input_is_the_typed_case_input(relay_settings: Settings
     assert case.status == "received" and case.last_seq == 0 and case.expected_by is not None
 
 
-async def _plan(db: Database, statement: Executable) -> str:
-    """The database's plan for ``statement`` as the relay sends it (its parameters bound by the driver)."""
-    async with db.session() as session:
-        connection = await session.connection()
-        compiled = statement.compile(dialect=connection.dialect)
-        params = compiled.construct_params()
-        positional = tuple(params[name] for name in compiled.positiontup or ())
-        if db.is_sqlite:
-            rows = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled.string}", positional)
-            return "\n".join(str(row[-1]) for row in rows)
-        # A test's table is small enough to scan; without scans, the plan shows whether the index can serve. The
-        # generic plan, as a prepared statement (asyncpg prepares each one) gets after a few runs: it knows no
-        # parameter's value, so only the query's own text can match a partial index.
-        await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
-        await connection.exec_driver_sql(f"PREPARE relay_plan AS {compiled.string}")
-        # A generic plan is the same whatever the values: NULL stands for each.
-        arguments = f"({', '.join('NULL' for _ in positional)})" if positional else ""
-        rows = await connection.exec_driver_sql(f"EXPLAIN EXECUTE relay_plan{arguments}")
-        plan = "\n".join(str(row[0]) for row in rows)
-        await connection.exec_driver_sql("DEALLOCATE relay_plan")
-        return plan
-
-
 async def test_the_lag_reads_only_the_rows_not_started(db: Database) -> None:
     """Started rows stay a day beside the ones still to start: the lag (``/metrics``, polled by the benches)
     counts the latter through the partial index ``ix_intake_outbox_unstarted``, not by reading the table; on
     PostgreSQL in a prepared statement's generic plan too (the predicate a constant, not a parameter)."""
-    lag = await _plan(db, lag_query())
+    lag = await query_plan(db, lag_query())
     assert "ix_intake_outbox_unstarted" in lag, lag
-    claim = await _plan(db, due_rows(now=datetime.now(UTC), limit=16, skip_locked=not db.is_sqlite))
+    claim = await query_plan(db, due_rows(now=datetime.now(UTC), limit=16, skip_locked=not db.is_sqlite))
     if db.is_sqlite:  # the claim too reads an index (the partial one, or the status one), never the whole table
         assert "USING INDEX" in claim and "SCAN intake_outbox\n" not in claim + "\n", claim
 
