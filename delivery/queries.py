@@ -16,6 +16,7 @@ from workflows.process import Audience
 
 N = models.Notification
 A = models.DeliveryAttempt
+T = models.DeliveryTally
 # Rows a dispatcher still has to deal with (standby rows wait on an earlier channel: not backlog of their own).
 BACKLOG_STATUSES = ("pending", "sending")  # the rows store.models.DUE_SQL names
 
@@ -172,7 +173,8 @@ async def delivery_collector(session: AsyncSession, *, now: datetime) -> Deliver
         oldest = datetime.fromisoformat(oldest)
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=now.tzinfo)
-    attempts = (await session.execute(select(A.gateway, A.result, func.count()).group_by(A.gateway, A.result))).all()
+    # The database's running tally of the log (migration 0018), not a count of the log at every scrape.
+    attempts = (await session.execute(select(T.gateway, T.result, func.sum(T.n)).group_by(T.gateway, T.result))).all()
     backlog: dict[str, int] = {}
     failed: dict[str, int] = {}
     for status, channel, n in counts:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -369,6 +370,21 @@ class DeliveryAttempt(Base):
     status_code: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(String(64))  # an error class, never a message that may quote data
     duration_ms: Mapped[int | None]
+
+
+class DeliveryTally(Base):
+    """The delivery log's attempts counted by gateway and result, kept by the database as each row is written
+    (trigger ``delivery_log_tally``, migration 0018), so that ``/metrics`` sums a few rows instead of reading
+    the whole log at every scrape. A counter: removing log rows does not lower it. On PostgreSQL each
+    connection adds to its own ``shard`` (its backend pid mod 64), so concurrent dispatchers seldom wait on
+    one row; SQLite has one writer and one shard."""
+
+    __tablename__ = "delivery_tally"
+
+    gateway: Mapped[str] = mapped_column(String(16), primary_key=True)
+    result: Mapped[str] = mapped_column(String(16), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class User(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0017
 Revises: 0016
-Create Date: 2026-12-02 14:40:00
+Create Date: 2026-12-02 14:20:00
 
 A dispatcher claims the oldest due rows of the notification outbox and of the partner webhook outbox (``ORDER BY
 id LIMIT n`` over "pending, or sending with its lease run out"). Sent rows stay for good beside them (about 15
