@@ -226,6 +226,9 @@ class Settings(BaseSettings):
     # --- "was it fixed?" (followup/) ---
     # Days after a closure the complainant is asked whether the problem is fixed (0: never asked).
     followup_after_days: float = Field(default=28.0, ge=0)
+    # Closures older than that plus this are not asked any more: a job that was away longer, or a database older
+    # than the follow-ups, does not ask about closures of months ago; and each run reads only these days' closures.
+    followup_window_days: float = Field(default=14.0, gt=0)
     followup_poll_seconds: float = Field(default=3600.0, gt=0)
 
     @field_validator("log_format")

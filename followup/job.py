@@ -12,7 +12,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import and_, exists, select
+from sqlalchemy import Select, and_, exists, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.projection import insert_ignoring_duplicates, queue_notifications
@@ -27,7 +27,7 @@ log = structlog.get_logger(__name__)
 # Outbox rows of the follow-up have no event of their own in the workflow: they take the closing event's seq
 # plus this, so they never meet a transition's rows and sort after them.
 FOLLOWUP_SEQ_BASE = 1_000_000
-_SETTLED = [s.value for s in SETTLED_STATES]
+_SETTLED = tuple(sorted(s.value for s in SETTLED_STATES))
 _BATCH = 200
 C, E, F = models.Case, models.CaseEvent, models.FollowUp
 
@@ -44,24 +44,44 @@ async def closing_seq(session: AsyncSession, case_id: str) -> int | None:
 
 
 async def ask_due(db: Database, settings: Settings, *, now: datetime | None = None) -> int:
-    """Queue the question for every case settled at least ``followup_after_days`` ago and not asked since
-    that closure; returns how many were asked."""
+    """Queue the question for every case settled ``followup_after_days`` ago, within ``followup_window_days``
+    before that, and not asked since that closure; returns how many were asked. Batches of ``_BATCH`` cases,
+    each in a transaction of its own, until none is left: a day's closures of every centre fit in one run."""
     if settings.followup_after_days <= 0:
         return 0
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=settings.followup_after_days)
+    oldest = cutoff - timedelta(days=settings.followup_window_days)
+    asked, after = 0, None
+    while True:  # in closure order, each batch after the last one's final case: skipped cases are not met again
+        found, done, after = await _ask_batch(db, oldest=oldest, cutoff=cutoff, after=after, now=now)
+        asked += done
+        if found < _BATCH:
+            return asked
+
+
+def due_query(*, oldest: datetime, cutoff: datetime, after: tuple[datetime | None, str] | None) -> Select[models.Case]:
+    """Cases closed in ``(oldest, cutoff]`` (after the case ``after``) not asked since that closure, in closure
+    order: a range of ``ix_cases_closed_at``. Whether each is still settled is checked by the caller: with the
+    status in the query, SQLite (no statistics) would read the status index's range of every year instead."""
+    not_asked = ~exists().where(and_(F.case_id == C.case_id, F.closed_at == C.closed_at))
+    query = select(C).where(C.closed_at > oldest, C.closed_at <= cutoff, not_asked)
+    if after is not None:
+        query = query.where(tuple_(C.closed_at, C.case_id) > tuple_(*after))
+    return query.order_by(C.closed_at, C.case_id).limit(_BATCH)
+
+
+async def _ask_batch(
+    db: Database, *, oldest: datetime, cutoff: datetime, after: tuple[datetime | None, str] | None, now: datetime
+) -> tuple[int, int, tuple[datetime | None, str] | None]:
+    """One batch of the closures due (after the case ``after``, if given): how many cases were found, how many
+    of them were asked, and the last one's place in the order."""
     asked = 0
     async with db.session() as session:
-        not_asked = ~exists().where(and_(F.case_id == C.case_id, F.closed_at == C.closed_at))
-        due = (
-            await session.execute(
-                select(C)
-                .where(C.status.in_(_SETTLED), C.closed_at <= cutoff, not_asked)
-                .order_by(C.closed_at)
-                .limit(_BATCH)
-            )
-        ).scalars()
-        for case in list(due):
+        due = list((await session.execute(due_query(oldest=oldest, cutoff=cutoff, after=after))).scalars())
+        for case in due:
+            if case.status not in _SETTLED:  # reopened since
+                continue
             seq = await closing_seq(session, case.case_id)
             if seq is None or case.closed_at is None:
                 continue
@@ -82,7 +102,8 @@ async def ask_due(db: Database, settings: Settings, *, now: datetime | None = No
             )
             asked += 1
             log.info("followup_asked", case_id=case.case_id, closed_seq=seq)
-    return asked
+        last = (due[-1].closed_at, due[-1].case_id) if due else None
+    return len(due), asked, last
 
 
 async def run(db: Database, settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -143,7 +143,7 @@ class Case(Base):
     received_at: Mapped[datetime] = mapped_column(index=True)  # reports: a date range reads a range (0012)
     expected_by: Mapped[datetime | None]
     updated_at: Mapped[datetime]
-    closed_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None] = mapped_column(index=True)  # the follow-up job's window (followup/)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     # The deadline of the step the case is in now (None while the clock is paused or the case is finished);
     # the overdue and at-risk boards are range scans on (status, due_at).

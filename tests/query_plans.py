@@ -11,7 +11,7 @@ async def query_plan(db: Database, statement: Executable) -> str:
     """The database's plan for ``statement`` as the application sends it (its parameters bound by the driver)."""
     async with db.session() as session:
         connection = await session.connection()
-        compiled = statement.compile(dialect=connection.dialect)
+        compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
         params = compiled.construct_params()
         positional = tuple(params[name] for name in compiled.positiontup or ())
         if db.is_sqlite:

@@ -8,13 +8,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
+import followup.job
 from config.settings import Settings
-from followup.job import FOLLOWUP_SEQ_BASE, ask_due
+from followup.job import FOLLOWUP_SEQ_BASE, ask_due, due_query
 from store import models
 from store.db import Database
 from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, complaint
+from tests.query_plans import query_plan
 
 DOPA = agency("DOPA")
 RESPONSE = {"outcome": "resolved", "response": "ซ่อมไฟถนนแล้ว"}
@@ -154,3 +157,33 @@ async def test_fixed_is_recorded_and_a_case_closed_after_review_goes_to_a_superv
     notice = [m for m in inbox if m["case_id"] == reviewed["case_id"] and m["event"] == "followup_not_fixed"]
     assert len(notice) == 1 and "not fixed" in notice[0]["text"]
     assert (await api.get("/api/v1/reports/followups", headers=DOPA)).status_code == 403
+
+
+async def test_one_run_asks_every_closure_due_in_batches_but_none_older_than_the_window(
+    api: httpx.AsyncClient, settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run goes on batch after batch until the closures due are all asked (one batch an hour fell behind
+    once more closures were due an hour than a batch holds), and reads only ``followup_window_days`` of
+    closures before the due day: a closure older than that (the job was away, or the database is older than
+    the follow-ups) is not asked months late."""
+    config = followup_settings(settings).model_copy(update={"followup_window_days": 14})
+    due = [await closed_case(api, STAGE1) for _ in range(3)]
+    late = await closed_case(api, STAGE1)
+    for receipt in due:
+        await closed_days_ago(db, receipt["case_id"], 29)
+    await closed_days_ago(db, late["case_id"], 28 + 14 + 1)
+    monkeypatch.setattr(followup.job, "_BATCH", 2)
+
+    assert await ask_due(db, config) >= 3
+    for receipt in due:
+        assert [r.channel for r in await followup_rows(db, receipt["case_id"])] == ["email", "web"]
+    assert await followup_rows(db, late["case_id"]) == []
+    assert await ask_due(db, config) == 0  # and once only
+
+
+async def test_the_run_reads_the_window_of_closures_not_every_settled_case(db: Database) -> None:
+    """The query reads a range of ``ix_cases_closed_at`` (migration 0019), not the settled cases of every year."""
+    cutoff = datetime.now(UTC) - timedelta(days=28)
+    for after in (None, (cutoff - timedelta(days=3), "RT-2026-000001")):
+        plan = await query_plan(db, due_query(oldest=cutoff - timedelta(days=14), cutoff=cutoff, after=after))
+        assert "ix_cases_closed_at" in plan, plan
