@@ -6,9 +6,11 @@ Create Date: 2026-12-02 14:20:00
 
 A dispatcher claims the oldest due rows of the notification outbox and of the partner webhook outbox (``ORDER BY
 id LIMIT n`` over "pending, or sending with its lease run out"). Sent rows stay for good beside them (about 15
-a case), and the claim read through them: on SQLite, with a million sent notifications before 300 pending ones,
-every claim scanned the table (125 ms, under SQLite's one write lock, every 2 s even when idle). On PostgreSQL
-the status indexes served it, sorted afterwards. ``ix_notifications_due`` and ``ix_webhook_deliveries_due`` hold
+a case), and the claim could read through them. On SQLite with statistics (after an ``ANALYZE``), a million sent
+notifications before 300 pending ones, every claim scanned the table (125-166 ms, under SQLite's one write lock,
+every 2 s even when idle); without statistics it read the status index's two ranges. On PostgreSQL the custom
+plans read the status indexes and sorted, but the generic plan of the prepared claim walked the primary key past
+every sent row. ``ix_notifications_due`` and ``ix_webhook_deliveries_due`` hold
 only the rows still to claim, in id order (``status IN ('pending', 'sending')``): the claim reads the first
 ones and stops (0.03 ms on SQLite there). The queries say the predicate as a constant, as here, so that
 SQLite and PostgreSQL's generic plans can match it.
