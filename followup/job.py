@@ -12,7 +12,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from sqlalchemy import Select, and_, exists, select, tuple_
+from sqlalchemy import Select, and_, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.projection import insert_ignoring_duplicates, queue_notifications
@@ -66,8 +66,9 @@ def due_query(*, oldest: datetime, cutoff: datetime, after: tuple[datetime | Non
     status in the query, SQLite (no statistics) would read the status index's range of every year instead."""
     not_asked = ~exists().where(and_(F.case_id == C.case_id, F.closed_at == C.closed_at))
     query = select(C).where(C.closed_at > oldest, C.closed_at <= cutoff, not_asked)
-    if after is not None:
-        query = query.where(tuple_(C.closed_at, C.case_id) > tuple_(*after))
+    if after is not None:  # compared column by column, so that the values take the columns' types (UTC)
+        at, case_id = after
+        query = query.where(or_(C.closed_at > at, and_(C.closed_at == at, C.case_id > case_id)))
     return query.order_by(C.closed_at, C.case_id).limit(_BATCH)
 
 
