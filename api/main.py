@@ -102,6 +102,9 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
             if relay is not None and relay_task is not None:
                 await stop_relay(relay, relay_task)
             await app.state.line_bot.api.aclose()
+            keeper = getattr(app.state, "duplicate_index", None)  # made by the first screening
+            if keeper is not None:
+                await keeper.close()
             await app.state.db.dispose()
 
     app = FastAPI(

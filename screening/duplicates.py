@@ -5,11 +5,13 @@ Thai text (Thai digits, vowel order and spacing made uniform), so it needs no tr
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import structlog
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
 from sqlalchemy import or_, select
@@ -18,6 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from screening.places import Place, place_of_names
 from screening.text import normalise
 from workflows.process import OPEN_STATES
+
+if TYPE_CHECKING:
+    from store.db import Database
+
+log = structlog.get_logger(__name__)
 
 _VECTORISER = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), n_features=2**20, alternate_sign=False)
 # Below this a shared place and category is coincidence; a shared complainant needs no similar text at all.
@@ -56,6 +63,10 @@ def vectorise(texts: list[str]) -> sparse.csr_matrix:
     return _VECTORISER.transform([normalise(t) for t in texts]).astype(np.float32).tocsr()
 
 
+def _copy(rows: dict[str, list[int]]) -> dict[str, list[int]]:
+    return {key: list(value) for key, value in rows.items()}
+
+
 class DuplicateIndex:
     """Cases to compare a new complaint with; build it once, query it per complaint."""
 
@@ -69,19 +80,25 @@ class DuplicateIndex:
         self.add(cases, texts)
 
     def add(self, cases: list[IndexedCase], texts: list[str]) -> int:
-        """Add the cases not indexed yet (only those are vectorised); how many were added."""
+        """Add the cases not indexed yet (only those are vectorised); how many were added.
+
+        A search may run in another thread meanwhile (the API screens in its thread pool): the new lists and
+        matrix are built aside and put in place cases first, so every row a search sees has its case."""
         new = [(case, text) for case, text in zip(cases, texts, strict=True) if case.case_id not in self._ids]
         if not new:
             return 0
         start = len(self.cases)
-        self.matrix = sparse.vstack([self.matrix, vectorise([text for _, text in new])]).tocsc()
+        matrix = sparse.vstack([self.matrix, vectorise([text for _, text in new])]).tocsc()
+        indexed, by_id, by_phone = list(self.cases), _copy(self._by_id), _copy(self._by_phone)
         for i, (case, _) in enumerate(new, start):
-            self.cases.append(case)
-            self._ids.add(case.case_id)
+            indexed.append(case)
             if case.citizen_id:
-                self._by_id.setdefault(case.citizen_id, []).append(i)
+                by_id.setdefault(case.citizen_id, []).append(i)
             if case.phone:
-                self._by_phone.setdefault(case.phone, []).append(i)
+                by_phone.setdefault(case.phone, []).append(i)
+        self.cases, self._by_id, self._by_phone = indexed, by_id, by_phone
+        self.matrix = matrix
+        self._ids.update(case.case_id for case, _ in new)
         return len(new)
 
     def __len__(self) -> int:
@@ -181,7 +198,69 @@ async def load_index(
             )
         )
         texts.append(" ".join(t for t in (subject, description) if t))
+    # Vectorising is CPU work (0.3 ms a case): in a thread, so that the event loop goes on serving requests.
     if into is None:
-        return DuplicateIndex(cases, texts)
-    into.add(cases, texts)
+        return await asyncio.to_thread(DuplicateIndex, cases, texts)
+    await asyncio.to_thread(into.add, cases, texts)
     return into
+
+
+class IndexKeeper:
+    """A process's duplicate index, kept fresh for the screenings it serves.
+
+    The first screening builds it (screenings arriving meanwhile wait for that one build); every screening
+    then adds the cases received since the last one (only those are vectorised); and every ``rebuild_after``
+    it is built again in full, in the background, so that closed cases leave and categories set since are
+    seen, while screenings go on with the index they have. One build or top-up at a time."""
+
+    def __init__(
+        self, db: Database, *, window_days: int, rebuild_after: timedelta, overlap: timedelta = timedelta(minutes=5)
+    ) -> None:
+        self.db = db
+        self.window_days = window_days
+        self.rebuild_after = rebuild_after
+        self.overlap = overlap  # read-model rows can land a little after their received_at
+        self.index: DuplicateIndex | None = None
+        self.built_at: datetime | None = None
+        self.refreshed_at: datetime | None = None
+        self.rebuilding: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self, session: AsyncSession, *, now: datetime) -> DuplicateIndex:
+        """The index, topped up to ``now``; starts a full rebuild in the background when it is due."""
+        async with self._lock:
+            if self.index is None or self.refreshed_at is None or self.built_at is None:
+                self.index = await load_index(session, now=now, window_days=self.window_days)
+                self.built_at = self.refreshed_at = now
+                return self.index
+            await self._top_up(session, self.index, since=self.refreshed_at, now=now)
+            self.refreshed_at = now
+            if now - self.built_at >= self.rebuild_after and self.rebuilding is None:
+                self.rebuilding = asyncio.create_task(self._rebuild(now), name="rongtuk-duplicate-index")
+            return self.index
+
+    async def close(self) -> None:
+        """Stop a rebuild under way (the process is stopping)."""
+        if self.rebuilding is not None:
+            self.rebuilding.cancel()
+            await asyncio.gather(self.rebuilding, return_exceptions=True)
+
+    async def _top_up(self, session: AsyncSession, index: DuplicateIndex, *, since: datetime, now: datetime) -> None:
+        await load_index(
+            session, now=now, window_days=self.window_days, into=index, received_since=since - self.overlap
+        )
+
+    async def _rebuild(self, started: datetime) -> None:
+        try:
+            async with self.db.session() as session:
+                fresh = await load_index(session, now=started, window_days=self.window_days)
+            async with self._lock:  # what was received while it was built, then the new one takes over
+                assert self.refreshed_at is not None
+                async with self.db.session() as session:
+                    await self._top_up(session, fresh, since=started, now=self.refreshed_at)
+                self.index, self.built_at = fresh, started
+            log.info("duplicate_index_rebuilt", cases=len(fresh))
+        except Exception as exc:  # the database away: the index in use stays, the next screening tries again
+            log.warning("duplicate_index_rebuild_failed", error=type(exc).__name__)
+        finally:
+            self.rebuilding = None

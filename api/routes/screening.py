@@ -12,16 +12,14 @@ from api.deps import CurrentActor, CurrentCase, SessionDep, SettingsDep
 from api.errors import forbidden
 from api.responses import ScreeningOut
 from screening.completeness import Facts
-from screening.duplicates import DuplicateIndex, load_index
+from screening.duplicates import DuplicateIndex, IndexKeeper
 from screening.service import Screener
 from workflows.process import Role
 
 router = APIRouter(prefix="/api/v1/cases", tags=["screening"])
 _STAFF = frozenset({Role.OFFICER, Role.SUPERVISOR})
-# The duplicate index is rebuilt in full this often (closed cases leave it, categories set since are seen),
-# and topped up with newly received cases on every request in between (only those are vectorised).
+# The duplicate index is rebuilt in full this often, in the background (screening/duplicates.py IndexKeeper).
 _REBUILD = timedelta(minutes=30)
-_OVERLAP = timedelta(minutes=5)  # read-model rows can land a little after their received_at
 
 
 def _screener(request: Request, settings: Any) -> Screener:
@@ -33,16 +31,12 @@ def _screener(request: Request, settings: Any) -> Screener:
 
 
 async def _duplicate_index(request: Request, session: SessionDep, window_days: int) -> DuplicateIndex:
-    now = datetime.now(UTC)
-    cached: tuple[DuplicateIndex, datetime, datetime] | None = getattr(request.app.state, "duplicate_index", None)
-    if cached is None or now - cached[1] > _REBUILD:
-        index = await load_index(session, now=now, window_days=window_days)
-        request.app.state.duplicate_index = (index, now, now)
-        return index
-    index, built, refreshed = cached
-    await load_index(session, now=now, window_days=window_days, into=index, received_since=refreshed - _OVERLAP)
-    request.app.state.duplicate_index = (index, built, now)
-    return index
+    keeper: IndexKeeper | None = getattr(request.app.state, "duplicate_index", None)
+    if keeper is None:
+        keeper = request.app.state.duplicate_index = IndexKeeper(
+            request.app.state.db, window_days=window_days, rebuild_after=_REBUILD
+        )
+    return await keeper.get(session, now=datetime.now(UTC))
 
 
 @router.get("/{case_id}/screening", response_model=ScreeningOut, response_model_exclude_unset=True)
