@@ -8,7 +8,7 @@ from datetime import datetime
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select, text
+from sqlalchemy import BindParameter, Select, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store import models
@@ -159,15 +159,18 @@ class DeliveryCollector(Collector):
         yield attempts
 
 
+def scraped_counts() -> Select[str, str, int]:
+    """The notifications waiting or failed for good, by status and channel: a range of the status index each.
+
+    The statuses are literals in the statement: a prepared statement's generic plan can then read the index's
+    ranges too, where with parameters it read the whole table (bench.outbox_bench)."""
+    scraped: BindParameter[list[str]] = bindparam("scraped", [*BACKLOG_STATUSES, "failed"], literal_execute=True)
+    return select(N.status, N.channel, func.count()).where(N.status.in_(scraped)).group_by(N.status, N.channel)
+
+
 async def delivery_collector(session: AsyncSession, *, now: datetime) -> DeliveryCollector:
     """Read the delivery figures for one scrape."""
-    counts = (
-        await session.execute(
-            select(N.status, N.channel, func.count())
-            .where(N.status.in_([*BACKLOG_STATUSES, "failed"]))
-            .group_by(N.status, N.channel)
-        )
-    ).all()
+    counts = (await session.execute(scraped_counts())).all()
     oldest = (await session.execute(select(func.min(N.created_at)).where(text(models.DUE_SQL)))).scalar_one_or_none()
     if isinstance(oldest, str):  # SQLite's min() over the column comes back as text
         oldest = datetime.fromisoformat(oldest)
