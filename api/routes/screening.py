@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,12 +23,22 @@ _STAFF = frozenset({Role.OFFICER, Role.SUPERVISOR})
 _REBUILD = timedelta(minutes=30)
 
 
-def _screener(request: Request, settings: Any) -> Screener:
-    # Loaded on first use, not at start-up: the API serves everything else without the model.
-    screener = getattr(request.app.state, "screener", None)
-    if screener is None:
-        screener = request.app.state.screener = Screener.from_settings(settings)
-    return screener
+async def _screener(request: Request, settings: Any) -> Screener:
+    """The screening model, loaded on first use, not at start-up: the API serves everything else without it.
+
+    Loading reads (or, with no saved model, trains) it: CPU work, done in a thread so that the event loop goes
+    on serving requests, once, however many screenings arrive meanwhile."""
+    state = request.app.state
+    screener: Screener | None = getattr(state, "screener", None)
+    if screener is not None:
+        return screener
+    if getattr(state, "screener_loading", None) is None:
+        state.screener_loading = asyncio.Lock()
+    async with state.screener_loading:
+        screener = getattr(state, "screener", None)
+        if screener is None:
+            screener = state.screener = await asyncio.to_thread(Screener.from_settings, settings)
+        return screener
 
 
 async def _duplicate_index(request: Request, session: SessionDep, window_days: int) -> DuplicateIndex:
@@ -48,7 +59,7 @@ async def case_screening(
         raise forbidden(
             "Only PSC officers and supervisors screen cases.", "เฉพาะเจ้าหน้าที่และผู้บังคับบัญชาของศูนย์ฯ ที่คัดกรองเรื่องได้"
         )
-    screener = _screener(request, settings)
+    screener = await _screener(request, settings)
     index = await _duplicate_index(request, session, settings.duplicate_window_days)
     facts = Facts.from_case(case)
     return await run_in_threadpool(screener.screen, facts, index=index, case_id=case.case_id)

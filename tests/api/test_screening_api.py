@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import httpx
+import asyncio
+import threading
 
+import httpx
+import pytest
+
+from config.settings import Settings
 from screening.examples import decided_examples
+from screening.service import Screener
 from store.db import Database
 from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, complaint
 
@@ -61,3 +67,23 @@ async def test_officers_decisions_become_training_examples(api: httpx.AsyncClien
     assert example.category == "utilities.power" and example.agencies == ("MEA",)
     assert example.place is not None and example.place.province_code == "10"
     assert example.text.startswith("ไฟฟ้าดับ")
+
+
+async def test_the_model_loads_once_off_the_event_loop_however_many_screenings_ask(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first screenings of a process load the screening model: once, in a thread (loading is CPU work, and
+    on the event loop it held up every request of the process)."""
+    loads: list[int] = []
+    real = Screener.from_settings
+
+    def load(settings: Settings) -> Screener:
+        loads.append(threading.get_ident())
+        return real(settings)
+
+    monkeypatch.setattr(Screener, "from_settings", staticmethod(load))  # the app is this test's own: not loaded yet
+    case_id = (await api.post("/api/v1/complaints", json=complaint())).json()["case_id"]
+
+    answers = await asyncio.gather(*(api.get(f"/api/v1/cases/{case_id}/screening", headers=OFFICER) for _ in range(3)))
+    assert [a.status_code for a in answers] == [200] * 3
+    assert len(loads) == 1 and loads[0] != threading.get_ident()
