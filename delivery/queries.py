@@ -18,7 +18,7 @@ N = models.Notification
 A = models.DeliveryAttempt
 T = models.DeliveryTally
 # Rows a dispatcher still has to deal with (standby rows wait on an earlier channel: not backlog of their own).
-BACKLOG_STATUSES = ("pending", "sending")  # the rows store.models.DUE_SQL names
+BACKLOG_STATUSES = models.DUE_STATUSES
 
 
 @dataclass(frozen=True)

@@ -265,9 +265,11 @@ class AgencyTask(Base):
     case_category: Mapped[str | None] = mapped_column(String(100))
 
 
-# The outbox rows a dispatcher may still claim (pending, or sending under a lease), as the partial indexes and the
-# claims spell it (migration 0017): sent rows stay for good beside them, and a claim must not read through those.
-DUE_SQL = "status IN ('pending', 'sending')"
+# The outbox rows a dispatcher may still claim (pending, or sending under a lease), and the predicate the partial
+# indexes and the claims spell with them (migration 0017): sent rows stay for good beside them, and a claim must
+# not read through those. A constant in the SQL, not parameters, so that the indexes can serve it.
+DUE_STATUSES = ("pending", "sending")
+DUE_SQL = f"status IN ({', '.join(repr(status) for status in DUE_STATUSES)})"
 
 
 def _due_index(table: str) -> Index:
