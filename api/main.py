@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -53,6 +54,7 @@ from config.reference import category_classes
 from config.settings import Settings, get_settings
 from config.temporal import connect
 from intake.relay import start_relay, stop_relay
+from screening.duplicates import IndexKeeper
 from sla.policy import load_policy
 from store.db import Database
 
@@ -95,6 +97,9 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
             places=GeoThaiPlaces(),
             agencies=app.state.agencies,
         )
+        # Screening (api/routes/screening.py): the model and the duplicate index are loaded on first use.
+        app.state.screener, app.state.screener_loading = None, asyncio.Lock()
+        app.state.duplicate_index = IndexKeeper(app.state.db, window_days=settings.duplicate_window_days)
         after_start_up(settings)
         try:
             yield
@@ -102,9 +107,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
             if relay is not None and relay_task is not None:
                 await stop_relay(relay, relay_task)
             await app.state.line_bot.api.aclose()
-            keeper = getattr(app.state, "duplicate_index", None)  # made by the first screening
-            if keeper is not None:
-                await keeper.close()
+            await app.state.duplicate_index.close()
             await app.state.db.dispose()
 
     app = FastAPI(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,14 +13,12 @@ from api.deps import CurrentActor, CurrentCase, SessionDep, SettingsDep
 from api.errors import forbidden
 from api.responses import ScreeningOut
 from screening.completeness import Facts
-from screening.duplicates import DuplicateIndex, IndexKeeper
+from screening.duplicates import IndexKeeper
 from screening.service import Screener
 from workflows.process import Role
 
 router = APIRouter(prefix="/api/v1/cases", tags=["screening"])
 _STAFF = frozenset({Role.OFFICER, Role.SUPERVISOR})
-# The duplicate index is rebuilt in full this often, in the background (screening/duplicates.py IndexKeeper).
-_REBUILD = timedelta(minutes=30)
 
 
 async def _screener(request: Request, settings: Any) -> Screener:
@@ -29,25 +27,12 @@ async def _screener(request: Request, settings: Any) -> Screener:
     Loading reads (or, with no saved model, trains) it: CPU work, done in a thread so that the event loop goes
     on serving requests, once, however many screenings arrive meanwhile."""
     state = request.app.state
-    screener: Screener | None = getattr(state, "screener", None)
-    if screener is not None:
-        return screener
-    if getattr(state, "screener_loading", None) is None:
-        state.screener_loading = asyncio.Lock()
-    async with state.screener_loading:
-        screener = getattr(state, "screener", None)
-        if screener is None:
-            screener = state.screener = await asyncio.to_thread(Screener.from_settings, settings)
-        return screener
-
-
-async def _duplicate_index(request: Request, session: SessionDep, window_days: int) -> DuplicateIndex:
-    keeper: IndexKeeper | None = getattr(request.app.state, "duplicate_index", None)
-    if keeper is None:
-        keeper = request.app.state.duplicate_index = IndexKeeper(
-            request.app.state.db, window_days=window_days, rebuild_after=_REBUILD
-        )
-    return await keeper.get(session, now=datetime.now(UTC))
+    if state.screener is None:
+        async with state.screener_loading:
+            if state.screener is None:
+                state.screener = await asyncio.to_thread(Screener.from_settings, settings)
+    screener: Screener = state.screener
+    return screener
 
 
 @router.get("/{case_id}/screening", response_model=ScreeningOut, response_model_exclude_unset=True)
@@ -60,6 +45,7 @@ async def case_screening(
             "Only PSC officers and supervisors screen cases.", "เฉพาะเจ้าหน้าที่และผู้บังคับบัญชาของศูนย์ฯ ที่คัดกรองเรื่องได้"
         )
     screener = await _screener(request, settings)
-    index = await _duplicate_index(request, session, settings.duplicate_window_days)
+    keeper: IndexKeeper = request.app.state.duplicate_index
+    index = await keeper.get(session, now=datetime.now(UTC))
     facts = Facts.from_case(case)
     return await run_in_threadpool(screener.screen, facts, index=index, case_id=case.case_id)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+import screening.duplicates as duplicates
 from screening.duplicates import DuplicateIndex, IndexedCase
 from screening.places import Place
 
@@ -59,3 +64,28 @@ def test_adding_to_an_index_vectorises_only_new_cases() -> None:
     assert len(built) == 5
     found = built.search(TEXTS["RT-1"], category="roads.pothole", place=LAT_PHRAO)
     assert {c.case_id for c in found} == {"RT-1", "RT-5"}
+
+
+def test_a_search_answers_from_the_index_as_it_was_when_it_began(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API screens in its thread pool while a top-up adds cases in another thread: a search reads one view
+    of rows, cases and complainants (before, each was read on its own, and a case added between two reads
+    could point past the rows the search had scored)."""
+    built = index()
+    same_phone = IndexedCase("RT-5", "fraud.online", None, None, None, "+66812345678")
+    real = duplicates.vectorise
+
+    added: list[int] = []
+
+    def adding_meanwhile(texts: list[str]) -> Any:
+        if not added:  # the search's own query: another thread adds a case of the same complainant now
+            added.append(1)
+            built.add([same_phone], ["โดนหลอกโอนเงินผ่านแอปอีกครั้ง"])
+        return real(texts)
+
+    monkeypatch.setattr(duplicates, "vectorise", adding_meanwhile)
+    found = built.search("โดนหลอกโอนเงินอีกแล้ว", category=None, place=None, phone="+66812345678")
+    assert [c.case_id for c in found] == ["RT-3"] and len(built) == 5
+    assert [c.case_id for c in built.search("อะไรก็ได้", category=None, place=None, phone="+66812345678")] == [
+        "RT-3",
+        "RT-5",
+    ]
