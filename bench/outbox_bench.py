@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import sqlite3
-import statistics
 import tempfile
 import time
 import uuid
@@ -35,12 +34,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy import and_, func, or_, select, text, update
-from sqlalchemy.engine import make_url
 
 from bench.board_bench import DEFAULT_PG_SERVER
 from bench.machine import machine_info
+from bench.overdue_bench import time_async
+from bench.scratch import drop_database, scratch_database
 from config.settings import Settings
 from delivery.outbox import PENDING, SENDING, claim_due
 from delivery.queries import delivery_collector
@@ -129,18 +128,9 @@ async def _load(db: Database, *, rows: int, pending: int, now: datetime) -> floa
     return time.perf_counter() - started
 
 
-async def _time(runs: int, call: Callable[[], Awaitable[Any]]) -> dict[str, float]:
-    await call()  # warm: the statement built and prepared, the pages read once
-    timings = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        await call()
-        timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
-    return {
-        "p50_ms": round(statistics.median(timings), 3),
-        "p99_ms": round(timings[min(len(timings) - 1, int(0.99 * len(timings)))], 3),
-    }
+async def _time(runs: int, call: Callable[[], Awaitable[Any]]) -> dict[str, float | int]:
+    # One warm-up: the statement built and prepared, the pages read once.
+    return (await time_async(call, runs=runs, warmup=1)).as_dict()
 
 
 async def _measure(db: Database, settings: Settings, *, runs: int, now: datetime, generic: bool) -> dict[str, Any]:
@@ -205,48 +195,33 @@ async def _measure(db: Database, settings: Settings, *, runs: int, now: datetime
 async def run_backend(backend: str, *, rows: int, pending: int, runs: int, pg_server: str) -> dict[str, Any]:
     settings = Settings()
     now = datetime.now(UTC) + timedelta(seconds=1)
-    tmp: tempfile.TemporaryDirectory[str] | None = None
-    if backend == "sqlite":
-        tmp = tempfile.TemporaryDirectory(prefix="rongtuk-outbox-")
-        path = Path(tmp.name) / "outbox.db"
-        url, version = f"sqlite+aiosqlite:///{path}", sqlite3.sqlite_version
-    else:
-        admin = await asyncpg.connect(pg_server)
+    with tempfile.TemporaryDirectory(prefix="rongtuk-outbox-") as tmp:
+        url = await scratch_database(backend, pg_server, PG_DATABASE, Path(tmp))
         try:
-            version = str(await admin.fetchval("SHOW server_version")).split()[0]
-            await admin.execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{PG_DATABASE}"')
-        finally:
-            await admin.close()
-        url = make_url(pg_server).set(drivername="postgresql+asyncpg", database=PG_DATABASE).render_as_string(False)
-    try:
-        await asyncio.to_thread(upgrade, url)
-        db = Database(url)
-        load_s = await _load(db, rows=rows, pending=pending, now=now)
-        async with db.session() as s:
-            await s.execute(text("ANALYZE"))
-        out: dict[str, Any] = {"backend": backend, "version": version, "load_s": round(load_s, 1)}
-        if backend == "sqlite":
-            out["with_statistics"] = await _measure(db, settings, runs=runs, now=now, generic=False)
-            async with db.session() as s:
-                await s.execute(text("DROP TABLE sqlite_stat1"))
-            await db.dispose()  # statistics are read when a connection opens
+            await asyncio.to_thread(upgrade, url)
             db = Database(url)
-            out["without_statistics"] = await _measure(db, settings, runs=runs, now=now, generic=False)
-        else:
-            out["custom_plans"] = await _measure(db, settings, runs=runs, now=now, generic=False)
-            out["generic_plans"] = await _measure(db, settings, runs=runs, now=now, generic=True)
-        await db.dispose()
-        return out
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
-        else:
-            admin = await asyncpg.connect(pg_server)
-            try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
-            finally:
-                await admin.close()
+            load_s = await _load(db, rows=rows, pending=pending, now=now)
+            async with db.session() as s:
+                await s.execute(text("ANALYZE"))
+                version = sqlite3.sqlite_version
+                if not db.is_sqlite:
+                    version = str((await s.execute(text("SHOW server_version"))).scalar_one()).split()[0]
+            out: dict[str, Any] = {"backend": backend, "version": version, "load_s": round(load_s, 1)}
+            if backend == "sqlite":
+                out["with_statistics"] = await _measure(db, settings, runs=runs, now=now, generic=False)
+                async with db.session() as s:
+                    await s.execute(text("DROP TABLE sqlite_stat1"))
+                await db.dispose()  # statistics are read when a connection opens
+                db = Database(url)
+                out["without_statistics"] = await _measure(db, settings, runs=runs, now=now, generic=False)
+            else:
+                out["custom_plans"] = await _measure(db, settings, runs=runs, now=now, generic=False)
+                out["generic_plans"] = await _measure(db, settings, runs=runs, now=now, generic=True)
+            await db.dispose()
+            return out
+        finally:
+            if backend != "sqlite":
+                await drop_database(pg_server, PG_DATABASE)
 
 
 _ROWS = (
