@@ -36,6 +36,23 @@ def nice_max(value: float) -> float:
     return float(10 * power)
 
 
+def whole_max(value: float) -> float:
+    """An axis maximum for counts: four equal steps of a whole, round size (1, 1.5, 2, 2.5, 3, 4, 5 or 7.5 times
+    a power of ten), so that every gridline is a count people can read (0-4 for a single case, not 0-1)."""
+    need = max(value, 1) / 4
+    power = 10 ** math.floor(math.log10(need))
+    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 7.5, 10):
+        size = step * power
+        if need <= size and size == int(size):
+            return float(4 * size)
+    return float(40 * power)
+
+
+def _tick(value: float) -> str:
+    """A gridline's value as written: exact to two places (1.25, not 1), grouped by thousands."""
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
+
+
 def _frame(title: str, desc: str, width: int, height: int, body: list[str]) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
@@ -50,7 +67,7 @@ def _axes(labels: Sequence[str], top: float, *, width: int, height: int, left: i
     for i in range(5):
         value = top * i / 4
         y = 20 + plot_h - plot_h * i / 4
-        text = f"{value:,.0f}" if top >= 4 else f"{value:.1f}"
+        text = _tick(value)
         out.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d6dde5"/>')
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="#3e4c59">{text}</text>')
     step = (width - left - 10) / max(len(labels), 1)
@@ -85,9 +102,9 @@ def _legend(series: Sequence[Series], *, width: int, height: int) -> list[str]:
 def bar_chart(
     title: str, labels: Sequence[str], series: Sequence[Series], *, width: int = 760, height: int = 340
 ) -> str:
-    """Grouped bars, one group per label."""
+    """Grouped bars of counts, one group per label."""
     left, bottom = 56, 100
-    top = nice_max(max((v or 0 for s in series for v in s.values), default=0))
+    top = whole_max(max((v or 0 for s in series for v in s.values), default=0))
     body = _axes(labels, top, width=width, height=height, left=left, bottom=bottom)
     plot_h = height - bottom - 20
     group = (width - left - 10) / max(len(labels), 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from reports.charts import Series, bar_chart, line_chart, nice_max
+from reports.charts import Series, bar_chart, line_chart, nice_max, whole_max
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -38,3 +38,12 @@ def test_line_chart_gaps_and_slanted_labels() -> None:
     assert svg.count("<circle") == 11
     assert len(re.findall(r"rotate\(-30", svg)) == 12, "long labels slant instead of overlapping"
     ET.fromstring(svg)
+
+
+def test_count_axes_step_by_whole_counts_and_every_gridline_says_its_value() -> None:
+    assert [whole_max(v) for v in (0, 1, 4, 5, 17, 37, 101, 240, 5000)] == [4, 4, 4, 8, 20, 40, 120, 300, 6000]
+    ticks = lambda svg: re.findall(r'text-anchor="end" fill="#3e4c59">([^<]+)<', svg)  # noqa: E731
+    # One case: gridlines 0-4, not 0, 0.2, 0.5, 0.8, 1 (what a single count drew before).
+    assert ticks(bar_chart("x", ["Q4"], [Series("Received", [1])])) == ["0", "1", "2", "3", "4"]
+    # The satisfaction scale (1-5): 1.25 is written 1.25, not rounded to 1.
+    assert ticks(line_chart("x", ["Q4"], [Series("Average", [3.5])], top=5)) == ["0", "1.25", "2.5", "3.75", "5"]
