@@ -236,7 +236,12 @@ class IntakeRelay:
         """
         stop = stop or self._stop
         failures = 0
-        log.info("intake_relay_started", poll_seconds=self.settings.intake_relay_poll_seconds)
+        if polls:  # one line for the relay, not one for each of its loops
+            log.info(
+                "intake_relay_started",
+                poll_seconds=self.settings.intake_relay_poll_seconds,
+                loops=self.settings.intake_relay_loops,
+            )
         while not stop.is_set():
             self._missed_kick = False
             try:
