@@ -9,12 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from domain.complaint import KIND_LABELS, PRIORITY_LABELS
+from sla.rules import DEADLINE_RULE_LABELS
+from workflows.process import FILED_LABEL, OUTCOME_LABELS, TASK_STATUS_LABELS
 
 
 def _choices(lang_index: int) -> dict[str, str]:
-    """The names of the values a form offers (kind, priority), from the domain's own labels (0 en, 1 th)."""
-    pairs = [*KIND_LABELS.items(), *PRIORITY_LABELS.items()]
+    """The names of the values a form offers (kind, priority, outcome), from the domain's own labels (0 en,
+    1 th)."""
+    pairs = [*KIND_LABELS.items(), *PRIORITY_LABELS.items(), *OUTCOME_LABELS.items()]
     return {str(value): names[lang_index] for value, names in pairs}
+
+
+def _named(labels: Any, lang_index: int) -> dict[str, str]:
+    return {str(code): names[lang_index] for code, names in labels.items()}
 
 
 CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
@@ -73,6 +80,7 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "closed_at": "วันที่ปิดเรื่อง",
         "outcome": "ผลการพิจารณา",
         "timeline": "ลำดับเหตุการณ์",
+        "filed_event": FILED_LABEL[1],
         "messages": "ข้อความถึงท่าน",
         "no_messages": "ยังไม่มีข้อความ",
         "what_you_can_do": "สิ่งที่ท่านทำได้ตอนนี้",
@@ -203,8 +211,22 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
             "centre": "ศูนย์รับเรื่อง",
             "sla_class": "กลุ่มระยะเวลาดำเนินการ (SLA)",
             "findings": "ผลการตรวจสอบ",
+            # what the process itself records beside an action's fields
+            "channel": "ช่องทาง",
+            "occurred_on": "วันที่เกิดเหตุ",
+            "out_of_time": "ยื่นเกินระยะเวลาที่รับเรื่อง",
+            "rule": "กำหนดเวลา",
+            "due_at": "ครบกำหนด",
+            "level": "ระดับการเร่งรัด",
+            "auto": "คัดกรองโดยระบบ",
+            "confidence": "ความมั่นใจ",
+            "reasons": "เหตุผลของระบบ",
+            "expected_by": "คาดว่าจะแล้วเสร็จ",
+            "ombudsman_until": "ร้องต่อผู้ตรวจการแผ่นดินได้ถึง",
         },
         "choices": _choices(1),
+        "task_status": _named(TASK_STATUS_LABELS, 1),
+        "deadline_rule": _named(DEADLINE_RULE_LABELS, 1),
     },
     "en": {
         "skip": "Skip to content",
@@ -263,6 +285,7 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "closed_at": "Closed",
         "outcome": "Outcome",
         "timeline": "Timeline",
+        "filed_event": FILED_LABEL[0],
         "messages": "Messages to you",
         "no_messages": "No messages yet",
         "what_you_can_do": "What you can do now",
@@ -393,7 +416,21 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
             "centre": "Receiving centre",
             "sla_class": "SLA class",
             "findings": "Findings",
+            # what the process itself records beside an action's fields
+            "channel": "Channel",
+            "occurred_on": "Date it happened",
+            "out_of_time": "Filed after the time allowed",
+            "rule": "Deadline",
+            "due_at": "Due",
+            "level": "Escalation level",
+            "auto": "Screened by the system",
+            "confidence": "Confidence",
+            "reasons": "The system's reasons",
+            "expected_by": "Expected by",
+            "ombudsman_until": "May go to the Ombudsman until",
         },
         "choices": _choices(0),
+        "task_status": _named(TASK_STATUS_LABELS, 0),
+        "deadline_rule": _named(DEADLINE_RULE_LABELS, 0),
     },
 }

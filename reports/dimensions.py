@@ -22,19 +22,12 @@ from config.centres import Centres, load_centres
 from config.reference import ReferenceData, load_reference
 from domain.complaint import KIND_LABELS, PRIORITY_LABELS, Kind, Priority
 from store.models import AgencyTask, Case
-from workflows.process import STATE_LABELS, Outcome, State
+from workflows.process import OUTCOME_LABELS, STATE_LABELS, State
 
 __all__ = ["DIMENSIONS", "UNKNOWN", "Dimension", "Lookup", "lookup"]
 
 UNKNOWN = "-"  # the key of cases without a value (no category yet, no province given, ...)
 
-OUTCOME_LABELS: Mapping[str, tuple[str, str]] = {
-    Outcome.RESOLVED: ("Resolved", "แก้ไขแล้ว"),
-    Outcome.UPHELD: ("Upheld", "เรื่องร้องเรียนมีมูล"),
-    Outcome.PARTIALLY_UPHELD: ("Partially upheld", "มีมูลบางส่วน"),
-    Outcome.NOT_UPHELD: ("Not upheld", "ไม่มีมูล"),
-    Outcome.NOT_WITHIN_AUTHORITY: ("Not within authority", "ไม่อยู่ในอำนาจหน้าที่"),
-}
 CHANNEL_LABELS: Mapping[str, tuple[str, str]] = {
     "walk_in": ("Walk-in (1111 service point)", "ศูนย์บริการ 1111 (walk-in)"),
     "letter": ("Letter (PO Box 1111)", "จดหมาย (ตู้ ปณ. 1111)"),

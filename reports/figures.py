@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reports.dimensions import OUTCOME_LABELS, UNKNOWN, Dimension, Lookup
+from reports.dimensions import UNKNOWN, Dimension, Lookup
 from reports.periods import Grain, bounds_utc, period_label, period_sql
 from reports.table import Col, Table
 from store.models import AgencyTask, Case
-from workflows.process import OPEN_STATES, Outcome
+from workflows.process import OPEN_STATES, OUTCOME_LABELS, Outcome
 
 __all__ = ["OUTCOMES", "Filters", "scoped", "totals", "volume"]
 

@@ -23,13 +23,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reports.dimensions import OUTCOME_LABELS
 from reports.figures import OUTCOMES, Filters, scoped
 from reports.periods import EPOCH as _EPOCH
 from reports.periods import Grain, bounds_utc, day_of, local_day, local_minutes, period_label, period_of, period_sql
 from reports.table import Col, Table
 from sla.calendar import WorkingCalendar
 from store.models import Case
+from workflows.process import OUTCOME_LABELS
 
 __all__ = ["Stage", "WorkingDays", "repeat_complaints", "root_causes", "satisfaction", "spso_quarterly"]
 

@@ -19,6 +19,20 @@ class DeadlineRule(StrEnum):
     STAGE2_FINDINGS = "stage2_findings"  # an agency's investigation task in stage 2, inside stage2_response
 
 
+# What each deadline is for, as the consoles say it (English, Thai).
+DEADLINE_RULE_LABELS: dict[str, tuple[str, str]] = {
+    DeadlineRule.ANSWER: ("Answer promised to the complainant", "วันที่แจ้งผู้ร้องว่าจะได้คำตอบ"),
+    DeadlineRule.SCREENING: ("Screening", "ตรวจสอบเรื่อง"),
+    DeadlineRule.AWAITING_INFO_LAPSE: ("Complainant's answer", "ผู้ร้องส่งข้อมูลเพิ่มเติม"),
+    DeadlineRule.AGENCY_ACCEPTANCE: ("Agency accepts", "หน่วยงานรับเรื่อง"),
+    DeadlineRule.STAGE1_RESPONSE: ("Stage 1 response", "ตอบผลขั้นที่ 1"),
+    DeadlineRule.STAGE2_ACKNOWLEDGE: ("Stage 2 acknowledgement", "แจ้งรับเรื่องขั้นที่ 2"),
+    DeadlineRule.STAGE2_RESPONSE: ("Stage 2 response", "ตอบผลขั้นที่ 2"),
+    DeadlineRule.CLOSURE: ("Closure", "ยุติเรื่อง"),
+    DeadlineRule.STAGE2_FINDINGS: ("Stage 2 findings", "ส่งผลการตรวจสอบขั้นที่ 2"),
+}
+
+
 class AlarmKind(StrEnum):
     """A moment around a deadline: before it, at it, after it, or while waiting for the complainant."""
 

@@ -116,6 +116,21 @@ STATE_LABELS: Mapping[State, tuple[str, str]] = {
     State.REFERRED: ("Taken to the Office of the Ombudsman", "ผู้ร้องยื่นเรื่องต่อผู้ตรวจการแผ่นดิน"),
     State.WITHDRAWN: ("Withdrawn by the complainant", "ผู้ร้องถอนเรื่อง"),
 }
+# How people read the codes that reach a page (English, Thai): an outcome, an agency task's status.
+OUTCOME_LABELS: Mapping[str, tuple[str, str]] = {
+    Outcome.RESOLVED: ("Resolved", "แก้ไขแล้ว"),
+    Outcome.UPHELD: ("Upheld", "เรื่องร้องเรียนมีมูล"),
+    Outcome.PARTIALLY_UPHELD: ("Partially upheld", "มีมูลบางส่วน"),
+    Outcome.NOT_UPHELD: ("Not upheld", "ไม่มีมูล"),
+    Outcome.NOT_WITHIN_AUTHORITY: ("Not within authority", "ไม่อยู่ในอำนาจหน้าที่"),
+}
+TASK_STATUS_LABELS: Mapping[str, tuple[str, str]] = {
+    TaskStatus.ASSIGNED: ("Sent, not accepted yet", "ส่งแล้ว รอหน่วยงานรับเรื่อง"),
+    TaskStatus.ACCEPTED: ("Accepted, in hand", "รับเรื่องแล้ว กำลังดำเนินการ"),
+    TaskStatus.RESPONDED: ("Responded", "ตอบกลับแล้ว"),
+    TaskStatus.REJECTED: ("Returned as not theirs", "ส่งคืน ไม่ใช่หน้าที่"),
+    TaskStatus.CANCELLED: ("Withdrawn from the agency", "ยกเลิกการส่งต่อ"),
+}
 
 
 @dataclass(frozen=True)

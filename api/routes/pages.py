@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +25,7 @@ from api.ui_text import CONSOLE_TEXTS
 from api.views import BANGKOK
 from config.settings import Access, Settings
 from store import users
+from workflows.process import STATE_LABELS, State
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
@@ -51,8 +52,90 @@ def _moment(value: Any, lang: str = "th", *, time: bool = True) -> str:
     return f"{value.day} {value:%b} {value.year}{clock}"
 
 
+def _deadline(value: Any, lang: str = "th") -> str:
+    """A deadline as people read it. A working-day deadline is the midnight that ends its last day: shown as
+    that day ("by 11 Dec"), not as 00:00 of the next, which reads as a day more than there is. Any other
+    moment keeps its time."""
+    if isinstance(value, str) and value:
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return str(value)
+    if isinstance(value, datetime):
+        local = value.astimezone(BANGKOK)
+        if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
+            day = _moment((local - timedelta(days=1)).date(), lang, time=False)
+            return f"ภายใน {day}" if lang == "th" else f"by end of {day}"
+    return _moment(value, lang)
+
+
+def _state(code: str | None, lang: str = "th") -> str:
+    """A case status code by its name."""
+    if code is None:
+        return "-"
+    try:
+        en, th = STATE_LABELS[State(code)]
+    except ValueError:
+        return code
+    return th if lang == "th" else en
+
+
+_DATES = frozenset({"expected_by", "occurred_on", "ombudsman_until"})
+_CHOICES = frozenset({"kind", "priority", "outcome"})
+_UNSAID = frozenset({"label"})  # the notification's own heading: the timeline entry's title already says it
+
+
+def said(
+    data: dict[str, Any] | None, lang: str = "th", agencies: Any = None, categories: Any = None
+) -> list[tuple[str, str]]:
+    """What a timeline entry recorded, as (field, value) lines people read: every code by its name (channel,
+    agency, category, outcome, kind, priority, deadline), dates as dates, yes or no for flags. ``agencies`` and
+    ``categories`` map codes to objects with ``name_th``/``name_en``; a code they do not know stays a code."""
+    words = CONSOLE_TEXTS[lang]
+
+    def named(objects: Any, code: str) -> str:
+        found = (objects or {}).get(code)
+        return str(getattr(found, f"name_{lang}", None) or code)
+
+    def value_of(key: str, value: Any) -> str:
+        if isinstance(value, bool):
+            return str(words["yes"] if value else words["no"])
+        if isinstance(value, list | tuple):
+            return ", ".join(value_of(key, v) for v in value)
+        text = str(value)
+        if key == "channel":
+            return str(words["channel_labels"].get(text, text))
+        if key in {"agency", "agencies"}:
+            return named(agencies, text)
+        if key == "category":
+            return named(categories, text)
+        if key in _CHOICES:
+            return str(words["choices"].get(text, text))
+        if key == "rule":
+            return str(words["deadline_rule"].get(text, text))
+        if key == "due_at":
+            return _deadline(text, lang)
+        if key in _DATES:
+            try:
+                return _moment(date.fromisoformat(text), lang, time=False)
+            except ValueError:
+                return text
+        if key == "confidence" and isinstance(value, float):
+            return f"{round(value * 100)}%"
+        return text
+
+    return [
+        (str(words["fields"].get(key, key)), value_of(key, value))
+        for key, value in (data or {}).items()
+        if key not in _UNSAID and value not in (None, "", [])
+    ]
+
+
+templates.env.filters["said"] = said
 templates.env.filters["when"] = _moment
 templates.env.filters["day"] = lambda value, lang="th": _moment(value, lang, time=False)
+templates.env.filters["deadline"] = _deadline
+templates.env.filters["state"] = _state
 
 TEXTS: dict[str, dict[str, Any]] = {
     "th": {
@@ -78,6 +161,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "agency_head": "หัวหน้าหน่วยงาน",
             "auditor": "ผู้ตรวจสอบ",
             "admin": "ผู้ดูแลระบบ",
+            "citizen": "ผู้ร้อง",
+            "system": "ระบบ",
         },
     },
     "en": {
@@ -103,6 +188,8 @@ TEXTS: dict[str, dict[str, Any]] = {
             "agency_head": "Agency head",
             "auditor": "Auditor",
             "admin": "Administrator",
+            "citizen": "Complainant",
+            "system": "System",
         },
     },
 }

@@ -32,6 +32,7 @@ from api.views import allowed_actions_view
 from config.reference import regions_by_province
 from domain.complaint import Kind, Priority
 from processdoc.svg import process_svg
+from screening.service import reference_from_settings
 from store import models
 from store.queries import list_cases, screening_queue
 from workflows.process import STATE_LABELS, Role, State
@@ -453,6 +454,8 @@ async def _case_page(
         filed=request.query_params.get("filed"),
         can_act=principal.role is not StaffRole.AUDITOR,
         agency_codes=sorted(request.app.state.agencies),
+        agencies=request.app.state.agencies,
+        categories=reference_from_settings(settings).categories,
         wide=True,
     )
 

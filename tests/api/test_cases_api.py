@@ -226,6 +226,9 @@ async def test_an_action_on_a_case_no_relay_has_started_starts_it(
         receipt = filed.json()
         with pytest.raises(RPCError):  # nobody started it
             await dev_env.client.get_workflow_handle(f"complaint-{receipt['case_id']}").describe()
+        # The citizen's page says the complaint was received before the process has recorded it.
+        page = await http.get(f"/track/{receipt['tracking_code']}")
+        assert page.status_code == 200 and 'id="receipt-entry"' in page.text and "ได้รับเรื่องร้องทุกข์" in page.text
         key = {"Idempotency-Key": f"screen-{uuid.uuid4()}"}
         screened = await act(http, receipt["case_id"], "screen", OFFICER | key)
         assert screened.status_code == 200, screened.text

@@ -432,3 +432,43 @@ async def test_citizen_attaches_photos_on_the_form_and_a_disguised_file_files_no
 async def count_cases(db: Database) -> int:
     async with db.sessions() as s:
         return int(await s.scalar(select(func.count()).select_from(models.Case)) or 0)
+
+
+async def test_pages_name_every_code_and_show_a_deadline_as_its_last_day(api: httpx.AsyncClient, db: Database) -> None:
+    """Agency staff and citizens read names, not codes: the category, the task's status, the outcome (in the
+    form, on the timeline and on the tracking page), the channel; the notification's own heading is not
+    repeated under the entry; a working-day deadline is the day it ends, never 00:00 of the next."""
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    case_id, code = receipt["case_id"], receipt["tracking_code"]
+    for action, body, who in (
+        ("screen", {}, OFFICER),
+        ("accept", {"category": "roads.pothole", "agencies": ["DOPA"]}, OFFICER),
+        ("agency_accept", {}, DOPA),
+    ):
+        done = await api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers=who)
+        assert done.status_code == 200, done.text
+
+    await sign_in(api, db, StaffRole.AGENCY, "DOPA")
+    page = (await api.get(f"/case/{case_id}")).text
+    assert "ถนนชำรุด หลุมบ่อ" in page and ">roads.pothole<" not in page, "the category by its name"
+    assert "(รับเรื่องแล้ว กำลังดำเนินการ)" in page and "(accepted)" not in page, "the task's status by its name"
+    assert "ช่องทาง: เว็บไซต์" in page and "channel: web" not in page, "the timeline names the channel"
+    assert "label:" not in page, "the notification's heading is not repeated under the timeline entry"
+    assert "ประเภท: ถนนชำรุด หลุมบ่อ" in page and "ผู้ร้อง</small>" in page
+    assert ">มีมูลบางส่วน</option>" in page and ">partially_upheld</option>" not in page, "outcomes by name"
+    due = re.search(r"<dt>กำหนด</dt><dd>([^<]*)</dd>", page)
+    assert due and due.group(1).startswith("ภายใน ") and "00:00" not in due.group(1), page[:3000]
+    inbox = (await api.get("/agency")).text
+    assert "ภายใน " in inbox and " 00:00</td>" not in inbox
+    english = (await api.get(f"/case/{case_id}?lang=en")).text
+    assert "Damaged roads and potholes" in english and "by end of " in english and "(Accepted, in hand)" in english
+
+    done = await api.post(
+        f"/api/v1/cases/{case_id}/actions/respond",
+        json={"outcome": "partially_upheld", "response": "ซ่อมไฟแล้วบางส่วน"},
+        headers=DOPA,
+    )
+    assert done.status_code == 200, done.text
+    api.cookies.clear()
+    track = (await api.get(f"/track/{code}")).text
+    assert "ผลการพิจารณา: มีมูลบางส่วน" in track and "partially_upheld" not in track

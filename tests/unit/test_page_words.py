@@ -1,0 +1,69 @@
+"""How the consoles word what the read model stores: deadlines, codes in a timeline entry, statuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+from api.routes.pages import _deadline, _state, said
+
+BANGKOK = timezone(timedelta(hours=7))
+
+
+@dataclass
+class Named:
+    name_th: str
+    name_en: str
+
+
+def test_a_working_day_deadline_is_the_day_it_ends() -> None:
+    midnight = datetime(2026, 12, 12, 0, 0, tzinfo=BANGKOK)  # the end of Friday 11 December
+    assert _deadline(midnight) == "ภายใน 11 ธ.ค. 2569"
+    assert _deadline(midnight, "en") == "by end of 11 Dec 2026"
+    assert _deadline(midnight.astimezone(UTC).isoformat()) == "ภายใน 11 ธ.ค. 2569", "ISO text in UTC too"
+
+
+def test_any_other_moment_keeps_its_time_and_nothing_is_a_dash() -> None:
+    assert _deadline(datetime(2026, 12, 11, 16, 30, tzinfo=BANGKOK)) == "11 ธ.ค. 2569 16:30"
+    assert _deadline(datetime(2026, 12, 12, 0, 0, 1, tzinfo=BANGKOK)) == "12 ธ.ค. 2569 00:00"
+    assert _deadline(None) == "-" and _deadline("") == "-"
+    assert _deadline("not a date") == "not a date"
+
+
+def test_a_timeline_entry_says_names_dates_and_flags_and_drops_the_heading() -> None:
+    data = {
+        "label": ["Complaint received", "ได้รับเรื่องร้องทุกข์"],
+        "channel": "line",
+        "agencies": ["DOPA", "NOPE"],
+        "category": "roads.pothole",
+        "outcome": "not_within_authority",
+        "rule": "stage1_response",
+        "due_at": "2026-12-11T17:00:00+00:00",
+        "occurred_on": "2026-11-30",
+        "out_of_time": True,
+        "confidence": 0.856,
+        "note": "urgent",
+        "reason": "",
+    }
+    lines = said(
+        data, "th", agencies={"DOPA": Named("กรมการปกครอง", "DOPA")}, categories={"roads.pothole": Named("หลุม", "Pit")}
+    )
+    assert lines == [
+        ("ช่องทาง", "LINE"),
+        ("หน่วยงาน", "กรมการปกครอง, NOPE"),
+        ("ประเภท", "หลุม"),
+        ("ผล", "ไม่อยู่ในอำนาจหน้าที่"),
+        ("กำหนดเวลา", "ตอบผลขั้นที่ 1"),
+        ("ครบกำหนด", "ภายใน 11 ธ.ค. 2569"),
+        ("วันที่เกิดเหตุ", "30 พ.ย. 2569"),
+        ("ยื่นเกินระยะเวลาที่รับเรื่อง", "ใช่"),
+        ("ความมั่นใจ", "86%"),
+        ("บันทึก", "urgent"),  # free text is never taken for a code
+    ]
+    assert said({"outcome": "resolved", "mystery": 3}, "en") == [("Outcome", "Resolved"), ("mystery", "3")]
+    assert said(None) == []
+
+
+def test_a_status_code_by_its_name() -> None:
+    assert _state("stage1") == "หน่วยงานกำลังดำเนินการ" and _state("closed", "en") == "Closed"
+    assert _state("no_such_state") == "no_such_state" and _state(None) == "-"
