@@ -274,7 +274,8 @@ class IntakeRelay:
                 # one has left it already). Left there, an idle worker's relay (no kicks) kept one a poll.
                 with contextlib.suppress(ValueError):
                     self._waiting.remove(woken)
-        log.info("intake_relay_stopped")
+        if polls:
+            log.info("intake_relay_stopped")
 
     async def drain(self, *, max_rounds: int = 1000) -> int:
         """Start everything due now; returns how many workflows were started (for tests and the CLI)."""

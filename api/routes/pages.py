@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from api.auth import SESSION, new_token, sign_in, token_digest
+from api.auth import SESSION, StaffRole, new_token, sign_in, token_digest
 from api.deps import CSRF_COOKIE, SESSION_COOKIE, OptionalPrincipal, SessionDep, SettingsDep
 from api.errors import AppError, forbidden, not_found, unauthorized
 from api.limits import limit
@@ -267,7 +267,8 @@ async def login_form(
     csrf_token: Annotated[str, Form(max_length=128)] = "",
     next: Annotated[str, Form(max_length=512)] = "/",
 ) -> Response:
-    """Check the credentials, start a session cookie and go where the user was heading."""
+    """Check the credentials, start a session cookie and go where the user was heading (their console if
+    nowhere in particular)."""
     t = TEXTS[_lang(request)]
     if not _csrf_ok(request, csrf_token):
         return _render(request, settings, "login.html", 403, next=_safe_next(next), username="", error=t["bad_form"])
@@ -280,7 +281,12 @@ async def login_form(
     lifetime = timedelta(hours=settings.session_hours)
     token = await new_token(session, user=user, kind=SESSION, now=datetime.now(UTC), lifetime=lifetime)
     await session.commit()
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    target = _safe_next(next)
+    if target == "/":  # nowhere in particular: straight to the work of the role, not a page of links
+        from api.console import HOME_OF  # the consoles import this module
+
+        target = HOME_OF.get(StaffRole(user.role), "/")
+    response = RedirectResponse(target, status_code=303)
     _cookie(response, settings, SESSION_COOKIE, token, http_only=True, max_age=int(lifetime.total_seconds()))
     # A fresh CSRF token with the new session, so a value planted before sign-in is useless after it.
     _cookie(

@@ -55,7 +55,8 @@ async def test_login_page_signs_in_with_a_secure_session_and_csrf(client: httpx.
     done = await client.post(
         "/login", data={"username": name, "password": PASSWORD, "csrf_token": token, "next": "//evil.example/"}
     )
-    assert done.status_code == 303 and done.headers["location"] == "/"
+    # Never off the site; with nowhere safe to go, to the supervisor's own console.
+    assert done.status_code == 303 and done.headers["location"] == "/board"
     cookie = next(c for c in done.headers.get_list("set-cookie") if c.startswith("rongtuk_session="))
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie  # Secure in prod only
     home = await client.get("/")

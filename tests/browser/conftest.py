@@ -67,7 +67,7 @@ class Console:
         await page.fill("#username", username)
         await page.fill("#password", PASSWORD)
         await page.click("button[type=submit]")
-        await page.wait_for_url(f"{self.base_url}/")
+        await page.wait_for_url(lambda url: not url.startswith(f"{self.base_url}/login"))
 
 
 async def account(db: Database, name: str, role: StaffRole, agency: str | None = None) -> str:

@@ -76,17 +76,23 @@ async def test_login_page_in_chromium(base_url: str, db: Database, tmp_path: Pat
             await page.fill("#username", name)
             await page.fill("#password", PASSWORD)
             await page.click("button[type=submit]")
-            await page.wait_for_url(f"{base_url}/")
+            # Straight to the work of the role (the agency's inbox), with who is signed in on every page.
+            await page.wait_for_url(f"{base_url}/agency")
+            who = await page.locator(".menu .who").inner_text()
+            assert name in who and "Agency head" in who
+            await page.goto(f"{base_url}/")
             assert name in await page.locator("main").inner_text()
-            assert "Agency head" in await page.locator("main").inner_text()
             await page.screenshot(path=str(tmp_path / "home-en.png"), full_page=True)
             cookies = {c["name"]: c for c in await page.context.cookies()}
             session = cookies["rongtuk_session"]
             assert session["httpOnly"] and session["sameSite"] == "Lax"
             assert await page.evaluate("document.cookie.includes('rongtuk_session')") is False
 
-            await page.click("button.secondary")  # sign out
+            await page.goto(f"{base_url}/agency")
+            await page.click("#sign-out")  # in the menu bar of every signed-in page
             await page.wait_for_url(f"{base_url}/login")
+            await page.goto(f"{base_url}/agency")  # signed out: the console asks to sign in again
+            await page.wait_for_url(f"{base_url}/login?next=/agency")
             assert outside == [], f"the page loaded something from elsewhere: {outside}"
         finally:
             await browser.close()
