@@ -13,6 +13,7 @@ from domain.complaint import KIND_LABELS, PRIORITY_LABELS, Kind, Priority
 from sla.policy import SlaPolicy
 from store import models
 from workflows.process import (
+    ACTION_LABELS,
     FILED_LABEL,
     STATE_LABELS,
     TRANSITIONS,
@@ -168,8 +169,8 @@ def allowed_actions_view(case: models.Case, ctx: Context, actor: Actor) -> list[
     return [
         {
             "action": t.event,
-            "label_en": t.label[0],
-            "label_th": t.label[1],
+            "label_en": ACTION_LABELS.get(t.event, t.label)[0],
+            "label_th": ACTION_LABELS.get(t.event, t.label)[1],
             "leads_to": t.target.value,
             "fields": [f.describe() for f in t.fields],
         }

@@ -674,6 +674,44 @@ TRANSITIONS: tuple[Transition, ...] = (
 )
 
 EVENTS: frozenset[str] = frozenset(t.event for t in TRANSITIONS)
+
+# What a button says (English, Thai): the action in the voice of the person taking it ("Rate the service"),
+# where a transition's ``label`` says what happened, for the timeline and the messages ("Complainant rated the
+# service"). Every action a person can take has one (tests/unit/test_process.py).
+ACTION_LABELS: Mapping[str, tuple[str, str]] = {
+    "screen": ("Start screening", "เริ่มตรวจสอบเรื่อง"),
+    "accept": ("Accept and send to the agency", "รับเรื่องและส่งต่อหน่วยงาน"),
+    "need_info": ("Ask the complainant for more information", "ขอข้อมูลเพิ่มเติมจากผู้ร้อง"),
+    "out_of_scope": ("Close: not for this centre", "ยุติเรื่อง: ไม่อยู่ในขอบเขตของศูนย์"),
+    "duplicate": ("Close: a duplicate of a case in hand", "ยุติเรื่อง: ซ้ำกับเรื่องที่กำลังดำเนินการ"),
+    "escalate_stage2": ("Send straight to investigation (stage 2)", "ส่งตรวจสอบเชิงลึก (ขั้นที่ 2) ทันที"),
+    "reply": ("Send the information", "ส่งข้อมูลเพิ่มเติม"),
+    "agency_accept": ("Accept the case", "รับเรื่อง"),
+    "agency_reject": ("Return it: not within our authority", "แจ้งว่าไม่อยู่ในอำนาจหน้าที่"),
+    "assign": ("Send to another agency", "ส่งต่อหน่วยงานอื่น"),
+    "reassign": ("Reassign to another agency", "มอบหมายหน่วยงานใหม่"),
+    "proceed": ("Go on with the agencies that accepted", "ดำเนินการต่อกับหน่วยงานที่รับเรื่อง"),
+    "progress": ("Report progress", "แจ้งความคืบหน้า"),
+    "request_extension": ("Ask for more time", "ขอขยายเวลา"),
+    "approve_extension": ("Approve the extension", "อนุมัติขยายเวลา"),
+    "refuse_extension": ("Refuse the extension", "ไม่อนุมัติขยายเวลา"),
+    "agency_ask_info": ("Ask the complainant a question", "ขอข้อมูลเพิ่มเติมจากผู้ร้อง"),
+    "answer_agency": ("Answer the agency's question", "ตอบคำถามของหน่วยงาน"),
+    "respond": ("Send the response", "แจ้งผลการดำเนินการ"),
+    "close": ("Close the case", "ยุติเรื่อง"),
+    "rate": ("Rate the service", "ประเมินความพึงพอใจ"),
+    "request_review": ("Ask for a review (stage 2)", "ขอให้ทบทวน (ขั้นที่ 2)"),
+    "allow_late_review": ("Allow a late review request", "อนุญาตให้ขอทบทวนหลังพ้นกำหนด"),
+    "reopen": ("Reopen the case", "เปิดเรื่องใหม่"),
+    "acknowledge": ("Acknowledge the review and start the investigation", "รับเรื่องทบทวนและเริ่มการตรวจสอบ"),
+    "report_findings": ("Report the findings", "รายงานผลการตรวจสอบ"),
+    "extend_stage2": ("Give the investigation a new date", "ขยายเวลาการตรวจสอบ"),
+    "respond_stage2": ("Send the final response", "แจ้งผลการตรวจสอบขั้นสุดท้าย"),
+    "refer": ("Record that it went to the Ombudsman", "แจ้งว่าได้ยื่นเรื่องต่อผู้ตรวจการแผ่นดินแล้ว"),
+    "withdraw": ("Withdraw the complaint", "ถอนเรื่อง"),
+    "reclassify": ("Change kind, priority or centre", "เปลี่ยนประเภท ความเร่งด่วน หรือศูนย์รับเรื่อง"),
+    "escalate": ("Escalate", "ยกระดับเรื่อง"),
+}
 SYSTEM_EVENTS: frozenset[str] = frozenset(t.event for t in TRANSITIONS if t.roles == _SYSTEM)
 _BY_EDGE: Mapping[tuple[State, str], Transition] = {(t.source, t.event): t for t in TRANSITIONS}
 FILED_LABEL = ("Complaint received", "ได้รับเรื่องร้องทุกข์")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workflows.process import (
+    ACTION_LABELS,
     EVENTS,
     INITIAL_STATE,
     OPEN_STATES,
@@ -58,6 +59,15 @@ def test_edges_are_unique_and_labelled() -> None:
     edges = [(t.source, t.event) for t in TRANSITIONS]
     assert len(edges) == len(set(edges))
     assert all(t.label[0] and t.label[1] and t.roles and t.notify for t in TRANSITIONS)
+
+
+def test_every_action_a_person_takes_has_a_button_label_and_only_those() -> None:
+    """A button says the action ("Rate the service"), the timeline what happened ("Complainant rated ...")."""
+    by_people = {t.event for t in TRANSITIONS if t.roles - {Role.SYSTEM}}
+    assert set(ACTION_LABELS) == by_people
+    assert all(en and th for en, th in ACTION_LABELS.values())
+    labels = {t.event: t.label for t in TRANSITIONS}
+    assert ACTION_LABELS["rate"] == ("Rate the service", "ประเมินความพึงพอใจ") != labels["rate"]
 
 
 @pytest.mark.parametrize(("state", "event", "actor", "payload", "target"), MAIN_PATH)
