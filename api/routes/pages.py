@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import phonenumbers
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -131,7 +132,21 @@ def said(
     ]
 
 
+def _phone(number: str | None) -> str:
+    """A stored E.164 number as people dial it: Thai numbers in the national form (081 234 5678), others in
+    the international one; anything unparsable as it was."""
+    if not number:
+        return "-"
+    try:
+        parsed = phonenumbers.parse(number, "TH")
+    except phonenumbers.NumberParseException:
+        return number
+    form = phonenumbers.PhoneNumberFormat
+    return phonenumbers.format_number(parsed, form.NATIONAL if parsed.country_code == 66 else form.INTERNATIONAL)
+
+
 templates.env.filters["said"] = said
+templates.env.filters["phone"] = _phone
 templates.env.filters["when"] = _moment
 templates.env.filters["day"] = lambda value, lang="th": _moment(value, lang, time=False)
 templates.env.filters["deadline"] = _deadline

@@ -141,6 +141,7 @@ async def test_case_page_actions_need_csrf_and_agencies_see_only_their_cases(
     await sign_in(api, db, StaffRole.OFFICER)
     page = await api.get(f"/case/{case_id}")
     assert page.status_code == 200 and "สมหญิง รักดี" in page.text and "<svg" in page.text
+    assert '<a href="tel:+66812345678">081 234 5678</a>' in page.text, "the number as dialled, one tap to call"
     assert 'data-state="received" data-current="true"' in page.text
     # The reclassify form names its fields and choices in Thai (from the domain's labels), not by code.
     assert ">ลักษณะเรื่อง" in page.text and ">เร่งด่วน</option>" in page.text and ">urgent</option>" not in page.text

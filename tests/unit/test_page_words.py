@@ -67,3 +67,11 @@ def test_a_timeline_entry_says_names_dates_and_flags_and_drops_the_heading() -> 
 def test_a_status_code_by_its_name() -> None:
     assert _state("stage1") == "หน่วยงานกำลังดำเนินการ" and _state("closed", "en") == "Closed"
     assert _state("no_such_state") == "no_such_state" and _state(None) == "-"
+
+
+def test_a_phone_number_as_people_dial_it() -> None:
+    from api.routes.pages import _phone
+
+    assert _phone("+66812345678") == "081 234 5678" and _phone("+6621234567") == "02 123 4567"
+    assert _phone("+447911123456") == "+44 7911 123456"
+    assert _phone("not a number") == "not a number" and _phone(None) == "-"
