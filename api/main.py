@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -55,6 +54,7 @@ from config.settings import Settings, get_settings
 from config.temporal import connect
 from intake.relay import start_relay, stop_relay
 from screening.duplicates import IndexKeeper
+from screening.service import ScreenerKeeper
 from sla.policy import load_policy
 from store.db import Database
 
@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
             agencies=app.state.agencies,
         )
         # Screening (api/routes/screening.py): the model and the duplicate index are loaded on first use.
-        app.state.screener, app.state.screener_loading = None, asyncio.Lock()
+        app.state.screener = ScreenerKeeper(settings)
         app.state.duplicate_index = IndexKeeper(app.state.db, window_days=settings.duplicate_window_days)
         after_start_up(settings)
         try:
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
                 await stop_relay(relay, relay_task)
             await app.state.line_bot.api.aclose()
             await app.state.duplicate_index.close()
+            await app.state.screener.close()
             await app.state.db.dispose()
 
     app = FastAPI(

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from workflows.search_attributes import CLI_TYPES as SEARCH_ATTRIBUTES
 
@@ -158,6 +159,36 @@ def _popen(cmd: list[str], env: dict[str, str] | None, log: Path | None) -> subp
         # Its own session: a terminal's Ctrl-C reaches only the supervisor, which stops children in order.
         start_new_session=True,
     )
+
+
+def first_training(settings: Any, env: dict[str, str]) -> subprocess.Popen[bytes] | None:
+    """On a development machine's first start (no saved screening model, the Traffy sample at hand), train the
+    category model in the background, at low priority: `rongtuk screen retrain`, a few minutes on 2 cores.
+    Until it is saved the API suggests from the categories' keywords alone, which misreads plain complaints
+    (a street light out read as a pothole: "ไฟถนน" holds "ถนน"); the API picks the saved model up by itself
+    (``screening.service.ScreenerKeeper``). None when there is nothing to do."""
+    from config.settings import Environment
+    from screening.service import model_path
+
+    if settings.env is not Environment.DEV or model_path(settings).exists():
+        return None
+    if not Path(settings.traffy_csv).is_file():
+        return None
+    log = Path(settings.data_dir) / "screening-training.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "screen", "retrain"],
+        env={**os.environ, **env},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=lambda: os.nice(10),  # low priority: the demo stays responsive while it trains
+    )
+
+
+def stop_training(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a first training that has not finished (it saves nothing half-done: the model is written whole)."""
+    _terminate(proc, signal.SIGTERM, 5.0)
 
 
 def _terminate(proc: subprocess.Popen[bytes], sig: int, timeout: float) -> None:

@@ -15,7 +15,7 @@ import typer
 
 from cli import cases
 from cli.audit import app as audit_app
-from cli.devserver import Supervisor, temporal_command, wait_for_port
+from cli.devserver import Supervisor, first_training, stop_training, temporal_command, wait_for_port
 from cli.users import app as users_app
 from cli.users import print_demo_users
 from config.settings import get_settings
@@ -260,6 +260,7 @@ def dev(
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    trainer: subprocess.Popen[bytes] | None = None
     try:
         # A restarted dev server reopens the same SQLite file, so cases carry on where they were.
         server = supervisor.start(
@@ -279,6 +280,7 @@ def dev(
             }
             supervisor.start("email", [sys.executable, "-m", "cli.main", "email-intake"], env=mail_env)
         wait_for_port(api_port, proc=api_proc, cancelled=lambda: supervisor.stopping)
+        trainer = first_training(settings, env)
         if not supervisor.stopping:
             typer.echo(
                 "\nRongtuk is running:\n"
@@ -296,11 +298,29 @@ def dev(
                 + f"  Data         {Path(data).resolve()} (cases survive restarts)\n"
                 "A piece that dies is restarted. Press Ctrl-C to stop.\n"
             )
+            if trainer is not None:
+                typer.echo(
+                    "Screening: training the category model on the Traffy sample in the background (a few "
+                    f"minutes; {Path(data).resolve() / 'screening-training.log'}); until then suggestions come "
+                    "from the categories' keywords alone.",
+                    err=True,
+                )
         while not supervisor.stopping:
             supervisor.check()
+            if trainer is not None and (code := trainer.poll()) is not None:
+                typer.echo(
+                    "Screening: the trained model is saved; the API takes it up within a minute."
+                    if code == 0
+                    else f"Screening: training failed (exit {code}); see screening-training.log. The keywords "
+                    "model stays in use.",
+                    err=True,
+                )
+                trainer = None
             time.sleep(0.5)
     finally:
         typer.echo("stopping...", err=True)
+        if trainer is not None:
+            stop_training(trainer)
         supervisor.stop()
 
 

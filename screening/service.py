@@ -4,10 +4,15 @@ past cases, likely duplicates, and the auto-screen decision. Used by ``rongtuk s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from config.reference import ReferenceData, load_reference
 from screening.classifier import CategoryGuess, CategoryModel, prepare
@@ -17,6 +22,8 @@ from screening.examples import keyword_examples
 from screening.places import Place
 from screening.policy import AutoScreenPolicy, decide
 from screening.routing import routes
+
+log = structlog.get_logger(__name__)
 
 
 def model_path(settings: Any) -> Path:
@@ -33,25 +40,35 @@ def reference_from_settings(settings: Any) -> ReferenceData:
     )
 
 
+def model_stamp(settings: Any) -> int | None:
+    """When the saved model was written (ns), or None without one: what tells a process its model is stale."""
+    try:
+        return model_path(settings).stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
 @dataclass
 class Screener:
-    """Everything screening needs, loaded once per process."""
+    """Everything screening needs, loaded once per process (and again when the saved model changes)."""
 
     reference: ReferenceData
     model: CategoryModel
     policy: AutoScreenPolicy = field(default_factory=AutoScreenPolicy)
     model_source: str = "keywords"
+    model_stamp: int | None = None  # the saved model's, as :func:`model_stamp` read it before loading
 
     @classmethod
     def from_settings(cls, settings: Any) -> Screener:
         """The saved model if there is one, else a model of the categories' keywords alone (no data needed)."""
         reference = reference_from_settings(settings)
         path = model_path(settings)
+        stamp = model_stamp(settings)  # before reading: a model saved meanwhile is seen as newer, and loaded
         model = CategoryModel.load(path)
         source = str(path)
         if model is None:  # the result says so ("model": {"source": "keywords"})
             model, source = CategoryModel.train(keyword_examples(reference), reference), "keywords"
-        return cls(reference, model, AutoScreenPolicy.from_settings(settings), source)
+        return cls(reference, model, AutoScreenPolicy.from_settings(settings), source, stamp)
 
     def screen(
         self, facts: Facts, *, index: DuplicateIndex | None = None, case_id: str | None = None
@@ -113,6 +130,58 @@ class Screener:
         result["decision"] = decide(result, self.policy).as_dict()
         result["actions"] = ready_actions(result)
         return result
+
+
+class ScreenerKeeper:
+    """One :class:`Screener` per API process. The first screening loads it, in a thread, once however many
+    screenings ask meanwhile. After that, at most every ``check_every`` seconds a screening looks at the saved
+    model's file; when it has changed (``rongtuk screen retrain``, or the embedded set's first training), the
+    model is loaded again in the background while screenings go on with the one they have, so a retrained
+    model reaches every running API without a restart. A load that fails keeps the model in use."""
+
+    def __init__(self, settings: Any, *, check_every: float = 30.0) -> None:
+        self._settings = settings
+        self._check_every = check_every
+        self._screener: Screener | None = None
+        self._first = asyncio.Lock()
+        self._checked = 0.0
+        self._reload: asyncio.Task[None] | None = None
+
+    async def get(self) -> Screener:
+        """The screener to use now."""
+        if self._screener is None:
+            async with self._first:
+                if self._screener is None:
+                    self._screener = await asyncio.to_thread(Screener.from_settings, self._settings)
+                    self._checked = time.monotonic()
+            assert self._screener is not None
+            return self._screener
+        if time.monotonic() - self._checked >= self._check_every and (self._reload is None or self._reload.done()):
+            self._checked = time.monotonic()
+            if model_stamp(self._settings) != self._screener.model_stamp:
+                self._reload = asyncio.create_task(self._load_again(), name="rongtuk-screening-model")
+        return self._screener
+
+    async def _load_again(self) -> None:
+        try:
+            fresh = await asyncio.to_thread(Screener.from_settings, self._settings)
+        except Exception as exc:  # a half-copied or broken file: keep screening with the model in use
+            log.warning("screening_model_load_failed", error=type(exc).__name__)
+            return
+        self._screener = fresh
+        log.info("screening_model_loaded", source=fresh.model_source)
+
+    async def settled(self) -> None:
+        """Wait for a load in the background, if one is running (tests, shutdown)."""
+        if self._reload is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reload
+
+    async def close(self) -> None:
+        """Stop a background load (its thread ends on its own; what it loads is dropped)."""
+        if self._reload is not None and not self._reload.done():
+            self._reload.cancel()
+        await self.settled()
 
 
 def ready_actions(result: dict[str, Any]) -> list[dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +13,7 @@ from api.errors import forbidden
 from api.responses import ScreeningOut
 from screening.completeness import Facts
 from screening.duplicates import IndexKeeper
-from screening.service import Screener
+from screening.service import Screener, ScreenerKeeper
 from workflows.process import Role
 
 router = APIRouter(prefix="/api/v1/cases", tags=["screening"])
@@ -23,16 +22,10 @@ _STAFF = frozenset({Role.OFFICER, Role.SUPERVISOR})
 
 async def _screener(request: Request, settings: Any) -> Screener:
     """The screening model, loaded on first use, not at start-up: the API serves everything else without it.
-
-    Loading reads (or, with no saved model, trains) it: CPU work, done in a thread so that the event loop goes
-    on serving requests, once, however many screenings arrive meanwhile."""
-    state = request.app.state
-    if state.screener is None:
-        async with state.screener_loading:
-            if state.screener is None:
-                state.screener = await asyncio.to_thread(Screener.from_settings, settings)
-    screener: Screener = state.screener
-    return screener
+    Loading reads (or, with no saved model, trains) it: CPU work, done in a thread, once, however many
+    screenings arrive meanwhile; a model saved later is loaded again in the background (``ScreenerKeeper``)."""
+    keeper: ScreenerKeeper = request.app.state.screener
+    return await keeper.get()
 
 
 @router.get("/{case_id}/screening", response_model=ScreeningOut, response_model_exclude_unset=True)
