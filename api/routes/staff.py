@@ -385,19 +385,28 @@ async def search_page(
 # --- the agency -------------------------------------------------------------------------------------------------
 
 
+INBOX_PAGE = 25  # tasks a page of the agency's inbox (each row reads its case's allowed actions)
+
+
 @router.get("/agency", response_class=HTMLResponse)
 async def agency_inbox(
-    request: Request, session: SessionDep, settings: SettingsDep, principal: OptionalPrincipal
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: OptionalPrincipal,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    """The agency's open tasks, most urgent first, with working days left and one-click actions."""
+    """The agency's open tasks, most urgent first, with working days left and one-click actions, a page at a
+    time (an agency with hundreds of open tasks saw the first hundred, and no way to the rest)."""
     if (refused := gate(request, principal, AGENCY_STAFF)) is not None:
         return refused
     assert principal is not None and principal.agency is not None
-    board = await _board(request, session, principal, agency=principal.agency, page_size=100)
+    board = await _board(request, session, principal, agency=principal.agency, page=page, page_size=INBOX_PAGE)
     for row in board["items"]:
         row["days_left"] = _days_left(request, row["due_at"])
         row["actions"] = await _row_actions(request, session, principal, row["case_id"])
-    return render_page(request, settings, "agency_inbox.html", board=board, wide=True)
+    agency = request.app.state.agencies.get(principal.agency)
+    return render_page(request, settings, "agency_inbox.html", board=board, agency=agency, wide=True)
 
 
 # --- the case page --------------------------------------------------------------------------------------------

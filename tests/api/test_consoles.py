@@ -473,3 +473,35 @@ async def test_pages_name_every_code_and_show_a_deadline_as_its_last_day(api: ht
     api.cookies.clear()
     track = (await api.get(f"/track/{code}")).text
     assert "ผลการพิจารณา: มีมูลบางส่วน" in track and "partially_upheld" not in track
+
+
+async def test_the_agency_inbox_pages_through_every_open_task(
+    api: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agency with more open tasks than a page reaches all of them (it saw the first hundred, no more)."""
+    from api.routes import staff
+
+    monkeypatch.setattr(staff, "INBOX_PAGE", 2)
+    mine = set()
+    for _ in range(3):
+        case_id = (await api.post("/api/v1/complaints", json=complaint())).json()["case_id"]
+        for action, body in (("screen", {}), ("accept", {"category": "traffic.public_transport", "agencies": ["SRT"]})):
+            done = await api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers=OFFICER)
+            assert done.status_code == 200, done.text
+        mine.add(case_id)
+
+    await sign_in(api, db, StaffRole.AGENCY, "SRT")
+    seen: list[str] = []
+    page, url = 1, "/agency"
+    while True:
+        text = (await api.get(url)).text
+        assert "การรถไฟแห่งประเทศไทย" in text, "the agency by its name"
+        rows = re.findall(r'<tr class="[^"]*" data-case="([^"]+)"', text)
+        assert 1 <= len(rows) <= 2
+        seen += rows
+        assert ('rel="prev"' in text) == (page > 1)
+        found = re.search(r'href="(/agency\?page=\d+)" rel="next"', text)
+        if found is None:
+            break
+        page, url = page + 1, found.group(1)
+    assert page >= 2 and mine <= set(seen) and len(seen) == len(set(seen)), "every task once"
