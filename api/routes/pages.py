@@ -7,9 +7,11 @@ token, so signing out revokes it. Forms carry a CSRF token that must equal the `
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import secrets
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,6 +33,7 @@ from workflows.process import STATE_LABELS, State
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 LANG_COOKIE = "rongtuk_lang"
+MIDNIGHT = clock_time(0)
 _TH_MONTHS = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")
 
 
@@ -57,16 +60,13 @@ def _deadline(value: Any, lang: str = "th") -> str:
     """A deadline as people read it. A working-day deadline is the midnight that ends its last day: shown as
     that day ("by 11 Dec"), not as 00:00 of the next, which reads as a day more than there is. Any other
     moment keeps its time."""
+    moment = value
     if isinstance(value, str) and value:
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return str(value)
-    if isinstance(value, datetime):
-        local = value.astimezone(BANGKOK)
-        if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
-            day = _moment((local - timedelta(days=1)).date(), lang, time=False)
-            return f"ภายใน {day}" if lang == "th" else f"by end of {day}"
+        with contextlib.suppress(ValueError):  # not a time: _moment shows it as it is
+            moment = datetime.fromisoformat(value)
+    if isinstance(moment, datetime) and (local := moment.astimezone(BANGKOK)).time() == MIDNIGHT:
+        day = _moment((local - timedelta(days=1)).date(), lang, time=False)
+        return f"ภายใน {day}" if lang == "th" else f"by end of {day}"
     return _moment(value, lang)
 
 
