@@ -198,9 +198,9 @@ async def board_page(
 # --- the officer ---------------------------------------------------------------------------------------------
 
 
-async def _screening(request: Request, session: AsyncSession, settings: Any, case: models.Case) -> dict[str, Any]:
+async def _screening(request: Request, session: AsyncSession, case: models.Case) -> dict[str, Any]:
     actor = request.state.principal.actor
-    return await screening_route.case_screening(case, actor, session, settings, request)
+    return await screening_route.case_screening(case, actor, session, request)
 
 
 @router.get("/officer", response_class=HTMLResponse)
@@ -239,7 +239,7 @@ async def officer_queue(
         case = await session.get(models.Case, row["case_id"])
         assert case is not None
         row["subject"] = case.subject or (case.description[:80] + ("…" if len(case.description) > 80 else ""))
-        row["screening"] = await _screening(request, session, settings, case)
+        row["screening"] = await _screening(request, session, case)
         row["actions"] = await _row_actions(request, session, principal, case.case_id)
         row["can_accept"] = any(a["action"] == "accept" for a in row["actions"])
         row["claimed_by"] = claims.get(case.case_id)
@@ -436,7 +436,7 @@ async def _case_page(
     await session.commit()
     screening = None
     if principal.role in OFFICERS and case.status in QUEUE_STATES:
-        screening = await _screening(request, session, settings, case)
+        screening = await _screening(request, session, case)
     # The screening's suggestions fill the action forms in (the officer can still change them).
     prefill = {
         ready["action"]: {k: " ".join(v) if isinstance(v, list) else v for k, v in ready["data"].items()}
