@@ -149,7 +149,7 @@ def temporal_command(*, db_file: Path | None, port: int, ui_port: int | None, na
     return cmd
 
 
-def _popen(cmd: list[str], env: dict[str, str] | None, log: Path | None) -> subprocess.Popen[bytes]:
+def _popen(cmd: list[str], env: dict[str, str] | None, log: Path | None, *, nice: int = 0) -> subprocess.Popen[bytes]:
     out = log.open("ab") if log else None
     return subprocess.Popen(
         cmd,
@@ -158,6 +158,7 @@ def _popen(cmd: list[str], env: dict[str, str] | None, log: Path | None) -> subp
         stderr=subprocess.STDOUT if out else None,
         # Its own session: a terminal's Ctrl-C reaches only the supervisor, which stops children in order.
         start_new_session=True,
+        preexec_fn=(lambda: os.nice(nice)) if nice else None,  # only nice(), before exec
     )
 
 
@@ -176,14 +177,8 @@ def first_training(settings: Any, env: dict[str, str]) -> subprocess.Popen[bytes
         return None
     log = Path(settings.data_dir) / "screening-training.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "screen", "retrain"],
-        env={**os.environ, **env},
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=lambda: os.nice(10),  # low priority: the demo stays responsive while it trains
-    )
+    # At low priority: the demo stays responsive while it trains.
+    return _popen([sys.executable, "-m", "cli.main", "screen", "retrain"], env, log, nice=10)
 
 
 def stop_training(proc: subprocess.Popen[bytes]) -> None:

@@ -34,6 +34,7 @@ def test_it_trains_only_on_a_first_development_start_with_the_sample_at_hand(
     assert isinstance(first_training(dev, {"RONGTUK_DATA_DIR": "x"}), Recorded)
     assert started[0]["cmd"][-3:] == ["cli.main", "screen", "retrain"]
     assert started[0]["env"]["RONGTUK_DATA_DIR"] == "x" and started[0]["start_new_session"]
+    assert started[0]["preexec_fn"] is not None, "at a low priority"
     assert (tmp_path / "data" / "screening-training.log").exists()
 
     model_path(dev).parent.mkdir(parents=True, exist_ok=True)
