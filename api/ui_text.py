@@ -16,8 +16,7 @@ from workflows.process import FILED_LABEL, OUTCOME_LABELS, TASK_STATUS_LABELS
 def _choices(lang_index: int) -> dict[str, str]:
     """The names of the values a form offers (kind, priority, outcome), from the domain's own labels (0 en,
     1 th)."""
-    pairs = [*KIND_LABELS.items(), *PRIORITY_LABELS.items(), *OUTCOME_LABELS.items()]
-    return {str(value): names[lang_index] for value, names in pairs}
+    return _named({**KIND_LABELS, **PRIORITY_LABELS, **OUTCOME_LABELS}, lang_index)
 
 
 def _named(labels: Any, lang_index: int) -> dict[str, str]:

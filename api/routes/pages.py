@@ -25,7 +25,7 @@ from api.deps import CSRF_COOKIE, SESSION_COOKIE, OptionalPrincipal, SessionDep,
 from api.errors import AppError, forbidden, not_found, unauthorized
 from api.limits import limit
 from api.ui_text import CONSOLE_TEXTS
-from api.views import BANGKOK
+from api.views import BANGKOK, expected_date
 from config.settings import Access, Settings
 from store import users
 from workflows.process import STATE_LABELS, State
@@ -64,8 +64,8 @@ def _deadline(value: Any, lang: str = "th") -> str:
     if isinstance(value, str) and value:
         with contextlib.suppress(ValueError):  # not a time: _moment shows it as it is
             moment = datetime.fromisoformat(value)
-    if isinstance(moment, datetime) and (local := moment.astimezone(BANGKOK)).time() == MIDNIGHT:
-        day = _moment((local - timedelta(days=1)).date(), lang, time=False)
+    if isinstance(moment, datetime) and moment.astimezone(BANGKOK).time() == MIDNIGHT:
+        day = _moment(expected_date(moment), lang, time=False)
         return f"ภายใน {day}" if lang == "th" else f"by end of {day}"
     return _moment(value, lang)
 
