@@ -193,6 +193,7 @@ class BoardItemOut(BaseModel):
     due_rule: str | None
     overdue: bool
     working_days_late: int
+    at_risk: bool = False
     escalation_level: int
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.complaint import KIND_LABELS, PRIORITY_LABELS
+from screening.duplicates import REASON_LABELS
 from sla.rules import DEADLINE_RULE_LABELS
 from workflows.process import FILED_LABEL, OUTCOME_LABELS, TASK_STATUS_LABELS
 
@@ -123,6 +124,8 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "suggested_agencies": "หน่วยงานที่แนะนำ",
         "duplicates": "เรื่องที่อาจซ้ำ",
         "no_duplicates": "ไม่พบเรื่องที่อาจซ้ำ",
+        "duplicate_reasons": _named(REASON_LABELS, 1),
+        "text_similar": "ข้อความคล้ายกัน",
         "confidence": "ความมั่นใจ",
         "accept_suggested": "รับเรื่องตามที่แนะนำ",
         "actions": "การดำเนินการ",
@@ -145,6 +148,7 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
             "priority": "ความเร่งด่วน",
             "centre": "ศูนย์",
             "region": "ภาค",
+            "category": "ประเภทเรื่อง",
         },
         "any": "ทั้งหมด",
         "yes": "ใช่",
@@ -328,6 +332,8 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "suggested_agencies": "Suggested agencies",
         "duplicates": "Possible duplicates",
         "no_duplicates": "No likely duplicates",
+        "duplicate_reasons": _named(REASON_LABELS, 0),
+        "text_similar": "text similar",
         "confidence": "confidence",
         "accept_suggested": "Accept as suggested",
         "actions": "Actions",
@@ -350,6 +356,7 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
             "priority": "Priority",
             "centre": "Centre",
             "region": "Region",
+            "category": "Category",
         },
         "any": "Any",
         "yes": "Yes",

@@ -31,6 +31,19 @@ _VECTORISER = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 4), n_featur
 MIN_TEXT_SIMILARITY = 0.35
 MIN_SCORE = 0.5
 
+# Why a case is a likely duplicate (``Candidate.reasons``, as the API gives them; the text's similarity is given
+# beside them), and their names for people (en, th).
+SAME_CITIZEN_ID = "same complainant (citizen ID)"
+SAME_PHONE = "same complainant (phone)"
+SAME_PLACE = "same place"
+SAME_CATEGORY = "same category"
+REASON_LABELS: dict[str, tuple[str, str]] = {
+    SAME_CITIZEN_ID: ("same complainant (citizen ID)", "ผู้ร้องคนเดียวกัน (เลขประจำตัวประชาชน)"),
+    SAME_PHONE: ("same complainant (phone)", "ผู้ร้องคนเดียวกัน (หมายเลขโทรศัพท์)"),
+    SAME_PLACE: ("same place", "สถานที่เดียวกัน"),
+    SAME_CATEGORY: ("same category", "ประเภทเดียวกัน"),
+}
+
 
 @dataclass(frozen=True)
 class IndexedCase:
@@ -142,9 +155,9 @@ class DuplicateIndex:
         similarity = np.asarray(indexed.matrix[:, query.indices] @ query.data).ravel()
         same_person: dict[int, str] = {}
         for i in indexed.by_id.get(citizen_id or "", ()):
-            same_person[i] = "same complainant (citizen ID)"
+            same_person[i] = SAME_CITIZEN_ID
         for i in indexed.by_phone.get(phone or "", ()):
-            same_person.setdefault(i, "same complainant (phone)")
+            same_person.setdefault(i, SAME_PHONE)
         near = set(np.flatnonzero(similarity >= MIN_TEXT_SIMILARITY).tolist()) | set(same_person)
         found = []
         for i in near:
@@ -159,9 +172,9 @@ class DuplicateIndex:
                 and (place.district_code is None or case.district_code in (None, place.district_code))
             )
             if same_place:
-                reasons.append("same place")
+                reasons.append(SAME_PLACE)
             if category is not None and category == case.category:
-                reasons.append("same category")
+                reasons.append(SAME_CATEGORY)
             # A shared complainant is strong evidence; place and category only count with similar text.
             score = sim * (0.6 + 0.2 * same_place + 0.2 * (category == case.category))
             if i in same_person:

@@ -73,6 +73,8 @@ class CaseItem:
     confidential: bool
     overdue: bool  # open and past due_at
     working_days_late: int  # working days after the deadline's date up to today; 0 unless overdue
+    # Open, not overdue, and due by the end of the next working day (what the ``at_risk`` filter selects).
+    at_risk: bool = False
     category: str | None = None
     kind: str = "complaint"
     priority: str = "normal"
@@ -577,7 +579,8 @@ async def list_cases(
         total, exact = min(counted, cap), counted <= cap
     open_states = frozenset(open_state_codes())
     late: dict[datetime, int] = {}  # deadlines are midnights, so a page shares a few: count each once
-    items = [_item(row, now=now, calendar=calendar, open_states=open_states, late=late) for row in rows]
+    risk = horizon if horizon is not None else calendar.add_working_days(now, 1)
+    items = [_item(row, now=now, risk=risk, calendar=calendar, open_states=open_states, late=late) for row in rows]
     return CasePage(items=items, total=total, page=page, page_size=page_size, total_exact=exact)
 
 
@@ -610,9 +613,17 @@ def _like_escaped(text: str) -> str:
 
 
 def _item(
-    row: Any, *, now: datetime, calendar: WorkingCalendar, open_states: frozenset[str], late: dict[datetime, int]
+    row: Any,
+    *,
+    now: datetime,
+    risk: datetime,
+    calendar: WorkingCalendar,
+    open_states: frozenset[str],
+    late: dict[datetime, int],
 ) -> CaseItem:
-    overdue = row.status in open_states and row.due_at is not None and row.due_at < now
+    """A board row from its read-model row. ``risk``: the end of the next working day (at risk up to it)."""
+    due = row.due_at if row.status in open_states else None
+    overdue = due is not None and due < now
     if overdue and row.due_at not in late:
         late[row.due_at] = calendar.working_days_between(row.due_at, now)
     return CaseItem(
@@ -629,6 +640,7 @@ def _item(
         confidential=bool(row.confidential),
         overdue=overdue,
         working_days_late=late[row.due_at] if overdue else 0,
+        at_risk=due is not None and now <= due <= risk,
         category=row.category,
         kind=row.kind,
         priority=row.priority,
@@ -677,7 +689,8 @@ async def screening_queue(
     total = await session.scalar(select(func.count()).select_from(Case).where(*conditions)) or 0
     late: dict[datetime, int] = {}
     open_states = frozenset(OPEN_CASE_STATUSES)
-    items = [_item(r, now=now, calendar=calendar, open_states=open_states, late=late) for r in rows]
+    risk = calendar.add_working_days(now, 1)
+    items = [_item(r, now=now, risk=risk, calendar=calendar, open_states=open_states, late=late) for r in rows]
     return CasePage(items=items, total=int(total), page=page, page_size=page_size)
 
 

@@ -151,6 +151,8 @@ def board_item_view(
         # Whole working days after the deadline's date: 0 on the day a case falls due at midnight, though
         # it is already overdue then.
         "working_days_late": item.working_days_late,
+        # Due by the end of the next working day and not yet overdue (what ``at_risk=true`` selects).
+        "at_risk": item.at_risk,
         "escalation_level": item.escalation_level,
     }
 

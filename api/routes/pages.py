@@ -145,7 +145,13 @@ def _phone(number: str | None) -> str:
     return phonenumbers.format_number(parsed, form.NATIONAL if parsed.country_code == 66 else form.INTERNATIONAL)
 
 
+def _count(total: int, exact: bool = True) -> str:
+    """How many a list holds, with thousands separated; "10,000+" when the list stopped counting at its cap."""
+    return f"{total:,}" + ("" if exact else "+")
+
+
 templates.env.filters["said"] = said
+templates.env.filters["count"] = _count
 templates.env.filters["phone"] = _phone
 templates.env.filters["when"] = _moment
 templates.env.filters["day"] = lambda value, lang="th": _moment(value, lang, time=False)

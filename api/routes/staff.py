@@ -30,7 +30,7 @@ from api.routes.citizen import STAFF_CHANNELS, form_context, submit_complaint
 from api.routes.pages import page_lang, render_page
 from api.views import allowed_actions_view
 from config.reference import regions_by_province
-from domain.complaint import Kind, Priority
+from domain.complaint import KIND_LABELS, PRIORITY_LABELS
 from processdoc.svg import process_svg
 from screening.service import reference_from_settings
 from store import models
@@ -85,14 +85,17 @@ class BoardFilter:
         return raw[:100]
 
 
-_WORDS_TH = {
-    "complaint": "เรื่องร้องเรียน",
-    "suggestion": "ข้อเสนอแนะ",
-    "request": "คำขอ",
-    "tipoff": "แจ้งเบาะแส",
-    "normal": "ปกติ",
-    "urgent": "เร่งด่วน",
-}
+def _category_choices(request: Request) -> tuple[tuple[str, str, str], ...]:
+    """Each category group (all its categories), followed by its categories, indented under it."""
+    reference = reference_from_settings(request.app.state.settings)
+    indent = "\u00a0\u00a0\u00a0"
+    choices: list[tuple[str, str, str]] = []
+    for code, group in reference.groups.items():
+        choices.append((code, group.name_th, group.name_en))
+        choices += [
+            (c.code, indent + c.name_th, indent + c.name_en) for c in reference.categories.values() if c.group == code
+        ]
+    return tuple(choices)
 
 
 def _later_filters(request: Request) -> list[BoardFilter]:
@@ -100,8 +103,9 @@ def _later_filters(request: Request) -> list[BoardFilter]:
     centres = getattr(request.app.state, "centres", None)
     regions = {r.code: r for r in regions_by_province().values()}
     return [
-        BoardFilter("kind", "choice", tuple((k.value, _WORDS_TH.get(k.value, k.value), k.value) for k in Kind)),
-        BoardFilter("priority", "choice", tuple((p.value, _WORDS_TH.get(p.value, p.value), p.value) for p in Priority)),
+        BoardFilter("category", "choice", _category_choices(request)),
+        BoardFilter("kind", "choice", tuple((k.value, th, en) for k, (en, th) in KIND_LABELS.items())),
+        BoardFilter("priority", "choice", tuple((p.value, th, en) for p, (en, th) in PRIORITY_LABELS.items())),
         BoardFilter(
             "centre",
             "choice",
@@ -150,7 +154,13 @@ async def _board(
         board_item_view(i, actor=actor, agencies=state.agencies, centres=state.centres, policy=state.policy)
         for i in result.items
     ]
-    return {"items": items, "total": result.total, "page": result.page, "page_size": result.page_size}
+    return {
+        "items": items,
+        "total": result.total,
+        "total_exact": result.total_exact,  # False past the count cap: "10,000+"
+        "page": result.page,
+        "page_size": result.page_size,
+    }
 
 
 def _days_left(request: Request, due_at: str | None) -> int | None:
@@ -190,8 +200,17 @@ async def board_page(
     values = _filter_values(request, filters)
     board = await _board(request, session, principal, page=page, **values)
     query = "&".join(f"{k}={request.query_params[k]}" for k in values if request.query_params.get(k))
+    categories = reference_from_settings(settings).categories
     return render_page(
-        request, settings, "board.html", board=board, filters=filters, values=values, query=query, wide=True
+        request,
+        settings,
+        "board.html",
+        board=board,
+        filters=filters,
+        values=values,
+        query=query,
+        categories=categories,
+        wide=True,
     )
 
 
@@ -238,7 +257,7 @@ async def officer_queue(
     for row in rows:
         case = await session.get(models.Case, row["case_id"])
         assert case is not None
-        row["subject"] = case.subject or (case.description[:80] + ("…" if len(case.description) > 80 else ""))
+        row["subject"] = subject_of(case)
         row["screening"] = await _screening(request, session, case)
         row["actions"] = await _row_actions(request, session, principal, case.case_id)
         row["can_accept"] = any(a["action"] == "accept" for a in row["actions"])
@@ -252,8 +271,17 @@ async def officer_queue(
         total=queue.total,
         pages=pages,
         workload=await _workload(session),
+        categories=reference_from_settings(settings).categories,
         wide=True,
     )
+
+
+def subject_of(case: models.Case, length: int = 80) -> str:
+    """A line saying what the case is about: its subject, or the start of its description."""
+    if case.subject:
+        return case.subject
+    text = " ".join(case.description.split())
+    return text[:length] + ("…" if len(text) > length else "")
 
 
 def held_by(case_ids: Sequence[str]) -> Select[str, str]:
@@ -405,8 +433,13 @@ async def agency_inbox(
     for row in board["items"]:
         row["days_left"] = _days_left(request, row["due_at"])
         row["actions"] = await _row_actions(request, session, principal, row["case_id"])
+        case = await session.get(models.Case, row["case_id"])  # the row's actions have loaded it
+        row["subject"] = subject_of(case) if case is not None else None
     agency = request.app.state.agencies.get(principal.agency)
-    return render_page(request, settings, "agency_inbox.html", board=board, agency=agency, wide=True)
+    categories = reference_from_settings(settings).categories
+    return render_page(
+        request, settings, "agency_inbox.html", board=board, agency=agency, categories=categories, wide=True
+    )
 
 
 # --- the case page --------------------------------------------------------------------------------------------

@@ -169,10 +169,18 @@ async def test_overdue_and_at_risk_filters(client: httpx.AsyncClient, world: Wor
     assert late3["overdue"] is late1["overdue"] is True
     assert late3["working_days_late"] == calendar.working_days_between(world.cases["late3"].due_at, as_of) == 3
     assert late1["working_days_late"] == 1
+    assert late3["at_risk"] is late1["at_risk"] is False, "overdue is not at risk"
 
     body = await board_get(client, SUPERVISOR, at_risk="true", province=world.province)
     assert ids(body) == [world.id("risk")]
     assert body["items"][0]["overdue"] is False and body["items"][0]["working_days_late"] == 0
+    assert body["items"][0]["at_risk"] is True
+
+    everything = {
+        item["case_id"]: item["at_risk"]
+        for item in (await board_get(client, SUPERVISOR, province=world.province))["items"]
+    }
+    assert everything == {world.id(n): n == "risk" for n in world.cases}, "each row says whether it is at risk"
 
     body = await board_get(client, SUPERVISOR, overdue="false", province=world.province)
     assert set(ids(body)) == {world.id(n) for n in ("risk", "later", "paused", "closed", "stale")}

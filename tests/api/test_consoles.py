@@ -31,6 +31,7 @@ from tests.api.conftest import (
     complaint,
     first_in_queue,
     rewrite_and_rechain,
+    until_filed,
 )
 from tests.attachments.images import LATITUDE, photo
 
@@ -505,3 +506,65 @@ async def test_the_agency_inbox_pages_through_every_open_task(
             break
         page, url = page + 1, found.group(1)
     assert page >= 2 and mine <= set(seen) and len(seen) == len(set(seen)), "every task once"
+
+
+async def row_on(api: httpx.AsyncClient, path: str, case_id: str, **params: str) -> tuple[str, str, str]:
+    """The class and the text of the row showing ``case_id`` on a list page, and the page: read page after page
+    (the database is shared with other tests, and on PostgreSQL with earlier runs)."""
+    for number in range(1, 200):
+        page = (await api.get(path, params={**params, "page": str(number)})).text
+        found = re.search(rf'<tr class="([^"]*)" data-case="{case_id}">(.*?)</tr>', page, re.S)
+        if found:
+            return found.group(1), found.group(2), page
+        if "data-case=" not in page:
+            break
+    raise AssertionError(f"{case_id} is not listed on {path} {params}")
+
+
+async def test_lists_say_what_each_case_is_and_which_are_at_risk(api: httpx.AsyncClient, db: Database) -> None:
+    """The board, the agency's inbox and the queue say what a case is about (urgent, its category, the start of
+    its text) and mark the ones due by the end of the next working day: the board showed case numbers alone,
+    and nothing between "overdue" and "-"."""
+    words = f"ทดสอบ{uuid.uuid4().hex[:6]}"
+    urgent = complaint(priority="urgent", description=f"{words} ถนนทรุดเป็นหลุมลึกหน้าโรงเรียน รถล้มทุกวัน")
+    case_id = (await api.post("/api/v1/complaints", json=urgent)).json()["case_id"]
+    waiting = (await api.post("/api/v1/complaints", json=complaint(description=f"{words} ไฟถนนดับทั้งซอย"))).json()
+    await until_filed(api, waiting["tracking_code"])
+    for action, body in (("screen", {}), ("accept", {"category": "roads.pothole", "agencies": ["DOPA"]})):
+        done = await api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers=OFFICER)
+        assert done.status_code == 200, done.text
+
+    await sign_in(api, db, StaffRole.SUPERVISOR)
+    _, row, board = await row_on(api, "/board", case_id, category="roads", priority="urgent")
+    assert '<span class="badge urgent">เร่งด่วน</span>' in row and "ถนนชำรุด หลุมบ่อ" in row, row
+    assert '<option value="roads" selected>' in board, "the category group is offered and kept"
+    with pytest.raises(AssertionError, match="is not listed"):
+        await row_on(api, "/board", waiting["case_id"], category="roads", status="received")
+    # Not screened yet: due by the end of the next working day, so at risk.
+    css, row, _ = await row_on(api, "/board", waiting["case_id"], status="received", at_risk="true")
+    assert css == "risk" and '<span class="badge risk">ใกล้ครบกำหนด</span>' in row, row
+
+    api.cookies.clear()
+    await sign_in(api, db, StaffRole.OFFICER)
+    css, row, _ = await row_on(api, "/officer", waiting["case_id"])
+    assert f"{words} ไฟถนนดับทั้งซอย" in row and (css, "ใกล้ครบกำหนด" in row) in {("risk", True), ("late", False)}
+
+    api.cookies.clear()
+    await sign_in(api, db, StaffRole.AGENCY, "DOPA")
+    _, row, _ = await row_on(api, "/agency", case_id)
+    assert "ถนนชำรุด หลุมบ่อ" in row and f"{words} ถนนทรุดเป็นหลุมลึก" in row and "badge urgent" in row, row
+
+
+async def test_the_case_page_says_why_a_case_may_be_a_duplicate(api: httpx.AsyncClient, db: Database) -> None:
+    """Every complaint of one complainant showed as a "likely duplicate" of the others, with a score and no
+    reason: an officer could not tell a repeat of the same complaint from the same person's other one."""
+    first = (await api.post("/api/v1/complaints", json=complaint())).json()
+    second = (await api.post("/api/v1/complaints", json=complaint(description="น้ำประปาไม่ไหลมาสามวันแล้ว"))).json()
+    await first_in_queue(api, db, second)
+    await sign_in(api, db, StaffRole.OFFICER)
+    page = (await api.get(f"/case/{second['case_id']}")).text
+    found = re.search(rf'<li class="duplicate"><a href="/case/{first["case_id"]}">.*?</li>', page, re.S)
+    assert found, page[:3000]
+    assert "ผู้ร้องคนเดียวกัน (หมายเลขโทรศัพท์)" in found.group(0) and "ข้อความคล้ายกัน" in found.group(0)
+    english = (await api.get(f"/case/{second['case_id']}?lang=en")).text
+    assert "same complainant (phone) · " in english and "text similar " in english

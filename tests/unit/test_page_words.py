@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
-from api.routes.pages import _deadline, _state, said
+from api.routes.pages import _count, _deadline, _state, said
 
 BANGKOK = timezone(timedelta(hours=7))
 
@@ -75,3 +75,8 @@ def test_a_phone_number_as_people_dial_it() -> None:
     assert _phone("+66812345678") == "081 234 5678" and _phone("+6621234567") == "02 123 4567"
     assert _phone("+447911123456") == "+44 7911 123456"
     assert _phone("not a number") == "not a number" and _phone(None) == "-"
+
+
+def test_a_count_is_grouped_and_says_when_the_list_stopped_counting() -> None:
+    assert _count(7) == "7" and _count(12_345) == "12,345"
+    assert _count(10_000, False) == "10,000+", "the board counts to its cap, then says more"
