@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.views import expected_date
 from config.agencies import Agency, load_agencies
+from config.centres import Centre, Centres, load_centres
 from config.settings import Settings
 from delivery.gateways import (
     DeliveryError,
@@ -64,7 +65,10 @@ N = models.Notification
 # Statuses of a complainant's channel that has not been given up on yet.
 _UNDECIDED = frozenset({PENDING, SENDING, STANDBY})
 _LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
-_STAFF_HOME = "PSC"  # who handles a case before an agency is assigned
+_STAFF_HOME = "PSC"  # who handles a case before an agency is assigned, when its centre is unknown
+# Before an agency is assigned the case is with the centre that received it: a message of such a step names the
+# centre, whatever agencies the case has by the time the message is sent or read.
+_AT_THE_CENTRE = frozenset({State.RECEIVED.value, State.SCREENING.value, State.AWAITING_INFO.value})
 
 
 def utcnow() -> datetime:
@@ -151,6 +155,7 @@ class Dispatcher:
         self.gateways = gateways
         self.templates = templates or Templates.load(settings.notification_templates_file)
         self.agencies = agencies if agencies is not None else load_agencies(settings.agencies_file)
+        self.centres = load_centres(settings.centres_file)
         self.clock = clock
         self.lang: Language = "en" if settings.notification_language == "en" else "th"
         if partners is None:
@@ -287,7 +292,9 @@ class Dispatcher:
 
     def _job(self, row: models.Notification, case: models.Case, token: str) -> Job:
         gateway, address, problem = self._route(row, case)
-        facts = message_facts(row, case, agencies=self.agencies, base_url=self.settings.public_base_url)
+        facts = message_facts(
+            row, case, agencies=self.agencies, centres=self.centres, base_url=self.settings.public_base_url
+        )
         message = self.templates.render(facts, self.lang)
         other: Language = "en" if self.lang == "th" else "th"
         outbound = None
@@ -495,20 +502,29 @@ def _phone(value: str | None) -> tuple[str | None, str | None]:
 
 
 def message_facts(
-    row: models.Notification, case: models.Case, *, agencies: Mapping[str, Agency], base_url: str
+    row: models.Notification,
+    case: models.Case,
+    *,
+    agencies: Mapping[str, Agency],
+    base_url: str,
+    centres: Centres | None = None,
 ) -> Facts:
-    """What the message for an outbox row may say, from the row and its case (nothing personal)."""
+    """What the message for an outbox row may say, from the row and its case (nothing personal).
+
+    ``{agency}`` is who has the case at the row's step: the agencies, or before one is assigned the receiving
+    centre (from ``centres``; the PSC without them)."""
     links = public_links(base_url, tracking_code=case.tracking_code, case_id=case.case_id)
     complainant = row.audience == Audience.COMPLAINANT.value
     if complainant:
-        codes = list(case.agencies or [])
+        codes = [] if row.state in _AT_THE_CENTRE else list(case.agencies or [])
     else:
         # A staff row names its own agency ("DOPA", "DOPA:head") or the centre's supervisors.
         own = row.recipient.split(":", 1)[0]
         codes = [own] if own in agencies else list(case.agencies or [])
-    named = [agencies[c] for c in codes if c in agencies] or (
-        [agencies[_STAFF_HOME]] if _STAFF_HOME in agencies else []
-    )
+    named: Sequence[Agency | Centre] = [agencies[c] for c in codes if c in agencies]
+    if not named:
+        centre = centres.get(case.centre) if centres is not None else None
+        named = [centre] if centre is not None else [agencies[_STAFF_HOME]] if _STAFF_HOME in agencies else []
     try:
         settled = State(row.state) in SETTLED_STATES
     except ValueError:

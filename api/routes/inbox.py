@@ -54,7 +54,8 @@ def _render(
     row: models.Notification, case: models.Case, *, settings: Settings, request: Request, lang: Language
 ) -> Message:
     """An outbox row's message as it reads today (the templates and the case as they are now)."""
-    facts = message_facts(row, case, agencies=request.app.state.agencies, base_url=settings.public_base_url)
+    state = request.app.state
+    facts = message_facts(row, case, agencies=state.agencies, centres=state.centres, base_url=settings.public_base_url)
     return _templates(settings.notification_templates_file).render(facts, lang)
 
 

@@ -80,6 +80,26 @@ async def test_sms_goes_to_the_gateway_with_token_idempotency_key_and_thai_text(
     )
 
 
+async def test_a_step_before_assignment_names_the_centre_not_the_agency_assigned_since(
+    db: Database, dispatcher: Dispatcher, http_gateway: FakeHttpGateway
+) -> None:
+    """The "being screened by ..." message went out (and read in the web inbox) naming the agency the case was
+    sent to a moment after the screening: the message of a step names who had the case at that step."""
+    case = await make_case(db, channels=["sms"], agencies=["DOPA"], status="assignment")
+    async with db.session() as s:
+        await s.execute(
+            models.Case.__table__.update().where(models.Case.case_id == case.case_id).values(centre="DAMRONG-50")
+        )
+    [screen] = await add_notifications(db, case, seq=2, event="screen", state="screening")
+    [accept] = await add_notifications(db, case, seq=3, event="accept", state="assignment")
+
+    await dispatcher.drain()
+
+    said = {int(r.headers["Idempotency-Key"]): r.body["text"] for r in http_gateway.accepted("/sms")}
+    assert "ศูนย์ดำรงธรรมจังหวัดเชียงใหม่" in said[screen] and "กรมการปกครอง" not in said[screen], said[screen]
+    assert "กรมการปกครอง" in said[accept] and "ศูนย์ดำรงธรรม" not in said[accept], said[accept]
+
+
 async def test_line_push_through_the_messaging_api(
     db: Database, dispatcher: Dispatcher, http_gateway: FakeHttpGateway
 ) -> None:
