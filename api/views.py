@@ -14,9 +14,8 @@ from sla.policy import SlaPolicy
 from store import models
 from workflows.process import (
     ACTION_LABELS,
-    FILED_LABEL,
+    EVENT_LABELS,
     STATE_LABELS,
-    TRANSITIONS,
     Actor,
     Context,
     Role,
@@ -31,12 +30,11 @@ BANGKOK = ZoneInfo("Asia/Bangkok")
 PUBLIC_DATA = frozenset(
     {"question", "advice", "response", "outcome", "original_case_id", "expected_by", "ombudsman_until"}
 )
-_EVENT_LABELS = {t.event: t.label for t in TRANSITIONS} | {"filed": FILED_LABEL}
 
 
 # The names the auditor's history view gives events and states, (English, Thai) by code.
 HISTORY_LABELS: dict[str, dict[str, tuple[str, str]]] = {
-    "events": dict(_EVENT_LABELS),
+    "events": dict(EVENT_LABELS),
     "states": {state.value: labels for state, labels in STATE_LABELS.items()},
 }
 
@@ -61,7 +59,7 @@ def agency_view(code: str, agencies: dict[str, Agency]) -> dict[str, str]:
 
 
 def event_view(event: models.CaseEvent, *, public: bool, hide_complainant: bool = False) -> dict[str, Any]:
-    en, th = _EVENT_LABELS.get(event.event, (event.event, event.event))
+    en, th = EVENT_LABELS.get(event.event, (event.event, event.event))
     out: dict[str, Any] = {
         "seq": event.seq,
         "event": event.event,

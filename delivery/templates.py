@@ -12,7 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from workflows.process import FILED_LABEL, STATE_LABELS, TRANSITIONS, Audience, State
+from workflows.process import EVENT_LABELS as PROCESS_EVENT_LABELS
+from workflows.process import STATE_LABELS, TRANSITIONS, Audience, State
 
 DEFAULT_TEMPLATES_FILE = Path(__file__).resolve().parent.parent / "config" / "notifications.yaml"
 Language = Literal["th", "en"]
@@ -36,9 +37,7 @@ COMPLAINANT_EVENTS = frozenset(
     {"filed", FOLLOWUP_EVENT} | {t.event for t in TRANSITIONS if Audience.COMPLAINANT in t.notify}
 )
 STAFF_EVENTS = frozenset({FOLLOWUP_STAFF_EVENT} | {t.event for t in TRANSITIONS if t.notify - {Audience.COMPLAINANT}})
-EVENT_LABELS: Mapping[str, tuple[str, str]] = (
-    {"filed": FILED_LABEL} | {t.event: t.label for t in TRANSITIONS} | dict(SIDE_EVENT_LABELS)
-)
+EVENT_LABELS: Mapping[str, tuple[str, str]] = dict(PROCESS_EVENT_LABELS) | dict(SIDE_EVENT_LABELS)
 
 
 class TemplateError(ValueError):

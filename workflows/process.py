@@ -715,6 +715,8 @@ ACTION_LABELS: Mapping[str, tuple[str, str]] = {
 SYSTEM_EVENTS: frozenset[str] = frozenset(t.event for t in TRANSITIONS if t.roles == _SYSTEM)
 _BY_EDGE: Mapping[tuple[State, str], Transition] = {(t.source, t.event): t for t in TRANSITIONS}
 FILED_LABEL = ("Complaint received", "ได้รับเรื่องร้องทุกข์")
+# What each event says happened (English, Thai): the filing and every transition's label.
+EVENT_LABELS: Mapping[str, tuple[str, str]] = {"filed": FILED_LABEL} | {t.event: t.label for t in TRANSITIONS}
 
 
 @dataclass(frozen=True)

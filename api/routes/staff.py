@@ -8,6 +8,7 @@ Everything is read and done through the JSON API's own services: ``list_cases`` 
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from processdoc.svg import process_svg
 from screening.service import reference_from_settings
 from store import models
 from store.queries import list_cases, screening_queue
-from workflows.process import STATE_LABELS, Role, State
+from workflows.process import EVENT_LABELS, STATE_LABELS, Role, State
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -272,6 +273,7 @@ async def officer_queue(
         pages=pages,
         workload=await _workload(session),
         categories=reference_from_settings(settings).categories,
+        done=done_note(request),
         wide=True,
     )
 
@@ -282,6 +284,19 @@ def subject_of(case: models.Case, length: int = 80) -> str:
         return case.subject
     text = " ".join(case.description.split())
     return text[:length] + ("…" if len(text) > length else "")
+
+
+_CASE_NUMBER = re.compile(r"[A-Za-z0-9-]{1,32}")
+
+
+def done_note(request: Request) -> dict[str, str] | None:
+    """What a one-click action on a list has just done (``?done=agency_accept&case=RT-...``), for the page to
+    say so above the list; None for anything else."""
+    action, case_id = request.query_params.get("done", ""), request.query_params.get("case", "")
+    labels = EVENT_LABELS.get(action)
+    if labels is None or not _CASE_NUMBER.fullmatch(case_id):
+        return None
+    return {"label_en": labels[0], "label_th": labels[1], "case_id": case_id}
 
 
 def held_by(case_ids: Sequence[str]) -> Select[str, str]:
@@ -438,7 +453,14 @@ async def agency_inbox(
     agency = request.app.state.agencies.get(principal.agency)
     categories = reference_from_settings(settings).categories
     return render_page(
-        request, settings, "agency_inbox.html", board=board, agency=agency, categories=categories, wide=True
+        request,
+        settings,
+        "agency_inbox.html",
+        board=board,
+        agency=agency,
+        categories=categories,
+        done=done_note(request),
+        wide=True,
     )
 
 

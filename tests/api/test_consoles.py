@@ -568,3 +568,14 @@ async def test_the_case_page_says_why_a_case_may_be_a_duplicate(api: httpx.Async
     assert "ผู้ร้องคนเดียวกัน (หมายเลขโทรศัพท์)" in found.group(0) and "ข้อความคล้ายกัน" in found.group(0)
     english = (await api.get(f"/case/{second['case_id']}?lang=en")).text
     assert "same complainant (phone) · " in english and "text similar " in english
+
+
+async def test_a_list_confirms_what_a_click_did_and_nothing_else(api: httpx.AsyncClient, db: Database) -> None:
+    """A one-click action on the queue or the inbox comes back to the list, which says what was done to which
+    case; what the address says is shown only when it names an action and a case number."""
+    await sign_in(api, db, StaffRole.OFFICER)
+    said = (await api.get("/officer", params={"done": "screen", "case": "RT-20261203-ABC123"})).text
+    assert '<p class="ok" role="status" id="done">เริ่มตรวจสอบเรื่อง: <a href="/case/RT-20261203-ABC123">' in said
+    for done, case in (("teleport", "RT-20261203-ABC123"), ("screen", "<b>RT</b>"), ("screen", ""), ("", "RT-1")):
+        page = (await api.get("/officer", params={"done": done, "case": case})).text
+        assert 'id="done"' not in page, (done, case)

@@ -58,6 +58,8 @@ async def test_a_case_through_every_staff_console(console: Console, db: Database
     await console.shot(page, "officer-queue")
     await row.locator("button.accept-suggested").click()
     await page.wait_for_url("**/officer?done=accept*")
+    said = await page.locator("#done").inner_text()
+    assert said == f"รับเรื่องและส่งต่อหน่วยงาน: {case_id}", "the list says what the click did"
     case = await _case(db, case_id)
     assert case.status == "assignment" and case.agencies
     code = case.agencies[0]
@@ -75,6 +77,7 @@ async def test_a_case_through_every_staff_console(console: Console, db: Database
     await console.shot(page, "agency-inbox")
     await row.locator("button[data-action=agency_accept]").click()
     await page.wait_for_url("**/agency?done=agency_accept*")
+    assert await page.locator("#done").inner_text() == f"หน่วยงานรับเรื่องแล้ว: {case_id}"
     assert (await _case(db, case_id)).status == "stage1"
     await page.goto(f"{console.base_url}/case/{case_id}")
     await page.fill("#request_extension-reason", "ต้องรอผลการตรวจสอบจากการไฟฟ้านครหลวง")
