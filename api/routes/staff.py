@@ -520,8 +520,19 @@ async def _case_page(
         agency_codes=sorted(request.app.state.agencies),
         agencies=request.app.state.agencies,
         categories=reference_from_settings(settings).categories,
+        codes=code_choices(request),
         wide=True,
     )
+
+
+def code_choices(request: Request) -> dict[str, list[tuple[str, str, str]]]:
+    """What a field of codes on the case page offers, by field: the receiving centres and the SLA classes,
+    (code, Thai, English), so nobody types a code from a file they cannot see."""
+    state = request.app.state
+    return {
+        "centre": [(c.code, c.name_th, c.name_en) for c in state.centres.by_code.values()],
+        "sla_class": [(code, c.name_th, c.name_en) for code, c in state.policy.classes.items()],
+    }
 
 
 @router.get("/case/{case_id}", response_class=HTMLResponse)

@@ -579,3 +579,29 @@ async def test_a_list_confirms_what_a_click_did_and_nothing_else(api: httpx.Asyn
     for done, case in (("teleport", "RT-20261203-ABC123"), ("screen", "<b>RT</b>"), ("screen", ""), ("", "RT-1")):
         page = (await api.get("/officer", params={"done": done, "case": case})).text
         assert 'id="done"' not in page, (done, case)
+
+
+async def test_the_case_page_offers_centres_sla_classes_and_agencies_by_name(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    """The receiving centre and the SLA class were text boxes wanting a code from a file staff cannot see, and
+    the agencies' list offered bare codes: now each is chosen by its name."""
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    await until_filed(api, receipt["tracking_code"])
+    await sign_in(api, db, StaffRole.SUPERVISOR)
+    page = await api.get(f"/case/{receipt['case_id']}")
+    assert re.search(r'<select id="reclassify-centre" name="centre" >\s*<option value="">-</option>', page.text)
+    assert re.search(r'<option value="DAMRONG-50" >ศูนย์ดำรงธรรมจังหวัดเชียงใหม่</option>', page.text)
+    assert re.search(
+        r'<select id="reclassify-sla_class"[^>]*>.*?<option value="complex" >ซับซ้อน</option>', page.text, re.S
+    )
+    assert '<option value="DOPA">กรมการปกครอง</option>' in page.text, "the agencies' list names them"
+
+    done = await api.post(
+        f"/case/{receipt['case_id']}/act/reclassify",
+        data={"csrf_token": csrf_of(page), "centre": "DAMRONG-50", "reason": "ผู้ร้องติดต่อผ่านศูนย์ดำรงธรรม"},
+    )
+    assert done.status_code == 303, done.text[:500]
+    async with db.sessions() as session:
+        case = await session.get(models.Case, receipt["case_id"])
+        assert case is not None and case.centre == "DAMRONG-50"
