@@ -145,6 +145,18 @@ def _phone(number: str | None) -> str:
     return phonenumbers.format_number(parsed, form.NATIONAL if parsed.country_code == 66 else form.INTERNATIONAL)
 
 
+def field_label(path: str, words: dict[str, Any]) -> str:
+    """What a form calls the field an error is about ("complainant.phone": "Phone", "location.province_code":
+    "Province", an action's "reason": "Reason"), from the page's words; the path itself when they have none."""
+    key = path.rsplit(".", 1)[-1]
+    for candidate in (key, key.removesuffix("_code")):
+        for table in (words, words.get("fields") or {}):
+            label = table.get(candidate)
+            if isinstance(label, str):
+                return label
+    return path
+
+
 def _count(total: int, exact: bool = True) -> str:
     """How many a list holds, with thousands separated; "10,000+" when the list stopped counting at its cap."""
     return f"{total:,}" + ("" if exact else "+")
@@ -152,6 +164,7 @@ def _count(total: int, exact: bool = True) -> str:
 
 templates.env.filters["said"] = said
 templates.env.filters["count"] = _count
+templates.env.filters["field_label"] = field_label
 templates.env.filters["phone"] = _phone
 templates.env.filters["when"] = _moment
 templates.env.filters["day"] = lambda value, lang="th": _moment(value, lang, time=False)

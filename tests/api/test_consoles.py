@@ -84,6 +84,9 @@ async def test_citizen_files_by_form_and_tracks_without_anyone_elses_data(api: h
     assert forged.status_code == 403
     short = await file_by_form(api, description="สั้น")
     assert short.status_code == 422 and "description" in short.text and "มานี มีนา" in short.text, "kept the input"
+    assert '<strong class="field">รายละเอียด</strong>:' in short.text, "the field as the form labels it, not its path"
+    bad_phone = await file_by_form(api, phone="12345")
+    assert '<strong class="field">โทรศัพท์</strong>:' in bad_phone.text and "complainant.phone" not in bad_phone.text
 
     filed = await file_by_form(api)
     assert filed.status_code == 303, filed.text[:300]

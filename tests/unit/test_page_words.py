@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
-from api.routes.pages import _count, _deadline, _state, said
+from api.routes.pages import TEXTS, _count, _deadline, _state, field_label, said
 
 BANGKOK = timezone(timedelta(hours=7))
 
@@ -80,3 +80,12 @@ def test_a_phone_number_as_people_dial_it() -> None:
 def test_a_count_is_grouped_and_says_when_the_list_stopped_counting() -> None:
     assert _count(7) == "7" and _count(12_345) == "12,345"
     assert _count(10_000, False) == "10,000+", "the board counts to its cap, then says more"
+
+
+def test_an_error_names_the_field_as_the_form_labels_it() -> None:
+    th, en = TEXTS["th"], TEXTS["en"]
+    assert field_label("complainant.phone", en) == "Phone" and field_label("complainant.phone", th) == "โทรศัพท์"
+    assert field_label("location.province_code", en) == "Province"
+    assert field_label("complainant.citizen_id", en) == en["citizen_id"] != "citizen_id"
+    assert field_label("reason", th) == "เหตุผล", "an action's field, from the console's words"
+    assert field_label("body.something_new", en) == "body.something_new", "unknown: the path, not nothing"
