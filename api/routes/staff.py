@@ -29,7 +29,7 @@ from api.routes import screening as screening_route
 from api.routes.board import board_item_view
 from api.routes.citizen import STAFF_CHANNELS, form_context, submit_complaint
 from api.routes.pages import page_lang, render_page
-from api.views import allowed_actions_view
+from api.views import allowed_actions_view, classification_view
 from config.reference import regions_by_province
 from domain.complaint import KIND_LABELS, PRIORITY_LABELS
 from processdoc.svg import process_svg
@@ -422,7 +422,26 @@ async def search_page(
         for case in found:
             await log_read(session, request, case_id=case.case_id, what="search")
         await session.commit()
-    return render_page(request, settings, "search.html", q=q, found=found, searched=len(q) >= 2, wide=True)
+    # What each case is about, as the lists show it: a caller with several complaints is asking about one.
+    results = [
+        {
+            "case": case,
+            "category": case.category,
+            "subject": subject_of(case),
+            **classification_view(kind=case.kind, priority=case.priority, centre=case.centre, citizen=True),
+        }
+        for case in found
+    ]
+    return render_page(
+        request,
+        settings,
+        "search.html",
+        q=q,
+        results=results,
+        categories=reference_from_settings(settings).categories,
+        searched=len(q) >= 2,
+        wide=True,
+    )
 
 
 # --- the agency -------------------------------------------------------------------------------------------------

@@ -170,6 +170,8 @@ async def test_search_finds_by_phone_and_is_access_logged(api: httpx.AsyncClient
     name = await sign_in(api, db, StaffRole.OFFICER)
     found = await api.get("/search", params={"q": phone})
     assert found.status_code == 200 and case_id in found.text
+    row = re.search(rf'<tr data-case="{case_id}">(.*?)</tr>', found.text, re.S)
+    assert row and "ไฟถนนในซอยดับมาสองสัปดาห์" in row.group(1), "each result says what the complaint is about"
     async with db.sessions() as session:
         rows, _ = await audit.access_log(session, case_id=case_id, actor_id=name, since=None, page=1, page_size=10)
     assert [r.what for r in rows] == ["search"]
