@@ -23,7 +23,7 @@ from api.deps import OptionalPrincipal, SessionDep, SettingsDep
 from api.routes.pages import render_page
 from api.routes.staff import gate
 from store.queries import open_cases_by_state
-from workflows.process import STATE_LABELS
+from workflows.process import STATE_LABELS, State
 
 router = APIRouter(tags=["ops"])
 pages_router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -107,10 +107,11 @@ async def status_page(
     if (refused := gate(request, principal, OPERATORS)) is not None:
         return refused
     found = await checks(request)
+    # In the process's order (received, screening, ... stage 2), each with its board (supervisors).
     labels = {state.value: label for state, label in STATE_LABELS.items()}
-    open_cases = [
-        (labels.get(state, (state, state)), n) for state, n in sorted((await open_cases_by_state(session)).items())
-    ]
+    order = {state.value: i for i, state in enumerate(State)}
+    counted = sorted((await open_cases_by_state(session)).items(), key=lambda kv: (order.get(kv[0], 99), kv[0]))
+    open_cases = [(state, labels.get(state, (state, state)), n) for state, n in counted]
     ready = all(c.ok for c in found)
     # A page for people: it answers 200 and says what is wrong; /readyz is the probe that answers 503.
     return render_page(request, settings, "status.html", checks=found, ready=ready, open_cases=open_cases)

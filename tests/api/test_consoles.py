@@ -34,6 +34,7 @@ from tests.api.conftest import (
     until_filed,
 )
 from tests.attachments.images import LATITUDE, photo
+from workflows.process import State
 
 DOPA = agency("DOPA")
 
@@ -610,3 +611,24 @@ async def test_the_case_page_offers_centres_sla_classes_and_agencies_by_name(
     async with db.sessions() as session:
         case = await session.get(models.Case, receipt["case_id"])
         assert case is not None and case.centre == "DAMRONG-50"
+
+
+async def test_the_status_page_counts_open_cases_in_the_process_order_with_their_boards(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    """The open cases were listed by state code (assignment, awaiting_info, received, ...) under "Open": now in
+    the order a case goes through them, each a link to its board for a supervisor, with the total."""
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    await until_filed(api, receipt["tracking_code"])
+    await sign_in(api, db, StaffRole.SUPERVISOR)
+    page = (await api.get("/status")).text
+    states = re.findall(r'<tr data-state="([a-z0-9_]+)">', page)
+    process = [s.value for s in State]
+    assert states and states == sorted(states, key=process.index), states
+    assert '<a href="/board?status=received">รับเรื่องแล้ว</a>' in page
+    assert "เรื่องที่ยังไม่ยุติ ตามขั้นตอน" in page and "<td>ฐานข้อมูล</td>" in page
+    counts = [
+        int(n.replace(",", "")) for n in re.findall(r'<tr data-state="[a-z0-9_]+"><td>.*?</td><td>([\d,]+)</td>', page)
+    ]
+    total = re.search(r'<tfoot><tr><th scope="row">ทั้งหมด</th><td>([\d,]+)</td>', page)
+    assert total and int(total.group(1).replace(",", "")) == sum(counts) >= 1
