@@ -144,6 +144,8 @@ class TrackingOut(BaseModel):
 
     tracking_code: str
     status: StateOut
+    # What happens next, for the complainant, in this state.
+    next_step: LabelledOut | None = None
     kind: LabelledOut
     priority: LabelledOut
     centre: LabelledOut | None

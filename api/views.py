@@ -15,6 +15,7 @@ from store import models
 from workflows.process import (
     ACTION_LABELS,
     EVENT_LABELS,
+    NEXT_STEPS,
     STATE_LABELS,
     Actor,
     Context,
@@ -46,6 +47,15 @@ def expected_date(due_at: datetime | None) -> date | None:
 
 def state_view(status: str) -> dict[str, str]:
     en, th = STATE_LABELS[State(status)]
+    return {"code": status, "label_en": en, "label_th": th}
+
+
+def next_step_view(status: str) -> dict[str, str] | None:
+    """What happens next for the complainant, in the case's state (``workflows.process.NEXT_STEPS``)."""
+    try:
+        en, th = NEXT_STEPS[State(status)]
+    except (KeyError, ValueError):
+        return None
     return {"code": status, "label_en": en, "label_th": th}
 
 
@@ -276,6 +286,7 @@ def tracking_view(
     return {
         "tracking_code": case.tracking_code,
         "status": state_view(case.status),
+        "next_step": next_step_view(case.status),
         **classification_view(
             kind=case.kind, priority=case.priority, centre=case.centre, centres=centres, citizen=True
         ),

@@ -116,6 +116,57 @@ STATE_LABELS: Mapping[State, tuple[str, str]] = {
     State.REFERRED: ("Taken to the Office of the Ombudsman", "ผู้ร้องยื่นเรื่องต่อผู้ตรวจการแผ่นดิน"),
     State.WITHDRAWN: ("Withdrawn by the complainant", "ผู้ร้องถอนเรื่อง"),
 }
+# What happens next, as the complainant reads it under the status (English, Thai): what "Agency has
+# responded" means for them, who acts now, and what they may do.
+NEXT_STEPS: Mapping[State, tuple[str, str]] = {
+    State.RECEIVED: (
+        "The centre checks your complaint and sends it to the agency responsible.",
+        "ศูนย์จะตรวจสอบเรื่องของท่านและส่งต่อให้หน่วยงานที่รับผิดชอบ",
+    ),
+    State.SCREENING: (
+        "The centre is checking your complaint, to send it to the agency responsible.",
+        "ศูนย์กำลังตรวจสอบเรื่องของท่าน เพื่อส่งต่อให้หน่วยงานที่รับผิดชอบ",
+    ),
+    State.AWAITING_INFO: (
+        "We need more information from you: please answer below. The time limits wait for your answer.",
+        "เราต้องการข้อมูลเพิ่มเติมจากท่าน โปรดตอบด้านล่าง ระหว่างนี้ระยะเวลาดำเนินการหยุดนับไว้จนกว่าจะได้รับคำตอบ",
+    ),
+    State.ASSIGNMENT: (
+        "The agency responsible is to take your case on; you will hear when it does.",
+        "หน่วยงานที่รับผิดชอบจะรับเรื่องของท่าน และท่านจะได้รับแจ้งเมื่อหน่วยงานรับเรื่องแล้ว",
+    ),
+    State.STAGE1: (
+        "The agency is dealing with your case and answers by the expected date.",
+        "หน่วยงานกำลังดำเนินการ และจะแจ้งผลภายในวันที่คาดว่าจะแล้วเสร็จ",
+    ),
+    State.RESPONDED: (
+        "The agency has answered. The centre checks the answer and closes the case; then you can rate the "
+        "service, or ask for a review if you are not satisfied.",
+        "หน่วยงานแจ้งผลแล้ว ศูนย์จะตรวจคำตอบและยุติเรื่อง จากนั้นท่านประเมินความพึงพอใจ หรือขอให้ทบทวนหากไม่พอใจผลได้",
+    ),
+    State.CLOSED: (
+        "Your case is closed. If you are not satisfied with the outcome, you can ask for a review (stage 2).",
+        "เรื่องของท่านยุติแล้ว หากไม่พอใจผลการดำเนินการ ท่านขอให้ทบทวน (ขั้นที่ 2) ได้",
+    ),
+    State.STAGE2: (
+        "Your request for a review is in; the centre acknowledges it and investigates.",
+        "ศูนย์ได้รับคำขอให้ทบทวนของท่านแล้ว และจะรับเรื่องเพื่อตรวจสอบ",
+    ),
+    State.STAGE2_INVESTIGATION: (
+        "Your case is being investigated again; you get the final answer by the expected date.",
+        "เรื่องของท่านอยู่ระหว่างการตรวจสอบอีกครั้ง และจะได้รับคำตอบสุดท้ายภายในวันที่คาดว่าจะแล้วเสร็จ",
+    ),
+    State.CLOSED_STAGE2: (
+        "The review is finished. If you are still not satisfied, you can take your complaint to the Office of "
+        "the Ombudsman.",
+        "การทบทวนเสร็จสิ้นแล้ว หากท่านยังไม่พอใจ ท่านร้องเรียนต่อสำนักงานผู้ตรวจการแผ่นดินได้",
+    ),
+    State.REFERRED: (
+        "Your complaint is with the Office of the Ombudsman.",
+        "เรื่องของท่านอยู่ที่สำนักงานผู้ตรวจการแผ่นดิน",
+    ),
+    State.WITHDRAWN: ("You withdrew this complaint.", "ท่านได้ถอนเรื่องนี้แล้ว"),
+}
 # How people read the codes that reach a page (English, Thai): an outcome, an agency task's status.
 OUTCOME_LABELS: Mapping[str, tuple[str, str]] = {
     Outcome.RESOLVED: ("Resolved", "แก้ไขแล้ว"),

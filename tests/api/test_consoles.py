@@ -282,17 +282,30 @@ async def test_citizen_answers_rates_and_asks_for_review_from_the_tracking_page(
         assert f'id="form-{action}"' in page.text, page.text[:2000]
         return await api.post(f"/track/{code}/act/{action}", data={"csrf_token": csrf_of(page), **fields})
 
+    await until_filed(api, code)
+    page = await api.get(f"/track/{code}")
+    # Before an agency has it, the centre handles it, and the page says what happens next.
+    assert re.search(r'<dd id="handled-by">ศูนย์บริการประชาชน[^<]*1111\)</dd>', page.text), page.text[:3000]
+    assert '<p class="next-step" id="next-step">ศูนย์จะตรวจสอบเรื่องของท่าน' in page.text
     await staff("screen", {}, OFFICER)
     await staff("need_info", {"question": "ซอยไหน บ้านเลขที่เท่าไร"}, OFFICER)
     page = await api.get(f"/track/{code}")
     assert "ซอยไหน บ้านเลขที่เท่าไร" in page.text, "the question is on the page"
+    tracked = (await api.get(f"/api/v1/track/{code}")).json()
+    assert tracked["next_step"]["code"] == "awaiting_info" and "โปรดตอบ" in tracked["next_step"]["label_th"]
     assert (await citizen("reply", answer="ซอยลาดพร้าว 71 หน้าบ้านเลขที่ 12")).status_code == 303
     await staff("accept", {"category": "roads", "agencies": ["DOPA"]}, OFFICER)
     await staff("agency_accept", {}, DOPA)
     await staff("respond", {"outcome": "resolved", "response": "ซ่อมแล้วเรียบร้อย"}, DOPA)
     page = await api.get(f"/track/{code}")
     assert "ซ่อมแล้วเรียบร้อย" in page.text, "the agency's answer is on the timeline"
+    page = await api.get(f"/track/{code}")
+    assert "ศูนย์จะตรวจคำตอบและยุติเรื่อง" in page.text, "responded: what the citizen waits for, and what then"
     await staff("close", {}, SUPERVISOR)
+    page = await api.get(f"/track/{code}")
+    assert re.search(r'<dt>ขอให้ทบทวนได้ถึง</dt><dd id="review-until">\d', page.text), "until when a review may be asked"
+    radios = re.findall(r'<input type="radio" name="rating" value="(\d)" required> \d · ([^<]+)</label>', page.text)
+    assert radios == [("1", "ไม่พอใจมาก"), ("2", "ไม่พอใจ"), ("3", "พอใช้"), ("4", "พอใจ"), ("5", "พอใจมาก")]
     bad = await citizen("rate", rating="9")
     assert bad.status_code == 422 and 'role="alert"' in bad.text
     assert (await citizen("rate", rating="2", comment="ช้าไป")).status_code == 303

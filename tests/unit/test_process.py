@@ -8,6 +8,7 @@ from workflows.process import (
     ACTION_LABELS,
     EVENTS,
     INITIAL_STATE,
+    NEXT_STEPS,
     OPEN_STATES,
     SETTLED_STATES,
     STATE_LABELS,
@@ -68,6 +69,12 @@ def test_every_action_a_person_takes_has_a_button_label_and_only_those() -> None
     assert all(en and th for en, th in ACTION_LABELS.values())
     labels = {t.event: t.label for t in TRANSITIONS}
     assert ACTION_LABELS["rate"] == ("Rate the service", "ประเมินความพึงพอใจ") != labels["rate"]
+
+
+def test_every_state_tells_the_complainant_what_happens_next() -> None:
+    assert set(NEXT_STEPS) == set(State)
+    assert all(en.endswith(".") and th and en != th for en, th in NEXT_STEPS.values())
+    assert len({en for en, _ in NEXT_STEPS.values()}) == len(State), "each state says its own next step"
 
 
 @pytest.mark.parametrize(("state", "event", "actor", "payload", "target"), MAIN_PATH)
