@@ -48,7 +48,7 @@ from intake_channels.filing import Filed, file
 from store import line as line_store
 from store import models, queries
 from store.db import Database
-from workflows.process import STATE_LABELS, Actor, Role, State
+from workflows.process import NEXT_STEPS, STATE_LABELS, Actor, Role, State
 
 log = structlog.get_logger(__name__)
 
@@ -248,6 +248,8 @@ def _expected_suffix(case: models.Case) -> str:
 def status_text(case: models.Case, *, agencies: dict[str, Agency], own: bool) -> str:
     """A case's status as a LINE message: public facts for anyone, the complainant's own details for them."""
     lines = [f"เรื่อง {case.tracking_code}", f"สถานะ: {_status_th(case.status)}"]
+    if (next_step := NEXT_STEPS.get(State(case.status))) is not None:
+        lines.append(next_step[1])
     handled = [agencies[c].name_th if c in agencies else c for c in case.agencies or []]
     if handled:
         lines.append("หน่วยงานที่รับผิดชอบ: " + ", ".join(handled))

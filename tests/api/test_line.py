@@ -316,6 +316,7 @@ async def test_declined_consent_files_an_anonymous_case(
         assert case.complainant_line_user_id is None and case.district == "สันทราย"
         await say(api, user, text(f"ติดตาม {code}"))
         assert "รายละเอียดที่ท่านแจ้ง" not in fake_line.last()
+        assert "ส่งต่อให้หน่วยงานที่รับผิดชอบ" in fake_line.last(), "what happens next, as on the tracking page"
 
 
 async def test_filing_while_temporal_is_away_still_files_and_answers_with_the_code(
