@@ -176,6 +176,11 @@ async def test_search_finds_by_phone_and_is_access_logged(api: httpx.AsyncClient
     async with db.sessions() as session:
         rows, _ = await audit.access_log(session, case_id=case_id, actor_id=name, since=None, page=1, page_size=10)
     assert [r.what for r in rows] == ["search"]
+    api.cookies.clear()
+    await sign_in(api, db, StaffRole.AUDITOR)
+    log = (await api.get("/audit", params={"case_id": case_id})).text
+    row = re.search(rf"<td>{name} · (.*?)</td>\s*<td>.*?</td>\s*<td>(.*?)</td>", log, re.S)
+    assert row and row.groups() == ("เจ้าหน้าที่รับเรื่อง", "พบในผลการค้นหา"), "the role and the read by their names"
 
 
 @pytest.fixture
