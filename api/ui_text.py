@@ -38,6 +38,9 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "nav_agency": "งานของหน่วยงาน",
         "nav_board": "เรื่องเกินกำหนด",
         "nav_reports": "รายงาน",
+        "nav_messages": "ข้อความ",
+        "messages_title": "ข้อความแจ้งเตือน",
+        "messages_lead": "ข้อความที่ระบบส่งถึงหน่วยงานหรือศูนย์ของท่านในแต่ละขั้นตอน ล่าสุดก่อน",
         "photos": "รูปภาพหรือเอกสาร (ถ้ามี)",
         "photos_help": "ภาพถ่ายหรือ PDF ไม่เกิน 5 ไฟล์ ตำแหน่งในภาพถ่ายใช้เป็นที่เกิดเหตุได้ แต่จะถูกลบออกจากสำเนาที่ผู้อื่นเห็น",
         "nav_audit": "ตรวจสอบ",
@@ -255,6 +258,9 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "nav_agency": "Agency inbox",
         "nav_board": "Overdue board",
         "nav_reports": "Reports",
+        "nav_messages": "Messages",
+        "messages_title": "Messages",
+        "messages_lead": "What every step sent to your agency or centre, newest first",
         "photos": "Photos or documents (optional)",
         "photos_help": (
             "Up to 5 photos or PDFs. A photo's position can become the place; it is removed from the copies others see."

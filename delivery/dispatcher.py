@@ -76,12 +76,13 @@ def utcnow() -> datetime:
 
 
 def public_links(base_url: str, *, tracking_code: str, case_id: str) -> dict[str, str]:
-    """The pages a message points to: the tracking page, its survey, and the staff case page."""
+    """The pages a message points to: the tracking page, its rating form, and the staff case page (messages sent
+    before these were right linked ``/track/<code>/rate`` and ``/cases/<id>``: both redirect here now)."""
     base = base_url.rstrip("/")
     return {
         "track": f"{base}/track/{tracking_code}",
-        "survey": f"{base}/track/{tracking_code}/rate",
-        "case": f"{base}/cases/{case_id}",
+        "survey": f"{base}/track/{tracking_code}#form-rate",
+        "case": f"{base}/case/{case_id}",
     }
 
 

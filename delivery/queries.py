@@ -96,23 +96,50 @@ async def inbox_rows(session: AsyncSession, case_id: str) -> list[list[models.No
     return list(grouped.values())
 
 
+# How far the staff inbox counts (and pages) before it says "more than this": the newest 10,000 messages.
+STAFF_INBOX_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class StaffInboxPage:
+    rows: list[tuple[models.Notification, models.Case]]
+    total: int  # exact up to the cap; past it, the cap ("10,000+")
+    total_exact: bool
+
+
+def staff_messages(recipient: str, limit: int) -> Select[int, datetime]:
+    """One recipient's newest staff messages (ids and dates), read from ``ix_notifications_recipient`` in order."""
+    return (
+        select(N.id, N.created_at)
+        .where(N.recipient == recipient, N.audience != Audience.COMPLAINANT.value)
+        .order_by(N.recipient.desc(), N.created_at.desc(), N.id.desc())
+        .limit(limit)
+    )
+
+
 async def staff_inbox_rows(
-    session: AsyncSession, *, recipients: list[str], page: int, page_size: int
-) -> tuple[list[tuple[models.Notification, models.Case]], int]:
-    """Staff messages addressed to ``recipients`` (agency codes, "<code>:head", "supervisors"), newest first."""
-    where = [N.audience != Audience.COMPLAINANT.value, N.recipient.in_(recipients)]
-    total = int((await session.execute(select(func.count()).select_from(N).where(*where))).scalar_one())
-    rows = (
-        await session.execute(
-            select(N, models.Case)
-            .join(models.Case, models.Case.case_id == N.case_id)
-            .where(*where)
-            .order_by(N.created_at.desc(), N.id.desc())
-            .offset((page - 1) * page_size)
-            .limit(page_size)
-        )
-    ).all()
-    return [(n, c) for n, c in rows], total
+    session: AsyncSession, *, recipients: list[str], page: int, page_size: int, cap: int = STAFF_INBOX_CAP
+) -> StaffInboxPage:
+    """Staff messages addressed to ``recipients`` (agency codes, "<code>:head", "supervisors"), newest first.
+
+    Each recipient's newest rows come from its own range of ``ix_notifications_recipient`` and are merged here
+    (one sorted read per recipient, where an ``IN`` over them read and sorted every row they had); the count
+    stops at ``cap``, and so do the pages."""
+    start, end = (page - 1) * page_size, page * page_size
+    counted = 0
+    for recipient in recipients:
+        ranged = select(N.id).where(N.recipient == recipient, N.audience != Audience.COMPLAINANT.value)
+        counted += int(await session.scalar(select(func.count()).select_from(ranged.limit(cap + 1).subquery())) or 0)
+    if start >= cap:
+        return StaffInboxPage([], min(counted, cap), counted <= cap)
+    newest = [row for recipient in recipients for row in await session.execute(staff_messages(recipient, end))]
+    newest.sort(key=lambda row: (row.created_at, row.id), reverse=True)
+    ids = [row.id for row in newest[start:end]]
+    found: dict[int, tuple[models.Notification, models.Case]] = {}
+    if ids:
+        joined = select(N, models.Case).join(models.Case, models.Case.case_id == N.case_id).where(N.id.in_(ids))
+        found = {n.id: (n, c) for n, c in await session.execute(joined)}
+    return StaffInboxPage([found[i] for i in ids if i in found], min(counted, cap), counted <= cap)
 
 
 class DeliveryCollector(Collector):

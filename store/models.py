@@ -299,6 +299,8 @@ class Notification(OutboxRow, Base):
         Index("ix_notifications_status", "status"),
         Index("ix_notifications_status_next_attempt_at", "status", "next_attempt_at"),
         _due_index("notifications"),
+        # The staff inbox: a recipient's messages, newest first (migration 0020).
+        Index("ix_notifications_recipient", "recipient", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -189,6 +189,12 @@ async def _track_context(request: Request, session: Any, settings: Settings, cod
     return {"case": view, "messages": messages.messages}
 
 
+@router.get("/track/{code}/rate", dependencies=[Depends(limit("tracking"))])
+async def rate_link(code: Annotated[str, Path(max_length=32)]) -> RedirectResponse:
+    """Where messages sent before the rating link was right point: the tracking page's rating form."""
+    return RedirectResponse(f"/track/{quote(code, safe='')}#form-rate", status_code=303)
+
+
 @router.get("/track/{code}", response_class=HTMLResponse, dependencies=[Depends(limit("tracking"))])
 async def track_page(
     code: Annotated[str, Path(max_length=32)], request: Request, session: SessionDep, settings: SettingsDep

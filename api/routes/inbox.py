@@ -110,6 +110,8 @@ class StaffMessage(BaseModel):
 class StaffInbox(BaseModel):
     items: list[StaffMessage]
     total: int
+    # False past the newest 10,000 messages (delivery.queries.STAFF_INBOX_CAP): ``total`` is then the cap.
+    total_exact: bool = True
     page: int
     page_size: int
 
@@ -136,9 +138,9 @@ async def staff_inbox(
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> StaffInbox:
     """Messages for your agency (agency staff) or for the centre's supervisors (PSC staff), newest first."""
-    rows, total = await staff_inbox_rows(session, recipients=_staff_recipients(actor), page=page, page_size=page_size)
+    found = await staff_inbox_rows(session, recipients=_staff_recipients(actor), page=page, page_size=page_size)
     items = []
-    for row, case in rows:
+    for row, case in found.rows:
         rendered = _render(row, case, settings=settings, request=request, lang=lang)
         items.append(
             StaffMessage(
@@ -155,4 +157,4 @@ async def staff_inbox(
                 gateway=row.gateway,
             )
         )
-    return StaffInbox(items=items, total=total, page=page, page_size=page_size)
+    return StaffInbox(items=items, total=found.total, total_exact=found.total_exact, page=page, page_size=page_size)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,6 +26,7 @@ from api.console import HOME_OF, Problem, act_from_page, action_body, find_actio
 from api.deps import OptionalPrincipal, SessionDep, SettingsDep, TemporalDep, log_read
 from api.errors import AppError, forbidden, not_found
 from api.routes import cases as cases_route
+from api.routes import inbox as inbox_route
 from api.routes import screening as screening_route
 from api.routes.board import board_item_view
 from api.routes.citizen import STAFF_CHANNELS, form_context, submit_complaint
@@ -483,6 +485,33 @@ async def agency_inbox(
     )
 
 
+# --- the staff messages ---------------------------------------------------------------------------------------
+
+
+MESSAGE_READERS = frozenset({*OFFICERS, *AGENCY_STAFF})
+MESSAGES_PAGE = 25
+
+
+@router.get("/messages", response_class=HTMLResponse)
+async def staff_messages(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: OptionalPrincipal,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    """The messages every step sends to the user's agency (agency staff) or to the centre's supervisors (officers
+    and supervisors), newest first: the web copy of each, whether or not it also went out by email."""
+    if (refused := gate(request, principal, MESSAGE_READERS)) is not None:
+        return refused
+    assert principal is not None and principal.actor is not None
+    lang = page_lang(request)
+    inbox = await inbox_route.staff_inbox(
+        principal.actor, session, settings, request, "en" if lang == "en" else "th", page, MESSAGES_PAGE
+    )
+    return render_page(request, settings, "staff_messages.html", inbox=inbox, wide=True)
+
+
 # --- the case page --------------------------------------------------------------------------------------------
 
 
@@ -552,6 +581,12 @@ def code_choices(request: Request) -> dict[str, list[tuple[str, str, str]]]:
         "centre": [(c.code, c.name_th, c.name_en) for c in state.centres.by_code.values()],
         "sla_class": [(code, c.name_th, c.name_en) for code, c in state.policy.classes.items()],
     }
+
+
+@router.get("/cases/{case_id}")
+async def old_case_link(case_id: Annotated[str, Path(max_length=32)]) -> RedirectResponse:
+    """Where staff messages sent before the case link was right point: the case page."""
+    return RedirectResponse(f"/case/{quote(case_id, safe='')}", status_code=303)
 
 
 @router.get("/case/{case_id}", response_class=HTMLResponse)

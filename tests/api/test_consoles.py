@@ -363,7 +363,7 @@ async def test_auditor_reads_a_history_as_of_a_moment(
     before = await api.get(f"/audit/case/{case_id}", params={"as_of": received_at})
     assert "<strong>screening</strong>" not in before.text
     log = await api.get("/audit", params={"case_id": case_id})
-    assert "history" in log.text
+    assert "ดูประวัติจาก Temporal" in log.text, "the read of the history, by its name"
     # A forger rewrites who filed and recomputes every hash: the chain holds, the history does not.
     await rewrite_and_rechain(db, case_id, 1, actor_id="someone-else")
     forged = await api.get(f"/audit/case/{case_id}")
@@ -650,3 +650,50 @@ async def test_the_status_page_counts_open_cases_in_the_process_order_with_their
     ]
     total = re.search(r'<tfoot><tr><th scope="row">ทั้งหมด</th><td>([\d,]+)</td>', page)
     assert total and int(total.group(1).replace(",", "")) == sum(counts) >= 1
+
+
+async def test_every_link_a_message_carries_opens_its_page(api: httpx.AsyncClient, db: Database) -> None:
+    """Staff messages linked /cases/<id> and the closing message /track/<code>/rate: both answered 404. Each
+    link now opens its page, and the links already sent redirect there."""
+    from delivery.dispatcher import public_links
+
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    case_id, code = receipt["case_id"], receipt["tracking_code"]
+    await until_filed(api, code)
+    links = public_links("http://rongtuk/", tracking_code=code, case_id=case_id)
+    assert links["survey"].endswith("#form-rate")
+    for url in links.values():
+        path = url.removeprefix("http://rongtuk").split("#")[0]
+        opened = await api.get(path)
+        assert opened.status_code in {200, 303}, (url, opened.status_code)
+        if opened.status_code == 303:  # the staff case page, for someone not signed in
+            assert opened.headers["location"] == f"/login?next=/case/{case_id}"
+    old = await api.get(f"/cases/{case_id}")
+    assert old.status_code == 303 and old.headers["location"] == f"/case/{case_id}"
+    rate = await api.get(f"/track/{code}/rate")
+    assert rate.status_code == 303 and rate.headers["location"] == f"/track/{code}#form-rate"
+    await sign_in(api, db, StaffRole.OFFICER)
+    assert (await api.get(links["case"].removeprefix("http://rongtuk"))).status_code == 200
+
+
+async def test_staff_read_every_steps_messages_on_a_page_of_their_own(api: httpx.AsyncClient, db: Database) -> None:
+    """The web copy of each staff message (new case, due soon, overdue, escalated, ...) was only in the JSON
+    API: agency staff and the centre's staff read them on /messages, newest first, each linked to its case."""
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    case_id = receipt["case_id"]
+    for action, body in (("screen", {}), ("accept", {"category": "roads.pothole", "agencies": ["DOH"]})):
+        done = await api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers=OFFICER)
+        assert done.status_code == 200, done.text
+
+    await sign_in(api, db, StaffRole.AGENCY, "DOH")
+    page = await api.get("/messages")
+    assert page.status_code == 200 and '<a href="/messages">ข้อความ</a>' in page.text, "in the menu"
+    mine = re.search(
+        rf'<article class="message" data-case="{case_id}" data-event="accept">(.*?)</article>', page.text, re.S
+    )
+    assert mine and f'<a href="/case/{case_id}">' in mine.group(1) and "กรมทางหลวง" in mine.group(1), page.text[:3000]
+    english = (await api.get("/messages", params={"lang": "en"})).text
+    assert "Messages" in english and f"[Rongtuk] new case {case_id}" in english
+    api.cookies.clear()
+    await sign_in(api, db, StaffRole.AUDITOR)
+    assert (await api.get("/messages")).status_code == 403

@@ -80,7 +80,7 @@ async def test_a_real_cases_messages_are_delivered_while_the_gateway_stumbles(
     assert {r.body["to"] for r in accepted} == {PHONE_E164}
     texts = {int(r.headers["Idempotency-Key"]): r.body["text"] for r in accepted}
     close_row = max(sms_rows.values(), key=lambda r: r.seq)
-    assert close_row.event == "close" and "/rate" in texts[close_row.id]
+    assert close_row.event == "close" and "#form-rate" in texts[close_row.id]
     assert all(code in text for text in texts.values())
     # The agency's desk got its own messages (a new case, the complainant closed it...) by email.
     staff_mail = [email.message_from_bytes(m.content, policy=policy.default) for m in handler.messages]

@@ -24,7 +24,7 @@ from config.settings import Settings
 from delivery.dispatcher import Dispatcher, start_dispatcher
 from delivery.gateways import Gateways
 from delivery.outbox import due_rows
-from delivery.queries import delivery_collector, scraped_counts
+from delivery.queries import delivery_collector, scraped_counts, staff_messages
 from delivery.templates import TemplateError
 from store import models
 from store.db import Database
@@ -137,7 +137,7 @@ async def test_email_reaches_the_smtp_server_in_thai_and_english(
     body = msg.get_content()
     assert "ยุติเรื่องแล้ว" in body and "is closed" in body  # Thai first, then English
     # After closure: the satisfaction survey.
-    assert f"https://rongtuk.example.go.th/track/{case.tracking_code}/rate" in body
+    assert f"https://rongtuk.example.go.th/track/{case.tracking_code}#form-rate" in body
     assert (await outbox(db, case.case_id))["1:complainant:email:complainant"].status == "sent"
 
 
@@ -487,6 +487,15 @@ async def test_a_claim_reads_only_the_rows_still_to_claim(
             )
         assert "IN ('pending', 'sending', 'failed')" in str(counts) and not counts.params, str(counts)
         assert "ix_notifications_status" in await query_plan(db, scraped_counts())
+
+
+async def test_the_staff_inbox_reads_each_recipients_newest_rows_from_its_index(db: Database) -> None:
+    """Nothing indexed the recipient: every staff inbox page read and sorted all the kept rows (about 15 a case).
+    Now a recipient's newest rows are one range of ``ix_notifications_recipient`` (migration 0020), in order."""
+    await _sent(db, models.Notification, 500)
+    plan = await query_plan(db, staff_messages("BMA", 50))
+    assert "ix_notifications_recipient" in plan, plan
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan and "Seq Scan" not in plan, plan
 
 
 async def test_a_broken_templates_file_stops_the_worker_as_it_starts(
