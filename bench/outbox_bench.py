@@ -13,6 +13,9 @@ Then, each ``--runs`` times:
 - **the attempts counter** as ``/metrics`` reads it (the sum of the tally the database keeps, migration
   0018), against **the count of the log** it read before, and all the delivery figures of a scrape
   (``delivery.queries.delivery_collector``);
+- **the staff inbox's first page** for an agency (``delivery.queries.staff_inbox_rows``: each recipient's newest
+  rows from ``ix_notifications_recipient``, counted to 10,000), against **the inbox before migration 0020**
+  (its count and page as they were, measured last, with the index dropped);
 - a primary-key lookup, the floor.
 
 SQLite is measured with statistics (after ``ANALYZE``) and without them, as the application leaves it.
@@ -42,7 +45,7 @@ from bench.overdue_bench import time_async
 from bench.scratch import drop_database, scratch_database
 from config.settings import Settings
 from delivery.outbox import PENDING, SENDING, claim_due
-from delivery.queries import delivery_collector
+from delivery.queries import delivery_collector, staff_inbox_rows
 from store import models
 from store.db import Database
 from store.migrate import upgrade
@@ -74,11 +77,21 @@ def _before_0017(now: datetime, limit: int) -> Any:
     )
 
 
+# The sent rows' recipients: one in 15 to the centre's supervisors, one in 15 to an agency (BMA), the rest to the
+# complainant (about what a case sends: the staff inbox reads the first two).
+_AUDIENCE = "CASE x % 15 WHEN 0 THEN 'supervisor' WHEN 1 THEN 'agency' ELSE 'complainant' END"
+_RECIPIENT = "CASE x % 15 WHEN 0 THEN 'supervisors' WHEN 1 THEN 'BMA' ELSE 'complainant' END"
+STAFF = ["BMA", "BMA:head"]
+
 _LOAD_SQLITE = [
     """WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < :rows)
     INSERT INTO notifications (case_id, seq, event, state, audience, channel, recipient, created_at, status,
                                attempts, sent_at, gateway)
-    SELECT :case, x, 'screen', 'screening', 'complainant', 'sms', 'complainant', :at, 'sent', 1, :at, 'sms' FROM g""",
+    SELECT :case, x, 'screen', 'screening', """
+    + _AUDIENCE
+    + ", 'sms', "
+    + _RECIPIENT
+    + """, :at, 'sent', 1, :at, 'sms' FROM g""",
     """WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < :pending)
     INSERT INTO notifications (case_id, seq, event, state, audience, channel, recipient, created_at, status,
                                attempts)
@@ -92,7 +105,11 @@ _LOAD_SQLITE = [
 _LOAD_POSTGRES = [
     """INSERT INTO notifications (case_id, seq, event, state, audience, channel, recipient, created_at, status,
                                   attempts, sent_at, gateway)
-    SELECT :case, x, 'screen', 'screening', 'complainant', 'sms', 'complainant', :at, 'sent', 1, :at, 'sms'
+    SELECT :case, x, 'screen', 'screening', """
+    + _AUDIENCE
+    + ", 'sms', "
+    + _RECIPIENT
+    + """, :at, 'sent', 1, :at, 'sms'
     FROM generate_series(1, :rows) x""",
     """INSERT INTO notifications (case_id, seq, event, state, audience, channel, recipient, created_at, status,
                                   attempts)
@@ -179,6 +196,13 @@ async def _measure(db: Database, settings: Settings, *, runs: int, now: datetime
 
         await in_session(work)
 
+    async def inbox() -> None:
+        async def work(s: Any) -> None:
+            found = await staff_inbox_rows(s, recipients=STAFF, page=1, page_size=25)
+            assert len(found.rows) == 25 and found.total > 0
+
+        await in_session(work)
+
     async def pk() -> None:
         await in_session(lambda s: s.get(N, 1))
 
@@ -189,7 +213,37 @@ async def _measure(db: Database, settings: Settings, *, runs: int, now: datetime
         "attempts_counter": await _time(runs, tally),
         "attempts_counted_from_the_log": await _time(runs, count_log),
         "delivery_collector": await _time(runs, collector),
+        "staff_inbox": await _time(runs, inbox),
     }
+
+
+def _inbox_before_0020() -> tuple[Any, Any]:
+    """The staff inbox's statements before migration 0020: its count and its first page, one query each over
+    the recipients with ``IN``, ordered by date."""
+    where = [N.audience != "complainant", N.recipient.in_(STAFF)]
+    count = select(func.count()).select_from(N).where(*where)
+    page = (
+        select(N, models.Case)
+        .join(models.Case, models.Case.case_id == N.case_id)
+        .where(*where)
+        .order_by(N.created_at.desc(), N.id.desc())
+        .limit(25)
+    )
+    return count, page
+
+
+async def _measure_inbox_before(db: Database, runs: int) -> dict[str, Any]:
+    """The staff inbox as it was (the index dropped, its statements as they were): the baseline."""
+    async with db.session() as s:
+        await s.execute(text("DROP INDEX ix_notifications_recipient"))
+    count, page = _inbox_before_0020()
+
+    async def before() -> None:
+        async with db.sessions() as s:
+            assert int((await s.execute(count)).scalar_one()) > 0
+            assert len((await s.execute(page)).all()) == 25
+
+    return {"staff_inbox_before_0020": await _time(runs, before)}
 
 
 async def run_backend(backend: str, *, rows: int, pending: int, runs: int, pg_server: str) -> dict[str, Any]:
@@ -217,6 +271,8 @@ async def run_backend(backend: str, *, rows: int, pending: int, runs: int, pg_se
             else:
                 out["custom_plans"] = await _measure(db, settings, runs=runs, now=now, generic=False)
                 out["generic_plans"] = await _measure(db, settings, runs=runs, now=now, generic=True)
+            # Last, as it drops the index the staff inbox reads now.
+            out["baseline"] = await _measure_inbox_before(db, runs)
             await db.dispose()
             return out
         finally:
@@ -231,6 +287,7 @@ _ROWS = (
     ("attempts_counter", "attempts: sum of the tally"),
     ("attempts_counted_from_the_log", "attempts: count of the log (baseline)"),
     ("delivery_collector", "all delivery figures of a scrape"),
+    ("staff_inbox", "staff inbox page 1 (BMA), as now"),
 )
 
 
@@ -259,6 +316,8 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 f"{result[m][key]['p50_ms']:>14.2f} / {result[m][key]['p99_ms']:>8.2f} ms".rjust(28) for m in modes
             )
             print(f"  {label:<36}{cells}")
+        before = result["baseline"]["staff_inbox_before_0020"]
+        print(f"  {'staff inbox before 0020 (baseline)':<36}{before['p50_ms']:>14.2f} / {before['p99_ms']:>8.2f} ms")
     out = {
         "date": started.isoformat(),
         "machine": machine_info(),

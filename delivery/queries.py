@@ -108,10 +108,13 @@ class StaffInboxPage:
 
 
 def staff_messages(recipient: str, limit: int) -> Select[int, datetime]:
-    """One recipient's newest staff messages (ids and dates), read from ``ix_notifications_recipient`` in order."""
+    """One recipient's newest staff messages (ids and dates), read from ``ix_notifications_recipient`` in order.
+
+    A staff recipient (an agency code, "<code>:head", "supervisors") is never the complainant's ("complainant"),
+    so the recipient alone selects staff rows: the index answers without reading the table."""
     return (
         select(N.id, N.created_at)
-        .where(N.recipient == recipient, N.audience != Audience.COMPLAINANT.value)
+        .where(N.recipient == recipient)
         .order_by(N.recipient.desc(), N.created_at.desc(), N.id.desc())
         .limit(limit)
     )
@@ -125,11 +128,15 @@ async def staff_inbox_rows(
     Each recipient's newest rows come from its own range of ``ix_notifications_recipient`` and are merged here
     (one sorted read per recipient, where an ``IN`` over them read and sorted every row they had); the count
     stops at ``cap``, and so do the pages."""
+    if Audience.COMPLAINANT.value in recipients:
+        raise ValueError("the staff inbox is not for the complainant's messages")
     start, end = (page - 1) * page_size, page * page_size
     counted = 0
     for recipient in recipients:
-        ranged = select(N.id).where(N.recipient == recipient, N.audience != Audience.COMPLAINANT.value)
-        counted += int(await session.scalar(select(func.count()).select_from(ranged.limit(cap + 1).subquery())) or 0)
+        # Counted in the index's order, like the page: without it PostgreSQL's generic plan (a prepared
+        # statement's, after five runs) scanned the table for a recipient with no rows (168 ms at 1M rows).
+        ranged = staff_messages(recipient, cap + 1).subquery()
+        counted += int(await session.scalar(select(func.count()).select_from(ranged)) or 0)
     if start >= cap:
         return StaffInboxPage([], min(counted, cap), counted <= cap)
     newest = [row for recipient in recipients for row in await session.execute(staff_messages(recipient, end))]
