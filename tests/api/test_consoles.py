@@ -306,6 +306,7 @@ async def test_citizen_answers_rates_and_asks_for_review_from_the_tracking_page(
     assert "ซ่อมแล้วเรียบร้อย" in page.text, "the agency's answer is on the timeline"
     page = await api.get(f"/track/{code}")
     assert "ศูนย์จะตรวจคำตอบและยุติเรื่อง" in page.text, "responded: what the citizen waits for, and what then"
+    assert "หากไม่พอใจ ขอให้ทบทวนได้เมื่อยุติเรื่อง" in page.text, "the response's message says when a review opens"
     await staff("close", {}, SUPERVISOR)
     page = await api.get(f"/track/{code}")
     assert re.search(r'<dt>ขอให้ทบทวนได้ถึง</dt><dd id="review-until">\d', page.text), "until when a review may be asked"
