@@ -110,7 +110,7 @@ async def status_page(
     # In the process's order (received, screening, ... stage 2), each with its board (supervisors).
     labels = {state.value: label for state, label in STATE_LABELS.items()}
     order = {state.value: i for i, state in enumerate(State)}
-    counted = sorted((await open_cases_by_state(session)).items(), key=lambda kv: (order.get(kv[0], 99), kv[0]))
+    counted = sorted((await open_cases_by_state(session)).items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
     open_cases = [(state, labels.get(state, (state, state)), n) for state, n in counted]
     ready = all(c.ok for c in found)
     # A page for people: it answers 200 and says what is wrong; /readyz is the probe that answers 503.
