@@ -57,7 +57,7 @@ from delivery.templates import Facts, Language, Templates
 from delivery.webhooks import Partner, PartnerWebhooks, load_partners
 from store import models
 from store.db import Database
-from workflows.process import SETTLED_STATES, Audience, State
+from workflows.process import SETTLED_STATES, WITH_THE_CENTRE, Audience, State
 
 log = structlog.get_logger(__name__)
 
@@ -65,10 +65,7 @@ N = models.Notification
 # Statuses of a complainant's channel that has not been given up on yet.
 _UNDECIDED = frozenset({PENDING, SENDING, STANDBY})
 _LINE_USER_ID = re.compile(r"^U[0-9a-f]{32}$")
-_STAFF_HOME = "PSC"  # who handles a case before an agency is assigned, when its centre is unknown
-# Before an agency is assigned the case is with the centre that received it: a message of such a step names the
-# centre, whatever agencies the case has by the time the message is sent or read.
-_AT_THE_CENTRE = frozenset({State.RECEIVED.value, State.SCREENING.value, State.AWAITING_INFO.value})
+_STAFF_HOME = "PSC"  # who handles a case with no agency, when its centre is not in the centres file
 
 
 def utcnow() -> datetime:
@@ -507,24 +504,24 @@ def message_facts(
     case: models.Case,
     *,
     agencies: Mapping[str, Agency],
+    centres: Centres,
     base_url: str,
-    centres: Centres | None = None,
 ) -> Facts:
     """What the message for an outbox row may say, from the row and its case (nothing personal).
 
-    ``{agency}`` is who has the case at the row's step: the agencies, or before one is assigned the receiving
-    centre (from ``centres``; the PSC without them)."""
+    ``{agency}`` is who has the case at the row's step: its agencies, or in a state ``WITH_THE_CENTRE`` the
+    receiving centre."""
     links = public_links(base_url, tracking_code=case.tracking_code, case_id=case.case_id)
     complainant = row.audience == Audience.COMPLAINANT.value
     if complainant:
-        codes = [] if row.state in _AT_THE_CENTRE else list(case.agencies or [])
+        codes = [] if row.state in WITH_THE_CENTRE else list(case.agencies or [])
     else:
         # A staff row names its own agency ("DOPA", "DOPA:head") or the centre's supervisors.
         own = row.recipient.split(":", 1)[0]
         codes = [own] if own in agencies else list(case.agencies or [])
     named: Sequence[Agency | Centre] = [agencies[c] for c in codes if c in agencies]
     if not named:
-        centre = centres.get(case.centre) if centres is not None else None
+        centre = centres.get(case.centre)
         named = [centre] if centre is not None else [agencies[_STAFF_HOME]] if _STAFF_HOME in agencies else []
     try:
         settled = State(row.state) in SETTLED_STATES

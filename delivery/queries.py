@@ -120,6 +120,14 @@ def staff_messages(recipient: str, limit: int) -> Select[int, datetime]:
     )
 
 
+def staff_message_count(recipient: str, cap: int) -> Select[int]:
+    """How many staff messages ``recipient`` has, counted to ``cap`` + 1 over the same ordered range as the page.
+
+    Without the order, PostgreSQL's generic plan (a prepared statement's, after five runs) scanned the table for
+    a recipient with no rows: 168 ms at a million kept rows (bench.outbox_bench)."""
+    return select(func.count()).select_from(staff_messages(recipient, cap + 1).subquery())
+
+
 async def staff_inbox_rows(
     session: AsyncSession, *, recipients: list[str], page: int, page_size: int, cap: int = STAFF_INBOX_CAP
 ) -> StaffInboxPage:
@@ -133,10 +141,7 @@ async def staff_inbox_rows(
     start, end = (page - 1) * page_size, page * page_size
     counted = 0
     for recipient in recipients:
-        # Counted in the index's order, like the page: without it PostgreSQL's generic plan (a prepared
-        # statement's, after five runs) scanned the table for a recipient with no rows (168 ms at 1M rows).
-        ranged = staff_messages(recipient, cap + 1).subquery()
-        counted += int(await session.scalar(select(func.count()).select_from(ranged)) or 0)
+        counted += int(await session.scalar(staff_message_count(recipient, cap)) or 0)
     if start >= cap:
         return StaffInboxPage([], min(counted, cap), counted <= cap)
     newest = [row for recipient in recipients for row in await session.execute(staff_messages(recipient, end))]

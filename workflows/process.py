@@ -116,6 +116,10 @@ STATE_LABELS: Mapping[State, tuple[str, str]] = {
     State.REFERRED: ("Taken to the Office of the Ombudsman", "ผู้ร้องยื่นเรื่องต่อผู้ตรวจการแผ่นดิน"),
     State.WITHDRAWN: ("Withdrawn by the complainant", "ผู้ร้องถอนเรื่อง"),
 }
+# The states in which the receiving centre, not an agency, has the case (before one is assigned): a message of
+# such a step names the centre, whatever agencies the case has by the time it is sent or read.
+WITH_THE_CENTRE: frozenset[State] = frozenset({State.RECEIVED, State.SCREENING, State.AWAITING_INFO})
+
 # What happens next, as the complainant reads it under the status (English, Thai): what "Agency has
 # responded" means for them, who acts now, and what they may do.
 NEXT_STEPS: Mapping[State, tuple[str, str]] = {

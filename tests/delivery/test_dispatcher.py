@@ -24,7 +24,13 @@ from config.settings import Settings
 from delivery.dispatcher import Dispatcher, start_dispatcher
 from delivery.gateways import Gateways
 from delivery.outbox import due_rows
-from delivery.queries import delivery_collector, scraped_counts, staff_messages
+from delivery.queries import (
+    STAFF_INBOX_CAP,
+    delivery_collector,
+    scraped_counts,
+    staff_message_count,
+    staff_messages,
+)
 from delivery.templates import TemplateError
 from store import models
 from store.db import Database
@@ -493,11 +499,10 @@ async def test_the_staff_inbox_reads_each_recipients_newest_rows_from_its_index(
     """Nothing indexed the recipient: every staff inbox page read and sorted all the kept rows (about 15 a case).
     Now a recipient's newest rows are one range of ``ix_notifications_recipient`` (migration 0020), in order."""
     await _sent(db, models.Notification, 500)
-    for statement in (
-        staff_messages("BMA", 50),
-        # The count to the cap: in the index's order too, or PostgreSQL's generic plan scanned the table.
-        select(func.count()).select_from(staff_messages("BMA:head", 10_001).subquery()),
-    ):
+    # The page, and the count to the cap, as the inbox sends them. (This plans with scans off on PostgreSQL: it
+    # shows the index can serve each, not which plan a prepared statement settles on; bench.outbox_bench
+    # measures that, generic plans included.)
+    for statement in (staff_messages("BMA", 50), staff_message_count("BMA:head", STAFF_INBOX_CAP)):
         plan = await query_plan(db, statement)
         assert "ix_notifications_recipient" in plan, plan
         assert "TEMP B-TREE" not in plan and "Sort" not in plan and "Seq Scan" not in plan, plan
