@@ -92,13 +92,14 @@ def _category_choices(request: Request) -> tuple[tuple[str, str, str], ...]:
     """Each category group (all its categories), followed by its categories, indented under it."""
     reference = reference_from_settings(request.app.state.settings)
     indent = "\u00a0\u00a0\u00a0"
-    choices: list[tuple[str, str, str]] = []
-    for code, group in reference.groups.items():
-        choices.append((code, group.name_th, group.name_en))
-        choices += [
-            (c.code, indent + c.name_th, indent + c.name_en) for c in reference.categories.values() if c.group == code
-        ]
-    return tuple(choices)
+    under: dict[str, list[tuple[str, str, str]]] = {code: [] for code in reference.groups}
+    for c in reference.categories.values():
+        under.setdefault(c.group, []).append((c.code, indent + c.name_th, indent + c.name_en))
+    return tuple(
+        choice
+        for code, group in reference.groups.items()
+        for choice in ((code, group.name_th, group.name_en), *under[code])
+    )
 
 
 def _later_filters(request: Request) -> list[BoardFilter]:
