@@ -8,7 +8,7 @@ the history view says who acted, not what the complainant wrote.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.common.v1 import Payloads
@@ -65,7 +65,15 @@ def _actor(value: Any) -> dict[str, Any] | None:
     return {"id": value.get("id"), "role": value.get("role"), "agency": value.get("agency")}
 
 
-async def _entry(event: HistoryEvent, converter: DataConverter) -> HistoryEntry | None:
+def _fires_at(clock: datetime, timeout: timedelta) -> datetime:
+    """When a timer set at ``clock`` fires, to the nearest second. The workflow counted its timeout from its own
+    ``now``, which is its task's start give or take some milliseconds (the task's start is the closest moment the
+    history records), and deadlines fall on whole seconds: a deadline at midnight reads as midnight."""
+    return (clock + timeout + timedelta(milliseconds=500)).replace(microsecond=0)
+
+
+async def _entry(event: HistoryEvent, converter: DataConverter, clock: datetime | None) -> HistoryEntry | None:
+    """``clock``: when the workflow task that wrote ``event`` started (the workflow's ``now``)."""
     at = event.event_time.ToDatetime(tzinfo=UTC)
     t = event.event_type
     if t == _E.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
@@ -110,13 +118,15 @@ async def _entry(event: HistoryEvent, converter: DataConverter) -> HistoryEntry 
             state=summary.get("status"),
         )
     if t == _E.EVENT_TYPE_TIMER_STARTED:
+        timeout = event.timer_started_event_attributes.start_to_fire_timeout
         return HistoryEntry(
             event.event_id,
             at,
             "deadline_set",
             {
                 "timer_id": event.timer_started_event_attributes.timer_id,
-                "fires_in_seconds": event.timer_started_event_attributes.start_to_fire_timeout.ToSeconds(),
+                "fires_in_seconds": timeout.ToSeconds(),
+                "fires_at": _fires_at(clock or at, timeout.ToTimedelta()).isoformat(),
             },
         )
     if t == _E.EVENT_TYPE_TIMER_FIRED:
@@ -190,8 +200,13 @@ async def entries_of_runs(runs: list[WorkflowHistory], converter: DataConverter)
 
 async def history_entries(history: WorkflowHistory, converter: DataConverter) -> list[HistoryEntry]:
     """The history's events that tell the case's story, decoded."""
-    entries = [await _entry(event, converter) for event in history.events]
-    return [e for e in entries if e is not None]
+    entries, clock = [], None
+    for event in history.events:
+        if event.event_type == _E.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            clock = event.event_time.ToDatetime(tzinfo=UTC)
+        if (entry := await _entry(event, converter, clock)) is not None:
+            entries.append(entry)
+    return entries
 
 
 def state_as_of(entries: list[HistoryEntry], moment: datetime) -> str | None:

@@ -37,7 +37,26 @@ PUBLIC_DATA = frozenset(
 HISTORY_LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "events": dict(EVENT_LABELS),
     "states": {state.value: labels for state, labels in STATE_LABELS.items()},
+    # What each kind of entry of api.history is, as an auditor reads it.
+    "kinds": {
+        "filed": ("Filed: the case's workflow started", "ยื่นเรื่อง: เริ่มกระบวนการของเรื่อง"),
+        "action_accepted": ("Action received", "ได้รับคำสั่ง"),
+        "action_completed": ("Action done", "ดำเนินการตามคำสั่งแล้ว"),
+        "action_failed": ("Action refused", "ไม่ดำเนินการตามคำสั่ง"),
+        "transition": ("Written to the event log", "บันทึกลงบันทึกเหตุการณ์"),
+        "deadline_set": ("Deadline set", "ตั้งกำหนดเวลา"),
+        "deadline_fired": ("Deadline reached", "ถึงกำหนดเวลา"),
+        "signal": ("Message to the workflow", "ข้อความถึงกระบวนการ"),
+        "activity": ("Task run", "งานที่สั่งให้ทำ"),
+        "local_activity": ("Engine step", "ขั้นตอนภายในของระบบ"),
+        "agency_task_started": ("Agency task started", "เริ่มงานของหน่วยงาน"),
+        "agency_task_ended": ("Agency task ended", "งานของหน่วยงานสิ้นสุด"),
+        "workflow_completed": ("Workflow ended", "กระบวนการสิ้นสุด"),
+        "workflow_continued_as_new": ("History continues in a new run", "ประวัติต่อในรอบใหม่"),
+    },
 }
+# Entries that tell how the engine worked, not what happened to the case: the auditor's page folds them away.
+ENGINE_KINDS = frozenset({"local_activity"})
 
 
 def expected_date(due_at: datetime | None) -> date | None:

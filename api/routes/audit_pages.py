@@ -17,7 +17,7 @@ from api.history import check_against_history, fetch_runs
 from api.routes import audit as audit_route
 from api.routes.pages import render_page
 from api.routes.staff import gate
-from api.views import HISTORY_LABELS
+from api.views import BANGKOK, ENGINE_KINDS, HISTORY_LABELS
 from store import audit, models
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -57,20 +57,22 @@ async def audit_case(
     client: TemporalDep,
     principal: OptionalPrincipal,
     as_of: Annotated[str | None, Query(max_length=40)] = None,
+    engine: bool = False,
 ) -> Response:
-    """The case's Temporal history (decoded), its state at ``as_of``, and the event log's verification."""
+    """The case's Temporal history (decoded), its state at ``as_of`` (a time in Bangkok unless it says its own
+    offset), and the event log's verification. ``engine``: show the engine's own steps too."""
     if (refused := gate(request, principal, HISTORY_READERS)) is not None:
         return refused
     assert principal is not None
     case = await session.get(models.Case, case_id[:32])
     if case is None:
         raise not_found(f"No case {case_id}.", f"ไม่พบเรื่องเลขที่ {case_id}")
-    moment = None
+    moment, bad_as_of = None, False
     if as_of:
         try:
-            moment = datetime.fromisoformat(as_of)
+            moment = datetime.fromisoformat(as_of.strip())
         except ValueError:
-            moment = None
+            bad_as_of = True  # the page says so, and shows the whole history
     # One fetch of the history and one read of the event log, for both the table and the check.
     runs = await fetch_runs(client, case_id=case.case_id)
     rows = await audit.case_events(session, case_id=case.case_id)
@@ -86,7 +88,15 @@ async def audit_case(
         case=case,
         history=history,
         report=report,
-        as_of=as_of or "",
+        as_of=_local_input(history.as_of.at) if history.as_of else (as_of or ""),
+        bad_as_of=bad_as_of,
+        engine=engine,
+        engine_kinds=ENGINE_KINDS,
         labels=HISTORY_LABELS,
         wide=True,
     )
+
+
+def _local_input(moment: datetime) -> str:
+    """A moment as a ``datetime-local`` field holds it: Bangkok's wall clock, to the second."""
+    return moment.astimezone(BANGKOK).replace(tzinfo=None).isoformat(timespec="seconds")

@@ -37,8 +37,9 @@ MIDNIGHT = clock_time(0)
 _TH_MONTHS = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")
 
 
-def _moment(value: Any, lang: str = "th", *, time: bool = True) -> str:
-    """A date or ISO timestamp as people read it: Thai months and Buddhist years in Thai, Bangkok time."""
+def _moment(value: Any, lang: str = "th", *, time: bool = True, seconds: bool = False) -> str:
+    """A date or ISO timestamp as people read it: Thai months and Buddhist years in Thai, Bangkok time (to the
+    second with ``seconds``, for a record read step by step)."""
     if value is None or value == "":
         return "-"
     if isinstance(value, str):
@@ -48,7 +49,7 @@ def _moment(value: Any, lang: str = "th", *, time: bool = True) -> str:
             return str(value)
     if isinstance(value, datetime):
         value = value.astimezone(BANGKOK)
-        clock = f" {value:%H:%M}" if time else ""
+        clock = (f" {value:%H:%M:%S}" if seconds else f" {value:%H:%M}") if time else ""
     else:
         clock = ""
     if lang == "th":

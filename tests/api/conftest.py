@@ -89,6 +89,18 @@ def complaint(**overrides: object) -> dict[str, object]:
     return body
 
 
+async def file_and_assign(api: httpx.AsyncClient) -> dict[str, Any]:
+    """A complaint filed, screened and sent to BMA as roads by an officer; its receipt."""
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    case_id = receipt["case_id"]
+    assert (await api.post(f"/api/v1/cases/{case_id}/actions/screen", json={}, headers=OFFICER)).status_code == 200
+    accepted = await api.post(
+        f"/api/v1/cases/{case_id}/actions/accept", json={"category": "roads", "agencies": ["BMA"]}, headers=OFFICER
+    )
+    assert accepted.status_code == 200, accepted.text
+    return receipt
+
+
 async def until_filed(api: httpx.AsyncClient, tracking_code: str, *, seconds: float = 30.0) -> dict[str, object]:
     """Intake answers once the complaint is in the database; the relay then starts its workflow, which writes
     the ``filed`` step. Waits (bounded) for that step on the tracking page and returns the page."""

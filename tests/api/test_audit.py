@@ -23,7 +23,15 @@ from config.settings import Settings, get_settings
 from store import models
 from store.chain import event_hash
 from store.db import Database
-from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, bearer, complaint, rewrite_and_rechain
+from tests.api.conftest import (
+    AUDITOR,
+    OFFICER,
+    SUPERVISOR,
+    agency,
+    bearer,
+    file_and_assign,
+    rewrite_and_rechain,
+)
 from workflows.complaint import workflow_id_for
 
 T0 = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
@@ -118,20 +126,9 @@ async def test_audit_verify_names_the_first_tampered_row(settings: Settings, db:
     assert gap.returncode == 1 and "row seq 3: seq 2 is missing" in gap.stdout
 
 
-async def _file_and_assign(api: httpx.AsyncClient) -> dict[str, Any]:
-    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
-    case_id = receipt["case_id"]
-    assert (await api.post(f"/api/v1/cases/{case_id}/actions/screen", json={}, headers=OFFICER)).status_code == 200
-    accepted = await api.post(
-        f"/api/v1/cases/{case_id}/actions/accept", json={"category": "roads", "agencies": ["BMA"]}, headers=OFFICER
-    )
-    assert accepted.status_code == 200, accepted.text
-    return receipt
-
-
 async def test_history_from_temporal_with_as_of(api: httpx.AsyncClient) -> None:
     before = datetime.now(UTC) - timedelta(seconds=1)
-    receipt = await _file_and_assign(api)
+    receipt = await file_and_assign(api)
     case_id = receipt["case_id"]
     response = await api.get(f"/api/v1/cases/{case_id}/history", headers=AUDITOR)
     assert response.status_code == 200, response.text
@@ -151,6 +148,9 @@ async def test_history_from_temporal_with_as_of(api: httpx.AsyncClient) -> None:
     officer = [e["detail"]["by"] for e in entries if e["kind"] == "transition"][1]
     assert (officer["id"], officer["role"]) == ("officer-7", "officer")
     assert "สมหญิง" not in response.text and "0812345678" not in response.text.replace("-", "")
+    # The first timer the workflow set is the screening deadline the receipt promised, to the second.
+    timers = [e["detail"] for e in entries if e["kind"] == "deadline_set"]
+    assert datetime.fromisoformat(timers[0]["fires_at"]) == datetime.fromisoformat(receipt["due_at"]), timers
 
     then = await api.get(f"/api/v1/cases/{case_id}/history", params={"as_of": before.isoformat()}, headers=SUPERVISOR)
     assert then.json()["as_of"]["state"] is None and then.json()["entries"] == []
@@ -165,7 +165,7 @@ async def test_history_from_temporal_with_as_of(api: httpx.AsyncClient) -> None:
 
 
 async def test_staff_reads_land_in_the_access_log(api: httpx.AsyncClient) -> None:
-    receipt = await _file_and_assign(api)
+    receipt = await file_and_assign(api)
     case_id = receipt["case_id"]
     reader = bearer(f"reader-{uuid.uuid4().hex[:6]}", "supervisor")
     read = await api.get(f"/api/v1/cases/{case_id}", params={"reason": "ผู้ร้องโทรสอบถาม"}, headers=reader)
@@ -187,7 +187,7 @@ async def test_staff_reads_land_in_the_access_log(api: httpx.AsyncClient) -> Non
 async def test_codec_endpoint_for_auditors_and_operators_only(
     api: httpx.AsyncClient, dev_env: WorkflowEnvironment
 ) -> None:
-    receipt = await _file_and_assign(api)
+    receipt = await file_and_assign(api)
     history = await dev_env.client.get_workflow_handle(workflow_id_for(receipt["case_id"])).fetch_history()
     started = history.events[0].workflow_execution_started_event_attributes.input.payloads[0]
     import base64
@@ -219,7 +219,7 @@ async def test_codec_endpoint_for_auditors_and_operators_only(
 async def test_audit_export_bundle(
     api: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings, tmp_path: Path
 ) -> None:
-    receipt = await _file_and_assign(api)
+    receipt = await file_and_assign(api)
     target = tmp_path / f"{workflow_id_for(receipt['case_id'])}.json"  # replay reads the id from the name
     done = cli(
         settings,
@@ -270,7 +270,7 @@ async def test_verify_holds_for_the_projection_chain_and_catches_an_edit(
     change: dict[str, Any],
     says: str,
 ) -> None:
-    receipt = await _file_and_assign(api)
+    receipt = await file_and_assign(api)
     case_id = receipt["case_id"]
     temporal = dev_env.client.service_client.config.target_host
     ok = cli(settings, "verify", case_id, "--history", temporal=temporal)

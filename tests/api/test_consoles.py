@@ -7,7 +7,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.accounts import add_account
 from api.auth import StaffRole
 from api.history import fetch_runs
-from api.routes import audit_pages
+from api.routes import audit_pages, pages
 from config.settings import Settings
 from store import audit, models
 from store.db import Database
@@ -29,6 +29,7 @@ from tests.api.conftest import (
     agency,
     app_client,
     complaint,
+    file_and_assign,
     first_in_queue,
     rewrite_and_rechain,
     until_filed,
@@ -357,12 +358,13 @@ async def test_auditor_reads_a_history_as_of_a_moment(
     monkeypatch.setattr(audit_pages, "fetch_runs", counting)
     page = await api.get(f"/audit/case/{case_id}")
     assert page.status_code == 200 and 'id="verify" ' in page.text.replace('id="verify">', 'id="verify" >')
-    assert "action_completed" in page.text and 'class="pass" id="verify"' in page.text
+    assert 'data-kind="action_completed"' in page.text and 'class="pass" id="verify"' in page.text
     assert fetched == [case_id], "the table and the check against the event log share one fetch of the history"
     then = await api.get(f"/audit/case/{case_id}", params={"as_of": datetime.now(UTC).isoformat()})
-    assert 'id="state-then"' in then.text and "<strong>screening</strong>" in then.text
+    screening = "<strong>กำลังตรวจสอบเรื่อง</strong>"  # the state by its name
+    assert 'id="state-then"' in then.text and then.text.count(screening) == 2, "per Temporal and per the event log"
     before = await api.get(f"/audit/case/{case_id}", params={"as_of": received_at})
-    assert "<strong>screening</strong>" not in before.text
+    assert screening not in before.text
     log = await api.get("/audit", params={"case_id": case_id})
     assert "ดูประวัติจาก Temporal" in log.text, "the read of the history, by its name"
     # A forger rewrites who filed and recomputes every hash: the chain holds, the history does not.
@@ -370,6 +372,43 @@ async def test_auditor_reads_a_history_as_of_a_moment(
     forged = await api.get(f"/audit/case/{case_id}")
     assert 'class="fail" id="verify"' in forged.text
     assert "seq 1 · actor_id differs from what Temporal&#39;s history records" in forged.text, forged.text[:2000]
+
+
+async def test_the_auditors_history_reads_in_words(api: httpx.AsyncClient, db: Database) -> None:
+    """Each entry says what it was in words: the step and who took it, the states it went between, the
+    fields an action sent, the day a deadline falls due. The engine's own steps are folded away until asked
+    for, a time that cannot be read is said to be so, and the moment's field holds Bangkok's wall clock."""
+    receipt = await file_and_assign(api)
+    case_id = receipt["case_id"]
+    await sign_in(api, db, StaffRole.AUDITOR)
+
+    page = (await api.get(f"/audit/case/{case_id}")).text
+    rows = dict(re.findall(r'<tr class="[a-z_]+" data-kind="([a-z_]+)">(.*?)</tr>', page, re.S))
+    assert {"filed", "transition", "action_accepted", "action_completed", "deadline_set"} <= set(rows)
+    assert "local_activity" not in rows, "the engine's own steps are folded away"
+    assert "ขั้นตอนภายในของระบบ" in page and 'href="?engine=true"' in page
+    shown = re.findall(r'<tr class="[a-z_]+" data-kind="([a-z_]+)">(.*?)</tr>', page, re.S)
+    accept = next(body for kind, body in shown if kind == "transition" and "รับเรื่องและส่งต่อหน่วยงาน" in body)
+    assert "กำลังตรวจสอบเรื่อง → ส่งเรื่องให้หน่วยงานที่รับผิดชอบ" in accept and "เจ้าหน้าที่รับเรื่อง" in accept
+    sent = next(body for kind, body in shown if kind == "action_accepted" and "ข้อมูลที่ส่งมา: หน่วยงาน" in body)
+    assert "ข้อมูลที่ส่งมา: หน่วยงาน, ประเภท" in sent
+    due = datetime.fromisoformat(receipt["due_at"]).astimezone(audit_pages.BANGKOK) - timedelta(seconds=1)
+    day = f"{due.day} {pages._TH_MONTHS[due.month - 1]} {due.year + 543}"
+    first_timer = next(body for kind, body in shown if kind == "deadline_set")
+    assert f"ครบกำหนด ภายใน {day}" in first_timer, first_timer
+    assert re.search(r"<td>\d+ [^<]+ \d{4} \d\d:\d\d:\d\d</td>", page), "times to the second"
+    assert "deadline_set" in page, "the raw entry is there to be opened"
+
+    everything = (await api.get(f"/audit/case/{case_id}", params={"engine": "true"})).text
+    assert 'data-kind="local_activity"' in everything and 'href="?engine=false"' in everything
+
+    bad = (await api.get(f"/audit/case/{case_id}", params={"as_of": "yesterday"})).text
+    assert 'id="bad-as-of"' in bad and 'id="state-then"' not in bad
+    assert bad.count("data-kind=") == page.count("data-kind="), "the whole history, as without a moment"
+
+    moment = "2026-12-01T10:00:00+00:00"  # 17:00 in Bangkok
+    held = (await api.get(f"/audit/case/{case_id}", params={"as_of": moment})).text
+    assert 'type="datetime-local" step="1" value="2026-12-01T17:00:00"' in held
 
 
 class _Fields(HTMLParser):

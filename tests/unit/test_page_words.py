@@ -89,3 +89,18 @@ def test_an_error_names_the_field_as_the_form_labels_it() -> None:
     assert field_label("complainant.citizen_id", en) == en["citizen_id"] != "citizen_id"
     assert field_label("reason", th) == "เหตุผล", "an action's field, from the console's words"
     assert field_label("body.something_new", en) == "body.something_new", "unknown: the path, not nothing"
+
+
+def test_a_timer_reads_as_the_deadline_the_workflow_meant() -> None:
+    """The history keeps a timer's length, counted from the workflow's own clock, which is its task's start
+    give or take some milliseconds: the moment it fires is read to the nearest second."""
+    from api.history import _fires_at
+    from api.routes.pages import _moment
+
+    started = datetime(2026, 12, 3, 16, 0, 36, 773211, tzinfo=BANGKOK)
+    midnight = datetime(2026, 12, 5, 0, 0, tzinfo=BANGKOK)
+    early = midnight - started - timedelta(milliseconds=34)  # the workflow's now was 34 ms after the task's start
+    assert _fires_at(started, early) == midnight and _deadline(_fires_at(started, early)) == "ภายใน 4 ธ.ค. 2569"
+    assert _fires_at(started, midnight - started + timedelta(milliseconds=400)) == midnight
+    assert _fires_at(started, timedelta(days=92)) == datetime(2027, 3, 5, 16, 0, 37, tzinfo=BANGKOK)
+    assert _moment(started, seconds=True) == "3 ธ.ค. 2569 16:00:36" and _moment(started) == "3 ธ.ค. 2569 16:00"
