@@ -33,6 +33,7 @@ from intake.idempotency import (
     update_id_for,
 )
 from intake.relay import CaseStart, case_start
+from screening.service import reference_from_settings
 from store import models, queries
 from store.db import Database
 from store.models import IdempotencyKey
@@ -283,26 +284,33 @@ async def _until_started(case: models.Case, session: AsyncSession, request: Requ
 
 
 def _check_classification(data: dict[str, Any], request: Request) -> None:
-    """A receiving centre and an SLA class named in the payload must exist (config/centres.yaml, sla.yaml)."""
+    """A category, a receiving centre and an SLA class named in the payload must exist (config/categories.yaml,
+    centres.yaml, sla.yaml)."""
     if "centre" in data:
         data["centre"] = str(data["centre"]).upper()
+    state = request.app.state
     checks = (
-        ("centre", request.app.state.centres.by_code, "receiving centre", "ศูนย์รับเรื่อง"),
-        ("sla_class", request.app.state.policy.classes, "SLA class", "ประเภทระยะเวลาดำเนินการ (SLA class)"),
+        ("category", reference_from_settings(state.settings).categories, "complaint category", "ประเภทเรื่อง"),
+        ("centre", state.centres.by_code, "receiving centre", "ศูนย์รับเรื่อง"),
+        ("sla_class", state.policy.classes, "SLA class", "ประเภทระยะเวลาดำเนินการ (SLA class)"),
     )
     for field, known, what, what_th in checks:
         value = data.get(field)
-        if value is not None and value not in known:
+        if value is None or value in known:
+            continue
+        if field == "category":  # too many to list: where the list is
+            hint = "One of the categories GET /api/v1/categories lists, e.g. lighting.streetlight."
+            hint_th = "ต้องเป็นประเภทที่ GET /api/v1/categories แสดง เช่น lighting.streetlight"
+        else:
             sample = ", ".join(sorted(known)[:8]) + (", ..." if len(known) > 8 else "")
-            raise AppError(
-                status=422,
-                code=f"unknown_{field}",
-                message=f"Unknown {what} {value}.",
-                message_th=f"ไม่พบ{what_th} {value}",
-                details=[
-                    ErrorDetail(field=field, message=f"Must be one of: {sample}.", message_th=f"ต้องเป็น: {sample}")
-                ],
-            )
+            hint, hint_th = f"Must be one of: {sample}.", f"ต้องเป็น: {sample}"
+        raise AppError(
+            status=422,
+            code=f"unknown_{field}",
+            message=f"Unknown {what} {value}.",
+            message_th=f"ไม่พบ{what_th} {value}",
+            details=[ErrorDetail(field=field, message=hint, message_th=hint_th)],
+        )
 
 
 async def _check_references(data: dict[str, Any], case: models.Case, session: AsyncSession, request: Request) -> None:

@@ -146,6 +146,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(officer_intake.router)
     app.include_router(followup.router)
     app.include_router(complaints.router)
+    app.include_router(complaints.reference_router)
     app.include_router(lookup.router)  # before public: /track/by-citizen-id is not a tracking code
     app.include_router(public.router)
     app.include_router(board.router)

@@ -110,6 +110,18 @@ class LabelledOut(BaseModel):
     label_th: str
 
 
+class CategoryOut(BaseModel):
+    code: str
+    name_th: str
+    name_en: str
+
+
+class CategoryGroupOut(CategoryOut):
+    """A group of complaint categories (its code filters the board and reports for all of them)."""
+
+    categories: list[CategoryOut]
+
+
 class CaseOut(BaseModel):
     """A case for staff and agencies: the case, its timeline and what the caller may do now."""
 

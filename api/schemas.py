@@ -570,6 +570,33 @@ def _known_centre(value: str) -> str:
     return code
 
 
+@cache
+def _categories() -> frozenset[str]:
+    """The complaint categories of this deployment (``RONGTUK_CATEGORIES_FILE``), read once."""
+    from config.reference import load_reference
+    from config.settings import Settings
+
+    settings = Settings()
+    reference = load_reference(
+        categories_file=settings.categories_file,
+        agencies_file=settings.agencies_file,
+        regions_file=settings.regions_file,
+    )
+    return frozenset(reference.categories)
+
+
+def _known_category(value: str) -> str:
+    code = value.strip()
+    if code not in _categories():
+        raise BilingualError(
+            "There is no complaint category with this code: leave it out and the centre chooses one "
+            "(GET /api/v1/categories lists them; e.g. lighting.streetlight, roads.pothole).",
+            "ไม่พบประเภทเรื่องที่ใช้รหัสนี้ เว้นว่างไว้ได้ ศูนย์จะเลือกประเภทให้ "
+            "(ดูรายการได้ที่ GET /api/v1/categories เช่น lighting.streetlight, roads.pothole)",
+        )
+    return code
+
+
 class ComplaintIn(BaseModel):
     """A new complaint as it arrives from any intake channel."""
 
@@ -580,7 +607,7 @@ class ComplaintIn(BaseModel):
     subject: Annotated[str, _text(1, 200)] | None = None
     complainant: Complainant
     location: Location | None = None
-    category: Annotated[str, _text(1, 100)] | None = None
+    category: Annotated[str, _text(1, 100), AfterValidator(_known_category)] | None = None
     attachments: Annotated[list[Attachment], Field(max_length=20)] = Field(default_factory=list)
     occurred_on: Annotated[date, AfterValidator(_not_in_future)] | None = None
     kind: Kind = Kind.complaint

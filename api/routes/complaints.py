@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from api.deps import OptionalActor
+from api.deps import OptionalActor, SettingsDep
 from api.errors import forbidden, unauthorized
 from api.limits import limit
-from api.responses import IdempotencyKeyHeader, ReceiptOut, answer_response
+from api.responses import CategoryGroupOut, IdempotencyKeyHeader, ReceiptOut, answer_response
+from api.routes.citizen import category_groups
 from api.schemas import Channel, ComplaintIn
 from api.service import file_complaint
 from intake.idempotency import idempotency_of
 from workflows.process import Actor, Role
 
 router = APIRouter(prefix="/api/v1/complaints", tags=["intake"])
+reference_router = APIRouter(prefix="/api/v1", tags=["intake"])
 
 # Channels where a PSC officer keys the complaint in; citizens file themselves on the others, and staff who
 # work cases (officers, supervisors) may file those on a citizen's behalf.
@@ -64,3 +66,9 @@ async def create_complaint(
         request.app.state.intake, complaint=body, actor=filed_by, idempotency=idempotency_of(scope, key)
     )
     return answer_response(answer)
+
+
+@reference_router.get("/categories", response_model=list[CategoryGroupOut])
+async def categories(request: Request, settings: SettingsDep) -> list[dict[str, object]]:
+    """The complaint categories a complaint may name (``category``), by group, in Thai and English. No sign-in."""
+    return category_groups(request, settings)

@@ -29,10 +29,11 @@ from api.routes import cases as cases_route
 from api.routes import inbox as inbox_route
 from api.routes import screening as screening_route
 from api.routes.board import board_item_view
-from api.routes.citizen import STAFF_CHANNELS, form_context, submit_complaint
+from api.routes.citizen import STAFF_CHANNELS, category_groups, form_context, submit_complaint
 from api.routes.pages import page_lang, render_page
 from api.views import allowed_actions_view, classification_view
 from config.reference import regions_by_province
+from config.settings import Settings
 from domain.complaint import KIND_LABELS, PRIORITY_LABELS
 from processdoc.svg import process_svg
 from screening.service import reference_from_settings
@@ -569,16 +570,21 @@ async def _case_page(
         agency_codes=sorted(request.app.state.agencies),
         agencies=request.app.state.agencies,
         categories=reference_from_settings(settings).categories,
-        codes=code_choices(request),
+        codes=code_choices(request, settings),
         wide=True,
     )
 
 
-def code_choices(request: Request) -> dict[str, list[tuple[str, str, str]]]:
-    """What a field of codes on the case page offers, by field: the receiving centres and the SLA classes,
-    (code, Thai, English), so nobody types a code from a file they cannot see."""
+def code_choices(request: Request, settings: Settings) -> dict[str, list[Any]]:
+    """What a field of codes on the case page offers, by field, so nobody types a code from a file they cannot
+    see: the receiving centres and the SLA classes as (code, Thai, English), the categories in their groups
+    as (Thai, English, [(code, Thai, English), ...])."""
     state = request.app.state
     return {
+        "category": [
+            (g["name_th"], g["name_en"], [(c["code"], c["name_th"], c["name_en"]) for c in g["categories"]])
+            for g in category_groups(request, settings)
+        ],
         "centre": [(c.code, c.name_th, c.name_en) for c in state.centres.by_code.values()],
         "sla_class": [(code, c.name_th, c.name_en) for code, c in state.policy.classes.items()],
     }

@@ -95,7 +95,9 @@ async def file_and_assign(api: httpx.AsyncClient) -> dict[str, Any]:
     case_id = receipt["case_id"]
     assert (await api.post(f"/api/v1/cases/{case_id}/actions/screen", json={}, headers=OFFICER)).status_code == 200
     accepted = await api.post(
-        f"/api/v1/cases/{case_id}/actions/accept", json={"category": "roads", "agencies": ["BMA"]}, headers=OFFICER
+        f"/api/v1/cases/{case_id}/actions/accept",
+        json={"category": "roads.pothole", "agencies": ["BMA"]},
+        headers=OFFICER,
     )
     assert accepted.status_code == 200, accepted.text
     return receipt

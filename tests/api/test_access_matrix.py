@@ -79,7 +79,7 @@ async def new_case(api: httpx.AsyncClient, officer: dict[str, str], *, assign: b
     if assign:
         case_id = receipt["case_id"]
         assert (await api.post(f"/api/v1/cases/{case_id}/actions/screen", json={}, headers=officer)).status_code == 200
-        body = {"category": "street-lights", "agencies": ["BMA"]}
+        body = {"category": "lighting.streetlight", "agencies": ["BMA"]}
         ok = await api.post(f"/api/v1/cases/{case_id}/actions/accept", json=body, headers=officer)
         assert ok.status_code == 200, ok.text
     return receipt
@@ -199,7 +199,9 @@ async def test_agency_sees_no_confidential_identity_and_actors_are_the_signed_in
     officer = headers["officer"]
     await api.post(f"/api/v1/cases/{case_id}/actions/screen", json={}, headers=officer)
     await api.post(
-        f"/api/v1/cases/{case_id}/actions/accept", json={"category": "roads", "agencies": ["BMA"]}, headers=officer
+        f"/api/v1/cases/{case_id}/actions/accept",
+        json={"category": "roads.pothole", "agencies": ["BMA"]},
+        headers=officer,
     )
     for role in ("agency", "agency_head"):
         seen = await api.get(f"/api/v1/cases/{case_id}", headers=headers[role])

@@ -40,7 +40,7 @@ async def _file_with(
 
 
 async def _to_agency(api: httpx.AsyncClient, case_id: str, code: str = "DOPA") -> None:
-    for action, body in (("screen", {}), ("accept", {"category": "roads", "agencies": [code]})):
+    for action, body in (("screen", {}), ("accept", {"category": "roads.pothole", "agencies": [code]})):
         done = await api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers=OFFICER)
         assert done.status_code == 200, done.text
 

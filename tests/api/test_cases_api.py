@@ -71,7 +71,7 @@ async def test_file_track_and_close_over_http(api: httpx.AsyncClient, db: Databa
     assert [a["action"] for a in case["allowed_actions"]] == ["screen", "withdraw", "reclassify"]
 
     assert (await act(api, case_id, "screen", OFFICER)).status_code == 200
-    accepted = await act(api, case_id, "accept", OFFICER, {"category": "street-lights", "agencies": ["BMA"]})
+    accepted = await act(api, case_id, "accept", OFFICER, {"category": "lighting.streetlight", "agencies": ["BMA"]})
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["status"]["code"] == "assignment"
 
@@ -108,7 +108,7 @@ async def test_confidential_identity_hidden_from_agency(api: httpx.AsyncClient) 
     )
     case_id = receipt["case_id"]
     await act(api, case_id, "screen", OFFICER)
-    await act(api, case_id, "accept", OFFICER, {"category": "police", "agencies": ["RTP"]})
+    await act(api, case_id, "accept", OFFICER, {"category": "police.misconduct", "agencies": ["RTP"]})
     seen = (await api.get(f"/api/v1/cases/{case_id}", headers=agency("RTP"))).json()
     assert seen["complainant"] == {"confidential": True}
     assert "0812345678" not in str(seen) and "+66812345678" not in str(seen) and seen["tracking_code"] is None
@@ -153,18 +153,37 @@ async def test_bad_requests_get_clear_errors(api: httpx.AsyncClient) -> None:
     assert_error(await act(api, case_id, "screen", AUDITOR), 403, "role_not_allowed")
 
     await act(api, case_id, "screen", OFFICER)
-    error = assert_error(await act(api, case_id, "accept", OFFICER, {"category": "roads"}), 422)
+    error = assert_error(await act(api, case_id, "accept", OFFICER, {"category": "roads.pothole"}), 422)
     assert error["details"][0]["field"] == "agencies"
     error = assert_error(
-        await act(api, case_id, "accept", OFFICER, {"category": "roads", "agencies": ["NOPE"]}), 422, "unknown_agency"
+        await act(api, case_id, "accept", OFFICER, {"category": "roads.pothole", "agencies": ["NOPE"]}),
+        422,
+        "unknown_agency",
     )
     assert_error(
-        await act(api, case_id, "accept", OFFICER, {"category": "roads", "agencies": ["DOL"], "colour": "red"}), 422
+        await act(api, case_id, "accept", OFFICER, {"category": "roads.pothole", "agencies": ["DOL"], "colour": "red"}),
+        422,
     )
     assert_error(await act(api, case_id, "accept", OFFICER, {"category": ["x"], "agencies": "DOL"}), 422)
+    made_up = await act(api, case_id, "accept", OFFICER, {"category": "street-lights", "agencies": ["DOL"]})
+    error = assert_error(made_up, 422, "unknown_category")
+    assert (
+        error["message"] == "Unknown complaint category street-lights." and error["details"][0]["field"] == "category"
+    )
     # Nothing of the refused attempts reached the case.
     case = (await api.get(f"/api/v1/cases/{case_id}", headers=OFFICER)).json()
     assert case["status"]["code"] == "screening" and [e["event"] for e in case["timeline"]] == ["filed", "screen"]
+
+
+async def test_the_categories_a_complaint_may_name_are_listed_without_sign_in(api: httpx.AsyncClient) -> None:
+    groups = (await api.get("/api/v1/categories")).json()
+    roads = next(g for g in groups if g["code"] == "roads")
+    assert roads["name_th"] == "ถนนและทางเท้า" and {"code", "name_th", "name_en"} <= set(roads["categories"][0])
+    listed = [c["code"] for g in groups for c in g["categories"]]
+    assert "lighting.streetlight" in listed and len(listed) == len(set(listed)) > 50
+    for code in (listed[0], listed[-1]):  # what the list offers is what filing takes
+        filed = await api.post("/api/v1/complaints", json=complaint(category=code))
+        assert filed.status_code == 201, filed.text
 
 
 async def test_docs_and_openapi_are_served(api: httpx.AsyncClient) -> None:

@@ -300,7 +300,7 @@ async def test_citizen_answers_rates_and_asks_for_review_from_the_tracking_page(
     tracked = (await api.get(f"/api/v1/track/{code}")).json()
     assert tracked["next_step"]["code"] == "awaiting_info" and "โปรดตอบ" in tracked["next_step"]["label_th"]
     assert (await citizen("reply", answer="ซอยลาดพร้าว 71 หน้าบ้านเลขที่ 12")).status_code == 303
-    await staff("accept", {"category": "roads", "agencies": ["DOPA"]}, OFFICER)
+    await staff("accept", {"category": "roads.pothole", "agencies": ["DOPA"]}, OFFICER)
     await staff("agency_accept", {}, DOPA)
     await staff("respond", {"outcome": "resolved", "response": "ซ่อมแล้วเรียบร้อย"}, DOPA)
     page = await api.get(f"/track/{code}")
@@ -669,6 +669,39 @@ async def test_the_case_page_offers_centres_sla_classes_and_agencies_by_name(
     async with db.sessions() as session:
         case = await session.get(models.Case, receipt["case_id"])
         assert case is not None and case.centre == "DAMRONG-50"
+
+
+async def test_the_case_page_offers_the_categories_by_name_in_their_groups(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    """Accepting asked for the category as a code in a text box (the screening's guess filled in, or nothing):
+    now it is a choice of the categories by name, in their groups, the guess chosen, and no choice made for
+    the officer when there is no guess. A category that does not exist is refused with the field named."""
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    await until_filed(api, receipt["tracking_code"])
+    assert (await api.post(f"/api/v1/cases/{receipt['case_id']}/actions/screen", json={}, headers=OFFICER)).is_success
+    await sign_in(api, db, StaffRole.OFFICER)
+    page = (await api.get(f"/case/{receipt['case_id']}")).text
+    select = re.search(r'<select id="accept-category" name="category" required>(.*?)</select>', page, re.S)
+    assert select, page[:3000]
+    groups = re.findall(r'<optgroup label="([^"]+)">(.*?)</optgroup>', select.group(1), re.S)
+    roads = dict(groups)["ถนนและทางเท้า"]
+    assert '<option value="roads.pothole"' in roads and ">ถนนชำรุด หลุมบ่อ</option>" in roads
+    chosen = re.findall(r'<option value="([^"]*)"[^>]*selected[^>]*>', select.group(1))
+    assert len(chosen) == 1, "the screening's guess, or the placeholder that asks for a choice"
+    assert chosen[0] == "" or chosen[0] in {c for _, body in groups for c in re.findall(r'value="([^"]+)"', body)}
+
+    form = {"csrf_token": csrf_of(await api.get(f"/case/{receipt['case_id']}")), "agencies": "BMA"}
+    refused = await api.post(f"/case/{receipt['case_id']}/act/accept", data=form | {"category": "street-lights"})
+    said = re.search(r'<div class="error" role="alert">(.*?)</div>', refused.text, re.S)
+    assert refused.status_code == 422 and said and "ไม่พบประเภทเรื่อง street-lights" in said.group(1)
+    assert "GET /api/v1/categories" in said.group(1) and "agriculture." not in said.group(1), "no list of codes"
+    done = await api.post(f"/case/{receipt['case_id']}/act/accept", data=form | {"category": "roads.pothole"})
+    assert done.status_code == 303, done.text[:500]
+    async with db.sessions() as session:
+        case = await session.get(models.Case, receipt["case_id"])
+        assert case is not None and case.category == "roads.pothole"
+    assert "ถนนชำรุด หลุมบ่อ" in (await api.get(f"/case/{receipt['case_id']}")).text, "the case names its category"
 
 
 async def test_the_status_page_counts_open_cases_in_the_process_order_with_their_boards(

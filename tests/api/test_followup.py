@@ -23,7 +23,7 @@ DOPA = agency("DOPA")
 RESPONSE = {"outcome": "resolved", "response": "ซ่อมไฟถนนแล้ว"}
 STAGE1 = [
     ("officer", "screen", {}),
-    ("officer", "accept", {"category": "roads", "agencies": ["DOPA"]}),
+    ("officer", "accept", {"category": "roads.pothole", "agencies": ["DOPA"]}),
     ("dopa", "agency_accept", {}),
     ("dopa", "respond", RESPONSE),
     ("supervisor", "close", {}),

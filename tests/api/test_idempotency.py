@@ -72,7 +72,7 @@ async def test_ten_identical_actions_act_once_and_answer_alike(api: httpx.AsyncC
     # A retry after the case moved on still gets the first answer, not a refusal.
     accepted = await api.post(
         f"/api/v1/cases/{case_id}/actions/accept",
-        json={"category": "street-lights", "agencies": ["BMA"]},
+        json={"category": "lighting.streetlight", "agencies": ["BMA"]},
         headers=OFFICER,
     )
     assert accepted.status_code == 200, accepted.text

@@ -67,7 +67,7 @@ def good() -> dict[str, Any]:
                 "latitude": 18.7904,
                 "longitude": 98.9847,
             },
-            "category": "ไฟฟ้าสาธารณะ",
+            "category": "lighting.streetlight",
             "attachments": [
                 {
                     "name": "photo.jpg",
@@ -184,6 +184,16 @@ async def test_missing_description(client: httpx.AsyncClient) -> None:
     detail = await invalid(client, payload, "description")
 
     assert "required" in detail["message"]
+
+
+async def test_a_category_that_does_not_exist_is_refused_and_may_be_left_out(client: httpx.AsyncClient) -> None:
+    """A category is a code of config/categories.yaml: a made-up one (or a Thai phrase) would reach the read
+    model and the reports as a category of its own, and decide no SLA class."""
+    for made_up in ("street-lights", "ไฟฟ้าสาธารณะ", "roads"):  # "roads" is a group, not a category
+        detail = await invalid(client, good() | {"category": made_up}, "category")
+        assert "GET /api/v1/categories" in detail["message"] and "ไม่พบประเภทเรื่อง" in detail["message_th"]
+    left_out = await client.post("/x", json=good() | {"category": None})
+    assert left_out.status_code == 200 and left_out.json()["category"] is None
 
 
 async def test_megabyte_description_is_refused_briefly_without_echo(client: httpx.AsyncClient) -> None:

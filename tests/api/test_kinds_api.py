@@ -72,7 +72,7 @@ async def test_reclassify_with_a_reason_is_on_the_timeline_and_moves_the_dates(a
     receipt = await file(api, location=CHIANG_MAI)
     case_id = receipt["case_id"]
     assert (await act(api, case_id, "screen", OFFICER)).status_code == 200
-    accepted = await act(api, case_id, "accept", OFFICER, {"category": "roads.potholes", "agencies": ["BMA"]})
+    accepted = await act(api, case_id, "accept", OFFICER, {"category": "roads.pothole", "agencies": ["BMA"]})
     assert accepted.status_code == 200, accepted.text
     before = accepted.json()
     assert any(a["action"] == "reclassify" for a in before["allowed_actions"])

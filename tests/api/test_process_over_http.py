@@ -17,7 +17,7 @@ RESPONSE = {"outcome": "resolved", "response": "ดำเนินการแ�
 # (who, action, body) from intake to each state; "citizen" acts through the tracking code.
 STEPS: list[tuple[State, str, str, dict[str, Any]]] = [
     (State.SCREENING, "officer", "screen", {}),
-    (State.ASSIGNMENT, "officer", "accept", {"category": "roads", "agencies": ["DOPA"]}),
+    (State.ASSIGNMENT, "officer", "accept", {"category": "roads.pothole", "agencies": ["DOPA"]}),
     (State.STAGE1, "dopa", "agency_accept", {}),
     (State.RESPONDED, "dopa", "respond", RESPONSE),
     (State.CLOSED, "supervisor", "close", {}),
@@ -101,7 +101,7 @@ async def test_search_attributes_show_state_agency_and_deadline_without_personal
 ) -> None:
     receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
     await do(api, receipt, "officer", "screen", {})
-    await do(api, receipt, "officer", "accept", {"category": "roads", "agencies": ["DOPA"]})
+    await do(api, receipt, "officer", "accept", {"category": "roads.pothole", "agencies": ["DOPA"]})
     described = await dev_env.client.get_workflow_handle(workflow_id_for(receipt["case_id"])).describe()
     attrs = described.typed_search_attributes
     assert attrs.get(sa.STATUS) == "assignment"
@@ -115,7 +115,7 @@ async def test_every_field_kind_of_the_table_is_accepted_and_checked(api: httpx.
     receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
     for who, action, body in [
         ("officer", "screen", {}),
-        ("officer", "accept", {"category": "roads", "agencies": ["DOPA"]}),
+        ("officer", "accept", {"category": "roads.pothole", "agencies": ["DOPA"]}),
         ("dopa", "agency_accept", {}),
     ]:
         assert (await do(api, receipt, who, action, body)).status_code == 200
@@ -143,7 +143,7 @@ async def test_an_agency_asks_the_complainant_who_answers_through_tracking(api: 
     receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
     code, case_id = receipt["tracking_code"], receipt["case_id"]
     await do(api, receipt, "officer", "screen", {})
-    await do(api, receipt, "officer", "accept", {"category": "roads", "agencies": ["DOPA"]})
+    await do(api, receipt, "officer", "accept", {"category": "roads.pothole", "agencies": ["DOPA"]})
     early = await do(api, receipt, "dopa", "agency_ask_info", {"question": "เสาไฟต้นไหน"})
     assert early.status_code == 409, "the agency asks once it has accepted the case"
     await do(api, receipt, "dopa", "agency_accept", {})

@@ -60,7 +60,7 @@ async def test_a_real_cases_messages_are_delivered_while_the_gateway_stumbles(
         bma = agency("BMA")
         # The case moves at its own pace while its SMS are failing: delivery never holds it up.
         await _act(api, case_id, "screen", OFFICER)
-        await _act(api, case_id, "accept", OFFICER, category="street-lights", agencies=["BMA"])
+        await _act(api, case_id, "accept", OFFICER, category="lighting.streetlight", agencies=["BMA"])
         await _act(api, case_id, "agency_accept", bma)
         await _act(api, case_id, "respond", bma, outcome="resolved", response="เปลี่ยนหลอดไฟเรียบร้อยแล้ว")
         await _act(api, case_id, "close", SUPERVISOR)

@@ -71,7 +71,7 @@ TASK_TIMEOUT = timedelta(seconds=10)  # Temporal's default workflow task timeout
 STICKY_TIMEOUT = timedelta(seconds=10)  # the SDK's default sticky_queue_schedule_to_start_timeout (worker.py)
 STEPS: list[tuple[str, Actor, dict[str, object]]] = [
     ("screen", OFFICER, {}),
-    ("accept", OFFICER, {"category": "roads", "agencies": ["DOPA"]}),
+    ("accept", OFFICER, {"category": "roads.pothole", "agencies": ["DOPA"]}),
     ("agency_accept", DOPA, {}),
     ("respond", DOPA, RESPONSE),
     ("close", OFFICER, {}),

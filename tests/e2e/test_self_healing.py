@@ -88,7 +88,7 @@ def lifecycle(client: httpx.Client, officer: dict[str, str], bma: dict[str, str]
     ).json()
     case = f"/api/v1/cases/{receipt['case_id']}/actions"
     post(client, f"{case}/screen", {}, officer)
-    post(client, f"{case}/accept", {"category": "fees", "agencies": ["BMA"]}, officer)
+    post(client, f"{case}/accept", {"category": "government.tax", "agencies": ["BMA"]}, officer)
     post(client, f"{case}/agency_accept", {}, bma)
     post(client, f"{case}/respond", {"outcome": "upheld", "response": "ซ่อมไฟถนนเรียบร้อยแล้ว"}, bma)
     post(client, f"{case}/close", {}, officer)

@@ -153,7 +153,12 @@ def test_case_survives_worker_sigkill(stack: Stack, database_url: str) -> None:
         ).json()
         case_id = receipt["case_id"]
         post(client, f"/api/v1/cases/{case_id}/actions/screen", {}, OFFICER)
-        post(client, f"/api/v1/cases/{case_id}/actions/accept", {"category": "fees", "agencies": ["DOPA"]}, OFFICER)
+        post(
+            client,
+            f"/api/v1/cases/{case_id}/actions/accept",
+            {"category": "government.tax", "agencies": ["DOPA"]},
+            OFFICER,
+        )
 
         stack.group.stop("worker", sig=signal.SIGKILL)
         stack.start_worker()

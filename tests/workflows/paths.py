@@ -84,7 +84,10 @@ PATHS: dict[State, list[tuple[str, Actor, dict[str, Any]]]] = {
     State.RECEIVED: [],
     State.SCREENING: [("screen", OFFICER, {})],
     State.AWAITING_INFO: [("screen", OFFICER, {}), ("need_info", OFFICER, {"question": "ซอยอะไร"})],
-    State.ASSIGNMENT: [("screen", OFFICER, {}), ("accept", OFFICER, {"category": "roads", "agencies": ["DOPA"]})],
+    State.ASSIGNMENT: [
+        ("screen", OFFICER, {}),
+        ("accept", OFFICER, {"category": "roads.pothole", "agencies": ["DOPA"]}),
+    ],
 }
 PATHS[State.STAGE1] = [*PATHS[State.ASSIGNMENT], ("agency_accept", DOPA, {})]
 PATHS[State.RESPONDED] = [*PATHS[State.STAGE1], ("respond", DOPA, RESPONSE)]
