@@ -113,6 +113,12 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "queue_views": "มุมมองคิว",
         "queue_all": "ทุกเรื่องในคิว",
         "queue_mine": "เรื่องที่ฉันรับไว้",
+        "queue_closing": "รอตรวจคำตอบและทบทวน",
+        "closing_title": "เรื่องที่กลับมาที่ศูนย์",
+        "closing_lead": (
+            "คำตอบของหน่วยงานที่รอศูนย์ตรวจและยุติเรื่อง และคำขอให้ทบทวนที่รอศูนย์รับเรื่องและตอบ "
+            "เรื่องเร่งด่วนอยู่บนสุด ตามด้วยเรื่องที่ครบกำหนดก่อน"
+        ),
         "case": "เรื่อง",
         "received": "รับเมื่อ",
         "due": "กำหนด",
@@ -349,6 +355,12 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "queue_views": "Queue views",
         "queue_all": "Whole queue",
         "queue_mine": "Held by me",
+        "queue_closing": "Answers and reviews",
+        "closing_title": "Back with the centre",
+        "closing_lead": (
+            "Agency answers for the centre to check and close, and reviews for it to acknowledge and answer. "
+            "Urgent cases first, then the earliest deadline"
+        ),
         "case": "Case",
         "received": "Received",
         "due": "Due",

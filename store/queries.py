@@ -694,6 +694,11 @@ async def screening_queue(
     return CasePage(items=items, total=int(total), page=page, page_size=page_size)
 
 
+async def count_in_states(session: AsyncSession, states: Sequence[str]) -> int:
+    """How many cases are in ``states`` (by the status index)."""
+    return int(await session.scalar(select(func.count()).select_from(Case).where(Case.status.in_(list(states)))) or 0)
+
+
 async def open_cases_by_state(session: AsyncSession) -> dict[str, int]:
     """Count cases in progress per state, with 0 for open states that have none."""
     open_states = open_state_codes()

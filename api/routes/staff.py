@@ -38,8 +38,8 @@ from domain.complaint import KIND_LABELS, PRIORITY_LABELS
 from processdoc.svg import process_svg
 from screening.service import reference_from_settings
 from store import models
-from store.queries import list_cases, screening_queue
-from workflows.process import EVENT_LABELS, STATE_LABELS, Role, State
+from store.queries import count_in_states, list_cases, screening_queue
+from workflows.process import EVENT_LABELS, SETTLED_STATES, STATE_LABELS, TERMINAL_STATES, Role, State
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -49,6 +49,8 @@ SUPERVISORS = frozenset({StaffRole.SUPERVISOR})
 CASE_READERS = frozenset({*OFFICERS, *AGENCY_STAFF, StaffRole.AUDITOR})
 SEARCHERS = frozenset({*OFFICERS, StaffRole.AUDITOR})
 QUEUE_STATES = (State.RECEIVED, State.SCREENING)
+# Back with the centre after the agency: an answer to check and close, a review to acknowledge and answer.
+CLOSING_STATES = (State.RESPONDED, State.STAGE2, State.STAGE2_INVESTIGATION)
 _QUEUE_SIZE = 25
 
 
@@ -179,14 +181,23 @@ def _days_left(request: Request, due_at: str | None) -> int | None:
     return int(calendar.working_days_between(now, due))
 
 
+# A case ends in these: an action that leads there is taken on the case page, with the case in front of the
+# user, never by one click on a list beside the button they meant (a withdrawal cannot be undone).
+_ENDS = frozenset(s.value for s in TERMINAL_STATES | SETTLED_STATES)
+
+
 async def _row_actions(request: Request, session: AsyncSession, principal: Principal, case_id: str) -> list[Any]:
-    """The actions the user may take on a row now, from the process table (one click when they need nothing)."""
+    """The actions the user may take on a row now, from the process table; ``one_click`` when they need nothing
+    and do not end the case."""
     case = await session.get(models.Case, case_id)
     actor = principal.actor
     if case is None or actor is None:
         return []
     _, ctx = await tasks_and_context(session, case, request)
-    return allowed_actions_view(case, ctx, actor)
+    actions = allowed_actions_view(case, ctx, actor)
+    for a in actions:
+        a["one_click"] = a["leads_to"] not in _ENDS and not any(f["required"] for f in a["fields"])
+    return actions
 
 
 @router.get("/board", response_class=HTMLResponse)
@@ -235,22 +246,27 @@ async def officer_queue(
     principal: OptionalPrincipal,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     mine: Annotated[bool, Query()] = False,
+    closing: Annotated[bool, Query()] = False,
 ) -> Response:
     """The screening queue, urgent first, then the earliest deadline and the oldest, with screening suggestions;
-    a page at a time, or only the cases the officer holds (``mine``)."""
+    a page at a time, or only the cases the officer holds (``mine``). ``closing``: the cases back with the
+    centre after the agency (answers to check and close, reviews to acknowledge and answer), in the same order;
+    each view says how many the other holds."""
     if (refused := gate(request, principal, OFFICERS)) is not None:
         return refused
     assert principal is not None and principal.actor is not None
     state = request.app.state
+    states, other = (CLOSING_STATES, QUEUE_STATES) if closing else (QUEUE_STATES, CLOSING_STATES)
     queue = await screening_queue(
         session,
         now=datetime.now(UTC),
         calendar=state.calendar,
-        states=[s.value for s in QUEUE_STATES],
-        held_by=principal.subject if mine else None,
+        states=[s.value for s in states],
+        held_by=principal.subject if mine and not closing else None,
         page=page,
         page_size=_QUEUE_SIZE,
     )
+    others = await count_in_states(session, [s.value for s in other])
     actor = principal.actor
     rows = [
         board_item_view(i, actor=actor, agencies=state.agencies, centres=state.centres, policy=state.policy)
@@ -258,16 +274,25 @@ async def officer_queue(
     ]
     # The holders of the cases on this page only (claims are kept after a case leaves the queue).
     shown = [row["case_id"] for row in rows]
-    claims = {row.case_id: row.officer_id for row in await session.execute(held_by(shown))} if shown else {}
+    claims = (
+        {row.case_id: row.officer_id for row in await session.execute(held_by(shown))} if shown and not closing else {}
+    )
     for row in rows:
         case = await session.get(models.Case, row["case_id"])
         assert case is not None
         row["subject"] = subject_of(case)
-        row["screening"] = await _screening(request, session, case)
+        row["screening"] = None if closing else await _screening(request, session, case)
         row["actions"] = await _row_actions(request, session, principal, case.case_id)
         row["can_accept"] = any(a["action"] == "accept" for a in row["actions"])
         row["claimed_by"] = claims.get(case.case_id)
-    pages = {"page": queue.page, "more": queue.page * queue.page_size < queue.total, "mine": mine}
+    pages = {
+        "page": queue.page,
+        "more": queue.page * queue.page_size < queue.total,
+        "mine": mine and not closing,
+        "closing": closing,
+        "queue_total": others if closing else queue.total,
+        "closing_total": queue.total if closing else others,
+    }
     return render_page(
         request,
         settings,

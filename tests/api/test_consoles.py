@@ -704,6 +704,42 @@ async def test_the_case_page_offers_the_categories_by_name_in_their_groups(
     assert "ถนนชำรุด หลุมบ่อ" in (await api.get(f"/case/{receipt['case_id']}")).text, "the case names its category"
 
 
+async def test_the_officer_sees_answers_and_reviews_back_with_the_centre(api: httpx.AsyncClient, db: Database) -> None:
+    """An agency's answer waits for the centre to check it and close the case, and a review for the centre to
+    acknowledge it (3 working days) and answer: the officer's console listed neither. Now the queue names how
+    many are back with the centre and lists them with their status; what ends a case is never one click on a
+    list (a withdrawal cannot be undone)."""
+
+    async def act(case_id: str, action: str, body: dict[str, Any], who: dict[str, str]) -> None:
+        done = await api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers=who)
+        assert done.status_code == 200, done.text
+
+    answered, reviewed, waiting = [await file_and_assign(api) for _ in range(3)]
+    for receipt in (answered, reviewed):
+        await act(receipt["case_id"], "agency_accept", {}, agency("BMA"))
+        await act(receipt["case_id"], "respond", {"outcome": "resolved", "response": "ซ่อมแล้ว"}, agency("BMA"))
+    await act(reviewed["case_id"], "close", {}, OFFICER)
+    await act(reviewed["case_id"], "request_review", {"reason": "ยังไม่ได้ซ่อมจริง"}, OFFICER)
+    fresh = (await api.post("/api/v1/complaints", json=complaint())).json()
+    await until_filed(api, fresh["tracking_code"])
+    await sign_in(api, db, StaffRole.OFFICER)
+
+    queue = (await api.get("/officer")).text
+    back = re.search(r'<a href="/officer\?closing=1" data-view="closing">รอตรวจคำตอบและทบทวน \(([\d,]+)\)</a>', queue)
+    assert back and int(back.group(1).replace(",", "")) >= 2, queue[:3000]
+    row = re.search(rf'<tr [^>]*data-case="{fresh["case_id"]}">(.*?)</tr>', queue, re.S)
+    assert row and 'data-action="screen"' in row.group(1) and 'data-action="withdraw"' not in row.group(1)
+
+    closing = (await api.get("/officer", params={"closing": "1"})).text
+    rows = dict(re.findall(r'<tr [^>]*data-case="([^"]+)">(.*?)</tr>', closing, re.S))
+    assert '<td class="status">หน่วยงานตอบกลับแล้ว</td>' in rows[answered["case_id"]]
+    assert '<td class="status">ขอให้ทบทวนเรื่อง (ขั้นที่ 2)</td>' in rows[reviewed["case_id"]]
+    assert waiting["case_id"] not in rows and fresh["case_id"] not in rows, "only what is back with the centre"
+    assert 'data-action="close"' not in rows[answered["case_id"]], "closing is done on the case page"
+    assert f'href="/case/{answered["case_id"]}"' in rows[answered["case_id"]]
+    assert re.search(r'<a href="/officer" data-view="all">ทุกเรื่องในคิว \([\d,]+\)</a>', closing)
+
+
 async def test_the_status_page_counts_open_cases_in_the_process_order_with_their_boards(
     api: httpx.AsyncClient, db: Database
 ) -> None:
