@@ -267,6 +267,8 @@ async def officer_queue(
         page_size=_QUEUE_SIZE,
     )
     others = await count_in_states(session, [s.value for s in other])
+    # The whole queue's count for its tab: the page's own total is only the officer's cases when ``mine``.
+    whole_queue = await count_in_states(session, [s.value for s in QUEUE_STATES]) if mine and not closing else None
     actor = principal.actor
     rows = [
         board_item_view(i, actor=actor, agencies=state.agencies, centres=state.centres, policy=state.policy)
@@ -290,7 +292,7 @@ async def officer_queue(
         "more": queue.page * queue.page_size < queue.total,
         "mine": mine and not closing,
         "closing": closing,
-        "queue_total": others if closing else queue.total,
+        "queue_total": others if closing else (whole_queue if whole_queue is not None else queue.total),
         "closing_total": queue.total if closing else others,
     }
     return render_page(

@@ -727,17 +727,22 @@ async def test_the_officer_sees_answers_and_reviews_back_with_the_centre(api: ht
     queue = (await api.get("/officer")).text
     back = re.search(r'<a href="/officer\?closing=1" data-view="closing">รอตรวจคำตอบและทบทวน \(([\d,]+)\)</a>', queue)
     assert back and int(back.group(1).replace(",", "")) >= 2, queue[:3000]
-    row = re.search(rf'<tr [^>]*data-case="{fresh["case_id"]}">(.*?)</tr>', queue, re.S)
-    assert row and 'data-action="screen"' in row.group(1) and 'data-action="withdraw"' not in row.group(1)
+    _, row, _ = await row_on(api, "/officer", fresh["case_id"])
+    assert 'data-action="screen"' in row and 'data-action="withdraw"' not in row, "a withdrawal is not one click"
 
-    closing = (await api.get("/officer", params={"closing": "1"})).text
-    rows = dict(re.findall(r'<tr [^>]*data-case="([^"]+)">(.*?)</tr>', closing, re.S))
-    assert '<td class="status">หน่วยงานตอบกลับแล้ว</td>' in rows[answered["case_id"]]
-    assert '<td class="status">ขอให้ทบทวนเรื่อง (ขั้นที่ 2)</td>' in rows[reviewed["case_id"]]
-    assert waiting["case_id"] not in rows and fresh["case_id"] not in rows, "only what is back with the centre"
-    assert 'data-action="close"' not in rows[answered["case_id"]], "closing is done on the case page"
-    assert f'href="/case/{answered["case_id"]}"' in rows[answered["case_id"]]
-    assert re.search(r'<a href="/officer" data-view="all">ทุกเรื่องในคิว \([\d,]+\)</a>', closing)
+    _, answer, closing = await row_on(api, "/officer", answered["case_id"], closing="1")
+    _, review, _ = await row_on(api, "/officer", reviewed["case_id"], closing="1")
+    assert '<td class="status">หน่วยงานตอบกลับแล้ว</td>' in answer
+    assert '<td class="status">ขอให้ทบทวนเรื่อง (ขั้นที่ 2)</td>' in review
+    for elsewhere in (waiting, fresh):
+        with pytest.raises(AssertionError, match="is not listed"):
+            await row_on(api, "/officer", elsewhere["case_id"], closing="1")
+    assert 'data-action="close"' not in answer, "closing is done on the case page"
+    assert f'href="/case/{answered["case_id"]}"' in answer
+    whole = re.search(r'<a href="/officer" data-view="all">ทุกเรื่องในคิว \(([\d,]+)\)</a>', closing)
+    mine = (await api.get("/officer", params={"mine": "1"})).text
+    assert whole and f'data-view="all">ทุกเรื่องในคิว ({whole.group(1)})</a>' in mine, "the whole queue, not mine"
+    assert '<strong aria-current="page">เรื่องที่ฉันรับไว้</strong>' in mine
 
 
 async def test_the_status_page_counts_open_cases_in_the_process_order_with_their_boards(

@@ -306,7 +306,7 @@ async def test_over_http_a_rebuilt_case_answers_tracking_detail_and_its_next_act
     async with running_api(dev_env, settings, db, f"tq-{uuid.uuid4()}") as api:
         receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
         case_id, code = receipt["case_id"], receipt["tracking_code"]
-        for action, body in (("screen", {}), ("accept", {"category": "roads", "agencies": ["DOPA"]})):
+        for action, body in (("screen", {}), ("accept", {"category": "roads.pothole", "agencies": ["DOPA"]})):
             assert (await api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers=OFFICER)).is_success
         tracked = (await api.get(f"/api/v1/track/{code}")).json()
         detail = (await api.get(f"/api/v1/cases/{case_id}", headers=OFFICER)).json()
