@@ -88,12 +88,22 @@ _UNSAID = frozenset({"label"})  # the notification's own heading: the timeline e
 
 
 def said(
-    data: dict[str, Any] | None, lang: str = "th", agencies: Any = None, categories: Any = None
+    data: dict[str, Any] | None,
+    lang: str = "th",
+    agencies: Any = None,
+    categories: Any = None,
+    codes: dict[str, list[Any]] | None = None,
 ) -> list[tuple[str, str]]:
     """What a timeline entry recorded, as (field, value) lines people read: every code by its name (channel,
-    agency, category, outcome, kind, priority, deadline), dates as dates, yes or no for flags. ``agencies`` and
-    ``categories`` map codes to objects with ``name_th``/``name_en``; a code they do not know stays a code."""
+    agency, category, outcome, kind, priority, deadline, and the fields of ``codes``), dates as dates, yes or no
+    for flags. ``agencies`` and ``categories`` map codes to objects with ``name_th``/``name_en``; ``codes`` is
+    the case page's choices by field, (code, Thai, English) (the receiving centre, the SLA class); a code they
+    do not know stays a code."""
     words = CONSOLE_TEXTS[lang]
+    choices = {
+        field: {c[0]: c[1] if lang == "th" else c[2] for c in listed if isinstance(c[2], str)}
+        for field, listed in (codes or {}).items()
+    }
 
     def named(objects: Any, code: str) -> str:
         found = (objects or {}).get(code)
@@ -104,15 +114,19 @@ def said(
             return str(words["yes"] if value else words["no"])
         if isinstance(value, list | tuple):
             return ", ".join(value_of(key, v) for v in value)
+        if isinstance(value, dict):  # e.g. a reclassification's "before" and "after": each field by its name
+            return ", ".join(f"{words['fields'].get(k, k)}: {value_of(k, v)}" for k, v in value.items())
         text = str(value)
         if key == "channel":
             return str(words["channel_labels"].get(text, text))
-        if key in {"agency", "agencies"}:
+        if key in {"agency", "agencies", "investigating"}:
             return named(agencies, text)
         if key == "category":
             return named(categories, text)
         if key in _CHOICES:
             return str(words["choices"].get(text, text))
+        if key in choices:
+            return str(choices[key].get(text, text))
         if key == "rule":
             return str(words["deadline_rule"].get(text, text))
         if key == "due_at":

@@ -104,3 +104,41 @@ def test_a_timer_reads_as_the_deadline_the_workflow_meant() -> None:
     assert _fires_at(started, midnight - started + timedelta(milliseconds=400)) == midnight
     assert _fires_at(started, timedelta(days=92)) == datetime(2027, 3, 5, 16, 0, 37, tzinfo=BANGKOK)
     assert _moment(started, seconds=True) == "3 ธ.ค. 2569 16:00:36" and _moment(started) == "3 ธ.ค. 2569 16:00"
+
+
+def test_what_a_reclassification_and_a_review_record_reads_in_words() -> None:
+    """A reclassification records what it changed as two small tables, and a review the agencies that
+    investigate: the timeline showed "before: {'priority': 'normal', ...}" and "investigating: BMA"."""
+    data = {
+        "before": {"priority": "normal", "centre": "PSC-1111"},
+        "after": {"priority": "urgent", "centre": "DAMRONG-50"},
+        "investigating": ["DOPA"],
+        "waited_working_days": 2,
+    }
+    centres = {"centre": [("PSC-1111", "ศูนย์บริการประชาชน", "PSC"), ("DAMRONG-50", "ศูนย์ดำรงธรรมเชียงใหม่", "DC")]}
+    lines = said(data, "th", agencies={"DOPA": Named("กรมการปกครอง", "DOPA")}, codes=centres)
+    assert lines == [
+        ("เดิม", "ความเร่งด่วน: ปกติ, ศูนย์รับเรื่อง: ศูนย์บริการประชาชน"),
+        ("เปลี่ยนเป็น", "ความเร่งด่วน: เร่งด่วน, ศูนย์รับเรื่อง: ศูนย์ดำรงธรรมเชียงใหม่"),
+        ("หน่วยงานที่ตรวจสอบ", "กรมการปกครอง"),
+        ("วันทำการที่รอคำตอบจากผู้ร้อง", "2"),
+    ]
+    assert said(data, "en", codes=centres)[0] == ("Was", "Priority: Normal, Receiving centre: PSC")
+
+
+def test_every_field_the_process_records_has_words_in_both_languages() -> None:
+    """Beside an action's own fields (the process table's, checked by the forms), the case rules and the
+    workflow record fields of their own on a timeline entry: each must have a name to be shown by."""
+    import re
+    from pathlib import Path
+
+    from api.ui_text import CONSOLE_TEXTS
+    from workflows.process import TRANSITIONS
+
+    source = "".join(p.read_text() for p in (Path(__file__).resolve().parents[2] / "workflows").glob("*.py"))
+    recorded = set(re.findall(r'(?:payload|data)\["([a-z_]+)"\] =', source))
+    recorded |= {f.name for t in TRANSITIONS for f in t.fields}
+    assert {"investigating", "before", "after", "agency"} <= recorded, "the source is read as expected"
+    for lang in ("th", "en"):
+        missing = sorted(recorded - set(CONSOLE_TEXTS[lang]["fields"]))
+        assert not missing, f"{lang}: no words for {missing}"
