@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from config.agencies import Agency
 from config.centres import Centres
 from config.reference import regions_by_province
+from delivery.templates import format_date
 from domain.complaint import KIND_LABELS, PRIORITY_LABELS, Kind, Priority
 from sla.policy import SlaPolicy
 from store import models
@@ -87,6 +88,15 @@ def agency_view(code: str, agencies: dict[str, Agency]) -> dict[str, str]:
     }
 
 
+def _date_words(value: Any) -> dict[str, str]:
+    """An ISO date as a sentence says it, in Thai (Buddhist era) and English; anything else as it is."""
+    try:
+        day = date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return {"th": str(value), "en": str(value)}
+    return {"th": format_date(day, "th"), "en": format_date(day, "en")}
+
+
 def event_view(event: models.CaseEvent, *, public: bool, hide_complainant: bool = False) -> dict[str, Any]:
     en, th = EVENT_LABELS.get(event.event, (event.event, event.event))
     out: dict[str, Any] = {
@@ -101,13 +111,13 @@ def event_view(event: models.CaseEvent, *, public: bool, hide_complainant: bool 
         out["by"] = event.actor_role if event.actor_role != Role.AGENCY else event.actor_agency
         out |= {k: v for k, v in (event.data or {}).items() if k in PUBLIC_DATA}
         if "ombudsman_until" in out:
-            until = out["ombudsman_until"]
+            until = _date_words(out["ombudsman_until"])
             out["notice_en"] = (
                 f"If you are still not satisfied you may take your complaint to the Office of the "
-                f"Ombudsman (hotline 1676) until {until}."
+                f"Ombudsman (hotline 1676) until {until['en']}."
             )
             out["notice_th"] = (
-                f"หากท่านยังไม่พอใจผลการพิจารณา ท่านมีสิทธิ์ร้องเรียนต่อสำนักงานผู้ตรวจการแผ่นดิน (สายด่วน 1676) ได้ภายในวันที่ {until}"
+                f"หากท่านยังไม่พอใจผลการพิจารณา ท่านมีสิทธิ์ร้องเรียนต่อสำนักงานผู้ตรวจการแผ่นดิน (สายด่วน 1676) ได้ภายในวันที่ {until['th']}"
             )
         return out
     # The complainant's own entries carry their tracking code as actor id and their own words.

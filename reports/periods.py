@@ -17,13 +17,13 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from delivery.templates import THAI_MONTHS
 from sla.calendar import BANGKOK
 
 __all__ = ["BE_OFFSET", "Grain", "bounds_utc", "local_day", "local_minutes", "period_label", "period_of", "period_sql"]
 
 BE_OFFSET = 543  # Buddhist era = Gregorian + 543
 EPOCH = date(1970, 1, 1)
-_TH_MONTHS = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")
 _EN_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -184,7 +184,7 @@ def period_label(key: str, lang: str) -> str:
             return f"พ.ศ. {be}"
         if rest.startswith("Q"):
             return f"ไตรมาส {rest[1:]}/{be}"
-        return f"{_TH_MONTHS[int(rest) - 1]} {be}"
+        return f"{THAI_MONTHS[int(rest) - 1]} {be}"
     if not rest:
         return str(year)
     if rest.startswith("Q"):

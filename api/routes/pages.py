@@ -27,6 +27,7 @@ from api.limits import limit
 from api.ui_text import CONSOLE_TEXTS
 from api.views import BANGKOK, expected_date
 from config.settings import Access, Settings
+from delivery.templates import THAI_MONTHS
 from store import users
 from workflows.process import STATE_LABELS, State
 
@@ -34,7 +35,6 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 LANG_COOKIE = "rongtuk_lang"
 MIDNIGHT = clock_time(0)
-_TH_MONTHS = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")
 
 
 def _moment(value: Any, lang: str = "th", *, time: bool = True, seconds: bool = False) -> str:
@@ -53,7 +53,7 @@ def _moment(value: Any, lang: str = "th", *, time: bool = True, seconds: bool = 
     else:
         clock = ""
     if lang == "th":
-        return f"{value.day} {_TH_MONTHS[value.month - 1]} {value.year + 543}{clock}"
+        return f"{value.day} {THAI_MONTHS[value.month - 1]} {value.year + 543}{clock}"
     return f"{value.day} {value:%b} {value.year}{clock}"
 
 

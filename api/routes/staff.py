@@ -574,6 +574,10 @@ async def _case_page(
         ready["action"]: {k: " ".join(v) if isinstance(v, list) else v for k, v in ready["data"].items()}
         for ready in (screening or {}).get("actions", [])
     }
+    if any(a["action"] == "respond_stage2" for a in view["allowed_actions"]):
+        prefill["respond_stage2"] = _final_answer_draft(
+            view["timeline"], request.app.state.agencies, page_lang(request)
+        )
     tasks, _ = await tasks_and_context(session, case, request)
     if pending := [t.agency for t in tasks if t.extension_pending > 0]:
         # The supervisor answers the request that waits (the first, if several agencies asked).
@@ -600,6 +604,29 @@ async def _case_page(
         codes=code_choices(request, settings),
         wide=True,
     )
+
+
+def _final_answer_draft(timeline: list[dict[str, Any]], agencies: dict[str, Any], lang: str) -> dict[str, str]:
+    """The review's final answer, drafted from what the investigating agencies reported (their findings as the
+    answer, their root causes and actions as such), each under the agency's name when there are several: the
+    officer edits it into the centre's answer instead of copying it across by hand."""
+    reports = [e for e in timeline if e["event"] == "report_findings" and e.get("data")]
+
+    def joined(field: str) -> str:
+        parts = []
+        for e in reports:
+            text = str(e["data"].get(field) or "").strip()
+            if not text:
+                continue
+            if len(reports) > 1:
+                code = e["actor"].get("agency") or ""
+                agency = agencies.get(code)
+                text = f"{getattr(agency, f'name_{lang}', code) if agency else code}: {text}"
+            parts.append(text)
+        return "\n\n".join(parts)
+
+    draft = {"response": joined("findings"), "root_cause": joined("root_cause"), "action_taken": joined("action_taken")}
+    return {field: text for field, text in draft.items() if text}
 
 
 def code_choices(request: Request, settings: Settings) -> dict[str, list[Any]]:

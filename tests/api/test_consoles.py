@@ -7,7 +7,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
@@ -19,8 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 from api.accounts import add_account
 from api.auth import StaffRole
 from api.history import fetch_runs
-from api.routes import audit_pages, pages
+from api.routes import audit_pages
 from config.settings import Settings
+from delivery.templates import format_date
 from store import audit, models
 from store.db import Database
 from tests.api.conftest import (
@@ -393,7 +394,7 @@ async def test_the_auditors_history_reads_in_words(api: httpx.AsyncClient, db: D
     sent = next(body for kind, body in shown if kind == "action_accepted" and "ข้อมูลที่ส่งมา: หน่วยงาน" in body)
     assert "ข้อมูลที่ส่งมา: หน่วยงาน, ประเภท" in sent
     due = datetime.fromisoformat(receipt["due_at"]).astimezone(audit_pages.BANGKOK) - timedelta(seconds=1)
-    day = f"{due.day} {pages._TH_MONTHS[due.month - 1]} {due.year + 543}"
+    day = format_date(due.date(), "th")
     first_timer = next(body for kind, body in shown if kind == "deadline_set")
     assert f"ครบกำหนด ภายใน {day}" in first_timer, first_timer
     assert re.search(r"<td>\d+ [^<]+ \d{4} \d\d:\d\d:\d\d</td>", page), "times to the second"
@@ -743,6 +744,44 @@ async def test_the_officer_sees_answers_and_reviews_back_with_the_centre(api: ht
     mine = (await api.get("/officer", params={"mine": "1"})).text
     assert whole and f'data-view="all">ทุกเรื่องในคิว ({whole.group(1)})</a>' in mine, "the whole queue, not mine"
     assert '<strong aria-current="page">เรื่องที่ฉันรับไว้</strong>' in mine
+
+
+async def test_the_final_answer_of_a_review_is_drafted_from_the_agencys_findings(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    """The officer answering a review saw empty boxes beside the agency's report and copied it across by hand;
+    the outcome's box had "resolved" chosen before anyone chose. Now the findings fill the answer in, and the
+    outcome is asked for."""
+    receipt = await file_and_assign(api)
+    case_id = receipt["case_id"]
+    steps: list[tuple[str, dict[str, Any], dict[str, str]]] = [
+        ("agency_accept", {}, agency("BMA")),
+        ("respond", {"outcome": "resolved", "response": "เปลี่ยนหลอดแล้ว"}, agency("BMA")),
+        ("close", {}, OFFICER),
+        ("request_review", {"reason": "ดับอีกภายในสองวัน"}, OFFICER),
+        ("acknowledge", {"points": "ไฟดับซ้ำ", "outcome_wanted": "ซ่อมทั้งซอย"}, OFFICER),
+        ("report_findings", {"findings": "สายไฟใต้ดินชำรุด", "action_taken": "เปลี่ยนสายทั้งซอย"}, agency("BMA")),
+    ]
+    for action, body, who in steps:
+        done = await api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers=who)
+        assert done.status_code == 200, (action, done.text)
+    await sign_in(api, db, StaffRole.OFFICER)
+    page = (await api.get(f"/case/{case_id}")).text
+    assert re.search(r'<textarea id="respond_stage2-response"[^>]*>สายไฟใต้ดินชำรุด</textarea>', page), page[:4000]
+    assert re.search(r'<textarea id="respond_stage2-action_taken"[^>]*>เปลี่ยนสายทั้งซอย</textarea>', page)
+    assert re.search(r'<textarea id="respond_stage2-root_cause"[^>]*></textarea>', page), "nothing reported, nothing"
+    outcome = re.search(r'<select id="respond_stage2-outcome" name="outcome" required>(.*?)</select>', page, re.S)
+    assert outcome and '<option value="" selected disabled>เลือก</option>' in outcome.group(1)
+    assert outcome.group(1).count("selected") == 1, "no outcome is chosen for the officer"
+
+    final = {"outcome": "resolved", "response": "สายไฟใต้ดินชำรุด เปลี่ยนแล้ว"}
+    done = await api.post(f"/api/v1/cases/{case_id}/actions/respond_stage2", json=final, headers=OFFICER)
+    assert done.status_code == 200, done.text
+    # The right to go to the Ombudsman, with its last day as a person writes it (it read "2027-12-03").
+    answer = (await api.get(f"/api/v1/track/{receipt['tracking_code']}")).json()["timeline"][-1]
+    until = date.fromisoformat(answer["ombudsman_until"])
+    assert answer["notice_th"].endswith(f"ได้ภายในวันที่ {format_date(until, 'th')}"), answer["notice_th"]
+    assert answer["notice_en"].endswith(f"until {format_date(until, 'en')}."), answer["notice_en"]
 
 
 async def test_the_status_page_counts_open_cases_in_the_process_order_with_their_boards(
