@@ -114,6 +114,12 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "queue_all": "ทุกเรื่องในคิว",
         "queue_mine": "เรื่องที่ฉันรับไว้",
         "queue_closing": "รอตรวจคำตอบและทบทวน",
+        "extension_requests": "คำขอขยายเวลาที่รอท่านพิจารณา",
+        "extension_requests_lead": "หน่วยงานขอเวลาเพิ่มเพื่อดำเนินการ อนุมัติหรือไม่อนุมัติได้ที่หน้าเรื่อง กำหนดเวลาเดิมยังนับอยู่จนกว่าจะอนุมัติ",
+        "asked_for": "ขอเพิ่ม",
+        "task_due": "กำหนดของหน่วยงาน",
+        "working_days_unit": "วันทำการ",
+        "answer_request": "พิจารณาคำขอ",
         "closing_title": "เรื่องที่กลับมาที่ศูนย์",
         "closing_lead": (
             "คำตอบของหน่วยงานที่รอศูนย์ตรวจและยุติเรื่อง และคำขอให้ทบทวนที่รอศูนย์รับเรื่องและตอบ "
@@ -360,6 +366,15 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "queue_all": "Whole queue",
         "queue_mine": "Held by me",
         "queue_closing": "Answers and reviews",
+        "extension_requests": "Extension requests waiting for you",
+        "extension_requests_lead": (
+            "Agencies asking for more time. Approve or refuse on the case page; the present deadline runs until "
+            "a request is approved."
+        ),
+        "asked_for": "Asked for",
+        "task_due": "Agency's deadline",
+        "working_days_unit": "working days",
+        "answer_request": "Answer the request",
         "closing_title": "Back with the centre",
         "closing_lead": (
             "Agency answers for the centre to check and close, and reviews for it to acknowledge and answer. "

@@ -59,6 +59,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# A task whose agency asked for more time (ix_agency_tasks_extension_pending); a request still waits for a
+# supervisor's answer while its task is open (store.queries.extension_requests_statement).
+EXTENSION_PENDING_SQL = "extension_pending > 0"
+
+
 def category_group_of(category: str | None) -> str | None:
     """A category code's group: "roads" for "roads.potholes" and for the group code "roads" itself."""
     return category.split(".", 1)[0] if category else None
@@ -228,6 +233,16 @@ class AgencyTask(Base):
             "status",
             sqlite_where=text(status_in("status", OPEN_TASK_STATUSES)),
             postgresql_where=text(status_in("status", OPEN_TASK_STATUSES)),
+        ),
+        # The extension requests waiting for a supervisor, earliest deadline first: the few tasks that have one
+        # (migration 0021; the queries say the predicate as this constant, EXTENSION_PENDING_SQL).
+        Index(
+            "ix_agency_tasks_extension_pending",
+            "due_at",
+            "case_id",
+            "status",
+            sqlite_where=text(EXTENSION_PENDING_SQL),
+            postgresql_where=text(EXTENSION_PENDING_SQL),
         ),
     )
 

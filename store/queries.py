@@ -25,12 +25,13 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sla.calendar import WorkingCalendar
-from store.models import OPEN_CASE_STATUSES, AgencyTask, Case, CaseEvent, QueueClaim
+from store.models import EXTENSION_PENDING_SQL, OPEN_CASE_STATUSES, AgencyTask, Case, CaseEvent, QueueClaim
 from store.models import OPEN_TASK_STATUSES as _TASK_INDEX_STATUSES
 from workflows.process import OPEN_TASK, State
 
@@ -692,6 +693,43 @@ async def screening_queue(
     risk = calendar.add_working_days(now, 1)
     items = [_item(r, now=now, risk=risk, calendar=calendar, open_states=open_states, late=late) for r in rows]
     return CasePage(items=items, total=int(total), page=page, page_size=page_size)
+
+
+@dataclass(frozen=True)
+class ExtensionRequest:
+    """An agency's request for more time on a case, waiting for a supervisor's answer."""
+
+    case_id: str
+    agency: str
+    working_days: int  # asked for
+    due_at: datetime | None  # the task's deadline now
+
+
+EXTENSION_REQUESTS_SHOWN = 25
+
+
+def extension_requests_statement(limit: int = EXTENSION_REQUESTS_SHOWN) -> Select[str, str, int, datetime | None]:
+    """The requests waiting, the task's earliest deadline first, read from ix_agency_tasks_extension_pending
+    (its predicate said as the same constant) with one more than shown, to say whether there are more.
+
+    A request waits while its task is open; an ended task keeps its number. The open statuses are tested as
+    ``status || ''``, an expression no index serves: as a plain ``status IN (...)``, SQLite (without
+    statistics) read every open task through the status index and sorted them, instead of the few tasks
+    with a request, in order, from this one."""
+    open_task = literal_column("status || ''").in_([literal_column(repr(s)) for s in _TASK_INDEX_STATUSES])
+    return (
+        select(AgencyTask.case_id, AgencyTask.agency, AgencyTask.extension_pending, AgencyTask.due_at)
+        .where(text(EXTENSION_PENDING_SQL), open_task)
+        .order_by(AgencyTask.due_at, AgencyTask.case_id)
+        .limit(limit + 1)
+    )
+
+
+async def extension_requests(session: AsyncSession) -> tuple[list[ExtensionRequest], bool]:
+    """The extension requests a supervisor has to answer (the first ones), and whether more wait."""
+    rows = (await session.execute(extension_requests_statement())).all()
+    found = [ExtensionRequest(r.case_id, r.agency, int(r.extension_pending), r.due_at) for r in rows]
+    return found[:EXTENSION_REQUESTS_SHOWN], len(found) > EXTENSION_REQUESTS_SHOWN
 
 
 async def count_in_states(session: AsyncSession, states: Sequence[str]) -> int:

@@ -38,7 +38,7 @@ from domain.complaint import KIND_LABELS, PRIORITY_LABELS
 from processdoc.svg import process_svg
 from screening.service import reference_from_settings
 from store import models
-from store.queries import count_in_states, list_cases, screening_queue
+from store.queries import count_in_states, extension_requests, list_cases, screening_queue
 from workflows.process import EVENT_LABELS, SETTLED_STATES, STATE_LABELS, TERMINAL_STATES, Role, State
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -226,8 +226,31 @@ async def board_page(
         values=values,
         query=query,
         categories=categories,
+        requests=await _extension_requests(request, session),
         wide=True,
     )
+
+
+async def _extension_requests(request: Request, session: AsyncSession) -> dict[str, Any]:
+    """The agencies' requests for more time that wait for a supervisor, each with what its case is about."""
+    found, more = await extension_requests(session)
+    agencies = request.app.state.agencies
+    rows = []
+    for r in found:
+        case = await session.get(models.Case, r.case_id)
+        agency = agencies.get(r.agency)
+        rows.append(
+            {
+                "case_id": r.case_id,
+                "agency": r.agency,
+                "agency_th": agency.name_th if agency else r.agency,
+                "agency_en": agency.name_en if agency else r.agency,
+                "working_days": r.working_days,
+                "due_at": r.due_at,
+                "subject": subject_of(case) if case else "",
+            }
+        )
+    return {"rows": rows, "more": more}
 
 
 # --- the officer ---------------------------------------------------------------------------------------------

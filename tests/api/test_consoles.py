@@ -22,7 +22,7 @@ from api.history import fetch_runs
 from api.routes import audit_pages
 from config.settings import Settings
 from delivery.templates import format_date
-from store import audit, models
+from store import audit, models, queries
 from store.db import Database
 from tests.api.conftest import (
     OFFICER,
@@ -36,6 +36,7 @@ from tests.api.conftest import (
     until_filed,
 )
 from tests.attachments.images import LATITUDE, photo
+from tests.query_plans import query_plan
 from workflows.process import State
 
 DOPA = agency("DOPA")
@@ -782,6 +783,44 @@ async def test_the_final_answer_of_a_review_is_drafted_from_the_agencys_findings
     until = date.fromisoformat(answer["ombudsman_until"])
     assert answer["notice_th"].endswith(f"ได้ภายในวันที่ {format_date(until, 'th')}"), answer["notice_th"]
     assert answer["notice_en"].endswith(f"until {format_date(until, 'en')}."), answer["notice_en"]
+
+
+async def test_the_board_lists_the_extension_requests_waiting_for_a_supervisor(
+    api: httpx.AsyncClient, db: Database
+) -> None:
+    """An agency's request for more time waited for a supervisor who could learn of it only from a message:
+    the board now lists the requests that wait, with the agency, the days asked and the deadline they would
+    move, until they are answered."""
+    receipt = await file_and_assign(api)
+    case_id = receipt["case_id"]
+    for action, body in (("agency_accept", {}), ("request_extension", {"reason": "รอผู้รับจ้าง", "working_days": 5})):
+        done = await api.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body, headers=agency("BMA"))
+        assert done.status_code == 200, done.text
+    await sign_in(api, db, StaffRole.SUPERVISOR)
+    board = (await api.get("/board")).text
+    section = re.search(
+        r'<section class="card" aria-labelledby="req-h" id="extension-requests">(.*?)</section>', board, re.S
+    )
+    assert section and "คำขอขยายเวลาที่รอท่านพิจารณา" in section.group(1), board[:3000]
+    row = re.search(rf'<tr data-case="{case_id}" data-agency="BMA">(.*?)</tr>', section.group(1), re.S)
+    assert row and "<td>กรุงเทพมหานคร</td><td>5 วันทำการ</td>" in row.group(1)
+    assert f'href="/case/{case_id}#form-approve_extension"' in row.group(1)
+
+    approved = await api.post(
+        f"/api/v1/cases/{case_id}/actions/approve_extension", json={"agency": "BMA"}, headers=SUPERVISOR
+    )
+    assert approved.status_code == 200, approved.text
+    assert f'<tr data-case="{case_id}" data-agency="BMA">' not in (await api.get("/board")).text, "answered: gone"
+
+
+async def test_the_extension_requests_are_read_from_their_own_index(db: Database) -> None:
+    """The requests are a handful among every task: read in order from the index that holds only them, not
+    every open task through the status index and sorted."""
+    plan = await query_plan(db, queries.extension_requests_statement())
+    assert "ix_agency_tasks_extension_pending" in plan and "ix_agency_tasks_status" not in plan, plan
+    # SQLite reads them in order; PostgreSQL, planning a test's tiny table, may take a bitmap of the same index
+    # and sort its few rows.
+    assert "TEMP B-TREE" not in plan, plan
 
 
 async def test_the_status_page_counts_open_cases_in_the_process_order_with_their_boards(
