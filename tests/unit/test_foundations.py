@@ -103,3 +103,38 @@ async def test_codec_refuses_a_payload_whose_compression_flag_was_changed(tamper
         payload.metadata["compression"] = b"brotli"
     with pytest.raises(Exception):  # noqa: B017 - it must not decode to anything
         await codec.decode([payload])
+
+
+class _FlakyCursor:
+    """A cursor whose first ``locked`` statements are refused as SQLite refuses them under contention."""
+
+    def __init__(self, locked: int, error: str = "database is locked") -> None:
+        self.locked, self.error, self.ran, self.closed = locked, error, [], False
+
+    def execute(self, sql: str) -> None:
+        if self.locked:
+            self.locked -= 1
+            raise RuntimeError(self.error)
+        self.ran.append(sql)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_new_sqlite_connection_waits_out_a_locked_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    from store import db
+
+    monkeypatch.setattr(db.time, "sleep", lambda _: None)
+    cursor = _FlakyCursor(locked=3)
+    db._sqlite_pragmas(type("Conn", (), {"cursor": lambda self: cursor})(), None)
+    assert cursor.ran == list(db._PRAGMAS) and cursor.closed, "every pragma, in order, once the lock is gone"
+
+    other = _FlakyCursor(locked=1, error="disk I/O error")
+    with pytest.raises(RuntimeError, match="disk I/O error"):  # anything else is not waited for
+        db._sqlite_pragmas(type("Conn", (), {"cursor": lambda self: other})(), None)
+    assert other.ran == [] and other.closed
+
+    stuck = _FlakyCursor(locked=10_000)
+    with pytest.raises(RuntimeError, match="database is locked"):  # nor for ever
+        db._sqlite_pragmas(type("Conn", (), {"cursor": lambda self: stuck})(), None)
+    assert stuck.locked == 10_000 - db._PRAGMA_TRIES
