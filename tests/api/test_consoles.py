@@ -798,6 +798,11 @@ async def test_the_board_lists_the_extension_requests_waiting_for_a_supervisor(
         assert done.status_code == 200, done.text
     await sign_in(api, db, StaffRole.SUPERVISOR)
     board = (await api.get("/board")).text
+    # The page says what it lists (every case; it was titled "overdue and at risk"), with those two one click away.
+    assert "<h1>กระดานติดตามเรื่อง</h1>" in board and '<strong aria-current="page">ทุกเรื่อง</strong>' in board
+    assert '<a href="/board?overdue=true" data-view="overdue=true">เกินกำหนด</a>' in board
+    overdue = (await api.get("/board", params={"overdue": "true"})).text
+    assert '<strong aria-current="page">เกินกำหนด</strong>' in overdue and 'data-view="all">ทุกเรื่อง</a>' in overdue
     section = re.search(
         r'<section class="card" aria-labelledby="req-h" id="extension-requests">(.*?)</section>', board, re.S
     )
