@@ -9,14 +9,14 @@ What the client sent is never copied into an error: it may be personal data (PDP
 """
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -25,6 +25,7 @@ __all__ = [
     "BilingualError",
     "ErrorBody",
     "ErrorDetail",
+    "ErrorPage",
     "ProblemDetail",
     "app_error_handler",
     "bilingual",
@@ -36,6 +37,7 @@ __all__ = [
     "unauthorized",
     "unhandled_error_handler",
     "validation_error_handler",
+    "wants_page",
 ]
 
 logger = structlog.get_logger(__name__)
@@ -117,7 +119,23 @@ class ProblemDetail(BaseModel):
     error: ErrorBody
 
 
-def _problem(
+# Renders an error as a page for a person in a browser (api/routes/pages.py registers one); it must not raise.
+ErrorPage = Callable[[Request, ErrorBody, Mapping[str, str]], Response]
+
+# Addresses that answer programs, not people: JSON whatever the client accepts.
+_MACHINE_PREFIXES = ("/api/", "/codec/", "/line/", "/open311/", "/static/")
+_MACHINE_PATHS = frozenset({"/metrics", "/readyz", "/healthz", "/openapi.json"})
+
+
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page (``Accept: text/html``) at an address that is not the API's."""
+    path = request.url.path
+    if path in _MACHINE_PATHS or path.startswith(_MACHINE_PREFIXES):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _json_problem(
     status: int,
     code: str,
     message: str,
@@ -129,6 +147,25 @@ def _problem(
         error=ErrorBody(status=int(status), code=code, message=message, message_th=message_th, details=list(details))
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=int(status), headers=dict(headers or {}))
+
+
+def _problem(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    message_th: str,
+    details: Sequence[ErrorDetail] = (),
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    page: ErrorPage | None = getattr(request.app.state, "error_page", None)
+    if page is not None and wants_page(request):
+        body = ErrorBody(status=int(status), code=code, message=message, message_th=message_th, details=list(details))
+        try:
+            return page(request, body, dict(headers or {}))
+        except Exception:  # a page that cannot be drawn still answers, in JSON
+            logger.exception("error_page_failed", path=request.url.path, status=int(status))
+    return _json_problem(status, code, message, message_th, details, headers)
 
 
 # --- errors raised by our own code ------------------------------------------------------------------------
@@ -329,7 +366,7 @@ def _describe(error: Mapping[str, Any]) -> tuple[str, str, str | None]:
     return str(error.get("msg") or "This value is not valid."), "ค่านี้ไม่ถูกต้อง", None
 
 
-async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+async def validation_error_handler(request: Request, exc: Exception) -> Response:
     """Answers a request that fails validation with a 422 naming each bad field, in English and Thai."""
     if not isinstance(exc, RequestValidationError):
         return await unhandled_error_handler(request, exc)
@@ -348,17 +385,17 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
         are = "1 field is" if n == 1 else f"{n} fields are"
         message = f"The request could not be accepted: {are} missing or not valid."
         message_th = f"ไม่สามารถรับคำขอได้: ข้อมูล {n} ช่องไม่ครบหรือไม่ถูกต้อง"
-    return _problem(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_failed", message, message_th, details)
+    return _problem(request, HTTPStatus.UNPROCESSABLE_ENTITY, "validation_failed", message, message_th, details)
 
 
 # --- everything else ---------------------------------------------------------------------------------------
 
 
-async def app_error_handler(request: Request, exc: Exception) -> JSONResponse:
+async def app_error_handler(request: Request, exc: Exception) -> Response:
     """Answers an :class:`AppError` with its own status, code and messages."""
     if not isinstance(exc, AppError):
         return await unhandled_error_handler(request, exc)
-    return _problem(exc.status, exc.code, exc.message, exc.message_th, exc.details, exc.headers)
+    return _problem(request, exc.status, exc.code, exc.message, exc.message_th, exc.details, exc.headers)
 
 
 _HTTP_MESSAGES: dict[int, tuple[str, str]] = {
@@ -377,7 +414,7 @@ _HTTP_MESSAGES: dict[int, tuple[str, str]] = {
 }
 
 
-async def http_exception_handler(request: Request, exc: Exception) -> JSONResponse:
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
     """Answers Starlette/FastAPI ``HTTPException`` (unknown route, wrong method, ...) in the common shape."""
     if not isinstance(exc, StarletteHTTPException):
         return await unhandled_error_handler(request, exc)
@@ -392,14 +429,15 @@ async def http_exception_handler(request: Request, exc: Exception) -> JSONRespon
     # raise AppError to give a Thai message as well).
     if isinstance(exc.detail, str) and exc.detail and exc.detail != phrase:
         message = exc.detail
-    return _problem(exc.status_code, code, message, message_th, headers=exc.headers)
+    return _problem(request, exc.status_code, code, message, message_th, headers=exc.headers)
 
 
-async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
     """Answers any unexpected exception with a generic 500, keeping the details in the log only."""
     # Neither the body nor the query string is logged: both may carry personal data.
     logger.exception("unhandled_error", path=request.url.path, method=request.method, exc_info=exc)
     return _problem(
+        request,
         HTTPStatus.INTERNAL_SERVER_ERROR,
         "internal_error",
         "Something went wrong on our side and the request was not completed; please try again later.",
@@ -407,8 +445,10 @@ async def unhandled_error_handler(request: Request, exc: Exception) -> JSONRespo
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Registers the handlers above on ``app`` so every error has the :class:`ProblemDetail` shape."""
+def install_error_handlers(app: FastAPI, *, page: ErrorPage | None = None) -> None:
+    """Registers the handlers above on ``app`` so every error has the :class:`ProblemDetail` shape; with
+    ``page``, a browser asking for a page gets the same words as a page instead (:func:`wants_page`)."""
+    app.state.error_page = page
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(AppError, app_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)

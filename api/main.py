@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         redoc_url=None,
         openapi_url=None,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, page=pages.error_page)
     app.add_middleware(
         GuardMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ErrorDetail, _field_path, _problem
+from api.errors import ErrorDetail, _field_path, _json_problem
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # C0 controls except tab, newline and carriage return; DEL; C1 controls; lone surrogates (not Unicode text).
@@ -98,7 +98,7 @@ class GuardMiddleware:
         if "json" in headers.get("content-type", "") and body:
             where = _control_characters_in(body)
             if where is not None:
-                await _problem(
+                await _json_problem(
                     422,
                     "control_characters",
                     "The request contains control characters (such as NUL) that text may not hold.",
@@ -131,7 +131,7 @@ class GuardMiddleware:
         else:
             message = f"The request body is larger than {limit_kib} KiB; send less (attachments go by reference)."
             message_th = f"ข้อมูลที่ส่งมามีขนาดเกิน {limit_kib} KiB กรุณาส่งให้น้อยลง (ไฟล์แนบให้ส่งเป็นลิงก์อ้างอิง)"
-        await _problem(413, "body_too_large", message, message_th, headers={"Connection": "close"})(
+        await _json_problem(413, "body_too_large", message, message_th, headers={"Connection": "close"})(
             scope, receive, send
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
@@ -22,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.auth import SESSION, StaffRole, new_token, sign_in, token_digest
 from api.deps import CSRF_COOKIE, SESSION_COOKIE, OptionalPrincipal, SessionDep, SettingsDep
-from api.errors import AppError, forbidden, not_found, unauthorized
+from api.errors import AppError, ErrorBody, forbidden, not_found, unauthorized
 from api.limits import limit
 from api.ui_text import CONSOLE_TEXTS
 from api.views import BANGKOK, expected_date
@@ -293,6 +294,57 @@ def render_page(request: Request, settings: Settings, template: str, status: int
 
 
 _render = render_page
+
+
+# What an error page is headed, by status: (Thai, English). Its message is the error's own, as the API's.
+ERROR_TITLES: dict[int, tuple[str, str]] = {
+    400: ("ที่อยู่ของหน้านี้ไม่ถูกต้อง", "This address is not valid"),
+    401: ("กรุณาเข้าสู่ระบบ", "Please sign in"),
+    403: ("ไม่มีสิทธิ์เข้าถึงหน้านี้", "You may not open this page"),
+    404: ("ไม่พบหน้าที่ต้องการ", "Nothing was found here"),
+    405: ("ไม่พบหน้าที่ต้องการ", "Nothing was found here"),
+    409: ("ทำรายการนี้ไม่ได้ในขณะนี้", "This cannot be done now"),
+    413: ("ข้อมูลที่ส่งมามีขนาดใหญ่เกินไป", "What was sent is too large"),
+    422: ("ที่อยู่ของหน้านี้มีค่าที่ใช้ไม่ได้", "Something in this address is not valid"),
+    429: ("มีคำขอมากเกินไป", "Too many requests"),
+    503: ("ระบบไม่พร้อมให้บริการชั่วคราว", "The service is briefly unavailable"),
+}
+_SERVER_ERROR_TITLE = ("ระบบขัดข้อง", "Something went wrong on our side")
+
+
+def error_page(request: Request, error: ErrorBody, headers: Mapping[str, str]) -> HTMLResponse:
+    """An error as a page for a person in a browser: the same words the API answers with, what to do next
+    (the page without what was wrong in its address, their console, or when to try again), same status."""
+    from api.console import HOME_OF  # the consoles import this module
+
+    lang = _lang(request)
+    th_reader = lang == "th"
+    th, en = ERROR_TITLES.get(error.status, _SERVER_ERROR_TITLE)
+    principal = getattr(request.state, "principal", None)
+    # A bad filter or page number: the same page without its query is one click away.
+    plain = request.url.path if error.status in (400, 422) and request.url.query else None
+    details = [
+        ((d.field or "").removeprefix("query.").removeprefix("path.") or None, d.message_th if th_reader else d.message)
+        for d in error.details
+    ]
+    home = HOME_OF.get(principal.role) if principal is not None else None
+    if home is None and SESSION_COOKIE in request.cookies:
+        home = "/"  # staff whose session the failed request never read (an unknown address) start again there
+    response = render_page(
+        request,
+        request.app.state.settings,
+        "error.html",
+        error.status,
+        title=th if th_reader else en,
+        message=error.message_th if th_reader else error.message,
+        details=details,
+        plain=plain,
+        home=home,
+        sign_in=f"/login?next={request.url.path}" if error.status == 401 else None,
+        retry_after=headers.get("Retry-After"),
+    )
+    response.headers.update(headers)
+    return response
 
 
 def _csrf_ok(request: Request, sent: str) -> bool:
