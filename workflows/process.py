@@ -105,7 +105,7 @@ TASK_DEADLINES: Mapping[State, DeadlineRule] = {
 STATE_LABELS: Mapping[State, tuple[str, str]] = {
     State.RECEIVED: ("Received", "รับเรื่องแล้ว"),
     State.SCREENING: ("Being screened", "กำลังตรวจสอบเรื่อง"),
-    State.AWAITING_INFO: ("Waiting for more information from you", "รอข้อมูลเพิ่มเติมจากผู้ร้อง"),
+    State.AWAITING_INFO: ("Waiting for more information from the complainant", "รอข้อมูลเพิ่มเติมจากผู้ร้อง"),
     State.ASSIGNMENT: ("Sent to the responsible agency", "ส่งเรื่องให้หน่วยงานที่รับผิดชอบ"),
     State.STAGE1: ("Agency is handling it", "หน่วยงานกำลังดำเนินการ"),
     State.RESPONDED: ("Agency has responded", "หน่วยงานตอบกลับแล้ว"),

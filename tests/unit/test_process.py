@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from workflows.process import (
@@ -45,6 +47,9 @@ def test_every_state_has_labels_in_both_languages() -> None:
     for state in State:
         en, th = STATE_LABELS[state]
         assert en and th and en != th
+        # Staff read the same names on the board and the case page: a state names people by role, never
+        # "you" (the Thai said "from the complainant" where the English said "from you").
+        assert not re.search(r"\byou(r)?\b", en, re.I) and "ท่าน" not in th, (state, en, th)
 
 
 def test_every_open_state_can_be_left_and_terminal_states_cannot() -> None:
