@@ -274,6 +274,16 @@ def _resolve_province(name: str | None, code: str | None) -> Province | None:
     return by_name
 
 
+def find_province(name: str) -> Province | None:
+    """The province a person means by a name in Thai or English, a name people use (กทม, bkk) or its DOPA code;
+    None when there is none, or when the name could be more than one."""
+    text = name.strip()
+    if text.isdigit():
+        return geothai.province(text)
+    found = _provinces_by_name().get(_key(text), ())
+    return found[0] if len(found) == 1 else None
+
+
 def _resolve_district(name: str | None, code: str | None, province: Province | None) -> District | None:
     not_in_province = BilingualError(
         "This district is not in the given province.", "อำเภอ/เขตนี้ไม่อยู่ในจังหวัดที่ระบุ", field="district"

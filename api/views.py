@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
+
+import geothai
+from geothai.types import District, Province, Subdistrict
+from pythainlp.util import collate
 
 from config.agencies import Agency
 from config.centres import Centres
@@ -27,6 +33,7 @@ from workflows.process import (
     allowed_events,
 )
 
+_T = TypeVar("_T")
 BANGKOK = ZoneInfo("Asia/Bangkok")
 # Event inputs the complainant should read on their own timeline; everything else stays internal.
 PUBLIC_DATA = frozenset(
@@ -63,6 +70,60 @@ ENGINE_KINDS = frozenset({"local_activity"})
 def expected_date(due_at: datetime | None) -> date | None:
     """The calendar day a deadline falls in: deadlines are the midnight that ends their last working day."""
     return (due_at.astimezone(BANGKOK) - timedelta(microseconds=1)).date() if due_at else None
+
+
+@functools.cache
+def _provinces_named() -> dict[str, Province]:
+    return {p.name_th: p for p in geothai.provinces()}
+
+
+@functools.cache
+def _districts_named(province_code: str) -> dict[str, District]:
+    # By province: a district's name alone is not unique (เฉลิมพระเกียรติ is in several provinces).
+    return {d.name_th: d for d in geothai.districts(province_code)}
+
+
+@functools.cache
+def _subdistricts_named(district_code: str) -> dict[str, Subdistrict]:
+    return {s.name_th: s for s in geothai.subdistricts(district_code)}
+
+
+def in_reading_order(items: Iterable[_T], name: Callable[[_T], str], lang: str) -> list[_T]:
+    """Items by name as a reader looks them up in a list: Thai in dictionary order (เชียงใหม่ under ช, not after
+    every consonant as code points would put it), English alphabetically."""
+    items = list(items)
+    names = {name(i) for i in items}
+    order = {n: k for k, n in enumerate(collate(names) if lang == "th" else sorted(names, key=str.casefold))}
+    return sorted(items, key=lambda i: order[name(i)])
+
+
+def area_name(area: Province | District | Subdistrict, lang: str) -> str:
+    return area.name_th if lang == "th" else area.name_en
+
+
+@functools.cache
+def province_choices(lang: str) -> tuple[Province, ...]:
+    """The 77 provinces in the reader's order, for a picker."""
+    return tuple(in_reading_order(geothai.provinces(), lambda p: area_name(p, lang), lang))
+
+
+def place_words(
+    province: str | None, district: str | None = None, subdistrict: str | None = None, lang: str = "th"
+) -> str:
+    """Where a case is, smallest area first, in the reader's language: the read model keeps geothai's Thai
+    names, and English readers get geothai's English ones ("Lat Phrao, Lat Phrao, Bangkok"). A name geothai
+    does not know stays as stored; "-" when there is none."""
+    names = [subdistrict, district, province]
+    if lang != "th" and province:
+        found = _provinces_named().get(province)
+        found_district = _districts_named(found.code).get(district or "") if found else None
+        found_sub = _subdistricts_named(found_district.code).get(subdistrict or "") if found_district else None
+        names = [
+            found_sub.name_en if found_sub else subdistrict,
+            found_district.name_en if found_district else district,
+            found.name_en if found else province,
+        ]
+    return ", ".join(n for n in names if n) or "-"
 
 
 def state_view(status: str) -> dict[str, str]:

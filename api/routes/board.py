@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from api.deps import CurrentActor, SessionDep
 from api.errors import AppError, ErrorDetail, forbidden
 from api.responses import BoardPage, StuckPage
+from api.schemas import find_province
 from api.views import BANGKOK, agency_view, classification_view, expected_date
 from config.agencies import Agency
 from config.centres import Centres
@@ -100,6 +101,16 @@ def _known_region(region: str | None) -> str | None:
     return region.strip().lower()
 
 
+def _province_meant(province: str | None) -> str | None:
+    """The read model's name of the province meant by a Thai or English name, a name people use (กทม, bkk)
+    or a DOPA code; any other value is compared as given (the read model keeps only geothai's names, so it
+    lists nothing)."""
+    if province is None or not province.strip():
+        return None
+    found = find_province(province)
+    return found.name_th if found else province
+
+
 def _status_view(status: str) -> dict[str, str]:
     # A state added to the process before its labels must not break the whole board.
     try:
@@ -171,7 +182,9 @@ async def list_board(
         str | None, Query(max_length=32, description="Cases with a task this agency has not answered yet")
     ] = None,
     stage: Annotated[int | None, Query(ge=1, le=2, description="SPSO stage")] = None,
-    province: Annotated[str | None, Query(max_length=100)] = None,
+    province: Annotated[
+        str | None, Query(max_length=100, description="Province: Thai or English name (or กทม, bkk), or DOPA code")
+    ] = None,
     status: Annotated[State | None, Query(description="Process state")] = None,
     kind: Annotated[Kind | None, Query(description="complaint, suggestion, request or tipoff")] = None,
     priority: Annotated[Priority | None, Query(description="normal or urgent")] = None,
@@ -199,7 +212,7 @@ async def list_board(
         at_risk=at_risk,
         agency=scoped_agency,
         stage=stage,
-        province=province,
+        province=_province_meant(province),
         status=status.value if status is not None else None,
         kind=kind.value if kind is not None else None,
         priority=priority.value if priority is not None else None,

@@ -22,10 +22,11 @@ from api.errors import AppError
 from api.limits import limit
 from api.routes import inbox as inbox_route
 from api.routes.attachments import storage_of
-from api.routes.pages import render_page
+from api.routes.pages import page_lang, render_page
 from api.routes.public import _tracking
 from api.schemas import ComplaintIn
 from api.service import file_complaint
+from api.views import area_name, in_reading_order, province_choices
 from attachments.intake import complete, file_with_files
 from attachments.service import read_uploads
 from config.settings import Settings
@@ -40,18 +41,19 @@ STAFF_CHANNELS = ("hotline", "walk_in", "letter")
 
 
 @cache
-def places() -> list[dict[str, Any]]:
-    """Provinces with their districts (geothai, CC-BY-4.0), for the pickers."""
+def places(lang: str = "th") -> list[dict[str, Any]]:
+    """Provinces with their districts (geothai, CC-BY-4.0), for the pickers, each list in the reader's order."""
     return [
         {
             "code": p.code,
             "name_th": p.name_th,
             "name_en": p.name_en,
             "districts": [
-                {"code": d.code, "name_th": d.name_th, "name_en": d.name_en} for d in geothai.districts(p.code)
+                {"code": d.code, "name_th": d.name_th, "name_en": d.name_en}
+                for d in in_reading_order(geothai.districts(p.code), lambda d: area_name(d, lang), lang)
             ],
         }
-        for p in sorted(geothai.provinces(), key=lambda p: p.name_th)
+        for p in province_choices(lang)
     ]
 
 
@@ -108,7 +110,7 @@ def form_context(
     values = {k: v for k, v in (form or {}).items() if isinstance(v, str)}
     chosen = [str(c) for c in form.getlist("preferred_channels")] if form else ["web"]
     return {
-        "places": places(),
+        "places": places(page_lang(request)),
         "groups": category_groups(request, settings),
         "notify_channels": [c.value for c in NotifyChannel],
         "channels": channels,

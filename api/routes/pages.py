@@ -26,7 +26,7 @@ from api.deps import CSRF_COOKIE, SESSION_COOKIE, OptionalPrincipal, SessionDep,
 from api.errors import AppError, ErrorBody, forbidden, not_found, unauthorized
 from api.limits import limit
 from api.ui_text import CONSOLE_TEXTS
-from api.views import BANGKOK, expected_date
+from api.views import BANGKOK, expected_date, place_words
 from config.settings import Access, Settings
 from delivery.templates import THAI_MONTHS
 from store import users
@@ -186,6 +186,7 @@ templates.env.filters["when"] = _moment
 templates.env.filters["day"] = lambda value, lang="th": _moment(value, lang, time=False)
 templates.env.filters["deadline"] = _deadline
 templates.env.filters["state"] = _state
+templates.env.globals["place_words"] = place_words
 
 TEXTS: dict[str, dict[str, Any]] = {
     "th": {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -31,7 +31,8 @@ from api.routes import screening as screening_route
 from api.routes.board import board_item_view
 from api.routes.citizen import STAFF_CHANNELS, category_groups, form_context, submit_complaint
 from api.routes.pages import page_lang, render_page
-from api.views import allowed_actions_view, classification_view
+from api.schemas import find_province
+from api.views import allowed_actions_view, classification_view, province_choices
 from config.reference import regions_by_province
 from config.settings import Settings
 from domain.complaint import KIND_LABELS, PRIORITY_LABELS
@@ -78,6 +79,8 @@ class BoardFilter:
     name: str
     kind: str  # "bool" | "choice" | "text"
     choices: tuple[tuple[str, str, str], ...] = ()  # (value, label_th, label_en)
+    # A value typed into the address instead of chosen (Bangkok, กทม for a province): the choice it means.
+    resolve: Callable[[str], str | None] | None = None
 
     def parse(self, raw: str | None) -> Any:
         if raw is None or raw == "":
@@ -87,8 +90,13 @@ class BoardFilter:
         if self.kind == "int":
             return int(raw) if raw.isdigit() else None
         if self.kind == "choice" and raw not in {c[0] for c in self.choices}:
-            return None
+            return self.resolve(raw[:100]) if self.resolve else None
         return raw[:100]
+
+
+def _province_named(raw: str) -> str | None:
+    found = find_province(raw)
+    return found.name_th if found else None
 
 
 def _category_choices(request: Request) -> tuple[tuple[str, str, str], ...]:
@@ -133,7 +141,13 @@ def board_filters(request: Request) -> list[BoardFilter]:
         BoardFilter("at_risk", "bool"),
         BoardFilter("agency", "choice", tuple((c, a.name_th, a.name_en) for c, a in sorted(agencies.items()))),
         BoardFilter("stage", "int", (("1", "1", "1"), ("2", "2", "2"))),
-        BoardFilter("province", "text"),
+        # The read model keeps geothai's Thai name: the choice's value, whatever language the page is in.
+        BoardFilter(
+            "province",
+            "choice",
+            tuple((p.name_th, p.name_th, p.name_en) for p in province_choices(page_lang(request))),
+            resolve=_province_named,
+        ),
         BoardFilter("status", "choice", tuple((s.value, th, en) for s, (en, th) in STATE_LABELS.items())),
         *later,
     ]

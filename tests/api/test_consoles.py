@@ -449,6 +449,9 @@ async def test_every_form_control_has_a_label(api: httpx.AsyncClient, db: Databa
 
 async def test_board_filters_and_english(api: httpx.AsyncClient, db: Database) -> None:
     receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    assigned = await file_and_assign(api)
+    taken = await api.post(f"/api/v1/cases/{assigned['case_id']}/actions/agency_accept", json={}, headers=agency("BMA"))
+    assert taken.status_code == 200, taken.text
     await sign_in(api, db, StaffRole.SUPERVISOR)
     board = await api.get("/board", params={"status": "received", "province": "กรุงเทพมหานคร"})
     assert board.status_code == 200 and receipt["case_id"] in board.text
@@ -464,6 +467,25 @@ async def test_board_filters_and_english(api: httpx.AsyncClient, db: Database) -
     assert 'lang="en"' in english.text and "Process diagram" in english.text and "Received" in english.text
     tracking = await api.get(f"/track/{receipt['tracking_code']}")
     assert 'lang="en"' in tracking.text and "Expected by" in tracking.text, "the language choice sticks"
+
+    # The province is chosen from a list, by its name in the page's language; a name typed into the address
+    # in English (or as people write it) means the same province, on the page and in the API.
+    by_name = await api.get("/board", params={"status": "received", "province": "Bangkok"})
+    assert receipt["case_id"] in by_name.text
+    assert '<option value="กรุงเทพมหานคร" selected>Bangkok</option>' in by_name.text
+    for name in ("bkk", "10", "กทม"):
+        listed = await api.get("/api/v1/cases", params={"status": "received", "province": name}, headers=SUPERVISOR)
+        assert receipt["case_id"] in {i["case_id"] for i in listed.json()["items"]}, name
+    nowhere = await api.get("/api/v1/cases", params={"province": "Atlantis"}, headers=SUPERVISOR)
+    assert nowhere.status_code == 200 and nowhere.json()["items"] == []
+
+    # An English page names the place and an agency that took a step in English.
+    case_en = await api.get(f"/case/{assigned['case_id']}")
+    assert "<dd>Bangkok</dd>" in case_en.text and "กรุงเทพมหานคร</dd>" not in case_en.text
+    assert "Agency staff · Bangkok Metropolitan Administration" in case_en.text
+    api.cookies.delete("rongtuk_lang")
+    case_th = await api.get(f"/case/{assigned['case_id']}")
+    assert "<dd>กรุงเทพมหานคร</dd>" in case_th.text and "เจ้าหน้าที่หน่วยงาน · กรุงเทพมหานคร" in case_th.text
 
 
 async def test_tracking_lookup_stays_on_this_site(api: httpx.AsyncClient) -> None:

@@ -142,3 +142,37 @@ def test_every_field_the_process_records_has_words_in_both_languages() -> None:
     for lang in ("th", "en"):
         missing = sorted(recorded - set(CONSOLE_TEXTS[lang]["fields"]))
         assert not missing, f"{lang}: no words for {missing}"
+
+
+def test_a_place_reads_in_the_readers_language_from_geothais_names() -> None:
+    from api.views import place_words
+
+    assert place_words("กรุงเทพมหานคร", "เขตลาดพร้าว", "ลาดพร้าว") == "ลาดพร้าว, เขตลาดพร้าว, กรุงเทพมหานคร"
+    assert place_words("กรุงเทพมหานคร", "เขตลาดพร้าว", "ลาดพร้าว", "en") == "Lat Phrao, Lat Phrao, Bangkok"
+    # A district's name alone is not unique: it is looked up in its own province.
+    assert place_words("นครราชสีมา", "เฉลิมพระเกียรติ", lang="en") == "Chaloem Phra Kiat, Nakhon Ratchasima"
+    assert place_words("สระบุรี", "เฉลิมพระเกียรติ", lang="en") == "Chaloem Phra Kiat, Saraburi"
+    # What geothai does not know stays as stored; nothing at all is a dash.
+    assert place_words("BoardTest-1", lang="en") == "BoardTest-1"
+    assert place_words("เชียงใหม่", "ไม่มีอำเภอนี้", lang="en") == "ไม่มีอำเภอนี้, Chiang Mai"
+    assert place_words(None, lang="en") == "-" and place_words(None) == "-"
+
+
+def test_pickers_list_provinces_in_the_order_a_reader_looks_them_up() -> None:
+    from api.views import province_choices
+
+    thai = [p.name_th for p in province_choices("th")]
+    # Dictionary order: เชียงใหม่ is under ช, between ชุมพร and ตรัง, not after every consonant.
+    assert thai.index("ชุมพร") < thai.index("เชียงใหม่") < thai.index("ตรัง"), thai
+    english = [p.name_en for p in province_choices("en")]
+    assert english == sorted(english, key=str.casefold) and len(english) == len(thai) == 77
+
+
+def test_a_province_is_found_by_the_names_people_use() -> None:
+    from api.schemas import find_province
+
+    for name in ("กรุงเทพมหานคร", "Bangkok", "กทม", "bkk", "10", " จ.กรุงเทพมหานคร "):
+        found = find_province(name)
+        assert found is not None and found.code == "10", name
+    assert find_province("chiang mai") is not None and find_province("chiang mai").name_th == "เชียงใหม่"  # type: ignore[union-attr]
+    assert find_province("Atlantis") is None and find_province("99") is None
