@@ -71,9 +71,16 @@ class Screener:
         return cls(reference, model, AutoScreenPolicy.from_settings(settings), source, stamp)
 
     def screen(
-        self, facts: Facts, *, index: DuplicateIndex | None = None, case_id: str | None = None
+        self,
+        facts: Facts,
+        *,
+        index: DuplicateIndex | None = None,
+        case_id: str | None = None,
+        similar: bool = True,
     ) -> dict[str, Any]:
-        """The screening result for one complaint, as JSON-ready data."""
+        """The screening result for one complaint, as JSON-ready data. Without ``similar`` the result has no
+        ``similar_cases`` (past cases like this one, a search of the whole training set that takes most of a
+        screening's time), for a list of many cases that shows none of them."""
         reference = self.reference
         prepared = prepare(facts.text)
         guesses = self.model.suggest(prepared, k=3)
@@ -104,10 +111,11 @@ class Screener:
             "agencies": suggest_agencies(
                 guesses, completeness.place, stated=stated.code if stated else None, reference=reference
             ),
-            "similar_cases": [n.as_dict() for n in self.model.similar(prepared, k=3)],
             "duplicates": [],
             "model": {"source": self.model_source, "trained_on": self.model.trained_on},
         }
+        if similar:
+            result["similar_cases"] = [n.as_dict() for n in self.model.similar(prepared, k=3)]
         if case_id is not None:
             result = {"case_id": case_id} | result
         if place is not None and result["completeness"]["place"] is not None:

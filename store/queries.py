@@ -824,6 +824,19 @@ async def case_tasks(session: AsyncSession, *, case_id: str) -> list[AgencyTask]
     return list((await session.execute(query)).scalars().all())
 
 
+async def cases_with_tasks(session: AsyncSession, case_ids: Sequence[str]) -> dict[str, tuple[Case, list[AgencyTask]]]:
+    """The cases of a page of a list with their agency tasks (oldest first), in two statements whatever the
+    page's length, instead of two a row."""
+    if not case_ids:
+        return {}
+    cases = (await session.execute(select(Case).where(Case.case_id.in_(case_ids)))).scalars().all()
+    found: dict[str, tuple[Case, list[AgencyTask]]] = {c.case_id: (c, []) for c in cases}
+    tasks = select(AgencyTask).where(AgencyTask.case_id.in_(case_ids)).order_by(AgencyTask.id)
+    for task in (await session.execute(tasks)).scalars():
+        found[task.case_id][1].append(task)
+    return found
+
+
 async def case_by_tracking_code(session: AsyncSession, *, code: str) -> Case | None:
     """The case with this (normalised) tracking code."""
     query = select(Case).where(Case.tracking_code == code)

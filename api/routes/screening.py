@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CurrentActor, CurrentCase, SessionDep
@@ -14,6 +16,7 @@ from api.responses import ScreeningOut
 from screening.completeness import Facts
 from screening.duplicates import IndexKeeper
 from screening.service import ScreenerKeeper
+from store.models import Case
 from workflows.process import Role
 
 router = APIRouter(prefix="/api/v1/cases", tags=["screening"])
@@ -31,9 +34,27 @@ async def case_screening(
         raise forbidden(
             "Only PSC officers and supervisors screen cases.", "เฉพาะเจ้าหน้าที่และผู้บังคับบัญชาของศูนย์ฯ ที่คัดกรองเรื่องได้"
         )
+    return await screen_case(case, session, request)
+
+
+async def screen_case(case: Case, session: AsyncSession, request: Request) -> dict[str, Any]:
+    """A case's screening by this process's model and duplicate index, with the past cases most like it."""
+    return (await screen_cases([case], session, request))[case.case_id]
+
+
+async def screen_cases(
+    cases: Sequence[Case], session: AsyncSession, request: Request, *, similar: bool = True
+) -> dict[str, dict[str, Any]]:
+    """The screenings of a page of cases by case id: the model and the duplicate index fetched once, all of
+    them in one trip to a thread. ``similar=False`` leaves out the past cases most like each one (a list shows
+    none of them, and the search is most of a screening's time; see ``Screener.screen``)."""
     models: ScreenerKeeper = request.app.state.screener
     screener = await models.get()
     keeper: IndexKeeper = request.app.state.duplicate_index
     index = await keeper.get(session, now=datetime.now(UTC))
-    facts = Facts.from_case(case)
-    return await run_in_threadpool(screener.screen, facts, index=index, case_id=case.case_id)
+    facts = [(case.case_id, Facts.from_case(case)) for case in cases]
+
+    def screen_all() -> dict[str, dict[str, Any]]:
+        return {cid: screener.screen(f, index=index, case_id=cid, similar=similar) for cid, f in facts}
+
+    return await run_in_threadpool(screen_all)

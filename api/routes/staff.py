@@ -32,14 +32,14 @@ from api.routes.board import board_item_view
 from api.routes.citizen import STAFF_CHANNELS, category_groups, form_context, submit_complaint
 from api.routes.pages import page_lang, render_page
 from api.schemas import find_province
-from api.views import allowed_actions_view, classification_view, province_choices
+from api.views import allowed_actions_view, classification_view, context_of, province_choices
 from config.reference import regions_by_province
 from config.settings import Settings
 from domain.complaint import KIND_LABELS, PRIORITY_LABELS
 from processdoc.svg import process_svg
 from screening.service import reference_from_settings
 from store import models
-from store.queries import count_in_states, extension_requests, list_cases, screening_queue
+from store.queries import cases_with_tasks, count_in_states, extension_requests, list_cases, screening_queue
 from workflows.process import EVENT_LABELS, SETTLED_STATES, STATE_LABELS, TERMINAL_STATES, Role, State
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -200,14 +200,15 @@ def _days_left(request: Request, due_at: str | None) -> int | None:
 _ENDS = frozenset(s.value for s in TERMINAL_STATES | SETTLED_STATES)
 
 
-async def _row_actions(request: Request, session: AsyncSession, principal: Principal, case_id: str) -> list[Any]:
+def _row_actions(
+    request: Request, principal: Principal, case: models.Case, tasks: list[models.AgencyTask]
+) -> list[Any]:
     """The actions the user may take on a row now, from the process table; ``one_click`` when they need nothing
     and do not end the case."""
-    case = await session.get(models.Case, case_id)
     actor = principal.actor
-    if case is None or actor is None:
+    if actor is None:
         return []
-    _, ctx = await tasks_and_context(session, case, request)
+    ctx = context_of(case, tasks, request.app.state.policy, datetime.now(UTC))
     actions = allowed_actions_view(case, ctx, actor)
     for a in actions:
         a["one_click"] = a["leads_to"] not in _ENDS and not any(f["required"] for f in a["fields"])
@@ -316,12 +317,18 @@ async def officer_queue(
     claims = (
         {row.case_id: row.officer_id for row in await session.execute(held_by(shown))} if shown and not closing else {}
     )
+    # The page's cases and tasks in two statements, their screenings in one trip to a thread.
+    found = await cases_with_tasks(session, shown)
+    screenings = (
+        {}
+        if closing
+        else await screening_route.screen_cases([c for c, _ in found.values()], session, request, similar=False)
+    )
     for row in rows:
-        case = await session.get(models.Case, row["case_id"])
-        assert case is not None
+        case, tasks = found[row["case_id"]]
         row["subject"] = subject_of(case)
-        row["screening"] = None if closing else await _screening(request, session, case)
-        row["actions"] = await _row_actions(request, session, principal, case.case_id)
+        row["screening"] = screenings.get(case.case_id)
+        row["actions"] = _row_actions(request, principal, case, tasks)
         row["can_accept"] = any(a["action"] == "accept" for a in row["actions"])
         row["claimed_by"] = claims.get(case.case_id)
     pages = {
@@ -532,11 +539,12 @@ async def agency_inbox(
         return refused
     assert principal is not None and principal.agency is not None
     board = await _board(request, session, principal, agency=principal.agency, page=page, page_size=INBOX_PAGE)
+    found = await cases_with_tasks(session, [row["case_id"] for row in board["items"]])
     for row in board["items"]:
         row["days_left"] = _days_left(request, row["due_at"])
-        row["actions"] = await _row_actions(request, session, principal, row["case_id"])
-        case = await session.get(models.Case, row["case_id"])  # the row's actions have loaded it
-        row["subject"] = subject_of(case) if case is not None else None
+        case, tasks = found[row["case_id"]]
+        row["actions"] = _row_actions(request, principal, case, tasks)
+        row["subject"] = subject_of(case)
     agency = request.app.state.agencies.get(principal.agency)
     categories = reference_from_settings(settings).categories
     return render_page(

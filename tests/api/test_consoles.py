@@ -4,6 +4,7 @@ citizen's page, searches in the access log, and readiness."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -275,6 +276,65 @@ async def test_the_queue_pages_and_shows_what_an_officer_holds(
     beyond = await api.get("/officer?mine=1&page=3")
     assert beyond.status_code == 200 and 'data-case="' not in beyond.text
     assert (await api.get("/officer?page=0")).status_code == 422
+
+
+async def test_a_longer_page_of_the_queue_or_the_inbox_asks_the_database_nothing_more(
+    api: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The officer's queue and the agency's inbox read a page's cases, tasks and screenings in a fixed number of
+    statements: they read each row's case and tasks one by one, and screened each row against the duplicate
+    index with a search of every past case, 1.6 s for a page of 27 on this machine."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from api.routes import staff
+
+    asked: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("asked", default=None)
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if (seen := asked.get()) is not None:  # this request's statements, not the worker's
+            seen.append(statement)
+
+    async def statements(path: str) -> tuple[int, str]:
+        seen: list[str] = []
+        token = asked.set(seen)
+        try:
+            page = await api.get(path)
+        finally:
+            asked.reset(token)
+        assert page.status_code == 200, page.text[:500]
+        return len(seen), page.text
+
+    receipts = [(await api.post("/api/v1/complaints", json=complaint())).json() for _ in range(4)]
+    for receipt in receipts:
+        await first_in_queue(api, db, receipt)
+    for receipt in receipts[:2]:
+        for action, body in (("screen", {}), ("accept", {"category": "traffic.public_transport", "agencies": ["SRT"]})):
+            done = await api.post(f"/api/v1/cases/{receipt['case_id']}/actions/{action}", json=body, headers=OFFICER)
+            assert done.status_code == 200, done.text
+    for receipt in receipts[2:]:
+        await first_in_queue(api, db, receipt)  # still at the head of the queue after the others' writes
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        await sign_in(api, db, StaffRole.OFFICER)
+        await statements("/officer")  # the first screening builds the duplicate index, later ones top it up
+        counts = {}
+        for size in (1, 2):
+            monkeypatch.setattr(staff, "_QUEUE_SIZE", size)
+            counts[size], text = await statements("/officer")
+            rows = re.findall(r'<tr class="[^"]*" data-case="([^"]+)"', text)
+            assert len(rows) == size and text.count('class="suggested-category"') == size, "each row screened"
+        assert counts[1] == counts[2], f"statements for a page of one and of two: {counts}"
+
+        await sign_in(api, db, StaffRole.AGENCY, "SRT")
+        for size in (1, 2):
+            monkeypatch.setattr(staff, "INBOX_PAGE", size)
+            counts[size], text = await statements("/agency")
+            assert len(re.findall(r'<tr class="[^"]*" data-case="([^"]+)"', text)) == size
+        assert counts[1] == counts[2], f"statements for a page of one and of two: {counts}"
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
 
 
 async def test_citizen_answers_rates_and_asks_for_review_from_the_tracking_page(api: httpx.AsyncClient) -> None:

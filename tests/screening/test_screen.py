@@ -54,6 +54,14 @@ def test_duplicates_appear_when_an_index_is_given(screener: Screener) -> None:
     assert screener.screen(Facts.from_json(POWER_CUT), index=index, case_id="RT-9")["duplicates"] == []
 
 
+def test_a_list_screening_leaves_out_only_the_similar_past_cases(screener: Screener) -> None:
+    """A list of cases shows no similar past cases, so it is spared their search; nothing else changes."""
+    full = screener.screen(Facts.from_json(POWER_CUT), case_id="RT-1")
+    short = screener.screen(Facts.from_json(POWER_CUT), case_id="RT-1", similar=False)
+    assert full["similar_cases"] and "similar_cases" not in short
+    assert {k: v for k, v in full.items() if k != "similar_cases"} == short
+
+
 @pytest.fixture
 def no_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RONGTUK_DATA_DIR", str(tmp_path))
