@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -83,15 +83,26 @@ class BoardFilter:
     resolve: Callable[[str], str | None] | None = None
 
     def parse(self, raw: str | None) -> Any:
+        """The value ``list_cases`` takes; ``ValueError`` for one this filter does not know (the board showed
+        every case for ``?status=zzz`` or ``?agency=`` a code that is gone, as if they had been filtered)."""
         if raw is None or raw == "":
             return None
         if self.kind == "bool":
-            return raw in {"1", "true", "on"}
+            if raw.lower() in _YES | _NO:
+                return raw.lower() in _YES
+            raise ValueError(raw)
+        if self.choices and raw not in {c[0] for c in self.choices}:
+            meant = self.resolve(raw[:100]) if self.resolve else None
+            if meant is None:
+                raise ValueError(raw)
+            return meant
         if self.kind == "int":
-            return int(raw) if raw.isdigit() else None
-        if self.kind == "choice" and raw not in {c[0] for c in self.choices}:
-            return self.resolve(raw[:100]) if self.resolve else None
+            return int(raw)
         return raw[:100]
+
+
+_YES = frozenset({"1", "true", "on", "yes"})
+_NO = frozenset({"0", "false", "off", "no"})
 
 
 def _province_named(raw: str) -> str | None:
@@ -154,7 +165,24 @@ def board_filters(request: Request) -> list[BoardFilter]:
 
 
 def _filter_values(request: Request, filters: Sequence[BoardFilter]) -> dict[str, Any]:
-    return {f.name: f.parse(request.query_params.get(f.name)) for f in filters}
+    """The filters in the address; a 422 naming every value the board does not know, so that a stale or
+    mistyped link is never read as a filtered board."""
+    values, unknown = {}, []
+    for f in filters:
+        raw = request.query_params.get(f.name)
+        try:
+            values[f.name] = f.parse(raw)
+        except ValueError:
+            unknown.append(f"{f.name} “{(raw or '')[:40]}”")
+    if unknown:
+        listed = ", ".join(unknown)
+        raise AppError(
+            422,
+            "unknown_filter",
+            f"The board has no such filter value: {listed}. Choose the filters on the board instead.",
+            f"กระดานไม่มีตัวกรองค่านี้: {listed} โปรดเลือกตัวกรองจากกระดานแทน",
+        )
+    return values
 
 
 async def _board(
@@ -230,7 +258,7 @@ async def board_page(
     filters = board_filters(request)
     values = _filter_values(request, filters)
     board = await _board(request, session, principal, page=page, **values)
-    query = "&".join(f"{k}={request.query_params[k]}" for k in values if request.query_params.get(k))
+    query = urlencode({k: request.query_params[k] for k in values if request.query_params.get(k)})
     categories = reference_from_settings(settings).categories
     return render_page(
         request,

@@ -539,6 +539,17 @@ async def test_board_filters_and_english(api: httpx.AsyncClient, db: Database) -
     nowhere = await api.get("/api/v1/cases", params={"province": "Atlantis"}, headers=SUPERVISOR)
     assert nowhere.status_code == 200 and nowhere.json()["items"] == []
 
+    # A filter value the board does not know is said, not dropped: the board showed every case for it.
+    for params in ({"status": "zzz"}, {"province": "Atlantis"}, {"stage": "3"}, {"overdue": "maybe"}):
+        stale = await api.get("/board", params=params, headers={"accept": "text/html"})
+        name, value = next(iter(params.items()))
+        assert stale.status_code == 422 and f"{name} “{value}”" in stale.text, (params, stale.text[:300])
+        assert '<a href="/board" id="error-plain">' in stale.text, "the way on: the board without the filter"
+        assert receipt["case_id"] not in stale.text
+    both = await api.get("/board", params={"status": "zzz", "agency": "NOPE", "priority": "normal"})
+    assert both.status_code == 422 and "agency “NOPE”, status “zzz”" in both.json()["error"]["message"]
+    assert (await api.get("/board", params={"overdue": "no", "status": "received"})).status_code == 200
+
     # An English page names the place and an agency that took a step in English.
     case_en = await api.get(f"/case/{assigned['case_id']}")
     assert "<dd>Bangkok</dd>" in case_en.text and "กรุงเทพมหานคร</dd>" not in case_en.text
