@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from config.reference import ReferenceData
@@ -46,6 +48,35 @@ def test_similar_past_cases_with_what_was_decided(small_model: CategoryModel) ->
     assert neighbours[0].ref.startswith("fixture:waste.cleanliness")
     assert neighbours[0].category == "waste.cleanliness" and neighbours[0].similarity > 0.3
     assert "text" not in neighbours[0].as_dict()  # the model keeps references, not complaint text
+
+
+def test_suggestions_and_similar_cases_are_those_of_the_plain_arithmetic(small_model: CategoryModel) -> None:
+    """The fast paths (float32 scores, the search by column) give what scikit-learn and the whole product give."""
+    for text in ("รถเก็บขยะไม่มาเก็บขยะหลายวันแล้ว", "ไฟถนนดับทั้งซอย กลางคืนมืดมาก", "หลุมบนถนนหน้าโรงเรียน"):
+        prepared = prepare(text)
+        features = small_model._features([prepared])
+        expected = small_model.classifier.predict_proba(features).ravel()
+        assert np.allclose(small_model._probabilities(features), expected / expected.sum(), atol=1e-5)
+        assert small_model.matrix is not None
+        whole = (small_model.matrix.tocsr() @ features.astype(np.float32).T).toarray().ravel()
+        best = [small_model.meta[i][0] for i in np.argsort(-whole, kind="stable")[:3] if whole[i] > 0]
+        found = small_model.similar(prepared, k=3)
+        assert [n.ref for n in found] == best and found[0].similarity == pytest.approx(whole.max(), abs=1e-6)
+
+
+def test_a_model_saved_before_the_search_by_column_loads_and_searches(
+    small_model: CategoryModel, tmp_path: Path
+) -> None:
+    path = tmp_path / "model.pickle"
+    small_model.save(path)
+    older = copy.copy(small_model)
+    assert small_model.matrix is not None
+    older.matrix = small_model.matrix.tocsr()  # as models were saved before
+    older.save(path)
+    loaded = CategoryModel.load(path)
+    assert loaded is not None and loaded.matrix is not None and loaded.matrix.format == "csc"
+    text = prepare("ขยะกองเต็มหน้าปากซอย")
+    assert loaded.similar(text) == small_model.similar(text)
 
 
 def test_accuracy_on_a_held_out_part_of_the_fixture(reference: ReferenceData) -> None:
