@@ -837,6 +837,14 @@ async def cases_with_tasks(session: AsyncSession, case_ids: Sequence[str]) -> di
     return found
 
 
+async def case_texts(session: AsyncSession, case_ids: Sequence[str]) -> dict[str, tuple[str | None, str]]:
+    """The subject and the description of a page of a list's cases, by case id, in one statement."""
+    if not case_ids:
+        return {}
+    query = select(Case.case_id, Case.subject, Case.description).where(Case.case_id.in_(case_ids))
+    return {row.case_id: (row.subject, row.description) for row in await session.execute(query)}
+
+
 async def case_by_tracking_code(session: AsyncSession, *, code: str) -> Case | None:
     """The case with this (normalised) tracking code."""
     query = select(Case).where(Case.tracking_code == code)

@@ -39,7 +39,7 @@ from domain.complaint import KIND_LABELS, PRIORITY_LABELS
 from processdoc.svg import process_svg
 from screening.service import reference_from_settings
 from store import models
-from store.queries import cases_with_tasks, count_in_states, extension_requests, list_cases, screening_queue
+from store.queries import case_texts, cases_with_tasks, count_in_states, extension_requests, list_cases, screening_queue
 from workflows.process import EVENT_LABELS, SETTLED_STATES, STATE_LABELS, TERMINAL_STATES, Role, State
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -258,6 +258,10 @@ async def board_page(
     filters = board_filters(request)
     values = _filter_values(request, filters)
     board = await _board(request, session, principal, page=page, **values)
+    texts = await case_texts(session, [row["case_id"] for row in board["items"]])
+    for row in board["items"]:  # what each case is about, as on the queue and the inbox
+        if (found := texts.get(row["case_id"])) is not None:
+            row["subject"] = subject_line(*found)
     query = urlencode({k: request.query_params[k] for k in values if request.query_params.get(k)})
     categories = reference_from_settings(settings).categories
     return render_page(
@@ -383,9 +387,14 @@ async def officer_queue(
 
 def subject_of(case: models.Case, length: int = 80) -> str:
     """A line saying what the case is about: its subject, or the start of its description."""
-    if case.subject:
-        return case.subject
-    text = " ".join(case.description.split())
+    return subject_line(case.subject, case.description, length)
+
+
+def subject_line(subject: str | None, description: str, length: int = 80) -> str:
+    """A case's subject, or the start of its description, as one line of a list."""
+    if subject:
+        return subject
+    text = " ".join(description.split())
     return text[:length] + ("…" if len(text) > length else "")
 
 

@@ -696,12 +696,14 @@ async def test_lists_say_what_each_case_is_and_which_are_at_risk(api: httpx.Asyn
     await sign_in(api, db, StaffRole.SUPERVISOR)
     _, row, board = await row_on(api, "/board", case_id, category="roads", priority="urgent")
     assert '<span class="badge urgent">เร่งด่วน</span>' in row and "ถนนชำรุด หลุมบ่อ" in row, row
+    assert f'<div class="subject">{words} ถนนทรุดเป็นหลุมลึก' in row, "the board says what the case is, as the lists do"
     assert '<option value="roads" selected>' in board, "the category group is offered and kept"
     with pytest.raises(AssertionError, match="is not listed"):
         await row_on(api, "/board", waiting["case_id"], category="roads", status="received")
     # Not screened yet: due by the end of the next working day, so at risk.
     css, row, _ = await row_on(api, "/board", waiting["case_id"], status="received", at_risk="true")
     assert css == "risk" and '<span class="badge risk">ใกล้ครบกำหนด</span>' in row, row
+    assert f"{words} ไฟถนนดับทั้งซอย" in row, "a case not yet screened, by the start of its text"
 
     api.cookies.clear()
     await sign_in(api, db, StaffRole.OFFICER)
