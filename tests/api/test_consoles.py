@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +35,7 @@ from tests.api.conftest import (
     file_and_assign,
     first_in_queue,
     rewrite_and_rechain,
+    running_api,
     until_filed,
 )
 from tests.attachments.images import LATITUDE, photo
@@ -335,6 +337,52 @@ async def test_a_longer_page_of_the_queue_or_the_inbox_asks_the_database_nothing
         assert counts[1] == counts[2], f"statements for a page of one and of two: {counts}"
     finally:
         event.remove(Engine, "before_cursor_execute", count)
+
+
+async def test_the_case_page_says_why_a_category_is_suggested_and_what_was_decided_for_cases_like_it(
+    dev_env: WorkflowEnvironment, settings: Settings, db: Database, task_queue: str, tmp_path: Path
+) -> None:
+    """The screening aids an officer had only through the API: the words behind each suggested category, and
+    the past cases most like this one with the category and the agencies they were given."""
+    from config.reference import load_reference
+    from screening.classifier import CategoryModel
+    from screening.examples import Example, keyword_examples
+    from tests.screening.conftest import fixture_examples
+
+    own = settings.model_copy(update={"data_dir": tmp_path})
+    async with running_api(dev_env, own, db, task_queue) as client:
+        earlier = (await client.post("/api/v1/complaints", json=complaint(description=f"{'ไฟถนนดับ' * 3} มืดมาก"))).json()
+        past = [
+            Example(
+                "ไฟถนนดับทั้งซอย กลางคืนมืดมาก ไฟฟ้าส่องสว่างเสีย",
+                "lighting.streetlight",
+                ("BMA",),
+                ref=earlier["case_id"],
+                source="case",
+            ),
+            Example(
+                "ไฟถนนดับหน้าตลาด มืดมาก", "lighting.streetlight", ("BKK-1038",), ref="traffy:2022-AB12", source="traffy"
+            ),
+        ]
+        model = CategoryModel.train(fixture_examples() + past + keyword_examples(load_reference()), load_reference())
+        model.save(tmp_path / "screening" / "model.pickle")
+
+        receipt = (
+            await client.post("/api/v1/complaints", json=complaint(description="ไฟถนนดับทั้งซอย มืดมากตอนกลางคืน"))
+        ).json()
+        await first_in_queue(client, db, receipt)
+        await sign_in(client, db, StaffRole.OFFICER)
+        client.cookies.set("rongtuk_lang", "en")
+        page = (await client.get(f"/case/{receipt['case_id']}")).text
+    found = re.search(r'<ul id="similar-cases">(.*?)</ul>', page, re.S)
+    assert found, page[page.find('id="screening"') :][:3000]
+    similar = found.group(1)
+    assert f'<a href="/case/{earlier["case_id"]}">' in similar, "a past case of ours links to it"
+    assert 'Traffy Fondue <span class="mono">2022-AB12</span>' in similar, "an outside example by its source"
+    assert "Street lights out or broken → Bangkok Metropolitan Administration" in similar, similar
+    assert "Lat Phrao District Office, Bangkok" in similar, "agencies by name"
+    because = re.search(r'<small class="why">Because of the words: ([^<]+)</small>', page)
+    assert because and "ไฟถนน" in because.group(1), page[page.find('id="screening"') :][:2000]
 
 
 async def test_citizen_answers_rates_and_asks_for_review_from_the_tracking_page(api: httpx.AsyncClient) -> None:
