@@ -94,6 +94,29 @@ async def test_wrong_password_unknown_user_and_disabled_account_look_alike(
     ).status_code == 401
 
 
+async def test_passwords_are_checked_off_the_event_loop(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Argon2 takes a tenth of a second of CPU by design: on the event loop, every sign-in (right or wrong, or
+    for a name nobody has) held up every other request of the process for that long."""
+    from api import auth as auth_module
+
+    loop_thread = threading.get_ident()
+    checked_in: list[int] = []
+    real = auth_module.verify_password
+
+    def watched(password_hash: str, password: str) -> bool:
+        checked_in.append(threading.get_ident())
+        return real(password_hash, password)
+
+    monkeypatch.setattr(auth_module, "verify_password", watched)
+    name = await new_user(db)
+    assert (await login(client, name)).status_code == 200
+    assert (await login(client, name, "wrong password")).status_code == 401
+    assert (await login(client, "nobody-here")).status_code == 401
+    assert len(checked_in) == 3 and loop_thread not in checked_in
+
+
 def _token(claims: dict[str, Any], key: Any = DEV_JWT_SECRET, algorithm: str = "HS256", **headers: Any) -> str:
     return jwt.encode(claims, key, algorithm=algorithm, headers=headers or None)
 
