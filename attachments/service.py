@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,7 +60,12 @@ async def read_uploads(files: Sequence[UploadFile], settings: Settings) -> list[
         data = await upload.read(settings.attachment_max_bytes + 1)
         if len(data) > settings.attachment_max_bytes:
             raise too_large(settings.attachment_max_bytes)
-        prepared.append(prepare(upload.filename, data, max_bytes=settings.attachment_max_bytes))
+        # Decoding, turning upright and re-encoding a photo without its metadata is CPU work (0.29 s for a 9 MB
+        # 12-megapixel JPEG here): in a thread (Pillow lets go of the GIL), not on the event loop, where it held
+        # up every other request of the process.
+        prepared.append(
+            await asyncio.to_thread(prepare, upload.filename, data, max_bytes=settings.attachment_max_bytes)
+        )
     return prepared
 
 

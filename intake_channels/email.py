@@ -228,7 +228,7 @@ class EmailIntake:
         except Skip as skip:
             log.info("email_ignored", reason=skip.reason)
             return None
-        files = self._files(mail)
+        files = await asyncio.to_thread(self._files, mail)  # photos decoded off the event loop
         try:
             completed = ComplaintIn.model_validate(complete(complaint, files, self.settings))
         except (ValidationError, AppError):
