@@ -67,6 +67,14 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "channel_names": {"sms": "SMS", "line": "LINE", "email": "อีเมล", "web": "หน้าติดตามเรื่องนี้"},
         "confidential": "ปกปิดตัวตนของข้าพเจ้าจากหน่วยงานที่รับเรื่อง",
         "consent": "ข้อมูลส่วนบุคคลใช้เพื่อดำเนินการเรื่องร้องทุกข์นี้เท่านั้น",
+        # The same form keyed in by an officer for a caller or a letter: the complainant is not the reader.
+        "keyed": {
+            "description_hint": "สิ่งที่ผู้ร้องเล่า: เกิดอะไรขึ้น ที่ไหน เมื่อไร และต้องการให้แก้ไขอย่างไร (อย่างน้อย 10 ตัวอักษร)",
+            "you": "ข้อมูลผู้ร้อง (ไม่บังคับ ผู้ร้องไม่ระบุชื่อได้)",
+            "channels": "ช่องทางที่ผู้ร้องต้องการรับความคืบหน้า",
+            "confidential": "ผู้ร้องขอให้ปกปิดตัวตนจากหน่วยงานที่รับเรื่อง",
+            "consent": "แจ้งผู้ร้องว่า ข้อมูลส่วนบุคคลใช้เพื่อดำเนินการเรื่องร้องทุกข์นี้เท่านั้น",
+        },
         "send": "ยื่นเรื่อง",
         "form_errors": "กรุณาแก้ไขข้อมูลต่อไปนี้",
         "receipt": "ได้รับเรื่องของท่านแล้ว",
@@ -325,6 +333,15 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "channel_names": {"sms": "SMS", "line": "LINE", "email": "Email", "web": "This tracking page"},
         "confidential": "Hide my identity from the agencies that handle it",
         "consent": "Your personal data is used only to handle this complaint.",
+        "keyed": {
+            "description_hint": (
+                "What the complainant says happened, where, when, and what they want done (at least 10 characters)"
+            ),
+            "you": "The complainant (optional: they may stay anonymous)",
+            "channels": "How the complainant wants to hear about progress",
+            "confidential": "The complainant asks to be hidden from the agencies that handle it",
+            "consent": "Tell the complainant: their personal data is used only to handle this complaint.",
+        },
         "send": "Send complaint",
         "form_errors": "Please correct the following",
         "receipt": "We have received your complaint",

@@ -470,7 +470,7 @@ async def intake_page(request: Request, settings: SettingsDep, principal: Option
     if (refused := gate(request, principal, frozenset({StaffRole.OFFICER}))) is not None:
         return refused
     return render_page(
-        request, settings, "officer_intake.html", **form_context(request, settings, None, STAFF_CHANNELS)
+        request, settings, "officer_intake.html", keyed=True, **form_context(request, settings, None, STAFF_CHANNELS)
     )
 
 
@@ -487,7 +487,7 @@ async def intake_form(request: Request, session: SessionDep, settings: SettingsD
     code, problems = await submit_complaint(request, settings, client, form, channel=channel, actor=principal.actor)
     if code is None:
         ctx = form_context(request, settings, form, STAFF_CHANNELS)
-        return render_page(request, settings, "officer_intake.html", 422, problems=problems, **ctx)
+        return render_page(request, settings, "officer_intake.html", 422, problems=problems, keyed=True, **ctx)
     case = await session.scalar(select(models.Case).where(models.Case.tracking_code == code))
     target = f"/case/{case.case_id}?filed={code}" if case is not None else f"/track/{code}?new=1"
     return RedirectResponse(target, status_code=303)

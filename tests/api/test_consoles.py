@@ -435,6 +435,17 @@ async def test_officer_keys_in_a_hotline_complaint(api: httpx.AsyncClient, db: D
     await sign_in(api, db, StaffRole.OFFICER)
     form = await api.get("/officer/intake")
     assert form.status_code == 200 and 'name="channel"' in form.text and "สายด่วน 1111" in form.text
+    # The officer is not the complainant: the form speaks of them, where the citizen's form says "you".
+    assert "<legend>ข้อมูลผู้ร้อง (ไม่บังคับ ผู้ร้องไม่ระบุชื่อได้)</legend>" in form.text
+    assert "ปกปิดตัวตนของข้าพเจ้า" not in form.text and "ท่านร้องเรียน" not in form.text
+    english = (await api.get("/officer/intake", params={"lang": "en"})).text
+    assert "The complainant (optional: they may stay anonymous)" in english and "About you" not in english
+    assert "Hide my identity" not in english and "what you want done" not in english
+    citizen = (await api.get("/file", params={"lang": "en"})).text
+    assert "About you (optional: you may complain anonymously)" in citizen, "the citizen's own form keeps 'you'"
+    api.cookies.set("rongtuk_lang", "th")
+    refused = await api.post("/officer/intake", data={"csrf_token": csrf_of(form), "description": "สั้น"})
+    assert refused.status_code == 422 and "ข้อมูลผู้ร้อง (ไม่บังคับ ผู้ร้องไม่ระบุชื่อได้)" in refused.text
     data = {
         "csrf_token": csrf_of(form),
         "channel": "hotline",
