@@ -167,10 +167,11 @@ class CategoryModel:
         if explain:
             # The complaint's words (pythainlp), vectorised once for all the guesses.
             unique = list(dict.fromkeys(w for w in tokens(prepared.original) if len(w) > 1))
-            vectors = self.chars.transform(unique).astype(np.float32) if unique else None
-            for guess in guesses:
-                if guess.category in classes and vectors is not None:
-                    guess.words = self._weighed_words(unique, vectors, classes.index(guess.category))
+            if unique:
+                vectors = self.chars.transform(unique).astype(np.float32)
+                for guess in guesses:
+                    if guess.category in classes:
+                        guess.words = self._weighed_words(unique, vectors, classes.index(guess.category))
         return guesses
 
     def _weighed_words(self, words: list[str], vectors: sparse.csr_matrix, class_index: int, top: int = 5) -> list[str]:

@@ -34,11 +34,6 @@ async def case_screening(
         raise forbidden(
             "Only PSC officers and supervisors screen cases.", "เฉพาะเจ้าหน้าที่และผู้บังคับบัญชาของศูนย์ฯ ที่คัดกรองเรื่องได้"
         )
-    return await screen_case(case, session, request)
-
-
-async def screen_case(case: Case, session: AsyncSession, request: Request) -> dict[str, Any]:
-    """A case's screening by this process's model and duplicate index, with the past cases most like it."""
     return (await screen_cases([case], session, request))[case.case_id]
 
 
@@ -46,8 +41,8 @@ async def screen_cases(
     cases: Sequence[Case], session: AsyncSession, request: Request, *, similar: bool = True
 ) -> dict[str, dict[str, Any]]:
     """The screenings of a page of cases by case id: the model and the duplicate index fetched once, all of
-    them in one trip to a thread. ``similar=False`` leaves out the past cases most like each one (a list shows
-    none of them, and the search is most of a screening's time; see ``Screener.screen``)."""
+    them in one trip to a thread. ``similar=False`` leaves out the past cases most like each one, which a list
+    does not show (see ``Screener.screen``)."""
     models: ScreenerKeeper = request.app.state.screener
     screener = await models.get()
     keeper: IndexKeeper = request.app.state.duplicate_index

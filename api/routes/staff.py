@@ -88,9 +88,9 @@ class BoardFilter:
         if raw is None or raw == "":
             return None
         if self.kind == "bool":
-            if raw.lower() in _YES | _NO:
-                return raw.lower() in _YES
-            raise ValueError(raw)
+            if (answer := _YES_NO.get(raw.lower())) is None:
+                raise ValueError(raw)
+            return answer
         if self.choices and raw not in {c[0] for c in self.choices}:
             meant = self.resolve(raw[:100]) if self.resolve else None
             if meant is None:
@@ -101,8 +101,7 @@ class BoardFilter:
         return raw[:100]
 
 
-_YES = frozenset({"1", "true", "on", "yes"})
-_NO = frozenset({"0", "false", "off", "no"})
+_YES_NO = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
 
 
 def _province_named(raw: str) -> str | None:
@@ -282,9 +281,10 @@ async def _extension_requests(request: Request, session: AsyncSession) -> dict[s
     """The agencies' requests for more time that wait for a supervisor, each with what its case is about."""
     found, more = await extension_requests(session)
     agencies = request.app.state.agencies
+    texts = await case_texts(session, [r.case_id for r in found])  # one statement, not one a request
     rows = []
     for r in found:
-        case = await session.get(models.Case, r.case_id)
+        text = texts.get(r.case_id)
         agency = agencies.get(r.agency)
         rows.append(
             {
@@ -294,7 +294,7 @@ async def _extension_requests(request: Request, session: AsyncSession) -> dict[s
                 "agency_en": agency.name_en if agency else r.agency,
                 "working_days": r.working_days,
                 "due_at": r.due_at,
-                "subject": subject_of(case) if case else "",
+                "subject": subject_line(*text) if text else "",
             }
         )
     return {"rows": rows, "more": more}

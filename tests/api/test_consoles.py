@@ -963,6 +963,7 @@ async def test_the_board_lists_the_extension_requests_waiting_for_a_supervisor(
     assert section and "คำขอขยายเวลาที่รอท่านพิจารณา" in section.group(1), board[:3000]
     row = re.search(rf'<tr data-case="{case_id}" data-agency="BMA">(.*?)</tr>', section.group(1), re.S)
     assert row and "<td>กรุงเทพมหานคร</td><td>5 วันทำการ</td>" in row.group(1)
+    assert "<small>ไฟถนนในซอยดับมาสองสัปดาห์" in row.group(1), "what the case is about"
     assert f'href="/case/{case_id}#form-approve_extension"' in row.group(1)
 
     approved = await api.post(
