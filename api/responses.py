@@ -110,6 +110,26 @@ class LabelledOut(BaseModel):
     label_th: str
 
 
+class DirectoryAgencyOut(AgencyOut):
+    """One agency of the directory (config/agencies.yaml): the code cases and the board use, and whom to call."""
+
+    kind: str
+    parent: str | None = None
+    areas: list[str]  # "TH" for the whole country, else DOPA province or district codes
+    contact: dict[str, str]
+
+
+class CentreOut(BaseModel):
+    """A receiving centre (config/centres.yaml): the ``centre`` of a case and of the board's filter."""
+
+    code: str
+    kind: str
+    name_th: str
+    name_en: str
+    province_code: str | None = None
+    agency: str | None = None
+
+
 class CategoryOut(BaseModel):
     code: str
     name_th: str

@@ -6,7 +6,7 @@ and the metrics agree whichever replica is asked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -27,6 +27,7 @@ from config.reference import regions_by_province
 from delivery.queries import delivery_collector
 from domain.complaint import Kind, Priority
 from intake.relay import lag_collector
+from screening.service import reference_from_settings
 from sla.calendar import WorkingCalendar
 from sla.policy import SlaPolicy
 from store.queries import (
@@ -82,33 +83,62 @@ def _scope(actor: Actor, agency: str | None) -> str | None:
     )
 
 
-def _known_region(region: str | None) -> str | None:
-    """A region code of config/regions.yaml, or 422 naming them."""
-    if region is None:
-        return None
-    known = sorted({r.code for r in regions_by_province().values()})
-    if region.strip().lower() not in known:
-        listed = ", ".join(known)
+# What to say of a value a filter does not know, and where to find the ones it does.
+_UNKNOWN = {
+    "agency": (
+        "no agency has this code; GET /api/v1/agencies lists them.",
+        "ไม่มีหน่วยงานรหัสนี้ ดูรายชื่อหน่วยงานได้ที่ GET /api/v1/agencies",
+    ),
+    "province": (
+        "no province has this name; give its Thai or English name (or กทม, bkk), or its DOPA code.",
+        "ไม่พบจังหวัดนี้ โปรดระบุชื่อจังหวัดภาษาไทยหรืออังกฤษ (หรือ กทม, bkk) หรือรหัสจังหวัดของกรมการปกครอง",
+    ),
+    "centre": (
+        "no receiving centre has this code; GET /api/v1/centres lists them.",
+        "ไม่มีศูนย์รับเรื่องรหัสนี้ ดูรายชื่อศูนย์ได้ที่ GET /api/v1/centres",
+    ),
+    "region": ("must be one of: {regions}.", "ต้องเป็นภาคใดภาคหนึ่งต่อไปนี้: {regions}"),
+    "category": (
+        "no category or group has this code; GET /api/v1/categories lists them.",
+        "ไม่มีประเภทหรือกลุ่มประเภทรหัสนี้ ดูรายการได้ที่ GET /api/v1/categories",
+    ),
+}
+
+
+def _known_filters(request: Request, **given: str | None) -> dict[str, str | None]:
+    """Each filter value as the read model keeps it (None when not given), or one 422 naming every value the
+    board does not know: compared as given, a mistyped agency or centre code, a province the read model has no
+    name for or a category not in the reference data listed nothing, and an empty board reads as "no such
+    cases" (the board page refuses them too)."""
+    state = request.app.state
+    reference = reference_from_settings(state.settings)
+    regions = sorted({r.code for r in regions_by_province().values()})
+    meant: dict[str, Callable[[str], str | None]] = {
+        "agency": lambda v: v.upper() if v.upper() in state.agencies else None,
+        "province": lambda v: found.name_th if (found := find_province(v)) else None,
+        "centre": lambda v: v.upper() if state.centres is None or v.upper() in state.centres else None,
+        "region": lambda v: v.lower() if v.lower() in regions else None,
+        "category": lambda v: v if v in reference.categories or v in reference.groups else None,
+    }
+    known: dict[str, str | None] = {}
+    problems: list[ErrorDetail] = []
+    for name, raw in given.items():
+        value = raw.strip() if raw else ""
+        known[name] = meant[name](value) if value else None
+        if value and known[name] is None:
+            en, th = (text.format(regions=", ".join(regions)) for text in _UNKNOWN[name])
+            shown = f"“{value[:40]}”"
+            problems.append(ErrorDetail(field=f"query.{name}", message=f"{shown}: {en}", message_th=f"{shown}: {th}"))
+    if problems:
+        named = ", ".join(p.field or "" for p in problems)
         raise AppError(
             status=422,
-            code="unknown_region",
-            message=f"Unknown region; regions: {listed}.",
-            message_th=f"ไม่พบภาคนี้ ภาคที่มี: {listed}",
-            details=[
-                ErrorDetail(field="query.region", message=f"Must be one of: {listed}.", message_th=f"ต้องเป็น: {listed}")
-            ],
+            code="unknown_filter",
+            message=f"The board has no such filter value: {named}.",
+            message_th=f"ไม่มีค่าตัวกรองนี้ในรายการเรื่อง: {named}",
+            details=problems,
         )
-    return region.strip().lower()
-
-
-def _province_meant(province: str | None) -> str | None:
-    """The read model's name of the province meant by a Thai or English name, a name people use (กทม, bkk)
-    or a DOPA code; any other value is compared as given (the read model keeps only geothai's names, so it
-    lists nothing)."""
-    if province is None or not province.strip():
-        return None
-    found = find_province(province)
-    return found.name_th if found else province
+    return known
 
 
 def _status_view(status: str) -> dict[str, str]:
@@ -202,7 +232,8 @@ async def list_board(
 ) -> dict[str, Any]:
     """Urgent cases first, then most late first, for supervisors, officers and auditors (all) and agency
     staff (their own); filtered by kind, priority, receiving centre, region, category and more."""
-    scoped_agency = _scope(actor, agency)
+    known = _known_filters(request, agency=agency, province=province, centre=centre, region=region, category=category)
+    scoped_agency = _scope(actor, known["agency"])
     now = datetime.now(UTC)
     result = await list_cases(
         session,
@@ -212,13 +243,13 @@ async def list_board(
         at_risk=at_risk,
         agency=scoped_agency,
         stage=stage,
-        province=_province_meant(province),
+        province=known["province"],
         status=status.value if status is not None else None,
         kind=kind.value if kind is not None else None,
         priority=priority.value if priority is not None else None,
-        centre=centre.strip().upper() if centre else None,
-        region=_known_region(region),
-        category=category.strip() if category else None,
+        centre=known["centre"],
+        region=known["region"],
+        category=known["category"],
         page=page,
         page_size=page_size,
     )

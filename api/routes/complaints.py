@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api.deps import OptionalActor, SettingsDep
 from api.errors import forbidden, unauthorized
 from api.limits import limit
-from api.responses import CategoryGroupOut, IdempotencyKeyHeader, ReceiptOut, answer_response
+from api.responses import (
+    CategoryGroupOut,
+    CentreOut,
+    DirectoryAgencyOut,
+    IdempotencyKeyHeader,
+    ReceiptOut,
+    answer_response,
+)
 from api.routes.citizen import category_groups
 from api.schemas import Channel, ComplaintIn
 from api.service import file_complaint
+from config.agencies import Agency, AgencyKind
 from intake.idempotency import idempotency_of
 from workflows.process import Actor, Role
 
@@ -72,3 +82,54 @@ async def create_complaint(
 async def categories(request: Request, settings: SettingsDep) -> list[dict[str, object]]:
     """The complaint categories a complaint may name (``category``), by group, in Thai and English. No sign-in."""
     return category_groups(request, settings)
+
+
+def _matches(agency: Agency, words: list[str]) -> bool:
+    """Every word of the search in the agency's code, names or aliases (case-insensitive)."""
+    haystack = " ".join((agency.code, agency.name_th, agency.name_en, *agency.aliases)).casefold()
+    return all(word in haystack for word in words)
+
+
+@reference_router.get("/agencies", response_model=list[DirectoryAgencyOut])
+async def agencies(
+    request: Request,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Words in the code, Thai or English name or an alias")
+    ] = None,
+    kind: Annotated[AgencyKind | None, Query(description="ministry, department, provincial_hall, ...")] = None,
+    area: Annotated[
+        str | None, Query(max_length=8, pattern=r"^(TH|\d{2}|\d{4})$", description="TH, a province or district code")
+    ] = None,
+) -> list[dict[str, Any]]:
+    """The agency directory: the codes cases are assigned to and the board filters by (``agency``), with
+    names in Thai and English, the areas each serves and its public contact points. No sign-in."""
+    words = (q or "").casefold().split()
+    return [
+        {
+            "code": a.code,
+            "name_th": a.name_th,
+            "name_en": a.name_en,
+            "kind": a.kind.value,
+            "parent": a.parent,
+            "areas": list(a.areas),
+            "contact": dict(a.contact),
+        }
+        for a in request.app.state.agencies.values()
+        if (kind is None or a.kind is kind) and (area is None or area in a.areas) and _matches(a, words)
+    ]
+
+
+@reference_router.get("/centres", response_model=list[CentreOut])
+async def centres(request: Request) -> list[dict[str, Any]]:
+    """The receiving centres: the ``centre`` a case records and the board filters by. No sign-in."""
+    return [
+        {
+            "code": c.code,
+            "kind": c.kind.value,
+            "name_th": c.name_th,
+            "name_en": c.name_en,
+            "province_code": c.province_code,
+            "agency": c.agency,
+        }
+        for c in request.app.state.centres.by_code.values()
+    ]

@@ -1,8 +1,10 @@
 """The supervisor board and /metrics over read-model rows written straight into the database.
 
 These routes only read the read model, so the app here has no Temporal: the error handlers, the two routers
-and the shared ``db``/``settings`` (SQLite by default, PostgreSQL with RONGTUK_TEST_DATABASE_URL). Every test
-makes its own province and agency codes, so its assertions are exact whatever else the database holds.
+and the shared ``db`` (SQLite by default, PostgreSQL with RONGTUK_TEST_DATABASE_URL). The board refuses a filter
+value its configuration does not know, so this module's app is configured with two agencies and a receiving
+centre of its own (``board_settings``): a test's cases carry that centre, and its assertions are exact whatever
+else the database holds.
 """
 
 from __future__ import annotations
@@ -11,15 +13,19 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete, update
 
 from api.main import create_app
 from api.views import BANGKOK
+from config.agencies import DEFAULT_AGENCIES_FILE
+from config.centres import DEFAULT_CENTRES_FILE
 from config.settings import Settings
 from sla.calendar import WorkingCalendar
 from store import models
@@ -34,15 +40,43 @@ NAME, PHONE, CITIZEN_ID, EMAIL = "สมชาย ใจดีมาก", "08999
 DESCRIPTION = "ถนนหน้าบ้านเลขที่ 99 เป็นหลุมลึก รถจักรยานยนต์ล้มทุกวัน"
 
 
+# This run's own codes: the board's filters select exactly this module's rows (each test removes its own).
+TAG = uuid.uuid4().hex[:10].upper()
+A1, A2, CENTRE = f"A1-{TAG}", f"A2-{TAG}", f"BOARDTEST-{TAG}"
+PROVINCE = "แม่ฮ่องสอน"
+
+
+def configured(settings: Settings, directory: Path, *, agencies: list[str], centre: str) -> Settings:
+    """``settings`` with the repository's agency and centre files plus these agencies and this centre."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory_file = yaml.safe_load(DEFAULT_AGENCIES_FILE.read_text(encoding="utf-8"))
+    directory_file["agencies"] += [
+        {"code": code, "kind": "department", "name_th": f"หน่วยงานทดสอบ {code}", "name_en": f"Test agency {code}"}
+        for code in agencies
+    ]
+    centres_file = yaml.safe_load(DEFAULT_CENTRES_FILE.read_text(encoding="utf-8"))
+    centres_file["centres"].append({"code": centre, "kind": "agency", "name_th": "ศูนย์ทดสอบ", "name_en": "Test centre"})
+    (directory / "agencies.yaml").write_text(yaml.safe_dump(directory_file, allow_unicode=True), encoding="utf-8")
+    (directory / "centres.yaml").write_text(yaml.safe_dump(centres_file, allow_unicode=True), encoding="utf-8")
+    return settings.model_copy(
+        update={"agencies_file": directory / "agencies.yaml", "centres_file": directory / "centres.yaml"}
+    )
+
+
+@pytest.fixture(scope="module")
+def board_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return configured(settings, tmp_path_factory.mktemp("board-config"), agencies=[A1, A2], centre=CENTRE)
+
+
 @pytest.fixture
 def calendar(settings: Settings) -> WorkingCalendar:
     return settings.calendar()  # the configuration the app builds its own from
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def client(board_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The real app; the board and the metrics read only the read model, so Temporal is never reached."""
-    app = create_app(settings)
+    app = create_app(board_settings)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://rongtuk") as c:
         yield c
@@ -61,9 +95,10 @@ def overdue_by(calendar: WorkingCalendar, now: datetime, working_days: int) -> d
 
 @dataclass
 class World:
-    """One test's cases: its own province and agency codes, so filters select exactly these rows."""
+    """One test's cases, all received by this module's centre, with tasks for its two agencies."""
 
     province: str
+    centre: str
     a1: str
     a2: str
     now: datetime
@@ -76,7 +111,7 @@ class World:
 async def make_world(db: Database, calendar: WorkingCalendar) -> World:
     """Insert seven cases around now: overdue by 3 and 1 working days, at risk, due later, paused, finished."""
     tag = uuid.uuid4().hex[:10]
-    w = World(province=f"BoardTest-{tag}", a1=f"A1-{tag}", a2=f"A2-{tag}", now=datetime.now(UTC))
+    w = World(province=PROVINCE, centre=CENTRE, a1=A1, a2=A2, now=datetime.now(UTC))
     now = w.now
     late3, late1, late5 = (overdue_by(calendar, now, n) for n in (3, 1, 5))
     risk, later = calendar.add_working_days(now, 1), calendar.add_working_days(now, 10)
@@ -107,6 +142,7 @@ async def make_world(db: Database, calendar: WorkingCalendar) -> World:
                 complainant_email=EMAIL,
                 confidential=confidential,
                 province=w.province,
+                centre=w.centre,
                 agencies=list(tasks),
                 received_at=now - timedelta(days=20, hours=i),
                 updated_at=now,
@@ -161,7 +197,7 @@ def assert_error(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 async def test_overdue_and_at_risk_filters(client: httpx.AsyncClient, world: World, calendar: WorkingCalendar) -> None:
-    body = await board_get(client, SUPERVISOR, overdue="true", province=world.province)
+    body = await board_get(client, SUPERVISOR, overdue="true", centre=world.centre)
     assert ids(body) == [world.id("late3"), world.id("late1")]  # most late first; finished "stale" left out
     assert body["total"] == 2
     as_of = datetime.fromisoformat(body["as_of"])
@@ -171,22 +207,21 @@ async def test_overdue_and_at_risk_filters(client: httpx.AsyncClient, world: Wor
     assert late1["working_days_late"] == 1
     assert late3["at_risk"] is late1["at_risk"] is False, "overdue is not at risk"
 
-    body = await board_get(client, SUPERVISOR, at_risk="true", province=world.province)
+    body = await board_get(client, SUPERVISOR, at_risk="true", centre=world.centre)
     assert ids(body) == [world.id("risk")]
     assert body["items"][0]["overdue"] is False and body["items"][0]["working_days_late"] == 0
     assert body["items"][0]["at_risk"] is True
 
     everything = {
-        item["case_id"]: item["at_risk"]
-        for item in (await board_get(client, SUPERVISOR, province=world.province))["items"]
+        item["case_id"]: item["at_risk"] for item in (await board_get(client, SUPERVISOR, centre=world.centre))["items"]
     }
     assert everything == {world.id(n): n == "risk" for n in world.cases}, "each row says whether it is at risk"
 
-    body = await board_get(client, SUPERVISOR, overdue="false", province=world.province)
+    body = await board_get(client, SUPERVISOR, overdue="false", centre=world.centre)
     assert set(ids(body)) == {world.id(n) for n in ("risk", "later", "paused", "closed", "stale")}
-    body = await board_get(client, SUPERVISOR, at_risk="false", province=world.province)
+    body = await board_get(client, SUPERVISOR, at_risk="false", centre=world.centre)
     assert world.id("risk") not in ids(body) and body["total"] == 6
-    body = await board_get(client, SUPERVISOR, overdue="true", at_risk="true", province=world.province)
+    body = await board_get(client, SUPERVISOR, overdue="true", at_risk="true", centre=world.centre)
     assert body["items"] == [] and body["total"] == 0
 
 
@@ -194,29 +229,29 @@ async def test_everything_sorted_most_late_first_and_paginated(client: httpx.Asy
     expected = [world.id(n) for n in ("stale", "late3", "late1", "risk", "later")] + sorted(
         [world.id("paused"), world.id("closed")]  # no deadline: last, by case id
     )
-    body = await board_get(client, OFFICER, province=world.province)
+    body = await board_get(client, OFFICER, centre=world.centre)
     assert ids(body) == expected and body["total"] == 7
     assert (body["page"], body["page_size"]) == (1, 50)
 
-    page2 = await board_get(client, AUDITOR, province=world.province, page_size=2, page=2)
+    page2 = await board_get(client, AUDITOR, centre=world.centre, page_size=2, page=2)
     assert ids(page2) == expected[2:4]
     assert (page2["total"], page2["page"], page2["page_size"]) == (7, 2, 2)
-    last = await board_get(client, SUPERVISOR, province=world.province, page_size=2, page=4)
+    last = await board_get(client, SUPERVISOR, centre=world.centre, page_size=2, page=4)
     assert ids(last) == expected[6:] and last["total"] == 7
-    beyond = await board_get(client, SUPERVISOR, province=world.province, page_size=2, page=9)
+    beyond = await board_get(client, SUPERVISOR, centre=world.centre, page_size=2, page=9)
     assert beyond["items"] == [] and beyond["total"] == 7
 
 
 async def test_stage_status_and_agency_filters(client: httpx.AsyncClient, world: World) -> None:
-    body = await board_get(client, SUPERVISOR, stage=2, province=world.province)
+    body = await board_get(client, SUPERVISOR, stage=2, centre=world.centre)
     assert ids(body) == [world.id("later")]
-    body = await board_get(client, SUPERVISOR, stage=1, province=world.province)
+    body = await board_get(client, SUPERVISOR, stage=1, centre=world.centre)
     assert set(ids(body)) == {world.id("late3"), world.id("risk"), world.id("paused"), world.id("closed")}
-    body = await board_get(client, SUPERVISOR, status="stage1", province=world.province)
+    body = await board_get(client, SUPERVISOR, status="stage1", centre=world.centre)
     assert ids(body) == [world.id("late3"), world.id("risk"), world.id("paused")]
-    body = await board_get(client, SUPERVISOR, overdue="true", status="stage1", province=world.province)
+    body = await board_get(client, SUPERVISOR, overdue="true", status="stage1", centre=world.centre)
     assert ids(body) == [world.id("late3")]
-    body = await board_get(client, SUPERVISOR, overdue="true", status="closed", province=world.province)
+    body = await board_get(client, SUPERVISOR, overdue="true", status="closed", centre=world.centre)
     assert body["items"] == [] and body["total"] == 0
 
     # Only tasks the agency still owes count: a1's cancelled and responded tasks do not.
@@ -252,6 +287,64 @@ async def test_administrators_and_strangers_are_refused(client: httpx.AsyncClien
     assert_error(await client.get("/api/v1/cases", headers=forged), 401)
 
 
+async def test_the_province_filter_takes_any_name_people_use(client: httpx.AsyncClient, world: World) -> None:
+    everything = {world.id(n) for n in world.cases}
+    for name in (PROVINCE, "Mae Hong Son", "58"):  # Thai, English, the DOPA code
+        body = await board_get(client, SUPERVISOR, centre=world.centre, province=name)
+        assert set(ids(body)) == everything, name
+    elsewhere = await board_get(client, SUPERVISOR, centre=world.centre, province="เชียงใหม่")
+    assert elsewhere["items"] == [] and elsewhere["total"] == 0
+    lower = await board_get(client, SUPERVISOR, centre=world.centre.lower(), agency=world.a1.lower())
+    assert ids(lower) == [world.id("late3"), world.id("late1"), world.id("risk")], "codes in any case"
+
+
+async def test_unknown_filter_values_are_named_not_shown_as_an_empty_board(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    # Compared as given, each listed nothing: a typo read as "no such cases".
+    params = {
+        "agency": "BMX",
+        "province": "Atlantis",
+        "centre": "PSC-1112",
+        "region": "atlantis",
+        "category": "roads.potholez",
+        "overdue": "true",
+    }
+    error = assert_error(await client.get("/api/v1/cases", params=params, headers=SUPERVISOR), 422)
+    assert error["code"] == "unknown_filter"
+    fields = ["query.agency", "query.province", "query.centre", "query.region", "query.category"]
+    assert [d["field"] for d in error["details"]] == fields
+    for detail, value in zip(
+        error["details"], ("BMX", "Atlantis", "PSC-1112", "atlantis", "roads.potholez"), strict=True
+    ):
+        assert value in detail["message"] and value in detail["message_th"]
+    assert "/api/v1/agencies" in error["details"][0]["message"]
+    # One value wrong among known ones: that one is named.
+    one = assert_error(
+        await client.get("/api/v1/cases", params={"centre": world.centre, "agency": "A9-NOPE"}, headers=SUPERVISOR),
+        422,
+    )
+    assert [d["field"] for d in one["details"]] == ["query.agency"]
+
+
+async def test_the_directory_lists_the_codes_the_board_takes(client: httpx.AsyncClient, world: World) -> None:
+    agencies = (await client.get("/api/v1/agencies")).json()  # no sign-in: public reference data
+    codes = {a["code"] for a in agencies}
+    assert {"BMA", "PSC", world.a1, world.a2} <= codes and len(codes) == len(agencies) > 300
+    bma = next(a for a in agencies if a["code"] == "BMA")
+    assert bma["name_th"] == "กรุงเทพมหานคร" and bma["kind"] == "bma" and bma["areas"] == ["10"]
+    found = (await client.get("/api/v1/agencies", params={"q": "lat phrao"})).json()
+    assert found and all("Lat Phrao" in a["name_en"] for a in found)
+    thai = (await client.get("/api/v1/agencies", params={"q": "ลาดพร้าว", "kind": "bma_district_office"})).json()
+    assert [a["code"] for a in thai] == [a["code"] for a in found if a["kind"] == "bma_district_office"] != []
+    in_province = (await client.get("/api/v1/agencies", params={"area": "58", "kind": "police"})).json()
+    assert [a["code"] for a in in_province] == ["POL-58"]
+    assert_error(await client.get("/api/v1/agencies", params={"area": "Bangkok"}), 422)
+    centres = {c["code"]: c for c in (await client.get("/api/v1/centres")).json()}
+    assert centres[world.centre]["name_en"] == "Test centre"
+    assert centres["DAMRONG-58"]["province_code"] == "58" and centres["PSC-1111"]["kind"] == "psc"
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -274,7 +367,7 @@ async def test_bad_parameters_are_422_in_both_languages(client: httpx.AsyncClien
 async def test_items_carry_deadlines_in_bangkok_time_and_no_personal_data(
     client: httpx.AsyncClient, world: World
 ) -> None:
-    response = await client.get("/api/v1/cases", params={"province": world.province}, headers=SUPERVISOR)
+    response = await client.get("/api/v1/cases", params={"centre": world.centre}, headers=SUPERVISOR)
     assert response.status_code == 200
     for secret in (NAME, PHONE, CITIZEN_ID, EMAIL, DESCRIPTION):
         assert secret not in response.text
@@ -379,7 +472,7 @@ async def test_pages_cross_from_cases_with_a_deadline_to_those_without(client: h
     for page_size in (1, 2, 3, 4, 6):
         seen: list[str] = []
         for page in range(1, 9):
-            body = await board_get(client, SUPERVISOR, province=world.province, page_size=page_size, page=page)
+            body = await board_get(client, SUPERVISOR, centre=world.centre, page_size=page_size, page=page)
             assert body["total"] == 7 and body["total_exact"] is True
             seen += ids(body)
         assert seen == expected, page_size
@@ -397,7 +490,7 @@ async def test_urgent_cases_come_first_on_every_page_whatever_the_page_size(
         for page_size in (1, 2, 3, 5, 7):
             seen: list[str] = []
             for page in range(1, 9):
-                body = await board_get(client, SUPERVISOR, province=world.province, page_size=page_size, page=page)
+                body = await board_get(client, SUPERVISOR, centre=world.centre, page_size=page_size, page=page)
                 assert body["total"] == 7
                 seen += ids(body)
             assert seen == expected, page_size
@@ -409,13 +502,13 @@ async def test_urgent_cases_come_first_on_every_page_whatever_the_page_size(
 async def test_totals_past_the_count_cap_say_so(db: Database, world: World, calendar: WorkingCalendar) -> None:
     async with db.sessions() as session:
         capped = await list_cases(
-            session, now=world.now, calendar=calendar, province=world.province, page_size=2, count_cap=3
+            session, now=world.now, calendar=calendar, centre=world.centre, page_size=2, count_cap=3
         )
         exact = await list_cases(
-            session, now=world.now, calendar=calendar, province=world.province, page_size=2, count_cap=7
+            session, now=world.now, calendar=calendar, centre=world.centre, page_size=2, count_cap=7
         )
         deep = await list_cases(
-            session, now=world.now, calendar=calendar, province=world.province, page_size=2, page=3, count_cap=3
+            session, now=world.now, calendar=calendar, centre=world.centre, page_size=2, page=3, count_cap=3
         )
     assert (capped.total, capped.total_exact) == (3, False)  # "3+": more match than the cap
     assert (exact.total, exact.total_exact) == (7, True)
@@ -437,12 +530,12 @@ async def test_complements_page_in_the_board_order(
     cases = [world.cases[n] for n in names]
     far = datetime.max.replace(tzinfo=UTC)
     expected = [c.case_id for c in sorted(cases, key=lambda c: (c.due_at is None, c.due_at or far, c.case_id))]
-    body = await board_get(client, SUPERVISOR, province=world.province, **params)
+    body = await board_get(client, SUPERVISOR, centre=world.centre, **params)
     assert ids(body) == expected and body["total"] == len(expected)
     for page_size in (1, 2, 3):
         seen: list[str] = []
         for page in range(1, len(expected) + 2):
             seen += ids(
-                await board_get(client, SUPERVISOR, province=world.province, page_size=page_size, page=page, **params)
+                await board_get(client, SUPERVISOR, centre=world.centre, page_size=page_size, page=page, **params)
             )
         assert seen == expected, page_size

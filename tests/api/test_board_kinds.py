@@ -1,7 +1,8 @@
 """The board's kind, priority, centre, region and category filters, and urgent cases first.
 
-Rows are written straight into the read model (SQLite, or PostgreSQL with RONGTUK_TEST_DATABASE_URL), each test
-with its own province so that its filters select exactly its rows.
+Rows are written straight into the read model (SQLite, or PostgreSQL with RONGTUK_TEST_DATABASE_URL), each with a
+task for an agency of this module's own (the app is configured with it), so that filtering by that agency selects
+exactly this test's rows.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from sqlalchemy import delete
 from api.main import create_app
 from config.settings import Settings
 from store import models
+from store.board import sync_agency_tasks
 from store.db import Database
 from tests.api.conftest import SUPERVISOR
-from tests.api.test_board import assert_error, board_get, ids
+from tests.api.test_board import assert_error, board_get, configured, ids
 from workflows.process import State
+
+AGENCY = f"KINDS-{uuid.uuid4().hex[:10].upper()}"  # this run's own: its filter selects exactly a test's rows
 
 # name: (kind, priority, centre, region, category, due in days)
 SPECS: dict[str, tuple[str, str, str, str | None, str | None, int]] = {
@@ -34,10 +38,15 @@ SPECS: dict[str, tuple[str, str, str, str | None, str | None, int]] = {
 }
 
 
+@pytest.fixture(scope="module")
+def kinds_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return configured(settings, tmp_path_factory.mktemp("kinds-config"), agencies=[AGENCY], centre="KINDSTEST")
+
+
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def client(kinds_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The real app; the board reads only the read model, so Temporal is never reached."""
-    app = create_app(settings)
+    app = create_app(kinds_settings)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://rongtuk") as c:
         yield c
@@ -45,7 +54,7 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 @dataclass
 class World:
-    province: str
+    agency: str
     ids: dict[str, str] = field(default_factory=dict)
 
     def of(self, *names: str) -> list[str]:
@@ -55,7 +64,7 @@ class World:
 @pytest.fixture
 async def world(db: Database) -> AsyncIterator[World]:
     tag = uuid.uuid4().hex[:10]
-    w = World(province=f"KindsTest-{tag}")
+    w = World(agency=AGENCY)
     now = datetime.now(UTC)
     async with db.session() as session:
         for i, (name, (kind, priority, centre, region, category, due)) in enumerate(SPECS.items()):
@@ -68,7 +77,8 @@ async def world(db: Database) -> AsyncIterator[World]:
                     status=str(State.STAGE1),
                     channel="web",
                     description="ทดสอบการกรองตามประเภทและความเร่งด่วน",
-                    province=w.province,
+                    province="เชียงใหม่",
+                    agencies=[w.agency],
                     received_at=now - timedelta(days=10),
                     updated_at=now,
                     due_at=now + timedelta(days=due),
@@ -82,14 +92,19 @@ async def world(db: Database) -> AsyncIterator[World]:
                     sla_class="urgent" if priority == "urgent" else "standard",
                 )
             )
+            await session.flush()  # the task's foreign key needs the case row first on PostgreSQL
+            session.add(models.AgencyTask(case_id=case_id, agency=w.agency, status="assigned"))
+            await session.flush()
+            await sync_agency_tasks(session, case_id)
             w.ids[name] = case_id
     yield w
     async with db.session() as session:
+        await session.execute(delete(models.AgencyTask).where(models.AgencyTask.case_id.in_(list(w.ids.values()))))
         await session.execute(delete(models.Case).where(models.Case.case_id.in_(list(w.ids.values()))))
 
 
 async def test_urgent_cases_come_first_then_the_most_late(client: httpx.AsyncClient, world: World) -> None:
-    body = await board_get(client, SUPERVISOR, province=world.province)
+    body = await board_get(client, SUPERVISOR, agency=world.agency)
     assert ids(body) == world.of("flood", "help", "road", "idea", "tip")
     row = body["items"][0]
     assert row["priority"] == {"code": "urgent", "label_en": "Urgent", "label_th": "เร่งด่วน"}
@@ -128,7 +143,7 @@ async def test_the_overdue_board_puts_urgent_cases_first_across_states(client: h
 async def test_each_filter_and_combined(
     client: httpx.AsyncClient, world: World, params: dict[str, Any], expected: list[str]
 ) -> None:
-    body = await board_get(client, SUPERVISOR, province=world.province, **params)
+    body = await board_get(client, SUPERVISOR, agency=world.agency, **params)
     assert ids(body) == world.of(*expected) and body["total"] == len(expected)
 
 
