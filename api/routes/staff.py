@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -33,6 +33,7 @@ from api.routes.citizen import STAFF_CHANNELS, category_groups, form_context, su
 from api.routes.pages import page_lang, render_page
 from api.schemas import find_province
 from api.views import allowed_actions_view, classification_view, context_of, province_choices
+from config.agencies import Agency
 from config.reference import regions_by_province
 from config.settings import Settings
 from domain.complaint import KIND_LABELS, PRIORITY_LABELS
@@ -77,7 +78,7 @@ class BoardFilter:
     """
 
     name: str
-    kind: str  # "bool" | "choice" | "text"
+    kind: str  # "bool" | "choice" | "search" (a choice typed or looked up by name: 1,220 agencies) | "int" | "text"
     choices: tuple[tuple[str, str, str], ...] = ()  # (value, label_th, label_en)
     # A value typed into the address instead of chosen (Bangkok, กทม for a province): the choice it means.
     resolve: Callable[[str], str | None] | None = None
@@ -102,6 +103,24 @@ class BoardFilter:
 
 
 _YES_NO = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
+
+
+def _agency_named(agencies: Mapping[str, Agency]) -> Callable[[str], str | None]:
+    """The agency meant by what was typed into the filter without picking from the list: its code in any
+    case, its Thai or English name, or a part of a name only one agency has ("ลาดพร้าว" is the Lat Phrao
+    district office); None when nothing or several match (the page then names the value)."""
+
+    def resolve(raw: str) -> str | None:
+        typed = raw.strip().casefold()
+        if typed.upper() in agencies:
+            return typed.upper()
+        names = [(a.code, a.name_th.casefold(), a.name_en.casefold()) for a in agencies.values()]
+        if exact := [code for code, th, en in names if typed in (th, en)]:
+            return exact[0] if len(exact) == 1 else None
+        partial = [code for code, th, en in names if typed in th or typed in en]
+        return partial[0] if len(partial) == 1 else None
+
+    return resolve
 
 
 def _province_named(raw: str) -> str | None:
@@ -149,7 +168,12 @@ def board_filters(request: Request) -> list[BoardFilter]:
     return [
         BoardFilter("overdue", "bool"),
         BoardFilter("at_risk", "bool"),
-        BoardFilter("agency", "choice", tuple((c, a.name_th, a.name_en) for c, a in sorted(agencies.items()))),
+        BoardFilter(
+            "agency",
+            "search",
+            tuple((c, a.name_th, a.name_en) for c, a in sorted(agencies.items())),
+            resolve=_agency_named(agencies),
+        ),
         BoardFilter("stage", "int", (("1", "1", "1"), ("2", "2", "2"))),
         # The read model keeps geothai's Thai name: the choice's value, whatever language the page is in.
         BoardFilter(

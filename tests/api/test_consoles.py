@@ -609,6 +609,20 @@ async def test_board_filters_and_english(api: httpx.AsyncClient, db: Database) -
     assert both.status_code == 422 and "agency “NOPE”, status “zzz”" in both.json()["error"]["message"]
     assert (await api.get("/board", params={"overdue": "no", "status": "received"})).status_code == 200
 
+    # The agency is typed, not scrolled for among 1,220: its code in any case, or its name, as the list offers.
+    for typed in ("BMA", "bma", "กรุงเทพมหานคร", "Bangkok Metropolitan Administration"):
+        by_agency = await api.get("/board", params={"agency": typed})
+        assert by_agency.status_code == 200 and assigned["case_id"] in by_agency.text, typed
+        assert receipt["case_id"] not in by_agency.text, "only the cases the agency owes an answer"
+        assert 'list="f-agency-list"' in by_agency.text and 'value="BMA" placeholder=' in by_agency.text, typed
+    assert '<option value="BKK-1038">Lat Phrao District Office, Bangkok</option>' in by_agency.text
+    assert '<small class="inline chosen">· Bangkok Metropolitan Administration</small>' in by_agency.text
+    # Part of a name only one agency has is that agency; part of many is asked again, not guessed.
+    lat_phrao = await api.get("/board", params={"agency": "ลาดพร้าว"})
+    assert lat_phrao.status_code == 200 and 'value="BKK-1038" placeholder=' in lat_phrao.text
+    several = await api.get("/board", params={"agency": "เชียงใหม่"}, headers={"accept": "text/html"})
+    assert several.status_code == 422 and "agency “เชียงใหม่”" in several.text
+
     # An English page names the place and an agency that took a step in English.
     case_en = await api.get(f"/case/{assigned['case_id']}")
     assert "<dd>Bangkok</dd>" in case_en.text and "กรุงเทพมหานคร</dd>" not in case_en.text
