@@ -16,6 +16,15 @@ from pydantic import BaseModel, ConfigDict
 from intake.idempotency import Answer
 
 
+class HandlerOut(BaseModel):
+    """An agency handling a complainant's case, with its public hotline (config/agencies.yaml ``contact``)."""
+
+    code: str
+    name_th: str
+    name_en: str
+    phone: str | None = None
+
+
 class StateOut(BaseModel):
     code: str
     label_en: str
@@ -181,7 +190,7 @@ class TrackingOut(BaseModel):
     kind: LabelledOut
     priority: LabelledOut
     centre: LabelledOut | None
-    handled_by: list[AgencyOut]
+    handled_by: list[HandlerOut]
     received_at: str
     expected_by: date | None
     closed_at: str | None

@@ -85,6 +85,7 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "find": "ค้นหา",
         "status": "สถานะ",
         "handled_by": "หน่วยงานที่รับผิดชอบ",
+        "hotline": "สายด่วน",
         "not_yet": "ยังไม่ได้ส่งต่อ",
         "review_until": "ขอให้ทบทวนได้ถึง",
         "access_what": {
@@ -353,6 +354,7 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "find": "Find",
         "status": "Status",
         "handled_by": "Handled by",
+        "hotline": "hotline",
         "not_yet": "Not sent to an agency yet",
         "review_until": "A review may be asked until",
         "access_what": {

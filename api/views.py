@@ -149,6 +149,12 @@ def agency_view(code: str, agencies: dict[str, Agency]) -> dict[str, str]:
     }
 
 
+def handler_view(code: str, agencies: dict[str, Agency]) -> dict[str, str | None]:
+    """An agency as the complainant sees it: its names and the public hotline to call it on."""
+    agency = agencies.get(code)
+    return {**agency_view(code, agencies), "phone": agency.contact.get("phone") if agency else None}
+
+
 def _date_words(value: Any) -> dict[str, str]:
     """An ISO date as a sentence says it, in Thai (Buddhist era) and English; anything else as it is."""
     try:
@@ -380,7 +386,7 @@ def tracking_view(
         **classification_view(
             kind=case.kind, priority=case.priority, centre=case.centre, centres=centres, citizen=True
         ),
-        "handled_by": [agency_view(code, agencies) for code in case.agencies or []],
+        "handled_by": [handler_view(code, agencies) for code in case.agencies or []],
         "received_at": case.received_at.astimezone(BANGKOK).isoformat(),
         "expected_by": expected_date(case.expected_by),
         "closed_at": case.closed_at.astimezone(BANGKOK).isoformat() if case.closed_at else None,

@@ -88,7 +88,9 @@ async def test_file_track_and_close_over_http(api: httpx.AsyncClient, db: Databa
 
     tracked = (await api.get(f"/api/v1/track/{code}")).json()
     assert tracked["status"]["code"] == "closed" and tracked["outcome"] == "resolved"
-    assert tracked["handled_by"][0]["code"] == "BMA"
+    assert tracked["handled_by"] == [
+        {"code": "BMA", "name_th": "กรุงเทพมหานคร", "name_en": "Bangkok Metropolitan Administration", "phone": "1555"}
+    ]
     assert [e["event"] for e in tracked["timeline"]] == [
         "filed",
         "screen",

@@ -412,6 +412,10 @@ async def test_citizen_answers_rates_and_asks_for_review_from_the_tracking_page(
     assert (await citizen("reply", answer="ซอยลาดพร้าว 71 หน้าบ้านเลขที่ 12")).status_code == 303
     await staff("accept", {"category": "roads.pothole", "agencies": ["DOPA"]}, OFFICER)
     await staff("agency_accept", {}, DOPA)
+    # Who has the case now, and the public hotline to call them on (config/agencies.yaml).
+    page = await api.get(f"/track/{code}")
+    handler = '<dd id="handled-by">กรมการปกครอง <small class="inline nowrap">· สายด่วน <a href="tel:1548">1548</a>'
+    assert handler in page.text
     await staff("respond", {"outcome": "resolved", "response": "ซ่อมแล้วเรียบร้อย"}, DOPA)
     page = await api.get(f"/track/{code}")
     assert "ซ่อมแล้วเรียบร้อย" in page.text, "the agency's answer is on the timeline"
