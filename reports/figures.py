@@ -51,13 +51,16 @@ def scoped(query: _Q, filters: Filters, *, joined_tasks: bool = False) -> _Q:
         query = query.where(Case.received_at >= start)
     if end is not None:
         query = query.where(Case.received_at < end)
-    for column, value in (
-        (Case.province, filters.province),
-        (Case.category, filters.category),
-        (Case.channel, filters.channel),
-    ):
+    for column, value in ((Case.province, filters.province), (Case.channel, filters.channel)):
         if value is not None:
             query = query.where(column == value)
+    if filters.category is not None:  # a group code ("roads") takes in its categories ("roads.pothole")
+        group = "." not in filters.category
+        query = query.where(
+            Case.category.startswith(f"{filters.category}.", autoescape=True)
+            if group
+            else Case.category == filters.category
+        )
     if filters.agency is not None:
         if joined_tasks:
             query = query.where(AgencyTask.agency == filters.agency)

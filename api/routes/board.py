@@ -105,11 +105,11 @@ _UNKNOWN = {
 }
 
 
-def _known_filters(request: Request, **given: str | None) -> dict[str, str | None]:
+def known_filters(request: Request, **given: str | None) -> dict[str, str | None]:
     """Each filter value as the read model keeps it (None when not given), or one 422 naming every value the
     board does not know: compared as given, a mistyped agency or centre code, a province the read model has no
-    name for or a category not in the reference data listed nothing, and an empty board reads as "no such
-    cases" (the board page refuses them too)."""
+    name for or a category not in the reference data listed nothing, and an empty board (or report: the
+    reports use this too) reads as "no such cases". The board page refuses them too."""
     state = request.app.state
     reference = reference_from_settings(state.settings)
     regions = sorted({r.code for r in regions_by_province().values()})
@@ -232,7 +232,7 @@ async def list_board(
 ) -> dict[str, Any]:
     """Urgent cases first, then most late first, for supervisors, officers and auditors (all) and agency
     staff (their own); filtered by kind, priority, receiving centre, region, category and more."""
-    known = _known_filters(request, agency=agency, province=province, centre=centre, region=region, category=category)
+    known = known_filters(request, agency=agency, province=province, centre=centre, region=region, category=category)
     scoped_agency = _scope(actor, known["agency"])
     now = datetime.now(UTC)
     result = await list_cases(

@@ -27,6 +27,9 @@ from api.auth import AGENCY_ROLES, Principal, StaffRole
 from api.deps import OptionalPrincipal, SessionDep, SettingsDep, get_principal
 from api.errors import AppError, forbidden, not_found
 from api.routes import pages as site
+from api.routes.board import known_filters
+from api.schemas import Channel
+from api.views import province_choices
 from reports.caselist import CASE_COLUMNS, case_rows, count_cases
 from reports.dimensions import DIMENSIONS, Lookup, lookup
 from reports.export import csv_lines, csv_stream, rows_of, write_xlsx
@@ -138,12 +141,22 @@ def make_query(
                 f"เจ้าหน้าที่หน่วยงานดูได้เฉพาะตัวเลขของหน่วยงานตนเอง โปรดไม่ระบุ agency หรือระบุ {reader.agency}",
             )
         agency = reader.agency
+    # A value the read model does not hold was an empty report, read as "no complaints there": the agency,
+    # province and category as the board takes them (a code in any case, any name of a province), else 422.
+    known = known_filters(request, agency=agency, province=province, category=category)
+    if channel and channel not in {c.value for c in Channel}:
+        listed = ", ".join(c.value for c in Channel)
+        raise _unprocessable(
+            f"Unknown channel '{channel[:16]}'; use one of: {listed}.",
+            f"ไม่รู้จักช่องทาง '{channel[:16]}' โปรดใช้: {listed}",
+            "channel",
+        )
     filters = Filters(
         since=since,
         until=until,
-        agency=agency or None,
-        province=province or None,
-        category=category or None,
+        agency=known["agency"],
+        province=known["province"],
+        category=known["category"],
         channel=channel or None,
     )
     return ReportQuery(grain=grain, by=by, filters=filters, lang=site._lang(request))
@@ -464,7 +477,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "until": "ถึงวันที่",
         "grain": "ช่วงเวลา",
         "by": "จำแนกตาม",
-        "agency": "รหัสหน่วยงาน",
+        "agency": "หน่วยงาน",
+        "all_provinces": "ทุกจังหวัด",
         "province": "จังหวัด",
         "show": "แสดงรายงาน",
         "month": "รายเดือน",
@@ -499,7 +513,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "until": "To",
         "grain": "Period",
         "by": "Break down by",
-        "agency": "Agency code",
+        "agency": "Agency",
+        "all_provinces": "All provinces",
         "province": "Province",
         "show": "Show report",
         "month": "Monthly",
@@ -655,6 +670,8 @@ async def reports_page(
         dimensions=list(DIMENSIONS.values()),
         grains=list(Grain),
         all_agencies=reader.role not in AGENCY_ROLES,
+        agencies={c: {"name_th": a.name_th, "name_en": a.name_en} for c, a in request.app.state.agencies.items()},
+        provinces=province_choices(q.lang),
         cases_params=_query_string(params),
     )
 

@@ -87,6 +87,37 @@ async def test_bad_queries_are_422_in_both_languages(client: httpx.AsyncClient) 
     assert (await client.get("/api/v1/reports/volume?grain=week", headers=SUPERVISOR)).status_code == 422
 
 
+async def test_filters_take_the_names_people_use_and_refuse_the_unknown(
+    client: httpx.AsyncClient, db: Database, seeded: Seeded
+) -> None:
+    async def received(**params: str) -> int:
+        scoped = {"by": "channel", "since": str(SINCE), "until": str(UNTIL), **params}
+        answer = await client.get("/api/v1/reports/totals", params=scoped, headers=SUPERVISOR)
+        assert answer.status_code == 200, (params, answer.text)
+        return sum(row["received"] for row in answer.json()["rows"])
+
+    # Compared as given, "Bangkok" and "bma" were empty reports: read as no complaints there.
+    bangkok = await _count(db, "AND c.province = :p", p="กรุงเทพมหานคร")
+    assert bangkok > 0
+    for name in ("กรุงเทพมหานคร", "Bangkok", "กทม", "10"):
+        assert await received(province=name) == bangkok, name
+    owes = "AND EXISTS (SELECT 1 FROM agency_tasks t WHERE t.case_id = c.case_id AND t.agency = :code)"
+    owed = await _count(db, owes, code="OCPB")
+    assert owed > 0 and await received(agency="ocpb") == await received(agency="OCPB") == owed
+    roads = await _count(db, "AND c.category LIKE 'roads.%'")
+    assert roads > 0 and await received(category="roads") == roads, "a group takes in its categories"
+    assert await received(category="roads.pothole") == await _count(db, "AND c.category = 'roads.pothole'")
+
+    params = {"agency": "BMX", "province": "Atlantis", "category": "roads.potholez"}
+    bad = await client.get("/api/v1/reports/volume", params=params, headers=SUPERVISOR)
+    assert bad.status_code == 422
+    assert [d["field"] for d in bad.json()["error"]["details"]] == ["query.agency", "query.province", "query.category"]
+    channel = await client.get(f"/api/v1/reports/volume?{SCOPE}&channel=pigeon", headers=SUPERVISOR)
+    assert channel.status_code == 422 and "pigeon" in channel.text
+    page = await client.get(f"/reports?{SCOPE}&province=Atlantis", headers={**SUPERVISOR, "accept": "text/html"})
+    assert page.status_code == 422 and "Atlantis" in page.text and "<html" in page.text
+
+
 async def test_csv_and_excel_exports_match_the_table(client: httpx.AsyncClient, seeded: Seeded) -> None:
     query = f"by=region&grain=quarter&{SCOPE}&lang=en"
     table = (await client.get(f"/api/v1/reports/volume?{query}", headers=SUPERVISOR)).json()
@@ -180,6 +211,12 @@ async def test_reports_page(client: httpx.AsyncClient, seeded: Seeded) -> None:
     assert "/api/v1/reports/cases/export?format=xlsx" in html
     english = await client.get(f"/reports?{SCOPE}&lang=en", headers=SUPERVISOR)
     assert "Q1 2023" in english.text and "SPSO indicators" in english.text
+    # The province is chosen from the list by name; the agency typed, with the codes and names offered.
+    assert '<option value="เชียงใหม่" >Chiang Mai</option>' in english.text
+    assert '<option value="BMA">Bangkok Metropolitan Administration</option>' in english.text
+    chosen = await client.get(f"/reports?{SCOPE}&lang=en&province=Bangkok&agency=bma", headers=SUPERVISOR)
+    assert '<option value="กรุงเทพมหานคร" selected>Bangkok</option>' in chosen.text
+    assert "Showing only the cases of agency <strong>Bangkok Metropolitan Administration</strong>" in chosen.text
 
 
 async def test_progress_while_an_export_runs(app: FastAPI, client: httpx.AsyncClient) -> None:
