@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.devserver import ProcessGroup, free_port, start_listening, temporal_command, wait_for_port
+from cli.devserver import PortLost, ProcessGroup, free_port, start_listening, temporal_command, wait_for_port
 from tests.e2e.test_separate_processes import post
 
 pytestmark = pytest.mark.e2e
@@ -60,6 +60,24 @@ def env_for(tmp: Path, database_url: str, temporal_port: int) -> dict[str, str]:
 
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def start_api(env: dict[str, str], log: Path, attempts: int = 5) -> subprocess.Popen[bytes]:
+    """The API on a free port, listening; started again on another port if it lost its own (free_port's port
+    was free a moment ago: the Temporal dev server, started just before, binds ports of its own)."""
+    for attempt in range(1, attempts + 1):
+        port = free_port()
+        api = start([sys.executable, "-m", "cli.main", "api", "--port", str(port)], env, log)
+        try:
+            wait_for_port(port, proc=api)
+            return api
+        except PortLost:
+            if attempt == attempts:
+                raise
+        except BaseException:
+            api.kill()
+            raise
+    raise AssertionError("unreachable")
 
 
 def stop_within(proc: subprocess.Popen[bytes], seconds: float, sig: int = signal.SIGTERM) -> int:
@@ -223,7 +241,6 @@ def test_worker_and_api_stop_promptly_when_temporal_goes(
     """Killed: connections refused. Frozen (SIGSTOP): connections open, nothing answers, the SDK's shutdown
     call hangs, so the worker's own bound is what stops it."""
     group = ProcessGroup()
-    api_port = free_port()
     started: list[subprocess.Popen[bytes]] = []
     try:
         server, port = start_listening(
@@ -235,10 +252,10 @@ def test_worker_and_api_stop_promptly_when_temporal_goes(
         env = env_for(tmp_path, database_url, port)
         worker_log = tmp_path / "worker.log"
         worker = start([sys.executable, "-m", "worker"], env, worker_log)
-        api = start([sys.executable, "-m", "cli.main", "api", "--port", str(api_port)], env, tmp_path / "api.log")
-        started += [worker, api]
+        started.append(worker)
+        api = start_api(env, tmp_path / "api.log")
+        started.append(api)
         wait_until("the worker to connect", lambda: "worker_started" in worker_log.read_text(), 60)
-        wait_for_port(api_port, proc=api)
         if fate == "killed":
             group.stop("temporal", sig=signal.SIGKILL)
         else:
