@@ -16,15 +16,6 @@ from pydantic import BaseModel, ConfigDict
 from intake.idempotency import Answer
 
 
-class HandlerOut(BaseModel):
-    """An agency handling a complainant's case, with its public hotline (config/agencies.yaml ``contact``)."""
-
-    code: str
-    name_th: str
-    name_en: str
-    phone: str | None = None
-
-
 class StateOut(BaseModel):
     code: str
     label_en: str
@@ -35,6 +26,12 @@ class AgencyOut(BaseModel):
     code: str
     name_th: str
     name_en: str
+
+
+class HandlerOut(AgencyOut):
+    """An agency handling a complainant's case, with its public hotline (config/agencies.yaml ``contact``)."""
+
+    phone: str | None = None
 
 
 class TaskOut(BaseModel):

@@ -83,11 +83,32 @@ def _scope(actor: Actor, agency: str | None) -> str | None:
     )
 
 
+def agency_meant(agencies: Mapping[str, Agency], raw: str) -> str | None:
+    """The agency a filter value means: its code in any case, its Thai or English name, or a part of a name
+    only one agency has ("ลาดพร้าว" is the Lat Phrao district office, typed into a page's field without picking
+    from its list); None when nothing or several match."""
+    typed = raw.strip().casefold()
+    if typed.upper() in agencies:
+        return typed.upper()
+    names = [(a.code, a.name_th.casefold(), a.name_en.casefold()) for a in agencies.values()]
+    if exact := [code for code, th, en in names if typed in (th, en)]:
+        return exact[0] if len(exact) == 1 else None
+    partial = [code for code, th, en in names if typed in th or typed in en]
+    return partial[0] if len(partial) == 1 else None
+
+
+def province_meant(raw: str) -> str | None:
+    """The read model's (geothai's Thai) name of the province a Thai or English name, a name people use (กทม,
+    bkk) or a DOPA code means; None for none."""
+    found = find_province(raw)
+    return found.name_th if found else None
+
+
 # What to say of a value a filter does not know, and where to find the ones it does.
 _UNKNOWN = {
     "agency": (
-        "no agency has this code; GET /api/v1/agencies lists them.",
-        "ไม่มีหน่วยงานรหัสนี้ ดูรายชื่อหน่วยงานได้ที่ GET /api/v1/agencies",
+        "no agency has this code or name, or several do; GET /api/v1/agencies lists them.",
+        "ไม่มีหน่วยงานที่มีรหัสหรือชื่อนี้ หรือมีหลายหน่วยงาน ดูรายชื่อหน่วยงานได้ที่ GET /api/v1/agencies",
     ),
     "province": (
         "no province has this name; give its Thai or English name (or กทม, bkk), or its DOPA code.",
@@ -114,8 +135,8 @@ def known_filters(request: Request, **given: str | None) -> dict[str, str | None
     reference = reference_from_settings(state.settings)
     regions = sorted({r.code for r in regions_by_province().values()})
     meant: dict[str, Callable[[str], str | None]] = {
-        "agency": lambda v: v.upper() if v.upper() in state.agencies else None,
-        "province": lambda v: found.name_th if (found := find_province(v)) else None,
+        "agency": lambda v: agency_meant(state.agencies, v),
+        "province": province_meant,
         "centre": lambda v: v.upper() if state.centres is None or v.upper() in state.centres else None,
         "region": lambda v: v.lower() if v.lower() in regions else None,
         "category": lambda v: v if v in reference.categories or v in reference.groups else None,
@@ -209,7 +230,8 @@ async def list_board(
         bool | None, Query(description="Open cases due by the end of the next working day, not yet overdue")
     ] = None,
     agency: Annotated[
-        str | None, Query(max_length=32, description="Cases with a task this agency has not answered yet")
+        str | None,
+        Query(max_length=200, description="Cases with a task this agency (code, or its name) has not answered yet"),
     ] = None,
     stage: Annotated[int | None, Query(ge=1, le=2, description="SPSO stage")] = None,
     province: Annotated[

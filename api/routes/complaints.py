@@ -105,15 +105,7 @@ async def agencies(
     names in Thai and English, the areas each serves and its public contact points. No sign-in."""
     words = (q or "").casefold().split()
     return [
-        {
-            "code": a.code,
-            "name_th": a.name_th,
-            "name_en": a.name_en,
-            "kind": a.kind.value,
-            "parent": a.parent,
-            "areas": list(a.areas),
-            "contact": dict(a.contact),
-        }
+        a.model_dump(include=set(DirectoryAgencyOut.model_fields))
         for a in request.app.state.agencies.values()
         if (kind is None or a.kind is kind) and (area is None or area in a.areas) and _matches(a, words)
     ]
@@ -122,14 +114,4 @@ async def agencies(
 @reference_router.get("/centres", response_model=list[CentreOut])
 async def centres(request: Request) -> list[dict[str, Any]]:
     """The receiving centres: the ``centre`` a case records and the board filters by. No sign-in."""
-    return [
-        {
-            "code": c.code,
-            "kind": c.kind.value,
-            "name_th": c.name_th,
-            "name_en": c.name_en,
-            "province_code": c.province_code,
-            "agency": c.agency,
-        }
-        for c in request.app.state.centres.by_code.values()
-    ]
+    return [c.model_dump() for c in request.app.state.centres.by_code.values()]

@@ -142,7 +142,7 @@ def make_query(
             )
         agency = reader.agency
     # A value the read model does not hold was an empty report, read as "no complaints there": the agency,
-    # province and category as the board takes them (a code in any case, any name of a province), else 422.
+    # province and category as the board takes them (a code in any case, a name), else 422.
     known = known_filters(request, agency=agency, province=province, category=category)
     if channel and channel not in {c.value for c in Channel}:
         listed = ", ".join(c.value for c in Channel)
@@ -169,7 +169,7 @@ def report_query(
     by: Annotated[str | None, Query(max_length=32, description="a dimension: " + ", ".join(DIMENSIONS))] = None,
     since: date | None = None,
     until: date | None = None,
-    agency: Annotated[str | None, Query(max_length=32)] = None,
+    agency: Annotated[str | None, Query(max_length=200, description="Agency code, or its name")] = None,
     province: Annotated[str | None, Query(max_length=100)] = None,
     category: Annotated[str | None, Query(max_length=100)] = None,
     channel: Annotated[str | None, Query(max_length=16)] = None,
@@ -588,7 +588,7 @@ async def reports_page(
     by: Annotated[str | None, Query(max_length=32)] = None,
     since: date | None = None,
     until: date | None = None,
-    agency: Annotated[str | None, Query(max_length=32)] = None,
+    agency: Annotated[str | None, Query(max_length=200, description="Agency code, or its name")] = None,
     province: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     """The reports page: overview, a breakdown, the SPSO indicators, satisfaction, repeats and root causes."""
@@ -670,7 +670,7 @@ async def reports_page(
         dimensions=list(DIMENSIONS.values()),
         grains=list(Grain),
         all_agencies=reader.role not in AGENCY_ROLES,
-        agencies={c: {"name_th": a.name_th, "name_en": a.name_en} for c, a in request.app.state.agencies.items()},
+        agencies=request.app.state.agencies,
         provinces=province_choices(q.lang),
         cases_params=_query_string(params),
     )
@@ -732,7 +732,7 @@ async def map_page(
     points: bool = True,
     since: date | None = None,
     until: date | None = None,
-    agency: Annotated[str | None, Query(max_length=32)] = None,
+    agency: Annotated[str | None, Query(max_length=200, description="Agency code, or its name")] = None,
     category: Annotated[str | None, Query(max_length=100)] = None,
     channel: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:

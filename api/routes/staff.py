@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -28,12 +28,10 @@ from api.errors import AppError, forbidden, not_found
 from api.routes import cases as cases_route
 from api.routes import inbox as inbox_route
 from api.routes import screening as screening_route
-from api.routes.board import board_item_view
+from api.routes.board import agency_meant, board_item_view, province_meant
 from api.routes.citizen import STAFF_CHANNELS, category_groups, form_context, submit_complaint
 from api.routes.pages import page_lang, render_page
-from api.schemas import find_province
 from api.views import allowed_actions_view, classification_view, context_of, province_choices
-from config.agencies import Agency
 from config.reference import regions_by_province
 from config.settings import Settings
 from domain.complaint import KIND_LABELS, PRIORITY_LABELS
@@ -105,29 +103,6 @@ class BoardFilter:
 _YES_NO = {"1": True, "true": True, "on": True, "yes": True, "0": False, "false": False, "off": False, "no": False}
 
 
-def _agency_named(agencies: Mapping[str, Agency]) -> Callable[[str], str | None]:
-    """The agency meant by what was typed into the filter without picking from the list: its code in any
-    case, its Thai or English name, or a part of a name only one agency has ("ลาดพร้าว" is the Lat Phrao
-    district office); None when nothing or several match (the page then names the value)."""
-
-    def resolve(raw: str) -> str | None:
-        typed = raw.strip().casefold()
-        if typed.upper() in agencies:
-            return typed.upper()
-        names = [(a.code, a.name_th.casefold(), a.name_en.casefold()) for a in agencies.values()]
-        if exact := [code for code, th, en in names if typed in (th, en)]:
-            return exact[0] if len(exact) == 1 else None
-        partial = [code for code, th, en in names if typed in th or typed in en]
-        return partial[0] if len(partial) == 1 else None
-
-    return resolve
-
-
-def _province_named(raw: str) -> str | None:
-    found = find_province(raw)
-    return found.name_th if found else None
-
-
 def _category_choices(request: Request) -> tuple[tuple[str, str, str], ...]:
     """Each category group (all its categories), followed by its categories, indented under it."""
     reference = reference_from_settings(request.app.state.settings)
@@ -172,7 +147,7 @@ def board_filters(request: Request) -> list[BoardFilter]:
             "agency",
             "search",
             tuple((c, a.name_th, a.name_en) for c, a in sorted(agencies.items())),
-            resolve=_agency_named(agencies),
+            resolve=lambda raw: agency_meant(agencies, raw),
         ),
         BoardFilter("stage", "int", (("1", "1", "1"), ("2", "2", "2"))),
         # The read model keeps geothai's Thai name: the choice's value, whatever language the page is in.
@@ -180,7 +155,7 @@ def board_filters(request: Request) -> list[BoardFilter]:
             "province",
             "choice",
             tuple((p.name_th, p.name_th, p.name_en) for p in province_choices(page_lang(request))),
-            resolve=_province_named,
+            resolve=province_meant,
         ),
         BoardFilter("status", "choice", tuple((s.value, th, en) for s, (en, th) in STATE_LABELS.items())),
         *later,

@@ -296,6 +296,8 @@ async def test_the_province_filter_takes_any_name_people_use(client: httpx.Async
     assert elsewhere["items"] == [] and elsewhere["total"] == 0
     lower = await board_get(client, SUPERVISOR, centre=world.centre.lower(), agency=world.a1.lower())
     assert ids(lower) == [world.id("late3"), world.id("late1"), world.id("risk")], "codes in any case"
+    named = await board_get(client, SUPERVISOR, centre=world.centre, agency=f"หน่วยงานทดสอบ {world.a1}")
+    assert ids(named) == ids(lower), "an agency's name, as on the board page"
 
 
 async def test_unknown_filter_values_are_named_not_shown_as_an_empty_board(
@@ -325,6 +327,8 @@ async def test_unknown_filter_values_are_named_not_shown_as_an_empty_board(
         422,
     )
     assert [d["field"] for d in one["details"]] == ["query.agency"]
+    several = await client.get("/api/v1/cases", params={"agency": "หน่วยงานทดสอบ"}, headers=SUPERVISOR)
+    assert assert_error(several, 422)["details"][0]["field"] == "query.agency", "part of several names: not a guess"
 
 
 async def test_the_directory_lists_the_codes_the_board_takes(client: httpx.AsyncClient, world: World) -> None:

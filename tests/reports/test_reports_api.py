@@ -104,6 +104,7 @@ async def test_filters_take_the_names_people_use_and_refuse_the_unknown(
     owes = "AND EXISTS (SELECT 1 FROM agency_tasks t WHERE t.case_id = c.case_id AND t.agency = :code)"
     owed = await _count(db, owes, code="OCPB")
     assert owed > 0 and await received(agency="ocpb") == await received(agency="OCPB") == owed
+    assert await received(agency="สำนักงานคณะกรรมการคุ้มครองผู้บริโภค") == owed, "its name, as on the board"
     roads = await _count(db, "AND c.category LIKE 'roads.%'")
     assert roads > 0 and await received(category="roads") == roads, "a group takes in its categories"
     assert await received(category="roads.pothole") == await _count(db, "AND c.category = 'roads.pothole'")
