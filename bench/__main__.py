@@ -301,7 +301,19 @@ def board_rows(result: dict[str, Any]) -> list[Row]:
 
 def replay_rows(result: dict[str, Any]) -> list[Row]:
     r, b = result["replay"], result["rebuild"]
+    floor: list[Row] = []
+    if "noop_batched_per_s" in r:  # runs before the no-op floor have no such row
+        floor.append(
+            (
+                "replay",
+                "histories per second, 1 process (baseline: no-op workflows of the same shapes)",
+                r["noop_batched_per_s"],
+                r["batched_per_s"],
+                "/s",
+            )
+        )
     return [
+        *floor,
         ("replay", "histories per second, 1 process vs parse only", r["parse_per_s"], r["batched_per_s"], "/s"),
         ("replay", f"histories per second, {r['jobs']} processes vs 1", r["batched_per_s"], r["processes_per_s"], "/s"),
         (

@@ -10,10 +10,10 @@ process. Then:
 
 1. A probe case is filed and driven to ``closed`` alone; its history gives the shape of each step (local
    activities, activities, child workflow starts and signals, in order).
-2. **Baseline**: ``NoopCaseWorkflow`` (below) replays that shape with no-op activities: no validators, no read
-   model, no timers, no search attributes, the default data converter (no encryption). It is driven by the same
-   calls (update-with-start, then one update per action) at the same concurrency, on its own worker in this
-   process.
+2. **Baseline**: ``NoopCaseWorkflow`` (``bench.noop_workflows``) replays that shape with no-op activities: no
+   validators, no read model, no timers, no search attributes, the default data converter (no encryption). It is
+   driven by the same calls (update-with-start, then one update per action) at the same concurrency, on its own
+   worker in this process.
 3. **Cases**: N complaints filed with update-with-start (as intake did before it committed to the database first)
    and driven through ``screen, accept (DOPA), agency_accept, respond, close`` with ``execute_update``.
 
@@ -44,48 +44,44 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from temporalio import activity, workflow
-from temporalio.exceptions import ApplicationError
-from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
+import temporalio
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.client import Interceptor as ClientInterceptor
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    Worker,
+)
 
-# The sandbox re-imports this module for every baseline workflow run: keep the heavy imports out of it.
-with workflow.unsafe.imports_passed_through():
-    import temporalio
-    from temporalio.api.enums.v1 import EventType
-    from temporalio.api.history.v1 import HistoryEvent
-    from temporalio.client import (
-        Client,
-        WithStartWorkflowOperation,
-        WorkflowHandle,
-        WorkflowUpdateRPCTimeoutOrCancelledError,
-    )
-    from temporalio.client import Interceptor as ClientInterceptor
-    from temporalio.common import WorkflowIDConflictPolicy
-    from temporalio.service import RPCError, RPCStatusCode
-    from temporalio.worker import (
-        ActivityInboundInterceptor,
-        ExecuteActivityInput,
-        Interceptor,
-        Worker,
-    )
-
-    from api.ids import new_case_id, new_tracking_code
-    from bench import machine
-    from cli.devserver import ProcessGroup, start_listening, temporal_command
-    from config.logging import configure_logging
-    from config.settings import Settings
-    from config.temporal import connect
-    from store.db import Database
-    from store.migrate import upgrade
-    from tests.workflows.paths import CITIZEN, PATHS, complaint
-    from worker import build_worker
-    from workflows.complaint import ComplaintWorkflow, workflow_id_for
-    from workflows.models import ActionRequest, CaseInput, CaseSummary
-    from workflows.process import State
+from api.ids import new_case_id, new_tracking_code
+from bench import machine
+from bench.noop_workflows import NoopCaseWorkflow, NoopChildWorkflow, NoopInput, noop_activity
+from cli.devserver import ProcessGroup, start_listening, temporal_command
+from config.logging import configure_logging
+from config.settings import Settings
+from config.temporal import connect
+from store.db import Database
+from store.migrate import upgrade
+from tests.workflows.paths import CITIZEN, PATHS, complaint
+from worker import build_worker
+from workflows.complaint import ComplaintWorkflow, workflow_id_for
+from workflows.models import ActionRequest, CaseInput, CaseSummary
+from workflows.process import State
 
 CASE_QUEUE = "bench-cases"
 BASELINE_QUEUE = "bench-noop"
@@ -95,97 +91,7 @@ CALL_TIMEOUT = 120.0  # seconds; a stuck call fails the run instead of hanging i
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 
 
-# --- the baseline: a case's engine work with nothing of ours in it ---------------------------------------------
-
-
-@dataclass
-class NoopInput:
-    """The shape to replay: per step (intake, then one per action) the engine commands in order."""
-
-    steps: list[list[str]]
-    signals: int = 0  # how many signals the child waits for before it completes
-
-
-@activity.defn(name="bench_noop")
-async def noop_activity(n: int) -> int:
-    """Do nothing (used both as a local and as a regular activity)."""
-    return n
-
-
-@workflow.defn
-class NoopChildWorkflow:
-    """Stand-in for ``AgencyTaskWorkflow``: waits for its signals, then completes."""
-
-    def __init__(self) -> None:
-        self._signals = 0
-
-    @workflow.run
-    async def run(self, expected: int) -> int:
-        """Complete once ``expected`` signals have arrived."""
-        await workflow.wait_condition(lambda: self._signals >= expected)
-        return self._signals
-
-    @workflow.signal
-    def poke(self) -> None:
-        """Count a signal (the real child's ``set_deadline`` or ``finish``)."""
-        self._signals += 1
-
-
-@workflow.defn
-class NoopCaseWorkflow:
-    """Stand-in for ``ComplaintWorkflow``: the same commands per step, driven by the same updates."""
-
-    @workflow.init
-    def __init__(self, inp: NoopInput) -> None:
-        self._inp = inp
-        self._done = 0
-        self._child: ChildWorkflowHandle[Any, Any] | None = None
-        self._children = 0
-        self._lock = asyncio.Lock()
-
-    @workflow.run
-    async def run(self, inp: NoopInput) -> int:
-        """Perform the intake step, then wait until every action's update has run."""
-        async with self._lock:
-            await self._perform(inp.steps[0])
-            self._done = 1
-        await workflow.wait_condition(lambda: self._done >= len(inp.steps))
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._done
-
-    @workflow.update
-    async def receipt(self) -> int:
-        """Return once intake is done (the real ``receipt``)."""
-        await workflow.wait_condition(lambda: self._done >= 1)
-        return self._done
-
-    @workflow.update
-    async def act(self, event: str) -> int:
-        """Perform the next step's commands (the real ``act``, without validator or process table)."""
-        async with self._lock:
-            if self._done >= len(self._inp.steps):
-                raise ApplicationError(f"no step left for {event}", non_retryable=True)
-            await self._perform(self._inp.steps[self._done])
-            self._done += 1
-        return self._done
-
-    async def _perform(self, commands: list[str]) -> None:
-        """Issue one step's commands in the order the real case issued them."""
-        for n, kind in enumerate(commands):
-            if kind == "local":
-                await workflow.execute_local_activity(noop_activity, n, start_to_close_timeout=timedelta(seconds=10))
-            elif kind == "activity":
-                await workflow.execute_activity(noop_activity, n, start_to_close_timeout=timedelta(seconds=30))
-            elif kind == "child":
-                self._children += 1
-                self._child = await workflow.start_child_workflow(
-                    NoopChildWorkflow.run,
-                    self._inp.signals,
-                    id=f"{workflow.info().workflow_id}-child-{self._children}",
-                    parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
-                )
-            elif kind == "signal" and self._child is not None:
-                await self._child.signal(NoopChildWorkflow.poke)
+# --- the baseline: a case's engine work with nothing of ours in it (bench.noop_workflows) -----------------
 
 
 # --- measuring -------------------------------------------------------------------------------------------------

