@@ -91,3 +91,21 @@ def test_memory_rows_of_an_open_population_show_it_settled_and_at_peak() -> None
         population["rss_settled_mib"],
     )
     assert rows["worker RSS, idle vs 10,000 open, peak"][1] == population["rss_peak_mib"]
+
+
+def test_replay_rows_put_ours_beside_no_op_workflows_of_the_same_shapes() -> None:
+    from bench.__main__ import replay_rows
+
+    result = _load("replay")
+    replay = result["replay"]
+    rows = {figure: (base, value) for _part, figure, base, value, _unit in replay_rows(result)}
+    floor = rows["histories per second, 1 process (baseline: no-op workflows of the same shapes)"]
+    assert floor == (replay["noop_batched_per_s"], replay["batched_per_s"])
+    # The floor stood for the same histories: one no-op history per golden one (each case and its children),
+    # none failing to replay.
+    assert abs(replay["noop_histories"] - replay["histories"]) <= replay["histories"] // 20
+    assert replay["noop_batched_failures"] == replay["noop_unsandboxed_failures"] == 0
+    assert replay["batched_vs_noop"] == replay["batched_per_s"] / replay["noop_batched_per_s"]
+    # A run from before the floor existed still makes a table, without that row.
+    before = result | {"replay": {k: v for k, v in replay.items() if not k.startswith("noop_")}}
+    assert len(replay_rows(before)) == len(replay_rows(result)) - 1
