@@ -19,7 +19,7 @@ from temporalio.client import Client
 from api.actions import action_model
 from api.errors import AppError, ErrorDetail, not_found
 from api.ids import normalise_tracking_code
-from api.service import WithStartUnavailable, action_result, case_not_ready, perform_action, refusal
+from api.service import WithStartUnavailable, action_result, case_not_ready, not_now, perform_action, refusal
 from api.views import context_of, state_view
 from intake.idempotency import (
     Answer,
@@ -215,6 +215,8 @@ async def _validated(
     check answers without a round trip and gives the same reasons)."""
     _, ctx = await tasks_and_context(session, case, request)
     early = decide(State(case.status), action, actor, None, ctx)
+    if early.code == "not_allowed_in_state":
+        raise not_now(State(case.status), action, actor, ctx)
     if not early.allowed and early.code != "missing_fields":
         raise refusal(early.code, early.reason)
     try:

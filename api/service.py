@@ -44,7 +44,7 @@ from workflows.models import (
     PolicySnapshot,
     ScheduleRequest,
 )
-from workflows.process import INITIAL_STATE, Actor
+from workflows.process import ACTION_LABELS, INITIAL_STATE, STATE_LABELS, Actor, Context, State, allowed_events
 
 log = structlog.get_logger(__name__)
 
@@ -297,6 +297,26 @@ def refusal(code: str, reason: str) -> AppError:
     if code in _FORBIDDEN_CODES:
         return forbidden(reason, "ท่านไม่มีสิทธิ์ดำเนินการนี้กับเรื่องนี้", code=code)
     return conflict(reason, "ไม่สามารถดำเนินการนี้ได้ในสถานะปัจจุบันของเรื่อง", code=code)
+
+
+def not_now(state: State, action: str, actor: Actor, ctx: Context) -> AppError:
+    """The 409 for an action the case's state does not allow, in words its reader knows: the action and the
+    state by their labels, and what this reader may do now (their buttons, not every edge of the table)."""
+    action_en, action_th = ACTION_LABELS.get(action, (action, action))
+    state_en, state_th = STATE_LABELS[state]
+    possible = allowed_events(state, actor, ctx)
+    labels = [ACTION_LABELS.get(t.event, (t.event, t.event)) for t in possible]
+    if labels:
+        now_en = "What you can do now: " + ", ".join(f"“{en}”" for en, _ in labels) + "."
+        now_th = "สิ่งที่ท่านทำได้ตอนนี้: " + " ".join(f"“{th}”" for _, th in labels)
+    else:
+        now_en, now_th = "There is nothing you can do on it now.", "ขณะนี้ไม่มีรายการที่ท่านทำได้กับเรื่องนี้"
+    return conflict(
+        f"“{action_en}” is not possible now: the case is “{state_en}”. {now_en}",
+        f"ขณะนี้ยังทำรายการ “{action_th}” ไม่ได้ เพราะเรื่องอยู่ในสถานะ “{state_th}” {now_th}",
+        code="not_allowed_in_state",
+        allowed_actions=[t.event for t in possible],
+    )
 
 
 def _update_failure(exc: WorkflowUpdateFailedError) -> AppError:

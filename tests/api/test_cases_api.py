@@ -119,9 +119,31 @@ async def test_confidential_identity_hidden_from_agency(api: httpx.AsyncClient) 
 async def test_action_in_wrong_state_is_409_and_leaves_no_trace(api: httpx.AsyncClient, db: Database) -> None:
     case_id = (await file(api))["case_id"]
     error = assert_error(await act(api, case_id, "close", OFFICER), 409, "not_allowed_in_state")
-    assert "received" in error["message"]
+    # In words the officer knows, in both languages: the action and the state by their labels, and the
+    # officer's own next steps (their buttons), also as codes for a program.
+    assert "“Close the case”" in error["message"] and "“Received”" in error["message"]
+    assert "“ยุติเรื่อง”" in error["message_th"] and "“รับเรื่องแล้ว”" in error["message_th"]
+    assert "“Start screening”" in error["message"] and "“เริ่มตรวจสอบเรื่อง”" in error["message_th"]
+    assert "screen" in error["details"][0]["allowed_actions"]
     async with db.session() as s:
         assert await s.scalar(select(func.count()).where(models.CaseEvent.case_id == case_id)) == 1
+
+
+async def test_a_citizen_refused_by_the_state_is_told_what_they_can_do_not_what_staff_can(
+    api: httpx.AsyncClient,
+) -> None:
+    receipt = await file(api)
+    await act(api, receipt["case_id"], "screen", OFFICER)
+    refused = await api.post(f"/api/v1/track/{receipt['tracking_code']}/actions/request_review", json={})
+    error = assert_error(refused, 409, "not_allowed_in_state")
+    assert error["details"][0]["allowed_actions"] == ["withdraw"]
+    assert error["message"] == (
+        "“Ask for a review (stage 2)” is not possible now: the case is “Being screened”. "
+        "What you can do now: “Withdraw the complaint”."
+    )
+    assert "“ถอนเรื่อง”" in error["message_th"] and "“กำลังตรวจสอบเรื่อง”" in error["message_th"]
+    for staff_only in ("accept", "need_info", "reclassify", "escalate"):
+        assert staff_only not in error["message"]
 
 
 async def test_bad_requests_get_clear_errors(api: httpx.AsyncClient) -> None:
