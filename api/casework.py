@@ -218,7 +218,7 @@ async def _validated(
     if early.code == "not_allowed_in_state":
         raise not_now(State(case.status), action, actor, ctx)
     if not early.allowed and early.code != "missing_fields":
-        raise refusal(early.code, early.reason)
+        raise refusal(early.code, early.reason, early.reason_th)
     try:
         payload = action_model(action).model_validate(body or {})
     except ValidationError as exc:

@@ -292,11 +292,12 @@ def _connect_failure(exc: RuntimeError) -> bool:
     return str(exc).startswith("Failed client connect")
 
 
-def refusal(code: str, reason: str) -> AppError:
-    """The HTTP answer to a refusal of the process table: 403 for who is asking, 409 for the case's state."""
+def refusal(code: str, reason: str, reason_th: str = "") -> AppError:
+    """The HTTP answer to a refusal of the process table: 403 for who is asking, 409 for the case's state; in
+    Thai the table's own reason where it came with one."""
     if code in _FORBIDDEN_CODES:
-        return forbidden(reason, "ท่านไม่มีสิทธิ์ดำเนินการนี้กับเรื่องนี้", code=code)
-    return conflict(reason, "ไม่สามารถดำเนินการนี้ได้ในสถานะปัจจุบันของเรื่อง", code=code)
+        return forbidden(reason, reason_th or "ท่านไม่มีสิทธิ์ดำเนินการนี้กับเรื่องนี้", code=code)
+    return conflict(reason, reason_th or "ไม่สามารถดำเนินการนี้ได้ในสถานะปัจจุบันของเรื่อง", code=code)
 
 
 def not_now(state: State, action: str, actor: Actor, ctx: Context) -> AppError:
@@ -326,7 +327,7 @@ def _update_failure(exc: WorkflowUpdateFailedError) -> AppError:
         code = str(cause.details[0]) if cause.details else "not_allowed_in_state"
         if code == "not_filed":
             return case_not_ready()
-        return refusal(code, cause.message)
+        return refusal(code, cause.message, str(cause.details[1]) if len(cause.details) > 1 else "")
     return conflict(
         "The case could not perform this action; nothing was changed.",
         "ไม่สามารถดำเนินการนี้กับเรื่องได้ ยังไม่มีการเปลี่ยนแปลงใด",

@@ -348,7 +348,8 @@ class ComplaintWorkflow:
             return  # accepted now, decided by the handler once the case is filed (and refused there if need be)
         decision = self.rules.decide(req, workflow.now())
         if not decision.allowed:
-            raise ApplicationError(decision.reason, decision.code, type=ACTION_NOT_ALLOWED)
+            # A refusal here is never written to the history: its Thai reason rides along as a second detail.
+            raise ApplicationError(decision.reason, decision.code, decision.reason_th, type=ACTION_NOT_ALLOWED)
 
     @workflow.signal(name=TASK_ALARM_SIGNAL)
     async def task_alarm(self, signal: TaskAlarm) -> None:

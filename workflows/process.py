@@ -68,6 +68,15 @@ class TaskStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# What a task's status says of its agency, in Thai, in a refusal ("no agency has accepted yet").
+_TASK_STATUS_TH: Mapping[TaskStatus, str] = {
+    TaskStatus.ASSIGNED: "ได้รับมอบหมายแล้ว",
+    TaskStatus.ACCEPTED: "รับเรื่องแล้ว",
+    TaskStatus.RESPONDED: "ตอบกลับแล้ว",
+    TaskStatus.REJECTED: "ปฏิเสธเรื่องแล้ว",
+    TaskStatus.CANCELLED: "ถูกยกเลิกแล้ว",
+}
+
 # Tasks whose agency still owes work; with the answered ones, the tasks that count for the case's phase.
 OPEN_TASK = frozenset({TaskStatus.ASSIGNED, TaskStatus.ACCEPTED})
 ACTIVE_TASK = OPEN_TASK | {TaskStatus.RESPONDED}
@@ -833,6 +842,7 @@ class Decision:
 
     allowed: bool
     reason: str = ""
+    reason_th: str = ""  # the same reason in Thai, for the people who read it
     # Why not, for callers that answer differently: unknown_event, not_allowed_in_state, role_not_allowed,
     # missing_fields, no_task, task_done, and the guards' codes.
     code: str = ""
@@ -865,8 +875,8 @@ def phase_of(tasks: Sequence[TaskView]) -> State:
     return State.RESPONDED
 
 
-def _refusal(code: str, reason: str) -> Decision:
-    return Decision(allowed=False, reason=reason, code=code)
+def _refusal(code: str, reason: str, reason_th: str) -> Decision:
+    return Decision(allowed=False, reason=reason, reason_th=reason_th, code=code)
 
 
 Guard = Callable[[Actor, Mapping[str, Any], Context], Decision | None]
@@ -877,6 +887,7 @@ def _reroute_allowed(actor: Actor, _payload: Mapping[str, Any], ctx: Context) ->
         return _refusal(
             "needs_supervisor",
             f"agencies have refused this case {ctx.rejections} times: a supervisor must decide where it goes",
+            f"หน่วยงานปฏิเสธเรื่องนี้มาแล้ว {ctx.rejections} ครั้ง หัวหน้าศูนย์ต้องเป็นผู้ตัดสินว่าจะส่งไปที่ใด",
         )
     return None
 
@@ -884,7 +895,11 @@ def _reroute_allowed(actor: Actor, _payload: Mapping[str, Any], ctx: Context) ->
 def _some_task(status: TaskStatus) -> Guard:
     def guard(_actor: Actor, _payload: Mapping[str, Any], ctx: Context) -> Decision | None:
         if not any(t.status is status for t in ctx.tasks):
-            return _refusal("no_task_ready", f"no agency task is {status.value} yet")
+            return _refusal(
+                "no_task_ready",
+                f"no agency task is {status.value} yet",
+                f"ยังไม่มีหน่วยงานใด{_TASK_STATUS_TH[status].removesuffix('แล้ว')}",
+            )
         return None
 
     return guard
@@ -903,13 +918,22 @@ def _extension_possible(actor: Actor, payload: Mapping[str, Any], ctx: Context) 
         return _refusal(
             "question_pending",
             "the task's clock is stopped while the complainant is asked: ask for time once they answer",
+            "งานนี้หยุดนับเวลาระหว่างรอคำตอบจากผู้ร้อง ขอขยายเวลาได้เมื่อผู้ร้องตอบแล้ว",
         )
     if task.extension_pending:
-        return _refusal("extension_pending", "an extension request of this agency is already waiting for a decision")
+        return _refusal(
+            "extension_pending",
+            "an extension request of this agency is already waiting for a decision",
+            "หน่วยงานนี้มีคำขอขยายเวลาที่รอการพิจารณาอยู่แล้ว",
+        )
     wanted = payload.get("working_days")
     room = ctx.extension_allowance - task.extended_by
     if isinstance(wanted, int) and wanted > room:
-        return _refusal("extension_too_long", f"at most {room} more working days can be granted for this task")
+        return _refusal(
+            "extension_too_long",
+            f"at most {room} more working days can be granted for this task",
+            f"ขยายเวลางานนี้ได้อีกไม่เกิน {room} วันทำการ",
+        )
     return None
 
 
@@ -918,28 +942,41 @@ def _extension_pending(_actor: Actor, payload: Mapping[str, Any], ctx: Context) 
     if agency is None:
         return None  # the missing field is reported by the field check
     if not any(t.agency == agency and t.extension_pending for t in ctx.tasks):
-        return _refusal("no_extension_pending", f"agency {agency} has no extension request waiting")
+        return _refusal(
+            "no_extension_pending",
+            f"agency {agency} has no extension request waiting",
+            f"หน่วยงาน {agency} ไม่มีคำขอขยายเวลาที่รอการพิจารณา",
+        )
     return None
 
 
 def _review_in_time(actor: Actor, _payload: Mapping[str, Any], ctx: Context) -> Decision | None:
     if ctx.review_deadline is None:
-        return _refusal("no_stage1_response", "a review can be asked for once the agency has responded (stage 1)")
+        return _refusal(
+            "no_stage1_response",
+            "a review can be asked for once the agency has responded (stage 1)",
+            "ขอให้ทบทวนเรื่องได้เมื่อหน่วยงานตอบกลับแล้ว (ขั้นที่ 1)",
+        )
     if ctx.now is not None and ctx.now > ctx.review_deadline and not ctx.late_review_allowed:
         return _refusal(
             "review_time_limit",
             "the time limit for asking for a review has passed "
             f"({ctx.review_deadline.date().isoformat()}); a supervisor may still allow it",
+            f"พ้นกำหนดเวลาขอให้ทบทวนเรื่องแล้ว ({ctx.review_deadline.date().isoformat()}) หัวหน้าศูนย์ยังอนุญาตเป็นกรณีพิเศษได้",
         )
     return None
 
 
-def _limit(count: Callable[[Actor, Context], int], limit: Callable[[Context], int], what: str) -> Guard:
+def _limit(count: Callable[[Actor, Context], int], limit: Callable[[Context], int], what: str, what_th: str) -> Guard:
     """A guard that refuses a repeatable action once it has been taken ``limit`` times."""
 
     def guard(actor: Actor, _payload: Mapping[str, Any], ctx: Context) -> Decision | None:
         if count(actor, ctx) >= limit(ctx):
-            return _refusal("limit_reached", f"{what} at most {limit(ctx)} times on this case")
+            return _refusal(
+                "limit_reached",
+                f"{what} at most {limit(ctx)} times on this case",
+                f"{what_th}ได้ไม่เกิน {limit(ctx)} ครั้งต่อเรื่อง",
+            )
         return None
 
     return guard
@@ -952,7 +989,11 @@ def _notes(actor: Actor, ctx: Context) -> int:
 
 def _late_review_not_yet_allowed(_actor: Actor, _payload: Mapping[str, Any], ctx: Context) -> Decision | None:
     if ctx.late_review_allowed:
-        return _refusal("already_allowed", "a late review request is already allowed for this case")
+        return _refusal(
+            "already_allowed",
+            "a late review request is already allowed for this case",
+            "เรื่องนี้ได้รับอนุญาตให้ขอทบทวนหลังพ้นกำหนดเวลาแล้ว",
+        )
     return None
 
 
@@ -962,6 +1003,8 @@ def _in_time_or_reason(_actor: Actor, payload: Mapping[str, Any], ctx: Context) 
             "out_of_time",
             "the event complained of is older than the time limit for complaining: accept it only with a reason "
             "(special circumstances), or close it with advice (out_of_scope)",
+            "เหตุที่ร้องเรียนเกิดขึ้นนานเกินกำหนดเวลาการร้องเรียน รับเรื่องได้เมื่อระบุเหตุผล (กรณีพิเศษ) "
+            "หรือยุติเรื่องพร้อมคำแนะนำ (out_of_scope)",
         )
     return None
 
@@ -969,22 +1012,34 @@ def _in_time_or_reason(_actor: Actor, payload: Mapping[str, Any], ctx: Context) 
 def _known_class(payload: Mapping[str, Any], ctx: Context) -> Decision | None:
     wanted = payload.get("sla_class")
     if wanted and ctx.sla_classes and wanted not in ctx.sla_classes:
-        return _refusal("unknown_sla_class", f"no SLA class {wanted!r}; classes: {', '.join(sorted(ctx.sla_classes))}")
+        classes = ", ".join(sorted(ctx.sla_classes))
+        return _refusal(
+            "unknown_sla_class",
+            f"no SLA class {wanted!r}; classes: {classes}",
+            f"ไม่มีประเภทระยะเวลา (SLA) {wanted!r} ประเภทที่มี: {classes}",
+        )
     return None
 
 
 def _class_with_reason(_actor: Actor, payload: Mapping[str, Any], ctx: Context) -> Decision | None:
     if payload.get("sla_class") and not payload.get("reason"):
-        return _refusal("reason_needed", "choosing an SLA class needs a reason")
+        return _refusal(
+            "reason_needed", "choosing an SLA class needs a reason", "การเลือกประเภทระยะเวลา (SLA) ต้องระบุเหตุผล"
+        )
     return _known_class(payload, ctx)
 
 
 def _reclassify_changes(_actor: Actor, payload: Mapping[str, Any], ctx: Context) -> Decision | None:
     given = {name: payload[name] for name in CLASSIFIED if payload.get(name) not in (None, "")}
     if not given:
-        return _refusal("nothing_to_change", f"name at least one of {', '.join(CLASSIFIED)} to change")
+        names = ", ".join(CLASSIFIED)
+        return _refusal(
+            "nothing_to_change",
+            f"name at least one of {names} to change",
+            f"ระบุอย่างน้อยหนึ่งรายการที่จะเปลี่ยน: {names}",
+        )
     if ctx.classification and all(ctx.classification.get(k) == v for k, v in given.items()):
-        return _refusal("nothing_changes", "the case already has these values")
+        return _refusal("nothing_changes", "the case already has these values", "เรื่องนี้มีค่าเหล่านี้อยู่แล้ว")
     return _known_class(payload, ctx)
 
 
@@ -993,10 +1048,16 @@ def _agency_question_allowed(actor: Actor, _payload: Mapping[str, Any], ctx: Con
     if task is None:
         return None  # the task check reports it
     if task.question_pending:
-        return _refusal("question_pending", "this agency's question to the complainant is still waiting for an answer")
+        return _refusal(
+            "question_pending",
+            "this agency's question to the complainant is still waiting for an answer",
+            "คำถามของหน่วยงานนี้ถึงผู้ร้องยังรอคำตอบอยู่",
+        )
     if task.questions >= ctx.max_agency_questions:
         return _refusal(
-            "limit_reached", f"an agency can ask the complainant at most {ctx.max_agency_questions} times on its task"
+            "limit_reached",
+            f"an agency can ask the complainant at most {ctx.max_agency_questions} times on its task",
+            f"หน่วยงานถามผู้ร้องได้ไม่เกิน {ctx.max_agency_questions} ครั้งต่องาน",
         )
     return None
 
@@ -1005,15 +1066,27 @@ def _agency_question_pending(_actor: Actor, payload: Mapping[str, Any], ctx: Con
     agency = payload.get("agency")
     waiting = [t for t in ctx.tasks if t.question_pending and t.status in OPEN_TASK]
     if agency is not None and not any(t.agency == agency for t in waiting):
-        return _refusal("no_question_pending", f"agency {agency} has no question waiting for an answer")
+        return _refusal(
+            "no_question_pending",
+            f"agency {agency} has no question waiting for an answer",
+            f"หน่วยงาน {agency} ไม่มีคำถามที่รอคำตอบ",
+        )
     if not waiting:
-        return _refusal("no_question_pending", "no agency is waiting for an answer from the complainant")
+        return _refusal(
+            "no_question_pending",
+            "no agency is waiting for an answer from the complainant",
+            "ไม่มีหน่วยงานใดรอคำตอบจากผู้ร้อง",
+        )
     return None
 
 
 def _investigators_named_by_supervisor(actor: Actor, payload: Mapping[str, Any], _ctx: Context) -> Decision | None:
     if payload.get("agencies") and actor.role is not Role.SUPERVISOR:
-        return _refusal("needs_supervisor", "only a supervisor names the agencies that investigate in stage 2")
+        return _refusal(
+            "needs_supervisor",
+            "only a supervisor names the agencies that investigate in stage 2",
+            "เฉพาะหัวหน้าศูนย์เท่านั้นที่ระบุหน่วยงานผู้ตรวจสอบในขั้นที่ 2",
+        )
     return None
 
 
@@ -1028,6 +1101,7 @@ def _findings_in(actor: Actor, _payload: Mapping[str, Any], ctx: Context) -> Dec
         "findings_pending",
         f"the investigating agencies have not reported yet ({names}); once their deadline has passed a supervisor "
         "may answer without them",
+        f"หน่วยงานผู้ตรวจสอบยังไม่ได้รายงานผล ({names}) เมื่อพ้นกำหนดแล้ว หัวหน้าศูนย์จึงตอบได้โดยไม่ต้องรอ",
     )
 
 
@@ -1040,15 +1114,26 @@ GUARDS: Mapping[str, Guard] = {
     "agency_question_pending": _agency_question_pending,
     "in_time_or_reason": _in_time_or_reason,
     "rating_allowed": _limit(
-        lambda _a, c: c.ratings, lambda c: c.max_rating_changes + 1, "the service can be rated (or the rating changed)"
+        lambda _a, c: c.ratings,
+        lambda c: c.max_rating_changes + 1,
+        "the service can be rated (or the rating changed)",
+        "ให้คะแนนบริการ (หรือเปลี่ยนคะแนน)",
     ),
-    "progress_allowed": _limit(_notes, lambda c: c.max_progress_notes, "an agency can post progress notes"),
+    "progress_allowed": _limit(
+        _notes, lambda c: c.max_progress_notes, "an agency can post progress notes", "หน่วยงานแจ้งความคืบหน้า"
+    ),
     "info_request_allowed": _limit(
-        lambda _a, c: c.info_requests, lambda c: c.max_info_requests, "the complainant can be asked for information"
+        lambda _a, c: c.info_requests,
+        lambda c: c.max_info_requests,
+        "the complainant can be asked for information",
+        "ขอข้อมูลเพิ่มเติมจากผู้ร้อง",
     ),
-    "reopen_allowed": _limit(lambda _a, c: c.reopens, lambda c: c.max_reopens, "a case can be reopened"),
+    "reopen_allowed": _limit(lambda _a, c: c.reopens, lambda c: c.max_reopens, "a case can be reopened", "เปิดเรื่องใหม่"),
     "escalation_allowed": _limit(
-        lambda _a, c: c.manual_escalations, lambda c: c.max_manual_escalations, "a supervisor can escalate"
+        lambda _a, c: c.manual_escalations,
+        lambda c: c.max_manual_escalations,
+        "a supervisor can escalate",
+        "หัวหน้าศูนย์เร่งรัดเรื่อง",
     ),
     "late_review_not_yet_allowed": _late_review_not_yet_allowed,
     "reroute_allowed": _reroute_allowed,
@@ -1070,30 +1155,50 @@ def decide(
     """Whether ``actor`` may fire ``event`` in ``state`` with ``payload``, and where the case goes if so."""
     ctx = ctx or Context()
     if event not in EVENTS:
-        return _refusal("unknown_event", f"'{event}' is not an action of the complaint process")
+        return _refusal(
+            "unknown_event",
+            f"'{event}' is not an action of the complaint process",
+            f"ไม่มีรายการ '{event}' ในขั้นตอนเรื่องร้องทุกข์",
+        )
     transition = transition_for(state, event)
     if transition is None:
         allowed = ", ".join(t.event for t in events_from(state) if t.roles != _SYSTEM) or "none"
         return _refusal(
             "not_allowed_in_state",
             f"'{event}' is not allowed while the case is {state.value}; allowed now: {allowed}",
+            f"ทำรายการนี้ไม่ได้ขณะที่เรื่องอยู่ในสถานะ “{STATE_LABELS[state][1]}”",
         )
     if actor.role not in transition.roles:
         roles = ", ".join(sorted(r.value for r in transition.roles))
-        return _refusal("role_not_allowed", f"'{event}' needs one of the roles {roles}, not {actor.role.value}.")
+        return _refusal(
+            "role_not_allowed",
+            f"'{event}' needs one of the roles {roles}, not {actor.role.value}.",
+            "ท่านไม่มีสิทธิ์ทำรายการนี้กับเรื่องนี้",
+        )
     payload = payload or {}
     missing = tuple(f.name for f in transition.fields if f.required and payload.get(f.name) in (None, "", []))
     if missing:
         return Decision(
-            False, f"'{event}' needs: {', '.join(missing)}", "missing_fields", transition, missing_fields=missing
+            False,
+            f"'{event}' needs: {', '.join(missing)}",
+            f"ต้องระบุ: {', '.join(missing)}",
+            "missing_fields",
+            transition,
+            missing_fields=missing,
         )
     if transition.task_from is not None:
         own = _own_task(actor, ctx)
         if own is None:
-            return _refusal("no_task", f"agency {actor.agency or '(none)'} has no task on this case")
+            return _refusal(
+                "no_task",
+                f"agency {actor.agency or '(none)'} has no task on this case",
+                f"หน่วยงาน {actor.agency or '(ไม่ระบุ)'} ไม่มีงานในเรื่องนี้",
+            )
         if own.status is not transition.task_from:
             return _refusal(
-                "task_done", f"the task of agency {actor.agency} is {own.status.value}: '{event}' is not possible now"
+                "task_done",
+                f"the task of agency {actor.agency} is {own.status.value}: '{event}' is not possible now",
+                f"งานของหน่วยงาน {actor.agency} {_TASK_STATUS_TH[own.status]} จึงทำรายการนี้ไม่ได้แล้ว",
             )
     if transition.guard is not None:
         refused = GUARDS[transition.guard](actor, payload, ctx)

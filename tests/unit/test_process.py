@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -33,6 +34,7 @@ SUPERVISOR = Actor("s", Role.SUPERVISOR)
 CITIZEN = Actor("c", Role.CITIZEN)
 DOPA = Actor("a", Role.AGENCY, "DOPA")
 BMA = Actor("b", Role.AGENCY, "BMA")
+THAI = re.compile("[\u0e00-\u0e7f]")
 
 MAIN_PATH = [
     (State.RECEIVED, "screen", OFFICER, {}, State.SCREENING),
@@ -131,6 +133,7 @@ def test_refusals_say_why(state: State, event: str, actor: Actor, payload: dict[
     assert not decision.allowed
     assert decision.code == code
     assert decision.reason
+    assert THAI.search(decision.reason_th), decision  # the people who read it mostly read Thai
 
 
 def test_withdraw_is_possible_from_every_open_state_and_only_there() -> None:
@@ -178,6 +181,15 @@ def test_agency_questions_are_refused_when_they_cannot_be_asked(
 ) -> None:
     decision = decide(State.STAGE1, "agency_ask_info", actor, payload, Context(tasks=tasks))
     assert not decision.allowed and decision.code == code, decision.reason
+    assert THAI.search(decision.reason_th), decision
+
+
+def test_a_late_review_request_is_refused_in_thai_with_the_date_it_was_due() -> None:
+    due = datetime(2026, 12, 18, 17, tzinfo=UTC)
+    ctx = Context(review_deadline=due, now=due + timedelta(days=1))
+    decision = decide(State.CLOSED, "request_review", CITIZEN, {"reason": "ยังไม่ได้รับการแก้ไข"}, ctx)
+    assert not decision.allowed and decision.code == "review_time_limit"
+    assert "2026-12-18" in decision.reason_th and "พ้นกำหนดเวลาขอให้ทบทวน" in decision.reason_th
 
 
 def test_the_complainant_answers_a_waiting_question_and_only_then() -> None:
