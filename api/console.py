@@ -50,7 +50,8 @@ def problems_of(exc: Exception) -> list[Problem]:
     """The bilingual messages of an error the services raise (the same words the JSON API answers with)."""
     if isinstance(exc, AppError):
         out = [Problem(exc.message, exc.message_th)]
-        out += [Problem(d.message, d.message_th, d.field) for d in exc.details]
+        # A refusal's allowed_actions detail is for programs: its codes are in the message, in words.
+        out += [Problem(d.message, d.message_th, d.field) for d in exc.details if d.allowed_actions is None]
         return out
     if isinstance(exc, RequestValidationError | ValidationError):
         problems = []

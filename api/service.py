@@ -314,7 +314,7 @@ def not_now(state: State, action: str, actor: Actor, ctx: Context) -> AppError:
         now_en, now_th = "There is nothing you can do on it now.", "ขณะนี้ไม่มีรายการที่ท่านทำได้กับเรื่องนี้"
     return conflict(
         f"“{action_en}” is not possible now: the case is “{state_en}”. {now_en}",
-        f"ขณะนี้ยังทำรายการ “{action_th}” ไม่ได้ เพราะเรื่องอยู่ในสถานะ “{state_th}” {now_th}",
+        f"ทำรายการ “{action_th}” ไม่ได้ในขณะนี้ เพราะเรื่องอยู่ในสถานะ “{state_th}” {now_th}",
         code="not_allowed_in_state",
         allowed_actions=[t.event for t in possible],
     )

@@ -116,6 +116,11 @@ async def test_citizen_files_by_form_and_tracks_without_anyone_elses_data(api: h
     assert done.status_code == 303 and done.headers["location"].endswith("done=withdraw")
     again = await api.post(f"/track/{code}/act/withdraw", data={"csrf_token": token})
     assert again.status_code == 409 and 'role="alert"' in again.text
+    # Told in words what happened and why, not asked to correct a form, and shown no codes.
+    alert = again.text.split('role="alert"')[1].split("</div>")[0]
+    assert "ทำรายการนี้ไม่ได้" in alert and "กรุณาแก้ไขข้อมูล" not in alert
+    assert "“ถอนเรื่อง”" in alert and "“ผู้ร้องถอนเรื่อง”" in alert
+    assert "withdraw" not in alert and "ไม่มี<" not in alert
 
 
 @pytest.mark.parametrize(
