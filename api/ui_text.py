@@ -178,8 +178,10 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "board_lead": "เรื่องเร่งด่วนก่อน แล้วตามกำหนดเวลาที่ถึงก่อน (เรื่องที่เกินกำหนดนานที่สุดอยู่บนสุด) เรื่องที่ยุติแล้วอยู่ท้ายรายการ",
         "board_views": "มุมมอง",
         "board_all": "ทุกเรื่อง",
+        "board_open": "ยังไม่ยุติ",
         "filter": "กรอง",
         "filters": {
+            "open_only": "เฉพาะเรื่องที่ยังไม่ยุติ",
             "overdue": "เฉพาะที่เกินกำหนด",
             "at_risk": "เฉพาะที่ใกล้ครบกำหนด",
             "agency": "หน่วยงาน",
@@ -451,8 +453,10 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "board_lead": "Urgent cases first, then by deadline (the longest overdue at the top); closed cases at the end",
         "board_views": "Views",
         "board_all": "All cases",
+        "board_open": "Open",
         "filter": "Filter",
         "filters": {
+            "open_only": "Open cases only",
             "overdue": "Overdue only",
             "at_risk": "At risk only",
             "agency": "Agency",

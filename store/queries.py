@@ -262,6 +262,7 @@ def _board_filter(
     region: Any | None = None,
     category: Any | None = None,
     category_group: bool = False,
+    open_only: bool | None = None,
 ) -> _Filter:
     """The request's WHERE clause. ``status`` and ``category_group`` shape it; the other values may be bound
     parameters (list_cases passes placeholders, so that one combination of filters is built once)."""
@@ -315,6 +316,11 @@ def _board_filter(
         complement, segments = complements[0]
     else:  # none, or both at once (rare): plain filters
         others += [c for c, _ in complements]
+    if open_only is not None:
+        # True: the open cases, in ix_cases_open_priority_due_at's predicate (as overdue and at risk are);
+        # False: the ended ones.
+        wanted = open_states if open_only else finished
+        states = wanted if states is None else tuple(s for s in states if s in wanted)
     if status is not None:
         if states is None:
             others.append(src.status == status)
@@ -518,6 +524,7 @@ async def list_cases(
     calendar: WorkingCalendar,
     overdue: bool | None = None,
     at_risk: bool | None = None,
+    open_only: bool | None = None,
     agency: str | None = None,
     stage: int | None = None,
     province: str | None = None,
@@ -534,9 +541,10 @@ async def list_cases(
     """List cases for the supervisor board, urgent ones first, then most late first, filtered and paginated.
 
     ``overdue``: open and past ``due_at``. ``at_risk``: open, not overdue, due by the end of the next working
-    day. ``False`` selects the complement of either. ``agency``: cases where that agency has a task it has
-    not answered yet (assigned or accepted). ``total`` is exact up to ``count_cap`` matches; past it the
-    page says ``total_exact=False`` and ``total == count_cap``.
+    day. ``False`` selects the complement of either. ``open_only``: the cases not ended (``False``: the ended
+    ones). ``agency``: cases where that agency has a task it has not answered yet (assigned or accepted).
+    ``total`` is exact up to ``count_cap`` matches; past it the page says ``total_exact=False`` and
+    ``total == count_cap``.
     """
     if page < 1 or page_size < 1:
         raise ValueError("page and page_size start at 1")
@@ -546,8 +554,8 @@ async def list_cases(
     given = {"agency": agency, "stage": stage, "province": province, "kind": kind, "priority": priority}
     given |= {"centre": centre, "region": region, "category": category}
     group = category is not None and "." not in category
-    # What shapes the statements: which filters are given, the two booleans, the status and a category group.
-    shape = (overdue, at_risk, status, group, *(given[name] is not None for name in _FILTER_VALUES))
+    # What shapes the statements: which filters are given, the three booleans, the status and a category group.
+    shape = (overdue, at_risk, open_only, status, group, *(given[name] is not None for name in _FILTER_VALUES))
     statements = _statements(
         shape,
         lambda: _board_filter(
@@ -555,6 +563,7 @@ async def list_cases(
             horizon=_HORIZON if horizon is not None else None,
             overdue=overdue,
             at_risk=at_risk,
+            open_only=open_only,
             status=status,
             category_group=group,
             **{name: None if given[name] is None else bindparam(f"board_{name}") for name in _FILTER_VALUES},

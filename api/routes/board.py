@@ -229,6 +229,7 @@ async def list_board(
     at_risk: Annotated[
         bool | None, Query(description="Open cases due by the end of the next working day, not yet overdue")
     ] = None,
+    open_only: Annotated[bool | None, Query(description="Cases not ended yet (false: the ended ones)")] = None,
     agency: Annotated[
         str | None,
         Query(max_length=200, description="Cases with a task this agency (code, or its name) has not answered yet"),
@@ -263,6 +264,7 @@ async def list_board(
         calendar=calendar,
         overdue=overdue,
         at_risk=at_risk,
+        open_only=open_only,
         agency=scoped_agency,
         stage=stage,
         province=known["province"],

@@ -141,6 +141,7 @@ def board_filters(request: Request) -> list[BoardFilter]:
     # Shown when list_cases takes them (the read model's classification columns).
     later = [f for f in _later_filters(request) if f.name in accepted]
     return [
+        BoardFilter("open_only", "bool"),
         BoardFilter("overdue", "bool"),
         BoardFilter("at_risk", "bool"),
         BoardFilter(

@@ -225,6 +225,27 @@ async def test_overdue_and_at_risk_filters(client: httpx.AsyncClient, world: Wor
     assert body["items"] == [] and body["total"] == 0
 
 
+async def test_open_cases_only_and_the_ended_ones(client: httpx.AsyncClient, world: World) -> None:
+    # The open cases in the board's order (most late first, the one without a deadline last), the count of
+    # what is still in hand; "stale" ended with a deadline never cleared and is not open for that.
+    body = await board_get(client, SUPERVISOR, open_only="true", centre=world.centre)
+    assert ids(body) == [world.id(n) for n in ("late3", "late1", "risk", "later", "paused")]
+    assert body["total"] == 5
+    body = await board_get(client, SUPERVISOR, open_only="false", centre=world.centre)
+    assert ids(body) == [world.id("stale"), world.id("closed")] and body["total"] == 2
+    # With the other filters: what they select, of the open (or ended) cases.
+    body = await board_get(client, SUPERVISOR, open_only="true", status="stage1", centre=world.centre)
+    assert ids(body) == [world.id("late3"), world.id("risk"), world.id("paused")]
+    body = await board_get(client, SUPERVISOR, open_only="true", overdue="true", centre=world.centre)
+    assert ids(body) == [world.id("late3"), world.id("late1")]
+    body = await board_get(client, SUPERVISOR, open_only="false", overdue="true", centre=world.centre)
+    assert body["items"] == [] and body["total"] == 0
+    body = await board_get(client, SUPERVISOR, open_only="false", status="closed", centre=world.centre)
+    assert ids(body) == [world.id("closed")]
+    body = await board_get(client, SUPERVISOR, open_only="true", agency=world.a1)
+    assert ids(body) == [world.id("late3"), world.id("late1"), world.id("risk")]
+
+
 async def test_everything_sorted_most_late_first_and_paginated(client: httpx.AsyncClient, world: World) -> None:
     expected = [world.id(n) for n in ("stale", "late3", "late1", "risk", "later")] + sorted(
         [world.id("paused"), world.id("closed")]  # no deadline: last, by case id

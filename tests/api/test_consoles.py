@@ -980,6 +980,14 @@ async def test_the_board_lists_the_extension_requests_waiting_for_a_supervisor(
     assert '<a href="/board?overdue=true" data-view="overdue=true">เกินกำหนด</a>' in board
     overdue = (await api.get("/board", params={"overdue": "true"})).text
     assert '<strong aria-current="page">เกินกำหนด</strong>' in overdue and 'data-view="all">ทุกเรื่อง</a>' in overdue
+    # The cases still in hand, one click away too, as a filter of the form as well.
+    assert '<a href="/board?open_only=true" data-view="open_only=true">ยังไม่ยุติ</a>' in board
+    open_only = (await api.get("/board", params={"open_only": "true"})).text
+    assert '<strong aria-current="page">ยังไม่ยุติ</strong>' in open_only
+    assert '<label for="f-open_only">เฉพาะเรื่องที่ยังไม่ยุติ</label>' in open_only
+    assert f'data-case="{case_id}">' in open_only  # its row on the board (the request's row has an agency too)
+    ended = (await api.get("/board", params={"open_only": "false"})).text
+    assert f'data-case="{case_id}">' not in ended
     section = re.search(
         r'<section class="card" aria-labelledby="req-h" id="extension-requests">(.*?)</section>', board, re.S
     )
