@@ -90,6 +90,7 @@ async def test_refused_action_leaves_no_trace(
     cause = info.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == "ActionNotAllowed"
     assert cause.details[0] == code
+    assert any("\u0e00" <= ch <= "\u0e7f" for ch in str(cause.details[1])), "the reason in Thai as well"
     assert await case_history(handle) == history_before
     async with db.session() as s:
         count = await s.scalar(select(func.count()).where(models.CaseEvent.case_id == case_id))
