@@ -19,7 +19,15 @@ from temporalio.client import Client
 from api.actions import action_model
 from api.errors import AppError, ErrorDetail, not_found
 from api.ids import normalise_tracking_code
-from api.service import WithStartUnavailable, action_result, case_not_ready, not_now, perform_action, refusal
+from api.service import (
+    WithStartUnavailable,
+    action_result,
+    case_not_ready,
+    not_now,
+    not_yours,
+    perform_action,
+    refusal,
+)
 from api.views import context_of, state_view
 from intake.idempotency import (
     Answer,
@@ -38,7 +46,7 @@ from store import models, queries
 from store.db import Database
 from store.models import IdempotencyKey
 from workflows.models import ActionRequest, CaseSummary
-from workflows.process import EVENTS, SYSTEM_EVENTS, Actor, Context, Role, State, decide
+from workflows.process import EVENTS, SYSTEM_EVENTS, Actor, Context, Role, State, decide, transition_for
 
 log = structlog.get_logger(__name__)
 
@@ -217,6 +225,8 @@ async def _validated(
     early = decide(State(case.status), action, actor, None, ctx)
     if early.code == "not_allowed_in_state":
         raise not_now(State(case.status), action, actor, ctx)
+    if early.code == "role_not_allowed" and (edge := transition_for(State(case.status), action)) is not None:
+        raise not_yours(edge)
     if not early.allowed and early.code != "missing_fields":
         raise refusal(early.code, early.reason, early.reason_th)
     try:

@@ -44,7 +44,18 @@ from workflows.models import (
     PolicySnapshot,
     ScheduleRequest,
 )
-from workflows.process import ACTION_LABELS, INITIAL_STATE, STATE_LABELS, Actor, Context, State, allowed_events
+from workflows.process import (
+    ACTION_LABELS,
+    INITIAL_STATE,
+    ROLE_LABELS,
+    STATE_LABELS,
+    Actor,
+    Context,
+    Role,
+    State,
+    Transition,
+    allowed_events,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -317,6 +328,17 @@ def not_now(state: State, action: str, actor: Actor, ctx: Context) -> AppError:
         f"ทำรายการ “{action_th}” ไม่ได้ในขณะนี้ เพราะเรื่องอยู่ในสถานะ “{state_th}” {now_th}",
         code="not_allowed_in_state",
         allowed_actions=[t.event for t in possible],
+    )
+
+
+def not_yours(transition: Transition) -> AppError:
+    """The 403 for an action the caller's role does not take: the action by its label and who takes it."""
+    action_en, action_th = ACTION_LABELS.get(transition.event, (transition.event, transition.event))
+    who = [ROLE_LABELS[r] for r in Role if r in transition.roles and r in ROLE_LABELS]
+    return forbidden(
+        f"“{action_en}” is for " + " or ".join(en for en, _ in who) + ", not for you.",
+        f"รายการ “{action_th}” เป็นของ" + " หรือ".join(th for _, th in who) + " ท่านจึงทำรายการนี้ไม่ได้",
+        code="role_not_allowed",
     )
 
 

@@ -111,6 +111,15 @@ TASK_DEADLINES: Mapping[State, DeadlineRule] = {
     State.STAGE2_INVESTIGATION: DeadlineRule.STAGE2_FINDINGS,
 }
 
+# Who takes an action, as a refusal names them (English, Thai); the system's own events are nobody's buttons.
+ROLE_LABELS: Mapping[Role, tuple[str, str]] = {
+    Role.CITIZEN: ("the complainant", "ผู้ร้อง"),
+    Role.OFFICER: ("the centre's officers", "เจ้าหน้าที่ศูนย์"),
+    Role.SUPERVISOR: ("the centre's supervisors", "หัวหน้าศูนย์"),
+    Role.AGENCY: ("the agency handling the case", "หน่วยงานที่รับผิดชอบเรื่อง"),
+    Role.AUDITOR: ("auditors", "ผู้ตรวจสอบ"),
+}
+
 STATE_LABELS: Mapping[State, tuple[str, str]] = {
     State.RECEIVED: ("Received", "รับเรื่องแล้ว"),
     State.SCREENING: ("Being screened", "กำลังตรวจสอบเรื่อง"),

@@ -175,6 +175,13 @@ async def test_bad_requests_get_clear_errors(api: httpx.AsyncClient) -> None:
     # An agency with no task on the case cannot even see that it exists.
     assert_error(await api.get(f"/api/v1/cases/{case_id}", headers=agency("DOL")), 404)
     assert_error(await act(api, case_id, "screen", AUDITOR), 403, "role_not_allowed")
+    # A complainant who tries a staff action is told whose it is, with its label, not the table's role codes.
+    code = (await api.get(f"/api/v1/cases/{case_id}", headers=OFFICER)).json()["tracking_code"]
+    refused = assert_error(await api.post(f"/api/v1/track/{code}/actions/screen", json={}), 403, "role_not_allowed")
+    assert (
+        refused["message"] == "“Start screening” is for the centre's officers or the centre's supervisors, not for you."
+    )
+    assert refused["message_th"] == "รายการ “เริ่มตรวจสอบเรื่อง” เป็นของเจ้าหน้าที่ศูนย์ หรือหัวหน้าศูนย์ ท่านจึงทำรายการนี้ไม่ได้"
 
     await act(api, case_id, "screen", OFFICER)
     error = assert_error(await act(api, case_id, "accept", OFFICER, {"category": "roads.pothole"}), 422)
