@@ -42,6 +42,19 @@ async def test_citizen_files_and_tracks_on_a_phone(console: Console) -> None:
     assert await other.locator("#status").inner_text()
     assert await other.locator("#form-withdraw").count() == 1, "the complainant may withdraw"
     assert await other.evaluate("document.documentElement.scrollWidth") <= 390
+    # A long label ("A review may be asked until", on a closed case in English) wraps in its own column
+    # instead of squeezing the values into a word a line.
+    share = await other.evaluate(
+        """() => {
+            const facts = document.querySelector("dl.facts");
+            const label = facts.querySelector("dt");
+            label.textContent = "A review of this case may be asked for until";
+            const value = label.nextElementSibling;
+            return value.getBoundingClientRect().width / facts.getBoundingClientRect().width;
+        }"""
+    )
+    assert share > 0.5, share
+    await other.reload()
     await console.shot(other, "citizen-track")
     await other.click("#withdraw-toggle")  # folded away: withdrawing ends the case
     await other.fill("#withdraw-reason", "แก้ไขได้เองแล้ว")
