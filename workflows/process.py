@@ -68,15 +68,6 @@ class TaskStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-# What a task's status says of its agency, in Thai, in a refusal ("no agency has accepted yet").
-_TASK_STATUS_TH: Mapping[TaskStatus, str] = {
-    TaskStatus.ASSIGNED: "ได้รับมอบหมายแล้ว",
-    TaskStatus.ACCEPTED: "รับเรื่องแล้ว",
-    TaskStatus.RESPONDED: "ตอบกลับแล้ว",
-    TaskStatus.REJECTED: "ปฏิเสธเรื่องแล้ว",
-    TaskStatus.CANCELLED: "ถูกยกเลิกแล้ว",
-}
-
 # Tasks whose agency still owes work; with the answered ones, the tasks that count for the case's phase.
 OPEN_TASK = frozenset({TaskStatus.ASSIGNED, TaskStatus.ACCEPTED})
 ACTIVE_TASK = OPEN_TASK | {TaskStatus.RESPONDED}
@@ -907,7 +898,7 @@ def _some_task(status: TaskStatus) -> Guard:
             return _refusal(
                 "no_task_ready",
                 f"no agency task is {status.value} yet",
-                f"ยังไม่มีหน่วยงานใด{_TASK_STATUS_TH[status].removesuffix('แล้ว')}",
+                f"ยังไม่มีงานของหน่วยงานใดอยู่ในสถานะ “{TASK_STATUS_LABELS[status][1]}”",
             )
         return None
 
@@ -1207,7 +1198,7 @@ def decide(
             return _refusal(
                 "task_done",
                 f"the task of agency {actor.agency} is {own.status.value}: '{event}' is not possible now",
-                f"งานของหน่วยงาน {actor.agency} {_TASK_STATUS_TH[own.status]} จึงทำรายการนี้ไม่ได้แล้ว",
+                f"งานของหน่วยงาน {actor.agency} อยู่ในสถานะ “{TASK_STATUS_LABELS[own.status][1]}” จึงทำรายการนี้ไม่ได้แล้ว",
             )
     if transition.guard is not None:
         refused = GUARDS[transition.guard](actor, payload, ctx)
