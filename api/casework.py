@@ -222,10 +222,11 @@ async def _validated(
     """The action checked against the read model (the workflow's validator has the last word; this early
     check answers without a round trip and gives the same reasons)."""
     _, ctx = await tasks_and_context(session, case, request)
-    early = decide(State(case.status), action, actor, None, ctx)
+    state = State(case.status)
+    early = decide(state, action, actor, None, ctx)
     if early.code == "not_allowed_in_state":
-        raise not_now(State(case.status), action, actor, ctx)
-    if early.code == "role_not_allowed" and (edge := transition_for(State(case.status), action)) is not None:
+        raise not_now(state, action, actor, ctx)
+    if early.code == "role_not_allowed" and (edge := transition_for(state, action)) is not None:
         raise not_yours(edge)
     if not early.allowed and early.code != "missing_fields":
         raise refusal(early.code, early.reason, early.reason_th)
