@@ -243,14 +243,5 @@ async def track_action(
         request=request,
     )
     if refused:
-        return render_page(
-            request,
-            settings,
-            "citizen_track.html",
-            status,
-            problems=refused,
-            problems_refused=status == 409,
-            failed=action,
-            **ctx,
-        )
+        return render_page(request, settings, "citizen_track.html", status, problems=refused, failed=action, **ctx)
     return RedirectResponse(f"/track/{case.tracking_code}?done={action}", status_code=303)

@@ -677,7 +677,6 @@ async def _case_page(
         prefill=prefill,
         diagram=diagram,
         problems=problems,
-        problems_refused=status in (403, 409),
         done=request.query_params.get("done"),
         filed=request.query_params.get("filed"),
         can_act=principal.role is not StaffRole.AUDITOR,
