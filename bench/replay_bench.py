@@ -48,7 +48,8 @@ from sqlalchemy import text
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from bench import machine
 from bench.engine_bench import shape_of, update
@@ -169,26 +170,34 @@ async def noop_histories(histories: Sequence[WorkflowHistory]) -> list[WorkflowH
     return [h for shape in shapes for h in left[repr(shape)]]
 
 
+async def _replay_passes(name: str, replayer: Replayer, raw: Sequence[tuple[str, str]], passes: int) -> dict[str, Any]:
+    """``passes`` batched replays of the histories in ``raw``, each pass parsing them from their JSON as a replay
+    from files does, after one unmeasured replay that warms the sandbox's imports: rates and failures."""
+    await replayer.replay_workflow(_parse(raw[:1])[0], raise_on_replay_failure=False)
+    failed = 0
+    with _Clock() as c:
+        for _ in range(passes):
+            results = await replayer.replay_workflows(_iterate(_parse(raw)), raise_on_replay_failure=False)
+            failed += len(results.replay_failures)
+    return {f"{name}_failures": failed} | _rates(name, passes * len(raw), c)
+
+
 async def bench_noop_floor(histories: Sequence[WorkflowHistory], passes: int) -> dict[str, Any]:
     """Replay no-op workflows of the golden complaints' shapes the way ours are replayed: the SDK's own floor."""
     noop = await noop_histories(histories)
+    raw = [(h.workflow_id, h.to_json()) for h in noop]  # read from JSON in the timed loop, as ours are
     out: dict[str, Any] = {
         "noop_histories": len(noop),
         "noop_events": sum(len(h.events) for h in noop),
         "noop_distinct_shapes": len({h.workflow_id.split("-child-")[0] for h in noop}),
     }
-    for name, runner in (("noop_batched", None), ("noop_unsandboxed", UnsandboxedWorkflowRunner())):
-        replayer = Replayer(
-            workflows=[NoopCaseWorkflow, NoopChildWorkflow], **({"workflow_runner": runner} if runner else {})
-        )
-        await replayer.replay_workflow(noop[0])  # warm the sandbox's imports, as for ours
-        failed = 0
-        with _Clock() as c:
-            for _ in range(passes):
-                results = await replayer.replay_workflows(_iterate(noop), raise_on_replay_failure=False)
-                failed += len(results.replay_failures)
-        out[f"{name}_failures"] = failed
-        out |= _rates(name, passes * len(noop), c)
+    runners: list[tuple[str, WorkflowRunner]] = [
+        ("noop_batched", SandboxedWorkflowRunner()),
+        ("noop_unsandboxed", UnsandboxedWorkflowRunner()),
+    ]
+    for name, runner in runners:
+        replayer = Replayer(workflows=[NoopCaseWorkflow, NoopChildWorkflow], workflow_runner=runner)
+        out |= await _replay_passes(name, replayer, raw, passes)
     return out
 
 
@@ -199,27 +208,12 @@ async def bench_replay(raw: Sequence[tuple[str, str]], settings: Settings, passe
         for _ in range(passes):
             histories = _parse(raw)
     out |= _rates("parse", n, c)
-
-    replayer = build_replayer(settings)
-    await replayer.replay_workflow(histories[0], raise_on_replay_failure=False)  # warm the sandbox's imports
-
-    async def batched(r: Replayer) -> int:
-        failed = 0
-        for _ in range(passes):
-            results = await r.replay_workflows(_iterate(_parse(raw)), raise_on_replay_failure=False)
-            failed += len(results.replay_failures)
-        return failed
-
-    with _Clock() as c:
-        out["batched_failures"] = await batched(replayer)
-    out |= _rates("batched", n, c)
+    out |= await _replay_passes("batched", build_replayer(settings), raw, passes)
     # The same batch without the sandbox (what the rebuild's replays use): what the sandbox costs.
     plain = Replayer(
         workflows=WORKFLOWS, data_converter=data_converter(settings), workflow_runner=UnsandboxedWorkflowRunner()
     )
-    with _Clock() as c:
-        out["unsandboxed_failures"] = await batched(plain)
-    out |= _rates("unsandboxed", n, c)
+    out |= await _replay_passes("unsandboxed", plain, raw, passes)
     out |= await _bench_processes(histories, settings, passes, jobs)
     out["events"] = sum(len(h.events) for h in histories)
     out |= await bench_noop_floor(histories, passes)
