@@ -125,51 +125,54 @@ async def run_action(
     if action not in EVENTS or action in SYSTEM_EVENTS:
         raise _unknown_action(action)
     settings = request.app.state.settings
-    db: Database = request.app.state.db
     scope, location = action_scope(case, actor)
     idem = idempotency_of(scope, key) or Idempotency(scope, f"auto-{uuid.uuid4()}")
     update_id = update_id_for(idem)
     print_ = fingerprint("action", f"{case.case_id}/{action}", body)
     now = datetime.now(UTC)
+    # Two transactions on the request's session, where there were five: the early check and the key's claim
+    # (committed before anything is sent, so that a retry finds it), then the answer's view and the key's
+    # answer. Each transaction is a BEGIN and a COMMIT more, and under load every round trip waits for the
+    # database's turn on the cores (docs/performance.md, "The lifecycle over the API").
     try:
         act = await _validated(case, action, actor, body, session, request)
         failure: Exception | None = None
     except (AppError, RequestValidationError) as exc:
         act, failure = None, exc
-    await _release(session)
-    async with db.session() as keys:
-        if failure is not None:
-            # Refused before anything was sent: unless the key was used by an earlier request that was sent
-            # (and the case has moved on since), the refusal is the answer.
-            existing = await keys.get(IdempotencyKey, (idem.scope, idem.key))
-            if existing is not None and existing.expires_at > now and existing.fingerprint != print_:
-                raise key_reused()
-            if existing is None or existing.expires_at <= now or existing.request is None:
-                raise failure
-        else:
-            assert act is not None
-            existing = await claim(
-                keys,
-                idem,
-                fingerprint=print_,
-                kind="action",
-                now=now,
-                ttl=timedelta(hours=settings.idempotency_ttl_hours),
-                case_id=case.case_id,
-                update_id=update_id,
-                request=_ACTION_REQUEST.dump_python(act, mode="json"),
-            )
-        if existing is not None:
-            if (stored := answer_of(existing)) is not None:
-                return stored
-            assert existing.request is not None and existing.update_id is not None
-            act, update_id = _ACTION_REQUEST.validate_python(existing.request), existing.update_id
+    if failure is not None:
+        # Refused before anything was sent: unless the key was used by an earlier request that was sent (and
+        # the case has moved on since), the refusal is the answer.
+        existing = await session.get(IdempotencyKey, (idem.scope, idem.key))
+        if existing is not None and existing.expires_at > now and existing.fingerprint != print_:
+            raise key_reused()
+        if existing is None or existing.expires_at <= now or existing.request is None:
+            raise failure
+    else:
+        assert act is not None
+        existing = await claim(
+            session,
+            idem,
+            fingerprint=print_,
+            kind="action",
+            now=now,
+            ttl=timedelta(hours=settings.idempotency_ttl_hours),
+            case_id=case.case_id,
+            update_id=update_id,
+            request=_ACTION_REQUEST.dump_python(act, mode="json"),
+        )
+    if existing is not None:
+        if (stored := answer_of(existing)) is not None:
+            return stored
+        assert existing.request is not None and existing.update_id is not None
+        act, update_id = _ACTION_REQUEST.validate_python(existing.request), existing.update_id
     assert act is not None
+    start = await _unfiled_start(session, case)
+    await session.commit()  # the key is kept; no pooled connection is held while Temporal answers
     try:
-        summary = await _send(case, act, update_id, session=session, client=client, request=request)
+        summary = await _send(case, act, update_id, start, session=session, client=client, request=request)
     except AppError as exc:
         if exc.status in (403, 409) and exc.code != "case_finished":
-            return await _settle(db, idem, error_answer(exc))
+            return await _settle(session, idem, error_answer(exc))
         if exc.code == "temporarily_unavailable":  # the action may be on record: say where to look
             exc.headers.setdefault("Location", location(update_id))
         raise
@@ -177,8 +180,7 @@ async def run_action(
         return pending_answer(case.case_id, action, update_id, location(update_id))
     await session.refresh(case)
     view = await render() if render is not None else {}
-    await _release(session)
-    return await _settle(db, idem, Answer(200, view))
+    return await _settle(session, idem, Answer(200, view))
 
 
 async def _release(session: AsyncSession) -> None:
@@ -211,9 +213,12 @@ def error_answer(exc: AppError) -> Answer:
     return Answer(exc.status, {"error": error | {"details": details}})
 
 
-async def _settle(db: Database, idem: Idempotency, answer: Answer) -> Answer:
-    async with db.session() as keys:
-        return await settle(keys, idem, answer)
+async def _settle(session: AsyncSession, idem: Idempotency, answer: Answer) -> Answer:
+    """Keep ``answer`` as the key's (:func:`settle`) in ``session``'s transaction, with whatever the answer's
+    view wrote (its access-log row), and commit."""
+    answer = await settle(session, idem, answer)
+    await session.commit()
+    return answer
 
 
 async def _validated(
@@ -240,12 +245,21 @@ async def _validated(
 
 
 async def _send(
-    case: models.Case, act: ActionRequest, update_id: str, *, session: AsyncSession, client: Client, request: Request
+    case: models.Case,
+    act: ActionRequest,
+    update_id: str,
+    start: CaseStart | None,
+    *,
+    session: AsyncSession,
+    client: Client,
+    request: Request,
 ) -> CaseSummary | None:
     """Send the action to the case's workflow (``perform_action``). A case the worker has not filed yet is
-    started with it; where the server refuses that (no update-with-start), the action waits for a relay."""
+    started with it (``start``, :func:`_unfiled_start`); an unfiled case without its intake row, or where the
+    server refuses update-with-start, waits for a relay."""
     wait = request.app.state.settings.action_wait_seconds
-    start = await _start_if_unfiled(case, session, request)
+    if start is None and case.last_seq == 0:
+        await _until_started(case, session, request)
     try:
         return await perform_action(
             client=client, case_id=case.case_id, request=act, update_id=update_id, wait_seconds=wait, start=start
@@ -262,17 +276,6 @@ async def _unfiled_start(session: AsyncSession, case: models.Case) -> CaseStart 
     """For a case no worker has filed yet (committed moments ago): how an action starts its workflow itself if
     no relay has yet (``perform_action``); None for a filed case, or one whose intake row is gone."""
     return await case_start(session, case.case_id) if case.last_seq == 0 else None
-
-
-async def _start_if_unfiled(case: models.Case, session: AsyncSession, request: Request) -> CaseStart | None:
-    """:func:`_unfiled_start`; an unfiled case without its intake row waits briefly for a relay instead."""
-    if case.last_seq > 0:
-        return None  # filed: no read, and the session's transaction is already ended (``_release``)
-    start = await _unfiled_start(session, case)
-    await _release(session)
-    if start is None:
-        await _until_started(case, session, request)
-    return start
 
 
 async def _until_started(case: models.Case, session: AsyncSession, request: Request) -> None:
@@ -408,17 +411,17 @@ async def action_request_view(
             if (
                 row.scope == action_scope(case, actor)[0]
             ):  # the caller who acted: keep their answer for retries with their key
-                await session_refresh_and_settle(db, Idempotency(row.scope, row.key), render)
+                await _settle_apart(db, Idempotency(row.scope, row.key), Answer(200, await render()))
             return view
         assert stored is not None
-        await _settle(db, Idempotency(row.scope, row.key), stored)
+        await _settle_apart(db, Idempotency(row.scope, row.key), stored)
     if stored.status_code == 200:
         status = stored.body.get("status") if isinstance(stored.body, dict) else None
         return view | {"state": "applied", "status": status}
     return view | {"state": "refused", "error": stored.body.get("error")}
 
 
-async def session_refresh_and_settle(
-    db: Database, idem: Idempotency, render: Callable[[], Awaitable[dict[str, Any]]]
-) -> None:
-    await _settle(db, idem, Answer(200, await render()))
+async def _settle_apart(db: Database, idem: Idempotency, answer: Answer) -> None:
+    """:func:`settle` in a transaction of its own (the caller reads the case in another session)."""
+    async with db.session() as keys:
+        await settle(keys, idem, answer)

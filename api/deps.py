@@ -150,8 +150,9 @@ def access_reason(request: Request) -> str | None:
     return _CONTROL_CHARACTERS.sub("", reason).strip()[:200] or None
 
 
-async def log_read(session: AsyncSession, request: Request, *, case_id: str, what: str) -> None:
-    """Append the signed-in reader's view of a case's personal data to the access log (PDPA: who saw what)."""
+async def log_read(session: AsyncSession, request: Request, *, case_id: str, what: str, commit: bool = True) -> None:
+    """Append the signed-in reader's view of a case's personal data to the access log (PDPA: who saw what),
+    committed at once unless ``commit=False`` (:func:`store.audit.record_access`)."""
     principal: Principal = request.state.principal
     await audit.record_access(
         session,
@@ -162,6 +163,7 @@ async def log_read(session: AsyncSession, request: Request, *, case_id: str, wha
         case_id=case_id,
         what=what,
         reason=access_reason(request),
+        commit=commit,
     )
 
 

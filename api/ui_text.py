@@ -90,6 +90,7 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "review_until": "ขอให้ทบทวนได้ถึง",
         "access_what": {
             "case": "เปิดดูเรื่อง",
+            "action": "ดำเนินการกับเรื่อง (คำตอบแสดงข้อมูลเรื่อง)",
             "history": "ดูประวัติจาก Temporal",
             "search": "พบในผลการค้นหา",
             "report": "รายงานรายเรื่อง",
@@ -361,6 +362,7 @@ CONSOLE_TEXTS: dict[str, dict[str, Any]] = {
         "review_until": "A review may be asked until",
         "access_what": {
             "case": "opened the case",
+            "action": "acted on the case (the answer shows it)",
             "history": "read its Temporal history",
             "search": "found in a search",
             "report": "case rows of a report",

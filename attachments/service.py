@@ -186,12 +186,13 @@ async def listed(session: AsyncSession, case: models.Case, actor: Actor, *, pref
     """The case's files ``actor`` may see, as the case and tracking views list them, with links under
     ``prefix``; references that are not uploads (a post's link, a registry number) are listed too."""
     audience = Audience(actor, confidential_case=bool(case.confidential))
-    rows = [r for r in await of_case(session, case.case_id) if audience.may_see(r)]
+    every = await of_case(session, case.case_id)
+    rows = [r for r in every if audience.may_see(r)]
     original = audience.may_read_original()
     out = [attachment_view(row, link=f"{prefix}/{row.id}", original=original) for row in rows]
     if actor.role is not Role.CITIZEN and not (actor.role is Role.AGENCY and case.confidential):
         # References the complaint carries that are not stored files here: a post's link, a registry number.
-        stored = {f"{UPLOAD_REF}{row.sha256}" for row in await of_case(session, case.case_id)}
+        stored = {f"{UPLOAD_REF}{row.sha256}" for row in every}
         out += [ref for ref in case.attachments or [] if ref.get("url_or_ref") not in stored]
     return out
 

@@ -170,11 +170,14 @@ def answer_of(row: models.IdempotencyKey) -> Answer | None:
 async def settle(session: AsyncSession, idem: Idempotency, answer: Answer) -> Answer:
     """Keep ``answer`` as the key's answer unless another request with the key kept one first; returns the
     answer every request with this key gets."""
-    await session.execute(
+    kept = await session.execute(
         update(K)
         .where(K.scope == idem.scope, K.key == idem.key, K.status_code.is_(None))
         .values(status_code=answer.status_code, body=answer.body, location=answer.location)
+        .returning(K.key)
     )
+    if kept.first() is not None:
+        return answer  # ours is the answer (the usual case: one statement, not two)
     stored = (
         await session.execute(select(K.status_code, K.body, K.location).where(K.scope == idem.scope, K.key == idem.key))
     ).first()

@@ -24,8 +24,10 @@ async def record_access(
     case_id: str,
     what: str,
     reason: str | None,
+    commit: bool = True,
 ) -> None:
-    """Append one row to the access log and commit it (the read it records has happened)."""
+    """Append one row to the access log and commit it (the read it records has happened), unless the caller
+    commits it with what it writes next (``commit=False``: an action's answer, kept with its key's answer)."""
     session.add(
         models.AccessLog(
             at=at,
@@ -37,7 +39,8 @@ async def record_access(
             reason=reason,
         )
     )
-    await session.commit()
+    if commit:
+        await session.commit()
 
 
 async def access_log(

@@ -31,9 +31,14 @@ REASON_PARAMETER: dict[str, Any] = {
 }
 
 
-async def render(session: AsyncSession, case: models.Case, actor: Actor, request: Request) -> dict[str, Any]:
-    """The staff view of the case; the read goes into the access log (PDPA: who saw what)."""
-    await log_read(session, request, case_id=case.case_id, what="case")
+async def render(
+    session: AsyncSession, case: models.Case, actor: Actor, request: Request, *, action: str | None = None
+) -> dict[str, Any]:
+    """The staff view of the case; the read goes into the access log (PDPA: who saw what): the case opened,
+    or for an action's answer (which shows the case too) ``action:<action>``, committed by ``run_action`` with
+    the key's answer."""
+    what = "case" if action is None else f"action:{action}"
+    await log_read(session, request, case_id=case.case_id, what=what, commit=action is None)
     tasks, ctx = await tasks_and_context(session, case, request)
     events = await timeline_of(session, case)
     state = request.app.state
@@ -83,7 +88,7 @@ async def act(
         )
 
     async def view() -> dict[str, Any]:
-        return CaseOut.model_validate(await render(session, case, actor, request)).model_dump(
+        return CaseOut.model_validate(await render(session, case, actor, request, action=action)).model_dump(
             mode="json", exclude_unset=True
         )
 

@@ -7,7 +7,7 @@ import asyncio
 import uuid
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -81,6 +81,40 @@ async def test_ten_identical_actions_act_once_and_answer_alike(api: httpx.AsyncC
     # The key with another body: 422; another officer's same key is another key.
     reused = await api.post(url, json={"note": "x"}, headers=headers)
     assert reused.status_code == 422 and reused.json()["error"]["code"] == "idempotency_key_reused"
+
+
+async def test_an_action_costs_the_api_two_transactions(api: httpx.AsyncClient, db: Database) -> None:
+    """The early check with the key's claim, then the answer's view with the key's answer: two transactions
+    of the API's (each a BEGIN and a COMMIT more on PostgreSQL, every round trip waiting its turn under load),
+    and the key's answer kept in one statement. The worker's writes (the fixture's engine) are not counted."""
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    await until_filed(api, receipt["tracking_code"])
+    worker_engine = db.engine.sync_engine
+    begun: list[object] = []
+    statements: list[str] = []
+
+    def on_begin(conn: object) -> None:
+        if getattr(conn, "engine", None) is not worker_engine:
+            begun.append(conn)
+            statements.append("BEGIN")
+
+    def on_statement(conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if getattr(conn, "engine", None) is not worker_engine:
+            statements.append(statement.split()[0] + " " + statement.split()[2 if statement.startswith("INSERT") else 1])
+
+    event.listen(Engine, "begin", on_begin)
+    event.listen(Engine, "before_cursor_execute", on_statement)
+    try:
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        screened = await api.post(f"/api/v1/cases/{receipt['case_id']}/actions/screen", json={}, headers=OFFICER | key)
+    finally:
+        event.remove(Engine, "begin", on_begin)
+        event.remove(Engine, "before_cursor_execute", on_statement)
+    assert screened.status_code == 200, screened.text
+    assert len(begun) == 2, " | ".join(statements)
+    keys = [s for s in statements if "idempotency_keys" in s]
+    assert keys == ["INSERT idempotency_keys", "UPDATE idempotency_keys"], statements
+    assert sum(s.startswith("SELECT") and "attachments" in s for s in statements) <= 1, statements
 
 
 async def test_a_refused_action_is_refused_alike_on_every_retry(api: httpx.AsyncClient) -> None:

@@ -49,3 +49,24 @@ async def test_racing_claims_of_one_key_give_one_owner_and_the_same_row_to_the_r
         async with db.session() as s:
             stored = await s.scalar(select(func.count()).where(models.IdempotencyKey.scope == idem.scope))
         assert stored == 1
+
+
+async def test_the_first_answer_kept_is_every_request_s_answer(db: Database) -> None:
+    # ``settle`` keeps its answer in one statement (UPDATE ... RETURNING) when the key has none yet, and reads
+    # the kept one back only when another request kept one first: racing or late, all get the same answer.
+    from intake.idempotency import Answer, settle
+
+    idem = Idempotency(scope=f"officer:{uuid.uuid4()}", key=str(uuid.uuid4()))
+    assert await _claim(db, idem, datetime.now(UTC)) is None
+
+    async def _settle(n: int) -> Answer:
+        async with db.session() as s:
+            return await settle(s, idem, Answer(200, {"answer": n}))
+
+    answers = await asyncio.gather(*(_settle(n) for n in range(RACERS)))
+    assert len({str(a.body) for a in answers}) == 1, answers
+    async with db.session() as s:
+        row = await s.get(models.IdempotencyKey, (idem.scope, idem.key))
+    assert row is not None and row.body == answers[0].body and row.status_code == 200
+    late = await _settle(99)
+    assert late.body == answers[0].body
