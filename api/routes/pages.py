@@ -30,7 +30,7 @@ from api.views import BANGKOK, expected_date, place_words
 from config.settings import Access, Settings
 from delivery.templates import THAI_MONTHS
 from store import users
-from workflows.process import STATE_LABELS, State
+from workflows.process import ACTION_LABELS, STATE_LABELS, State
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
@@ -173,6 +173,12 @@ def field_label(path: str, words: dict[str, Any]) -> str:
     return path
 
 
+def _action(code: str, lang: str = "th") -> str:
+    """An action by its button's words (the access log's ``action:<code>``); its code if no button has it."""
+    en, th = ACTION_LABELS.get(code, (code, code))
+    return th if lang == "th" else en
+
+
 def _count(total: int, exact: bool = True) -> str:
     """How many a list holds, with thousands separated; "10,000+" when the list stopped counting at its cap."""
     return f"{total:,}" + ("" if exact else "+")
@@ -186,6 +192,7 @@ templates.env.filters["when"] = _moment
 templates.env.filters["day"] = lambda value, lang="th": _moment(value, lang, time=False)
 templates.env.filters["deadline"] = _deadline
 templates.env.filters["state"] = _state
+templates.env.filters["action"] = _action
 templates.env.globals["place_words"] = place_words
 
 TEXTS: dict[str, dict[str, Any]] = {

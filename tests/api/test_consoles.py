@@ -194,6 +194,21 @@ async def test_search_finds_by_phone_and_is_access_logged(api: httpx.AsyncClient
     assert row and row.groups() == ("เจ้าหน้าที่รับเรื่อง", "พบในผลการค้นหา"), "the role and the read by their names"
 
 
+async def test_the_access_log_page_names_an_action_s_answer_by_its_button(api: httpx.AsyncClient, db: Database) -> None:
+    # An action's answer shows the case, so it is access-logged; the auditor reads it as the action it was,
+    # by the button's words, not as "opened the case" nor as the action's code.
+    case_id = (await file_and_assign(api))["case_id"]
+    await sign_in(api, db, StaffRole.AUDITOR)
+    log = (await api.get("/audit", params={"case_id": case_id})).text
+    rows = re.findall(r"<td>officer-7 · (.*?)</td>\s*<td>.*?</td>\s*<td>(.*?)</td>", log, re.S)
+    assert rows == [
+        ("เจ้าหน้าที่รับเรื่อง", "ดำเนินการกับเรื่อง (คำตอบแสดงข้อมูลเรื่อง): รับเรื่องและส่งต่อหน่วยงาน"),
+        ("เจ้าหน้าที่รับเรื่อง", "ดำเนินการกับเรื่อง (คำตอบแสดงข้อมูลเรื่อง): เริ่มตรวจสอบเรื่อง"),
+    ], rows
+    english = (await api.get("/audit", params={"case_id": case_id, "lang": "en"})).text
+    assert "acted on the case (the answer shows it): Start screening" in english
+
+
 @pytest.fixture
 async def no_worker(dev_env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     lonely = settings.model_copy(update={"task_queue": f"tq-nobody-{uuid.uuid4()}"})

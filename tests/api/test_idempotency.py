@@ -100,7 +100,8 @@ async def test_an_action_costs_the_api_two_transactions(api: httpx.AsyncClient, 
 
     def on_statement(conn: object, _cursor: object, statement: str, *_args: object) -> None:
         if getattr(conn, "engine", None) is not worker_engine:
-            statements.append(statement.split()[0] + " " + statement.split()[2 if statement.startswith("INSERT") else 1])
+            words = statement.split()  # "SELECT cases.case_id,", "INSERT idempotency_keys", ...
+            statements.append(f"{words[0]} {words[2 if words[0] == 'INSERT' else 1]}")
 
     event.listen(Engine, "begin", on_begin)
     event.listen(Engine, "before_cursor_execute", on_statement)
