@@ -147,10 +147,17 @@ class CategoryModel:
                 hits[category] = found
         return hits
 
-    def suggest(self, prepared: Prepared, *, k: int = 3, explain: bool = True) -> list[CategoryGuess]:
-        """The ``k`` likeliest categories with a confidence in [0, 1]; the first is the suggestion."""
-        features = self._features([prepared])
-        learned = self._probabilities(features)
+    def features(self, prepared: Prepared) -> sparse.csr_matrix:
+        """The text's n-gram vector, for :meth:`suggest` and :meth:`similar` alike (0.6 ms: computed once
+        for both by a screening)."""
+        return self._features([prepared])
+
+    def suggest(
+        self, prepared: Prepared, *, k: int = 3, explain: bool = True, features: sparse.csr_matrix | None = None
+    ) -> list[CategoryGuess]:
+        """The ``k`` likeliest categories with a confidence in [0, 1]; the first is the suggestion.
+        ``features``: the text's :meth:`features`, if the caller has them."""
+        learned = self._probabilities(self.features(prepared) if features is None else features)
         classes = list(self.classifier.classes_)
         scores = dict(zip(classes, learned * (1 - KEYWORD_WEIGHT), strict=True))
         hits = self._keyword_hits(prepared.normalised)
@@ -180,11 +187,12 @@ class CategoryModel:
         ranked = sorted(zip(scores, words, strict=True), reverse=True)
         return [word for score, word in ranked[:top] if score > 0]
 
-    def similar(self, prepared: Prepared, *, k: int = 3) -> list[Neighbour]:
-        """The past cases most like this text, with what was decided for them."""
+    def similar(self, prepared: Prepared, *, k: int = 3, features: sparse.csr_matrix | None = None) -> list[Neighbour]:
+        """The past cases most like this text, with what was decided for them (``features`` as in
+        :meth:`suggest`)."""
         if self.matrix is None or self.matrix.shape[0] == 0:
             return []
-        query = self._features([prepared]).astype(np.float32)
+        query = (self.features(prepared) if features is None else features).astype(np.float32)
         # The columns of the query's n-grams only: 0.5 ms for 20k cases, where the whole product took 23 ms.
         similarity = np.asarray(self.matrix[:, query.indices] @ query.data).ravel()
         top = np.argsort(-similarity)[:k]

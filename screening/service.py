@@ -83,7 +83,8 @@ class Screener:
         for a list of many cases that shows none of them."""
         reference = self.reference
         prepared = prepare(facts.text)
-        guesses = self.model.suggest(prepared, k=3)
+        features = self.model.features(prepared)  # once, for the suggestion and the similar cases
+        guesses = self.model.suggest(prepared, k=3, features=features)
         stated = reference.categories.get(facts.category or "")
         chosen = stated or (reference.categories.get(guesses[0].category) if guesses else None)
         completeness = check_completeness(facts, category=chosen, reference=reference)
@@ -115,7 +116,7 @@ class Screener:
             "model": {"source": self.model_source, "trained_on": self.model.trained_on},
         }
         if similar:
-            result["similar_cases"] = [n.as_dict() for n in self.model.similar(prepared, k=3)]
+            result["similar_cases"] = [n.as_dict() for n in self.model.similar(prepared, k=3, features=features)]
         if case_id is not None:
             result = {"case_id": case_id} | result
         if place is not None and result["completeness"]["place"] is not None:

@@ -21,6 +21,21 @@ POWER_CUT = {
 }
 
 
+def test_a_screening_vectorises_the_text_once(screener: Screener, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The suggestion and the similar cases read the same n-gram vector: computed once (0.6 ms of ~7).
+    calls: list[int] = []
+    vectorise = screener.model._features
+
+    def counted(prepared: list[object], *, fit: bool = False) -> object:
+        calls.append(len(prepared))
+        return vectorise(prepared, fit=fit)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(screener.model, "_features", counted)
+    result = screener.screen(Facts.from_json(POWER_CUT))
+    assert result["categories"] and "similar_cases" in result
+    assert calls == [1]
+
+
 def test_screen_gives_completeness_category_agencies_and_reasons(screener: Screener) -> None:
     result = screener.screen(Facts.from_json(POWER_CUT))
     assert result["completeness"]["complete"] is True
