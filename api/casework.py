@@ -185,8 +185,8 @@ async def run_action(
 
 async def _release(session: AsyncSession) -> None:
     """End the request session's reading transaction so that its pooled connection is not held while the
-    action opens another for its key or waits for Temporal (up to ``action_wait_seconds``): holding it, 20
-    actions in flight emptied PostgreSQL's pool (10 + 10) and the next ones failed after the pool's timeout
+    action waits (for a relay, between reads of the case): holding connections across waits, 20 actions in
+    flight emptied PostgreSQL's pool (10 + 10) and the next ones failed after the pool's timeout
     (bench.lifecycle_bench). Loaded rows stay loaded (``expire_on_commit=False``); the next query starts a
     new transaction. A session with pending changes is left as it is."""
     if not (session.new or session.dirty or session.deleted):
