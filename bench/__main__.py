@@ -240,8 +240,11 @@ def lifecycle_rows(result: dict[str, Any]) -> list[Row]:
                 "ms",
             )
         )
-    for key, label in (("server", "Temporal server"), ("worker", "worker"), ("api", "API")):
-        b, c = phases["naive"]["cpu_s_per_case"][key], phases["api"]["cpu_s_per_case"][key]
+    parts = (("server", "Temporal server"), ("worker", "worker"), ("api", "API"), ("postgresql", "PostgreSQL"))
+    for key, label in parts:
+        b, c = phases["naive"]["cpu_s_per_case"].get(key), phases["api"]["cpu_s_per_case"].get(key)
+        if c is None:
+            continue  # a result written before PostgreSQL's share was measured
         rows.append(("lifecycle", f"CPU per case over the API, {label} (baseline: naive)", b, c, "s"))
     if rebuilt := result.get("rebuild_from_server"):
         # The slowest pass of each: what an operator can count on.

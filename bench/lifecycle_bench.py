@@ -288,10 +288,28 @@ def api_driver(http: httpx.AsyncClient, tokens: dict[str, dict[str, str]], marke
 
 
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds used so far by each process (user + system), from /proc; this process's too."""
+    """CPU seconds used so far by each process (user + system), from /proc; this process's too, and
+    PostgreSQL's (:func:`postgres_cpu`)."""
     used = {name: _proc_cpu(f"/proc/{pid}/stat")[1] for name, pid in pids.items()}
     used["bench"] = time.process_time()
+    used["postgresql"] = postgres_cpu()
     return used
+
+
+def postgres_cpu() -> float:
+    """CPU seconds used so far by every PostgreSQL process on this machine (the postmaster, the backends and
+    the background writers): the read model's share, when the bench's database is on the local server and
+    nothing else uses it meanwhile. A backend that exits between two readings is not counted; the API's and
+    the worker's pools keep theirs open. About 0 with the SQLite read model, whose work is in the processes."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            comm, used = _proc_cpu(str(stat))
+        except (OSError, ValueError, IndexError):
+            continue  # gone since the listing
+        if comm == "postgres":
+            total += used
+    return total
 
 
 @dataclass
@@ -315,8 +333,10 @@ class Phase:
             "worker": per_case[worker],
             "api": per_case["api"],
             "bench": per_case["bench"],
+            "postgresql": per_case.get("postgresql", 0.0),
         }
         own["total"] = own["server"] + own["worker"] + own["api"]  # what the system spends (not the clients)
+        own["total_with_postgresql"] = own["total"] + own["postgresql"]
         return {
             "cases": self.cases,
             "wall_s": self.wall_s,
@@ -675,6 +695,16 @@ def table(phases: dict[str, dict[str, Any]]) -> str:
     line("CPU ms per case: worker (real or no-op)", lambda p: p["cpu_s_per_case"]["worker"] * 1000, ".0f")
     line("CPU ms per case: API", lambda p: p["cpu_s_per_case"]["api"] * 1000, ".0f")
     line("CPU ms per case: server + worker + API", lambda p: p["cpu_s_per_case"]["total"] * 1000, ".0f")
+    line(
+        "CPU ms per case: PostgreSQL (every postgres process)",
+        lambda p: p["cpu_s_per_case"]["postgresql"] * 1000,
+        ".0f",
+    )
+    line(
+        "CPU ms per case: server + worker + API + PostgreSQL",
+        lambda p: p["cpu_s_per_case"]["total_with_postgresql"] * 1000,
+        ".0f",
+    )
     line("CPU ms per case: bench process (clients, gateways)", lambda p: p["cpu_s_per_case"]["bench"] * 1000, ".0f")
     line("load average (1 min) at the start", lambda p: p["loadavg_before_after"][0], ".1f")
     return "\n".join(rows)
