@@ -109,3 +109,17 @@ def test_replay_rows_put_ours_beside_no_op_workflows_of_the_same_shapes() -> Non
     # A run from before the floor existed still makes a table, without that row.
     before = result | {"replay": {k: v for k, v in replay.items() if not k.startswith("noop_")}}
     assert len(replay_rows(before)) == len(replay_rows(result)) - 1
+
+
+def test_lifecycle_rows_show_postgresql_s_share_where_the_run_measured_it() -> None:
+    from bench.__main__ import lifecycle_rows
+
+    measured = _load("lifecycle-postgres-cpu")
+    rows = {figure: (base, value) for _part, figure, base, value, _unit in lifecycle_rows(measured)}
+    api = measured["phases"]["api"]["cpu_s_per_case"]
+    assert rows["CPU per case over the API, PostgreSQL (baseline: naive)"][1] == api["postgresql"] > 0
+    assert api["total_with_postgresql"] == api["total"] + api["postgresql"]
+    # A result written before the share was measured (the full run's) still makes a table, without the row.
+    earlier = {figure for _part, figure, *_rest in lifecycle_rows(_load("lifecycle"))}
+    assert "CPU per case over the API, PostgreSQL (baseline: naive)" not in earlier
+    assert "CPU per case over the API, API (baseline: naive)" in earlier
