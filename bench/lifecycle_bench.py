@@ -28,8 +28,9 @@ agency_accept, respond, close`` one call after the other:
 
 Afterwards every notification row of the measured real cases (phases 3 and 4) must reach ``sent`` and the
 gateways must have received each exactly once. Reported per phase: cases per second, intake and action p50 /
-p99, and the CPU seconds per case of the Temporal server, the worker serving the phase (real or no-op), the API
-and this process (clients and gateways), read from ``/proc/<pid>/stat``; then the ratios. The API path does more
+p99, and the CPU seconds per case of the Temporal server, the worker serving the phase (real or no-op), the API,
+PostgreSQL (every ``postgres`` process on the machine) and this process (clients and gateways), read from
+``/proc/<pid>/stat``; then the ratios. The API path does more
 than any baseline (HTTP, auth, validation, idempotency keys, the read model's early checks, DB-first intake and
 the relay, notification delivery): the API-vs-baseline ratios are the issue's targets, the client-vs-baseline
 ratios are the workflow-only view (``bench.engine_bench``'s).
