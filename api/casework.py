@@ -371,10 +371,11 @@ async def action_request_view(
     actor: Actor,
     client: Client,
     request: Request,
-    render: Callable[[], Awaitable[dict[str, Any]]],
+    render: Callable[[str], Awaitable[dict[str, Any]]],
 ) -> dict[str, Any]:
     """Where an action answered 202 stands: ``pending``, ``applied`` (with the case's status) or ``refused``
-    (with the reason). Asks Temporal for the update's outcome, waiting a moment; never hangs."""
+    (with the reason). Asks Temporal for the update's outcome, waiting a moment; never hangs. Once applied,
+    ``render(action)`` gives the view kept as the answer of the action's key (for the caller's retry)."""
     db: Database = request.app.state.db
     async with db.session() as keys:
         row = (
@@ -411,7 +412,7 @@ async def action_request_view(
             if (
                 row.scope == action_scope(case, actor)[0]
             ):  # the caller who acted: keep their answer for retries with their key
-                await _settle_apart(db, Idempotency(row.scope, row.key), Answer(200, await render()))
+                await _settle_apart(db, Idempotency(row.scope, row.key), Answer(200, await render(act.event)))
             return view
         assert stored is not None
         await _settle_apart(db, Idempotency(row.scope, row.key), stored)

@@ -117,11 +117,15 @@ async def action_request(
 ) -> dict[str, Any]:
     """The result of an action that was answered 202: pending, applied or refused."""
 
-    async def view() -> dict[str, Any]:
+    async def view(action: str) -> dict[str, Any]:
+        # The action's answer, kept for the caller's retry with its key: access-logged as the action's answer
+        # (this reply itself shows only where the action stands), committed here as the key is kept apart.
         await session.refresh(case)
-        return CaseOut.model_validate(await render(session, case, actor, request)).model_dump(
+        out = CaseOut.model_validate(await render(session, case, actor, request, action=action)).model_dump(
             mode="json", exclude_unset=True
         )
+        await session.commit()
+        return out
 
     return await action_request_view(
         case=case, request_id=request_id, actor=actor, client=client, request=request, render=view

@@ -137,7 +137,7 @@ async def citizen_action_request(
     """The result of your action that was answered 202: pending, applied or refused."""
     case = await case_by_code(session, tracking_code)
 
-    async def view() -> dict[str, Any]:
+    async def view(_action: str) -> dict[str, Any]:
         await session.refresh(case)
         return TrackingOut.model_validate(await _tracking(session, case, request)).model_dump(
             mode="json", exclude_unset=True

@@ -159,6 +159,15 @@ async def test_an_action_while_no_worker_runs_is_202_then_applied(
         done = await api.post(url, json={}, headers=headers)
         assert done.status_code == 200 and done.json()["status"]["code"] == "screening"
         assert [e["event"] for e in done.json()["timeline"]] == ["filed", "screen"]
+    # Polling showed only where the action stood; the answer kept for the retry showed the case, once, and is
+    # access-logged as the action's answer, not as the case opened.
+    async with db.session() as s:
+        logged = await s.scalars(
+            select(models.AccessLog.what).where(
+                models.AccessLog.case_id == receipt["case_id"], models.AccessLog.actor_id == "officer-7"
+            )
+        )
+        assert list(logged) == ["action:screen"]
 
 
 async def test_ten_identical_citizen_replies_reply_once(api: httpx.AsyncClient, db: Database) -> None:
