@@ -45,7 +45,6 @@ from workflows.models import (
     ScheduleRequest,
 )
 from workflows.process import (
-    ACTION_LABELS,
     INITIAL_STATE,
     ROLE_LABELS,
     STATE_LABELS,
@@ -54,6 +53,7 @@ from workflows.process import (
     Role,
     State,
     Transition,
+    action_words,
     allowed_events,
 )
 
@@ -311,18 +311,13 @@ def refusal(code: str, reason: str, reason_th: str = "") -> AppError:
     return conflict(reason, reason_th or "ไม่สามารถดำเนินการนี้ได้ในสถานะปัจจุบันของเรื่อง", code=code)
 
 
-def _action_words(event: str) -> tuple[str, str]:
-    """What an action's button says (English, Thai); its code for an event no button has."""
-    return ACTION_LABELS.get(event, (event, event))
-
-
 def not_now(state: State, action: str, actor: Actor, ctx: Context) -> AppError:
     """The 409 for an action the case's state does not allow, in words its reader knows: the action and the
     state by their labels, and what this reader may do now (their buttons, not every edge of the table)."""
-    action_en, action_th = _action_words(action)
+    action_en, action_th = action_words(action)
     state_en, state_th = STATE_LABELS[state]
     possible = allowed_events(state, actor, ctx)
-    labels = [_action_words(t.event) for t in possible]
+    labels = [action_words(t.event) for t in possible]
     if labels:
         now_en = "What you can do now: " + ", ".join(f"“{en}”" for en, _ in labels) + "."
         now_th = "สิ่งที่ท่านทำได้ตอนนี้: " + " ".join(f"“{th}”" for _, th in labels)
@@ -338,7 +333,7 @@ def not_now(state: State, action: str, actor: Actor, ctx: Context) -> AppError:
 
 def not_yours(transition: Transition) -> AppError:
     """The 403 for an action the caller's role does not take: the action by its label and who takes it."""
-    action_en, action_th = _action_words(transition.event)
+    action_en, action_th = action_words(transition.event)
     who = [ROLE_LABELS[r] for r in Role if r in transition.roles and r in ROLE_LABELS]
     return forbidden(
         f"“{action_en}” is for " + " or ".join(en for en, _ in who) + ", not for you.",

@@ -776,6 +776,13 @@ ACTION_LABELS: Mapping[str, tuple[str, str]] = {
     "reclassify": ("Change kind, priority or centre", "เปลี่ยนประเภท ความเร่งด่วน หรือศูนย์รับเรื่อง"),
     "escalate": ("Escalate", "ยกระดับเรื่อง"),
 }
+
+
+def action_words(event: str) -> tuple[str, str]:
+    """What an action's button says (English, Thai); its code for an event no button has."""
+    return ACTION_LABELS.get(event, (event, event))
+
+
 SYSTEM_EVENTS: frozenset[str] = frozenset(t.event for t in TRANSITIONS if t.roles == _SYSTEM)
 _BY_EDGE: Mapping[tuple[State, str], Transition] = {(t.source, t.event): t for t in TRANSITIONS}
 FILED_LABEL = ("Complaint received", "ได้รับเรื่องร้องทุกข์")

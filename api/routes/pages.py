@@ -30,7 +30,7 @@ from api.views import BANGKOK, expected_date, place_words
 from config.settings import Access, Settings
 from delivery.templates import THAI_MONTHS
 from store import users
-from workflows.process import ACTION_LABELS, STATE_LABELS, State
+from workflows.process import STATE_LABELS, State, action_words
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
@@ -175,7 +175,7 @@ def field_label(path: str, words: dict[str, Any]) -> str:
 
 def _action(code: str, lang: str = "th") -> str:
     """An action by its button's words (the access log's ``action:<code>``); its code if no button has it."""
-    en, th = ACTION_LABELS.get(code, (code, code))
+    en, th = action_words(code)
     return th if lang == "th" else en
 
 
