@@ -104,20 +104,17 @@ async def claim(
     A row of another request (its fingerprint differs) is refused with 422; so is a row that expired but was
     not purged yet, which is taken over instead.
     """
-    row = {
-        "scope": idem.scope,
-        "key": idem.key,
-        "fingerprint": fingerprint,
-        "kind": kind,
-        "case_id": case_id,
-        "update_id": update_id,
-        "request": request,
-        "status_code": answer.status_code if answer else None,
-        "body": answer.body if answer else None,
-        "location": answer.location if answer else None,
-        "created_at": now,
-        "expires_at": now + ttl,
-    }
+    row = key_row(
+        idem,
+        fingerprint=fingerprint,
+        kind=kind,
+        now=now,
+        ttl=ttl,
+        case_id=case_id,
+        update_id=update_id,
+        request=request,
+        answer=answer,
+    )
     # The row as parameters, not in the statement: the statement's compiled form is then cached.
     inserted = await session.execute(_claim_statement(session), row)
     if inserted.first() is not None:
@@ -132,6 +129,35 @@ async def claim(
     if existing.fingerprint != fingerprint:
         raise key_reused()
     return existing
+
+
+def key_row(
+    idem: Idempotency,
+    *,
+    fingerprint: str,
+    kind: str,
+    now: datetime,
+    ttl: timedelta,
+    case_id: str | None = None,
+    update_id: str | None = None,
+    request: dict[str, Any] | None = None,
+    answer: Answer | None = None,
+) -> dict[str, Any]:
+    """The key's row as a claim inserts it."""
+    return {
+        "scope": idem.scope,
+        "key": idem.key,
+        "fingerprint": fingerprint,
+        "kind": kind,
+        "case_id": case_id,
+        "update_id": update_id,
+        "request": request,
+        "status_code": answer.status_code if answer else None,
+        "body": answer.body if answer else None,
+        "location": answer.location if answer else None,
+        "created_at": now,
+        "expires_at": now + ttl,
+    }
 
 
 def _claim_statement(session: AsyncSession) -> Any:

@@ -36,6 +36,9 @@ class Database:
         else:
             _ping_idle_connections(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The same pool, each statement its own transaction (no BEGIN, no COMMIT round trips): for a write that
+        # is one statement (api/service.py files a complaint so on PostgreSQL).
+        self.autocommit: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
