@@ -4,8 +4,10 @@ no worker, no Temporal (the answer means "durable in the database")."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -147,3 +149,19 @@ async def test_both_ways_of_filing_write_the_same_rows(
     skip = {"id", "case_id", "case_input", "idempotency_key", "created_at"}
     assert {k: v for k, v in outbox_a.items() if k not in skip} == {k: v for k, v in outbox_b.items() if k not in skip}
     assert set(outbox_a["case_input"]) == set(outbox_b["case_input"])
+
+
+async def test_the_filing_bench_times_both_ways_on_postgresql(db: Database, tmp_path: Path) -> None:
+    """``bench.filing_bench`` files through both ways on a scratch database and writes what it measured."""
+    if db.is_sqlite:
+        pytest.skip("the bench measures PostgreSQL's one-statement filing")
+    from bench import filing_bench
+
+    out = tmp_path / "filing.json"
+    await filing_bench.main(["--concurrency", "1", "2", "--blocks", "2", "--per-block", "5", "--out", str(out)])
+    written = json.loads(out.read_text())
+    assert set(written["runs"]) == {"1", "2"}
+    for run in written["runs"].values():
+        for way in ("one_statement", "transaction"):
+            assert run[way]["filings"] == 10 and run[way]["latency"]["n"] == 10
+            assert run[way]["latency"]["p50_ms"] > 0 and run[way]["cpu_ms_per_filing"] > 0

@@ -1,0 +1,160 @@
+"""How a complaint is written on PostgreSQL: in one statement (as filed now) against the one transaction it
+was before (the baseline), in one process, alternating.
+
+    .venv/bin/python -m bench.filing_bench [--concurrency 1 8] [--blocks 10] [--per-block 100]
+                                           [--out bench/results/filing.json]
+
+``api.service.file_complaint`` is called as the API calls it (an Idempotency-Key each, the receipt's dates
+computed), with no HTTP and no Temporal: only the write. On PostgreSQL it sends the key's claim, the case and
+its outbox row as one statement outside a transaction, one round trip. The baseline is the same function
+taking the path SQLite takes (a ``Database`` marked as SQLite): BEGIN, the three INSERTs and COMMIT, five
+round trips. For each ``--concurrency``, ``--blocks`` blocks of ``--per-block`` filings alternate between the
+two (which one goes first alternates too), after a block of each as warm-up, on a scratch database at the
+schema's head. Reported: latency per filing, CPU per filing of this process (the API's share) and of
+PostgreSQL's processes (``bench.lifecycle_bench.postgres_cpu``: every ``postgres`` process on the machine; keep
+``--concurrency`` within the pool's 10 connections, as a connection past them is closed when handed back and
+its backend's CPU is then no longer counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from activities.sla import SlaActivities
+from api.schemas import ComplaintIn
+from api.service import IntakeDesk, file_complaint
+from bench.engine_bench import latency
+from bench.lifecycle_bench import postgres_cpu
+from bench.machine import machine_info
+from bench.scratch import drop_database, scratch_database
+from config.logging import configure_logging
+from config.settings import Settings
+from intake.idempotency import Idempotency
+from sla.policy import load_policy
+from store.db import Database
+from store.migrate import upgrade
+from workflows.process import Actor, Role
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+PG_DATABASE = "rongtuk_bench_filing"
+WAYS = ("one_statement", "transaction")
+_COMPLAINT = {
+    "channel": "web",
+    "description": "ไฟถนนในซอยดับมาสองสัปดาห์ ตอนกลางคืนมืดมากและอันตราย",
+    "complainant": {"name": "สมหญิง รักดี", "phone": "081-234-5678", "preferred_channels": ["sms", "web"]},
+    "location": {"province": "Bangkok"},
+}
+
+
+async def _measure(desks: dict[str, IntakeDesk], *, concurrency: int, blocks: int, per_block: int) -> dict[str, Any]:
+    complaint = ComplaintIn.model_validate(_COMPLAINT)
+    actor = Actor("citizen:web", Role.CITIZEN)
+    samples: dict[str, list[float]] = {way: [] for way in WAYS}
+    cpu = {way: 0.0 for way in WAYS}
+    pg_cpu = {way: 0.0 for way in WAYS}
+    filed = {way: 0 for way in WAYS}
+
+    async def block(way: str) -> list[float]:  # seconds
+        gate = asyncio.Semaphore(concurrency)
+        times: list[float] = []
+
+        async def one() -> None:
+            async with gate:
+                started = time.perf_counter()
+                await file_complaint(
+                    desks[way], complaint=complaint, actor=actor, idempotency=Idempotency("bench", str(uuid.uuid4()))
+                )
+                times.append(time.perf_counter() - started)
+
+        await asyncio.gather(*(one() for _ in range(per_block)))
+        return times
+
+    for n in range(blocks + 1):
+        for way in WAYS if n % 2 else tuple(reversed(WAYS)):
+            cpu0, pg0 = time.process_time(), postgres_cpu()
+            times = await block(way)
+            if n == 0:
+                continue  # warm-up: pools, prepared statements, compiled forms
+            cpu[way] += time.process_time() - cpu0
+            pg_cpu[way] += postgres_cpu() - pg0
+            filed[way] += per_block
+            samples[way].extend(times)
+    return {
+        way: {
+            "filings": filed[way],
+            "latency": latency(samples[way]),
+            "cpu_ms_per_filing": round(cpu[way] / filed[way] * 1000, 3),
+            "postgresql_cpu_ms_per_filing": round(pg_cpu[way] / filed[way] * 1000, 3),
+        }
+        for way in WAYS
+    }
+
+
+async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--blocks", type=int, default=10)
+    parser.add_argument("--per-block", type=int, default=100)
+    parser.add_argument("--pg-server", default=PG_SERVER)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/filing.json"))
+    args = parser.parse_args(argv)
+    configure_logging(level="WARNING")  # a line per filing would be timed with it
+    started = datetime.now(UTC)
+    print(f"filing bench, {started:%Y-%m-%d %H:%M} UTC: {args.blocks} blocks of {args.per_block} a way")
+    with tempfile.TemporaryDirectory(prefix="rongtuk-filing-") as tmp:
+        url = await scratch_database("postgresql", args.pg_server, PG_DATABASE, Path(tmp))
+        try:
+            await asyncio.to_thread(upgrade, url)
+            settings = Settings(database_url=url, task_queue=f"bench-filing-{uuid.uuid4()}")
+            sla = SlaActivities(settings.calendar(), load_policy())
+            one, apart = Database(url), Database(url)
+            apart.is_sqlite = True  # the baseline: the transaction SQLite files in, on the same PostgreSQL
+            desks = {"one_statement": IntakeDesk(one, settings, sla), "transaction": IntakeDesk(apart, settings, sla)}
+            runs = {}
+            try:
+                for concurrency in args.concurrency:
+                    runs[str(concurrency)] = await _measure(
+                        desks, concurrency=concurrency, blocks=args.blocks, per_block=args.per_block
+                    )
+            finally:
+                await one.dispose()
+                await apart.dispose()
+        finally:
+            await drop_database(args.pg_server, PG_DATABASE)
+    print(f"\n{'in flight':>9}  {'way':<14}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms (this)':>15}{'CPU ms (PG)':>13}")
+    for concurrency, result in runs.items():
+        for way in WAYS:
+            r, lat = result[way], result[way]["latency"]
+            print(
+                f"{concurrency:>9}  {way.replace('_', ' '):<14}{lat['p50_ms']:>9.2f}{lat['p99_ms']:>9.2f}"
+                f"{r['cpu_ms_per_filing']:>15.2f}{r['postgresql_cpu_ms_per_filing']:>13.2f}"
+            )
+        base, now = result["transaction"], result["one_statement"]
+        print(
+            f"{'':>9}  ratio: p50 {now['latency']['p50_ms'] / base['latency']['p50_ms']:.2f}×, "
+            f"CPU {now['cpu_ms_per_filing'] / base['cpu_ms_per_filing']:.2f}× (this), "
+            f"{now['postgresql_cpu_ms_per_filing'] / max(base['postgresql_cpu_ms_per_filing'], 1e-9):.2f}× (PG)"
+        )
+    out = {
+        "date": started.isoformat(),
+        "machine": machine_info(),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "runs": runs,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {args.out}")
+    return out
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
