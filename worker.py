@@ -135,7 +135,7 @@ async def main(settings: Settings | None = None) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    db = Database(settings.database_url, writer=True)
+    db = Database(settings.database_url, writer=True, timeout=settings.database_timeout_seconds)
     delivery: asyncio.Task[None] | None = None
     relay: asyncio.Task[None] | None = None
     followups: asyncio.Task[None] | None = None

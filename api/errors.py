@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 __all__ = [
@@ -432,8 +433,60 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     return _problem(request, exc.status_code, code, message, message_th, headers=exc.headers)
 
 
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def database_unavailable(request: Request) -> AppError:
+    """503: the read model (the case records) could not be reached, or did not answer in time. A read changed
+    nothing; a write cannot be confirmed (a statement may have committed just before the connection was lost),
+    so the caller is told so, and how to send it again safely."""
+    if request.method in _READS:
+        message = "The case records cannot be reached right now; nothing was changed. Please try again shortly."
+        message_th = "ขณะนี้ไม่สามารถเข้าถึงฐานข้อมูลเรื่องร้องทุกข์ได้ ยังไม่มีการเปลี่ยนแปลงใด กรุณาลองใหม่อีกครั้งในอีกสักครู่"
+    elif request.headers.get("Idempotency-Key"):
+        message = (
+            "The case records cannot be reached right now, so your request could not be confirmed. Send it again "
+            "with the same Idempotency-Key: it will be applied once, never twice."
+        )
+        message_th = (
+            "ขณะนี้ไม่สามารถเข้าถึงฐานข้อมูลเรื่องร้องทุกข์ได้ จึงยังยืนยันคำขอของท่านไม่ได้ "
+            "กรุณาส่งใหม่ด้วย Idempotency-Key เดิม ระบบจะดำเนินการเพียงครั้งเดียว"
+        )
+    else:
+        message = (
+            "The case records cannot be reached right now, so we could not confirm whether your request was "
+            "saved. Please try again shortly."
+        )
+        message_th = (
+            "ขณะนี้ไม่สามารถเข้าถึงฐานข้อมูลเรื่องร้องทุกข์ได้ จึงยังยืนยันไม่ได้ว่าคำขอของท่านได้รับการบันทึกแล้วหรือไม่ กรุณาลองใหม่อีกครั้งในอีกสักครู่"
+        )
+    return AppError(503, "database_unavailable", message, message_th, headers={"Retry-After": "5"})
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is away, not that a statement is wrong: a connection refused, lost or
+    timed out, the pool exhausted, a server starting up or out of connections (SQLAlchemy's OperationalError
+    and InterfaceError), or, raw from the driver, a connection error or a timeout. Constraint and programming
+    errors are bugs, and stay 500s."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+    return isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError | ConnectionError | TimeoutError)
+
+
+async def database_error_handler(request: Request, exc: Exception) -> Response:
+    """Answers the database being away with a 503 and Retry-After (logged as a warning, by the error's class
+    alone: no statement, no parameters, no stack); anything else as :func:`unhandled_error_handler`."""
+    if not is_database_unavailable(exc):
+        return await unhandled_error_handler(request, exc)
+    logger.warning("database_unavailable", path=request.url.path, method=request.method, error=type(exc).__name__)
+    return await app_error_handler(request, database_unavailable(request))
+
+
 async def unhandled_error_handler(request: Request, exc: Exception) -> Response:
-    """Answers any unexpected exception with a generic 500, keeping the details in the log only."""
+    """Answers any unexpected exception with a generic 500, keeping the details in the log only; the database
+    being away (raised in a middleware, which reaches only this handler) is a 503 instead."""
+    if is_database_unavailable(exc):
+        return await database_error_handler(request, exc)
     # Neither the body nor the query string is logged: both may carry personal data.
     logger.exception("unhandled_error", path=request.url.path, method=request.method, exc_info=exc)
     return _problem(
@@ -452,5 +505,7 @@ def install_error_handlers(app: FastAPI, *, page: ErrorPage | None = None) -> No
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(AppError, app_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_exception_handler)
+    for away in (sa_exc.SQLAlchemyError, ConnectionError, TimeoutError):
+        app.add_exception_handler(away, database_error_handler)
     # Starlette runs the Exception handler in its outermost middleware, then re-raises for the server's log.
     app.add_exception_handler(Exception, unhandled_error_handler)

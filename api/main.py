@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(fmt=settings.log_format, level=settings.log_level)
         app.state.settings = settings
-        app.state.db = Database(settings.database_url)
+        app.state.db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
         app.state.temporal = temporal or await connect(settings, lazy=True)
         app.state.agencies = load_agencies(settings.agencies_file)
         app.state.policy = load_policy(settings.sla_policy_file)

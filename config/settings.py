@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     env: Environment = Environment.DEV
     data_dir: Path = Path("data")
     database_url: str = ""
+    # PostgreSQL: the longest the API and the worker wait to connect, for a statement's answer, or for a pooled
+    # connection, before they answer 503 (the API) or retry (the worker), never hanging on a database that
+    # stopped answering.
+    database_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_tls: bool = False

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 class Database:
     """One engine and session factory per process."""
 
-    def __init__(self, url: str, *, echo: bool = False, writer: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, writer: bool = False, timeout: float | None = None) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         # Bound parameters carry names and phone numbers: keep them out of error messages and logs.
@@ -30,6 +30,12 @@ class Database:
                 kwargs.update(pool_size=1, max_overflow=0)
         else:
             kwargs.update(pool_size=10, max_overflow=10)
+            if timeout is not None:
+                # Connecting, each statement's answer and a pooled connection each wait at most ``timeout``: a
+                # database that stopped answering (a stalled network, a frozen server) fails the request, with
+                # asyncpg cancelling the statement, instead of holding it and its connection for good.
+                kwargs["connect_args"] = {"timeout": timeout, "command_timeout": timeout}
+                kwargs["pool_timeout"] = timeout
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

@@ -13,7 +13,6 @@ a TCP proxy in this process, and the proxy is what is cut.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +28,7 @@ from temporalio.client import Client
 from config.settings import Settings
 from config.temporal import data_converter
 from tests.e2e.test_faults import STEPS, Processes, _drive
+from tests.tcp_proxy import TcpProxy
 from workflows.process import State
 
 pytestmark = pytest.mark.e2e
@@ -37,65 +37,6 @@ CASES = int(os.environ.get("RONGTUK_FAULT_INFRA_CASES", "20"))
 PG_OUTAGE = float(os.environ.get("RONGTUK_FAULT_PG_OUTAGE_SECONDS", "10"))
 GATEWAY_OUTAGE = float(os.environ.get("RONGTUK_FAULT_GATEWAY_OUTAGE_SECONDS", "10"))
 CONCURRENCY = 10
-
-
-class TcpProxy:
-    """Forwards 127.0.0.1:<port> to a server; ``cut()`` drops every connection and refuses new ones until
-    ``restore()``, as a network partition or a failover looks to the client."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = 0
-        self.is_cut = False
-        self.accepted = 0
-        self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.is_cut:
-            writer.transport.abort()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self.accepted += 1
-        link = (writer, up_writer)
-        self._links.add(link)
-        try:
-            await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
-        finally:
-            self._links.discard(link)
-            for w in link:
-                w.transport.abort()
-
-    def cut(self) -> None:
-        self.is_cut = True
-        for link in list(self._links):
-            for w in link:
-                w.transport.abort()
-
-    def restore(self) -> None:
-        self.is_cut = False
-
-    async def close(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError, asyncio.IncompleteReadError, ConnectionError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.transport.abort()
 
 
 @pytest.fixture
