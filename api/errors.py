@@ -478,8 +478,13 @@ async def database_error_handler(request: Request, exc: Exception) -> Response:
     alone: no statement, no parameters, no stack); anything else as :func:`unhandled_error_handler`."""
     if not is_database_unavailable(exc):
         return await unhandled_error_handler(request, exc)
+    return await app_error_handler(request, database_away(request, exc))
+
+
+def database_away(request: Request, exc: BaseException) -> AppError:
+    """The 503 for ``exc``, the database away, logged as a warning by the error's class alone."""
     logger.warning("database_unavailable", path=request.url.path, method=request.method, error=type(exc).__name__)
-    return await app_error_handler(request, database_unavailable(request))
+    return database_unavailable(request)
 
 
 async def unhandled_error_handler(request: Request, exc: Exception) -> Response:

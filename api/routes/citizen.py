@@ -5,6 +5,7 @@ withdraw. No sign-in: the tracking code is the key, and these pages never show t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -18,7 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 from api.casework import case_by_code
 from api.console import Problem, act_from_page, action_body, check_csrf, find_action, problems_of
 from api.deps import SessionDep, SettingsDep, TemporalDep
-from api.errors import AppError
+from api.errors import AppError, database_away, is_database_unavailable
 from api.limits import limit
 from api.routes import inbox as inbox_route
 from api.routes.attachments import storage_of
@@ -119,19 +120,41 @@ def form_context(
     }
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """What filing a form's complaint came to: its tracking code, or the problems to show with the form kept
+    as typed, and the page's status (422 for what the writer can correct; 503 with Retry-After when the service
+    could not take it now, so that nothing typed is lost to an error page)."""
+
+    code: str | None
+    problems: list[Problem]
+    status: int = 422
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def form_page(self, request: Request, settings: Settings, template: str, **context: Any) -> Response:
+        page = render_page(request, settings, template, self.status, problems=self.problems, **context)
+        page.headers.update(self.headers)
+        return page
+
+
+def _refused(exc: AppError) -> Submitted:
+    status = exc.status if exc.status >= 500 else 422
+    return Submitted(None, problems_of(exc), status, exc.headers if status >= 500 else {})
+
+
 async def submit_complaint(
     request: Request, settings: Settings, client: Any, form: FormData, *, channel: str, actor: Actor
-) -> tuple[str | None, list[Problem]]:
+) -> Submitted:
     """File the form's complaint through the intake service: the tracking code, or the problems to show."""
     try:
         complaint = ComplaintIn.model_validate(complaint_from_form(form, channel=channel))
     except ValidationError as exc:
-        return None, problems_of(exc)
+        return Submitted(None, problems_of(exc))
     uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and (f.filename or f.size)]
     try:
         if not uploads:
             answer = await file_complaint(request.app.state.intake, complaint=complaint, actor=actor)
-            return str(answer.body["tracking_code"]), []
+            return Submitted(str(answer.body["tracking_code"]), [])
         # Photos or PDFs with the complaint: checked by their bytes, stored, referred to by the complaint (a
         # photo's GPS may become its place), and recorded as the complainant's own files (attachments/).
         files = await read_uploads(uploads, settings)
@@ -147,10 +170,14 @@ async def submit_complaint(
             public=True,
         )
     except ValidationError as exc:
-        return None, problems_of(exc)
+        return Submitted(None, problems_of(exc))
     except AppError as exc:
-        return None, problems_of(exc)
-    return filed.tracking_code, []
+        return _refused(exc)
+    except Exception as exc:
+        if not is_database_unavailable(exc):
+            raise
+        return _refused(database_away(request, exc))
+    return Submitted(filed.tracking_code, [])
 
 
 @router.get("/file", response_class=HTMLResponse)
@@ -168,11 +195,11 @@ async def file_form(request: Request, settings: SettingsDep, client: TemporalDep
     form = await request.form()
     check_csrf(request, form)
     filer = Actor(id="citizen:web", role=Role.CITIZEN)
-    code, problems = await submit_complaint(request, settings, client, form, channel=Channel.web.value, actor=filer)
-    if code is None:
+    filed = await submit_complaint(request, settings, client, form, channel=Channel.web.value, actor=filer)
+    if filed.code is None:
         ctx = form_context(request, settings, form, CITIZEN_CHANNELS)
-        return render_page(request, settings, "citizen_file.html", 422, problems=problems, **ctx)
-    return RedirectResponse(f"/track/{code}?new=1", status_code=303)
+        return filed.form_page(request, settings, "citizen_file.html", **ctx)
+    return RedirectResponse(f"/track/{filed.code}?new=1", status_code=303)
 
 
 @router.get("/track", response_class=HTMLResponse)

@@ -293,6 +293,8 @@ def render_page(request: Request, settings: Settings, template: str, status: int
     context.setdefault("user", getattr(request.state, "principal", None))
     if status in (403, 409):  # a refused action, not a form to correct: headed as the error page is
         context.setdefault("problems_title", ERROR_TITLES[409][0 if lang == "th" else 1])
+    elif status in (429, 503):  # the service could not take it now: nothing in the form to correct
+        context.setdefault("problems_title", ERROR_TITLES[status][0 if lang == "th" else 1])
     response = templates.TemplateResponse(
         request, template, {"lang": lang, "t": TEXTS[lang], "csrf_token": csrf, **context}, status_code=status
     )

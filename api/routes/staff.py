@@ -484,10 +484,10 @@ async def intake_form(request: Request, session: SessionDep, settings: SettingsD
     channel = str(form.get("channel") or "")
     if channel not in STAFF_CHANNELS:
         channel = "hotline"
-    code, problems = await submit_complaint(request, settings, client, form, channel=channel, actor=principal.actor)
-    if code is None:
+    filed = await submit_complaint(request, settings, client, form, channel=channel, actor=principal.actor)
+    if (code := filed.code) is None:
         ctx = form_context(request, settings, form, STAFF_CHANNELS)
-        return render_page(request, settings, "officer_intake.html", 422, problems=problems, keyed=True, **ctx)
+        return filed.form_page(request, settings, "officer_intake.html", keyed=True, **ctx)
     case = await session.scalar(select(models.Case).where(models.Case.tracking_code == code))
     target = f"/case/{case.case_id}?filed={code}" if case is not None else f"/track/{code}?new=1"
     return RedirectResponse(target, status_code=303)

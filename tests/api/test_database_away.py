@@ -21,6 +21,7 @@ from config.settings import Settings
 from store import models
 from store.db import Database
 from tests.api.conftest import app_client, complaint
+from tests.api.test_consoles import file_by_form
 from tests.tcp_proxy import TcpProxy
 
 TIMEOUT = 1.5
@@ -101,6 +102,22 @@ async def test_a_database_that_stops_answering_is_503_within_the_timeout(
         assert waited < 3 * TIMEOUT + 5, waited
     proxy.restore()
     assert (await api.post("/api/v1/complaints", json=complaint())).status_code == 201
+
+
+async def test_the_complaint_form_keeps_what_was_typed_when_the_database_is_away(
+    api: httpx.AsyncClient, proxy: TcpProxy
+) -> None:
+    """Not an error page in place of the form: the form again, as typed, with the reason and when to retry."""
+    description = f"ท่อระบายน้ำอุดตัน น้ำท่วมขังหน้าตลาดทุกครั้งที่ฝนตก {uuid.uuid4().hex[:6]}"
+    proxy.cut()
+    page = await file_by_form(api, description=description)
+    assert page.status_code == 503 and page.headers["Retry-After"] == "5"
+    assert description in page.text and "ยังยืนยันไม่ได้ว่าคำขอของท่านได้รับการบันทึกแล้วหรือไม่" in page.text
+    assert "ระบบไม่พร้อมให้บริการชั่วคราว" in page.text  # headed as the service away, not "please correct"
+    assert "กรุณาแก้ไขข้อมูล" not in page.text
+    proxy.restore()
+    again = await file_by_form(api, description=description)
+    assert again.status_code == 303 and again.headers["Location"].startswith("/track/")
 
 
 def test_only_the_database_being_away_is_a_503() -> None:
