@@ -5,6 +5,8 @@ withdraw. No sign-in: the tracking code is the key, and these pages never show t
 
 from __future__ import annotations
 
+import re
+import uuid
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Annotated, Any
@@ -32,6 +34,7 @@ from attachments.intake import complete, file_with_files
 from attachments.service import read_uploads
 from config.settings import Settings
 from domain.complaint import Channel, NotifyChannel
+from intake.idempotency import Idempotency
 from screening.service import reference_from_settings
 from workflows.process import Actor, Role
 
@@ -111,6 +114,7 @@ def form_context(
     values = {k: v for k, v in (form or {}).items() if isinstance(v, str)}
     chosen = [str(c) for c in form.getlist("preferred_channels")] if form else ["web"]
     return {
+        "form_key": _form_key(form) or uuid.uuid4().hex,
         "places": places(page_lang(request)),
         "groups": category_groups(request, settings),
         "notify_channels": [c.value for c in NotifyChannel],
@@ -142,18 +146,47 @@ def _refused(exc: AppError) -> Submitted:
     return Submitted(None, problems_of(exc), status, exc.headers if status >= 500 else {})
 
 
+def _form_key(form: FormData | None) -> str | None:
+    """The form's own key (``form_key``, made when the form was drawn and kept when it is shown again), if it is
+    one that could have been made: 32 hexadecimal digits."""
+    key = form.get("form_key") if form else None
+    return key if isinstance(key, str) and _FORM_KEY.fullmatch(key) else None
+
+
+_FORM_KEY = re.compile(r"[0-9a-f]{32}")
+
+
 async def submit_complaint(
     request: Request, settings: Settings, client: Any, form: FormData, *, channel: str, actor: Actor
 ) -> Submitted:
-    """File the form's complaint through the intake service: the tracking code, or the problems to show."""
+    """File the form's complaint through the intake service: the tracking code, or the problems to show.
+
+    The form's key is the filing's Idempotency-Key (scoped to the form and who sends it): the same form sent
+    twice, by a double tap or again after "could not confirm", files one complaint and answers with its code.
+    A form changed after it was filed is another complaint, and is filed under a new key."""
     try:
         complaint = ComplaintIn.model_validate(complaint_from_form(form, channel=channel))
     except ValidationError as exc:
         return Submitted(None, problems_of(exc))
+    key = _form_key(form)
+    try:
+        return await _file_form(request, settings, form, complaint, actor, key)
+    except AppError as exc:
+        if exc.code != "idempotency_key_reused":
+            raise
+        return await _file_form(request, settings, form, complaint, actor, uuid.uuid4().hex)
+
+
+async def _file_form(
+    request: Request, settings: Settings, form: FormData, complaint: ComplaintIn, actor: Actor, key: str | None
+) -> Submitted:
+    idempotency = Idempotency(scope=f"form:{actor.id}"[:80], key=key) if key else None
     uploads = [f for f in form.getlist("photos") if isinstance(f, UploadFile) and (f.filename or f.size)]
     try:
         if not uploads:
-            answer = await file_complaint(request.app.state.intake, complaint=complaint, actor=actor)
+            answer = await file_complaint(
+                request.app.state.intake, complaint=complaint, actor=actor, idempotency=idempotency
+            )
             return Submitted(str(answer.body["tracking_code"]), [])
         # Photos or PDFs with the complaint: checked by their bytes, stored, referred to by the complaint (a
         # photo's GPS may become its place), and recorded as the complainant's own files (attachments/).
@@ -168,10 +201,13 @@ async def submit_complaint(
             actor=actor,
             owner=citizen if actor.role is not Role.CITIZEN else actor,
             public=True,
+            idempotency=idempotency,
         )
     except ValidationError as exc:
         return Submitted(None, problems_of(exc))
     except AppError as exc:
+        if exc.code == "idempotency_key_reused":
+            raise
         return _refused(exc)
     except Exception as exc:
         if not is_database_unavailable(exc):

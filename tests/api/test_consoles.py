@@ -81,6 +81,34 @@ async def file_by_form(client: httpx.AsyncClient, **fields: str) -> httpx.Respon
     return await client.post("/file", data=data)
 
 
+async def test_the_same_form_sent_twice_files_one_complaint(api: httpx.AsyncClient, db: Database) -> None:
+    """A double tap, or sending again after "could not confirm": the form's own key files it once, and both
+    answers lead to the same tracking page. The form changed and sent again is another complaint."""
+    description = f"ไฟฟ้าดับทั้งหมู่บ้านตั้งแต่เมื่อคืน ยังไม่มีใครมาซ่อม {uuid.uuid4().hex[:8]}"
+    form = await api.get("/file")
+    key = re.search(r'name="form_key" value="([0-9a-f]{32})"', form.text)
+    assert key, "the form carries its own key"
+    data = {
+        "csrf_token": csrf_of(form),
+        "form_key": key.group(1),
+        "description": description,
+        "name": "มานี มีนา",
+        "phone": "0899999999",
+        "preferred_channels": "web",
+    }
+    first, second = [await api.post("/file", data=data) for _ in range(2)]
+    assert first.status_code == second.status_code == 303, first.text[:300]
+    assert first.headers["location"] == second.headers["location"]
+    changed = await api.post("/file", data=data | {"description": description + " ด่วนมาก"})
+    assert changed.status_code == 303 and changed.headers["location"] != first.headers["location"]
+    async with db.session() as s:
+        filed = select(func.count()).where(models.Case.description.like(f"{description}%"))
+        assert (await s.execute(filed)).scalar_one() == 2
+    # A form shown again (here: a field to correct) keeps its key, so the corrected form is still the one complaint.
+    again = await api.post("/file", data=data | {"phone": "12345"})
+    assert again.status_code == 422 and f'value="{key.group(1)}"' in again.text
+
+
 async def test_citizen_files_by_form_and_tracks_without_anyone_elses_data(api: httpx.AsyncClient) -> None:
     page = await api.get("/file")
     assert page.status_code == 200 and 'lang="th"' in page.text and "ยื่นเรื่องร้องทุกข์" in page.text
