@@ -436,13 +436,23 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def database_unavailable(request: Request) -> AppError:
+def database_unavailable(request: Request, *, form: bool = False) -> AppError:
     """503: the read model (the case records) could not be reached, or did not answer in time. A read changed
     nothing; a write cannot be confirmed (a statement may have committed just before the connection was lost),
-    so the caller is told so, and how to send it again safely."""
+    so the caller is told so, and how to send it again safely (``form``: a complaint form, which carries its
+    own key)."""
     if request.method in _READS:
         message = "The case records cannot be reached right now; nothing was changed. Please try again shortly."
         message_th = "ขณะนี้ไม่สามารถเข้าถึงฐานข้อมูลเรื่องร้องทุกข์ได้ ยังไม่มีการเปลี่ยนแปลงใด กรุณาลองใหม่อีกครั้งในอีกสักครู่"
+    elif form:
+        message = (
+            "The case records cannot be reached right now, so your complaint could not be confirmed. Send the "
+            "form again in a few seconds: it will be filed once, never twice."
+        )
+        message_th = (
+            "ขณะนี้ไม่สามารถเข้าถึงฐานข้อมูลเรื่องร้องทุกข์ได้ จึงยังยืนยันเรื่องของท่านไม่ได้ "
+            "กรุณาส่งแบบฟอร์มอีกครั้งในอีกสักครู่ ระบบจะบันทึกเรื่องเพียงครั้งเดียว"
+        )
     elif request.headers.get("Idempotency-Key"):
         message = (
             "The case records cannot be reached right now, so your request could not be confirmed. Send it again "
@@ -481,10 +491,10 @@ async def database_error_handler(request: Request, exc: Exception) -> Response:
     return await app_error_handler(request, database_away(request, exc))
 
 
-def database_away(request: Request, exc: BaseException) -> AppError:
+def database_away(request: Request, exc: BaseException, *, form: bool = False) -> AppError:
     """The 503 for ``exc``, the database away, logged as a warning by the error's class alone."""
     logger.warning("database_unavailable", path=request.url.path, method=request.method, error=type(exc).__name__)
-    return database_unavailable(request)
+    return database_unavailable(request, form=form)
 
 
 async def unhandled_error_handler(request: Request, exc: Exception) -> Response:

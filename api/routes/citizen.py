@@ -212,7 +212,7 @@ async def _file_form(
     except Exception as exc:
         if not is_database_unavailable(exc):
             raise
-        return _refused(database_away(request, exc))
+        return _refused(database_away(request, exc, form=key is not None))
     return Submitted(filed.tracking_code, [])
 
 

@@ -69,8 +69,10 @@ async def anon(api: httpx.AsyncClient) -> httpx.AsyncClient:
 
 async def file_by_form(client: httpx.AsyncClient, **fields: str) -> httpx.Response:
     form = await client.get("/file")
+    key = re.search(r'name="form_key" value="([0-9a-f]{32})"', form.text)
     data = {
         "csrf_token": csrf_of(form),
+        "form_key": key.group(1) if key else "",  # as a browser sends the form it was given
         "description": "ถนนหน้าโรงเรียนเป็นหลุมลึก รถจักรยานยนต์ล้มบ่อยมาก ขอให้ซ่อมด่วน",
         "province_code": "10",
         "district_code": "1001",

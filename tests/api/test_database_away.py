@@ -7,6 +7,7 @@ proxy, not PostgreSQL, is cut or stalled. No worker and no Temporal: intake answ
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -105,19 +106,23 @@ async def test_a_database_that_stops_answering_is_503_within_the_timeout(
 
 
 async def test_the_complaint_form_keeps_what_was_typed_when_the_database_is_away(
-    api: httpx.AsyncClient, proxy: TcpProxy
+    api: httpx.AsyncClient, proxy: TcpProxy, db: Database
 ) -> None:
     """Not an error page in place of the form: the form again, as typed, with the reason and when to retry."""
     description = f"ท่อระบายน้ำอุดตัน น้ำท่วมขังหน้าตลาดทุกครั้งที่ฝนตก {uuid.uuid4().hex[:6]}"
     proxy.cut()
     page = await file_by_form(api, description=description)
     assert page.status_code == 503 and page.headers["Retry-After"] == "5"
-    assert description in page.text and "ยังยืนยันไม่ได้ว่าคำขอของท่านได้รับการบันทึกแล้วหรือไม่" in page.text
+    assert description in page.text and "ส่งแบบฟอร์มอีกครั้ง" in page.text and "เพียงครั้งเดียว" in page.text
     assert "ระบบไม่พร้อมให้บริการชั่วคราว" in page.text  # headed as the service away, not "please correct"
     assert "กรุณาแก้ไขข้อมูล" not in page.text
     proxy.restore()
-    again = await file_by_form(api, description=description)
+    # Sent again as the page shows it (its key kept): filed, once.
+    key = re.search(r'name="form_key" value="([0-9a-f]{32})"', page.text)
+    assert key
+    again = await file_by_form(api, description=description, form_key=key.group(1))
     assert again.status_code == 303 and again.headers["Location"].startswith("/track/")
+    assert await _filed_with(db, key.group(1)) == 1
 
 
 def test_only_the_database_being_away_is_a_503() -> None:
