@@ -35,12 +35,21 @@ async def get_session(db: Annotated[Database, Depends(get_db)]) -> AsyncIterator
         yield session
 
 
+async def get_report_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session from the reports' pool, which waits ``report_timeout_seconds`` for a statement, not
+    ``database_timeout_seconds``: a report over years is one long statement, not a database away."""
+    db: Database = request.app.state.report_db
+    async with db.sessions() as session:
+        yield session
+
+
 async def get_temporal(request: Request) -> Client:
     return request.app.state.temporal  # type: ignore[no-any-return]
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ReportSessionDep = Annotated[AsyncSession, Depends(get_report_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 

@@ -68,6 +68,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         configure_logging(fmt=settings.log_format, level=settings.log_level)
         app.state.settings = settings
         app.state.db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
+        # The reports' own small pool, with the longer wait a report over years needs (api.deps.ReportSessionDep).
+        app.state.report_db = Database(settings.database_url, timeout=settings.report_timeout_seconds, pool=(2, 3))
         app.state.temporal = temporal or await connect(settings, lazy=True)
         app.state.agencies = load_agencies(settings.agencies_file)
         app.state.policy = load_policy(settings.sla_policy_file)
@@ -110,6 +112,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
             await app.state.duplicate_index.close()
             await app.state.screener.close()
             await app.state.db.dispose()
+            await app.state.report_db.dispose()
 
     app = FastAPI(
         title="Rongtuk",

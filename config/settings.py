@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # connection, before they answer 503 (the API) or retry (the worker), never hanging on a database that
     # stopped answering.
     database_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # The reports and their exports read years of cases in a statement: they get a pool of their own that waits
+    # this long (the SPSO table over three years took 3.7 s at 100,000 cases; bench.reports_bench).
+    report_timeout_seconds: float = Field(default=600.0, gt=0, le=86400)
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_tls: bool = False

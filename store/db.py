@@ -16,7 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 class Database:
     """One engine and session factory per process."""
 
-    def __init__(self, url: str, *, echo: bool = False, writer: bool = False, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        writer: bool = False,
+        timeout: float | None = None,
+        pool: tuple[int, int] = (10, 10),
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         # Bound parameters carry names and phone numbers: keep them out of error messages and logs.
@@ -29,7 +37,7 @@ class Database:
                 # The worker's writes queue for a single connection instead (bench/README.md).
                 kwargs.update(pool_size=1, max_overflow=0)
         else:
-            kwargs.update(pool_size=10, max_overflow=10)
+            kwargs.update(pool_size=pool[0], max_overflow=pool[1])
             if timeout is not None:
                 # Connecting, each statement's answer and a pooled connection each wait at most ``timeout``: a
                 # database that stopped answering (a stalled network, a frozen server) fails the request, with

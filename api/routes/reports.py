@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import AGENCY_ROLES, Principal, StaffRole
-from api.deps import OptionalPrincipal, SessionDep, SettingsDep, get_principal
+from api.deps import OptionalPrincipal, ReportSessionDep, SettingsDep, get_principal
 from api.errors import AppError, forbidden, not_found
 from api.routes import pages as site
 from api.routes.board import known_filters
@@ -351,7 +351,7 @@ class PointOut(BaseModel):
 
 
 @api.get("/points", response_model=list[PointOut])
-async def points(q: QueryDep, request: Request, reader: Reader, session: SessionDep) -> list[PointOut]:
+async def points(q: QueryDep, request: Request, reader: Reader, session: ReportSessionDep) -> list[PointOut]:
     """The latest cases' map positions (at most 5,000; confidential ones about 1 km off), access-logged."""
     await log_report_read(session, reader, "points", request)
     found = await case_points(session, filters=q.filters, now=datetime.now(UTC))
@@ -359,7 +359,7 @@ async def points(q: QueryDep, request: Request, reader: Reader, session: Session
 
 
 @api.get("/{name}", response_model=TableOut)
-async def report(name: ReportName, q: QueryDep, session: SessionDep, request: Request) -> TableOut:
+async def report(name: ReportName, q: QueryDep, session: ReportSessionDep, request: Request) -> TableOut:
     """One report table, aggregated in the database, labelled in the caller's language (``?lang=en``)."""
     return table_out(await build_table(name, q, session, request), q.lang)
 
@@ -385,7 +385,7 @@ async def export(
     format: Format = Format.CSV,
 ) -> Response:
     """The report as CSV (streamed as rows are read) or Excel; ``cases`` is the case list (access-logged)."""
-    db: Database = request.app.state.db
+    db: Database = request.app.state.report_db
     if name is ReportName.CASES:
         async with db.sessions() as session:
             await log_report_read(session, reader, "cases", request)
@@ -435,10 +435,15 @@ def _remove(path: Path) -> None:
 
 @api.post("/{name}/jobs", response_model=JobOut, status_code=202)
 async def start_job(
-    name: ReportName, q: QueryDep, request: Request, reader: Reader, session: SessionDep, format: Format = Format.CSV
+    name: ReportName,
+    q: QueryDep,
+    request: Request,
+    reader: Reader,
+    session: ReportSessionDep,
+    format: Format = Format.CSV,
 ) -> JobOut:
     """Start an export in the background; follow ``progress_page`` (or poll this job) until it is done."""
-    db: Database = request.app.state.db
+    db: Database = request.app.state.report_db
     lk, now = _lookup(request), datetime.now(UTC)
     if name is ReportName.CASES:
         await log_report_read(session, reader, "cases", request)
@@ -583,7 +588,7 @@ async def reports_page(
     request: Request,
     settings: SettingsDep,
     principal: OptionalPrincipal,
-    session: SessionDep,
+    session: ReportSessionDep,
     grain: Grain = Grain.QUARTER,
     by: Annotated[str | None, Query(max_length=32)] = None,
     since: date | None = None,
@@ -727,7 +732,7 @@ async def map_page(
     request: Request,
     settings: SettingsDep,
     principal: OptionalPrincipal,
-    session: SessionDep,
+    session: ReportSessionDep,
     measure: Literal["received", "overdue_pct"] = "received",
     points: bool = True,
     since: date | None = None,

@@ -263,3 +263,35 @@ async def test_pages_start_with_the_last_five_quarters(client: httpx.AsyncClient
     page = await client.get("/reports", headers=SUPERVISOR)
     since = default_since(datetime.now(BANGKOK).date())
     assert f'name="since" value="{since}"' in page.text
+
+
+async def test_reports_read_from_their_own_pool_with_the_longer_wait(
+    app: FastAPI, client: httpx.AsyncClient, settings: Settings, seeded: Seeded
+) -> None:
+    """A report over years is one long statement: it reads from the reports' pool, which waits
+    ``report_timeout_seconds``, so a slow report is never answered "the database is away" after the request
+    pool's shorter wait. Every report route takes its connection there; the request pool serves only the
+    sign-in's checks."""
+    from sqlalchemy import event
+
+    read: dict[str, list[str]] = {"requests": [], "reports": []}
+    engines = {"requests": app.state.db.engine.sync_engine, "reports": app.state.report_db.engine.sync_engine}
+
+    def listener(name: str) -> Any:
+        return lambda _c, _cur, statement, *_a: read[name].append(" ".join(statement.split()))
+
+    listeners = {name: listener(name) for name in engines}
+    for name, engine in engines.items():
+        event.listen(engine, "before_cursor_execute", listeners[name])
+    try:
+        for path in ("/api/v1/reports/spso", "/api/v1/reports/cases/export", "/reports", "/api/v1/reports/points"):
+            answer = await client.get(f"{path}?{SCOPE}", headers=SUPERVISOR)
+            assert answer.status_code == 200, (path, answer.text[:200])
+    finally:
+        for name, engine in engines.items():
+            event.remove(engine, "before_cursor_execute", listeners[name])
+    assert sum(" FROM cases" in s for s in read["reports"]) >= 4, read["reports"]
+    assert not [s for s in read["requests"] if " FROM cases" in s or "agency_tasks" in s], read["requests"]
+    if not settings.database_url.startswith("sqlite"):
+        assert app.state.report_db.engine.pool.timeout() == settings.report_timeout_seconds
+        assert app.state.db.engine.pool.timeout() == settings.database_timeout_seconds
