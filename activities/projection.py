@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -30,7 +30,7 @@ from domain.complaint import Complaint
 from store import models
 from store.board import case_copies
 from store.chain import event_hash
-from store.db import Database
+from store.db import Database, is_database_unavailable
 from store.models import category_group_of
 from workflows.models import AgencyTask, CaseEvent, CaseState, ProjectionRequest, TransitionRecord, workflow_id_for
 from workflows.process import ACTIVE_TASK, OPEN_TASK, Audience
@@ -46,13 +46,10 @@ PERMANENT_ERRORS = (IntegrityError, DataError, ProgrammingError, ValueError, Typ
 
 def is_permanent(exc: BaseException) -> bool:
     """Whether retrying this write can never succeed (bad data), as opposed to the database being away."""
-    if isinstance(exc, (OperationalError, InterfaceError)):
+    if is_database_unavailable(exc):
         return False
-    if isinstance(exc, DBAPIError):
-        # Some drivers (asyncpg) raise a generic error for values out of range: permanent unless the
-        # connection itself went.
-        return not exc.connection_invalidated
-    return isinstance(exc, PERMANENT_ERRORS)
+    # Some drivers (asyncpg) raise a generic error for values out of range: permanent, the connection being fine.
+    return isinstance(exc, (DBAPIError, *PERMANENT_ERRORS))
 
 
 # Re-projection source: every transition of a case as its Temporal history records it (activities/rebuild.py).

@@ -21,6 +21,8 @@ from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from store.db import is_database_unavailable
+
 __all__ = [
     "AppError",
     "BilingualError",
@@ -471,16 +473,6 @@ def database_unavailable(request: Request, *, form: bool = False) -> AppError:
             "ขณะนี้ไม่สามารถเข้าถึงฐานข้อมูลเรื่องร้องทุกข์ได้ จึงยังยืนยันไม่ได้ว่าคำขอของท่านได้รับการบันทึกแล้วหรือไม่ กรุณาลองใหม่อีกครั้งในอีกสักครู่"
         )
     return AppError(503, "database_unavailable", message, message_th, headers={"Retry-After": "5"})
-
-
-def is_database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database is away, not that a statement is wrong: a connection refused, lost or
-    timed out, the pool exhausted, a server starting up or out of connections (SQLAlchemy's OperationalError
-    and InterfaceError), or, raw from the driver, a connection error or a timeout. Constraint and programming
-    errors are bugs, and stay 500s."""
-    if isinstance(exc, sa_exc.DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
-    return isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError | ConnectionError | TimeoutError)
 
 
 async def database_error_handler(request: Request, exc: Exception) -> Response:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -62,6 +63,17 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is away, not that a statement or its data is wrong: a connection
+    refused, lost or timed out, the pool exhausted, a server starting up or out of connections (SQLAlchemy's
+    OperationalError and InterfaceError), or, raw from the driver, a connection error or a timeout. The API
+    answers these 503 (``api.errors``) and the worker retries them (``activities.projection.is_permanent``);
+    constraint and programming errors are bugs or bad data."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+    return isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError | ConnectionError | TimeoutError)
 
 
 # A pooled connection unused for longer than this is pinged before it is handed out (see below).

@@ -21,7 +21,7 @@ from starlette.datastructures import FormData, UploadFile
 from api.casework import case_by_code
 from api.console import Problem, act_from_page, action_body, check_csrf, find_action, problems_of
 from api.deps import SessionDep, SettingsDep, TemporalDep
-from api.errors import AppError, database_away, is_database_unavailable
+from api.errors import AppError, database_away
 from api.limits import limit
 from api.routes import inbox as inbox_route
 from api.routes.attachments import storage_of
@@ -36,6 +36,7 @@ from config.settings import Settings
 from domain.complaint import Channel, NotifyChannel
 from intake.idempotency import Idempotency
 from screening.service import reference_from_settings
+from store.db import is_database_unavailable
 from workflows.process import Actor, Role
 
 router = APIRouter(tags=["pages"], include_in_schema=False)

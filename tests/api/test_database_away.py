@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from api.errors import is_database_unavailable
+from activities.projection import is_permanent
 from config.settings import Settings
 from store import models
-from store.db import Database
+from store.db import Database, is_database_unavailable
 from tests.api.conftest import app_client, complaint
 from tests.api.test_consoles import file_by_form
 from tests.tcp_proxy import TcpProxy
@@ -139,3 +139,7 @@ def test_only_the_database_being_away_is_a_503() -> None:
     assert not is_database_unavailable(exc.ProgrammingError("SELEC", {}, Exception("syntax error")))
     assert not is_database_unavailable(exc.DBAPIError("SELECT 1", {}, Exception("value out of range")))
     assert not is_database_unavailable(ValueError("a bug"))
+    # The worker reads the same line: what is away is retried, what is wrong is marked stuck for good.
+    assert not any(is_permanent(e) for e in (lost, TimeoutError(), exc.OperationalError("S", {}, Exception())))
+    assert is_permanent(exc.DBAPIError("SELECT 1", {}, Exception("value out of range")))
+    assert is_permanent(exc.IntegrityError("INSERT", {}, Exception("duplicate key")))
