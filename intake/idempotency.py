@@ -87,36 +87,16 @@ def update_id_for(idem: Idempotency) -> str:
 
 
 async def claim(
-    session: AsyncSession,
-    idem: Idempotency,
-    *,
-    fingerprint: str,
-    kind: str,
-    now: datetime,
-    ttl: timedelta,
-    case_id: str | None = None,
-    update_id: str | None = None,
-    request: dict[str, Any] | None = None,
-    answer: Answer | None = None,
+    session: AsyncSession, idem: Idempotency, *, fingerprint: str, now: datetime, **row: Any
 ) -> models.IdempotencyKey | None:
     """Take the key for this request (None: it is ours now) or return the row of the request that has it.
 
     A row of another request (its fingerprint differs) is refused with 422; so is a row that expired but was
     not purged yet, which is taken over instead.
     """
-    row = key_row(
-        idem,
-        fingerprint=fingerprint,
-        kind=kind,
-        now=now,
-        ttl=ttl,
-        case_id=case_id,
-        update_id=update_id,
-        request=request,
-        answer=answer,
-    )
+    values = key_row(idem, fingerprint=fingerprint, now=now, **row)  # ``row``: key_row's other fields
     # The row as parameters, not in the statement: the statement's compiled form is then cached.
-    inserted = await session.execute(_claim_statement(session), row)
+    inserted = await session.execute(_claim_statement(session), values)
     if inserted.first() is not None:
         return None
     existing = await session.get(K, (idem.scope, idem.key), populate_existing=True)
@@ -124,7 +104,7 @@ async def claim(
         raise key_in_flux()
     if existing.expires_at <= now:
         await session.execute(delete(K).where(K.scope == idem.scope, K.key == idem.key))
-        await session.execute(insert_ignoring_duplicates(session, K, row, ["scope", "key"]))
+        await session.execute(insert_ignoring_duplicates(session, K, values, ["scope", "key"]))
         return None
     if existing.fingerprint != fingerprint:
         raise key_reused()
