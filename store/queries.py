@@ -219,6 +219,9 @@ class _Filter:
     # one after the other, each as an index range, instead of the OR (see _walk).
     complement: ColumnElement[bool] | None = None
     segments: list[Slice] | None = None
+    # Set when a filter other than the priority is given: its index (or the agency's tasks') is read, and it
+    # holds the status after the board's order, so a state is tested in the index, not fetched from the table.
+    narrowed: bool = False
 
     def due_range(self) -> list[ColumnElement[bool]]:
         return [_BOUNDS[name](self.source.due_at, value) for name, value in self.bounds.items()]
@@ -346,7 +349,16 @@ def _board_filter(
             others.append(src.category_group == category)
         else:
             others.append(or_(src.category == category, src.category.like(_CATEGORY_GROUP, escape="/")))
-    return _Filter(source=src, states=states, bounds=bounds, others=others, complement=complement, segments=segments)
+    narrowed = any(v is not None for v in (agency, stage, province, kind, centre, region, category))
+    return _Filter(
+        source=src,
+        states=states,
+        bounds=bounds,
+        others=others,
+        complement=complement,
+        segments=segments,
+        narrowed=narrowed,
+    )
 
 
 def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice]]:
@@ -359,6 +371,17 @@ def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice]]:
         base += [] if where.complement is None else [where.complement]
     elif where.segments is not None:  # overdue=false or at_risk=false: the complement's slices, not its OR
         slices = where.segments
+    elif (
+        where.states is not None and len(where.states) > 1 and where.states != OPEN_CASE_STATUSES and not where.narrowed
+    ):
+        # A few states with no index of their own in board order (open_only=false: the ended ones), and no other
+        # filter whose index holds the status: each state's range of ix_cases_status_priority_due_at, merged.
+        # As "status IN (...)", both planners walked ix_cases_priority_due_at and fetched every row to test its
+        # status, past every dated open case to find the few dated ended ones (none: an ended case's deadline is
+        # cleared): 25-29 ms on PostgreSQL and 39-42 ms on SQLite at 1M rows. With a filter such as the
+        # province, its index tests the status itself, and one range of it reads less than one per state.
+        base = [*where.due_range(), *where.others]
+        slices = [_PerState(where.states, (src.due_at.is_not(None),)), _PerState(where.states, (src.due_at.is_(None),))]
     else:  # due_at may be NULL: the dated cases of each priority, then its undated ones
         slices = [[src.due_at.is_not(None)], [src.due_at.is_(None)]]
     return base, [_in_priority(src, slice_, priority) for priority in PRIORITIES for slice_ in slices]
@@ -517,6 +540,35 @@ async def _walk(
     return rows, skip, counted
 
 
+def board_statements(
+    *,
+    overdue: bool | None = None,
+    at_risk: bool | None = None,
+    open_only: bool | None = None,
+    status: str | None = None,
+    **given: Any,
+) -> _Statements:
+    """The statements that read the board for this combination of filters (``list_cases``'s keywords; of the
+    others, only whether each is given and whether a category is a group), built once per combination."""
+    category = given.get("category")
+    group = category is not None and "." not in category
+    # What shapes the statements: which filters are given, the three booleans, the status and a category group.
+    shape = (overdue, at_risk, open_only, status, group, *(given.get(name) is not None for name in _FILTER_VALUES))
+    return _statements(
+        shape,
+        lambda: _board_filter(
+            now=_NOW,
+            horizon=_HORIZON if at_risk is not None else None,
+            overdue=overdue,
+            at_risk=at_risk,
+            open_only=open_only,
+            status=status,
+            category_group=group,
+            **{name: None if given.get(name) is None else bindparam(f"board_{name}") for name in _FILTER_VALUES},
+        ),
+    )
+
+
 async def list_cases(
     session: AsyncSession,
     *,
@@ -554,21 +606,7 @@ async def list_cases(
     given = {"agency": agency, "stage": stage, "province": province, "kind": kind, "priority": priority}
     given |= {"centre": centre, "region": region, "category": category}
     group = category is not None and "." not in category
-    # What shapes the statements: which filters are given, the three booleans, the status and a category group.
-    shape = (overdue, at_risk, open_only, status, group, *(given[name] is not None for name in _FILTER_VALUES))
-    statements = _statements(
-        shape,
-        lambda: _board_filter(
-            now=_NOW,
-            horizon=_HORIZON if horizon is not None else None,
-            overdue=overdue,
-            at_risk=at_risk,
-            open_only=open_only,
-            status=status,
-            category_group=group,
-            **{name: None if given[name] is None else bindparam(f"board_{name}") for name in _FILTER_VALUES},
-        ),
-    )
+    statements = board_statements(overdue=overdue, at_risk=at_risk, open_only=open_only, status=status, **given)
     if statements.where.states == ():  # e.g. overdue=true&status=closed
         return CasePage(items=[], total=0, page=page, page_size=page_size)
     offset = (page - 1) * page_size
@@ -602,19 +640,20 @@ def _count_query(src: _Source, base: list[ColumnElement[bool]], segments: list[S
     over the segments the page is walked by (``_plan``), as one ``UNION ALL`` under the cap's LIMIT, which
     both backends read branch after branch and stop at the cap: each branch is a range of the index its walk
     reads, its other filters tested in that index where it holds them. As one WHERE, the planners counted
-    through whichever index led on the first column, reading a table row for each entry.
+    through whichever index led on the first column, reading a table row for each entry. A ``_PerState``
+    segment is one branch with its states as one IN: a count needs no order, so each state's range need not be
+    read on its own, and a branch per state multiplied what PostgreSQL planned for every page (3 ms of
+    planning for the 16 ranges of the ended cases at 1M rows).
     """
-    branches = [
-        select(src.case_id).where(*base, *part)
-        for extra in segments
-        for part in (
-            [[src.status == code, *extra.conditions] for code in extra.states]
-            if isinstance(extra, _PerState)
-            else [extra]
-        )
-    ]
+    branches = [select(src.case_id).where(*base, *_as_one_range(src, extra)) for extra in segments]
     matching = union_all(*branches).limit(_CAP).subquery()
     return select(func.count()).select_from(matching)
+
+
+def _as_one_range(src: _Source, extra: Slice) -> list[ColumnElement[bool]]:
+    if isinstance(extra, _PerState):
+        return [_literal_in(src.status, extra.states), *extra.conditions]
+    return extra
 
 
 def _like_escaped(text: str) -> str:
