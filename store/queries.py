@@ -361,8 +361,9 @@ def _board_filter(
     )
 
 
-def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice]]:
-    """The conditions every walk shares, and the segments of the board's order, each an ordered range."""
+def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice], list[Slice]]:
+    """The conditions every walk shares, the segments of the board's order, each an ordered range, and the same
+    segments in the order the bounded count reads them."""
     src = where.source
     base = [*where.in_states(), *where.due_range(), *where.others]
     slices: list[Slice]
@@ -384,7 +385,13 @@ def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice]]:
         slices = [_PerState(where.states, (src.due_at.is_not(None),)), _PerState(where.states, (src.due_at.is_(None),))]
     else:  # due_at may be NULL: the dated cases of each priority, then its undated ones
         slices = [[src.due_at.is_not(None)], [src.due_at.is_(None)]]
-    return base, [_in_priority(src, slice_, priority) for priority in PRIORITIES for slice_ in slices]
+    walked = [_in_priority(src, slice_, priority) for priority in PRIORITIES for slice_ in slices]
+    # The count stops at the cap and needs no order: it reads every priority's dated cases before any undated
+    # ones. The undated hold the ended cases (their deadline is cleared), so the open cases of a category or a
+    # province are sparse there, and counting through them first walked every ended case of the urgent ones
+    # (PostgreSQL, "open + category" at 1M rows: 11 ms of the count's 19).
+    counted = [_in_priority(src, slice_, priority) for slice_ in slices for priority in PRIORITIES]
+    return base, walked, counted
 
 
 @dataclass
@@ -395,10 +402,11 @@ class _Statements:
     where: _Filter
     base: list[ColumnElement[bool]]
     segments: list[Slice]
+    counted: list[Slice]  # the segments in the count's order
     built: dict[tuple[Any, ...], Select[Any]] = field(default_factory=dict)
 
     def count(self) -> Select[Any]:
-        return self._get(("count",), lambda: _count_query(self.where.source, self.base, self.segments))
+        return self._get(("count",), lambda: _count_query(self.where.source, self.base, self.counted))
 
     def walk(self, index: int, *, past: bool, with_count: bool) -> Select[Any]:
         def build() -> Select[Any]:
@@ -447,10 +455,10 @@ def _statements(shape: tuple[Any, ...], build: Callable[[], _Filter]) -> _Statem
     statements = _STATEMENTS.get(shape)
     if statements is None:
         where = build()
-        base, segments = _plan(where)
+        base, segments, counted = _plan(where)
         if len(_STATEMENTS) >= _STATEMENTS_KEPT:
             _STATEMENTS.clear()
-        statements = _STATEMENTS[shape] = _Statements(where, base, segments)
+        statements = _STATEMENTS[shape] = _Statements(where, base, segments, counted)
     return statements
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -423,3 +424,15 @@ async def test_the_ended_cases_are_read_state_by_state_from_the_status_index(db:
         if db.is_sqlite:  # a test's tiny table tells PostgreSQL's planner nothing about 1M rows; SQLite's rules do
             plan = await query_plan(db, walk, values)
             assert "ix_cases_status_priority_due_at" in plan and "ix_cases_priority_due_at" not in plan, plan
+
+
+@pytest.mark.parametrize("filters", [{"open_only": True, "category": "roads"}, {"open_only": True, "agency": "A"}, {}])
+def test_the_count_reads_every_dated_slice_before_any_undated_one(filters: dict[str, Any]) -> None:
+    """The count stops at its cap and needs no order. The undated slices hold the ended cases (a case's deadline
+    is cleared when it ends), so the open cases of a category are sparse there: read first, as the board's order
+    has them (urgent dated, urgent undated, normal ...), the count of "open + category" at 1M rows walked every
+    urgent ended case of the category (PostgreSQL: 19 ms, 8 ms dated first)."""
+    count = str(queries.board_statements(**filters).count().compile())
+    dated = [m.start() for m in re.finditer(r"due_at IS NOT NULL", count)]
+    undated = [m.start() for m in re.finditer(r"due_at IS NULL", count)]
+    assert len(dated) == len(undated) == 2 and max(dated) < min(undated), count
