@@ -113,6 +113,13 @@ class Processes:
     def kill(self, name: str) -> None:
         self.group.stop(name, sig=signal.SIGKILL, timeout=5)
 
+    def show_logs(self, lines: int = 60) -> None:
+        """The end of each process's log, printed at teardown: pytest shows it only when the test failed, and the
+        temporary directory that holds the logs may be gone by the time anyone looks."""
+        for log in sorted(self.tmp.glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            print(f"----- {log.name}, last {len(tail)} lines -----", *tail, sep="\n")
+
 
 @pytest.fixture
 def processes(tmp_path: Path, database_url: str) -> Iterator[Processes]:
@@ -124,6 +131,7 @@ def processes(tmp_path: Path, database_url: str) -> Iterator[Processes]:
         yield p
     finally:
         p.group.stop()
+        p.show_logs()
 
 
 async def _retrying(call: object, *, attempts: int = 60) -> object:

@@ -47,6 +47,7 @@ def processes(tmp_path: Path, database_url: str) -> Iterator[Processes]:
         yield p  # each test starts the worker with its own settings
     finally:
         p.group.stop()
+        p.show_logs()
 
 
 async def _run_cases(processes: Processes, prefix: str, fault: object) -> list[str]:
