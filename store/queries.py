@@ -659,6 +659,7 @@ def _count_query(src: _Source, base: list[ColumnElement[bool]], segments: list[S
 
 
 def _as_one_range(src: _Source, extra: Slice) -> list[ColumnElement[bool]]:
+    """A segment's conditions as one count branch: a ``_PerState`` segment's states as one IN."""
     if isinstance(extra, _PerState):
         return [_literal_in(src.status, extra.states), *extra.conditions]
     return extra
