@@ -237,10 +237,10 @@ class _Filter:
 
 @dataclass(frozen=True)
 class _PerState:
-    """A slice of a complement that holds few rows in a few states: read one ordered range of
-    ix_cases_status_due_at per state, each cut at the page's end, merged in the same statement. As one
-    ``status IN (...)`` both planners would rather walk ix_cases_due_at_case_id in order past every overdue
-    case than sort the few rows."""
+    """A slice in a few states that no index holds in board order (a complement's finished cases, the ended
+    cases): read one ordered range of ix_cases_status_priority_due_at per state, each cut at the page's end,
+    merged in the same statement. As one ``status IN (...)`` both planners would rather walk the priority's
+    index in order, fetching each row to test its status, past every case of the other states."""
 
     states: tuple[str, ...]
     conditions: tuple[ColumnElement[bool], ...]
@@ -558,8 +558,7 @@ def board_statements(
 ) -> _Statements:
     """The statements that read the board for this combination of filters (``list_cases``'s keywords; of the
     others, only whether each is given and whether a category is a group), built once per combination."""
-    category = given.get("category")
-    group = category is not None and "." not in category
+    group = _is_group(given.get("category"))
     # What shapes the statements: which filters are given, the three booleans, the status and a category group.
     shape = (overdue, at_risk, open_only, status, group, *(given.get(name) is not None for name in _FILTER_VALUES))
     return _statements(
@@ -613,7 +612,7 @@ async def list_cases(
     horizon = calendar.add_working_days(now, 1) if at_risk is not None else None
     given = {"agency": agency, "stage": stage, "province": province, "kind": kind, "priority": priority}
     given |= {"centre": centre, "region": region, "category": category}
-    group = category is not None and "." not in category
+    group = _is_group(category)
     statements = board_statements(overdue=overdue, at_risk=at_risk, open_only=open_only, status=status, **given)
     if statements.where.states == ():  # e.g. overdue=true&status=closed
         return CasePage(items=[], total=0, page=page, page_size=page_size)
@@ -663,6 +662,11 @@ def _as_one_range(src: _Source, extra: Slice) -> list[ColumnElement[bool]]:
     if isinstance(extra, _PerState):
         return [_literal_in(src.status, extra.states), *extra.conditions]
     return extra
+
+
+def _is_group(category: str | None) -> bool:
+    """Whether a category filter names a group ("roads", taking in "roads.potholes") rather than a category."""
+    return category is not None and "." not in category
 
 
 def _like_escaped(text: str) -> str:
