@@ -113,12 +113,16 @@ class Processes:
     def kill(self, name: str) -> None:
         self.group.stop(name, sig=signal.SIGKILL, timeout=5)
 
-    def show_logs(self, lines: int = 60) -> None:
-        """The end of each process's log, printed at teardown: pytest shows it only when the test failed, and the
-        temporary directory that holds the logs may be gone by the time anyone looks."""
-        for log in sorted(self.tmp.glob("*.log")):
-            tail = log.read_text(errors="replace").splitlines()[-lines:]
-            print(f"----- {log.name}, last {len(tail)} lines -----", *tail, sep="\n")
+    def show_logs(self) -> None:
+        show_logs(self.tmp)
+
+
+def show_logs(folder: Path, lines: int = 60) -> None:
+    """The end of each process's log in ``folder``, printed at teardown: pytest shows it only when the test
+    failed, and the temporary directory that holds the logs may be gone by the time anyone looks."""
+    for log in sorted(folder.glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        print(f"----- {log.name}, last {len(tail)} lines -----", *tail, sep="\n")
 
 
 @pytest.fixture

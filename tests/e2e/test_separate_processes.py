@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +70,11 @@ def stack(tmp_path: Path, database_url: str) -> Iterator[Stack]:
         s.group.stop()
 
 
-def add_user(stack: Stack, username: str, *options: str) -> None:
-    """Through the operator's command, as a deployment would."""
+def add_user(env: Mapping[str, str], username: str, *options: str) -> None:
+    """Through the operator's command, as a deployment would (``env``: the processes' settings)."""
     done = subprocess.run(
         [sys.executable, "-m", "cli.main", "users", "add", username, *options, "--password-stdin"],
-        env={**os.environ, **stack.env},
+        env={**os.environ, **env},
         input=PASSWORD + "\n",
         capture_output=True,
         text=True,
@@ -136,8 +136,8 @@ async def read_rows(database_url: str, case_id: str) -> tuple[list[Any], list[An
 
 
 def test_case_survives_worker_sigkill(stack: Stack, database_url: str) -> None:
-    add_user(stack, "officer-e2e", "--role", "officer")
-    add_user(stack, "dopa-e2e", "--role", "agency", "--agency", "DOPA")
+    add_user(stack.env, "officer-e2e", "--role", "officer")
+    add_user(stack.env, "dopa-e2e", "--role", "agency", "--agency", "DOPA")
     with httpx.Client(base_url=f"http://127.0.0.1:{stack.api_port}", timeout=60) as client:
         OFFICER, DOPA = sign_in(client, "officer-e2e"), sign_in(client, "dopa-e2e")
         receipt = post(
