@@ -386,11 +386,12 @@ def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice], list[
     else:  # due_at may be NULL: the dated cases of each priority, then its undated ones
         slices = [[src.due_at.is_not(None)], [src.due_at.is_(None)]]
     walked = [_in_priority(src, slice_, priority) for priority in PRIORITIES for slice_ in slices]
-    # The count stops at the cap and needs no order: it reads every priority's dated cases before any undated
-    # ones. The undated hold the ended cases (their deadline is cleared), so the open cases of a category or a
-    # province are sparse there, and counting through them first walked every ended case of the urgent ones
-    # (PostgreSQL, "open + category" at 1M rows: 11 ms of the count's 19).
-    counted = [_in_priority(src, slice_, priority) for slice_ in slices for priority in PRIORITIES]
+    # The count stops at the cap and needs no order: it reads the same segments, every priority's dated cases
+    # before any undated ones. The undated hold the ended cases (their deadline is cleared), so the open cases
+    # of a category or a province are sparse there, and counting through them first walked every ended case of
+    # the urgent ones (PostgreSQL, "open + category" at 1M rows: 11 ms of the count's 19).
+    n = len(slices)
+    counted = [walked[p * n + i] for i in range(n) for p in range(len(PRIORITIES))]
     return base, walked, counted
 
 
