@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,16 @@ PASSWORD = "e2e-password-not-for-prod"
 
 
 class Stack:
-    def __init__(self, tmp: Path, database_url: str) -> None:
+    """The dev server, and workers and APIs by name (one of each unless told), each a process with its own log."""
+
+    def __init__(
+        self, tmp: Path, database_url: str, *, workers: Sequence[str] = ("worker",), apis: Sequence[str] = ("api",)
+    ) -> None:
         self.tmp = tmp
         self.group = ProcessGroup()
-        self.temporal_port = self.api_port = 0  # chosen as each server starts
+        self.workers, self.apis = tuple(workers), tuple(apis)
+        self.temporal_port = 0  # chosen as the server starts
+        self.api_ports: list[int] = []  # one per API, in order
         self.env = {
             "RONGTUK_ENV": "test",
             "RONGTUK_DATABASE_URL": database_url,
@@ -39,8 +45,12 @@ class Stack:
             "RONGTUK_LOG_FORMAT": "json",
         }
 
-    def start_worker(self) -> None:
-        self.group.start("worker", [sys.executable, "-m", "worker"], env=self.env, log=self.tmp / "worker.log")
+    @property
+    def api_port(self) -> int:
+        return self.api_ports[0]
+
+    def start_worker(self, name: str = "worker") -> None:
+        self.group.start(name, [sys.executable, "-m", "worker"], env=self.env, log=self.tmp / f"{name}.log")
 
     def start(self) -> None:
         # Each server on a free port, and on another if a different process binds that one first.
@@ -51,14 +61,17 @@ class Stack:
             log=self.tmp / "temporal.log",
         )
         self.env["RONGTUK_TEMPORAL_ADDRESS"] = f"127.0.0.1:{self.temporal_port}"
-        self.start_worker()
-        _, self.api_port = start_listening(
-            self.group,
-            "api",
-            lambda port: [sys.executable, "-m", "cli.main", "api", "--port", str(port)],
-            env=self.env,
-            log=self.tmp / "api.log",
-        )
+        for name in self.workers:
+            self.start_worker(name)
+        for name in self.apis:
+            _, port = start_listening(
+                self.group,
+                name,
+                lambda port: [sys.executable, "-m", "cli.main", "api", "--port", str(port)],
+                env=self.env,
+                log=self.tmp / f"{name}.log",
+            )
+            self.api_ports.append(port)
 
 
 @pytest.fixture
@@ -100,11 +113,12 @@ def post(
     client: httpx.Client, path: str, body: dict[str, object], headers: dict[str, str] | None = None
 ) -> httpx.Response:
     """POST as a careful client does: one Idempotency-Key for all its tries; a 503 (the case still being
-    registered, Temporal restarting) is tried again after its Retry-After; a 202 is followed to its result."""
+    registered, Temporal restarting) or a 429 (too busy) is tried again after its Retry-After; a 202 is followed
+    to its result."""
     headers = (headers or {}) | {"Idempotency-Key": str(uuid.uuid4())}
     for _ in range(60):  # bounded: about a minute on a loaded machine
         response = client.post(path, json=body, headers=headers)
-        if response.status_code != 503:
+        if response.status_code not in (429, 503):
             break
         time.sleep(float(response.headers.get("Retry-After", "1")))
     if response.status_code == 202:
