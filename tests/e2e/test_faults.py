@@ -113,9 +113,6 @@ class Processes:
     def kill(self, name: str) -> None:
         self.group.stop(name, sig=signal.SIGKILL, timeout=5)
 
-    def show_logs(self) -> None:
-        show_logs(self.tmp)
-
 
 def show_logs(folder: Path, lines: int = 60) -> None:
     """The end of each process's log in ``folder``, printed at teardown: pytest shows it only when the test
@@ -135,7 +132,7 @@ def processes(tmp_path: Path, database_url: str) -> Iterator[Processes]:
         yield p
     finally:
         p.group.stop()
-        p.show_logs()
+        show_logs(p.tmp)
 
 
 async def _retrying(call: object, *, attempts: int = 60) -> object:

@@ -27,7 +27,7 @@ from temporalio.client import Client
 
 from config.settings import Settings
 from config.temporal import data_converter
-from tests.e2e.test_faults import STEPS, Processes, _drive
+from tests.e2e.test_faults import STEPS, Processes, _drive, show_logs
 from tests.tcp_proxy import TcpProxy
 from workflows.process import State
 
@@ -47,7 +47,7 @@ def processes(tmp_path: Path, database_url: str) -> Iterator[Processes]:
         yield p  # each test starts the worker with its own settings
     finally:
         p.group.stop()
-        p.show_logs()
+        show_logs(p.tmp)
 
 
 async def _run_cases(processes: Processes, prefix: str, fault: object) -> list[str]:
