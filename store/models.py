@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Computed,
     DateTime,
     Float,
     ForeignKey,
@@ -64,6 +65,25 @@ class UTCDateTime(TypeDecorator[datetime]):
 EXTENSION_PENDING_SQL = "extension_pending > 0"
 
 
+# The board's order after a filter column, in each filter's index (store/queries.py): urgent first, the open cases
+# before the ended ones, then by deadline (migration 0022).
+BOARD_ORDER: tuple[str, ...] = ("priority", "ended", "due_at", "case_id")
+# The filter columns with an index of their own, and what each holds after the order, to be tested there (0014):
+# combined with a status or a stage, a walk and the count read only the page's rows. A category group ("roads")
+# takes in its categories ("roads.potholes"): one equality too (0015).
+BOARD_FILTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("province", ("status", "stage")),
+    ("stage", ("status",)),
+    ("category", ("status", "stage")),
+    ("category_group", ("status", "stage")),
+    ("region", ("status", "stage")),
+    ("centre", ("status", "stage")),
+    ("kind", ("status", "stage")),
+)
+# Whether a case has ended, as the database computes it from the status (a generated column, migration 0022).
+ENDED_SQL = f"NOT ({status_in('status', OPEN_CASE_STATUSES)})"
+
+
 def category_group_of(category: str | None) -> str | None:
     """A category code's group: "roads" for "roads.potholes" and for the group code "roads" itself."""
     return category.split(".", 1)[0] if category else None
@@ -77,31 +97,16 @@ class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
         Index("ix_cases_status_due_at", "status", "due_at", "case_id"),
-        # The board: urgent cases first, then by deadline. Each filter is an equality followed by the priority
-        # and ORDER BY due_at, case_id, read as ordered ranges (store/queries.py _walk; migration 0013).
-        Index("ix_cases_status_priority_due_at", "status", "priority", "due_at", "case_id"),
-        Index("ix_cases_priority_due_at", "priority", "due_at", "case_id"),
+        # The board: urgent cases first, then the open before the ended, then by deadline. Each filter is an
+        # equality followed by the priority, whether the case has ended and ORDER BY due_at, case_id, read as
+        # ordered ranges (store/queries.py _walk; migrations 0013, 0014 and 0022). With ``ended`` ahead of the
+        # deadline, the open cases of a filter value are ranges of their own: an ended case has no deadline,
+        # and without it the undated open cases shared one range with every ended case of the value.
+        Index("ix_cases_status_priority_due_at", "status", "priority", "ended", "due_at", "case_id"),
+        Index("ix_cases_priority_due_at", "priority", "ended", "due_at", "case_id"),
         # ... with the status and stage after the order (0014): combined with either, the walk and the count
         # test them in the index and read only the page's rows.
-        Index("ix_cases_province_due_at", "province", "priority", "due_at", "case_id", "status", "stage"),
-        Index("ix_cases_stage_due_at", "stage", "priority", "due_at", "case_id", "status"),
-        Index("ix_cases_category_due_at", "category", "priority", "due_at", "case_id", "status", "stage"),
-        # A category group ("roads") takes in its categories ("roads.potholes"): one equality too (0015).
-        Index("ix_cases_category_group_due_at", "category_group", "priority", "due_at", "case_id", "status", "stage"),
-        Index("ix_cases_region_due_at", "region", "priority", "due_at", "case_id", "status", "stage"),
-        Index("ix_cases_centre_due_at", "centre", "priority", "due_at", "case_id", "status", "stage"),
-        Index("ix_cases_kind_due_at", "kind", "priority", "due_at", "case_id", "status", "stage"),
-        # The overdue and at-risk boards: open cases only, in board order, so that any page of them is one
-        # ordered range (migration 0014) instead of a merge of one range per open state.
-        Index(
-            "ix_cases_open_priority_due_at",
-            "priority",
-            "due_at",
-            "case_id",
-            "stage",
-            sqlite_where=text(status_in("status", OPEN_CASE_STATUSES)),
-            postgresql_where=text(status_in("status", OPEN_CASE_STATUSES)),
-        ),
+        *(Index(f"ix_cases_{column}_due_at", column, *BOARD_ORDER, *after) for column, after in BOARD_FILTERS),
         # Tracking without the code (by citizen ID) and a LINE user's own cases look these up.
         Index("ix_cases_complainant_citizen_id", "complainant_citizen_id"),
         Index("ix_cases_complainant_line_user_id", "complainant_line_user_id"),
@@ -111,6 +116,9 @@ class Case(Base):
     tracking_code: Mapped[str] = mapped_column(String(16), unique=True)
     workflow_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32), index=True)
+    # Not one of the open states: computed by the database from the status (stored on PostgreSQL, virtual on
+    # SQLite, where a column added later cannot be stored), so that no writer can leave it behind.
+    ended: Mapped[bool] = mapped_column(Boolean, Computed(ENDED_SQL, persisted=True), nullable=True)
     channel: Mapped[str] = mapped_column(String(16))
     subject: Mapped[str | None] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)

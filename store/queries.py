@@ -21,11 +21,13 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    false,
     func,
     literal_column,
     or_,
     select,
     text,
+    true,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -112,6 +114,10 @@ _CATEGORY_GROUP = bindparam("board_category_group", type_=String())  # LIKE patt
 _FILTER_VALUES = ("agency", "stage", "province", "kind", "priority", "centre", "region", "category")
 
 
+# The states of the ended cases: those ``cases.ended`` is true for (store/models.py ENDED_SQL).
+_ENDED_STATES: tuple[str, ...] = tuple(sorted(str(s) for s in State if str(s) not in OPEN_CASE_STATUSES))
+
+
 def open_state_codes() -> list[str]:
     """The status values of cases still in progress, sorted so that generated SQL is stable."""
     return list(OPEN_CASE_STATUSES)
@@ -140,6 +146,9 @@ class _Source:
     region: Any
     category: Any
     category_group: Any  # None where the source has no such column: a group is matched by its codes there
+    # Whether the case has ended (computed from its status), after the priority in every board index of the cases;
+    # None for an agency's unanswered tasks, whose cases are open (a case's tasks end with it).
+    ended: Any
     # What a walk returns: the case id and deadline, to look the page's rows up by (so that a walk whose
     # filters its index holds reads the index alone, and the table only for the page).
     returns: tuple[Any, ...]
@@ -179,6 +188,7 @@ _CASES = _Source(
     Case.region,
     Case.category,
     Case.category_group,
+    Case.ended,
     returns=(Case.case_id, Case.due_at),
 )
 _TASKS = _Source(
@@ -192,6 +202,7 @@ _TASKS = _Source(
     AgencyTask.case_centre,
     AgencyTask.case_region,
     AgencyTask.case_category,
+    None,
     None,
     returns=(AgencyTask.case_id, AgencyTask.case_due_at.label("due_at")),
 )
@@ -207,21 +218,20 @@ _BOUNDS: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
 
 @dataclass(frozen=True)
 class _Filter:
-    """The WHERE clause of a board request, split so that the page query can be planned per state."""
+    """The WHERE clause of a board request, split so that the page can be read as ordered index ranges."""
 
     source: _Source
     # Set when the filters keep only open cases in a due_at range: the states to look in and that range.
     states: tuple[str, ...] | None
     bounds: dict[str, datetime]
     others: list[ColumnElement[bool]]
+    # Which values of ``ended`` the filters allow, in board order (the open cases first).
+    ended: tuple[bool, ...] = (False, True)
     # overdue=false or at_risk=false: the OR that selects the complement, and the same rows as consecutive
     # slices of the board's order (each slice's rows sort after the previous slice's), which the page reads
     # one after the other, each as an index range, instead of the OR (see _walk).
     complement: ColumnElement[bool] | None = None
-    segments: list[Slice] | None = None
-    # Set when a filter other than the priority is given: its index (or the agency's tasks') is read, and it
-    # holds the status after the board's order, so a state is tested in the index, not fetched from the table.
-    narrowed: bool = False
+    segments: list[_Slice] | None = None
 
     def due_range(self) -> list[ColumnElement[bool]]:
         return [_BOUNDS[name](self.source.due_at, value) for name, value in self.bounds.items()]
@@ -230,23 +240,24 @@ class _Filter:
         if self.states is None:
             return []
         status = self.source.status
-        if self.states == OPEN_CASE_STATUSES:  # every open case: ix_cases_open_priority_due_at's predicate
+        if self.source.ended is not None and self.states in (OPEN_CASE_STATUSES, _ENDED_STATES):
+            return []  # every open case, or every ended one: ``ended`` says it, in the walks' index
+        if self.states == OPEN_CASE_STATUSES:  # an agency's tasks of open cases: ix_agency_tasks_board's predicate
             return [_literal_in(status, self.states)]
         return [status.in_(self.states)]
 
 
 @dataclass(frozen=True)
-class _PerState:
-    """A slice in a few states that no index holds in board order (a complement's finished cases, the ended
-    cases): read one ordered range of ix_cases_status_priority_due_at per state, each cut at the page's end,
-    merged in the same statement. As one ``status IN (...)`` both planners would rather walk the priority's
-    index in order, fetching each row to test its status, past every case of the other states."""
+class _Slice:
+    """A consecutive part of the board's order within one priority and one value of ``ended``: its conditions
+    on the deadline, read as one ordered range of the walk's index. ``ended_only``: the part holds ended cases
+    only (the finished cases whose deadline was never cleared, in a complement)."""
 
-    states: tuple[str, ...]
     conditions: tuple[ColumnElement[bool], ...]
+    ended_only: bool = False
 
 
-Slice = list[ColumnElement[bool]] | _PerState
+Slice = list[ColumnElement[bool]]
 
 
 def _board_filter(
@@ -276,13 +287,13 @@ def _board_filter(
     states: tuple[str, ...] | None = None
     bounds: dict[str, datetime] = {}
     others: list[ColumnElement[bool]] = []
-    # The positive filters are spelled "status IN (open states) AND <range on due_at>", never wrapped in NOT
-    # or OR, so that both planners can range-scan ix_cases_open_priority_due_at.
+    # The positive filters are spelled "open AND <range on due_at>", never wrapped in NOT or OR, so that both
+    # planners range-scan the open cases of each priority (``ended = false``, _plan) in the walks' index.
     if overdue is True:
         states = open_states
         bounds["before"] = now
-    finished = tuple(sorted(str(s) for s in State if str(s) not in open_states))
-    complements: list[tuple[ColumnElement[bool], list[Slice]]] = []
+    finished = _ENDED_STATES
+    complements: list[tuple[ColumnElement[bool], list[_Slice]]] = []
     if overdue is False:
         # The complement, written out because NOT(... AND due_at < now) is NULL, not true, when due_at is NULL;
         # as slices: finished cases with a deadline before now (rare: one never cleared), then every case due
@@ -292,9 +303,9 @@ def _board_filter(
             (
                 or_(src.status.not_in(open_states), src.due_at.is_(None), src.due_at >= now),
                 [
-                    _PerState(finished, (src.due_at < now,)),
-                    [src.due_at >= now],
-                    [src.due_at.is_(None)],
+                    _Slice((src.due_at < now,), ended_only=True),
+                    _Slice((src.due_at >= now,)),
+                    _Slice((src.due_at.is_(None),)),
                 ],
             )
         )
@@ -306,22 +317,22 @@ def _board_filter(
             (
                 or_(src.status.not_in(open_states), src.due_at.is_(None), src.due_at < now, src.due_at > horizon),
                 [
-                    [src.due_at < now],
-                    _PerState(finished, (src.due_at >= now, src.due_at <= horizon)),
-                    [src.due_at > horizon],
-                    [src.due_at.is_(None)],
+                    _Slice((src.due_at < now,)),
+                    _Slice((src.due_at >= now, src.due_at <= horizon), ended_only=True),
+                    _Slice((src.due_at > horizon,)),
+                    _Slice((src.due_at.is_(None),)),
                 ],
             )
         )
     complement: ColumnElement[bool] | None = None
-    segments: list[Slice] | None = None
+    segments: list[_Slice] | None = None
     if len(complements) == 1:
         complement, segments = complements[0]
     else:  # none, or both at once (rare): plain filters
         others += [c for c, _ in complements]
     if open_only is not None:
-        # True: the open cases, in ix_cases_open_priority_due_at's predicate (as overdue and at risk are);
-        # False: the ended ones.
+        # True: the open cases (as overdue and at risk are); False: the ended ones. Either is one value of
+        # ``cases.ended`` (_plan), ahead of the deadline in every board index.
         wanted = open_states if open_only else finished
         states = wanted if states is None else tuple(s for s in states if s in wanted)
     if status is not None:
@@ -349,49 +360,67 @@ def _board_filter(
             others.append(src.category_group == category)
         else:
             others.append(or_(src.category == category, src.category.like(_CATEGORY_GROUP, escape="/")))
-    narrowed = any(v is not None for v in (agency, stage, province, kind, centre, region, category))
+    # Whether the cases shown may be open, ended or both, as the states or the status say.
+    if states is not None:
+        ended = tuple(sorted({s not in open_states for s in states}))
+    elif status is not None:
+        ended = (status not in open_states,)
+    else:
+        ended = (False, True)
     return _Filter(
         source=src,
         states=states,
         bounds=bounds,
         others=others,
+        ended=ended,
         complement=complement,
         segments=segments,
-        narrowed=narrowed,
     )
 
 
 def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice], list[Slice]]:
     """The conditions every walk shares, the segments of the board's order, each an ordered range, and the same
-    segments in the order the bounded count reads them."""
+    segments in the order the bounded count reads them.
+
+    The board's order is: urgent first, then the open cases before the ended ones, then by deadline (none
+    last), then by case id. Each segment is one priority, one value of ``ended`` and one slice of the
+    deadlines, all equalities or a range on ``due_at`` in an index that holds them in that order (migration
+    0022), so its rows come out of the index in board order. An agency's tasks have no ``ended``: their cases
+    are open, and a slice of ended cases only (``ended_only``) tests the case's status, held in their index.
+    """
     src = where.source
     base = [*where.in_states(), *where.due_range(), *where.others]
-    slices: list[Slice]
+    slices: list[_Slice]
     if where.bounds:  # a due_at range: no NULL to place, one walk per priority
-        slices = [[]]
+        slices = [_Slice(())]
         base += [] if where.complement is None else [where.complement]
     elif where.segments is not None:  # overdue=false or at_risk=false: the complement's slices, not its OR
         slices = where.segments
-    elif (
-        where.states is not None and len(where.states) > 1 and where.states != OPEN_CASE_STATUSES and not where.narrowed
-    ):
-        # A few states with no index of their own in board order (open_only=false: the ended ones), and no other
-        # filter whose index holds the status: each state's range of ix_cases_status_priority_due_at, merged.
-        # As "status IN (...)", both planners walked ix_cases_priority_due_at and fetched every row to test its
-        # status, past every dated open case to find the few dated ended ones (none: an ended case's deadline is
-        # cleared): 25-29 ms on PostgreSQL and 39-42 ms on SQLite at 1M rows. With a filter such as the
-        # province, its index tests the status itself, and one range of it reads less than one per state.
-        base = [*where.due_range(), *where.others]
-        slices = [_PerState(where.states, (src.due_at.is_not(None),)), _PerState(where.states, (src.due_at.is_(None),))]
-    else:  # due_at may be NULL: the dated cases of each priority, then its undated ones
-        slices = [[src.due_at.is_not(None)], [src.due_at.is_(None)]]
-    walked = [_in_priority(src, slice_, priority) for priority in PRIORITIES for slice_ in slices]
-    # The count stops at the cap and needs no order: it reads the same segments, every priority's dated cases
-    # before any undated ones. The undated hold the ended cases (their deadline is cleared), so the open cases
-    # of a category or a province are sparse there, and counting through them first walked every ended case of
-    # the urgent ones (PostgreSQL, "open + category" at 1M rows: 11 ms of the count's 19).
-    n = len(slices)
-    counted = [walked[p * n + i] for i in range(n) for p in range(len(PRIORITIES))]
+    else:  # due_at may be NULL: the dated cases, then the undated ones
+        slices = [_Slice((src.due_at.is_not(None),)), _Slice((src.due_at.is_(None),))]
+    # Each segment with its place in the count's order (below) as its key.
+    keyed: list[tuple[tuple[int, int, int], Slice]] = []
+    for p, priority in enumerate(PRIORITIES):
+        if src.ended is None:
+            finished = [_literal_in(src.status, _ENDED_STATES)]
+            keyed += [
+                ((0, i, p), [src.priority == priority, *(finished if s.ended_only else []), *s.conditions])
+                for i, s in enumerate(slices)
+            ]
+            continue
+        for ended in where.ended:
+            is_ended = src.ended == (true() if ended else false())
+            keyed += [
+                ((int(ended), i, p), [src.priority == priority, is_ended, *s.conditions])
+                for i, s in enumerate(slices)
+                if ended or not s.ended_only
+            ]
+    walked = [segment for _, segment in keyed]
+    # The count stops at the cap and needs no order: it reads the same segments, the open cases' before the
+    # ended ones', and every priority's dated cases before any undated ones, so that a count that reaches the
+    # cap reads the cases a supervisor acts on (PostgreSQL, "open + category" at 1M rows: counting through the
+    # undated urgent cases first took 11 ms of the count's 19, when they still shared a range with the ended).
+    counted = [segment for _, segment in sorted(keyed, key=lambda k: k[0])]
     return base, walked, counted
 
 
@@ -416,27 +445,14 @@ class _Statements:
                 total = self.count().scalar_subquery().label(_TOTAL)
                 return self.walk(index, past=past, with_count=False).add_columns(total)
             if not past:
-                assert not isinstance(extra, _PerState)  # read per state, always numbered
                 return _rows_in_order(src, [*self.base, *extra])
-            if isinstance(extra, _PerState):
-                # One ordered range per state, each cut at the page's end, merged in the same statement.
-                parts = [
-                    select(*src.returns)
-                    .where(*self.base, src.status == code, *extra.conditions)
-                    .order_by(src.due_at, src.case_id)
-                    .limit(_UPTO)
-                    .subquery()
-                    for code in extra.states
-                ]
-                keys = union_all(*(select(part.c.case_id, part.c.due_at) for part in parts)).subquery("keys")
-            else:
-                keys = (
-                    select(*src.returns)
-                    .where(*self.base, *extra)
-                    .order_by(src.due_at, src.case_id)
-                    .limit(_UPTO)
-                    .subquery("keys")
-                )
+            keys = (
+                select(*src.returns)
+                .where(*self.base, *extra)
+                .order_by(src.due_at, src.case_id)
+                .limit(_UPTO)
+                .subquery("keys")
+            )
             return _rows_past(keys)
 
         return self._get(("walk", index, past, with_count), build)
@@ -493,12 +509,6 @@ def _rows_past(keys: Any) -> Select[Any]:
     )
 
 
-def _in_priority(src: _Source, slice_: Slice, priority: str) -> Slice:
-    if isinstance(slice_, _PerState):
-        return _PerState(slice_.states, (src.priority == priority, *slice_.conditions))
-    return [src.priority == priority, *slice_]
-
-
 async def _walk(
     session: AsyncSession,
     statements: _Statements,
@@ -507,17 +517,17 @@ async def _walk(
     offset: int,
     limit: int,
 ) -> tuple[list[Any], int, int | None]:
-    """``ORDER BY urgent first, due_at NULLS LAST, case_id`` read as ordered walks, one per segment, in order.
+    """``ORDER BY urgent first, ended, due_at NULLS LAST, case_id`` read as ordered walks, one per segment, in
+    order.
 
     Written as one ORDER BY, SQLite cannot read NULLS LAST (or a CASE on priority) from an index and
     PostgreSQL cannot use (x, priority, due_at, case_id) for the NULL part, so both sorted every matching row
-    (~1 s for "stage 1" at 1M rows, bench/board_bench.py). Each segment here (a priority, with or without a
-    deadline) is a range of an index on (filter column, priority, due_at, case_id) read in order (migrations
-    0013 and 0014), and a page that the first segments fill never reads the later ones. A page that starts
-    past a segment learns that segment's length, at most ``offset`` rows, from the same statement
-    (``_rows_past``), to place itself in the next. A ``_PerState`` segment is read as one range per state,
-    merged in the same statement. Returns the rows and how many of the ``offset`` rows to skip were not there
-    (a page past the end: the walks then counted every match).
+    (~1 s for "stage 1" at 1M rows, bench/board_bench.py). Each segment here (a priority, open or ended, with
+    or without a deadline) is a range of an index on (filter column, priority, ended, due_at, case_id) read in
+    order (migrations 0013, 0014 and 0022), and a page that the first segments fill never reads the later
+    ones. A page that starts past a segment learns that segment's length, at most ``offset`` rows, from the
+    same statement (``_rows_past``), to place itself in the next. Returns the rows and how many of the
+    ``offset`` rows to skip were not there (a page past the end: the walks then counted every match).
 
     The bounded count (``_Statements.count``), as a scalar subquery, rides along with the walks until one of
     them returns a row: the page and its total then cost one round trip instead of two. Both backends evaluate
@@ -527,11 +537,11 @@ async def _walk(
     rows: list[Any] = []
     skip = offset
     counted: int | None = None
-    for index, extra in enumerate(statements.segments):
+    for index in range(len(statements.segments)):
         if len(rows) == limit:
             break
         need = limit - len(rows)
-        past = bool(skip) or isinstance(extra, _PerState)
+        past = bool(skip)
         query = statements.walk(index, past=past, with_count=counted is None)
         at = {"board_need": need, "board_skip": skip, "board_upto": skip + need}
         got = list((await session.execute(query, values | at)).all())
@@ -648,21 +658,11 @@ def _count_query(src: _Source, base: list[ColumnElement[bool]], segments: list[S
     over the segments the page is walked by (``_plan``), as one ``UNION ALL`` under the cap's LIMIT, which
     both backends read branch after branch and stop at the cap: each branch is a range of the index its walk
     reads, its other filters tested in that index where it holds them. As one WHERE, the planners counted
-    through whichever index led on the first column, reading a table row for each entry. A ``_PerState``
-    segment is one branch with its states as one IN: a count needs no order, so each state's range need not be
-    read on its own, and a branch per state multiplied what PostgreSQL planned for every page (3 ms of
-    planning for the 16 ranges of the ended cases at 1M rows).
+    through whichever index led on the first column, reading a table row for each entry.
     """
-    branches = [select(src.case_id).where(*base, *_as_one_range(src, extra)) for extra in segments]
+    branches = [select(src.case_id).where(*base, *extra) for extra in segments]
     matching = union_all(*branches).limit(_CAP).subquery()
     return select(func.count()).select_from(matching)
-
-
-def _as_one_range(src: _Source, extra: Slice) -> list[ColumnElement[bool]]:
-    """A segment's conditions as one count branch: a ``_PerState`` segment's states as one IN."""
-    if isinstance(extra, _PerState):
-        return [_literal_in(src.status, extra.states), *extra.conditions]
-    return extra
 
 
 def _is_group(category: str | None) -> bool:

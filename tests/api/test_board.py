@@ -247,9 +247,9 @@ async def test_open_cases_only_and_the_ended_ones(client: httpx.AsyncClient, wor
 
 
 async def test_everything_sorted_most_late_first_and_paginated(client: httpx.AsyncClient, world: World) -> None:
-    expected = [world.id(n) for n in ("stale", "late3", "late1", "risk", "later")] + sorted(
-        [world.id("paused"), world.id("closed")]  # no deadline: last, by case id
-    )
+    # The open cases, most late first and the paused one (no deadline) last; then the ended ones, the finished
+    # case whose deadline was never cleared before the closed one.
+    expected = [world.id(n) for n in ("late3", "late1", "risk", "later", "paused", "stale", "closed")]
     body = await board_get(client, OFFICER, centre=world.centre)
     assert ids(body) == expected and body["total"] == 7
     assert (body["page"], body["page_size"]) == (1, 50)
@@ -490,10 +490,9 @@ async def test_metrics_count_the_read_model(client: httpx.AsyncClient, db: Datab
 
 async def test_pages_cross_from_cases_with_a_deadline_to_those_without(client: httpx.AsyncClient, world: World) -> None:
     # The board reads cases with a deadline and those without in separate walks (store.queries._walk):
-    # a page that straddles them, and pages wholly past the first, keep the single order.
-    expected = [world.id(n) for n in ("stale", "late3", "late1", "risk", "later")] + sorted(
-        [world.id("paused"), world.id("closed")]
-    )
+    # a page that straddles them, and pages wholly past the first, keep the single order; so do the walks of the
+    # open cases and of the ended ones.
+    expected = [world.id(n) for n in ("late3", "late1", "risk", "later", "paused", "stale", "closed")]
     for page_size in (1, 2, 3, 4, 6):
         seen: list[str] = []
         for page in range(1, 9):
@@ -506,12 +505,13 @@ async def test_pages_cross_from_cases_with_a_deadline_to_those_without(client: h
 async def test_urgent_cases_come_first_on_every_page_whatever_the_page_size(
     client: httpx.AsyncClient, db: Database, world: World
 ) -> None:
-    # Urgent first, then by deadline with undated cases last, in each priority: four walks, one order.
-    urgent = [world.id("later"), world.id("paused")]
+    # Urgent first, then the open cases before the ended ones, then by deadline with undated cases last, in each
+    # priority: eight walks, one order.
+    urgent = [world.id("later"), world.id("paused"), world.id("closed")]
     async with db.session() as s:
         await s.execute(update(models.Case).where(models.Case.case_id.in_(urgent)).values(priority="urgent"))
     try:
-        expected = urgent + [world.id(n) for n in ("stale", "late3", "late1", "risk")] + [world.id("closed")]
+        expected = urgent + [world.id(n) for n in ("late3", "late1", "risk", "stale")]
         for page_size in (1, 2, 3, 5, 7):
             seen: list[str] = []
             for page in range(1, 9):
@@ -550,11 +550,17 @@ async def test_totals_past_the_count_cap_say_so(db: Database, world: World, cale
 async def test_complements_page_in_the_board_order(
     client: httpx.AsyncClient, world: World, params: dict[str, str], names: tuple[str, ...]
 ) -> None:
-    # overdue=false and at_risk=false are read as slices of the order (store.queries._walk): the
-    # finished case whose deadline passed comes first, the cases without a deadline last, by case id.
+    # overdue=false and at_risk=false are read as slices of the order (store.queries._walk): the open cases
+    # first, then the ended ones (the finished case whose deadline passed, then the closed one); in each, the
+    # cases without a deadline last, by case id.
     cases = [world.cases[n] for n in names]
     far = datetime.max.replace(tzinfo=UTC)
-    expected = [c.case_id for c in sorted(cases, key=lambda c: (c.due_at is None, c.due_at or far, c.case_id))]
+    ended = {str(s) for s in State} - set(models.OPEN_CASE_STATUSES)
+    expected = [
+        c.case_id
+        for c in sorted(cases, key=lambda c: (c.status in ended, c.due_at is None, c.due_at or far, c.case_id))
+    ]
+    assert expected[-2:] == [world.id("stale"), world.id("closed")]
     body = await board_get(client, SUPERVISOR, centre=world.centre, **params)
     assert ids(body) == expected and body["total"] == len(expected)
     for page_size in (1, 2, 3):
