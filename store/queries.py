@@ -23,6 +23,7 @@ from sqlalchemy import (
     case,
     false,
     func,
+    literal,
     literal_column,
     or_,
     select,
@@ -110,6 +111,8 @@ _NEED = bindparam("board_need", type_=Integer())  # rows still missing from the 
 _UPTO = bindparam("board_upto", type_=Integer())  # rows to skip plus rows missing: how far a walk reads
 _SKIP = bindparam("board_skip", type_=Integer())  # rows of the walk before the page
 _CAP = bindparam("board_cap", type_=Integer())  # the count's cap plus one
+# How far into each remaining segment the walks may read in one statement (``_Statements.rest``).
+_REST_UPTO = 1_000
 _CATEGORY_GROUP = bindparam("board_category_group", type_=String())  # LIKE pattern of a category group's codes
 _FILTER_VALUES = ("agency", "stage", "province", "kind", "priority", "centre", "region", "category")
 
@@ -416,11 +419,21 @@ def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice], list[
                 if ended or not s.ended_only
             ]
     walked = [segment for _, segment in keyed]
-    # The count stops at the cap and needs no order: it reads the same segments, the open cases' before the
-    # ended ones', and every priority's dated cases before any undated ones, so that a count that reaches the
-    # cap reads the cases a supervisor acts on (PostgreSQL, "open + category" at 1M rows: counting through the
-    # undated urgent cases first took 11 ms of the count's 19, when they still shared a range with the ended).
-    counted = [segment for _, segment in sorted(keyed, key=lambda k: k[0])]
+    if where.bounds or where.segments is not None:
+        # The count stops at the cap and needs no order: it reads the same segments, the open cases' before the
+        # ended ones', and every priority's dated cases before any undated ones. A complement (overdue=false,
+        # at_risk=false) takes in every ended case: those of each priority are one range, whatever the deadline.
+        counted = [segment for key, segment in sorted(keyed, key=lambda k: k[0]) if not key[0]]
+        if src.ended is not None and True in where.ended:
+            counted += [[src.priority == priority, src.ended == true()] for priority in PRIORITIES]
+    elif src.ended is None or len(where.ended) > 1:
+        # Every deadline, and no value of ``ended`` to seek: the count is one range of the walks' index (the
+        # filter's value, an agency's open tasks, a status), or any rows at all with no filter. Planning a
+        # branch per segment cost PostgreSQL more than reading them (0.5 ms a page for eight).
+        counted = [[]]
+    else:  # the open cases (or the ended ones) of each priority: a range of the index, whatever the deadline
+        is_ended = src.ended == (true() if where.ended[0] else false())
+        counted = [[src.priority == priority, is_ended] for priority in PRIORITIES]
     return base, walked, counted
 
 
@@ -457,6 +470,28 @@ class _Statements:
 
         return self._get(("walk", index, past, with_count), build)
 
+    def rest(self, index: int, *, with_count: bool) -> Select[Any]:
+        """The segments from ``index`` to the last in one statement: each one's first ``board_upto`` keys in
+        order, numbered across them in board order (its segment first), as ``walk`` numbers one segment's."""
+
+        def build() -> Select[Any]:
+            if with_count:
+                total = self.count().scalar_subquery().label(_TOTAL)
+                return self.rest(index, with_count=False).add_columns(total)
+            src = self.where.source
+            parts = [
+                select(literal(at, Integer()).label("segment"), *src.returns)
+                .where(*self.base, *self.segments[at])
+                .order_by(src.due_at, src.case_id)
+                .limit(_UPTO)
+                .subquery()
+                for at in range(index, len(self.segments))
+            ]
+            keys = union_all(*(select(p.c.segment, p.c.case_id, p.c.due_at) for p in parts)).subquery("keys")
+            return _rows_past(keys, keys.c.segment)
+
+        return self._get(("rest", index, with_count), build)
+
     def _get(self, key: tuple[Any, ...], build: Callable[[], Select[Any]]) -> Select[Any]:
         statement = self.built.get(key)
         if statement is None:
@@ -490,15 +525,16 @@ def _rows_in_order(src: _Source, conditions: list[ColumnElement[bool]]) -> Selec
     return select(*BOARD_COLUMNS).join(keys, keys.c.case_id == Case.case_id).order_by(keys.c.due_at, keys.c.case_id)
 
 
-def _rows_past(keys: Any) -> Select[Any]:
+def _rows_past(keys: Any, *first: Any) -> Select[Any]:
     """The board's columns of the rows after the first ``board_skip`` of ``keys`` (case ids and deadlines, at
     most ``board_upto`` of them) in board order, and how many keys there were when they all lie before the
     page: the keys are numbered (``rn``) and counted (``seen``), and the last one is returned too, so that a
     walk that ends before the page costs one statement, not a walk and then a count of it. Joined outer, so
-    that the last key comes back even without a case row (a page's keys without one have ``case_id`` None)."""
+    that the last key comes back even without a case row (a page's keys without one have ``case_id`` None).
+    ``first``: what orders the keys before their deadline (the segment each came from)."""
     numbered = select(
         keys.c.case_id,
-        func.row_number().over(order_by=(keys.c.due_at, keys.c.case_id)).label("rn"),
+        func.row_number().over(order_by=(*first, keys.c.due_at, keys.c.case_id)).label("rn"),
         func.count().over().label("seen"),
     ).subquery("numbered")
     return (
@@ -537,12 +573,19 @@ async def _walk(
     rows: list[Any] = []
     skip = offset
     counted: int | None = None
-    for index in range(len(statements.segments)):
+    last = len(statements.segments) - 1
+    for index in range(last + 1):
         if len(rows) == limit:
             break
         need = limit - len(rows)
-        past = bool(skip)
-        query = statements.walk(index, past=past, with_count=counted is None)
+        # The first segment alone (it fills most pages); after it, the rest at once when each of them need
+        # be read only a little way: a round trip for each segment of a few would cost more.
+        rest = 0 < index < last and skip + need <= _REST_UPTO
+        past = bool(skip) or rest
+        if rest:
+            query = statements.rest(index, with_count=counted is None)
+        else:
+            query = statements.walk(index, past=past, with_count=counted is None)
         at = {"board_need": need, "board_skip": skip, "board_upto": skip + need}
         got = list((await session.execute(query, values | at)).all())
         if got and counted is None:
@@ -556,6 +599,8 @@ async def _walk(
             skip = 0
         elif got:  # the walk ends before the page: its last row says how many keys it had
             skip -= int(got[-1].seen)
+        if rest:
+            break
     return rows, skip, counted
 
 
