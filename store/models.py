@@ -65,8 +65,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 EXTENSION_PENDING_SQL = "extension_pending > 0"
 
 
-# The board's order after a filter column, in each filter's index (store/queries.py): urgent first, the open cases
-# before the ended ones, then by deadline (migration 0022).
+# A filter column's index after the column (store/queries.py): each priority's open cases, then its ended ones, by
+# deadline; the board walks the open cases of every priority before the ended ones (migration 0022).
 BOARD_ORDER: tuple[str, ...] = ("priority", "ended", "due_at", "case_id")
 # The filter columns with an index of their own, and what each holds after the order, to be tested there (0014):
 # combined with a status or a stage, a walk and the count read only the page's rows. A category group ("roads")
@@ -97,7 +97,7 @@ class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
         Index("ix_cases_status_due_at", "status", "due_at", "case_id"),
-        # The board: urgent cases first, then the open before the ended, then by deadline. Each filter is an
+        # The board: the open cases before the ended, urgent first, then by deadline. Each filter is an
         # equality followed by the priority, whether the case has ended and ORDER BY due_at, case_id, read as
         # ordered ranges (store/queries.py _walk; migrations 0013, 0014 and 0022). With ``ended`` ahead of the
         # deadline, the open cases of a filter value are ranges of their own: an ended case has no deadline,

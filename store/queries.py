@@ -385,8 +385,8 @@ def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice], list[
     """The conditions every walk shares, the segments of the board's order, each an ordered range, and the same
     segments in the order the bounded count reads them.
 
-    The board's order is: urgent first, then the open cases before the ended ones, then by deadline (none
-    last), then by case id. Each segment is one priority, one value of ``ended`` and one slice of the
+    The board's order is: the open cases before the ended ones, then urgent first, then by deadline (none
+    last), then by case id. Each segment is one value of ``ended``, one priority and one slice of the
     deadlines, all equalities or a range on ``due_at`` in an index that holds them in that order (migration
     0022), so its rows come out of the index in board order. An agency's tasks have no ``ended``: their cases
     are open, and a slice of ended cases only (``ended_only``) tests the case's status, held in their index.
@@ -401,18 +401,18 @@ def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice], list[
         slices = where.segments
     else:  # due_at may be NULL: the dated cases, then the undated ones
         slices = [_Slice((src.due_at.is_not(None),)), _Slice((src.due_at.is_(None),))]
-    # Each segment with its place in the count's order (below) as its key.
+    # Each segment, in the board's order, with its place in the count's order (below) as its key.
     keyed: list[tuple[tuple[int, int, int], Slice]] = []
-    for p, priority in enumerate(PRIORITIES):
-        if src.ended is None:
-            finished = [_literal_in(src.status, _ENDED_STATES)]
+    if src.ended is None:  # an agency's tasks: each priority's slices
+        finished = [_literal_in(src.status, _ENDED_STATES)]
+        for p, priority in enumerate(PRIORITIES):
             keyed += [
                 ((0, i, p), [src.priority == priority, *(finished if s.ended_only else []), *s.conditions])
                 for i, s in enumerate(slices)
             ]
-            continue
-        for ended in where.ended:
-            is_ended = src.ended == (true() if ended else false())
+    for ended in () if src.ended is None else where.ended:  # the open cases first, then the ended ones
+        is_ended = src.ended == (true() if ended else false())
+        for p, priority in enumerate(PRIORITIES):
             keyed += [
                 ((int(ended), i, p), [src.priority == priority, is_ended, *s.conditions])
                 for i, s in enumerate(slices)
@@ -553,12 +553,12 @@ async def _walk(
     offset: int,
     limit: int,
 ) -> tuple[list[Any], int, int | None]:
-    """``ORDER BY urgent first, ended, due_at NULLS LAST, case_id`` read as ordered walks, one per segment, in
+    """``ORDER BY ended, urgent first, due_at NULLS LAST, case_id`` read as ordered walks, one per segment, in
     order.
 
     Written as one ORDER BY, SQLite cannot read NULLS LAST (or a CASE on priority) from an index and
     PostgreSQL cannot use (x, priority, due_at, case_id) for the NULL part, so both sorted every matching row
-    (~1 s for "stage 1" at 1M rows, bench/board_bench.py). Each segment here (a priority, open or ended, with
+    (~1 s for "stage 1" at 1M rows, bench/board_bench.py). Each segment here (open or ended, a priority, with
     or without a deadline) is a range of an index on (filter column, priority, ended, due_at, case_id) read in
     order (migrations 0013, 0014 and 0022), and a page that the first segments fill never reads the later
     ones. A page that starts past a segment learns that segment's length, at most ``offset`` rows, from the

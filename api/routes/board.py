@@ -253,7 +253,7 @@ async def list_board(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
-    """Urgent cases first, then the open before the ended, then most late first, for supervisors, officers and
+    """Open cases before ended ones, urgent first, then most late first, for supervisors, officers and
     auditors (all) and agency staff (their own); filtered by kind, priority, receiving centre, region, category
     and more."""
     known = known_filters(request, agency=agency, province=province, centre=centre, region=region, category=category)

@@ -145,13 +145,13 @@ def naive_where(now: datetime, horizon: datetime, **f: Any) -> list[Any]:
 
 
 async def reference(db: Database, now: datetime, horizon: datetime, **f: Any) -> list[str]:
-    """The board's order: urgent first, the open cases before the ended ones, then by deadline (none last). An
-    agency's board lists the cases of its unanswered tasks, which are open ones (a case's tasks end with it):
+    """The board's order: the open cases before the ended ones, then urgent first, then by deadline (none last).
+    An agency's board lists the cases of its unanswered tasks, which are open ones (a case's tasks end with it):
     it has no ended part, and puts the odd ended case this seed gives it where its deadline says."""
     urgent_first = case((C.priority == "urgent", 0), else_=1)
     ended = case((C.status.in_(sorted(str(s) for s in OPEN_STATES)), 0), else_=1)
     undated_last = case((C.due_at.is_(None), 1), else_=0)
-    order = (urgent_first, *([] if f.get("agency") else [ended]), undated_last, C.due_at, C.case_id)
+    order = (*([] if f.get("agency") else [ended]), urgent_first, undated_last, C.due_at, C.case_id)
     async with db.sessions() as session:
         rows = await session.execute(select(C.case_id).where(*naive_where(now, horizon, **f)).order_by(*order))
         return list(rows.scalars())

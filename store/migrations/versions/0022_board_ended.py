@@ -12,9 +12,9 @@ with a value that has few open cases (a province, a category) counted through al
 
 ``cases.ended`` is computed by the database from the status (a generated column: stored on PostgreSQL, virtual
 on SQLite, whose ALTER TABLE cannot add a stored one), and every board index takes it after the priority. The
-board's order becomes: urgent first, the open cases before the ended ones, then by deadline; each part of it is
+board's order becomes: the open cases before the ended ones, then urgent first, then by deadline; each part is
 one range of an index, and a page of open cases never reads an ended one. ``ix_cases_open_priority_due_at``
-(the open cases in board order) is the ``ended = false`` range of ``ix_cases_priority_due_at`` now, and goes.
+(the open cases in board order) is the ``ended = false`` ranges of ``ix_cases_priority_due_at`` now, and goes.
 
 The expression is literal: the open states of the process table as of this revision (tests/store/
 test_board_copies.py fails when the process table's differ, calling for a new revision).
