@@ -411,10 +411,9 @@ def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice], list[
                 for i, s in enumerate(slices)
             ]
     for ended in () if src.ended is None else where.ended:  # the open cases first, then the ended ones
-        is_ended = src.ended == (true() if ended else false())
         for p, priority in enumerate(PRIORITIES):
             keyed += [
-                ((int(ended), i, p), [src.priority == priority, is_ended, *s.conditions])
+                ((int(ended), i, p), [src.priority == priority, _is_ended(src, ended), *s.conditions])
                 for i, s in enumerate(slices)
                 if ended or not s.ended_only
             ]
@@ -425,15 +424,14 @@ def _plan(where: _Filter) -> tuple[list[ColumnElement[bool]], list[Slice], list[
         # at_risk=false) takes in every ended case: those of each priority are one range, whatever the deadline.
         counted = [segment for key, segment in sorted(keyed, key=lambda k: k[0]) if not key[0]]
         if src.ended is not None and True in where.ended:
-            counted += [[src.priority == priority, src.ended == true()] for priority in PRIORITIES]
+            counted += [[src.priority == priority, _is_ended(src, True)] for priority in PRIORITIES]
     elif src.ended is None or len(where.ended) > 1:
         # Every deadline, and no value of ``ended`` to seek: the count is one range of the walks' index (the
         # filter's value, an agency's open tasks, a status), or any rows at all with no filter. Planning a
         # branch per segment cost PostgreSQL more than reading them (0.5 ms a page for eight).
         counted = [[]]
     else:  # the open cases (or the ended ones) of each priority: a range of the index, whatever the deadline
-        is_ended = src.ended == (true() if where.ended[0] else false())
-        counted = [[src.priority == priority, is_ended] for priority in PRIORITIES]
+        counted = [[src.priority == priority, _is_ended(src, where.ended[0])] for priority in PRIORITIES]
     return base, walked, counted
 
 
@@ -455,18 +453,10 @@ class _Statements:
         def build() -> Select[Any]:
             src, extra = self.where.source, self.segments[index]
             if with_count:
-                total = self.count().scalar_subquery().label(_TOTAL)
-                return self.walk(index, past=past, with_count=False).add_columns(total)
+                return self._with_total(self.walk(index, past=past, with_count=False))
             if not past:
                 return _rows_in_order(src, [*self.base, *extra])
-            keys = (
-                select(*src.returns)
-                .where(*self.base, *extra)
-                .order_by(src.due_at, src.case_id)
-                .limit(_UPTO)
-                .subquery("keys")
-            )
-            return _rows_past(keys)
+            return _rows_past(_first_keys(src, [*self.base, *extra]).subquery("keys"))
 
         return self._get(("walk", index, past, with_count), build)
 
@@ -476,21 +466,20 @@ class _Statements:
 
         def build() -> Select[Any]:
             if with_count:
-                total = self.count().scalar_subquery().label(_TOTAL)
-                return self.rest(index, with_count=False).add_columns(total)
+                return self._with_total(self.rest(index, with_count=False))
             src = self.where.source
             parts = [
-                select(literal(at, Integer()).label("segment"), *src.returns)
-                .where(*self.base, *self.segments[at])
-                .order_by(src.due_at, src.case_id)
-                .limit(_UPTO)
-                .subquery()
+                _first_keys(src, [*self.base, *self.segments[at]], literal(at, Integer()).label("segment")).subquery()
                 for at in range(index, len(self.segments))
             ]
             keys = union_all(*(select(p.c.segment, p.c.case_id, p.c.due_at) for p in parts)).subquery("keys")
             return _rows_past(keys, keys.c.segment)
 
         return self._get(("rest", index, with_count), build)
+
+    def _with_total(self, statement: Select[Any]) -> Select[Any]:
+        """``statement`` with the bounded count beside its columns (see ``_walk``)."""
+        return statement.add_columns(self.count().scalar_subquery().label(_TOTAL))
 
     def _get(self, key: tuple[Any, ...], build: Callable[[], Select[Any]]) -> Select[Any]:
         statement = self.built.get(key)
@@ -523,6 +512,18 @@ def _rows_in_order(src: _Source, conditions: list[ColumnElement[bool]]) -> Selec
     then the board's columns of those rows only, by primary key, in one statement."""
     keys = select(*src.returns).where(*conditions).order_by(src.due_at, src.case_id).limit(_NEED).subquery("walk")
     return select(*BOARD_COLUMNS).join(keys, keys.c.case_id == Case.case_id).order_by(keys.c.due_at, keys.c.case_id)
+
+
+def _is_ended(src: _Source, ended: bool) -> ColumnElement[bool]:
+    """``ended = true`` or ``= false`` as a literal, an equality both planners seek in the board's indexes."""
+    condition: ColumnElement[bool] = src.ended == (true() if ended else false())
+    return condition
+
+
+def _first_keys(src: _Source, conditions: list[ColumnElement[bool]], *first: Any) -> Select[Any]:
+    """The first ``board_upto`` keys (case ids and deadlines, after ``first``) matching ``conditions``, in order:
+    one ordered range of the walk's index, cut where the page ends."""
+    return select(*first, *src.returns).where(*conditions).order_by(src.due_at, src.case_id).limit(_UPTO)
 
 
 def _rows_past(keys: Any, *first: Any) -> Select[Any]:
