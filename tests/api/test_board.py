@@ -555,10 +555,12 @@ async def test_complements_page_in_the_board_order(
     # cases without a deadline last, by case id.
     cases = [world.cases[n] for n in names]
     far = datetime.max.replace(tzinfo=UTC)
-    ended = {str(s) for s in State} - set(models.OPEN_CASE_STATUSES)
     expected = [
         c.case_id
-        for c in sorted(cases, key=lambda c: (c.status in ended, c.due_at is None, c.due_at or far, c.case_id))
+        for c in sorted(
+            cases,
+            key=lambda c: (c.status not in models.OPEN_CASE_STATUSES, c.due_at is None, c.due_at or far, c.case_id),
+        )
     ]
     assert expected[-2:] == [world.id("stale"), world.id("closed")]
     body = await board_get(client, SUPERVISOR, centre=world.centre, **params)
