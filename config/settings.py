@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_from: str = "Rongtuk <no-reply@rongtuk.invalid>"
     smtp_starttls: bool = True
+    # Messages on the wire at once, each on a connection kept open between messages; servers limit them too
+    # (Exchange Online's SMTP AUTH takes 3 per mailbox). The EHLO name: unset, this host's FQDN, looked up once.
+    smtp_connections: int = Field(default=4, ge=1, le=64)
+    smtp_helo_name: str | None = None
     line_channel_access_token: str | None = None
     line_api_base: str = "https://api.line.me"
     # LINE intake (channels/line_bot.py): the channel secret signs every webhook; unset, /line/webhook answers 503.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import uuid
 from collections.abc import Mapping
@@ -22,6 +23,8 @@ from typing import Protocol
 import aiohttp
 import aiosmtplib
 import structlog
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from config.settings import Settings
 from delivery.templates import Message
@@ -31,9 +34,10 @@ log = structlog.get_logger(__name__)
 # LINE wants the retry key as a UUID; derived from the notification id so every retry carries the same one.
 _LINE_RETRY_NAMESPACE = uuid.UUID("6f1c3e52-0b7a-4c1e-9a43-7f0d5d2b8e11")
 LINE_TEXT_LIMIT = 5000
-# SMTP connections kept open between messages, and for how long unused (below most servers' idle timeouts).
-SMTP_KEPT_CONNECTIONS = 4
+# How long an SMTP connection is kept unused (below most servers' idle timeouts), and how long the EHLO name
+# may take to look up (``socket.getfqdn``, a DNS query) when ``smtp_helo_name`` does not give it.
 SMTP_IDLE_SECONDS = 30.0
+SMTP_HELO_LOOKUP_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -135,19 +139,48 @@ class HttpPoster:
 
     aiohttp rather than httpx: on this machine a POST to a local server costs 0.13-0.14 ms of CPU with aiohttp
     and 0.76-0.80 ms with httpx (server included), and the dispatcher sends every message of every case. The
-    session is made on first use (it belongs to the running event loop); proxies come from the environment, as
-    they did with httpx. A connection that fails, times out or is cut is a ``TransientError``."""
+    session is made on first use (it belongs to the running event loop). A connection that fails, times out or
+    is cut is a ``TransientError``.
+
+    The proxy comes from the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``), looked up once for
+    each scheme and host by aiohttp's own rule. With ``trust_env`` the session would look it up again for every
+    request, and read ``~/.netrc`` too, each in a thread of its own; a netrc entry for a gateway's host would
+    even make every POST that carries its bearer token fail."""
 
     def __init__(self, *, timeout: float, headers: Mapping[str, str] | None = None) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._headers = dict(headers or {})
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[tuple[str, str | None], tuple[URL | None, str | None]] = {}
+
+    async def _proxy(self, url: URL) -> tuple[URL | None, str | None]:
+        """The proxy for ``url``'s scheme and host, and its ``Proxy-Authorization`` (or Nones)."""
+        key = (url.scheme, url.host)
+        if key not in self._proxies:
+            try:
+                proxy, auth = await asyncio.to_thread(get_env_proxy_for_url, url)
+                self._proxies[key] = (proxy, auth.encode() if auth else None)
+            except LookupError:  # no proxy for this scheme, or NO_PROXY names the host
+                self._proxies[key] = (None, None)
+        return self._proxies[key]
 
     async def post(self, url: str, *, body: bytes, headers: Mapping[str, str]) -> HttpAnswer:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout, trust_env=True)
+            self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        target = URL(url)
+        proxy, credentials = await self._proxy(target)
+        proxy_headers = None
+        if credentials is not None:
+            # Through an HTTPS tunnel the proxy reads them from the CONNECT; a plain HTTP request carries them
+            # itself (aiohttp sends ``proxy_headers`` with a CONNECT only). Fresh dicts: aiohttp adds to them.
+            if target.scheme == "https":
+                proxy_headers = {"Proxy-Authorization": credentials}
+            else:
+                headers = {**headers, "Proxy-Authorization": credentials}
         try:
-            async with self._session.post(url, data=body, headers=headers) as response:
+            async with self._session.post(
+                target, data=body, headers=headers, proxy=proxy, proxy_headers=proxy_headers
+            ) as response:
                 await response.read()
                 return HttpAnswer(response.status, _retry_after(response.headers.get("Retry-After")))
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -270,8 +303,13 @@ class EmailGateway:
         self._from_header = formataddr((name, self._sender), charset="utf-8")
         self._starttls = settings.smtp_starttls
         self._timeout = settings.gateway_timeout_seconds
-        # Connections kept open between messages (each with when it was last used): a new one costs a TCP
-        # connect, EHLO, STARTTLS and AUTH, several times the work of the message itself.
+        self._helo_name = settings.smtp_helo_name
+        self._helo_lookup = asyncio.Lock()
+        # At most ``smtp_connections`` messages are on the wire at once, each on a connection of its own, and a
+        # connection is kept open between messages (with when it was last used): a new one costs a TCP connect,
+        # EHLO, STARTTLS and AUTH, several times the work of the message itself. A message waits for a free
+        # connection within its send's time limit. Mail servers limit connections per client too.
+        self._slots = asyncio.Semaphore(settings.smtp_connections)
         self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
 
     def build(self, out: Outbound) -> Email:
@@ -324,24 +362,23 @@ class EmailGateway:
     async def _send(self, message: Email) -> None:
         """Send on a kept connection if there is one, else on a new one; it is kept again only after a
         message went through on it (after a refusal or an error it is closed)."""
-        client, kept = await self._connection()
-        try:
+        async with self._slots:
+            client, kept = await self._connection()
             try:
-                await message.send(client)
-            except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
-                if not kept:
-                    raise
-                # The server closed the kept connection while it was idle (servers do after a minute or so):
-                # once more on a new one, as the dispatcher would retry it anyway.
+                try:
+                    await message.send(client)
+                except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                    if not kept:
+                        raise
+                    # The server closed the kept connection while it was idle (servers do after a minute or
+                    # so): once more on a new one, as the dispatcher would retry it anyway.
+                    _close(client)
+                    client = await self._connect()
+                    await message.send(client)
+            except BaseException:
                 _close(client)
-                client = await self._connect()
-                await message.send(client)
-        except BaseException:
-            _close(client)
-            raise
-        self._idle.append((client, time.monotonic()))
-        while len(self._idle) > SMTP_KEPT_CONNECTIONS:
-            _close(self._idle.pop(0)[0])
+                raise
+            self._idle.append((client, time.monotonic()))
 
     async def _connection(self) -> tuple[aiosmtplib.SMTP, bool]:
         now = time.monotonic()
@@ -360,9 +397,24 @@ class EmailGateway:
             password=self._password,
             start_tls=self._starttls,
             timeout=self._timeout,
+            local_hostname=await self._ehlo_name(),
         )
         await client.connect()
         return client
+
+    async def _ehlo_name(self) -> str:
+        """The name this host gives in EHLO: ``smtp_helo_name``, else its fully qualified name, looked up once
+        (aiosmtplib would look it up for every connection, and a host whose name no DNS server answers for
+        would wait on each). If the lookup takes too long, the bare host name."""
+        async with self._helo_lookup:  # connections opened at once wait for the one lookup
+            if self._helo_name is None:
+                try:
+                    async with asyncio.timeout(SMTP_HELO_LOOKUP_SECONDS):
+                        self._helo_name = await asyncio.to_thread(_fully_qualified_name)
+                except TimeoutError:
+                    self._helo_name = socket.gethostname()
+                    log.warning("smtp_helo_name_lookup_slow", fallback=self._helo_name)
+            return self._helo_name
 
     async def aclose(self) -> None:
         idle, self._idle = self._idle, []
@@ -372,6 +424,10 @@ class EmailGateway:
                     await client.quit()
             except Exception:
                 _close(client)
+
+
+def _fully_qualified_name() -> str:
+    return socket.getfqdn()
 
 
 def _close(client: aiosmtplib.SMTP) -> None:

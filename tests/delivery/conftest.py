@@ -98,6 +98,7 @@ class SmtpHandler:
     def __init__(self) -> None:
         self.messages: list[Any] = []
         self.connections: list[Any] = []
+        self.ehlo_names: list[str] = []  # the name the client gave in EHLO, one per message
         self.refuse_domain = "refused.example"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
@@ -109,6 +110,7 @@ class SmtpHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope)
         self.connections.append(session.peer)  # the client's (host, port): one per connection
+        self.ehlo_names.append(session.host_name)
         return "250 Message accepted"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from email import policy
@@ -14,6 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from config.settings import Settings
+from delivery import gateways
 from delivery.gateways import EmailGateway, Outbound, PermanentError
 from delivery.templates import Message
 from tests.delivery.conftest import SmtpHandler, _free_port
@@ -62,17 +64,57 @@ async def test_messages_in_a_row_share_one_connection(settings: Settings, smtp_s
     assert len(set(handler.connections)) == 1
 
 
-async def test_messages_at_once_use_a_few_connections_and_keep_them(
-    settings: Settings, smtp_server: tuple[SmtpHandler, int]
+@pytest.mark.parametrize("connections", [4, 2])
+async def test_messages_at_once_share_the_configured_connections(
+    settings: Settings, smtp_server: tuple[SmtpHandler, int], connections: int
+) -> None:
+    """A round of the dispatcher sends its messages at once: they queue for ``smtp_connections`` connections,
+    which carry every later message too (before, each message over the kept four opened one of its own)."""
+    handler, port = smtp_server
+    async with gateway(settings.model_copy(update={"smtp_connections": connections}), port) as smtp:
+        await asyncio.gather(*(smtp.send(outbound(n)) for n in range(1, 31)))
+        opened = len(set(handler.connections))
+        await asyncio.gather(*(smtp.send(outbound(n)) for n in range(31, 41)))
+    assert sorted(numbers(handler), key=int) == [str(n) for n in range(1, 41)]
+    assert opened == connections
+    assert len(set(handler.connections)) == connections
+
+
+async def test_the_ehlo_name_is_the_configured_one_or_this_hosts_looked_up_once(
+    settings: Settings, smtp_server: tuple[SmtpHandler, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handler, port = smtp_server
+    lookups: list[str] = []
+
+    def getfqdn() -> str:
+        lookups.append("looked up")
+        return "worker-1.psc.example"
+
+    monkeypatch.setattr(gateways, "_fully_qualified_name", getfqdn)
     async with gateway(settings, port) as smtp:
-        await asyncio.gather(*(smtp.send(outbound(n)) for n in range(1, 9)))
-        opened = len(set(handler.connections))
-        await asyncio.gather(*(smtp.send(outbound(n)) for n in range(9, 13)))
-    assert sorted(numbers(handler), key=int) == [str(n) for n in range(1, 13)]
-    assert opened == 8  # eight at once: eight connections, of which four are kept...
-    assert len(set(handler.connections)) == 8  # ...and carry the next four
+        await asyncio.gather(*(smtp.send(outbound(n)) for n in range(1, 9)))  # four connections
+    named = settings.model_copy(update={"smtp_helo_name": "mail.rongtuk.go.th"})
+    async with gateway(named, port) as smtp:
+        await smtp.send(outbound(9))
+    assert handler.ehlo_names == ["worker-1.psc.example"] * 8 + ["mail.rongtuk.go.th"]
+    assert len(lookups) == 1
+
+
+async def test_a_host_name_no_dns_answers_for_does_not_hold_up_the_mail(
+    settings: Settings, smtp_server: tuple[SmtpHandler, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``socket.getfqdn`` asks DNS; on a host whose name no server answers for it waits for the resolver's
+    timeouts. The gateway gives up after a moment and says the bare host name in EHLO."""
+    handler, port = smtp_server
+    monkeypatch.setattr(gateways, "SMTP_HELO_LOOKUP_SECONDS", 0.2)
+    monkeypatch.setattr(gateways, "_fully_qualified_name", lambda: time.sleep(2) or "never.example")
+    monkeypatch.setattr(gateways.socket, "gethostname", lambda: "worker-1")
+    started = time.monotonic()
+    async with gateway(settings, port) as smtp:
+        await smtp.send(outbound(1))
+        await smtp.send(outbound(2))
+    assert time.monotonic() - started < 1.5
+    assert handler.ehlo_names == ["worker-1", "worker-1"]
 
 
 @pytest.mark.parametrize("noticed", [True, False], ids=["hang-up-noticed", "hang-up-found-on-sending"])

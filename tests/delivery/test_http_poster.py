@@ -5,15 +5,19 @@ timeout (refused, no answer, cut mid-answer), never an exception of the HTTP lib
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from aiohttp import web
+from yarl import URL
 
+from delivery import gateways
 from delivery.gateways import HttpPoster, TransientError, json_body
 
 
@@ -117,3 +121,84 @@ async def test_a_connection_cut_mid_answer_is_transient_and_the_next_post_reconn
             assert (await poster.post(url, body=b"{}", headers={})).status == 200
     finally:
         await poster.aclose()
+
+
+@contextlib.asynccontextmanager
+async def proxy() -> AsyncIterator[tuple[str, list[tuple[str, str | None]]]]:
+    """A forward proxy on 127.0.0.1 that answers every request itself: keeps the absolute URL it was asked for
+    and the proxy credentials it was given."""
+    asked: list[tuple[str, str | None]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        asked.append((str(request.url), request.headers.get("Proxy-Authorization")))
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"127.0.0.1:{port}", asked
+    finally:
+        await runner.cleanup()
+
+
+async def test_posts_go_through_the_environments_proxy_looked_up_once_per_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTP_PROXY (with its credentials) and NO_PROXY apply as aiohttp reads them, once for each host."""
+    lookups: list[str] = []
+    lookup = gateways.get_env_proxy_for_url
+
+    def counted(url: URL) -> object:
+        lookups.append(str(url.host))
+        return lookup(url)
+
+    monkeypatch.setattr(gateways, "get_env_proxy_for_url", counted)
+    poster = HttpPoster(timeout=5)
+    try:
+        async with proxy() as (address, asked), server(lambda r: _ok(r)) as (direct, peers):
+            monkeypatch.setenv("HTTP_PROXY", f"http://relay:secret@{address}")
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+            for n in range(3):
+                assert (await poster.post("http://sms.gateway.example/send", body=b"{}", headers={})).status == 200
+                assert (await poster.post(direct, body=json_body({"n": n}), headers={})).status == 200
+    finally:
+        await poster.aclose()
+    credentials = "Basic " + base64.b64encode(b"relay:secret").decode()
+    assert asked == [("http://sms.gateway.example/send", credentials)] * 3
+    assert len(peers) == 3  # NO_PROXY: straight to the server
+    assert sorted(lookups) == ["127.0.0.1", "sms.gateway.example"]
+
+
+async def test_a_netrc_entry_for_the_gateways_host_does_not_break_its_bearer_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With aiohttp's ``trust_env`` a netrc entry for the host became Basic credentials beside the bearer token,
+    and every POST raised ``ValueError``. Gateways carry their own credentials: netrc is not read."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password something\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    seen: list[str | None] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        return web.json_response({})
+
+    poster = HttpPoster(timeout=5, headers={"Authorization": "Bearer t"})
+    try:
+        async with server(handle) as (url, _):
+            assert (await poster.post(url, body=b"{}", headers={})).status == 200
+    finally:
+        await poster.aclose()
+    assert seen == ["Bearer t"]
+
+
+async def _ok(request: web.Request) -> web.Response:
+    await request.read()
+    return web.json_response({})
