@@ -11,10 +11,14 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def alembic_config(database_url: str) -> Config:
-    """An Alembic config pointing at our migrations and the given database."""
+    """An Alembic config pointing at our migrations and the given database.
+
+    Alembic keeps its options in a ``configparser``, which reads ``%`` as the start of an interpolation: a
+    URL with an escaped character (a password with ``@`` or ``%`` in it, ``?host=%2Fvar%2Frun%2Fpostgresql``
+    for PostgreSQL's socket) would fail with ``ValueError`` unless each ``%`` is doubled."""
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", database_url)
+    cfg.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return cfg
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from store.db import Database
 from store.migrate import upgrade
@@ -82,3 +84,24 @@ def test_migration_0015_gives_existing_cases_their_category_group(tmp_path: Path
         ("water.flooding", "water"),
         (None, None),
     ]
+
+
+def test_a_url_with_percent_signs_migrates(tmp_path: Path) -> None:
+    """Alembic's options are a configparser, where ``%`` starts an interpolation: a database path with one, or
+    an escaped character in a password or a socket path (below), made ``rongtuk db upgrade`` fail."""
+    path = tmp_path / "ศูนย์ 100%" / "rongtuk.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+    engine.dispose()
+
+
+@pytest.mark.skipif(not os.environ.get("RONGTUK_TEST_DATABASE_URL"), reason="PostgreSQL: RONGTUK_TEST_DATABASE_URL")
+def test_a_postgresql_url_with_an_escaped_password_migrates() -> None:
+    """A password with ``@`` and ``%`` in it is written escaped in the URL (``p%40ss%25``). The test server
+    trusts its local connections, so any password reaches it; the migrations are already at head."""
+    url = make_url(os.environ["RONGTUK_TEST_DATABASE_URL"]).set(password="p@ss%")
+    rendered = url.render_as_string(hide_password=False)
+    assert "p%40ss%25" in rendered
+    upgrade(rendered)
