@@ -1,8 +1,9 @@
-"""Read-model writes: one transaction per transition, idempotent under retries, replays and rebuilds.
+"""Read-model writes: all of a transition or none, idempotent under retries, replays and rebuilds.
 
 ``record_transition`` writes everything a transition changes (the case's snapshot, its hash-chained timeline
-row, its agency tasks and the notification outbox rows) in one transaction. Keyed by case and sequence
-number, a retry or a rebuild writes nothing twice and an older write never undoes a newer one.
+row, its agency tasks and the notification outbox rows) at once: on PostgreSQL one statement after reading the
+predecessor's hash (``write_transition_at_once``), else one transaction (``write_transition``). Keyed by case
+and sequence number, a retry or a rebuild writes nothing twice and an older write never undoes a newer one.
 
 When it meets a case it does not know, or one whose rows are behind (a lost or restored database), it first
 re-projects the whole case from its Temporal history. Errors that can never succeed (a constraint, bad data)
@@ -14,14 +15,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from itertools import pairwise
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, literal_column, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ClauseElement
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -335,6 +339,152 @@ async def write_snapshot(
         await session.execute(upsert(session, models.AgencyTask, row, ["case_id", "agency"]))
 
 
+async def write_transition_at_once(db: Database, rec: TransitionRecord) -> bool:
+    """On PostgreSQL, ``write_transition`` in two round trips instead of about eight: the predecessor's hash,
+    then one statement (data-modifying CTEs) with the case row, the timeline row, the tasks and the outbox
+    rows, run outside an explicit transaction (a statement is atomic: all of them or none). The same rows, by
+    the same rules:
+    - the case row moves only if it is behind this transition (``last_seq < seq``);
+    - the tasks are written unless the case row was already past this transition before the statement (every
+      statement of it sees the rows as they were before it). The newer write then has every task this one
+      has, so the insert meets each as a conflict, and the ``WHERE`` of its update keeps them as they are;
+    - the outbox rows are inserted once.
+    Returns False where the general path must write it, nothing written: SQLite; a filing (its case row is
+    inserted or completed first); a record without the complainant's channels. Also False once written if
+    the timeline row was there already: a retry (the general path then finds everything written) or another
+    transition at the same number, which the general path supersedes (``_supersede``). Raises ``CaseBehind``
+    as the general path does."""
+    if db.is_sqlite or rec.complaint is not None:
+        return False
+    channels = record_channels(rec)
+    if channels is None:
+        return False
+    event, case = rec.event, rec.case
+    snapshot = case_snapshot(case)
+    # One row per agency, the last of its tasks (a case sent back to an agency for stage 2 holds both), as
+    # the general path's upserts one after another leave it: one statement may not upsert a row twice.
+    tasks = list({task.agency: task_row(case.case_id, task, snapshot) for task in case.tasks}.values())
+    outbox = outbox_rows(**transition_outbox(rec), channels=channels)
+    async with db.autocommit.connect() as conn:
+        prev = (await conn.execute(_PREV_HASH, {"case_id": event.case_id, "seq": event.seq - 1})).scalar_one_or_none()
+        if prev is None and event.seq > 1:
+            raise CaseBehind(event.case_id)
+        timeline = chained(event, prev)
+        params: dict[str, Any] = {"w_case_id": case.case_id, "w_seq": case.seq, "w_updated_at": event.at}
+        params.update({f"s_{name}": value for name, value in snapshot.items()})
+        params.update({f"e_{name}": value for name, value in timeline.items()})
+        # The rows as one array per column (``unnest`` makes them rows again): one statement for any number.
+        # The copies read from the case row (``case_copies``) are subqueries the statement holds itself.
+        columns = [k for k, v in tasks[0].items() if not isinstance(v, ClauseElement)] if tasks else []
+        params.update({f"t_{name}": [row[name] for row in tasks] for name in columns})
+        params.update({f"n_{name}": [row[name] for row in outbox] for name in _OUTBOX_ROW if outbox})
+        statement = _transition_statement(tuple(snapshot), tuple(timeline), tuple(columns), bool(outbox))
+        added = (await conn.execute(statement, params)).scalar_one()
+    return bool(added)
+
+
+_PREV_HASH = select(models.CaseEvent.hash).where(
+    models.CaseEvent.case_id == bindparam("case_id"), models.CaseEvent.seq == bindparam("seq")
+)
+
+
+@lru_cache(maxsize=64)
+def _transition_statement(
+    snapshot_columns: tuple[str, ...], timeline_columns: tuple[str, ...], task_columns: tuple[str, ...], outbox: bool
+) -> Any:
+    """``WITH moved AS (UPDATE cases), added AS (INSERT timeline row ON CONFLICT DO NOTHING RETURNING),
+    tasks AS (INSERT tasks ON CONFLICT DO UPDATE WHERE the case was not past this transition), outbox AS
+    (INSERT outbox rows ON CONFLICT DO NOTHING) SELECT count(*) FROM added``, the tasks without ``tasks`` when
+    there are none, without ``outbox`` likewise. The rows of tasks and of the outbox come from one array per
+    column (``unnest``), not a VALUES list: SQLAlchemy compiles a multi-row VALUES again for every execution
+    (5 ms here), where this shape is built once and its compiled form cached like any other statement's."""
+    cases = cast(Table, models.Case.__table__)
+    events = cast(Table, models.CaseEvent.__table__)
+    task_table = cast(Table, models.AgencyTask.__table__)
+    notes = cast(Table, models.Notification.__table__)
+    # No parameter is named after a column: SQLAlchemy would take it for a value of that column to SET.
+    case_id = bindparam("w_case_id", type_=cases.c.case_id.type)
+    seq = bindparam("w_seq", type_=cases.c.last_seq.type)
+    moved = (
+        update(cases)
+        .where(cases.c.case_id == case_id, cases.c.last_seq < seq)
+        .values(
+            {"updated_at": bindparam("w_updated_at", type_=cases.c.updated_at.type), "stuck_at": null()}
+            | {"stuck_reason": null()}
+            | {name: bindparam(f"s_{name}", type_=cases.c[name].type) for name in snapshot_columns}
+        )
+        .returning(cases.c.case_id)
+        .cte("moved")
+    )
+    added = (
+        postgresql.insert(events)
+        .values({name: bindparam(f"e_{name}", type_=events.c[name].type) for name in timeline_columns})
+        .on_conflict_do_nothing(index_elements=["case_id", "seq"])
+        .returning(events.c.seq)
+        .cte("added")
+    )
+    writes = [moved]
+    if task_columns:
+        # A task row's copies of case columns the snapshot lacks come from the case row, as ``case_copies``
+        # reads them: columns this statement does not change, so the row as it was before it has them right.
+        from_case = {t: c for t, c in models.BOARD_COPIES if t != "case_id" and c not in snapshot_columns}
+        rows = _unnest(task_table, "t", task_columns)
+        copied = [select(cases.c[c]).where(cases.c.case_id == case_id).scalar_subquery() for c in from_case.values()]
+        tasks = postgresql.insert(task_table).from_select(
+            [*task_columns, *from_case], select(*(rows.c[name] for name in task_columns), *copied)
+        )
+        stored = select(cases.c.last_seq).where(cases.c.case_id == case_id).scalar_subquery()
+        writes.append(
+            tasks.on_conflict_do_update(
+                index_elements=["case_id", "agency"],
+                set_={
+                    name: tasks.excluded[name]
+                    for name in [*task_columns, *from_case]
+                    if name not in ("case_id", "agency")
+                },
+                where=func.coalesce(stored, 0) <= seq,
+            ).cte("tasks")
+        )
+    if outbox:
+        rows = _unnest(notes, "n", _OUTBOX_ROW)
+        writes.append(
+            postgresql.insert(notes)
+            # ``attempts`` too: a statement inside a CTE gets no column default filled in.
+            .from_select([*_OUTBOX_ROW, "attempts"], select(*rows.c, literal_column("0")))
+            .on_conflict_do_nothing(index_elements=["case_id", "seq", "audience", "channel", "recipient"])
+            .cte("outbox")
+        )
+    return select(select(func.count()).select_from(added).scalar_subquery()).add_cte(*writes)
+
+
+def _unnest(table: Table, prefix: str, columns: Sequence[str]) -> Any:
+    """``SELECT unnest(:p_a) AS a, unnest(:p_b) AS b, ...``: rows from one array parameter per column, each
+    of the column's type (set-returning functions in one select list run in step)."""
+    return select(
+        *(
+            func.unnest(bindparam(f"{prefix}_{name}", type_=ARRAY(table.c[name].type)), type_=table.c[name].type).label(
+                name
+            )
+            for name in columns
+        )
+    ).subquery(f"{prefix}_rows")
+
+
+# The outbox row's columns (``outbox_rows``), in one order for every statement.
+_OUTBOX_ROW = (
+    "case_id",
+    "seq",
+    "event",
+    "state",
+    "audience",
+    "channel",
+    "recipient",
+    "expected_by",
+    "created_at",
+    "status",
+)
+
+
 async def write_transition(session: AsyncSession, rec: TransitionRecord, *, allow_gap: bool = False) -> None:
     """Everything one transition writes: snapshot, timeline, tasks and outbox (``CaseBehind`` if the
     transition before it is missing, unless ``allow_gap``)."""
@@ -504,8 +654,9 @@ class ReadModelActivities:
         case = rec.case
         try:
             try:
-                async with self.db.session() as session:
-                    await write_transition(session, rec)
+                if not await self._write_at_once(rec):
+                    async with self.db.session() as session:
+                        await write_transition(session, rec)
             except CaseBehind:
                 # Rolled back: write what the history holds first (this transition is not in it yet).
                 await self.reproject(case.case_id)
@@ -522,6 +673,19 @@ class ReadModelActivities:
             ) from None
         log.info("recorded", case_id=case.case_id, seq=case.seq, event_name=rec.event.event, state=case.status.value)
         return rec
+
+    async def _write_at_once(self, rec: TransitionRecord) -> bool:
+        """``write_transition_at_once``; if the database refuses its statement, the general path decides (and
+        refuses it too if the data is bad): a case is never marked stuck for the way it was written."""
+        try:
+            return await write_transition_at_once(self.db, rec)
+        except CaseBehind:
+            raise
+        except Exception as exc:
+            if not is_permanent(exc):
+                raise
+            log.warning("write_at_once_refused", case_id=rec.case.case_id, seq=rec.case.seq, error=type(exc).__name__)
+            return False
 
     async def reproject(self, case_id: str) -> int:
         """Write every transition the case's history holds (idempotently); returns how many there were."""

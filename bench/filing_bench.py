@@ -32,8 +32,7 @@ from typing import Any
 from activities.sla import SlaActivities
 from api.schemas import ComplaintIn
 from api.service import IntakeDesk, file_complaint
-from bench.engine_bench import latency
-from bench.lifecycle_bench import postgres_cpu
+from bench.alternating import alternate, print_runs
 from bench.machine import machine_info
 from bench.scratch import drop_database, scratch_database
 from config.logging import configure_logging
@@ -58,10 +57,6 @@ _COMPLAINT = {
 async def _measure(desks: dict[str, IntakeDesk], *, concurrency: int, blocks: int, per_block: int) -> dict[str, Any]:
     complaint = ComplaintIn.model_validate(_COMPLAINT)
     actor = Actor("citizen:web", Role.CITIZEN)
-    samples: dict[str, list[float]] = {way: [] for way in WAYS}
-    cpu = {way: 0.0 for way in WAYS}
-    pg_cpu = {way: 0.0 for way in WAYS}
-    filed = {way: 0 for way in WAYS}
 
     async def block(way: str) -> list[float]:  # seconds
         gate = asyncio.Semaphore(concurrency)
@@ -78,25 +73,7 @@ async def _measure(desks: dict[str, IntakeDesk], *, concurrency: int, blocks: in
         await asyncio.gather(*(one() for _ in range(per_block)))
         return times
 
-    for n in range(blocks + 1):
-        for way in WAYS if n % 2 else tuple(reversed(WAYS)):
-            cpu0, pg0 = time.process_time(), postgres_cpu()
-            times = await block(way)
-            if n == 0:
-                continue  # warm-up: pools, prepared statements, compiled forms
-            cpu[way] += time.process_time() - cpu0
-            pg_cpu[way] += postgres_cpu() - pg0
-            filed[way] += per_block
-            samples[way].extend(times)
-    return {
-        way: {
-            "filings": filed[way],
-            "latency": latency(samples[way]),
-            "cpu_ms_per_filing": round(cpu[way] / filed[way] * 1000, 3),
-            "postgresql_cpu_ms_per_filing": round(pg_cpu[way] / filed[way] * 1000, 3),
-        }
-        for way in WAYS
-    }
+    return await alternate(WAYS, block, blocks=blocks, unit="filing")
 
 
 async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -130,20 +107,7 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 await apart.dispose()
         finally:
             await drop_database(args.pg_server, PG_DATABASE)
-    print(f"\n{'in flight':>9}  {'way':<14}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms (this)':>15}{'CPU ms (PG)':>13}")
-    for concurrency, result in runs.items():
-        for way in WAYS:
-            r, lat = result[way], result[way]["latency"]
-            print(
-                f"{concurrency:>9}  {way.replace('_', ' '):<14}{lat['p50_ms']:>9.2f}{lat['p99_ms']:>9.2f}"
-                f"{r['cpu_ms_per_filing']:>15.2f}{r['postgresql_cpu_ms_per_filing']:>13.2f}"
-            )
-        base, now = result["transaction"], result["one_statement"]
-        print(
-            f"{'':>9}  ratio: p50 {now['latency']['p50_ms'] / base['latency']['p50_ms']:.2f}×, "
-            f"CPU {now['cpu_ms_per_filing'] / base['cpu_ms_per_filing']:.2f}× (this), "
-            f"{now['postgresql_cpu_ms_per_filing'] / max(base['postgresql_cpu_ms_per_filing'], 1e-9):.2f}× (PG)"
-        )
+    print_runs(runs, WAYS, "filing")
     out = {
         "date": started.isoformat(),
         "machine": machine_info(),

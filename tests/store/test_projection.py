@@ -116,10 +116,19 @@ async def test_notifications_are_recorded_once_per_recipient(db: Database) -> No
     )
 
 
-def record(case_id: str, seq: int, status: State, *, intake: bool = False) -> TransitionRecord:
+def record(
+    case_id: str, seq: int, status: State, *, intake: bool = False, channels: list[str] | None = None
+) -> TransitionRecord:
+    """A transition's record. The workflow gives the complainant's ``channels``; records written before it did
+    have none (the write reads them from the case), and take the write's general path."""
     req = request(case_id, seq, status, intake=intake)
     audiences = [Audience.COMPLAINANT, Audience.AGENCY, Audience.SUPERVISOR]
-    return TransitionRecord(req.event, req.case, audiences, ["DOPA"], req.complaint)
+    return TransitionRecord(req.event, req.case, audiences, ["DOPA"], req.complaint, channels=channels)
+
+
+# Records with channels take the write at once on PostgreSQL (``write_transition_at_once``); without, the
+# general path's transaction. Each test of ``record_transition`` runs both ways.
+CHANNELS = pytest.mark.parametrize("channels", [None, ["sms", "line"]], ids=["channels-read", "channels-given"])
 
 
 async def outbox(db: Database, case_id: str) -> list[tuple[int, str, str]]:
@@ -132,12 +141,15 @@ async def outbox(db: Database, case_id: str) -> list[tuple[int, str, str]]:
         return sorted(found.all())
 
 
-async def test_one_write_records_the_case_its_timeline_and_its_outbox_once(db: Database) -> None:
+@CHANNELS
+async def test_one_write_records_the_case_its_timeline_and_its_outbox_once(
+    db: Database, channels: list[str] | None
+) -> None:
     write = ReadModelActivities(db).record_transition
     case_id = f"RT-R-{uuid.uuid4().hex[:8]}"
     for _ in range(2):  # a retry writes nothing twice
         await write(record(case_id, 1, State.RECEIVED, intake=True))
-        await write(record(case_id, 2, State.SCREENING))
+        await write(record(case_id, 2, State.SCREENING, channels=channels))
     assert await counts(db, case_id) == (2, 1, "screening")
     expected = [("sms", "complainant"), ("line", "complainant"), ("web", "DOPA"), ("web", "supervisors")]
     assert await outbox(db, case_id) == sorted([(seq, *row) for seq in (1, 2) for row in expected])
@@ -164,13 +176,16 @@ async def test_a_refused_intake_leaves_a_bare_stuck_row_that_a_good_write_comple
     assert row.preferred_channels == ["sms", "line"]
 
 
-async def test_a_transition_written_by_a_task_that_never_completed_gives_way_to_the_history(db: Database) -> None:
+@CHANNELS
+async def test_a_transition_written_by_a_task_that_never_completed_gives_way_to_the_history(
+    db: Database, channels: list[str] | None
+) -> None:
     """The worker or server died after a workflow task wrote seq 2 (a breach) but before Temporal recorded the task;
     the task ran again from the history, where an officer's screen had arrived first and took seq 2."""
     write = ReadModelActivities(db).record_transition
     case_id = f"RT-S-{uuid.uuid4().hex[:8]}"
     await write(record(case_id, 1, State.RECEIVED, intake=True))
-    phantom = record(case_id, 2, State.RECEIVED)
+    phantom = record(case_id, 2, State.RECEIVED, channels=channels)
     phantom.event.event = "sla_breach"
     await write(phantom)
     async with db.session() as s:
@@ -180,7 +195,7 @@ async def test_a_transition_written_by_a_task_that_never_completed_gives_way_to_
             .where(models.Notification.recipient == "DOPA")
             .values(status="sent")
         )
-    real = record(case_id, 2, State.SCREENING)
+    real = record(case_id, 2, State.SCREENING, channels=channels)
     real.event.event = "screen"
     await write(real)
     await write(real)  # and a retry of the real one changes nothing more
@@ -254,3 +269,93 @@ async def test_a_new_case_written_whole_has_the_rows_its_transitions_write_one_a
     bma = [t for t in one_at_a_time["agency_tasks"] if t["agency"] == "BMA"]
     assert len(bma) == 3 and all(t["case_status"] == "assignment" and t["case_priority"] == "urgent" for t in bma)
     assert len(one_at_a_time["notifications"]) == 3 * (4 + 4 + 2)  # complainant 2 channels, agencies once each
+
+
+async def test_the_write_at_once_leaves_exactly_the_rows_of_the_transaction(db: Database) -> None:
+    """``write_transition_at_once`` (PostgreSQL) against ``write_transition``'s transaction, the same records in
+    the same order on the same case: a filing, a retry, a task added, a late older write (the case row is past
+    it), a transition written by a task that never completed and the one that took its number, a transition
+    with no outbox rows. On SQLite it declines every record, and the transaction writes them all."""
+    from activities.projection import write_transition, write_transition_at_once
+    from tests.integration.test_rebuild import forget, rows
+
+    case_id = f"RT-A-{uuid.uuid4().hex[:8]}"
+    sms = ["sms", "line"]
+    filed, screened = record(case_id, 1, State.RECEIVED, intake=True), record(case_id, 2, State.SCREENING, channels=sms)
+    assigned = record(case_id, 3, State.ASSIGNMENT, channels=sms)
+    two = [
+        AgencyTask("DOPA", TaskStatus.ACCEPTED, T0, accepted_at=T0 + timedelta(hours=1)),
+        AgencyTask("BMA", assigned_at=T0),
+    ]
+    assigned = replace(assigned, case=replace(assigned.case, tasks=two), agencies=["DOPA", "BMA"])
+    phantom = record(case_id, 4, State.ASSIGNMENT, channels=sms)
+    phantom = replace(phantom, case=replace(phantom.case, tasks=two))
+    phantom.event.event = "sla_breach"
+    real = record(case_id, 4, State.STAGE1, channels=sms)
+    real = replace(real, case=replace(real.case, tasks=two, escalation_level=1))
+    quiet = replace(record(case_id, 5, State.STAGE1, channels=sms), audiences=[], agencies=[])
+    quiet = replace(quiet, case=replace(quiet.case, tasks=two))
+    # A review sends the case back to DOPA: the case holds its stage-1 task and its stage-2 task, one row.
+    again = [*two, AgencyTask("DOPA", TaskStatus.ASSIGNED, T0 + timedelta(days=9), stage=2)]
+    review = record(case_id, 6, State.STAGE2_INVESTIGATION, channels=sms)
+    review = replace(review, case=replace(review.case, tasks=again, stage=2))
+    records = [filed, screened, screened, assigned, screened, phantom, real, real, quiet, review]
+
+    async def transaction(rec: TransitionRecord) -> None:
+        async with db.session() as s:
+            await write_transition(s, rec)
+
+    for rec in records:
+        await transaction(rec)
+    expected = await rows(db, [case_id])
+    await forget(db, [case_id])
+    taken = []
+    for rec in records:
+        at_once = await write_transition_at_once(db, rec)
+        taken.append(at_once)
+        if not at_once:
+            await transaction(rec)
+    assert await rows(db, [case_id]) == expected
+    if db.is_sqlite:
+        assert taken == [False] * len(records)
+    else:  # the filing, the retries, the late write and the superseding one go the general way
+        assert taken == [False, True, False, True, False, True, False, False, True, True]
+    assert [e["event"] for e in sorted(expected["case_events"], key=lambda e: e["seq"])] == [
+        "filed",
+        "e2",
+        "e3",
+        "e4",
+        "e5",
+        "e6",
+    ]
+    tasks = {t["agency"]: (t["status"], t["stage"]) for t in expected["agency_tasks"]}
+    assert tasks == {"DOPA": ("assigned", 2), "BMA": ("assigned", 1)}
+
+
+async def test_a_write_at_once_the_database_refuses_is_written_the_general_way(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the one statement were refused for the way it is built, the transaction decides: the case is written,
+    not marked stuck, and the refusal is logged."""
+    import structlog
+    from sqlalchemy.exc import IntegrityError
+
+    from activities import projection
+
+    async def refused(db: Database, rec: TransitionRecord) -> bool:
+        raise IntegrityError("WITH moved AS (...)", {}, Exception("cannot affect row a second time"))
+
+    write = ReadModelActivities(db).record_transition
+    case_id = f"RT-F-{uuid.uuid4().hex[:8]}"
+    await write(record(case_id, 1, State.RECEIVED, intake=True))
+    monkeypatch.setattr(projection, "write_transition_at_once", refused)
+    # A fresh logger: the module's own may be cached (cache_logger_on_first_use) with processors that write past
+    # capture_logs, once another test configured logging again.
+    monkeypatch.setattr(projection, "log", structlog.get_logger(projection.__name__))
+    with structlog.testing.capture_logs() as logs:
+        await write(record(case_id, 2, State.SCREENING, channels=["sms"]))
+    assert await counts(db, case_id) == (2, 1, "screening")
+    async with db.session() as s:
+        row = await s.get(models.Case, case_id)
+    assert row is not None and row.stuck_at is None
+    assert [e["error"] for e in logs if e["event"] == "write_at_once_refused"] == ["IntegrityError"]

@@ -15,6 +15,15 @@ import structlog
 from config.bytecode import cache_bytecode, cache_workflow_bytecode, is_fresh
 
 
+@pytest.fixture(autouse=True)
+def fresh_logger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The module's logger may be cached (cache_logger_on_first_use) with processors that write past
+    capture_logs, once another test configured logging again."""
+    from config import bytecode
+
+    monkeypatch.setattr(bytecode, "log", structlog.get_logger(bytecode.__name__))
+
+
 @pytest.fixture
 def module(tmp_path: Path) -> Iterator[ModuleType]:
     """A module imported from a source file in ``tmp_path``, with no bytecode written for it."""
