@@ -81,12 +81,6 @@ def insert_ignoring_duplicates(
     return _insert(session, table, rows).on_conflict_do_nothing(index_elements=keys)
 
 
-def upsert(session: AsyncSession, table: Any, row: dict[str, Any], keys: list[str]) -> Any:
-    """``INSERT ... ON CONFLICT (keys) DO UPDATE`` of every column but the keys, in one statement."""
-    values = {k: v for k, v in row.items() if k not in keys}
-    return _insert(session, table, row).on_conflict_do_update(index_elements=keys, set_=values)
-
-
 def case_snapshot(case: CaseState) -> dict[str, Any]:
     """The case row's columns that follow the workflow's state."""
     current = case.current_deadline()
@@ -280,11 +274,11 @@ async def queue_notifications(
         at=at,
     )
     if rows:
-        await session.execute(
-            insert_ignoring_duplicates(
-                session, models.Notification, rows, ["case_id", "seq", "audience", "channel", "recipient"]
-            )
-        )
+        # The rows as the parameters of one statement (executemany), not a VALUES list built into it: SQLAlchemy
+        # compiles a multi-row VALUES again for every execution (5 ms of CPU a transition here), this one once.
+        notifications = cast(Table, models.Notification.__table__)
+        keys = ["case_id", "seq", "audience", "channel", "recipient"]
+        await session.execute(_dialect_insert(session)(notifications).on_conflict_do_nothing(index_elements=keys), rows)
     return len(rows)
 
 
@@ -308,10 +302,9 @@ async def write_snapshot(
         )
     # ``last_seq < seq`` makes the write idempotent and keeps an older retry from undoing a newer one.
     snapshot = case_snapshot(case)
+    where = {"w_case_id": case.case_id, "w_seq": case.seq}
     moved = await session.execute(
-        update(models.Case)
-        .where(models.Case.case_id == case.case_id, models.Case.last_seq < case.seq)
-        .values(updated_at=event.at, stuck_at=None, stuck_reason=None, **snapshot)
+        _move_case(tuple(snapshot)), where | {"w_updated_at": event.at} | {f"s_{k}": v for k, v in snapshot.items()}
     )
     # The tasks likewise: an older transition come late leaves them as the newer one wrote them (tasks are
     # never dropped from a case, so the newer write has every task the older one has).
@@ -329,14 +322,82 @@ async def write_snapshot(
     if prev is None and event.seq > 1 and complaint is None and not allow_gap:
         raise CaseBehind(event.case_id)
     timeline = chained(event, prev)
-    inserted = await session.execute(
-        insert_ignoring_duplicates(session, models.CaseEvent, timeline, ["case_id", "seq"])
-    )
+    inserted = await session.execute(_add_event(_dialect(session)), timeline)
     if not getattr(inserted, "rowcount", 1) and await _supersede(session, timeline, snapshot):
         behind = False
     for task in [] if behind else case.tasks:
-        row = task_row(case.case_id, task, snapshot)
-        await session.execute(upsert(session, models.AgencyTask, row, ["case_id", "agency"]))
+        row = _values(task_row(case.case_id, task, snapshot))
+        await session.execute(_upsert_task(_dialect(session), tuple(row), tuple(snapshot)), where | _named("t", row))
+
+
+# The general path's statements, built once and given their values as parameters: SQLAlchemy caches the compiled
+# form of a statement it sees again, where a statement built around its values (``.values(**row)``) costs it a
+# new construction and cache key every time (most of a transition's CPU on SQLite).
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind else "sqlite"
+
+
+def _values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's plain values: the copies a task reads from its case row (``case_copies``) are in the statement."""
+    return {k: v for k, v in row.items() if not isinstance(v, ClauseElement)}
+
+
+def _named(prefix: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}_{k}": v for k, v in row.items()}
+
+
+@lru_cache(maxsize=8)
+def _move_case(snapshot_columns: tuple[str, ...]) -> Any:
+    """``UPDATE cases SET <the snapshot> WHERE case_id = :w_case_id AND last_seq < :w_seq``."""
+    cases = cast(Table, models.Case.__table__)
+    # No parameter is named after a column: SQLAlchemy would take it for a value of that column to SET.
+    return (
+        update(cases)
+        .where(
+            cases.c.case_id == bindparam("w_case_id", type_=cases.c.case_id.type),
+            cases.c.last_seq < bindparam("w_seq", type_=cases.c.last_seq.type),
+        )
+        .values(
+            {"updated_at": bindparam("w_updated_at", type_=cases.c.updated_at.type), "stuck_at": null()}
+            | {"stuck_reason": null()}
+            | {name: bindparam(f"s_{name}", type_=cases.c[name].type) for name in snapshot_columns}
+        )
+    )
+
+
+@lru_cache(maxsize=4)
+def _add_event(dialect: str) -> Any:
+    """``INSERT INTO case_events ... ON CONFLICT (case_id, seq) DO NOTHING``, the row as its parameters."""
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert_(cast(Table, models.CaseEvent.__table__)).on_conflict_do_nothing(index_elements=["case_id", "seq"])
+
+
+def _task_copies(snapshot_columns: tuple[str, ...], case_id: Any) -> dict[str, Any]:
+    """A task row's copies of the case columns the snapshot lacks, read from the case row as ``case_copies``
+    reads them."""
+    cases = cast(Table, models.Case.__table__)
+    return {
+        task: select(cases.c[case]).where(cases.c.case_id == case_id).scalar_subquery()
+        for task, case in models.BOARD_COPIES
+        if task != "case_id" and case not in snapshot_columns
+    }
+
+
+@lru_cache(maxsize=16)
+def _upsert_task(dialect: str, task_columns: tuple[str, ...], snapshot_columns: tuple[str, ...]) -> Any:
+    """``INSERT INTO agency_tasks ... ON CONFLICT (case_id, agency) DO UPDATE`` of every other column, the row
+    as parameters ``t_<column>`` and the copies from the case row ``:w_case_id``."""
+    tasks = cast(Table, models.AgencyTask.__table__)
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = {name: bindparam(f"t_{name}", type_=tasks.c[name].type) for name in task_columns}
+    copies = _task_copies(snapshot_columns, bindparam("w_case_id"))
+    rows = insert_(tasks).values(values | copies)
+    return rows.on_conflict_do_update(
+        index_elements=["case_id", "agency"],
+        set_={name: rows.excluded[name] for name in [*values, *copies] if name not in ("case_id", "agency")},
+    )
 
 
 async def write_transition_at_once(db: Database, rec: TransitionRecord) -> bool:
@@ -402,20 +463,9 @@ def _transition_statement(
     events = cast(Table, models.CaseEvent.__table__)
     task_table = cast(Table, models.AgencyTask.__table__)
     notes = cast(Table, models.Notification.__table__)
-    # No parameter is named after a column: SQLAlchemy would take it for a value of that column to SET.
     case_id = bindparam("w_case_id", type_=cases.c.case_id.type)
     seq = bindparam("w_seq", type_=cases.c.last_seq.type)
-    moved = (
-        update(cases)
-        .where(cases.c.case_id == case_id, cases.c.last_seq < seq)
-        .values(
-            {"updated_at": bindparam("w_updated_at", type_=cases.c.updated_at.type), "stuck_at": null()}
-            | {"stuck_reason": null()}
-            | {name: bindparam(f"s_{name}", type_=cases.c[name].type) for name in snapshot_columns}
-        )
-        .returning(cases.c.case_id)
-        .cte("moved")
-    )
+    moved = _move_case(snapshot_columns).returning(cases.c.case_id).cte("moved")
     added = (
         postgresql.insert(events)
         .values({name: bindparam(f"e_{name}", type_=events.c[name].type) for name in timeline_columns})
@@ -425,22 +475,18 @@ def _transition_statement(
     )
     writes = [moved]
     if task_columns:
-        # A task row's copies of case columns the snapshot lacks come from the case row, as ``case_copies``
-        # reads them: columns this statement does not change, so the row as it was before it has them right.
-        from_case = {t: c for t, c in models.BOARD_COPIES if t != "case_id" and c not in snapshot_columns}
+        # The copies from the case row: columns this statement does not change, so the row as it was has them right.
+        copies = _task_copies(snapshot_columns, case_id)
         rows = _unnest(task_table, "t", task_columns)
-        copied = [select(cases.c[c]).where(cases.c.case_id == case_id).scalar_subquery() for c in from_case.values()]
         tasks = postgresql.insert(task_table).from_select(
-            [*task_columns, *from_case], select(*(rows.c[name] for name in task_columns), *copied)
+            [*task_columns, *copies], select(*(rows.c[name] for name in task_columns), *copies.values())
         )
         stored = select(cases.c.last_seq).where(cases.c.case_id == case_id).scalar_subquery()
         writes.append(
             tasks.on_conflict_do_update(
                 index_elements=["case_id", "agency"],
                 set_={
-                    name: tasks.excluded[name]
-                    for name in [*task_columns, *from_case]
-                    if name not in ("case_id", "agency")
+                    name: tasks.excluded[name] for name in [*task_columns, *copies] if name not in ("case_id", "agency")
                 },
                 where=func.coalesce(stored, 0) <= seq,
             ).cte("tasks")
