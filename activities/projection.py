@@ -64,10 +64,18 @@ class CaseBehind(Exception):
     """The read model lacks the transition before this one: the case must be re-projected first."""
 
 
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind else "sqlite"
+
+
+def _insert_of(dialect: str) -> Any:
+    """The ``insert`` with ``ON CONFLICT`` clauses of a backend."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 def _dialect_insert(session: AsyncSession) -> Any:
     """The ``insert`` with ``ON CONFLICT`` clauses for whichever backend the session is on."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return _insert_of(_dialect(session))
 
 
 def _insert(session: AsyncSession, table: Any, rows: dict[str, Any] | list[dict[str, Any]]) -> Any:
@@ -277,8 +285,8 @@ async def queue_notifications(
         # The rows as the parameters of one statement (executemany), not a VALUES list built into it: SQLAlchemy
         # compiles a multi-row VALUES again for every execution (5 ms of CPU a transition here), this one once.
         notifications = cast(Table, models.Notification.__table__)
-        keys = ["case_id", "seq", "audience", "channel", "recipient"]
-        await session.execute(_dialect_insert(session)(notifications).on_conflict_do_nothing(index_elements=keys), rows)
+        statement = _dialect_insert(session)(notifications).on_conflict_do_nothing(index_elements=_OUTBOX_KEY)
+        await session.execute(statement, rows)
     return len(rows)
 
 
@@ -303,26 +311,18 @@ async def write_snapshot(
     # ``last_seq < seq`` makes the write idempotent and keeps an older retry from undoing a newer one.
     snapshot = case_snapshot(case)
     where = {"w_case_id": case.case_id, "w_seq": case.seq}
-    moved = await session.execute(
-        _move_case(tuple(snapshot)), where | {"w_updated_at": event.at} | {f"s_{k}": v for k, v in snapshot.items()}
-    )
+    moved = await session.execute(_move_case(tuple(snapshot)), _move_params(event, case, snapshot))
     # The tasks likewise: an older transition come late leaves them as the newer one wrote them (tasks are
     # never dropped from a case, so the newer write has every task the older one has).
     behind = False
     if not getattr(moved, "rowcount", 0):
         stored = await session.scalar(select(models.Case.last_seq).where(models.Case.case_id == case.case_id))
         behind = stored is not None and stored > case.seq
-    prev = (
-        await session.execute(
-            select(models.CaseEvent.hash).where(
-                models.CaseEvent.case_id == event.case_id, models.CaseEvent.seq == event.seq - 1
-            )
-        )
-    ).scalar_one_or_none()
+    prev = (await session.execute(_PREV_HASH, {"case_id": event.case_id, "seq": event.seq - 1})).scalar_one_or_none()
     if prev is None and event.seq > 1 and complaint is None and not allow_gap:
         raise CaseBehind(event.case_id)
     timeline = chained(event, prev)
-    inserted = await session.execute(_add_event(_dialect(session)), timeline)
+    inserted = await session.execute(_add_event(_dialect(session), tuple(timeline)), _named("e", timeline))
     if not getattr(inserted, "rowcount", 1) and await _supersede(session, timeline, snapshot):
         behind = False
     for task in [] if behind else case.tasks:
@@ -335,10 +335,6 @@ async def write_snapshot(
 # new construction and cache key every time (most of a transition's CPU on SQLite).
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.bind.dialect.name if session.bind else "sqlite"
-
-
 def _values(row: Mapping[str, Any]) -> dict[str, Any]:
     """A row's plain values: the copies a task reads from its case row (``case_copies``) are in the statement."""
     return {k: v for k, v in row.items() if not isinstance(v, ClauseElement)}
@@ -346,6 +342,11 @@ def _values(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _named(prefix: str, row: Mapping[str, Any]) -> dict[str, Any]:
     return {f"{prefix}_{k}": v for k, v in row.items()}
+
+
+def _move_params(event: CaseEvent, case: CaseState, snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """``_move_case``'s parameters."""
+    return {"w_case_id": case.case_id, "w_seq": case.seq, "w_updated_at": event.at} | _named("s", snapshot)
 
 
 @lru_cache(maxsize=8)
@@ -367,11 +368,12 @@ def _move_case(snapshot_columns: tuple[str, ...]) -> Any:
     )
 
 
-@lru_cache(maxsize=4)
-def _add_event(dialect: str) -> Any:
-    """``INSERT INTO case_events ... ON CONFLICT (case_id, seq) DO NOTHING``, the row as its parameters."""
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert_(cast(Table, models.CaseEvent.__table__)).on_conflict_do_nothing(index_elements=["case_id", "seq"])
+@lru_cache(maxsize=8)
+def _add_event(dialect: str, timeline_columns: tuple[str, ...]) -> Any:
+    """``INSERT INTO case_events ... ON CONFLICT (case_id, seq) DO NOTHING``, the row as parameters ``e_<column>``."""
+    events = cast(Table, models.CaseEvent.__table__)
+    values = {name: bindparam(f"e_{name}", type_=events.c[name].type) for name in timeline_columns}
+    return _insert_of(dialect)(events).values(values).on_conflict_do_nothing(index_elements=["case_id", "seq"])
 
 
 def _task_copies(snapshot_columns: tuple[str, ...], case_id: Any) -> dict[str, Any]:
@@ -390,14 +392,20 @@ def _upsert_task(dialect: str, task_columns: tuple[str, ...], snapshot_columns: 
     """``INSERT INTO agency_tasks ... ON CONFLICT (case_id, agency) DO UPDATE`` of every other column, the row
     as parameters ``t_<column>`` and the copies from the case row ``:w_case_id``."""
     tasks = cast(Table, models.AgencyTask.__table__)
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
     values = {name: bindparam(f"t_{name}", type_=tasks.c[name].type) for name in task_columns}
     copies = _task_copies(snapshot_columns, bindparam("w_case_id"))
-    rows = insert_(tasks).values(values | copies)
-    return rows.on_conflict_do_update(
-        index_elements=["case_id", "agency"],
-        set_={name: rows.excluded[name] for name in [*values, *copies] if name not in ("case_id", "agency")},
-    )
+    rows = _insert_of(dialect)(tasks).values(values | copies)
+    return rows.on_conflict_do_update(index_elements=_TASK_KEY, set_=_all_but_key(rows, [*values, *copies]))
+
+
+_TASK_KEY = ["case_id", "agency"]
+# The outbox row's key: a transition's rows are written once (``uq_notifications_key``).
+_OUTBOX_KEY = ["case_id", "seq", "audience", "channel", "recipient"]
+
+
+def _all_but_key(rows: Any, columns: Sequence[str]) -> dict[str, Any]:
+    """An upsert of tasks' ``SET``: every column it inserts, but the key, from the row it meant to insert."""
+    return {name: rows.excluded[name] for name in columns if name not in _TASK_KEY}
 
 
 async def write_transition_at_once(db: Database, rec: TransitionRecord) -> bool:
@@ -431,15 +439,14 @@ async def write_transition_at_once(db: Database, rec: TransitionRecord) -> bool:
         if prev is None and event.seq > 1:
             raise CaseBehind(event.case_id)
         timeline = chained(event, prev)
-        params: dict[str, Any] = {"w_case_id": case.case_id, "w_seq": case.seq, "w_updated_at": event.at}
-        params.update({f"s_{name}": value for name, value in snapshot.items()})
-        params.update({f"e_{name}": value for name, value in timeline.items()})
         # The rows as one array per column (``unnest`` makes them rows again): one statement for any number.
         # The copies read from the case row (``case_copies``) are subqueries the statement holds itself.
-        columns = [k for k, v in tasks[0].items() if not isinstance(v, ClauseElement)] if tasks else []
-        params.update({f"t_{name}": [row[name] for row in tasks] for name in columns})
-        params.update({f"n_{name}": [row[name] for row in outbox] for name in _OUTBOX_ROW if outbox})
-        statement = _transition_statement(tuple(snapshot), tuple(timeline), tuple(columns), bool(outbox))
+        task_columns = tuple(_values(tasks[0])) if tasks else ()
+        outbox_columns = tuple(outbox[0]) if outbox else ()
+        params = _move_params(event, case, snapshot) | _named("e", timeline)
+        params |= {f"t_{name}": [row[name] for row in tasks] for name in task_columns}
+        params |= {f"n_{name}": [row[name] for row in outbox] for name in outbox_columns}
+        statement = _transition_statement(tuple(snapshot), tuple(timeline), task_columns, outbox_columns)
         added = (await conn.execute(statement, params)).scalar_one()
     return bool(added)
 
@@ -451,7 +458,10 @@ _PREV_HASH = select(models.CaseEvent.hash).where(
 
 @lru_cache(maxsize=64)
 def _transition_statement(
-    snapshot_columns: tuple[str, ...], timeline_columns: tuple[str, ...], task_columns: tuple[str, ...], outbox: bool
+    snapshot_columns: tuple[str, ...],
+    timeline_columns: tuple[str, ...],
+    task_columns: tuple[str, ...],
+    outbox_columns: tuple[str, ...],
 ) -> Any:
     """``WITH moved AS (UPDATE cases), added AS (INSERT timeline row ON CONFLICT DO NOTHING RETURNING),
     tasks AS (INSERT tasks ON CONFLICT DO UPDATE WHERE the case was not past this transition), outbox AS
@@ -466,13 +476,7 @@ def _transition_statement(
     case_id = bindparam("w_case_id", type_=cases.c.case_id.type)
     seq = bindparam("w_seq", type_=cases.c.last_seq.type)
     moved = _move_case(snapshot_columns).returning(cases.c.case_id).cte("moved")
-    added = (
-        postgresql.insert(events)
-        .values({name: bindparam(f"e_{name}", type_=events.c[name].type) for name in timeline_columns})
-        .on_conflict_do_nothing(index_elements=["case_id", "seq"])
-        .returning(events.c.seq)
-        .cte("added")
-    )
+    added = _add_event("postgresql", timeline_columns).returning(events.c.seq).cte("added")
     writes = [moved]
     if task_columns:
         # The copies from the case row: columns this statement does not change, so the row as it was has them right.
@@ -484,20 +488,18 @@ def _transition_statement(
         stored = select(cases.c.last_seq).where(cases.c.case_id == case_id).scalar_subquery()
         writes.append(
             tasks.on_conflict_do_update(
-                index_elements=["case_id", "agency"],
-                set_={
-                    name: tasks.excluded[name] for name in [*task_columns, *copies] if name not in ("case_id", "agency")
-                },
+                index_elements=_TASK_KEY,
+                set_=_all_but_key(tasks, [*task_columns, *copies]),
                 where=func.coalesce(stored, 0) <= seq,
             ).cte("tasks")
         )
-    if outbox:
-        rows = _unnest(notes, "n", _OUTBOX_ROW)
+    if outbox_columns:
+        rows = _unnest(notes, "n", outbox_columns)
         writes.append(
             postgresql.insert(notes)
             # ``attempts`` too: a statement inside a CTE gets no column default filled in.
-            .from_select([*_OUTBOX_ROW, "attempts"], select(*rows.c, literal_column("0")))
-            .on_conflict_do_nothing(index_elements=["case_id", "seq", "audience", "channel", "recipient"])
+            .from_select([*outbox_columns, "attempts"], select(*rows.c, literal_column("0")))
+            .on_conflict_do_nothing(index_elements=_OUTBOX_KEY)
             .cte("outbox")
         )
     return select(select(func.count()).select_from(added).scalar_subquery()).add_cte(*writes)
@@ -514,21 +516,6 @@ def _unnest(table: Table, prefix: str, columns: Sequence[str]) -> Any:
             for name in columns
         )
     ).subquery(f"{prefix}_rows")
-
-
-# The outbox row's columns (``outbox_rows``), in one order for every statement.
-_OUTBOX_ROW = (
-    "case_id",
-    "seq",
-    "event",
-    "state",
-    "audience",
-    "channel",
-    "recipient",
-    "expected_by",
-    "created_at",
-    "status",
-)
 
 
 async def write_transition(session: AsyncSession, rec: TransitionRecord, *, allow_gap: bool = False) -> None:
@@ -725,10 +712,8 @@ class ReadModelActivities:
         refuses it too if the data is bad): a case is never marked stuck for the way it was written."""
         try:
             return await write_transition_at_once(self.db, rec)
-        except CaseBehind:
-            raise
         except Exception as exc:
-            if not is_permanent(exc):
+            if not is_permanent(exc):  # CaseBehind, the database away: as the general path would raise them
                 raise
             log.warning("write_at_once_refused", case_id=rec.case.case_id, seq=rec.case.seq, error=type(exc).__name__)
             return False
