@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 import uuid
@@ -33,7 +32,7 @@ from activities.sla import SlaActivities
 from api.schemas import ComplaintIn
 from api.service import IntakeDesk, file_complaint
 from bench.alternating import alternate, print_runs
-from bench.machine import machine_info
+from bench.machine import write_report
 from bench.scratch import drop_database, scratch_database
 from config.logging import configure_logging
 from config.settings import Settings
@@ -108,16 +107,7 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         finally:
             await drop_database(args.pg_server, PG_DATABASE)
     print_runs(runs, WAYS, "filing")
-    out = {
-        "date": started.isoformat(),
-        "machine": machine_info(),
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "runs": runs,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {args.out}")
-    return out
+    return write_report(args, started, runs=runs)
 
 
 if __name__ == "__main__":

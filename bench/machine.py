@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +35,18 @@ def machine_info() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "loadavg_at_start": os.getloadavg(),
     }
+
+
+def write_report(args: argparse.Namespace, started: datetime, **figures: Any) -> dict[str, Any]:
+    """Write a bench's JSON to ``args.out``: when it started, this machine, its arguments, then its figures.
+    Returns what it wrote."""
+    out = {
+        "date": started.isoformat(),
+        "machine": machine_info(),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        **figures,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    print(f"\nwrote {args.out}")
+    return out

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 import uuid
@@ -34,7 +33,7 @@ from temporalio.client import WorkflowHistory
 from activities.projection import ReadModelActivities, record_channels, write_transition
 from activities.rebuild import records_in_history
 from bench.alternating import alternate, print_runs
-from bench.machine import machine_info
+from bench.machine import write_report
 from bench.scratch import drop_database, scratch_database
 from config.logging import configure_logging
 from config.settings import Settings
@@ -140,18 +139,7 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         finally:
             await drop_database(args.pg_server, PG_DATABASE)
     print_runs(runs, WAYS, "transition")
-    out = {
-        "date": started.isoformat(),
-        "machine": machine_info(),
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "golden_cases": len(golden),
-        "transitions_per_case": round(per_case, 2),
-        "runs": runs,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwrote {args.out}")
-    return out
+    return write_report(args, started, golden_cases=len(golden), transitions_per_case=round(per_case, 2), runs=runs)
 
 
 if __name__ == "__main__":

@@ -406,6 +406,8 @@ class EmailGateway:
         """The name this host gives in EHLO: ``smtp_helo_name``, else its fully qualified name, looked up once
         (aiosmtplib would look it up for every connection, and a host whose name no DNS server answers for
         would wait on each). If the lookup takes too long, the bare host name."""
+        if self._helo_name is not None:
+            return self._helo_name
         async with self._helo_lookup:  # connections opened at once wait for the one lookup
             if self._helo_name is None:
                 try:

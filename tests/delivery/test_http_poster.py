@@ -20,26 +20,35 @@ from yarl import URL
 from delivery import gateways
 from delivery.gateways import HttpPoster, TransientError, json_body
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 
 @contextlib.asynccontextmanager
-async def server(handle: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> AsyncIterator[tuple[str, list]]:
-    peers: list[tuple[str, int]] = []
-
-    async def record(request: web.Request) -> web.StreamResponse:
-        peers.append(request.transport.get_extra_info("peername") if request.transport else ("", 0))
-        return await handle(request)
-
+async def serving(method: str, path: str, handle: Handler) -> AsyncIterator[str]:
+    """An aiohttp server on 127.0.0.1 with one route; yields its ``host:port``."""
     app = web.Application()
-    app.router.add_post("/in", record)
+    app.router.add_route(method, path, handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield f"http://127.0.0.1:{port}/in", peers
+        yield f"127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def server(handle: Handler) -> AsyncIterator[tuple[str, list]]:
+    peers: list[tuple[str, int]] = []
+
+    async def record(request: web.Request) -> web.StreamResponse:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else ("", 0))
+        return await handle(request)
+
+    async with serving("POST", "/in", record) as address:
+        yield f"http://{address}/in", peers
 
 
 def free_port() -> int:
@@ -134,17 +143,8 @@ async def proxy() -> AsyncIterator[tuple[str, list[tuple[str, str | None]]]]:
         asked.append((str(request.url), request.headers.get("Proxy-Authorization")))
         return web.json_response({})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"127.0.0.1:{port}", asked
-    finally:
-        await runner.cleanup()
+    async with serving("*", "/{tail:.*}", handle) as address:
+        yield address, asked
 
 
 async def test_posts_go_through_the_environments_proxy_looked_up_once_per_host(
@@ -161,7 +161,7 @@ async def test_posts_go_through_the_environments_proxy_looked_up_once_per_host(
     monkeypatch.setattr(gateways, "get_env_proxy_for_url", counted)
     poster = HttpPoster(timeout=5)
     try:
-        async with proxy() as (address, asked), server(lambda r: _ok(r)) as (direct, peers):
+        async with proxy() as (address, asked), server(_ok) as (direct, peers):
             monkeypatch.setenv("HTTP_PROXY", f"http://relay:secret@{address}")
             monkeypatch.setenv("NO_PROXY", "127.0.0.1")
             for n in range(3):
@@ -202,3 +202,33 @@ async def test_a_netrc_entry_for_the_gateways_host_does_not_break_its_bearer_tok
 async def _ok(request: web.Request) -> web.Response:
     await request.read()
     return web.json_response({})
+
+
+async def test_an_https_post_gives_the_proxys_credentials_to_its_connect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gateways are HTTPS: through a proxy the credentials go with the CONNECT that opens the tunnel (a plain
+    HTTP request carries them itself, above). This proxy refuses the tunnel once it has read the CONNECT, so
+    the POST fails as a ``TransientError``, having shown what it sent."""
+    heads: list[bytes] = []
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    relay = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    port = relay.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTPS_PROXY", f"http://relay:secret@127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    poster = HttpPoster(timeout=5)
+    try:
+        with pytest.raises(TransientError):
+            await poster.post("https://sms.gateway.example/send", body=b"{}", headers={})
+    finally:
+        await poster.aclose()
+        relay.close()
+        await relay.wait_closed()
+    (head,) = heads
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "CONNECT sms.gateway.example:443 HTTP/1.1"
+    assert "Proxy-Authorization: Basic " + base64.b64encode(b"relay:secret").decode() in lines
