@@ -32,7 +32,7 @@ from delivery.dispatcher import start_dispatcher
 from followup.job import start as start_followups
 from intake.relay import start_relay
 from sla.policy import load_policy
-from store.db import Database
+from store.db import Database, open_database
 from workflows.agency_task import AgencyTaskWorkflow
 from workflows.complaint import ComplaintWorkflow
 
@@ -139,7 +139,7 @@ async def main(settings: Settings | None = None) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    db = Database(settings.database_url, writer=True, timeout=settings.database_timeout_seconds)
+    db = open_database(settings, writer=True, timeout=settings.database_timeout_seconds)
     delivery: asyncio.Task[None] | None = None
     relay: asyncio.Task[None] | None = None
     followups: asyncio.Task[None] | None = None

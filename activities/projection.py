@@ -434,7 +434,7 @@ async def write_transition_at_once(db: Database, rec: TransitionRecord) -> bool:
     # the general path's upserts one after another leave it: one statement may not upsert a row twice.
     tasks = list({task.agency: task_row(case.case_id, task, snapshot) for task in case.tasks}.values())
     outbox = outbox_rows(**transition_outbox(rec), channels=channels)
-    async with db.autocommit.connect() as conn:
+    async with db.autocommit.begin() as conn:
         prev = (await conn.execute(_PREV_HASH, {"case_id": event.case_id, "seq": event.seq - 1})).scalar_one_or_none()
         if prev is None and event.seq > 1:
             raise CaseBehind(event.case_id)

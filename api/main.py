@@ -56,7 +56,7 @@ from intake.relay import start_relay, stop_relay
 from screening.duplicates import IndexKeeper
 from screening.service import ScreenerKeeper
 from sla.policy import load_policy
-from store.db import Database
+from store.db import open_database
 
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None) -> FastAPI:
@@ -67,9 +67,9 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(fmt=settings.log_format, level=settings.log_level)
         app.state.settings = settings
-        app.state.db = Database(settings.database_url, timeout=settings.database_timeout_seconds)
+        app.state.db = open_database(settings, timeout=settings.database_timeout_seconds)
         # The reports' own small pool, with the longer wait a report over years needs (api.deps.ReportSessionDep).
-        app.state.report_db = Database(settings.database_url, timeout=settings.report_timeout_seconds, pool=(2, 3))
+        app.state.report_db = open_database(settings, timeout=settings.report_timeout_seconds, pool=(2, 3))
         app.state.temporal = temporal or await connect(settings, lazy=True)
         app.state.agencies = load_agencies(settings.agencies_file)
         app.state.policy = load_policy(settings.sla_policy_file)

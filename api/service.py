@@ -266,7 +266,7 @@ async def _file_at_once(
         )
         params.update({f"k_{name}": value for name, value in key.items()})
     statement = _filing_statement(tuple(row), idempotency is not None)
-    async with desk.db.autocommit.connect() as conn:
+    async with desk.db.autocommit.begin() as conn:
         filed = (await conn.execute(statement, params)).first()
     return filed is not None
 

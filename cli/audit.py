@@ -13,7 +13,7 @@ import typer
 from config.settings import get_settings
 from store import audit
 from store.audit import ChainReport
-from store.db import Database
+from store.db import open_database
 
 app = typer.Typer(help="Audit tools: the event log's hash chain and evidence bundles.", no_args_is_help=True)
 
@@ -25,7 +25,7 @@ async def _verify(case_id: str | None, *, history: bool) -> list[ChainReport]:
     from config.temporal import connect
 
     settings = get_settings()
-    db = Database(settings.database_url)
+    db = open_database(settings)
     try:
         async with db.sessions() as session:
             client = await connect(settings) if history else None
@@ -82,7 +82,7 @@ async def _export(case_id: str) -> dict[str, Any]:
     from config.temporal import connect
 
     settings = get_settings()
-    db = Database(settings.database_url)
+    db = open_database(settings)
     try:
         async with db.sessions() as session:
             events = await audit.case_events(session, case_id=case_id)

@@ -171,14 +171,14 @@ def register(app: typer.Typer, db_app: typer.Typer) -> None:
         """Rebuild the read model (cases, tasks, timeline, outbox) from Temporal; safe while the system runs."""
         from activities.rebuild import HistoryReader, ReplayProcesses, default_jobs, rebuild
         from config.temporal import connect
-        from store.db import Database
+        from store.db import open_database
         from worker import WORKFLOWS
 
         settings = get_settings()
 
         async def run() -> int:
             client = await connect(settings)
-            db = Database(settings.database_url, writer=True)
+            db = open_database(settings, writer=True)
             workers = 1 if case_id else jobs or default_jobs()
             processes = ReplayProcesses(settings, workers) if workers > 1 else None
             try:

@@ -80,7 +80,7 @@ def db_upgrade() -> None:
     from store.migrate import upgrade
 
     settings = get_settings()
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, pooler=settings.database_pooler)
     typer.echo("database is up to date")
 
 
@@ -138,13 +138,13 @@ def deliver(
     from config.heap import after_start_up
     from config.logging import configure_logging
     from delivery.dispatcher import build_dispatcher, run_dispatcher
-    from store.db import Database
+    from store.db import open_database
 
     settings = get_settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
 
     async def run() -> int:
-        db = Database(settings.database_url, writer=True)
+        db = open_database(settings, writer=True)
         try:
             if once:
                 dispatcher = build_dispatcher(settings, db)
@@ -246,7 +246,7 @@ def dev(
     settings = get_settings()
     data = settings.data_dir
     data.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.database_url)
+    upgrade(settings.database_url, pooler=settings.database_pooler)
     print_demo_users(settings.env.value)
     env = {
         "RONGTUK_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",

@@ -12,7 +12,7 @@ import typer
 from api.accounts import AccountError, DemoUser, add_account, new_password, reset_password, set_account_active
 from api.auth import StaffRole
 from config.settings import get_settings
-from store.db import Database
+from store.db import Database, open_database
 
 app = typer.Typer(help="Staff accounts (sign-in with user name and password).", no_args_is_help=True)
 
@@ -29,7 +29,7 @@ def _password(from_stdin: bool) -> tuple[str, bool]:
 
 def _run(work: Callable[[Database], Awaitable[None]]) -> None:
     async def main() -> None:
-        db = Database(get_settings().database_url)
+        db = open_database(get_settings())
         try:
             await work(db)
         finally:
@@ -96,7 +96,7 @@ def print_demo_users(environment: str) -> None:
         return
 
     async def main() -> list[tuple[DemoUser, str]]:
-        db = Database(get_settings().database_url)
+        db = open_database(get_settings())
         try:
             return list(await ensure_demo_users(db))
         finally:

@@ -34,6 +34,19 @@ class Environment(StrEnum):
     PROD = "prod"
 
 
+class Pooler(StrEnum):
+    """What sits between the processes and PostgreSQL (``RONGTUK_DATABASE_POOLER``, docs/operations.md)."""
+
+    # PostgreSQL itself, a session-mode pooler, or a transaction-mode one that keeps prepared statements
+    # (PgBouncer 1.21 or later with ``max_prepared_statements`` set): statements are prepared once per
+    # connection and kept.
+    NONE = "none"
+    # A transaction-mode pooler that does not keep prepared statements (PgBouncer before 1.21, or with
+    # ``max_prepared_statements = 0``): consecutive transactions of one connection may run on different server
+    # connections, so a statement prepared in one is not there in the next.
+    TRANSACTION = "transaction"
+
+
 class Settings(BaseSettings):
     """Configuration for the worker, the API and the CLI."""
 
@@ -50,6 +63,9 @@ class Settings(BaseSettings):
     # The reports and their exports read years of cases in a statement: they get a pool of their own that waits
     # this long (the SPSO table over three years took 3.7 s at 100,000 cases; bench.reports_bench).
     report_timeout_seconds: float = Field(default=600.0, gt=0, le=86400)
+    # PostgreSQL behind a transaction-mode pooler that does not keep prepared statements (Pooler, and
+    # docs/operations.md "PostgreSQL").
+    database_pooler: Pooler = Pooler.NONE
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_tls: bool = False

@@ -43,7 +43,7 @@ from domain.complaint import Channel
 from intake.relay import IntakeRelay, start_relay
 from intake_channels.filing import Filed
 from sla.policy import load_policy
-from store.db import Database
+from store.db import Database, open_database
 from workflows.process import Actor, Role
 
 log = structlog.get_logger(__name__)
@@ -368,7 +368,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     from config.temporal import connect
 
     client = await connect(settings, lazy=True)
-    db = Database(settings.database_url)
+    db = open_database(settings)
     # This process starts its complaints' workflows itself right after each commit (the workers' relays would
     # too, a little later).
     relay, relay_task = start_relay(db, client, settings)

@@ -75,10 +75,10 @@ def _records(text: str) -> list[Any]:
 
 def _read(settings: Settings, query: Callable[[Any], Awaitable[Any]]) -> Any:
     """Run one read against the configured database, opened and closed for it."""
-    from store.db import Database
+    from store.db import open_database
 
     async def run() -> Any:
-        db = Database(settings.database_url)
+        db = open_database(settings)
         try:
             async with db.sessions() as session:
                 return await query(session)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +13,32 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from config.settings import Pooler, Settings
+
+
+def driver_options(pooler: Pooler) -> dict[str, Any]:
+    """asyncpg's connection arguments for ``pooler``. Behind a transaction-mode pooler: no statement kept from
+    one use to the next (asyncpg's cache and SQLAlchemy's off), and each prepared under a name of its own, so
+    that two clients whose transactions share a server connection never clash on asyncpg's numbered names
+    (``prepared statement "__asyncpg_stmt_2__" already exists``). Every statement is then prepared in the
+    transaction that runs it: one round trip more a statement."""
+    if pooler is Pooler.NONE:
+        return {}
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": _statement_name,
+    }
+
+
+def _statement_name() -> str:
+    return f"__rongtuk_{uuid.uuid4().hex}__"
+
+
+def open_database(settings: Settings, **options: Any) -> Database:
+    """The read model at ``settings``' URL, through their pooler (``options`` as for :class:`Database`)."""
+    return Database(settings.database_url, pooler=settings.database_pooler, **options)
 
 
 class Database:
@@ -25,9 +52,11 @@ class Database:
         writer: bool = False,
         timeout: float | None = None,
         pool: tuple[int, int] = (10, 10),
+        pooler: Pooler = Pooler.NONE,
     ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.pooler = Pooler.NONE if self.is_sqlite else pooler
         # Bound parameters carry names and phone numbers: keep them out of error messages and logs.
         kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
@@ -39,11 +68,12 @@ class Database:
                 kwargs.update(pool_size=1, max_overflow=0)
         else:
             kwargs.update(pool_size=pool[0], max_overflow=pool[1])
+            kwargs["connect_args"] = driver_options(self.pooler)
             if timeout is not None:
                 # Connecting, each statement's answer and a pooled connection each wait at most ``timeout``: a
                 # database that stopped answering (a stalled network, a frozen server) fails the request, with
                 # asyncpg cancelling the statement, instead of holding it and its connection for good.
-                kwargs["connect_args"] = {"timeout": timeout, "command_timeout": timeout}
+                kwargs["connect_args"] |= {"timeout": timeout, "command_timeout": timeout}
                 kwargs["pool_timeout"] = timeout
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
@@ -51,9 +81,16 @@ class Database:
         else:
             _ping_idle_connections(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        # The same pool, each statement its own transaction (no BEGIN, no COMMIT round trips): for a write that
-        # is one statement (api/service.py files a complaint so on PostgreSQL).
-        self.autocommit: AsyncEngine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # The same pool, each statement its own transaction (no BEGIN, no COMMIT round trips): for writes that
+        # are one statement each (api/service.py files a complaint so on PostgreSQL; activities/projection.py
+        # writes a transition). Used as ``autocommit.begin()``, so that behind a transaction-mode pooler, where
+        # a statement must be prepared and run in one transaction, it is the plain engine and those writes are
+        # transactions of their own.
+        self.autocommit: AsyncEngine = (
+            self.engine
+            if self.pooler is Pooler.TRANSACTION
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

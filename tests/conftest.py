@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.testing import WorkflowEnvironment
 
 from config.logging import configure_logging
-from config.settings import Settings
+from config.settings import Pooler, Settings
 from config.temporal import data_converter
-from store.db import Database
+from store.db import Database, driver_options, open_database
 from store.migrate import upgrade
 from workflows import search_attributes
 
@@ -36,6 +36,10 @@ def _binary(name: str) -> str:
     return str(path)
 
 
+# A transaction-mode pooler between the suite and PostgreSQL, if set (tests/store/test_pooler.py starts one).
+POOLER = Pooler(os.environ.get("RONGTUK_TEST_DATABASE_POOLER", "none"))
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get("RONGTUK_TEST_DATABASE_URL") or (
@@ -45,14 +49,14 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
         import asyncio
 
         async def _reset() -> None:
-            engine = create_async_engine(url)
+            engine = create_async_engine(url, connect_args=driver_options(POOLER))
             async with engine.begin() as conn:
                 await conn.execute(text("DROP SCHEMA public CASCADE"))
                 await conn.execute(text("CREATE SCHEMA public"))
             await engine.dispose()
 
         asyncio.run(_reset())
-    upgrade(url)
+    upgrade(url, pooler=POOLER)
     return url
 
 
@@ -68,12 +72,14 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         rate_tracking_per_minute=0,
         rate_citizen_action_per_minute=0,
         rate_login_per_minute=0,
+        # A transaction-mode pooler between the suite and PostgreSQL (tests/store/test_pooler.py starts one).
+        database_pooler=POOLER,
     )
 
 
 @pytest.fixture(scope="session")
 async def db(settings: Settings) -> AsyncIterator[Database]:
-    database = Database(settings.database_url)
+    database = open_database(settings)
     yield database
     await database.dispose()
 

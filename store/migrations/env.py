@@ -29,7 +29,8 @@ def _run(connection: Connection) -> None:
 async def _run_async(url: str) -> None:
     if url.startswith("sqlite"):
         Path(url.split("///", 1)[-1]).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    # Behind a transaction-mode pooler, asyncpg's arguments for it (store.migrate.alembic_config).
+    engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=config.attributes.get("connect_args", {}))
     async with engine.connect() as connection:
         await connection.run_sync(_run)
     await engine.dispose()

@@ -9,13 +9,13 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from config.settings import Settings, get_settings
-from store.db import Database
+from store.db import open_database
 from tests.delivery.conftest import add_notifications, make_case, outbox
 
 
 def test_deliver_once_drains_the_outbox(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     async def prepare() -> str:
-        db = Database(settings.database_url)
+        db = open_database(settings)
         try:
             case = await make_case(db, channels=["sms", "web"])
             await add_notifications(db, case)
@@ -24,7 +24,7 @@ def test_deliver_once_drains_the_outbox(settings: Settings, monkeypatch: pytest.
             await db.dispose()
 
     async def statuses(case_id: str) -> dict[str, tuple[str, str | None]]:
-        db = Database(settings.database_url)
+        db = open_database(settings)
         try:
             return {k: (r.status, r.gateway) for k, r in (await outbox(db, case_id)).items()}
         finally:

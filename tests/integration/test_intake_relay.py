@@ -24,7 +24,7 @@ from config.settings import Settings
 from intake.relay import STARTED, IntakeRelay, due_rows, lag_query, load_input, start_relay, stop_relay
 from sla.policy import load_policy
 from store import models
-from store.db import Database
+from store.db import Database, open_database
 from tests.api.conftest import complaint
 from tests.query_plans import query_plan
 from tests.workflows.paths import eventually
@@ -66,10 +66,8 @@ def relay_settings(settings: Settings) -> Settings:
     )
 
 
-async def test_two_relays_at_once_start_each_case_once(
-    dev_env: WorkflowEnvironment, relay_settings: Settings, database_url: str
-) -> None:
-    first, second = Database(database_url), Database(database_url)  # as if in two processes
+async def test_two_relays_at_once_start_each_case_once(dev_env: WorkflowEnvironment, relay_settings: Settings) -> None:
+    first, second = open_database(relay_settings), open_database(relay_settings)  # as if in two processes
     try:
         case_ids = await _file(relay_settings, first, 24)
         relays = [
@@ -156,7 +154,7 @@ async def test_temporal_away_leaves_rows_pending_for_a_later_round(relay_setting
 
 
 async def test_32_concurrent_intakes_are_32_cases_each_started_once_and_replays_answer_alike(
-    dev_env: WorkflowEnvironment, relay_settings: Settings, database_url: str, db: Database
+    dev_env: WorkflowEnvironment, relay_settings: Settings, db: Database
 ) -> None:
     """Two API processes' worth of relays (the app's own, kicked by each commit, and a second one on its own
     connection pool) and a bounded number of starts in flight: every complaint is one case, started once, and
@@ -167,7 +165,7 @@ async def test_32_concurrent_intakes_are_32_cases_each_started_once_and_replays_
         await s.execute(update(models.IntakeOutbox).where(models.IntakeOutbox.status != STARTED).values(status=STARTED))
     app = create_app(settings, temporal=dev_env.client)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 40000))
-    other_db = Database(database_url)  # as if in a second API process
+    other_db = open_database(settings)  # as if in a second API process
     other = IntakeRelay(other_db, dev_env.client, settings)
     marker = uuid.uuid4().hex
     bodies = [complaint(description=f"ไฟถนนดับทั้งซอย มืดมากตอนกลางคืน {marker} {k}") for k in range(32)]
