@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # The reports and their exports read years of cases in a statement: they get a pool of their own that waits
     # this long (the SPSO table over three years took 3.7 s at 100,000 cases; bench.reports_bench).
     report_timeout_seconds: float = Field(default=600.0, gt=0, le=86400)
+    # PostgreSQL: each API and worker process keeps this many connections, and opens up to this many more when
+    # they are all in use, closing each of those when it is handed back (docs/operations.md, "PostgreSQL").
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
+    database_pool_overflow: int = Field(default=10, ge=0, le=1000)
     # PostgreSQL behind a transaction-mode pooler that does not keep prepared statements (Pooler, and
     # docs/operations.md "PostgreSQL").
     database_pooler: Pooler = Pooler.NONE

@@ -37,7 +37,9 @@ def _statement_name() -> str:
 
 
 def open_database(settings: Settings, **options: Any) -> Database:
-    """The read model at ``settings``' URL, through their pooler (``options`` as for :class:`Database`)."""
+    """The read model at ``settings``' URL, through their pooler, with their pool unless ``options`` give one
+    (the rest of ``options`` as for :class:`Database`)."""
+    options.setdefault("pool", (settings.database_pool_size, settings.database_pool_overflow))
     return Database(settings.database_url, pooler=settings.database_pooler, **options)
 
 
