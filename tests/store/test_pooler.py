@@ -10,20 +10,13 @@ it; anywhere else without it, the module is skipped)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import structlog
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from structlog.testing import capture_logs
 
 from activities import projection
@@ -38,71 +31,19 @@ from store import models
 from store.db import Database, open_database
 from store.migrate import upgrade
 from tests.api.conftest import complaint
-from tests.conftest import POOLER
+from tests.pgbouncer import pgbouncer
 from tests.store.test_idempotency_claims import RACERS, _claim
 from tests.store.test_projection import counts, outbox, record
 from workflows.process import Actor, Role, State
 
-# Fewer server connections than clients, so that transactions of different clients share them.
-SERVER_CONNECTIONS = 2
 ROUNDS = 10
-
-
-def _pgbouncer() -> str | None:
-    return shutil.which("pgbouncer") or next(
-        (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if Path(p).exists()), None
-    )
 
 
 @pytest.fixture(scope="module")
 def bouncer_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A PgBouncer in transaction mode in front of the suite's database; its URL."""
-    if not database_url.startswith("postgresql") or POOLER is not Pooler.NONE:
-        pytest.skip("a pooler in front of PostgreSQL: the suite is not on PostgreSQL, or already behind one")
-    binary = _pgbouncer()
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("pgbouncer is not installed: .ci/run installs it with apt-get")
-        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
-    target = make_url(database_url)
-    here = tmp_path_factory.mktemp("pgbouncer")
-    here.chmod(0o777)  # PgBouncer will not run as root: as root, it runs as nobody, who must read and write here
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    user = target.username or "postgres"
-    (here / "users.txt").write_text(f'"{user}" ""\n')
-    (here / "pgbouncer.ini").write_text(
-        "[databases]\n"
-        f"{target.database} = host={target.host or '127.0.0.1'} port={target.port or 5432} "
-        f"dbname={target.database} user={user}\n"
-        "[pgbouncer]\n"
-        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = trust\nauth_file = {here / 'users.txt'}\n"
-        f"pool_mode = transaction\ndefault_pool_size = {SERVER_CONNECTIONS}\nmax_client_conn = 200\n"
-        "ignore_startup_parameters = extra_float_digits\n"
-    )
-    for name in ("users.txt", "pgbouncer.ini"):
-        (here / name).chmod(0o644)
-    command = [binary, str(here / "pgbouncer.ini")]
-    if os.geteuid() == 0:
-        command[1:1] = ["-u", "nobody"]
-    with open(here / "pgbouncer.log", "wb") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert proc.poll() is None, (here / "pgbouncer.log").read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "pgbouncer did not listen within 10 s"
-                time.sleep(0.05)
-        yield target.set(host="127.0.0.1", port=port).render_as_string(hide_password=False)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with pgbouncer(database_url, tmp_path_factory.mktemp("pgbouncer")) as url:
+        yield url
 
 
 @pytest.fixture
