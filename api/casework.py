@@ -369,13 +369,20 @@ async def action_request_view(
     case: models.Case,
     request_id: str,
     actor: Actor,
+    session: AsyncSession,
     client: Client,
     request: Request,
     render: Callable[[str], Awaitable[dict[str, Any]]],
 ) -> dict[str, Any]:
     """Where an action answered 202 stands: ``pending``, ``applied`` (with the case's status) or ``refused``
     (with the reason). Asks Temporal for the update's outcome, waiting a moment; never hangs. Once applied,
-    ``render(action)`` gives the view kept as the answer of the action's key (for the caller's retry)."""
+    ``render(action)`` gives the view kept as the answer of the action's key (for the caller's retry).
+
+    The request's ``session`` read the case: its transaction ends first (:func:`_release`). Held open, each
+    poll kept one connection idle while it took a second for the key and waited on Temporal, and as many
+    polls at once as the pool (or a transaction-mode pooler's server connections) had left every one waiting
+    for a connection until the database timeout: 503s, seen through PgBouncer with 2 server connections."""
+    await _release(session)
     db: Database = request.app.state.db
     async with db.session() as keys:
         row = (

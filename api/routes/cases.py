@@ -128,5 +128,5 @@ async def action_request(
         return out
 
     return await action_request_view(
-        case=case, request_id=request_id, actor=actor, client=client, request=request, render=view
+        case=case, request_id=request_id, actor=actor, session=session, client=client, request=request, render=view
     )

@@ -147,6 +147,7 @@ async def citizen_action_request(
         case=case,
         request_id=request_id,
         actor=Actor(id=f"citizen:{case.tracking_code}", role=Role.CITIZEN),
+        session=session,
         client=client,
         request=request,
         render=view,

@@ -7,6 +7,7 @@ import asyncio
 import uuid
 
 import httpx
+import pytest
 from sqlalchemy import Engine, event, func, select
 from temporalio.testing import WorkflowEnvironment
 
@@ -129,6 +130,32 @@ async def test_a_refused_action_is_refused_alike_on_every_retry(api: httpx.Async
     url = f"/api/v1/cases/{receipt['case_id']}/actions/close"
     answers = [await api.post(url, json={}, headers=headers) for _ in range(3)]
     assert {r.status_code for r in answers} == {409} and len({r.text for r in answers}) == 1
+
+
+async def test_polls_of_a_pending_action_hold_one_connection_each(
+    dev_env: WorkflowEnvironment, settings: Settings, db: Database
+) -> None:
+    """A poll of a 202's Location reads the case, then the key on a session of its own, then asks Temporal.
+    It used to keep the case's read transaction open meanwhile: two connections a poll, and polls as many as
+    the pool (or a pooler's server connections) each holding one and waiting for another until the database
+    timeout (503). On a pool of one connection, polls at once are each answered."""
+    if db.is_sqlite:
+        pytest.skip("the API's SQLite engine has no pool to size")
+    queue = f"tq-{uuid.uuid4()}"
+    quick = settings.model_copy(update={"task_queue": queue, "action_wait_seconds": 0.5})
+    async with running_api(dev_env, quick, db, queue) as api:
+        receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+        await until_filed(api, receipt["tracking_code"])
+    one = quick.model_copy(update={"database_pool_size": 1, "database_pool_overflow": 0, "database_timeout_seconds": 3})
+    app = create_app(one, temporal=dev_env.client)  # no worker on this queue: the action stays pending
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://r") as api:
+        headers = OFFICER | {"Idempotency-Key": str(uuid.uuid4())}
+        pending = await api.post(f"/api/v1/cases/{receipt['case_id']}/actions/screen", json={}, headers=headers)
+        assert pending.status_code == 202, pending.text
+        polls = await asyncio.gather(*(api.get(pending.headers["Location"], headers=OFFICER) for _ in range(3)))
+    assert [p.status_code for p in polls] == [200] * 3, [p.text[:200] for p in polls]
+    assert {p.json()["state"] for p in polls} == {"pending"}
 
 
 async def test_an_action_while_no_worker_runs_is_202_then_applied(

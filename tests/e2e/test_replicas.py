@@ -15,8 +15,10 @@ Bounded in count (``RONGTUK_REPLICA_CASES``, 12) and time. Runs on SQLite (the f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.e2e.test_faults import show_logs
 from tests.e2e.test_separate_processes import Stack, add_user, post, sign_in, written
+from tests.pgbouncer import pgbouncer
 from workflows.process import State
 
 pytestmark = pytest.mark.e2e
@@ -39,9 +42,24 @@ BATCH = 10
 EVENTS = ["filed", "screen", "accept", "agency_accept", "respond", "close"]
 
 
-@pytest.fixture
-def replicas(tmp_path: Path, database_url: str, sms_gateway: dict[str, Any]) -> Iterator[Stack]:
+@pytest.fixture(params=["direct", "pgbouncer"])
+def replicas(
+    request: pytest.FixtureRequest, tmp_path: Path, database_url: str, sms_gateway: dict[str, Any]
+) -> Iterator[Stack]:
+    """The stack, each process on the database directly, or (PostgreSQL only) every process through a real
+    PgBouncer in transaction mode with ``RONGTUK_DATABASE_POOLER=transaction`` and 2 server connections: many
+    workers and replicas on few server connections, as docs/operations.md describes."""
+    with contextlib.ExitStack() as cleanup:
+        url = database_url
+        if request.param == "pgbouncer":
+            url = cleanup.enter_context(pgbouncer(database_url, tmp_path / "pgbouncer"))
+        yield from _replicas(tmp_path, url, sms_gateway, pooled=request.param == "pgbouncer")
+
+
+def _replicas(tmp_path: Path, database_url: str, sms_gateway: dict[str, Any], *, pooled: bool) -> Iterator[Stack]:
     stack = Stack(tmp_path, database_url, workers=("worker-a", "worker-b"), apis=("api-a", "api-b"))
+    if pooled:
+        stack.env["RONGTUK_DATABASE_POOLER"] = "transaction"
     stack.env |= {
         "RONGTUK_SMS_GATEWAY_URL": f"http://127.0.0.1:{sms_gateway['port']}/sms",
         "RONGTUK_DELIVERY_POLL_SECONDS": "0.5",
@@ -86,13 +104,14 @@ async def _rows(database_url: str, case_ids: list[str]) -> dict[str, Any]:
 async def test_two_apis_and_two_workers_one_killed_deliver_each_case_and_message_once(
     replicas: Stack, database_url: str, sms_gateway: dict[str, Any]
 ) -> None:
-    add_user(replicas.env, "officer-replicas", "--role", "officer")
-    add_user(replicas.env, "dopa-replicas", "--role", "agency", "--agency", "DOPA")
+    run = uuid.uuid4().hex[:8]  # each variant of the stack signs up its own users in the one database
+    add_user(replicas.env, f"officer-replicas-{run}", "--role", "officer")
+    add_user(replicas.env, f"dopa-replicas-{run}", "--role", "agency", "--agency", "DOPA")
     # Blocking clients, each request in a thread: the gateway runs on this event loop meanwhile.
     apis = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) for port in replicas.api_ports]
     try:
-        officer = [sign_in(api, "officer-replicas") for api in apis]
-        dopa = [sign_in(api, "dopa-replicas") for api in apis]
+        officer = [sign_in(api, f"officer-replicas-{run}") for api in apis]
+        dopa = [sign_in(api, f"dopa-replicas-{run}") for api in apis]
         gate = asyncio.Semaphore(IN_FLIGHT)
         accepted = asyncio.Event()
         accepted_cases: set[str] = set()
@@ -179,3 +198,5 @@ async def test_two_apis_and_two_workers_one_killed_deliver_each_case_and_message
     assert sum(repeats.values()) <= BATCH, f"texts sent again: {repeats}"
     logs = "".join(p.read_text(errors="replace") for p in replicas.tmp.glob("*.log"))
     assert not any(form in logs for form in written("ผู้ร้อง", "0890000001", "+66890000001"))
+    # No request waited out the database timeout for want of a connection (the client would have retried).
+    assert '"database_unavailable"' not in logs
