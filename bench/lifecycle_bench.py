@@ -307,23 +307,17 @@ def postgres_cpu() -> float:
     pool of 10 + 10) moves its CPU into the postmaster's count of its reaped children (``cutime``,
     ``cstime``), which is added: before that, such a backend's CPU was lost between two readings, and the
     lifecycle's PostgreSQL figure read about half of what it was (docs/performance.md)."""
-    total = 0.0
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            comm, used = _proc_cpu(str(stat))
-            if comm == "postgres":
-                total += used + _reaped_children_cpu(str(stat))
-        except (OSError, ValueError, IndexError):
+            raw = stat.read_text()
+        except OSError:
             continue  # gone since the listing
+        if raw[raw.index("(") + 1 : raw.rindex(")")] != "postgres":
+            continue
+        # After the command: field 3 (state) on; utime, stime, cutime and cstime are fields 14 to 17.
+        total += sum(int(f) for f in raw[raw.rindex(")") + 2 :].split()[11:15]) / tick
     return total
-
-
-def _reaped_children_cpu(stat_path: str) -> float:
-    """User + system CPU seconds of a process's children that exited and were waited for (``cutime`` and
-    ``cstime``, fields 16 and 17 of /proc ``stat``)."""
-    raw = Path(stat_path).read_text()
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass

@@ -28,6 +28,7 @@ import pytest
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.conftest import POOLER
 from tests.e2e.test_faults import show_logs
 from tests.e2e.test_separate_processes import Stack, add_user, post, sign_in, written
 from tests.pgbouncer import pgbouncer
@@ -50,32 +51,27 @@ def replicas(
     PgBouncer in transaction mode with ``RONGTUK_DATABASE_POOLER=transaction`` and 2 server connections: many
     workers and replicas on few server connections, as docs/operations.md describes."""
     with contextlib.ExitStack() as cleanup:
-        url = database_url
-        if request.param == "pgbouncer":
+        url, pooled = database_url, request.param == "pgbouncer"
+        if pooled:
             url = cleanup.enter_context(pgbouncer(database_url, tmp_path / "pgbouncer"))
-        yield from _replicas(tmp_path, url, sms_gateway, pooled=request.param == "pgbouncer")
-
-
-def _replicas(tmp_path: Path, database_url: str, sms_gateway: dict[str, Any], *, pooled: bool) -> Iterator[Stack]:
-    stack = Stack(tmp_path, database_url, workers=("worker-a", "worker-b"), apis=("api-a", "api-b"))
-    if pooled:
-        stack.env["RONGTUK_DATABASE_POOLER"] = "transaction"
-    stack.env |= {
-        "RONGTUK_SMS_GATEWAY_URL": f"http://127.0.0.1:{sms_gateway['port']}/sms",
-        "RONGTUK_DELIVERY_POLL_SECONDS": "0.5",
-        "RONGTUK_DELIVERY_BACKOFF_SECONDS": "1",
-        "RONGTUK_DELIVERY_BACKOFF_MAX_SECONDS": "2",
-        "RONGTUK_GATEWAY_TIMEOUT_SECONDS": "5",
-        # A row the killed worker had claimed is taken over once its lease runs out; a round is a batch.
-        "RONGTUK_DELIVERY_LEASE_SECONDS": str(LEASE_SECONDS),
-        "RONGTUK_DELIVERY_BATCH_SIZE": str(BATCH),
-    }
-    try:
-        stack.start()
-        yield stack
-    finally:
-        stack.group.stop()
-        show_logs(tmp_path, lines=40)
+        stack = Stack(tmp_path, url, workers=("worker-a", "worker-b"), apis=("api-a", "api-b"))
+        stack.env |= {
+            "RONGTUK_DATABASE_POOLER": "transaction" if pooled else POOLER.value,
+            "RONGTUK_SMS_GATEWAY_URL": f"http://127.0.0.1:{sms_gateway['port']}/sms",
+            "RONGTUK_DELIVERY_POLL_SECONDS": "0.5",
+            "RONGTUK_DELIVERY_BACKOFF_SECONDS": "1",
+            "RONGTUK_DELIVERY_BACKOFF_MAX_SECONDS": "2",
+            "RONGTUK_GATEWAY_TIMEOUT_SECONDS": "5",
+            # A row the killed worker had claimed is taken over once its lease runs out; a round is a batch.
+            "RONGTUK_DELIVERY_LEASE_SECONDS": str(LEASE_SECONDS),
+            "RONGTUK_DELIVERY_BATCH_SIZE": str(BATCH),
+        }
+        try:
+            stack.start()
+            yield stack
+        finally:
+            stack.group.stop()
+            show_logs(tmp_path, lines=40)
 
 
 async def _rows(database_url: str, case_ids: list[str]) -> dict[str, Any]:

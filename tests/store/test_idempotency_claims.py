@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -32,14 +33,19 @@ async def _claim(db: Database, idem: Idempotency, now: datetime) -> models.Idemp
         return existing
 
 
+async def racing_claims(db: Database, now: datetime) -> tuple[Idempotency, list[Any]]:
+    """``RACERS`` claims of one new key at once: the key, and each claim's row, None (the owner) or error."""
+    idem = Idempotency(scope=f"officer:{uuid.uuid4()}", key=str(uuid.uuid4()))
+    return idem, await asyncio.gather(*(_claim(db, idem, now) for _ in range(RACERS)), return_exceptions=True)
+
+
 async def test_racing_claims_of_one_key_give_one_owner_and_the_same_row_to_the_rest(db: Database) -> None:
     # Each request carries the update id derived from its key, which is unique as well: on PostgreSQL the
     # claim used to name (scope, key) as its only conflict target, and now and then a racer was lost to
     # a unique violation on update_id (a 500 for the caller) instead of being given the first one's row.
     now = datetime.now(UTC)
     for _ in range(ROUNDS):
-        idem = Idempotency(scope=f"officer:{uuid.uuid4()}", key=str(uuid.uuid4()))
-        results = await asyncio.gather(*(_claim(db, idem, now) for _ in range(RACERS)), return_exceptions=True)
+        idem, results = await racing_claims(db, now)
 
         assert [r for r in results if isinstance(r, BaseException)] == []
         assert sum(r is None for r in results) == 1

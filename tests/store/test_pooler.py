@@ -32,7 +32,7 @@ from store.db import Database, open_database
 from store.migrate import upgrade
 from tests.api.conftest import complaint
 from tests.pgbouncer import pgbouncer
-from tests.store.test_idempotency_claims import RACERS, _claim
+from tests.store.test_idempotency_claims import racing_claims
 from tests.store.test_projection import counts, outbox, record
 from workflows.process import Actor, Role, State
 
@@ -59,8 +59,7 @@ async def _race_claims(db: Database) -> list[BaseException]:
     whenever a round had none."""
     now, errors = datetime.now(UTC), []
     for _ in range(ROUNDS):
-        idem = Idempotency(scope=f"officer:{uuid.uuid4()}", key=str(uuid.uuid4()))
-        results = await asyncio.gather(*(_claim(db, idem, now) for _ in range(RACERS)), return_exceptions=True)
+        _, results = await racing_claims(db, now)
         failed = [r for r in results if isinstance(r, BaseException)]
         errors += failed
         if not failed:
