@@ -43,7 +43,7 @@ from intake.idempotency import (
 from intake.relay import CaseStart, case_start
 from screening.service import reference_from_settings
 from store import models, queries
-from store.db import Database
+from store.db import Database, release
 from store.models import IdempotencyKey
 from workflows.models import ActionRequest, CaseSummary
 from workflows.process import EVENTS, SYSTEM_EVENTS, Actor, Context, Role, State, decide, transition_for
@@ -183,16 +183,6 @@ async def run_action(
     return await _settle(session, idem, Answer(200, view))
 
 
-async def _release(session: AsyncSession) -> None:
-    """End the request session's reading transaction so that its pooled connection is not held while the
-    action waits (for a relay, between reads of the case): holding connections across waits, 20 actions in
-    flight emptied PostgreSQL's pool (10 + 10) and the next ones failed after the pool's timeout
-    (bench.lifecycle_bench). Loaded rows stay loaded (``expire_on_commit=False``); the next query starts a
-    new transaction. A session with pending changes is left as it is."""
-    if not (session.new or session.dirty or session.deleted):
-        await session.commit()
-
-
 def pending_answer(case_id: str, action: str, update_id: str, where: str) -> Answer:
     """202: the action is on record at Temporal and not applied yet; ``where`` tells its result later."""
     body = {
@@ -288,7 +278,7 @@ async def _until_started(case: models.Case, session: AsyncSession, request: Requ
         if relay is not None:
             relay.kick()
         await session.refresh(case)
-        await _release(session)
+        await release(session)
         if case.last_seq > 0:
             return
         if asyncio.get_running_loop().time() >= deadline:
@@ -378,11 +368,11 @@ async def action_request_view(
     (with the reason). Asks Temporal for the update's outcome, waiting a moment; never hangs. Once applied,
     ``render(action)`` gives the view kept as the answer of the action's key (for the caller's retry).
 
-    The request's ``session`` read the case: its transaction ends first (:func:`_release`). Held open, each
+    The request's ``session`` read the case: its transaction ends first (:func:`store.db.release`). Held open, each
     poll kept one connection idle while it took a second for the key and waited on Temporal, and as many
     polls at once as the pool (or a transaction-mode pooler's server connections) had left every one waiting
     for a connection until the database timeout: 503s, seen through PgBouncer with 2 server connections."""
-    await _release(session)
+    await release(session)
     db: Database = request.app.state.db
     async with db.session() as keys:
         row = (

@@ -23,7 +23,7 @@ from api.errors import AppError
 from delivery.templates import FOLLOWUP_STAFF_EVENT
 from followup.job import FOLLOWUP_SEQ_BASE
 from store import models
-from store.db import Database
+from store.db import Database, release
 from workflows.process import Actor, Audience, Role, State
 
 log = structlog.get_logger(__name__)
@@ -91,6 +91,7 @@ async def answer(
         outcome = await _reopen(
             session=session, client=client, request=request, case=case, comment=comment, question_id=question.id
         )
+    await release(session)  # one connection at a time: the request's read ends before the write's
     async with db.session() as write:
         row = await write.get(F, question.id, with_for_update=not db.is_sqlite)
         assert row is not None

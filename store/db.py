@@ -104,6 +104,19 @@ class Database:
         await self.engine.dispose()
 
 
+async def release(session: AsyncSession) -> None:
+    """End ``session``'s reading transaction, so that its pooled connection goes back to the pool before the
+    request waits (on Temporal, on a relay, on storage) or takes another connection: a request holds one
+    connection at a time, and none while it waits (docs/operations.md; tests/connection_guard.py checks every
+    API test against it). Holding one across a wait, 20 actions in flight emptied PostgreSQL's pool (10 + 10)
+    and the next ones failed after the pool's timeout (bench.lifecycle_bench); taking a second while holding
+    one, as many such requests as the pool has connections stall until its timeout. Loaded rows stay loaded
+    (``expire_on_commit=False``); the next query starts a new transaction. A session with pending changes is
+    left as it is."""
+    if not (session.new or session.dirty or session.deleted):
+        await session.commit()
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` says the database is away, not that a statement or its data is wrong: a connection
     refused, lost or timed out, the pool exhausted, a server starting up or out of connections (SQLAlchemy's

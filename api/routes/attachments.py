@@ -31,6 +31,7 @@ from config.settings import Settings
 from domain.complaint import OFFICER_CHANNELS
 from intake.idempotency import Answer, idempotency_of
 from store import models
+from store.db import release
 from workflows.process import TERMINAL_STATES, Actor, Role, State
 
 router = APIRouter(prefix="/api/v1", tags=["attachments"])
@@ -252,7 +253,6 @@ async def citizen_attachments(
 )
 async def citizen_upload(
     tracking_code: Annotated[str, Path(max_length=32)],
-    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     storage: StorageDep,
@@ -263,10 +263,11 @@ async def citizen_upload(
     _closed_to_uploads(case)
     prepared = await service.read_uploads(files, settings)
     await service.check_room(session, case.case_id, len(prepared), settings)
+    await release(session)  # not held while the files are stored
     await service.store_blobs(storage, prepared)
     actor = _citizen(case)
-    async with request.app.state.db.session() as write:
-        rows = await service.record(write, case_id=case.case_id, files=prepared, actor=actor, public=True)
+    rows = await service.record(session, case_id=case.case_id, files=prepared, actor=actor, public=True)
+    await session.commit()
     prefix = f"/api/v1/track/{case.tracking_code}/attachments"
     return {"items": _links(prefix, rows, service.Audience(actor))}
 
@@ -309,7 +310,6 @@ async def case_attachments(case: CurrentCase, actor: CurrentActor, session: Sess
 async def staff_upload(
     case: CurrentCase,
     actor: CurrentActor,
-    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     storage: StorageDep,
@@ -327,11 +327,10 @@ async def staff_upload(
     _closed_to_uploads(case)
     prepared = await service.read_uploads(files, settings)
     await service.check_room(session, case.case_id, len(prepared), settings)
+    await release(session)  # not held while the files are stored
     await service.store_blobs(storage, prepared)
-    async with request.app.state.db.session() as write:
-        rows = await service.record(
-            write, case_id=case.case_id, files=prepared, actor=actor, public=public, label=label
-        )
+    rows = await service.record(session, case_id=case.case_id, files=prepared, actor=actor, public=public, label=label)
+    await session.commit()
     return {"items": _links(f"/api/v1/cases/{case.case_id}/attachments", rows, _staff_audience(actor, case))}
 
 

@@ -22,6 +22,7 @@ from api.errors import AppError
 from api.history import entries_of_runs, fetch_runs, state_as_of
 from api.views import BANGKOK
 from store import audit
+from store.db import release
 from store.models import Case, CaseEvent
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
@@ -109,6 +110,7 @@ async def case_history(
     as_of: Annotated[datetime | None, Query(description="A moment (ISO 8601 with offset): the state then")] = None,
 ) -> CaseHistory:
     """The case's timeline from Temporal's event history, decoded; with ``as_of`` its state at that moment."""
+    await release(session)  # no connection held while Temporal answers
     runs = await fetch_runs(client, case_id=case.case_id)
     return await history_view(case, session, request, runs, client.data_converter, as_of)
 

@@ -19,6 +19,7 @@ from api.routes.pages import render_page
 from api.routes.staff import gate
 from api.views import BANGKOK, ENGINE_KINDS, HISTORY_LABELS
 from store import audit, models
+from store.db import release
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 AUDITORS = frozenset({StaffRole.AUDITOR})
@@ -73,7 +74,9 @@ async def audit_case(
             moment = datetime.fromisoformat(as_of.strip())
         except ValueError:
             bad_as_of = True  # the page says so, and shows the whole history
-    # One fetch of the history and one read of the event log, for both the table and the check.
+    # One fetch of the history and one read of the event log, for both the table and the check; no connection
+    # held while Temporal answers.
+    await release(session)
     runs = await fetch_runs(client, case_id=case.case_id)
     rows = await audit.case_events(session, case_id=case.case_id)
     history = await audit_route.history_view(case, session, request, runs, client.data_converter, moment, rows)

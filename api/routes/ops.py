@@ -22,6 +22,7 @@ from api.auth import StaffRole
 from api.deps import OptionalPrincipal, SessionDep, SettingsDep
 from api.routes.pages import render_page
 from api.routes.staff import gate
+from store.db import release
 from store.queries import open_cases_by_state
 from workflows.process import STATE_LABELS, State
 
@@ -106,6 +107,7 @@ async def status_page(
     """The operators' page: readiness of each piece and the open cases by state."""
     if (refused := gate(request, principal, OPERATORS)) is not None:
         return refused
+    await release(session)  # the checks take a connection of their own, and wait on Temporal
     found = await checks(request)
     # In the process's order (received, screening, ... stage 2), each with its board (supervisors).
     labels = {state.value: label for state, label in STATE_LABELS.items()}

@@ -38,6 +38,7 @@ from domain.complaint import KIND_LABELS, PRIORITY_LABELS
 from processdoc.svg import process_svg
 from screening.service import reference_from_settings
 from store import models
+from store.db import release
 from store.queries import case_texts, cases_with_tasks, count_in_states, extension_requests, list_cases, screening_queue
 from workflows.process import EVENT_LABELS, SETTLED_STATES, STATE_LABELS, TERMINAL_STATES, Role, State
 
@@ -481,6 +482,7 @@ async def intake_form(request: Request, session: SessionDep, settings: SettingsD
     principal = await form_principal(request, session, form)
     if principal.role is not StaffRole.OFFICER or principal.actor is None:
         raise forbidden("Only officers key in complaints.", "เฉพาะเจ้าหน้าที่รับเรื่องที่บันทึกเรื่องได้", code="role_not_allowed")
+    await release(session)  # filing takes a connection of its own
     channel = str(form.get("channel") or "")
     if channel not in STAFF_CHANNELS:
         channel = "hotline"

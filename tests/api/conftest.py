@@ -20,6 +20,7 @@ from store import models
 from store.audit import chain_row
 from store.chain import event_hash
 from store.db import Database
+from tests.connection_guard import Guard
 from worker import build_worker
 
 # Long enough for the whole suite: these headers are built once, at import.
@@ -46,11 +47,15 @@ def agency(code: str, *, head: bool = False) -> dict[str, str]:
 async def app_client(
     settings: Settings, *, temporal: Client | None = None, address: str = "127.0.0.1"
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app in this process, called over ASGI from client ``address``."""
-    app = create_app(settings, temporal=temporal)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(address, 40000))
+    """The real app in this process, called over ASGI from client ``address``. Every request is checked to hold
+    one database connection at a time and none while it calls Temporal (tests/connection_guard.py)."""
+    guard = Guard()
+    app = create_app(settings, temporal=guard.watched_client(temporal) if temporal is not None else None)
+    transport = httpx.ASGITransport(app=guard.guarded(app), raise_app_exceptions=False, client=(address, 40000))
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://rongtuk") as c:
+        guard.watch_app(app)
         yield c
+    guard.check()
 
 
 @asynccontextmanager

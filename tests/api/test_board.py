@@ -33,6 +33,7 @@ from store.board import sync_agency_tasks
 from store.db import Database
 from store.queries import list_cases
 from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, bearer
+from tests.connection_guard import Guard
 from workflows.process import OPEN_STATES, State
 
 ADMIN = bearer("admin-1", "admin")
@@ -76,10 +77,12 @@ def calendar(settings: Settings) -> WorkingCalendar:
 @pytest.fixture
 async def client(board_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The real app; the board and the metrics read only the read model, so Temporal is never reached."""
-    app = create_app(board_settings)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    app, guard = create_app(board_settings), Guard()
+    transport = httpx.ASGITransport(app=guard.guarded(app), raise_app_exceptions=False)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://rongtuk") as c:
+        guard.watch_app(app)
         yield c
+    guard.check()
 
 
 def overdue_by(calendar: WorkingCalendar, now: datetime, working_days: int) -> datetime:

@@ -24,6 +24,7 @@ from store.board import sync_agency_tasks
 from store.db import Database
 from tests.api.conftest import SUPERVISOR
 from tests.api.test_board import assert_error, board_get, configured, ids
+from tests.connection_guard import Guard
 from workflows.process import State
 
 AGENCY = f"KINDS-{uuid.uuid4().hex[:10].upper()}"  # this run's own: its filter selects exactly a test's rows
@@ -46,10 +47,12 @@ def kinds_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture
 async def client(kinds_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The real app; the board reads only the read model, so Temporal is never reached."""
-    app = create_app(kinds_settings)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    app, guard = create_app(kinds_settings), Guard()
+    transport = httpx.ASGITransport(app=guard.guarded(app), raise_app_exceptions=False)
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://rongtuk") as c:
+        guard.watch_app(app)
         yield c
+    guard.check()
 
 
 @dataclass

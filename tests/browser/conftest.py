@@ -24,6 +24,7 @@ from api.main import create_app
 from cli.devserver import free_port
 from config.settings import Settings
 from store.db import Database
+from tests.connection_guard import Guard
 from worker import build_worker
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -85,12 +86,15 @@ async def console(
 
     app_settings = settings.model_copy(update={"task_queue": task_queue})
     port = free_port()
-    app = create_app(app_settings, temporal=dev_env.client)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # Each request of the pages is checked against the one-connection rule (tests/connection_guard.py).
+    guard = Guard()
+    app = create_app(app_settings, temporal=guard.watched_client(dev_env.client))
+    server = uvicorn.Server(uvicorn.Config(guard.guarded(app), host="127.0.0.1", port=port, log_level="warning"))
     async with build_worker(dev_env.client, app_settings, db, task_queue=task_queue):
         task = asyncio.create_task(server.serve())
         while not server.started:
             await asyncio.sleep(0.05)
+        guard.watch_app(app)
         try:
             async with async_playwright() as p:
                 browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -101,4 +105,5 @@ async def console(
         finally:
             server.should_exit = True
             await task
+    guard.check()
     print(f"screenshots: {tmp_path}")

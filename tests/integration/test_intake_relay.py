@@ -26,6 +26,7 @@ from sla.policy import load_policy
 from store import models
 from store.db import Database, open_database
 from tests.api.conftest import complaint
+from tests.connection_guard import Guard
 from tests.query_plans import query_plan
 from tests.workflows.paths import eventually
 from workflows.complaint import workflow_id_for
@@ -163,8 +164,9 @@ async def test_32_concurrent_intakes_are_32_cases_each_started_once_and_replays_
     # Rows other tests left pending (their Temporal was away) are set aside: the relays here start ours alone.
     async with db.session() as s:
         await s.execute(update(models.IntakeOutbox).where(models.IntakeOutbox.status != STARTED).values(status=STARTED))
-    app = create_app(settings, temporal=dev_env.client)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 40000))
+    guard = Guard()
+    app = create_app(settings, temporal=guard.watched_client(dev_env.client))
+    transport = httpx.ASGITransport(app=guard.guarded(app), raise_app_exceptions=False, client=("127.0.0.1", 40000))
     other_db = open_database(settings)  # as if in a second API process
     other = IntakeRelay(other_db, dev_env.client, settings)
     marker = uuid.uuid4().hex
@@ -172,6 +174,7 @@ async def test_32_concurrent_intakes_are_32_cases_each_started_once_and_replays_
     keys = [{"Idempotency-Key": f"c32-{marker}-{k}"} for k in range(32)]
     try:
         async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://r") as c:
+            guard.watch_app(app)
 
             async def post_all() -> list[httpx.Response]:
                 return await asyncio.gather(
@@ -202,6 +205,7 @@ async def test_32_concurrent_intakes_are_32_cases_each_started_once_and_replays_
             await s.execute(select(models.Case.case_id).where(models.Case.description.like(f"%{marker}%")))
         ).all()
     assert len(rows) == 32 and len(described) == 32
+    guard.check()
     for case_id in case_ids:
         assert await _runs(dev_env.client, case_id) == 1
 

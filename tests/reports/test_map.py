@@ -20,6 +20,7 @@ from reports.thaimap import COLOURS, bins, boundary_source, choropleth_svg, load
 from store.db import Database
 from store.models import AccessLog
 from tests.api.conftest import SUPERVISOR, agency
+from tests.connection_guard import Guard
 from tests.reports.conftest import RANGE
 from tests.reports.seed import PROVINCES, Seeded
 
@@ -62,9 +63,12 @@ def test_choropleth_classes() -> None:
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app: FastAPI = create_app(settings)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 40000))
+    guard = Guard()
+    transport = httpx.ASGITransport(app=guard.guarded(app), raise_app_exceptions=False, client=("127.0.0.1", 40000))
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://r") as c:
+        guard.watch_app(app)
         yield c
+    guard.check()
 
 
 async def test_province_figures_match_sql(client: httpx.AsyncClient, db: Database, seeded: Seeded) -> None:

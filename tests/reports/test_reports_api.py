@@ -21,6 +21,7 @@ from reports.periods import bounds_utc
 from store.db import Database
 from store.models import AccessLog, UTCDateTime
 from tests.api.conftest import AUDITOR, SUPERVISOR, agency, bearer
+from tests.connection_guard import Guard
 from tests.reports.conftest import RANGE
 from tests.reports.seed import Seeded
 
@@ -37,9 +38,12 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 40000))
+    guard = Guard()
+    guard.watch_app(app)
+    transport = httpx.ASGITransport(app=guard.guarded(app), raise_app_exceptions=False, client=("127.0.0.1", 40000))
     async with httpx.AsyncClient(transport=transport, base_url="http://rongtuk") as c:
         yield c
+    guard.check()
 
 
 async def _count(db: Database, where: str = "", **params: Any) -> int:
