@@ -12,10 +12,19 @@ from api.views import BANGKOK
 from attachments import service
 from delivery.templates import FOLLOWUP_EVENT, SIDE_EVENT_LABELS
 from store import models
-from workflows.process import Actor, Role
+from workflows.process import SETTLED_STATES, Actor, Role
 
 
-async def _followups(session: AsyncSession, case_id: str) -> list[models.FollowUp]:
+_SETTLED = frozenset(s.value for s in SETTLED_STATES)
+
+
+async def _followups(session: AsyncSession, case_id: str, events: list[models.CaseEvent]) -> list[models.FollowUp]:
+    """The case's follow-up questions. One is asked only of a case that was closed (``followup.job``: its
+    ``closed_seq`` is the event that settled the case), so a case whose timeline never reached a settled state
+    has none and is not asked for: most views, and every action's answer before the first closure, save the
+    round trip."""
+    if not any(e.to_state in _SETTLED for e in events):
+        return []
     query = select(models.FollowUp).where(models.FollowUp.case_id == case_id).order_by(models.FollowUp.closed_seq)
     return list((await session.execute(query)).scalars())
 
@@ -59,7 +68,7 @@ async def with_attachments(
     """``view`` with the files ``actor`` may see (links under ``prefix``) and the follow-up, listed and on the
     timeline."""
     listed = await service.listed(session, case, actor, prefix=f"{prefix}/attachments")
-    followups = await _followups(session, case.case_id)
+    followups = await _followups(session, case.case_id, events)
     if listed or "attachments" in view:
         view["attachments"] = listed
     extra = service.timeline_entries(listed, events) + followup_entries(followups, events)

@@ -121,6 +121,8 @@ async def test_an_action_costs_the_api_two_transactions(api: httpx.AsyncClient, 
     keys = [s for s in statements if "idempotency_keys" in s]
     assert keys == ["INSERT idempotency_keys", "UPDATE idempotency_keys"], statements
     assert sum(s.startswith("SELECT") and "attachments" in s for s in statements) <= 1, statements
+    # An open case that was never closed has no follow-up question: its view does not ask for one.
+    assert not any("followups" in s for s in statements), statements
 
 
 async def test_a_refused_action_is_refused_alike_on_every_retry(api: httpx.AsyncClient) -> None:
