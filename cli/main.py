@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cli import cases
+from cli import archive, cases
 from cli.audit import app as audit_app
 from cli.devserver import Supervisor, first_training, stop_training, temporal_command, wait_for_port
 from cli.users import app as users_app
@@ -30,6 +30,7 @@ app.add_typer(sla_app, name="sla")
 process_app = typer.Typer(help="The complaint process table.", no_args_is_help=True)
 app.add_typer(process_app, name="process")
 cases.register(app, db_app)
+archive.register(db_app)
 app.add_typer(ref_app, name="ref")
 app.add_typer(screen_app, name="screen")
 app.add_typer(users_app, name="users")

@@ -7,9 +7,6 @@ Real Temporal dev server, real worker, the session's real database (SQLite file 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -32,6 +29,7 @@ from store import models
 from store.chain import event_hash
 from store.db import Database
 from store.queries import stuck_cases
+from tests.integration.cli import run_cli
 from tests.workflows.histories import recorded
 from tests.workflows.paths import BMA, DOPA, OFFICER, RESPONSE, SUPERVISOR, act, reach
 from worker import WORKFLOWS, build_activities, build_worker, workflow_runner
@@ -40,7 +38,6 @@ from workflows.models import TransitionRecord
 from workflows.process import State
 
 TABLES = (models.Notification, models.AgencyTask, models.CaseEvent, models.Case)
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture
@@ -259,29 +256,17 @@ async def test_a_refused_write_does_not_freeze_the_case(
     assert [r.event.event for r in records][-2:] == ["accept", "agency_accept"]
 
 
-def _cli(dev_env: WorkflowEnvironment, settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "RONGTUK_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "RONGTUK_DATABASE_URL": settings.database_url,
-        "RONGTUK_ENV": "test",
-    }
-    return subprocess.run(
-        [str(BIN / "rongtuk"), *args], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-
-
 async def test_the_commands_rebuild_and_replay_a_case(
     dev_env: WorkflowEnvironment, settings: Settings, db: Database, queue: str, tmp_path: Path
 ) -> None:
     case_id, _ = await reach(dev_env.client, queue, State.STAGE1)
     before = await rows(db, [case_id])
     await forget(db, [case_id])
-    rebuilt = _cli(dev_env, settings, "db", "rebuild", "--case", case_id)
+    rebuilt = run_cli(dev_env, settings, "db", "rebuild", "--case", case_id)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert await rows(db, [case_id]) == before
 
-    replayed = _cli(dev_env, settings, "replay", case_id)
+    replayed = run_cli(dev_env, settings, "replay", case_id)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert replayed.stdout.count("deterministic") == 2  # the case and its agency task
 
@@ -294,7 +279,7 @@ async def test_the_commands_rebuild_and_replay_a_case(
             break
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(golden))
-    mismatch = _cli(dev_env, settings, "replay", "--history-file", str(broken))
+    mismatch = run_cli(dev_env, settings, "replay", "--history-file", str(broken))
     assert mismatch.returncode == 1 and "MISMATCH" in mismatch.stdout
 
 
