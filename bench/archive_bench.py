@@ -2,7 +2,7 @@
 cases deleted and restored, beside a plain read of the same rows in the same run (the baseline: the queries the
 archive makes, without asking Temporal or writing the file).
 
-    .venv/bin/python -m bench.archive_bench [--cases 5000] [--backend postgresql|sqlite] [--batch 200]
+    .venv/bin/python -m bench.archive_bench [--cases 5000] [--later 0] [--backend postgresql|sqlite] [--batch 200]
                                             [--out bench/results/archive.json]
 
 The cases are the recorded golden cases' rows (``tests/workflows/histories``, as ``rongtuk db rebuild`` writes
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from temporalio.testing import WorkflowEnvironment
 
 from activities.projection import new_case_rows, write_new_cases
@@ -48,21 +48,28 @@ CUTOFF = datetime(2000, 1, 1, tzinfo=UTC)
 LONG_AGO = datetime(1999, 3, 1, 3, 0, tzinfo=UTC)
 
 
-async def seed(db: Database, settings: Settings, cases: int) -> None:
-    """``cases`` golden cases under new numbers, received and ended in 1999."""
+async def seed(db: Database, settings: Settings, cases: int, later: int) -> None:
+    """``cases`` golden cases under new numbers, received and ended in 1999, and ``later`` more as they were
+    recorded (this year's, not eligible), numbered as the centres number them: by date, the old ones first."""
     golden = [g for g in await golden_records(settings) if new_case_rows(g) is not None]
     batch: list[Any] = []
-    for i in range(cases):
-        rows = new_case_rows(renumbered(golden[i % len(golden)], f"RT-ARCH-{uuid.uuid4().hex[:12]}"))
+    for i in range(cases + later):
+        day = "19990301" if i < cases else "20261205"
+        rows = new_case_rows(renumbered(golden[i % len(golden)], f"RT-{day}-{uuid.uuid4().hex[:10].upper()}"))
         assert rows is not None
         batch.append(rows)
-        if len(batch) == 200 or i == cases - 1:
+        if len(batch) == 200 or i == cases + later - 1:
             async with db.session() as session:
                 await write_new_cases(session, batch)
             batch = []
+    old = models.Case.case_id < "RT-2"
     async with db.session() as session:
-        await session.execute(update(models.Case).values(status=State.CLOSED.value, received_at=LONG_AGO))
-        await session.execute(update(models.CaseEvent).values(at=LONG_AGO))
+        await session.execute(update(models.Case).where(old).values(status=State.CLOSED.value, received_at=LONG_AGO))
+        await session.execute(update(models.CaseEvent).where(models.CaseEvent.case_id < "RT-2").values(at=LONG_AGO))
+    if not db.is_sqlite:  # statistics, as autovacuum keeps them in service (a SQLite file has none)
+        async with db.engine.connect() as conn:
+            await conn.execute(text("ANALYZE"))
+            await conn.commit()
 
 
 async def read_alone(db: Database, batch: int) -> int:
@@ -98,6 +105,7 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=5000)
     parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--later", type=int, default=0, help="more cases, this year's, in the same database")
     parser.add_argument(
         "--backend", choices=["postgresql", "sqlite"], default="postgresql" if postgres_listening() else "sqlite"
     )
@@ -108,8 +116,8 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     started = datetime.now(UTC)
     settings = Settings(env="test")
     print(
-        f"archive bench, {started:%Y-%m-%d %H:%M} UTC: {args.cases} ended cases on {args.backend}, "
-        f"batches of {args.batch}"
+        f"archive bench, {started:%Y-%m-%d %H:%M} UTC: {args.cases} ended cases (and {args.later} later ones) "
+        f"on {args.backend}, batches of {args.batch}"
     )
     with tempfile.TemporaryDirectory(prefix="rongtuk-archive-") as tmp:
         url = await scratch_database(args.backend, args.pg_server, PG_DATABASE, Path(tmp))
@@ -123,10 +131,11 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             await asyncio.to_thread(upgrade, url)
             db = Database(url)
             try:
-                await seed(db, settings, args.cases)
+                await seed(db, settings, args.cases, args.later)
                 async with db.sessions() as session:
                     rows = {
-                        t.name: int(await session.scalar(select(func.count()).select_from(t)) or 0) for t in CASE_TABLES
+                        t.name: int(await session.scalar(select(func.count()).where(t.c.case_id < "RT-2")) or 0)
+                        for t in CASE_TABLES
                     }
                 n = args.cases
                 figures = {"read_alone": await timed("read alone (baseline)", n, read_alone(db, args.batch))}
