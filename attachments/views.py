@@ -14,7 +14,6 @@ from delivery.templates import FOLLOWUP_EVENT, SIDE_EVENT_LABELS
 from store import models
 from workflows.process import SETTLED_STATES, Actor, Role
 
-
 _SETTLED = frozenset(s.value for s in SETTLED_STATES)
 
 

