@@ -31,11 +31,12 @@ def register(db_app: typer.Typer) -> None:
         """Write the cases that ended before a day to an archive file (read back before anything else); with
         --delete, then remove them from the read model. Cases whose workflow still runs are kept."""
         from alembic.script import ScriptDirectory
+        from temporalio.service import RPCError
 
         from config.temporal import connect
         from sla.policy import load_policy
         from store.archive import ArchiveError, check_cutoff, delete_archived, write_archive
-        from store.db import open_database
+        from store.db import is_database_unavailable, open_database
         from store.migrate import alembic_config
 
         settings = get_settings()
@@ -50,7 +51,12 @@ def register(db_app: typer.Typer) -> None:
         async def run() -> int:
             db = open_database(settings)
             try:
-                client = await connect(settings)
+                try:
+                    client = await connect(settings)
+                except RuntimeError:  # "Failed client connect"
+                    address = settings.temporal_address
+                    typer.echo(f"Temporal at {address} did not answer: nothing was archived", err=True)
+                    return 1
                 report = await write_archive(db, client, out_dir=to, cutoff=cutoff, revision=revision, batch=batch)
                 typer.echo(f"wrote {report.path}: {len(report.cases)} case(s), sha256 {report.sha256}")
                 for name, count in sorted(report.rows.items()):
@@ -65,6 +71,18 @@ def register(db_app: typer.Typer) -> None:
                 return 0
             except ArchiveError as exc:
                 typer.echo(f"{exc}", err=True)
+                return 1
+            except RPCError as exc:  # Temporal could not say whether a case's workflow still runs
+                status = exc.status.name
+                typer.echo(f"Temporal did not answer ({status}): no archive was left, nothing was deleted", err=True)
+                return 1
+            except OSError as exc:
+                typer.echo(f"cannot write the archive in {to}: {exc.strerror or exc}; nothing was deleted", err=True)
+                return 1
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                typer.echo(f"the database did not answer ({type(exc).__name__}); try again later", err=True)
                 return 1
             finally:
                 await db.dispose()

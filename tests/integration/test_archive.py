@@ -219,6 +219,18 @@ async def test_the_commands(
 ) -> None:
     recent = run_cli(dev_env, settings, "db", "archive", "--ended-before", "2026-06-01", "--to", str(tmp_path))
     assert recent.returncode == 2 and "too recent" in recent.stderr and not list(tmp_path.iterdir())
+    away = run_cli(
+        dev_env, settings, "db", "archive", "--ended-before", "2000-01-01", "--to", str(tmp_path),
+        RONGTUK_TEMPORAL_ADDRESS="127.0.0.1:1",
+    )  # fmt: skip
+    assert away.returncode == 1 and "did not answer: nothing was archived" in away.stderr, away.stderr
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    blocked = run_cli(dev_env, settings, "db", "archive", "--ended-before", "2000-01-01", "--to", str(a_file))
+    assert blocked.returncode == 1 and f"cannot write the archive in {a_file}" in blocked.stderr, blocked.stderr
+    assert "Traceback" not in away.stderr + blocked.stderr
+    a_file.unlink()
+    assert not list(tmp_path.iterdir())
 
     closed, handle = await reach(dev_env.client, queue, State.CLOSED)
     await moved_back(db, closed)
