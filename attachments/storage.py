@@ -27,6 +27,9 @@ class Storage(Protocol):
 
     async def get(self, key: str) -> bytes: ...
 
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; a key that is not there is no error (``rongtuk db archive --delete``)."""
+
 
 def content_key(kind: str, sha256: str) -> str:
     """The key of a blob: its kind (original, public) and its hash, fanned out over two directory levels."""
@@ -70,6 +73,12 @@ class DiskStorage:
     async def get(self, key: str) -> bytes:
         try:
             return await asyncio.to_thread(self._path(key).read_bytes)
+        except OSError as exc:
+            raise StorageError(type(exc).__name__) from None
+
+    async def delete(self, key: str) -> None:
+        try:
+            await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
         except OSError as exc:
             raise StorageError(type(exc).__name__) from None
 
@@ -122,6 +131,14 @@ class S3Storage:
 
         try:
             return await asyncio.to_thread(read)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(type(exc).__name__) from None
+
+    async def delete(self, key: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:  # S3 answers a missing key's deletion with success
+            await asyncio.to_thread(self._client.delete_object, Bucket=self.bucket, Key=self.prefix + key)
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(type(exc).__name__) from None
 

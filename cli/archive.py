@@ -33,9 +33,10 @@ def register(db_app: typer.Typer) -> None:
         from alembic.script import ScriptDirectory
         from temporalio.service import RPCError
 
+        from attachments.storage import storage_from_settings
         from config.temporal import connect
         from sla.policy import load_policy
-        from store.archive import ArchiveError, check_cutoff, delete_archived, write_archive
+        from store.archive import ArchiveError, check_cutoff, delete_archived, files_dir, write_archive
         from store.db import is_database_unavailable, open_database
         from store.migrate import alembic_config
 
@@ -57,17 +58,29 @@ def register(db_app: typer.Typer) -> None:
                     address = settings.temporal_address
                     typer.echo(f"Temporal at {address} did not answer: nothing was archived", err=True)
                     return 1
-                report = await write_archive(db, client, out_dir=to, cutoff=cutoff, revision=revision, batch=batch)
+                storage = storage_from_settings(settings)
+                report = await write_archive(
+                    db, client, out_dir=to, cutoff=cutoff, revision=revision, storage=storage, batch=batch
+                )
                 typer.echo(f"wrote {report.path}: {len(report.cases)} case(s), sha256 {report.sha256}")
                 for name, count in sorted(report.rows.items()):
                     typer.echo(f"  {name}: {count} row(s)")
+                typer.echo(f"  attachment files: {len(report.files)} copied to {files_dir(report.path)}")
+                for key in report.files_missing:
+                    typer.echo(f"attachment file {key} was not in the storage (or not as recorded)", err=True)
                 if report.running:
                     typer.echo(f"kept {len(report.running)} case(s) whose workflow still runs", err=True)
                 if delete and report.cases:
-                    deleted, changed = await delete_archived(db, report.path, batch=batch)
-                    typer.echo(f"deleted {deleted} case(s) from the read model")
-                    if changed:
-                        typer.echo(f"kept {len(changed)} case(s) that changed while archiving", err=True)
+                    done = await delete_archived(db, report.path, storage=storage, batch=batch)
+                    typer.echo(
+                        f"deleted {done.deleted} case(s) from the read model and {done.files_deleted} attachment "
+                        "file(s) no other case refers to"
+                    )
+                    if done.changed:
+                        typer.echo(f"kept {len(done.changed)} case(s) that changed while archiving", err=True)
+                    for key in done.files_failed:
+                        typer.echo(f"attachment file {key}: the storage did not delete it; delete it later", err=True)
+                    return 1 if done.files_failed else 0
                 return 0
             except ArchiveError as exc:
                 typer.echo(f"{exc}", err=True)
@@ -94,6 +107,7 @@ def register(db_app: typer.Typer) -> None:
         archive: Annotated[Path, typer.Argument(help="An archive file written by rongtuk db archive")],
     ) -> None:
         """Put an archive's cases back into the read model (a case already there is left as it is)."""
+        from attachments.storage import StorageError, storage_from_settings
         from store.archive import ArchiveError, restore_archive
         from store.db import open_database
 
@@ -102,9 +116,12 @@ def register(db_app: typer.Typer) -> None:
         async def run() -> int:
             db = open_database(settings)
             try:
-                restored, present, refused = await restore_archive(db, archive)
+                restored, present, refused = await restore_archive(db, archive, storage=storage_from_settings(settings))
             except ArchiveError as exc:
                 typer.echo(f"{exc}", err=True)
+                return 1
+            except StorageError as exc:
+                typer.echo(f"the attachment storage refused a file ({exc}); run the command again", err=True)
                 return 1
             finally:
                 await db.dispose()

@@ -29,6 +29,7 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -43,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from attachments.storage import Storage, StorageError
 from sla.policy import SlaPolicy
 from store import models
 from store.db import Database
@@ -174,8 +176,23 @@ class ArchiveReport:
     rows: dict[str, int] = field(default_factory=dict)
     running: list[str] = field(default_factory=list)
     sha256: str = ""
+    # Attachment files copied beside the archive (key -> bytes), and those the storage did not give back.
+    files: dict[str, int] = field(default_factory=dict)
+    files_missing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Deletion:
     deleted: int = 0
     changed: list[str] = field(default_factory=list)
+    files_deleted: int = 0
+    # Files the storage would not delete (it was away): no case refers to them, the archive holds a copy.
+    files_failed: list[str] = field(default_factory=list)
+
+
+def files_dir(path: Path) -> Path:
+    """Where the attachment files of the archive at ``path`` are kept: ``<archive>.files/<storage key>``."""
+    return path.with_name(path.name.removesuffix(".jsonl.gz") + ".files")
 
 
 def _sha256(path: Path) -> str:
@@ -186,12 +203,24 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _keys_of(tables: dict[str, list[dict[str, Any]]]) -> dict[str, str | None]:
+    """A case's attachment files: each key, with the SHA-256 its bytes must have (the original's; the public
+    copy, its metadata removed, is named after the original and has none to check)."""
+    keys: dict[str, str | None] = {}
+    for row in tables.get(models.Attachment.__tablename__, []):
+        keys[row["storage_key"]] = row["sha256"]
+        keys.setdefault(row["public_key"], None)
+    return keys
+
+
 class _Writer:
-    """The archive file being written (blocking; run in a thread): complete under its name, or absent."""
+    """The archive being written (blocking; run in a thread): the file and its folder of attachment files are
+    complete under their names, or absent."""
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.partial = path, path.with_suffix(".partial")
+        self.files, self.files_partial = files_dir(path), files_dir(path).with_suffix(".partial")
         # Personal data: readable by the owner alone, from the first byte.
         self.raw = os.fdopen(os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
         self.out = gzip.GzipFile(fileobj=self.raw, mode="wb", mtime=0)
@@ -200,12 +229,23 @@ class _Writer:
     def write(self, lines: list[bytes]) -> None:
         self.out.writelines(lines)
 
+    def write_file(self, key: str, data: bytes) -> None:
+        target = self.files_partial / key
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.files_partial.chmod(0o700)
+        with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
     def finish(self) -> str:
         """Flush to disk, rename into place; the file's SHA-256."""
         self.out.close()
         self.raw.flush()
         os.fsync(self.raw.fileno())
         self.raw.close()
+        if self.files_partial.exists():
+            self.files_partial.replace(self.files)
         self.partial.replace(self.path)
         return _sha256(self.path)
 
@@ -213,6 +253,7 @@ class _Writer:
         self.out.close()
         self.raw.close()
         self.partial.unlink(missing_ok=True)
+        shutil.rmtree(self.files_partial, ignore_errors=True)
 
 
 async def write_archive(
@@ -222,11 +263,13 @@ async def write_archive(
     out_dir: Path,
     cutoff: datetime,
     revision: str,
+    storage: Storage | None = None,
     batch: int = 200,
     now: datetime | None = None,
 ) -> ArchiveReport:
     """Write every eligible case (``candidates_query``, and not running at Temporal) to a new archive file in
-    ``out_dir``, read it back and write its manifest; nothing is deleted."""
+    ``out_dir``, with its attachment files from ``storage`` beside it (:func:`files_dir`), read it back and
+    write its manifest; nothing is deleted."""
     now = now or datetime.now(UTC)
     name = f"rongtuk-archive-{cutoff.date()}-{now.strftime('%Y%m%dT%H%M%SZ')}.jsonl.gz"
     report = ArchiveReport(out_dir / name)
@@ -251,6 +294,8 @@ async def write_archive(
                 report.cases.append(case_id)
                 for table_name, rows in found[case_id].items():
                     report.rows[table_name] = report.rows.get(table_name, 0) + len(rows)
+                if storage is not None:
+                    await _copy_files(storage, writer, _keys_of(found[case_id]), report)
             await asyncio.to_thread(writer.write, lines)
         report.sha256 = await asyncio.to_thread(writer.finish)
     except BaseException:
@@ -264,10 +309,30 @@ async def write_archive(
         "cases": len(report.cases),
         "rows": report.rows,
         "kept_running": report.running,
+        "files": len(report.files),
+        "files_missing": report.files_missing,
     }
     target = report.path.with_name(report.path.name.removesuffix(".jsonl.gz") + ".manifest.json")
     await asyncio.to_thread(target.write_text, json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     return report
+
+
+async def _copy_files(storage: Storage, writer: _Writer, keys: dict[str, str | None], report: ArchiveReport) -> None:
+    """Copy a case's attachment files beside the archive; one the storage does not give back, or whose bytes
+    are not the original's, is listed as missing (and never deleted)."""
+    for key, sha256 in keys.items():
+        if key in report.files or key in report.files_missing:
+            continue
+        try:
+            data = await storage.get(key)
+        except StorageError:
+            report.files_missing.append(key)
+            continue
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            report.files_missing.append(key)
+            continue
+        await asyncio.to_thread(writer.write_file, key, data)
+        report.files[key] = len(data)
 
 
 def _line(obj: dict[str, Any]) -> bytes:
@@ -300,7 +365,8 @@ def read_archive(path: Path) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
 
 
 def _check_written(report: ArchiveReport) -> None:
-    """Read the file back whole: every case written is there, with every row counted."""
+    """Read the archive back whole: every case written is there, with every row counted, and every attachment
+    file copied is there with its size."""
     _, cases = read_archive(report.path)
     seen: list[str] = []
     rows: dict[str, int] = {}
@@ -308,19 +374,22 @@ def _check_written(report: ArchiveReport) -> None:
         seen.append(entry["case_id"])
         for table_name, table_rows in entry["tables"].items():
             rows[table_name] = rows.get(table_name, 0) + len(table_rows)
-    if seen != report.cases or rows != report.rows:
+    kept = files_dir(report.path)
+    files_ok = all((kept / key).is_file() and (kept / key).stat().st_size == n for key, n in report.files.items())
+    if seen != report.cases or rows != report.rows or not files_ok:
         raise ArchiveError(f"{report.path} does not read back as written: nothing was deleted")
 
 
-async def delete_archived(db: Database, path: Path, *, batch: int = 200) -> tuple[int, list[str]]:
+async def delete_archived(db: Database, path: Path, *, storage: Storage | None = None, batch: int = 200) -> Deletion:
     """Delete from the read model the cases of the archive at ``path`` (read back first) that are still as
-    archived: ended, nothing since the archive's cut-off. Returns how many were deleted, and the cases kept
-    because they changed."""
+    archived: ended, nothing since the archive's cut-off. With ``storage``, then each of their attachment files
+    that the archive holds a copy of and no case left in the read model refers to."""
     header, cases = await asyncio.to_thread(read_archive, path)
     cutoff = datetime.fromisoformat(header["ended_before"])
     # The whole file is read (and so checked) before anything is deleted.
     case_ids = await asyncio.to_thread(lambda: [entry["case_id"] for entry in cases])
-    deleted, changed = 0, list[str]()
+    done = Deletion()
+    A = models.Attachment
     for start in range(0, len(case_ids), batch):
         chunk = case_ids[start : start + batch]
         async with db.session() as session:
@@ -328,22 +397,59 @@ async def delete_archived(db: Database, path: Path, *, batch: int = 200) -> tupl
             if not db.is_sqlite:
                 still = still.with_for_update()
             same = set((await session.scalars(still)).all())
-            changed.extend(case_id for case_id in chunk if case_id not in same)
+            done.changed.extend(case_id for case_id in chunk if case_id not in same)
             if not same:
                 continue
+            files = (await session.execute(select(A.storage_key, A.public_key).where(A.case_id.in_(same)))).all()
             for table in reversed(CASE_TABLES):
                 await session.execute(delete(table).where(table.c.case_id.in_(same)))
-            deleted += len(same)
-    return deleted, changed
+            done.deleted += len(same)
+        if storage is not None:
+            keys = {key for pair in files for key in pair}
+            await _delete_files(db, storage, keys, files_dir(path), done)
+    return done
 
 
-async def restore_archive(db: Database, path: Path) -> tuple[int, int, list[str]]:
-    """Put the archive's cases back into the read model, each in a transaction of its own; a case already there
-    is left as it is. Returns how many were restored, how many were there already, and the cases that could
-    not be (a row whose surrogate id was given to a newer row since: SQLite reuses the highest ids)."""
+async def _delete_files(db: Database, storage: Storage, keys: set[str], copies: Path, done: Deletion) -> None:
+    """Delete each of ``keys`` that the archive holds a copy of and no attachment row refers to any more. A row
+    that came to refer to one meanwhile (the same file sent to another case at that moment) gets it back
+    from the copy."""
+    A = models.Attachment
+
+    async def referred(key: str) -> bool:
+        async with db.sessions() as session:
+            query = select(A.id).where((A.storage_key == key) | (A.public_key == key)).limit(1)
+            return (await session.scalar(query)) is not None
+
+    for key in sorted(keys):
+        copy = copies / key
+        if not await asyncio.to_thread(copy.is_file) or await referred(key):
+            continue
+        try:
+            await storage.delete(key)
+            if await referred(key):
+                await storage.put(key, await asyncio.to_thread(copy.read_bytes), "application/octet-stream")
+                continue
+        except StorageError:
+            done.files_failed.append(key)
+            continue
+        done.files_deleted += 1
+
+
+async def restore_archive(db: Database, path: Path, *, storage: Storage | None = None) -> tuple[int, int, list[str]]:
+    """Put the archive's cases back into the read model, each in a transaction of its own, their attachment
+    files first into ``storage`` (from the copies beside the archive); a case already there is left as it is.
+    Returns how many were restored, how many were there already, and the cases that could not be (a row whose
+    surrogate id was given to a newer row since: SQLite reuses the highest ids)."""
     _, cases = read_archive(path)
+    copies = files_dir(path)
     restored, present, refused = 0, 0, list[str]()
     for entry in cases:
+        if storage is not None:
+            for key in _keys_of(entry["tables"]):
+                copy = copies / key
+                if await asyncio.to_thread(copy.is_file):
+                    await storage.put(key, await asyncio.to_thread(copy.read_bytes), "application/octet-stream")
         try:
             async with db.session() as session:
                 if await session.get(C, entry["case_id"]) is not None:

@@ -27,6 +27,10 @@ async def test_put_and_get_through_a_local_s3_server(s3_endpoint: str) -> None:
     assert f"attachments/{key}" in [o["Key"] for o in listed["Contents"]]
     with pytest.raises(StorageError):
         await store.get(content_key("original", "00" * 32))
+    await store.delete(key)
+    await store.delete(key)  # gone already: no error
+    with pytest.raises(StorageError):
+        await store.get(key)
 
 
 async def test_an_unreachable_store_is_a_storage_error() -> None:

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from temporalio.testing import WorkflowEnvironment
 
+from attachments.storage import DiskStorage, Storage, StorageError, content_key
 from config.settings import Settings
 from sla.policy import SlaPolicy
 from store import models
@@ -23,6 +25,7 @@ from store.archive import (
     ArchiveError,
     check_cutoff,
     delete_archived,
+    files_dir,
     read_archive,
     restore_archive,
     write_archive,
@@ -54,33 +57,53 @@ async def everything(db: Database, case_id: str) -> dict[str, list[dict[str, Any
     return out
 
 
-async def moved_back(db: Database, case_id: str) -> None:
+SHARED = b"%PDF the centre's complaint form, sent by many"
+
+
+def photo_of(case_id: str) -> bytes:
+    return b"\xff\xd8\xff photo of the road, " + case_id.encode()
+
+
+async def stored(storage: Storage, *files: bytes) -> None:
+    """``files`` in ``storage`` as uploads leave them: the original and its public copy, by content."""
+    for data in files:
+        sha = hashlib.sha256(data).hexdigest()
+        await storage.put(content_key("original", sha), data, "application/octet-stream")
+        await storage.put(content_key("public", sha), b"public copy of " + data, "application/octet-stream")
+
+
+async def moved_back(db: Database, case_id: str, files: Sequence[bytes] = ()) -> None:
     """The case as if it had been received and ended in 1999 (its steps a day apart), with a row in each
-    table a case can have besides those its workflow wrote."""
+    table a case can have besides those its workflow wrote, and an attachment row for each of ``files``
+    (by default a photo of its own)."""
     now = LONG_AGO
     async with db.session() as s:
         await s.execute(update(models.Case).where(models.Case.case_id == case_id).values(received_at=LONG_AGO))
         events = (await s.scalars(select(models.CaseEvent).where(models.CaseEvent.case_id == case_id))).all()
         for event in events:
             event.at = LONG_AGO + timedelta(days=event.seq)
-        first = min(events, key=lambda e: e.seq)
-        s.add_all(
-            [
+        for data in files or [photo_of(case_id)]:
+            sha = hashlib.sha256(data).hexdigest()
+            s.add(
                 models.Attachment(
                     case_id=case_id,
-                    sha256="ab" * 32,
+                    sha256=sha,
                     name="ถนน.jpg",
                     content_type="image/jpeg",
-                    size_bytes=1234,
-                    storage_key="original/ab",
-                    public_key="public/ab",
+                    size_bytes=len(data),
+                    storage_key=content_key("original", sha),
+                    public_key=content_key("public", sha),
                     public=True,
                     uploaded_by="citizen",
                     uploader_role="citizen",
                     latitude=13.75,
                     longitude=100.5,
                     at=now,
-                ),
+                )
+            )
+        first = min(events, key=lambda e: e.seq)
+        s.add_all(
+            [
                 models.FollowUp(case_id=case_id, closed_seq=first.seq, closed_at=now, asked_at=now, answer="fixed"),
                 models.QueueClaim(case_id=case_id, officer_id="officer-7", claimed_at=now),
                 models.IdempotencyKey(
@@ -144,10 +167,14 @@ async def test_an_ended_case_is_archived_deleted_and_restored_row_for_row(
     dev_env: WorkflowEnvironment, db: Database, queue: str, tmp_path: Path
 ) -> None:
     client = dev_env.client
+    storage = DiskStorage(tmp_path / "storage")
     closed, handle = await reach(client, queue, State.CLOSED)
     still_open, _ = await reach(client, queue, State.STAGE1)
-    for case_id in (closed, still_open):
-        await moved_back(db, case_id)
+    await moved_back(db, closed, [photo_of(closed), SHARED])
+    await moved_back(db, still_open, [SHARED])  # the same form on a case that stays
+    await stored(storage, photo_of(closed), SHARED)
+    own = [content_key(kind, hashlib.sha256(photo_of(closed)).hexdigest()) for kind in ("original", "public")]
+    shared = [content_key(kind, hashlib.sha256(SHARED).hexdigest()) for kind in ("original", "public")]
     before = await everything(db, closed)
     assert all(before[t.name] for t in CASE_TABLES if t.name != "intake_outbox"), {k: len(v) for k, v in before.items()}
     open_before = await everything(db, still_open)
@@ -158,9 +185,19 @@ async def test_an_ended_case_is_archived_deleted_and_restored_row_for_row(
 
     await handle.terminate("its windows have closed")
     report = await write_archive(
-        db, client, out_dir=tmp_path, cutoff=CUTOFF, revision="test", now=datetime.now(UTC) + timedelta(seconds=1)
+        db,
+        client,
+        out_dir=tmp_path,
+        cutoff=CUTOFF,
+        revision="test",
+        storage=storage,
+        now=datetime.now(UTC) + timedelta(seconds=1),
     )
     assert closed in report.cases and still_open not in report.cases and not report.running
+    copies = files_dir(report.path)
+    for key in own + shared:  # every file of the case, copied beside the archive, byte for byte
+        assert (copies / key).read_bytes() == await storage.get(key)
+    assert copies.stat().st_mode & 0o077 == 0 and report.files_missing == []
     manifest = json.loads(report.path.with_name(report.path.name.replace(".jsonl.gz", ".manifest.json")).read_text())
     assert manifest["cases"] == len(report.cases) and manifest["sha256"] == report.sha256
     assert report.path.stat().st_mode & 0o077 == 0  # personal data: the owner's alone
@@ -179,8 +216,15 @@ async def test_an_ended_case_is_archived_deleted_and_restored_row_for_row(
         await delete_archived(db, damaged)
     assert await everything(db, closed) == before
 
-    deleted, changed = await delete_archived(db, report.path)
-    assert deleted == len(report.cases) and changed == []
+    done = await delete_archived(db, report.path, storage=storage)
+    assert done.deleted == len(report.cases) and done.changed == [] and done.files_failed == []
+    # The case's own photo leaves the storage; the form another case still has stays.
+    assert done.files_deleted == 2
+    for key in own:
+        with pytest.raises(StorageError):
+            await storage.get(key)
+    for key in shared:
+        assert await storage.get(key)
     for table in CASE_TABLES:
         assert await count(db, table, closed) == 0, table.name
     assert await everything(db, still_open) == open_before  # not ended: untouched
@@ -193,8 +237,10 @@ async def test_an_ended_case_is_archived_deleted_and_restored_row_for_row(
     async with db.session() as s:
         await s.execute(delete(models.QueueClaim).where(models.QueueClaim.case_id == closed))
 
-    assert await restore_archive(db, report.path) == (1, len(report.cases) - 1, [])
+    assert await restore_archive(db, report.path, storage=storage) == (1, len(report.cases) - 1, [])
     assert await everything(db, closed) == before
+    for key in own:  # the files are back too
+        assert await storage.get(key) == (copies / key).read_bytes()
     assert await restore_archive(db, report.path) == (0, len(report.cases), [])  # already there: left alone
     assert await everything(db, closed) == before
 
@@ -209,9 +255,9 @@ async def test_a_case_that_changed_since_it_was_archived_is_kept(
     assert closed in report.cases
     async with db.session() as s:  # a step recorded after the archive was written
         await s.execute(update(models.Case).where(models.Case.case_id == closed).values(status=State.STAGE2.value))
-    deleted, changed = await delete_archived(db, report.path)
-    assert closed in changed and await count(db, models.Case.__table__, closed) == 1
-    assert deleted == len(report.cases) - len(changed)
+    done = await delete_archived(db, report.path)
+    assert closed in done.changed and await count(db, models.Case.__table__, closed) == 1
+    assert done.deleted == len(report.cases) - len(done.changed)
 
 
 async def test_the_commands(
@@ -235,18 +281,28 @@ async def test_the_commands(
     closed, handle = await reach(dev_env.client, queue, State.CLOSED)
     await moved_back(db, closed)
     await handle.terminate("its windows have closed")
+    # The command's attachment storage: the disk store under its data folder, holding the case's photo.
+    data = tmp_path / "data"
+    storage = DiskStorage(data / "attachments")
+    await stored(storage, photo_of(closed))
+    photo = content_key("original", hashlib.sha256(photo_of(closed)).hexdigest())
     before = await everything(db, closed)
-    archive_to = ("--ended-before", "2000-01-01", "--to", str(tmp_path), "--delete")
-    done = run_cli(dev_env, settings, "db", "archive", *archive_to)
+    out = tmp_path / "out"
+    archive_to = ("--ended-before", "2000-01-01", "--to", str(out), "--delete")
+    done = run_cli(dev_env, settings, "db", "archive", *archive_to, RONGTUK_DATA_DIR=str(data))
     assert done.returncode == 0, done.stderr
     assert "deleted" in done.stdout and await count(db, models.Case.__table__, closed) == 0
-    (archive,) = tmp_path.glob("*.jsonl.gz")
+    (archive,) = out.glob("*.jsonl.gz")
     with gzip.open(archive, "rt", encoding="utf-8") as f:
         assert any(json.loads(line).get("case_id") == closed for line in f)
+    assert (files_dir(archive) / photo).read_bytes() == photo_of(closed)
+    with pytest.raises(StorageError):
+        await storage.get(photo)
 
-    back = run_cli(dev_env, settings, "db", "restore-archive", str(archive))
+    back = run_cli(dev_env, settings, "db", "restore-archive", str(archive), RONGTUK_DATA_DIR=str(data))
     assert back.returncode == 0 and "restored" in back.stdout, back.stderr
     assert await everything(db, closed) == before
+    assert await storage.get(photo) == photo_of(closed)
     foreign = tmp_path / "foreign.jsonl.gz"
     foreign.write_bytes(gzip.compress(b'{"format": "something else"}\n'))
     refused = run_cli(dev_env, settings, "db", "restore-archive", str(foreign))
