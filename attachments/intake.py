@@ -61,4 +61,5 @@ async def file_with_files(
         await service.record(
             session, case_id=filed.case_id, files=files, actor=owner or actor, public=public, label=label
         )
+    await service.still_stored(storage, files)
     return filed

@@ -81,6 +81,27 @@ async def store_blobs(storage: Storage, files: Sequence[Prepared]) -> None:
         raise storage_unavailable() from None
 
 
+async def still_stored(storage: Storage, files: Sequence[Prepared]) -> None:
+    """After the files' rows are committed: each file is still in the store, or is put back. A file is named
+    by its content, so one sent now may be one an ended case had; ``rongtuk db archive --delete`` deletes such
+    a file when no row refers to it, and checks again after deleting (putting it back if a row appeared).
+    This check after the row closes the other side: a file deleted between this upload's write and its row
+    is written again here."""
+    try:
+        for f in files:
+            keys = [("original", f.data, f.content_type)]
+            if f.public_data is not f.data:
+                keys.append(("public", f.public_data, f.public_type))
+            for kind, data, content_type in keys:
+                key = content_key(kind, f.sha256)
+                if not await storage.exists(key):
+                    log.warning("attachment_written_again", kind=kind)
+                    await storage.put(key, data, content_type)
+    except StorageError as exc:
+        log.error("attachment_store_failed", storage=storage.name, error=str(exc))
+        raise storage_unavailable() from None
+
+
 def file_ref(f: Prepared) -> FileRef:
     """How the complaint itself refers to a stored file (kept in the case's history)."""
     return FileRef(name=f.name, url_or_ref=f"{UPLOAD_REF}{f.sha256}", content_type=f.content_type, size_bytes=f.size)

@@ -30,6 +30,8 @@ class Storage(Protocol):
     async def delete(self, key: str) -> None:
         """Remove ``key``; a key that is not there is no error (``rongtuk db archive --delete``)."""
 
+    async def exists(self, key: str) -> bool: ...
+
 
 def content_key(kind: str, sha256: str) -> str:
     """The key of a blob: its kind (original, public) and its hash, fanned out over two directory levels."""
@@ -81,6 +83,9 @@ class DiskStorage:
             await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
         except OSError as exc:
             raise StorageError(type(exc).__name__) from None
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self._path(key).is_file)
 
 
 class S3Storage:
@@ -141,6 +146,19 @@ class S3Storage:
             await asyncio.to_thread(self._client.delete_object, Bucket=self.bucket, Key=self.prefix + key)
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(type(exc).__name__) from None
+
+    async def exists(self, key: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            await asyncio.to_thread(self._client.head_object, Bucket=self.bucket, Key=self.prefix + key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise StorageError(type(exc).__name__) from None
+        except BotoCoreError as exc:
+            raise StorageError(type(exc).__name__) from None
+        return True
 
 
 def storage_from_settings(settings: Settings) -> Storage:

@@ -268,6 +268,7 @@ async def citizen_upload(
     actor = _citizen(case)
     rows = await service.record(session, case_id=case.case_id, files=prepared, actor=actor, public=True)
     await session.commit()
+    await service.still_stored(storage, prepared)
     prefix = f"/api/v1/track/{case.tracking_code}/attachments"
     return {"items": _links(prefix, rows, service.Audience(actor))}
 
@@ -331,6 +332,7 @@ async def staff_upload(
     await service.store_blobs(storage, prepared)
     rows = await service.record(session, case_id=case.case_id, files=prepared, actor=actor, public=public, label=label)
     await session.commit()
+    await service.still_stored(storage, prepared)
     return {"items": _links(f"/api/v1/cases/{case.case_id}/attachments", rows, _staff_audience(actor, case))}
 
 

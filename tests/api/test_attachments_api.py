@@ -13,7 +13,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from attachments.storage import content_key
+from attachments.storage import DiskStorage, content_key
 from config.settings import Settings
 from store.db import Database
 from tests.api.conftest import AUDITOR, OFFICER, SUPERVISOR, agency, complaint, running_api, until_filed
@@ -214,3 +214,34 @@ async def test_the_same_idempotency_key_files_one_case_with_its_files(api: httpx
     assert first.json() == again.json()
     listed = (await api.get(f"/api/v1/track/{first.json()['tracking_code']}/attachments")).json()["items"]
     assert [a["name"] for a in listed] == ["again.jpg"]
+
+
+async def test_a_file_lost_between_its_write_and_its_row_is_written_again(
+    api: httpx.AsyncClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files are named by content, so an upload may send the bytes an ended case had. ``rongtuk db archive
+    --delete`` deletes such a file once no row refers to it (tests/integration/test_archive.py): if that
+    happens between this upload's write and its row, the upload writes it again after its row."""
+    receipt = (await api.post("/api/v1/complaints", json=complaint())).json()
+    code = receipt["tracking_code"]
+    await until_filed(api, code)
+    real_put = DiskStorage.put
+    lost: list[str] = []
+
+    async def put_then_archived(self: DiskStorage, key: str, data: bytes, content_type: str) -> None:
+        await real_put(self, key, data, content_type)
+        if key not in lost:  # the archive's deletion, right after the upload's write
+            lost.append(key)
+            await self.delete(key)
+
+    monkeypatch.setattr(DiskStorage, "put", put_then_archived)
+    shade = uuid.uuid4().bytes
+    image = photo(color=(shade[0], shade[1], shade[2]))
+    sent = await api.post(f"/api/v1/track/{code}/attachments", files=[("files", ("road.jpg", image, "image/jpeg"))])
+    assert sent.status_code == 201, sent.text
+    sha = hashlib.sha256(image).hexdigest()
+    assert sorted(lost) == sorted(content_key(kind, sha) for kind in ("original", "public"))  # both were lost
+    for key in lost:
+        assert (settings.attachment_root / key).is_file(), key
+    served = await api.get(sent.json()["items"][0]["download"])
+    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"

@@ -76,8 +76,10 @@ async def test_disk_storage_round_trip_and_no_escape(tmp_path: Path) -> None:
         await store.get("../../etc/passwd")
     with pytest.raises(StorageError):
         await store.get(content_key("original", "cd" * 32))
+    assert await store.exists(key)
     await store.delete(key)
     await store.delete(key)  # gone already: no error
+    assert not await store.exists(key)
     with pytest.raises(StorageError):
         await store.get(key)
     with pytest.raises(StorageError):

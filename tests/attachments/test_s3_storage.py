@@ -27,8 +27,10 @@ async def test_put_and_get_through_a_local_s3_server(s3_endpoint: str) -> None:
     assert f"attachments/{key}" in [o["Key"] for o in listed["Contents"]]
     with pytest.raises(StorageError):
         await store.get(content_key("original", "00" * 32))
+    assert await store.exists(key)
     await store.delete(key)
     await store.delete(key)  # gone already: no error
+    assert not await store.exists(key)
     with pytest.raises(StorageError):
         await store.get(key)
 
@@ -38,6 +40,8 @@ async def test_an_unreachable_store_is_a_storage_error() -> None:
     store = storage_from_settings(s3_settings(closed).model_copy(update={"s3_timeout_seconds": 1}))
     with pytest.raises(StorageError):
         await store.put(content_key("original", "aa" * 32), b"x", "image/png")
+    with pytest.raises(StorageError):  # not "absent": the store could not say
+        await store.exists(content_key("original", "aa" * 32))
 
 
 def test_s3_needs_a_bucket() -> None:
