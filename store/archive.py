@@ -11,14 +11,15 @@ archive file, and only then deleted; ``rongtuk db restore-archive`` puts an arch
   answer Temporal cannot give stops the run before anything is written.
 - **Which rows.** Each table with a ``case_id`` (``CASE_TABLES``): the case, its events (hash-chained), tasks,
   notifications and their delivery log, webhook deliveries, attachments' metadata, follow-ups, and what intake
-  kept of it. The access log stays: it is the centre's record of who read the case, not the case. Attachment
-  files stay in their storage, named by content (one file may belong to several cases): the archive lists
-  their keys.
+  kept of it; and its attachment files, copied from the storage into a folder beside the archive
+  (:func:`files_dir`). The access log stays: it is the centre's record of who read the case, not the case.
 - **The file.** gzip'd JSON lines: a header (format, cut-off, schema revision), then one line per case with
-  its rows by table; written to a temporary name, flushed to disk, renamed, and read back whole before anything
-  is deleted. A manifest beside it gives the counts and the file's SHA-256.
+  its rows by table; written (with the files' folder) under temporary names, flushed to disk, renamed, and read
+  back whole before anything is deleted. A manifest beside it gives the counts and the file's SHA-256.
 - **The deletion.** A batch at a time, each in one transaction, children before parents; each case is checked
-  again in that transaction (still ended, nothing since the cut-off), and one that changed is kept.
+  again in that transaction (still ended, nothing since the cut-off), and one that changed is kept. Then each
+  of their files that no case left refers to leaves the storage (files are named by content: one may belong
+  to several cases).
 """
 
 from __future__ import annotations
