@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -162,6 +162,21 @@ async def records_in_history(
     if sorted(by_seq) != list(range(1, len(by_seq) + 1)):
         return None
     return [by_seq[seq] for seq in sorted(by_seq)]
+
+
+def completed_at(event: HistoryEvent) -> datetime | None:
+    """When the local activity a marker records completed (the SDK's core writes it), or None. The workflow's
+    clock moves to that moment when the activity's result reaches it: a timer started after it counts from
+    there, not from the start of the workflow task."""
+    if not event.HasField("marker_recorded_event_attributes"):
+        return None
+    marker = event.marker_recorded_event_attributes
+    data = marker.details.get("data") if marker.marker_name == LOCAL_ACTIVITY_MARKER else None
+    try:
+        done = json.loads(data.payloads[0].data)["complete_time"] if data is not None else None
+        return datetime.fromtimestamp(int(done["seconds"]) + int(done.get("nanos", 0)) / 1e9, UTC) if done else None
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
 
 
 def activity_type_of(data: Payloads | None) -> str | None:

@@ -176,3 +176,47 @@ def test_a_province_is_found_by_the_names_people_use() -> None:
         assert found is not None and found.code == "10", name
     assert find_province("chiang mai") is not None and find_province("chiang mai").name_th == "เชียงใหม่"  # type: ignore[union-attr]
     assert find_province("Atlantis") is None and find_province("99") is None
+
+
+async def test_a_timer_set_after_a_slow_write_counts_from_the_writes_end() -> None:
+    """After a local activity (the read-model write), the workflow's clock is the moment it completed (the SDK's
+    core records it in the marker; seen with a dev server: ``now`` after a 1.5 s local activity was its
+    completion time to the microsecond). Under load a write takes more than the half second ``_fires_at``
+    rounds away, and a midnight deadline read from the task's start showed as 23:59 the day before."""
+    import json
+
+    from temporalio.api.common.v1 import Payload, Payloads
+    from temporalio.api.enums.v1 import EventType
+    from temporalio.api.history.v1 import HistoryEvent
+    from temporalio.client import WorkflowHistory
+
+    from activities.rebuild import LOCAL_ACTIVITY_MARKER
+    from api.history import history_entries
+    from config.settings import Settings
+    from config.temporal import data_converter
+
+    started = datetime(2026, 12, 5, 19, 2, 0, 100000, tzinfo=BANGKOK)
+    wrote = started + timedelta(seconds=1, milliseconds=700)  # a write that took 1.7 s
+    midnight = datetime(2026, 12, 9, 0, 0, tzinfo=BANGKOK)
+
+    task = HistoryEvent(event_id=3, event_type=EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)
+    task.event_time.FromDatetime(started)
+    marker = HistoryEvent(event_id=5, event_type=EventType.EVENT_TYPE_MARKER_RECORDED)
+    marker.event_time.FromDatetime(wrote + timedelta(milliseconds=20))
+    marker.marker_recorded_event_attributes.marker_name = LOCAL_ACTIVITY_MARKER
+    done = {"seconds": int(wrote.timestamp()), "nanos": wrote.microsecond * 1000}
+    data = {"seq": 1, "activity_type": "sla_policy", "complete_time": done}
+    marker.marker_recorded_event_attributes.details["data"].CopyFrom(
+        Payloads(payloads=[Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(data).encode())])
+    )
+    timer = HistoryEvent(event_id=6, event_type=EventType.EVENT_TYPE_TIMER_STARTED)
+    timer.event_time.FromDatetime(wrote + timedelta(milliseconds=20))
+    timer.timer_started_event_attributes.timer_id = "1"
+    timer.timer_started_event_attributes.start_to_fire_timeout.FromTimedelta(midnight - wrote)
+
+    entries = await history_entries(
+        WorkflowHistory("complaint-RT-X", [task, marker, timer]), data_converter(Settings(env="test"))
+    )
+    (deadline,) = [e for e in entries if e.kind == "deadline_set"]
+    assert datetime.fromisoformat(deadline.detail["fires_at"]) == midnight
+    assert _deadline(deadline.detail["fires_at"]) == "ภายใน 8 ธ.ค. 2569"
