@@ -245,6 +245,51 @@ async def test_an_ended_case_is_archived_deleted_and_restored_row_for_row(
     assert await everything(db, closed) == before
 
 
+async def test_a_file_sent_again_while_it_is_deleted_is_put_back(
+    dev_env: WorkflowEnvironment, db: Database, queue: str, tmp_path: Path
+) -> None:
+    """The same bytes sent to another case in the moment the archive deletes the file (after its check that no
+    case refers to it): the archive's check after deleting sees the new row and puts the file back."""
+    closed, handle = await reach(dev_env.client, queue, State.CLOSED)
+    other, _ = await reach(dev_env.client, queue, State.STAGE1)
+    await moved_back(db, closed)
+    await handle.terminate("its windows have closed")
+    photo = content_key("original", hashlib.sha256(photo_of(closed)).hexdigest())
+
+    class SentMeanwhile(DiskStorage):
+        async def delete(self, key: str) -> None:
+            await super().delete(key)
+            if key == photo:  # an upload of the same photo to another case commits its row just then
+                async with db.session() as s:
+                    row = await s.scalar(select(models.Attachment).where(models.Attachment.storage_key == key))
+                    assert row is None  # the archived case's row is gone: this one is the new upload's
+                    sha = hashlib.sha256(photo_of(closed)).hexdigest()
+                    s.add(
+                        models.Attachment(
+                            case_id=other,
+                            sha256=sha,
+                            name="same.jpg",
+                            content_type="image/jpeg",
+                            size_bytes=1,
+                            storage_key=key,
+                            public_key=content_key("public", sha),
+                            uploaded_by="citizen",
+                            uploader_role="citizen",
+                            at=datetime.now(UTC),
+                        )
+                    )
+
+    storage = SentMeanwhile(tmp_path / "storage")
+    await stored(storage, photo_of(closed))
+    report = await write_archive(db, dev_env.client, out_dir=tmp_path, cutoff=CUTOFF, revision="test", storage=storage)
+    assert closed in report.cases
+    done = await delete_archived(db, report.path, storage=storage)
+    assert await storage.get(photo) == photo_of(closed), "the new upload's file is there"
+    public = content_key("public", hashlib.sha256(photo_of(closed)).hexdigest())
+    assert await storage.exists(public)  # checked after the new row: kept
+    assert done.files_deleted == 0 and done.files_failed == []
+
+
 async def test_a_case_that_changed_since_it_was_archived_is_kept(
     dev_env: WorkflowEnvironment, db: Database, queue: str, tmp_path: Path
 ) -> None:
