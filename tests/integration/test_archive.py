@@ -72,6 +72,26 @@ async def stored(storage: Storage, *files: bytes) -> None:
         await storage.put(content_key("public", sha), b"public copy of " + data, "application/octet-stream")
 
 
+def attachment(case_id: str, data: bytes, at: datetime) -> models.Attachment:
+    """The row an upload of ``data`` to the case leaves (its files named by content)."""
+    sha = hashlib.sha256(data).hexdigest()
+    return models.Attachment(
+        case_id=case_id,
+        sha256=sha,
+        name="ถนน.jpg",
+        content_type="image/jpeg",
+        size_bytes=len(data),
+        storage_key=content_key("original", sha),
+        public_key=content_key("public", sha),
+        public=True,
+        uploaded_by="citizen",
+        uploader_role="citizen",
+        latitude=13.75,
+        longitude=100.5,
+        at=at,
+    )
+
+
 async def moved_back(db: Database, case_id: str, files: Sequence[bytes] = ()) -> None:
     """The case as if it had been received and ended in 1999 (its steps a day apart), with a row in each
     table a case can have besides those its workflow wrote, and an attachment row for each of ``files``
@@ -82,25 +102,7 @@ async def moved_back(db: Database, case_id: str, files: Sequence[bytes] = ()) ->
         events = (await s.scalars(select(models.CaseEvent).where(models.CaseEvent.case_id == case_id))).all()
         for event in events:
             event.at = LONG_AGO + timedelta(days=event.seq)
-        for data in files or [photo_of(case_id)]:
-            sha = hashlib.sha256(data).hexdigest()
-            s.add(
-                models.Attachment(
-                    case_id=case_id,
-                    sha256=sha,
-                    name="ถนน.jpg",
-                    content_type="image/jpeg",
-                    size_bytes=len(data),
-                    storage_key=content_key("original", sha),
-                    public_key=content_key("public", sha),
-                    public=True,
-                    uploaded_by="citizen",
-                    uploader_role="citizen",
-                    latitude=13.75,
-                    longitude=100.5,
-                    at=now,
-                )
-            )
+        s.add_all(attachment(case_id, data, now) for data in files or [photo_of(case_id)])
         first = min(events, key=lambda e: e.seq)
         s.add_all(
             [
@@ -263,21 +265,7 @@ async def test_a_file_sent_again_while_it_is_deleted_is_put_back(
                 async with db.session() as s:
                     row = await s.scalar(select(models.Attachment).where(models.Attachment.storage_key == key))
                     assert row is None  # the archived case's row is gone: this one is the new upload's
-                    sha = hashlib.sha256(photo_of(closed)).hexdigest()
-                    s.add(
-                        models.Attachment(
-                            case_id=other,
-                            sha256=sha,
-                            name="same.jpg",
-                            content_type="image/jpeg",
-                            size_bytes=1,
-                            storage_key=key,
-                            public_key=content_key("public", sha),
-                            uploaded_by="citizen",
-                            uploader_role="citizen",
-                            at=datetime.now(UTC),
-                        )
-                    )
+                    s.add(attachment(other, photo_of(closed), datetime.now(UTC)))
 
     storage = SentMeanwhile(tmp_path / "storage")
     await stored(storage, photo_of(closed))
