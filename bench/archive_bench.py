@@ -91,14 +91,14 @@ def _cpu() -> float:
 
 async def timed(what: str, cases: int, job: Any) -> dict[str, Any]:
     cpu, started = _cpu(), time.perf_counter()
-    result = await job
+    await job
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     figure = {"seconds": round(seconds, 3), "cases_per_s": round(cases / seconds, 1), "cpu_ms_per_case": None}
     figure["cpu_ms_per_case"] = round(cpu / cases * 1000, 3)
     print(
         f"  {what:<22} {seconds:8.2f} s  {cases / seconds:9.1f} cases/s  {figure['cpu_ms_per_case']:7.2f} ms CPU/case"
     )
-    return figure | {"result": result if isinstance(result, int | tuple) else None}
+    return figure
 
 
 async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -97,18 +97,27 @@ def candidates_query(cutoff: datetime, *, after: str | None, limit: int) -> Any:
     return query.order_by(C.case_id).limit(limit)
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    return value
+# How a value of each column type is written as JSON, and read back (anything else is JSON already).
+_ENCODE: dict[type, Any] = {
+    datetime: datetime.isoformat,
+    date: date.isoformat,
+    Decimal: str,
+    bytes: lambda b: base64.b64encode(b).decode("ascii"),
+}
+_DECODE: dict[type, Any] = {
+    datetime: datetime.fromisoformat,
+    date: date.fromisoformat,
+    Decimal: Decimal,
+    bytes: base64.b64decode,
+}
 
 
 def encode_row(table: Table, row: Any) -> dict[str, Any]:
-    return {c.name: _encode(row[c]) for c in table.c}
+    out = {}
+    for c in table.c:
+        value = row[c]
+        out[c.name] = _ENCODE[type(value)](value) if type(value) in _ENCODE else value
+    return out
 
 
 def decode_row(table: Table, data: dict[str, Any]) -> dict[str, Any]:
@@ -117,17 +126,9 @@ def decode_row(table: Table, data: dict[str, Any]) -> dict[str, Any]:
     for column in table.c:
         if column.computed is not None or column.name not in data:
             continue
-        value = data[column.name]
-        kind = _python_type(column)
-        if value is not None and kind is datetime:
-            value = datetime.fromisoformat(value)
-        elif value is not None and kind is date:
-            value = date.fromisoformat(value)
-        elif value is not None and kind is bytes:
-            value = base64.b64decode(value)
-        elif value is not None and kind is Decimal:
-            value = Decimal(value)
-        out[column.name] = value
+        value, kind = data[column.name], _python_type(column)
+        decode = _DECODE.get(kind) if kind is not None and value is not None else None
+        out[column.name] = decode(value) if decode is not None else value
     return out
 
 
@@ -197,11 +198,13 @@ def files_dir(path: Path) -> Path:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def manifest_path(path: Path) -> Path:
+    """The manifest of the archive at ``path``: ``<archive>.manifest.json``."""
+    return path.with_name(path.name.removesuffix(".jsonl.gz") + ".manifest.json")
 
 
 def _keys_of(tables: dict[str, list[dict[str, Any]]]) -> dict[str, str | None]:
@@ -313,8 +316,8 @@ async def write_archive(
         "files": len(report.files),
         "files_missing": report.files_missing,
     }
-    target = report.path.with_name(report.path.name.removesuffix(".jsonl.gz") + ".manifest.json")
-    await asyncio.to_thread(target.write_text, json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    text = json.dumps(manifest, ensure_ascii=False, indent=1)
+    await asyncio.to_thread(manifest_path(report.path).write_text, text, encoding="utf-8")
     return report
 
 

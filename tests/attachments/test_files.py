@@ -12,6 +12,7 @@ from api.errors import AppError
 from attachments.files import prepare
 from attachments.storage import DiskStorage, StorageError, content_key
 from tests.attachments.images import LATITUDE, LONGITUDE, PDF, SCRIPT, gps_in, photo
+from tests.attachments.storage_checks import assert_deletes_and_says_so
 
 LIMIT = 1024 * 1024
 
@@ -76,11 +77,6 @@ async def test_disk_storage_round_trip_and_no_escape(tmp_path: Path) -> None:
         await store.get("../../etc/passwd")
     with pytest.raises(StorageError):
         await store.get(content_key("original", "cd" * 32))
-    assert await store.exists(key)
-    await store.delete(key)
-    await store.delete(key)  # gone already: no error
-    assert not await store.exists(key)
-    with pytest.raises(StorageError):
-        await store.get(key)
+    await assert_deletes_and_says_so(store, key)
     with pytest.raises(StorageError):
         await store.delete("../../etc/passwd")

@@ -11,6 +11,7 @@ from attachments.storage import S3Storage, StorageError, content_key, storage_fr
 from cli.devserver import free_port
 from config.settings import Settings
 from tests.attachments.s3 import BUCKET, s3_endpoint, s3_settings
+from tests.attachments.storage_checks import assert_deletes_and_says_so
 
 __all__ = ["s3_endpoint"]  # the fixture
 
@@ -27,12 +28,7 @@ async def test_put_and_get_through_a_local_s3_server(s3_endpoint: str) -> None:
     assert f"attachments/{key}" in [o["Key"] for o in listed["Contents"]]
     with pytest.raises(StorageError):
         await store.get(content_key("original", "00" * 32))
-    assert await store.exists(key)
-    await store.delete(key)
-    await store.delete(key)  # gone already: no error
-    assert not await store.exists(key)
-    with pytest.raises(StorageError):
-        await store.get(key)
+    await assert_deletes_and_says_so(store, key)
 
 
 async def test_an_unreachable_store_is_a_storage_error() -> None:

@@ -26,6 +26,7 @@ from store.archive import (
     check_cutoff,
     delete_archived,
     files_dir,
+    manifest_path,
     read_archive,
     restore_archive,
     write_archive,
@@ -200,7 +201,7 @@ async def test_an_ended_case_is_archived_deleted_and_restored_row_for_row(
     for key in own + shared:  # every file of the case, copied beside the archive, byte for byte
         assert (copies / key).read_bytes() == await storage.get(key)
     assert copies.stat().st_mode & 0o077 == 0 and report.files_missing == []
-    manifest = json.loads(report.path.with_name(report.path.name.replace(".jsonl.gz", ".manifest.json")).read_text())
+    manifest = json.loads(manifest_path(report.path).read_text())
     assert manifest["cases"] == len(report.cases) and manifest["sha256"] == report.sha256
     assert report.path.stat().st_mode & 0o077 == 0  # personal data: the owner's alone
     assert not list(tmp_path.glob("*.partial"))
